@@ -1,0 +1,113 @@
+import { chmod, mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import { AccountService, type BootstrapResult } from './accounts/account-service.js'
+import type { Config } from './config/config.js'
+import { buildServer } from './http/server.js'
+import { createMetadataStore } from './metadata/create-metadata-store.js'
+import { NamespaceService } from './namespaces/namespace-service.js'
+import { createLogger } from './observability/logger.js'
+import { Metrics } from './observability/metrics.js'
+import { BERTH_VERSION } from './version.js'
+
+export interface AppOptions {
+  /** Defaults to a JSON logger on stdout at `config.logLevel`. */
+  readonly logger?: Logger
+}
+
+export interface App {
+  /** Not listening yet: `main.ts` listens, tests `inject()`. */
+  readonly server: FastifyInstance
+  readonly logger: Logger
+  /** What the first start created; `generatedKeyFile` is where a generated key was written. */
+  readonly bootstrap: BootstrapResult & { readonly generatedKeyFile?: string }
+  /**
+   * Stops accepting, drains in-flight requests (bounded by `shutdownTimeoutMs`, then cuts the
+   * remaining connections), closes the stores. Idempotent.
+   */
+  close(): Promise<void>
+}
+
+/** Name of the file, under the data dir, that receives a generated bootstrap key (mode 0600). */
+export const BOOTSTRAP_KEY_FILE = 'bootstrap-api-key'
+
+/** The composition root: builds every adapter and service from the configuration. */
+export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const logger = options.logger ?? createLogger(config.logLevel)
+  const metadata = await createMetadataStore(config.metadata)
+  try {
+    const accounts = new AccountService(metadata)
+    const namespaces = new NamespaceService(metadata)
+    const metrics = new Metrics()
+
+    const bootstrap = await bootstrapOrganization(accounts, config)
+    const server = await buildServer(
+      {
+        logger,
+        bodyLimitBytes: config.http.bodyLimitBytes,
+        publicUrl: config.http.publicUrl,
+        version: BERTH_VERSION,
+      },
+      { accounts, namespaces, metrics },
+    )
+
+    let closing: Promise<void> | undefined
+    const shutdown = async (): Promise<void> => {
+      const steps: ReadonlyArray<readonly [string, () => Promise<void>]> = [
+        ['http', () => closeServer(server, config.shutdownTimeoutMs)],
+        ['metadata', () => metadata.close()],
+      ]
+      // Every step runs even if an earlier one failed.
+      for (const [step, run] of steps) {
+        try {
+          await run()
+        } catch (err) {
+          logger.error({ err, step }, 'shutdown step failed')
+        }
+      }
+    }
+    return {
+      server,
+      logger,
+      bootstrap,
+      close: () => {
+        closing ??= shutdown()
+        return closing
+      },
+    }
+  } catch (err) {
+    await metadata.close()
+    throw err
+  }
+}
+
+async function bootstrapOrganization(
+  accounts: AccountService,
+  config: Config,
+): Promise<App['bootstrap']> {
+  const result = await accounts.bootstrap(config.bootstrapApiKey)
+  if (!result.created || result.generatedKey === undefined) return result
+  await mkdir(config.dataDir, { recursive: true })
+  const generatedKeyFile = join(config.dataDir, BOOTSTRAP_KEY_FILE)
+  await writeFile(generatedKeyFile, `${result.generatedKey}\n`, { mode: 0o600 })
+  // `mode` applies only when the file is created; a stale file keeps its old mode otherwise.
+  await chmod(generatedKeyFile, 0o600)
+  return { ...result, generatedKeyFile }
+}
+
+/** Fastify's close waits for in-flight requests; past the bound, open connections are cut. */
+async function closeServer(server: FastifyInstance, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs)
+    timer.unref()
+  })
+  const closed = server.close().then(() => 'closed' as const)
+  if ((await Promise.race([closed, deadline])) === 'timeout') {
+    server.log.warn({ timeoutMs }, 'shutdown: in-flight requests did not finish in time')
+    server.server.closeAllConnections()
+    await closed
+  }
+  clearTimeout(timer)
+}

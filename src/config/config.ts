@@ -1,0 +1,40 @@
+/** Levels accepted by `BERTH_LOG_LEVEL` (pino's, plus `silent`). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+export interface HttpConfig {
+  readonly host: string
+  readonly port: number
+  /** Base of the URLs handed to clients, without a trailing slash. */
+  readonly publicUrl: string
+  /** Largest JSON request body accepted (uploads stream and have their own limit). */
+  readonly bodyLimitBytes: number
+}
+
+/** Where organizations, keys, namespaces and models are recorded. */
+export type MetadataConfig = { readonly driver: 'sqlite'; readonly path: string }
+
+/** Where uploaded archives are kept. */
+export type ArtifactsConfig = { readonly driver: 'fs'; readonly root: string }
+
+/** Who places runner processes. */
+export type SchedulerConfig = { readonly driver: 'local' }
+
+export interface LimitsConfig {
+  readonly maxArchiveBytes: number
+}
+
+/** The whole configuration of a berth process; built only by `loadConfig`, deep-frozen. */
+export interface Config {
+  readonly http: HttpConfig
+  readonly dataDir: string
+  readonly metadata: MetadataConfig
+  readonly artifacts: ArtifactsConfig
+  readonly scheduler: SchedulerConfig
+  /** Key given to the `default` organization when the store starts empty; generated when unset. */
+  readonly bootstrapApiKey: string | undefined
+  readonly limits: LimitsConfig
+  readonly logLevel: LogLevel
+  /** Bound on draining in-flight requests at shutdown before connections are cut. */
+  readonly shutdownTimeoutMs: number
+}

@@ -1,0 +1,185 @@
+import { join } from 'node:path'
+import { BerthError } from '../errors/berth-error.js'
+import {
+  type ArtifactsConfig,
+  type Config,
+  LOG_LEVELS,
+  type MetadataConfig,
+  type SchedulerConfig,
+} from './config.js'
+
+/** The environment as `process.env` gives it. */
+export type Env = Readonly<Record<string, string | undefined>>
+
+/**
+ * Reads one value at a time, recording every problem instead of stopping at the first, so a
+ * misconfigured start lists everything that is wrong in one go.
+ */
+class EnvReader {
+  readonly problems: string[] = []
+  readonly #env: Env
+
+  constructor(env: Env) {
+    this.#env = env
+  }
+
+  raw(name: string): string | undefined {
+    const value = this.#env[name]
+    return value === undefined || value.trim() === '' ? undefined : value.trim()
+  }
+
+  string(name: string, fallback: string): string {
+    return this.raw(name) ?? fallback
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const value = this.raw(name)
+    if (value === undefined) return fallback
+    const parsed = /^\d+$/.test(value) ? Number(value) : Number.NaN
+    if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+      this.problems.push(`${name} must be an integer from ${min} to ${max}, got "${value}"`)
+      return fallback
+    }
+    return parsed
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const value = this.raw(name)
+    if (value === undefined) return fallback
+    if (!(allowed as readonly string[]).includes(value)) {
+      this.problems.push(`${name} must be one of ${allowed.join(', ')}, got "${value}"`)
+      return fallback
+    }
+    return value as T
+  }
+}
+
+const MAX_PORT = 65_535
+const TEN_GIB = 10 * 1024 ** 3
+
+/**
+ * Turns the environment into berth's configuration. Pure: `main.ts` passes `process.env`,
+ * tests pass a literal. Every problem is reported at once in one `config_invalid` error whose
+ * `details.problems` lists them. The result is deep-frozen.
+ */
+export function loadConfig(env: Env): Config {
+  const read = new EnvReader(env)
+  const host = read.string('BERTH_HOST', '127.0.0.1')
+  const port = read.int('BERTH_PORT', 8080, 0, MAX_PORT)
+  const dataDir = read.string('BERTH_DATA_DIR', './data')
+
+  const config: Config = {
+    http: {
+      host,
+      port,
+      publicUrl: readPublicUrl(read, host, port),
+      bodyLimitBytes: read.int('BERTH_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 1024 ** 3),
+    },
+    dataDir,
+    metadata: readMetadata(read, dataDir),
+    artifacts: readArtifacts(read, dataDir),
+    scheduler: readScheduler(read),
+    bootstrapApiKey: readBootstrapKey(read),
+    limits: {
+      maxArchiveBytes: read.int('BERTH_MAX_ARCHIVE_BYTES', TEN_GIB, 1, Number.MAX_SAFE_INTEGER),
+    },
+    logLevel: read.oneOf('BERTH_LOG_LEVEL', LOG_LEVELS, 'info'),
+    shutdownTimeoutMs: read.int('BERTH_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 3_600_000),
+  }
+
+  if (read.problems.length > 0) {
+    throw new BerthError(
+      'config_invalid',
+      `invalid configuration:\n  ${read.problems.join('\n  ')}`,
+      { details: { problems: read.problems } },
+    )
+  }
+  return deepFreeze(config)
+}
+
+function readPublicUrl(read: EnvReader, host: string, port: number): string {
+  const value = read.raw('BERTH_PUBLIC_URL')
+  if (value === undefined) {
+    const shownHost = host.includes(':') ? `[${host}]` : host
+    return `http://${shownHost}:${port}`
+  }
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    read.problems.push(`BERTH_PUBLIC_URL must be an absolute http(s) URL, got "${value}"`)
+    return value
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    read.problems.push(`BERTH_PUBLIC_URL must be an absolute http(s) URL, got "${value}"`)
+  }
+  return value.replace(/\/+$/, '')
+}
+
+function readMetadata(read: EnvReader, dataDir: string): MetadataConfig {
+  const value = read.raw('BERTH_DATABASE_URL')
+  if (value === undefined) return { driver: 'sqlite', path: join(dataDir, 'berth.db') }
+  if (value.startsWith('sqlite://')) {
+    const path = value.slice('sqlite://'.length)
+    if (path === '') read.problems.push('BERTH_DATABASE_URL sqlite:// needs a file path')
+    return { driver: 'sqlite', path }
+  }
+  if (value.startsWith('postgres://') || value.startsWith('postgresql://')) {
+    read.problems.push(
+      'BERTH_DATABASE_URL: PostgreSQL is not supported by this version of berth yet',
+    )
+  } else {
+    read.problems.push(
+      'BERTH_DATABASE_URL must start with sqlite:// (or postgres:// once supported)',
+    )
+  }
+  return { driver: 'sqlite', path: join(dataDir, 'berth.db') }
+}
+
+function readArtifacts(read: EnvReader, dataDir: string): ArtifactsConfig {
+  const value = read.raw('BERTH_STORAGE_URL')
+  if (value === undefined) return { driver: 'fs', root: join(dataDir, 'archives') }
+  if (value.startsWith('file://')) {
+    const root = value.slice('file://'.length)
+    if (root === '') read.problems.push('BERTH_STORAGE_URL file:// needs a directory path')
+    return { driver: 'fs', root }
+  }
+  if (value.startsWith('s3://')) {
+    read.problems.push(
+      'BERTH_STORAGE_URL: S3 storage is not supported by this version of berth yet',
+    )
+  } else {
+    read.problems.push('BERTH_STORAGE_URL must start with file:// (or s3:// once supported)')
+  }
+  return { driver: 'fs', root: join(dataDir, 'archives') }
+}
+
+function readScheduler(read: EnvReader): SchedulerConfig {
+  const value = read.oneOf('BERTH_SCHEDULER', ['local', 'kubernetes'], 'local')
+  if (value === 'kubernetes') {
+    read.problems.push('BERTH_SCHEDULER: kubernetes is not supported by this version of berth yet')
+  }
+  return { driver: 'local' }
+}
+
+// Keys are compared as opaque strings; the prefix keeps them recognisable to secret scanners.
+const BOOTSTRAP_KEY_PATTERN = /^sk_[\x21-\x7e]{16,}$/
+
+function readBootstrapKey(read: EnvReader): string | undefined {
+  const value = read.raw('BERTH_BOOTSTRAP_API_KEY')
+  if (value !== undefined && !BOOTSTRAP_KEY_PATTERN.test(value)) {
+    // Never echo the value: it is a secret.
+    read.problems.push(
+      'BERTH_BOOTSTRAP_API_KEY must be "sk_" followed by at least 16 printable characters',
+    )
+  }
+  return value
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const child of Object.values(value)) deepFreeze(child)
+  }
+  return value
+}

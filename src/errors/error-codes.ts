@@ -1,0 +1,49 @@
+/**
+ * The error kinds: what went wrong, independent of transport. `http/error-handler.ts` is the
+ * only place that turns a kind into a status code and a Mixpeek `error.type`.
+ */
+export type ErrorKind =
+  | 'invalid_argument'
+  | 'unauthenticated'
+  | 'permission_denied'
+  | 'not_found'
+  | 'already_exists'
+  | 'failed_precondition'
+  | 'too_large'
+  | 'invalid_field'
+  | 'resource_exhausted'
+  | 'internal'
+  | 'unavailable'
+  | 'deadline_exceeded'
+
+/**
+ * Every error code berth can produce, with its kind. Codes are API: never rename or reuse one.
+ * `docs/errors.md` documents each of them; `test/conventions/error-codes-doc.test.ts` keeps the
+ * two equal.
+ */
+export const ERROR_CODES = {
+  // configuration and command line
+  config_invalid: 'invalid_argument',
+  cli_usage_invalid: 'invalid_argument',
+  // requests
+  request_malformed: 'invalid_argument',
+  request_body_too_large: 'too_large',
+  request_validation_failed: 'invalid_field',
+  route_not_found: 'not_found',
+  // authentication and organizations
+  api_key_missing: 'unauthenticated',
+  api_key_invalid: 'unauthenticated',
+  api_key_not_found: 'not_found',
+  custom_models_not_enabled: 'permission_denied',
+  organization_not_found: 'not_found',
+  organization_name_taken: 'already_exists',
+  tier_invalid: 'invalid_argument',
+  // namespaces
+  namespace_not_found: 'not_found',
+  namespace_name_taken: 'already_exists',
+  // server
+  server_shutting_down: 'unavailable',
+  internal_error: 'internal',
+} as const satisfies Readonly<Record<string, ErrorKind>>
+
+export type ErrorCode = keyof typeof ERROR_CODES

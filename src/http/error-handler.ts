@@ -1,0 +1,112 @@
+import type { FastifyError, FastifyInstance } from 'fastify'
+import { BerthError, type FieldError, isBerthError } from '../errors/berth-error.js'
+import type { ErrorKind } from '../errors/error-codes.js'
+
+/** Mixpeek's `error.type` names. */
+export type ErrorType =
+  | 'BadRequestError'
+  | 'UnauthorizedError'
+  | 'ForbiddenError'
+  | 'NotFoundError'
+  | 'AlreadyExistsError'
+  | 'PayloadTooLargeError'
+  | 'ValidationError'
+  | 'TooManyRequestsError'
+  | 'InternalServerError'
+  | 'UnavailableError'
+  | 'TimeoutError'
+
+/** The one table that turns an error kind into an HTTP status and a Mixpeek error type. */
+export const HTTP_BY_KIND: Readonly<Record<ErrorKind, { status: number; type: ErrorType }>> = {
+  invalid_argument: { status: 400, type: 'BadRequestError' },
+  unauthenticated: { status: 401, type: 'UnauthorizedError' },
+  permission_denied: { status: 403, type: 'ForbiddenError' },
+  not_found: { status: 404, type: 'NotFoundError' },
+  already_exists: { status: 409, type: 'AlreadyExistsError' },
+  failed_precondition: { status: 409, type: 'AlreadyExistsError' },
+  too_large: { status: 413, type: 'PayloadTooLargeError' },
+  invalid_field: { status: 422, type: 'ValidationError' },
+  resource_exhausted: { status: 429, type: 'TooManyRequestsError' },
+  internal: { status: 500, type: 'InternalServerError' },
+  unavailable: { status: 503, type: 'UnavailableError' },
+  deadline_exceeded: { status: 504, type: 'TimeoutError' },
+}
+
+/** Mixpeek's `ErrorResponse`; 422 bodies also carry FastAPI's `detail`. */
+export interface ErrorBody {
+  readonly success: false
+  readonly status: number
+  readonly error: {
+    readonly type: ErrorType
+    readonly message: string
+    readonly code: string
+    readonly details?: Readonly<Record<string, unknown>>
+  }
+  readonly detail?: readonly FieldError[]
+}
+
+export interface HttpError {
+  readonly status: number
+  readonly body: ErrorBody
+  /** True for server faults: they are logged with their stack, the client sees nothing of it. */
+  readonly unexpected: boolean
+}
+
+/** Pure: turns anything thrown while handling a request into a status and a body. */
+export function toHttpError(err: unknown): HttpError {
+  const known = isBerthError(err) ? err : fromFastifyError(err)
+  if (known === undefined || known.kind === 'internal') {
+    // Never the original message: it may hold SQL, paths or secrets.
+    return {
+      status: 500,
+      body: envelope(new BerthError('internal_error', 'internal server error')),
+      unexpected: true,
+    }
+  }
+  return { status: HTTP_BY_KIND[known.kind].status, body: envelope(known), unexpected: false }
+}
+
+function envelope(err: BerthError): ErrorBody {
+  const { status, type } = HTTP_BY_KIND[err.kind]
+  const error =
+    err.details === undefined
+      ? { type, message: err.message, code: err.code }
+      : { type, message: err.message, code: err.code, details: err.details }
+  const validationErrors = err.details?.validation_errors
+  if (err.code === 'request_validation_failed' && Array.isArray(validationErrors)) {
+    return { success: false, status, error, detail: validationErrors as FieldError[] }
+  }
+  return { success: false, status, error }
+}
+
+/**
+ * Fastify's own client errors (unparsable JSON, wrong content type, body over the limit) become
+ * berth errors; their messages are Fastify's fixed texts, safe to show.
+ */
+function fromFastifyError(err: unknown): BerthError | undefined {
+  if (typeof err !== 'object' || err === null) return undefined
+  const { statusCode, code, message } = err as Partial<FastifyError>
+  if (typeof statusCode !== 'number' || statusCode < 400 || statusCode >= 500) return undefined
+  if (statusCode === 413) {
+    return new BerthError('request_body_too_large', 'request body is too large', { cause: err })
+  }
+  return new BerthError('request_malformed', message ?? 'malformed request', {
+    details: code === undefined ? {} : { reason: code },
+    cause: err,
+  })
+}
+
+/** Installs the one error handler and the unknown-route handler. */
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err, request, reply) => {
+    const { status, body, unexpected } = toHttpError(err)
+    if (unexpected) request.log.error({ err }, 'request failed')
+    else request.log.info({ code: body.error.code, status }, 'request refused')
+    return reply.status(status).send(body)
+  })
+  app.setNotFoundHandler((request) => {
+    throw new BerthError('route_not_found', `no route ${request.method} ${request.url}`, {
+      details: { method: request.method, path: request.url.split('?')[0] },
+    })
+  })
+}

@@ -1,0 +1,120 @@
+import { randomUUID } from 'node:crypto'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import {
+  createJsonSchemaTransform,
+  createJsonSchemaTransformObject,
+  serializerCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod'
+import type { AccountService } from '../accounts/account-service.js'
+import { BerthError } from '../errors/berth-error.js'
+import type { NamespaceService } from '../namespaces/namespace-service.js'
+import type { Metrics } from '../observability/metrics.js'
+import { authenticate } from './authentication.js'
+import { installErrorHandler } from './error-handler.js'
+import { tidyComponentSchemas } from './openapi-components.js'
+import { namespaceRoutes } from './routes/namespaces.routes.js'
+import { operationsRoutes } from './routes/operations.routes.js'
+import { schemaRegistry } from './schemas/common.schemas.js'
+import { validatorCompiler } from './validation.js'
+
+export interface ServerOptions {
+  readonly logger: FastifyBaseLogger
+  readonly bodyLimitBytes: number
+  readonly publicUrl: string
+  readonly version: string
+}
+
+export interface ServerServices {
+  readonly accounts: AccountService
+  readonly namespaces: NamespaceService
+  readonly metrics: Metrics
+}
+
+// Client-chosen request ids are echoed in headers and logs, so only a tame alphabet is kept.
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/
+
+/**
+ * Builds the HTTP app: every route, its schemas, the OpenAPI document, the error envelope.
+ * It does not listen; `main.ts` does, tests call `inject()`.
+ */
+export async function buildServer(
+  options: ServerOptions,
+  services: ServerServices,
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    bodyLimit: options.bodyLimitBytes,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id']
+      return typeof incoming === 'string' && REQUEST_ID_PATTERN.test(incoming)
+        ? incoming
+        : `req_${randomUUID()}`
+    },
+    // Requests that arrive while closing get berth's own 503 envelope (hook below).
+    return503OnClosing: false,
+    ajv: { customOptions: { allErrors: true } },
+  }).withTypeProvider<ZodTypeProvider>()
+
+  app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
+  installErrorHandler(app)
+
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+    if (closing) {
+      reply.header('connection', 'close')
+      throw new BerthError('server_shutting_down', 'the server is shutting down')
+    }
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    services.metrics.httpRequestDuration.observe(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status_code: String(reply.statusCode),
+      },
+      reply.elapsedTime / 1000,
+    )
+  })
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'berth',
+        version: options.version,
+        description:
+          'Self-hosted model registry and inference server, compatible with the Mixpeek custom-models API.',
+      },
+      servers: [{ url: options.publicUrl }],
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key, sk_…' },
+        },
+      },
+    },
+    transform: createJsonSchemaTransform({ schemaRegistry }),
+    transformObject: (document) =>
+      tidyComponentSchemas(createJsonSchemaTransformObject({ schemaRegistry })(document)),
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+
+  await app.register(operationsRoutes, { metrics: services.metrics })
+  await app.register(
+    async (v1) => {
+      v1.addHook('onRequest', authenticate(services.accounts))
+      await v1.register(namespaceRoutes, { namespaces: services.namespaces })
+    },
+    { prefix: '/v1' },
+  )
+  return app
+}

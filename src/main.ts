@@ -1,0 +1,93 @@
+import { createApp } from './app.js'
+import { ADMIN_USAGE, runAdminCommand } from './cli/admin-commands.js'
+import type { Config } from './config/config.js'
+import { loadConfig } from './config/load-config.js'
+import { isBerthError } from './errors/berth-error.js'
+
+// The entry point of the `berth` command: the only reader of process.env, the only place that
+// listens, handles signals and chooses exit codes.
+
+const EXIT_FAILURE = 1
+const EXIT_USAGE = 2
+
+async function main(argv: readonly string[]): Promise<void> {
+  const [command] = argv
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(`${ADMIN_USAGE}\n`)
+    process.exitCode = command === undefined ? EXIT_USAGE : 0
+    return
+  }
+  const config = readConfig()
+  if (config === undefined) return
+  if (command === 'serve') return serve(config)
+
+  try {
+    const output = await runAdminCommand(argv, config)
+    process.stdout.write(`${JSON.stringify(output)}\n`)
+  } catch (err) {
+    reportError(err)
+    process.exitCode = isBerthError(err, 'cli_usage_invalid') ? EXIT_USAGE : EXIT_FAILURE
+  }
+}
+
+function readConfig(): Config | undefined {
+  try {
+    return loadConfig(process.env)
+  } catch (err) {
+    reportError(err)
+    process.exitCode = EXIT_FAILURE
+    return undefined
+  }
+}
+
+async function serve(config: Config): Promise<void> {
+  const app = await createApp(config)
+  if (app.bootstrap.created && app.bootstrap.generatedKey !== undefined) {
+    // Printed once, on purpose outside the logger: logs must never carry keys.
+    process.stdout.write(
+      `berth: created organization "default" (enterprise) with API key ${app.bootstrap.generatedKey}\n` +
+        `berth: the key is also in ${app.bootstrap.generatedKeyFile} (mode 0600); it is not shown again\n`,
+    )
+  }
+
+  let stopping = false
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      app.logger.warn({ signal }, 'second signal: exiting now')
+      process.exit(EXIT_FAILURE)
+    }
+    stopping = true
+    app.logger.info({ signal }, 'shutting down')
+    app.close().then(
+      () => app.logger.info('stopped'),
+      (err: unknown) => {
+        app.logger.error({ err }, 'shutdown failed')
+        process.exitCode = EXIT_FAILURE
+      },
+    )
+  }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+
+  try {
+    await app.server.listen({ host: config.http.host, port: config.http.port })
+  } catch (err) {
+    app.logger.error({ err }, 'cannot listen')
+    process.exitCode = EXIT_FAILURE
+    await app.close()
+  }
+}
+
+function reportError(err: unknown): void {
+  if (isBerthError(err)) {
+    const error = { code: err.code, message: err.message, details: err.details }
+    process.stderr.write(`${JSON.stringify({ error })}\n`)
+    if (err.code === 'config_invalid') process.stderr.write(`berth: ${err.message}\n`)
+  } else {
+    process.stderr.write(
+      `berth: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    )
+  }
+}
+
+await main(process.argv.slice(2))

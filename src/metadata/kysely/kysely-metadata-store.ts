@@ -1,0 +1,244 @@
+import { type Kysely, Migrator, type Selectable, sql } from 'kysely'
+import type { ApiKey } from '../../domain/api-key.js'
+import type { Namespace } from '../../domain/namespace.js'
+import type { Organization, Tier } from '../../domain/organization.js'
+import type { MetadataStore, Ref } from '../metadata-store.js'
+import { MIGRATIONS } from '../migrations/migrations.js'
+import {
+  apiKeyNotFound,
+  namespaceNameTaken,
+  organizationNameTaken,
+  organizationNotFound,
+} from '../store-errors.js'
+import type { ApiKeysTable, Database, NamespacesTable, OrganizationsTable } from './database.js'
+
+/** Which database constraint a driver error broke, if any; each dialect knows its own codes. */
+export type ConstraintViolation = 'unique' | 'foreign_key' | undefined
+export type ClassifyError = (err: unknown) => ConstraintViolation
+
+/**
+ * The MetadataStore over any Kysely dialect. Dialect adapters (`sqlite/`, later `postgres/`)
+ * supply the Kysely instance and the translation of their driver's constraint errors; the
+ * queries and migrations are shared.
+ */
+export class KyselyMetadataStore implements MetadataStore {
+  readonly #db: Kysely<Database>
+  readonly #classify: ClassifyError
+  #closing: Promise<void> | undefined
+
+  constructor(db: Kysely<Database>, classify: ClassifyError) {
+    this.#db = db
+    this.#classify = classify
+  }
+
+  /** Brings the schema up to date. Safe to run from several processes at once. */
+  async migrate(): Promise<void> {
+    const migrator = new Migrator({
+      db: this.#db,
+      provider: { getMigrations: async () => MIGRATIONS },
+      migrationTableName: 'berth_migration',
+      migrationLockTableName: 'berth_migration_lock',
+    })
+    const { error } = await migrator.migrateToLatest()
+    if (error !== undefined) throw error
+  }
+
+  async bootstrapOrganization(organization: Organization, key: ApiKey): Promise<boolean> {
+    try {
+      return await this.#db.transaction().execute(async (trx) => {
+        // One statement, so no other writer can slip in between the check and the insert.
+        const inserted = await sql`
+          insert into organizations (id, name, tier, created_at, updated_at)
+          select ${organization.id}, ${organization.name}, ${organization.tier},
+                 ${organization.createdAt}, ${organization.updatedAt}
+          where not exists (select 1 from organizations)`.execute(trx)
+        if (Number(inserted.numAffectedRows ?? 0) === 0) return false
+        await trx.insertInto('api_keys').values(apiKeyRow(key)).execute()
+        return true
+      })
+    } catch (err) {
+      // Another instance bootstrapped at the same moment: its `default` won.
+      if (this.#classify(err) === 'unique') return false
+      throw err
+    }
+  }
+
+  async createOrganization(organization: Organization): Promise<void> {
+    try {
+      await this.#db
+        .insertInto('organizations')
+        .values({
+          id: organization.id,
+          name: organization.name,
+          tier: organization.tier,
+          created_at: organization.createdAt,
+          updated_at: organization.updatedAt,
+        })
+        .execute()
+    } catch (err) {
+      if (this.#classify(err) === 'unique') {
+        throw organizationNameTaken(organization.name, err)
+      }
+      throw err
+    }
+  }
+
+  async findOrganization(ref: Ref): Promise<Organization | undefined> {
+    const query = this.#db.selectFrom('organizations').selectAll()
+    const row = await ('id' in ref
+      ? query.where('id', '=', ref.id)
+      : query.where('name', '=', ref.name)
+    ).executeTakeFirst()
+    return row === undefined ? undefined : toOrganization(row)
+  }
+
+  async setOrganizationTier(id: string, tier: Tier, updatedAt: string): Promise<Organization> {
+    const row = await this.#db
+      .updateTable('organizations')
+      .set({ tier, updated_at: updatedAt })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst()
+    if (row === undefined) throw organizationNotFound(id)
+    return toOrganization(row)
+  }
+
+  async createApiKey(key: ApiKey): Promise<void> {
+    try {
+      await this.#db.insertInto('api_keys').values(apiKeyRow(key)).execute()
+    } catch (err) {
+      if (this.#classify(err) === 'foreign_key') throw organizationNotFound(key.organizationId, err)
+      throw err
+    }
+  }
+
+  async findApiKeyByHash(hash: string): Promise<ApiKey | undefined> {
+    const row = await this.#db
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('key_hash', '=', hash)
+      .executeTakeFirst()
+    return row === undefined ? undefined : toApiKey(row)
+  }
+
+  async revokeApiKey(id: string, revokedAt: string): Promise<ApiKey> {
+    await this.#db
+      .updateTable('api_keys')
+      .set({ revoked_at: revokedAt })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .execute()
+    const row = await this.#db
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst()
+    if (row === undefined) {
+      throw apiKeyNotFound(id)
+    }
+    return toApiKey(row)
+  }
+
+  async createNamespace(namespace: Namespace): Promise<void> {
+    try {
+      await this.#db
+        .insertInto('namespaces')
+        .values({
+          id: namespace.id,
+          organization_id: namespace.organizationId,
+          name: namespace.name,
+          description: namespace.description,
+          created_at: namespace.createdAt,
+          updated_at: namespace.updatedAt,
+        })
+        .execute()
+    } catch (err) {
+      const violation = this.#classify(err)
+      if (violation === 'unique') {
+        throw namespaceNameTaken(namespace.name, err)
+      }
+      if (violation === 'foreign_key') throw organizationNotFound(namespace.organizationId, err)
+      throw err
+    }
+  }
+
+  async findNamespace(organizationId: string, ref: Ref): Promise<Namespace | undefined> {
+    const query = this.#db
+      .selectFrom('namespaces')
+      .selectAll()
+      .where('organization_id', '=', organizationId)
+    const row = await ('id' in ref
+      ? query.where('id', '=', ref.id)
+      : query.where('name', '=', ref.name)
+    ).executeTakeFirst()
+    return row === undefined ? undefined : toNamespace(row)
+  }
+
+  async listNamespaces(organizationId: string): Promise<Namespace[]> {
+    const rows = await this.#db
+      .selectFrom('namespaces')
+      .selectAll()
+      .where('organization_id', '=', organizationId)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute()
+    return rows.map(toNamespace)
+  }
+
+  async deleteNamespace(organizationId: string, id: string): Promise<boolean> {
+    const result = await this.#db
+      .deleteFrom('namespaces')
+      .where('organization_id', '=', organizationId)
+      .where('id', '=', id)
+      .executeTakeFirst()
+    return Number(result.numDeletedRows) > 0
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#db.destroy()
+    return this.#closing
+  }
+}
+
+function apiKeyRow(key: ApiKey): ApiKeysTable {
+  return {
+    id: key.id,
+    organization_id: key.organizationId,
+    key_hash: key.hash,
+    label: key.label,
+    created_at: key.createdAt,
+    revoked_at: key.revokedAt,
+  }
+}
+
+function toOrganization(row: Selectable<OrganizationsTable>): Organization {
+  return {
+    id: row.id,
+    name: row.name,
+    tier: row.tier as Tier,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  }
+}
+
+function toApiKey(row: Selectable<ApiKeysTable>): ApiKey {
+  return {
+    id: row.id,
+    organizationId: row.organization_id,
+    hash: row.key_hash,
+    label: row.label,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+  }
+}
+
+function toNamespace(row: Selectable<NamespacesTable>): Namespace {
+  return {
+    id: row.id,
+    organizationId: row.organization_id,
+    name: row.name,
+    description: row.description,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  }
+}

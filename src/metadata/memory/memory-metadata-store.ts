@@ -1,0 +1,120 @@
+import type { ApiKey } from '../../domain/api-key.js'
+import type { Namespace } from '../../domain/namespace.js'
+import type { Organization, Tier } from '../../domain/organization.js'
+import type { MetadataStore, Ref } from '../metadata-store.js'
+import {
+  apiKeyNotFound,
+  namespaceNameTaken,
+  organizationNameTaken,
+  organizationNotFound,
+} from '../store-errors.js'
+
+/**
+ * A MetadataStore in plain maps: the fast test double and a zero-dependency dev store. Passes the
+ * same contract suite as the SQL adapters; nothing survives the process.
+ */
+export class MemoryMetadataStore implements MetadataStore {
+  readonly #organizations = new Map<string, Organization>()
+  readonly #keys = new Map<string, ApiKey>()
+  readonly #namespaces = new Map<string, Namespace>()
+  #closed = false
+
+  async bootstrapOrganization(organization: Organization, key: ApiKey): Promise<boolean> {
+    this.#assertOpen()
+    if (this.#organizations.size > 0) return false
+    this.#organizations.set(organization.id, organization)
+    this.#keys.set(key.id, key)
+    return true
+  }
+
+  async createOrganization(organization: Organization): Promise<void> {
+    this.#assertOpen()
+    if ([...this.#organizations.values()].some((o) => o.name === organization.name)) {
+      throw organizationNameTaken(organization.name)
+    }
+    this.#organizations.set(organization.id, organization)
+  }
+
+  async findOrganization(ref: Ref): Promise<Organization | undefined> {
+    this.#assertOpen()
+    if ('id' in ref) return this.#organizations.get(ref.id)
+    return [...this.#organizations.values()].find((o) => o.name === ref.name)
+  }
+
+  async setOrganizationTier(id: string, tier: Tier, updatedAt: string): Promise<Organization> {
+    this.#assertOpen()
+    const current = this.#organizations.get(id)
+    if (current === undefined) throw organizationNotFound(id)
+    const updated = { ...current, tier, updatedAt }
+    this.#organizations.set(id, updated)
+    return updated
+  }
+
+  async createApiKey(key: ApiKey): Promise<void> {
+    this.#assertOpen()
+    if (!this.#organizations.has(key.organizationId)) throw organizationNotFound(key.organizationId)
+    this.#keys.set(key.id, key)
+  }
+
+  async findApiKeyByHash(hash: string): Promise<ApiKey | undefined> {
+    this.#assertOpen()
+    return [...this.#keys.values()].find((k) => k.hash === hash)
+  }
+
+  async revokeApiKey(id: string, revokedAt: string): Promise<ApiKey> {
+    this.#assertOpen()
+    const current = this.#keys.get(id)
+    if (current === undefined) {
+      throw apiKeyNotFound(id)
+    }
+    if (current.revokedAt !== null) return current
+    const revoked = { ...current, revokedAt }
+    this.#keys.set(id, revoked)
+    return revoked
+  }
+
+  async createNamespace(namespace: Namespace): Promise<void> {
+    this.#assertOpen()
+    if (!this.#organizations.has(namespace.organizationId)) {
+      throw organizationNotFound(namespace.organizationId)
+    }
+    const taken = [...this.#namespaces.values()].some(
+      (n) => n.organizationId === namespace.organizationId && n.name === namespace.name,
+    )
+    if (taken) {
+      throw namespaceNameTaken(namespace.name)
+    }
+    this.#namespaces.set(namespace.id, namespace)
+  }
+
+  async findNamespace(organizationId: string, ref: Ref): Promise<Namespace | undefined> {
+    this.#assertOpen()
+    return [...this.#namespaces.values()].find(
+      (n) =>
+        n.organizationId === organizationId &&
+        ('id' in ref ? n.id === ref.id : n.name === ref.name),
+    )
+  }
+
+  async listNamespaces(organizationId: string): Promise<Namespace[]> {
+    this.#assertOpen()
+    return [...this.#namespaces.values()]
+      .filter((n) => n.organizationId === organizationId)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id))
+  }
+
+  async deleteNamespace(organizationId: string, id: string): Promise<boolean> {
+    this.#assertOpen()
+    const namespace = this.#namespaces.get(id)
+    if (namespace === undefined || namespace.organizationId !== organizationId) return false
+    return this.#namespaces.delete(id)
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new Error('MemoryMetadataStore is closed')
+  }
+}

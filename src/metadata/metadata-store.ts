@@ -1,0 +1,58 @@
+import type { ApiKey } from '../domain/api-key.js'
+import type { Namespace } from '../domain/namespace.js'
+import type { Organization, Tier } from '../domain/organization.js'
+
+/** Look something up by its id or by its unique name. */
+export type Ref = { readonly id: string } | { readonly name: string }
+
+/**
+ * Durable record of organizations, API keys and namespaces (models and deployments join later).
+ *
+ * Every method may be called concurrently, also from other processes sharing the same database
+ * (the admin CLI writes while the server runs); uniqueness is enforced by the database, never by
+ * a read-then-write in the caller. Not in the port: transactions, connections, SQL.
+ * Timestamps are ISO-8601 strings chosen by the caller.
+ */
+export interface MetadataStore {
+  /**
+   * Creates the `default` organization and its first key in one step, only if the store holds
+   * no organization at all. Resolves `false` (and writes nothing) otherwise. Safe to race.
+   */
+  bootstrapOrganization(organization: Organization, key: ApiKey): Promise<boolean>
+
+  /** Adds an organization. Throws `organization_name_taken` when the name is in use. */
+  createOrganization(organization: Organization): Promise<void>
+
+  /** The organization with this id or name, or `undefined`. */
+  findOrganization(ref: Ref): Promise<Organization | undefined>
+
+  /** Changes the tier. Throws `organization_not_found`. Idempotent. */
+  setOrganizationTier(id: string, tier: Tier, updatedAt: string): Promise<Organization>
+
+  /** Adds an API key. The organization must exist (`organization_not_found`). */
+  createApiKey(key: ApiKey): Promise<void>
+
+  /** The key whose hash is `hash`, revoked or not, or `undefined`. */
+  findApiKeyByHash(hash: string): Promise<ApiKey | undefined>
+
+  /**
+   * Marks the key revoked. Throws `api_key_not_found`. Idempotent: revoking twice keeps the
+   * first `revokedAt`.
+   */
+  revokeApiKey(id: string, revokedAt: string): Promise<ApiKey>
+
+  /** Adds a namespace. Throws `namespace_name_taken` when the org already has that name. */
+  createNamespace(namespace: Namespace): Promise<void>
+
+  /** The organization's namespace with this id or name, or `undefined` (also for other orgs'). */
+  findNamespace(organizationId: string, ref: Ref): Promise<Namespace | undefined>
+
+  /** The organization's namespaces, oldest first. */
+  listNamespaces(organizationId: string): Promise<Namespace[]>
+
+  /** Removes the organization's namespace. Resolves `false` when there was none. */
+  deleteNamespace(organizationId: string, id: string): Promise<boolean>
+
+  /** Releases the connection. Idempotent; other calls fail afterwards. */
+  close(): Promise<void>
+}

@@ -1,0 +1,10 @@
+import type { Migration } from 'kysely'
+import { initial } from './0001-initial.js'
+
+/**
+ * Every schema migration, in order. Names sort lexically; never rename or edit a released
+ * migration, add a new one.
+ */
+export const MIGRATIONS: Readonly<Record<string, Migration>> = {
+  '0001-initial': initial,
+}

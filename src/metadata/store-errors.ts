@@ -1,0 +1,35 @@
+import { BerthError } from '../errors/berth-error.js'
+
+// One builder per error, shared by every MetadataStore adapter, so all backends answer with the
+// same code, message and details.
+
+export function organizationNotFound(ref: string, cause?: unknown): BerthError {
+  return new BerthError('organization_not_found', `no organization "${ref}"`, {
+    details: { organization: ref },
+    cause,
+  })
+}
+
+export function organizationNameTaken(name: string, cause?: unknown): BerthError {
+  return new BerthError(
+    'organization_name_taken',
+    `an organization named "${name}" already exists`,
+    {
+      details: { name },
+      cause,
+    },
+  )
+}
+
+export function apiKeyNotFound(id: string): BerthError {
+  return new BerthError('api_key_not_found', `no API key with id "${id}"`, {
+    details: { key_id: id },
+  })
+}
+
+export function namespaceNameTaken(name: string, cause?: unknown): BerthError {
+  return new BerthError('namespace_name_taken', `a namespace named "${name}" already exists`, {
+    details: { namespace_name: name },
+    cause,
+  })
+}

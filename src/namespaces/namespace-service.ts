@@ -1,0 +1,95 @@
+import { looksLikeId, newId } from '../domain/ids.js'
+import {
+  NAMESPACE_DESCRIPTION_MAX,
+  NAMESPACE_NAME_PATTERN,
+  type Namespace,
+} from '../domain/namespace.js'
+import type { Principal } from '../domain/organization.js'
+import { BerthError, type FieldError, fieldValidationError } from '../errors/berth-error.js'
+import type { MetadataStore } from '../metadata/metadata-store.js'
+
+export interface NewNamespace {
+  readonly name: string
+  readonly description?: string | null | undefined
+}
+
+export interface NamespaceServiceOptions {
+  readonly now?: () => Date
+}
+
+/**
+ * Namespaces inside the caller's organization. Another organization's namespace is always
+ * `namespace_not_found`, exactly as if it did not exist.
+ */
+export class NamespaceService {
+  readonly #store: MetadataStore
+  readonly #now: () => Date
+
+  constructor(store: MetadataStore, options: NamespaceServiceOptions = {}) {
+    this.#store = store
+    this.#now = options.now ?? (() => new Date())
+  }
+
+  /** Throws `request_validation_failed` for a bad name or description, `namespace_name_taken`. */
+  async create(principal: Principal, input: NewNamespace): Promise<Namespace> {
+    const problems: FieldError[] = []
+    if (!NAMESPACE_NAME_PATTERN.test(input.name)) {
+      problems.push({
+        loc: ['body', 'namespace_name'],
+        msg: `must match ${NAMESPACE_NAME_PATTERN.source}`,
+        type: 'string_pattern_mismatch',
+      })
+    }
+    const description = input.description ?? null
+    if (description !== null && description.length > NAMESPACE_DESCRIPTION_MAX) {
+      problems.push({
+        loc: ['body', 'description'],
+        msg: `must be at most ${NAMESPACE_DESCRIPTION_MAX} characters`,
+        type: 'string_too_long',
+      })
+    }
+    if (problems.length > 0) throw fieldValidationError(problems)
+
+    const now = this.#now().toISOString()
+    const namespace: Namespace = {
+      id: newId('ns'),
+      organizationId: principal.organizationId,
+      name: input.name,
+      description,
+      createdAt: now,
+      updatedAt: now,
+    }
+    await this.#store.createNamespace(namespace)
+    return namespace
+  }
+
+  /** The caller's namespaces, oldest first. */
+  list(principal: Principal): Promise<Namespace[]> {
+    return this.#store.listNamespaces(principal.organizationId)
+  }
+
+  /** By id (`ns_…`) or name. Throws `namespace_not_found`. */
+  async get(principal: Principal, ref: string): Promise<Namespace> {
+    const namespace = await this.#store.findNamespace(
+      principal.organizationId,
+      looksLikeId('ns', ref) ? { id: ref } : { name: ref },
+    )
+    if (namespace === undefined) throw namespaceNotFound(ref)
+    return namespace
+  }
+
+  /** Removes the namespace and answers what was removed. Throws `namespace_not_found`. */
+  async delete(principal: Principal, ref: string): Promise<Namespace> {
+    const namespace = await this.get(principal, ref)
+    const deleted = await this.#store.deleteNamespace(principal.organizationId, namespace.id)
+    // Another request deleted it between the lookup and now.
+    if (!deleted) throw namespaceNotFound(ref)
+    return namespace
+  }
+}
+
+function namespaceNotFound(ref: string): BerthError {
+  return new BerthError('namespace_not_found', `namespace "${ref}" not found`, {
+    details: { resource: 'namespace', id: ref },
+  })
+}

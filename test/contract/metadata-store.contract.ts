@@ -1,0 +1,222 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import type { ApiKey } from '../../src/domain/api-key.js'
+import { hashApiKey } from '../../src/domain/api-key.js'
+import { newId } from '../../src/domain/ids.js'
+import type { Namespace } from '../../src/domain/namespace.js'
+import type { Organization } from '../../src/domain/organization.js'
+import { isBerthError } from '../../src/errors/berth-error.js'
+import type { MetadataStore } from '../../src/metadata/metadata-store.js'
+
+const T0 = '2026-01-01T00:00:00.000Z'
+const T1 = '2026-01-02T00:00:00.000Z'
+
+function organization(overrides: Partial<Organization> = {}): Organization {
+  const id = newId('org')
+  return { id, name: `org-${id}`, tier: 'free', createdAt: T0, updatedAt: T0, ...overrides }
+}
+
+function apiKey(organizationId: string, overrides: Partial<ApiKey> = {}): ApiKey {
+  const id = newId('key')
+  return {
+    id,
+    organizationId,
+    hash: hashApiKey(`sk_${id}`),
+    label: null,
+    createdAt: T0,
+    revokedAt: null,
+    ...overrides,
+  }
+}
+
+function namespace(organizationId: string, overrides: Partial<Namespace> = {}): Namespace {
+  const id = newId('ns')
+  return {
+    id,
+    organizationId,
+    name: `ns-${id.slice(3, 11)}`,
+    description: null,
+    createdAt: T0,
+    updatedAt: T0,
+    ...overrides,
+  }
+}
+
+/**
+ * The behaviour every MetadataStore adapter must have. `create` returns a fresh, empty store
+ * (each suite gets its own, so bootstrap can be tested on emptiness).
+ */
+export function metadataStoreContract(adapter: string, create: () => Promise<MetadataStore>): void {
+  describe(`MetadataStore contract: ${adapter}`, () => {
+    let store: MetadataStore
+    before(async () => {
+      store = await create()
+    })
+    after(() => store.close())
+
+    describe('bootstrap', () => {
+      it('creates the first organization and its key only on an empty store', async () => {
+        const first = organization({ name: 'default', tier: 'enterprise' })
+        const key = apiKey(first.id)
+        assert.equal(await store.bootstrapOrganization(first, key), true)
+        assert.deepEqual(await store.findOrganization({ name: 'default' }), first)
+        assert.deepEqual(await store.findApiKeyByHash(key.hash), key)
+
+        const second = organization({ name: 'other-default' })
+        const secondKey = apiKey(second.id)
+        assert.equal(await store.bootstrapOrganization(second, secondKey), false)
+        assert.equal(await store.findOrganization({ id: second.id }), undefined)
+        assert.equal(await store.findApiKeyByHash(secondKey.hash), undefined)
+      })
+    })
+
+    describe('organizations', () => {
+      it('finds an organization by id and by name', async () => {
+        const org = organization({ tier: 'team' })
+        await store.createOrganization(org)
+        assert.deepEqual(await store.findOrganization({ id: org.id }), org)
+        assert.deepEqual(await store.findOrganization({ name: org.name }), org)
+        assert.equal(await store.findOrganization({ id: newId('org') }), undefined)
+        assert.equal(await store.findOrganization({ name: 'no-such-org' }), undefined)
+      })
+
+      it('refuses a second organization with the same name', async () => {
+        const org = organization()
+        await store.createOrganization(org)
+        await assert.rejects(store.createOrganization(organization({ name: org.name })), (err) =>
+          isBerthError(err, 'organization_name_taken'),
+        )
+      })
+
+      it('changes the tier and the update time, idempotently', async () => {
+        const org = organization()
+        await store.createOrganization(org)
+        const updated = await store.setOrganizationTier(org.id, 'enterprise', T1)
+        assert.deepEqual(updated, { ...org, tier: 'enterprise', updatedAt: T1 })
+        assert.deepEqual(await store.setOrganizationTier(org.id, 'enterprise', T1), updated)
+        assert.deepEqual(await store.findOrganization({ id: org.id }), updated)
+      })
+
+      it('refuses to change the tier of an unknown organization', async () => {
+        await assert.rejects(store.setOrganizationTier(newId('org'), 'pro', T1), (err) =>
+          isBerthError(err, 'organization_not_found'),
+        )
+      })
+    })
+
+    describe('API keys', () => {
+      it('finds a key by its hash, with its label', async () => {
+        const org = organization()
+        await store.createOrganization(org)
+        const key = apiKey(org.id, { label: 'ci' })
+        await store.createApiKey(key)
+        assert.deepEqual(await store.findApiKeyByHash(key.hash), key)
+        assert.equal(await store.findApiKeyByHash(hashApiKey('sk_unknown')), undefined)
+      })
+
+      it('refuses a key for an unknown organization', async () => {
+        await assert.rejects(store.createApiKey(apiKey(newId('org'))), (err) =>
+          isBerthError(err, 'organization_not_found'),
+        )
+      })
+
+      it('revokes a key once and keeps the first revocation time', async () => {
+        const org = organization()
+        await store.createOrganization(org)
+        const key = apiKey(org.id)
+        await store.createApiKey(key)
+        const revoked = await store.revokeApiKey(key.id, T1)
+        assert.equal(revoked.revokedAt, T1)
+        const again = await store.revokeApiKey(key.id, '2027-01-01T00:00:00.000Z')
+        assert.equal(again.revokedAt, T1)
+        assert.equal((await store.findApiKeyByHash(key.hash))?.revokedAt, T1)
+      })
+
+      it('refuses to revoke an unknown key', async () => {
+        await assert.rejects(store.revokeApiKey(newId('key'), T1), (err) =>
+          isBerthError(err, 'api_key_not_found'),
+        )
+      })
+    })
+
+    describe('namespaces', () => {
+      it('creates, finds by id and name, lists oldest first, and deletes', async () => {
+        const org = organization()
+        await store.createOrganization(org)
+        const a = namespace(org.id, { name: 'alpha', description: 'first', createdAt: T0 })
+        const b = namespace(org.id, { name: 'beta', createdAt: T1, updatedAt: T1 })
+        await store.createNamespace(b)
+        await store.createNamespace(a)
+        assert.deepEqual(await store.findNamespace(org.id, { id: a.id }), a)
+        assert.deepEqual(await store.findNamespace(org.id, { name: 'beta' }), b)
+        assert.deepEqual(await store.listNamespaces(org.id), [a, b])
+
+        assert.equal(await store.deleteNamespace(org.id, a.id), true)
+        assert.equal(await store.deleteNamespace(org.id, a.id), false)
+        assert.equal(await store.findNamespace(org.id, { id: a.id }), undefined)
+        assert.deepEqual(await store.listNamespaces(org.id), [b])
+      })
+
+      it('refuses a duplicate name in one organization but allows it in another', async () => {
+        const one = organization()
+        const two = organization()
+        await store.createOrganization(one)
+        await store.createOrganization(two)
+        await store.createNamespace(namespace(one.id, { name: 'shared' }))
+        await assert.rejects(store.createNamespace(namespace(one.id, { name: 'shared' })), (err) =>
+          isBerthError(err, 'namespace_name_taken'),
+        )
+        await store.createNamespace(namespace(two.id, { name: 'shared' }))
+      })
+
+      it("never shows or deletes another organization's namespace", async () => {
+        const owner = organization()
+        const stranger = organization()
+        await store.createOrganization(owner)
+        await store.createOrganization(stranger)
+        const ns = namespace(owner.id, { name: 'private' })
+        await store.createNamespace(ns)
+
+        assert.equal(await store.findNamespace(stranger.id, { id: ns.id }), undefined)
+        assert.equal(await store.findNamespace(stranger.id, { name: 'private' }), undefined)
+        assert.deepEqual(await store.listNamespaces(stranger.id), [])
+        assert.equal(await store.deleteNamespace(stranger.id, ns.id), false)
+        assert.deepEqual(await store.findNamespace(owner.id, { id: ns.id }), ns)
+      })
+
+      it('refuses a namespace for an unknown organization', async () => {
+        await assert.rejects(store.createNamespace(namespace(newId('org'))), (err) =>
+          isBerthError(err, 'organization_not_found'),
+        )
+      })
+    })
+
+    describe('concurrency', () => {
+      it('lets exactly one of many concurrent creations of a name win', async () => {
+        const org = organization()
+        await store.createOrganization(org)
+        const results = await Promise.allSettled(
+          Array.from({ length: 8 }, () =>
+            store.createNamespace(namespace(org.id, { name: 'race' })),
+          ),
+        )
+        assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1)
+        for (const r of results) {
+          if (r.status === 'rejected') assert.ok(isBerthError(r.reason, 'namespace_name_taken'))
+        }
+      })
+    })
+  })
+}
+
+/** Runs after the suite's own `after`: a closed store refuses work, and closing is idempotent. */
+export function closedStoreContract(adapter: string, create: () => Promise<MetadataStore>): void {
+  describe(`MetadataStore contract: ${adapter}, closed`, () => {
+    it('closes idempotently and refuses calls afterwards', async () => {
+      const store = await create()
+      await store.close()
+      await store.close()
+      await assert.rejects(store.listNamespaces(newId('org')))
+    })
+  })
+}

@@ -1,0 +1,63 @@
+import { Writable } from 'node:stream'
+import type { LightMyRequestResponse } from 'fastify'
+import { type App, createApp } from '../../src/app.js'
+import type { Config } from '../../src/config/config.js'
+import { loadConfig } from '../../src/config/load-config.js'
+import { createLogger } from '../../src/observability/logger.js'
+import { tempDir } from './temp-dir.js'
+
+export const BOOTSTRAP_KEY = 'sk_test_bootstrap_key_0123456789abcdef'
+
+export interface TestApp {
+  readonly app: App
+  readonly config: Config
+  readonly dataDir: string
+  /** Every log line the app wrote, as text. */
+  logs(): string
+  request(options: {
+    method: 'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH'
+    url: string
+    key?: string | undefined
+    body?: unknown
+    headers?: Record<string, string>
+  }): Promise<LightMyRequestResponse>
+  close(): Promise<void>
+}
+
+/**
+ * The real app on real SQLite in a temp dir, logging at debug into memory. `env` adds or
+ * overrides variables; the bootstrap key is `BOOTSTRAP_KEY` unless `env` unsets it.
+ */
+export async function startTestApp(env: Record<string, string | undefined> = {}): Promise<TestApp> {
+  const dir = await tempDir()
+  const config = loadConfig({
+    BERTH_DATA_DIR: dir.path,
+    BERTH_BOOTSTRAP_API_KEY: BOOTSTRAP_KEY,
+    ...env,
+  })
+  const lines: string[] = []
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(String(chunk))
+      done()
+    },
+  })
+  const app = await createApp(config, { logger: createLogger('debug', sink) })
+  return {
+    app,
+    config,
+    dataDir: dir.path,
+    logs: () => lines.join(''),
+    request: ({ method, url, key, body, headers = {} }) =>
+      app.server.inject({
+        method,
+        url,
+        headers: { ...(key === undefined ? {} : { authorization: `Bearer ${key}` }), ...headers },
+        ...(body === undefined ? {} : { payload: body as object }),
+      }),
+    close: async () => {
+      await app.close()
+      await dir.remove()
+    },
+  }
+}
