@@ -8,7 +8,7 @@ import {
   type SchedulerConfig,
 } from './config.js'
 
-/** The environment as `process.env` gives it. */
+/** Environment variables, as the process received them. */
 export type Env = Readonly<Record<string, string | undefined>>
 
 /**
@@ -58,7 +58,7 @@ const MAX_PORT = 65_535
 const TEN_GIB = 10 * 1024 ** 3
 
 /**
- * Turns the environment into berth's configuration. Pure: `main.ts` passes `process.env`,
+ * Turns the environment into berth's configuration. Pure: `main.ts` passes the process environment,
  * tests pass a literal. Every problem is reported at once in one `config_invalid` error whose
  * `details.problems` lists them. The result is deep-frozen.
  */

@@ -1,3 +1,4 @@
+import { setTimeout } from 'node:timers/promises'
 import { type Kysely, Migrator, type Selectable, sql } from 'kysely'
 import type { ApiKey } from '../../domain/api-key.js'
 import type { Namespace } from '../../domain/namespace.js'
@@ -11,6 +12,8 @@ import {
   organizationNotFound,
 } from '../store-errors.js'
 import type { ApiKeysTable, Database, NamespacesTable, OrganizationsTable } from './database.js'
+
+const MIGRATION_ATTEMPTS = 5
 
 /** Which database constraint a driver error broke, if any; each dialect knows its own codes. */
 export type ConstraintViolation = 'unique' | 'foreign_key' | undefined
@@ -31,7 +34,12 @@ export class KyselyMetadataStore implements MetadataStore {
     this.#classify = classify
   }
 
-  /** Brings the schema up to date. Safe to run from several processes at once. */
+  /**
+   * Brings the schema up to date. Safe to run from several processes at once: Kysely runs all
+   * pending migrations in one transaction (DDL is transactional on SQLite and PostgreSQL), but
+   * its SQLite lock is a no-op, so two starts racing on a new file can collide; the loser's
+   * transaction rolls back whole and a retry finds the work done.
+   */
   async migrate(): Promise<void> {
     const migrator = new Migrator({
       db: this.#db,
@@ -39,8 +47,12 @@ export class KyselyMetadataStore implements MetadataStore {
       migrationTableName: 'berth_migration',
       migrationLockTableName: 'berth_migration_lock',
     })
-    const { error } = await migrator.migrateToLatest()
-    if (error !== undefined) throw error
+    for (let attempt = 1; ; attempt++) {
+      const { error } = await migrator.migrateToLatest()
+      if (error === undefined) return
+      if (attempt >= MIGRATION_ATTEMPTS) throw error
+      await setTimeout(20 + Math.random() * 80 * attempt)
+    }
   }
 
   async bootstrapOrganization(organization: Organization, key: ApiKey): Promise<boolean> {

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { isBerthError } from '../errors/berth-error.js'
+import { loadConfig } from './load-config.js'
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env)
+  } catch (err) {
+    assert.ok(isBerthError(err, 'config_invalid'))
+    return err.details?.problems as string[]
+  }
+  return assert.fail('expected config_invalid')
+}
+
+describe('loadConfig', () => {
+  it('has the documented defaults', () => {
+    const config = loadConfig({})
+    assert.deepEqual(config.http, {
+      host: '127.0.0.1',
+      port: 8080,
+      publicUrl: 'http://127.0.0.1:8080',
+      bodyLimitBytes: 1048576,
+    })
+    assert.equal(config.dataDir, './data')
+    assert.deepEqual(config.metadata, { driver: 'sqlite', path: 'data/berth.db' })
+    assert.deepEqual(config.artifacts, { driver: 'fs', root: 'data/archives' })
+    assert.deepEqual(config.scheduler, { driver: 'local' })
+    assert.equal(config.bootstrapApiKey, undefined)
+    assert.equal(config.limits.maxArchiveBytes, 10 * 1024 ** 3)
+    assert.equal(config.logLevel, 'info')
+  })
+
+  it('derives paths and the public URL from other variables', () => {
+    const config = loadConfig({
+      BERTH_DATA_DIR: '/srv/berth',
+      BERTH_HOST: '::1',
+      BERTH_PORT: '9000',
+    })
+    assert.equal(config.metadata.path, '/srv/berth/berth.db')
+    assert.equal(config.artifacts.root, '/srv/berth/archives')
+    assert.equal(config.http.publicUrl, 'http://[::1]:9000')
+  })
+
+  it('reads explicit URLs', () => {
+    const config = loadConfig({
+      BERTH_DATABASE_URL: 'sqlite:///var/lib/berth/meta.db',
+      BERTH_STORAGE_URL: 'file://./blobs',
+      BERTH_PUBLIC_URL: 'https://models.example.com/',
+    })
+    assert.equal(config.metadata.path, '/var/lib/berth/meta.db')
+    assert.equal(config.artifacts.root, './blobs')
+    assert.equal(config.http.publicUrl, 'https://models.example.com')
+  })
+
+  it('reports every problem at once', () => {
+    const problems = problemsOf({
+      BERTH_PORT: '70000',
+      BERTH_MAX_ARCHIVE_BYTES: '-1',
+      BERTH_LOG_LEVEL: 'chatty',
+      BERTH_PUBLIC_URL: 'ftp://x',
+      BERTH_SCHEDULER: 'nomad',
+      BERTH_STORAGE_URL: 'gs://bucket',
+    })
+    assert.equal(problems.length, 6)
+    for (const name of [
+      'BERTH_PORT',
+      'BERTH_MAX_ARCHIVE_BYTES',
+      'BERTH_LOG_LEVEL',
+      'BERTH_PUBLIC_URL',
+      'BERTH_SCHEDULER',
+      'BERTH_STORAGE_URL',
+    ]) {
+      assert.ok(
+        problems.some((p) => p.startsWith(name)),
+        name,
+      )
+    }
+  })
+
+  it('says which drivers this version does not support yet', () => {
+    const problems = problemsOf({
+      BERTH_DATABASE_URL: 'postgres://u:p@localhost/berth',
+      BERTH_STORAGE_URL: 's3://bucket/prefix',
+      BERTH_SCHEDULER: 'kubernetes',
+    })
+    assert.equal(problems.length, 3)
+    assert.ok(!problems.join('\n').includes('u:p@'), 'credentials echoed')
+  })
+
+  it('checks the bootstrap key without echoing it', () => {
+    const problems = problemsOf({ BERTH_BOOTSTRAP_API_KEY: 'not-a-key-hunter2' })
+    assert.equal(problems.length, 1)
+    assert.ok(!problems[0]?.includes('hunter2'))
+    const key = 'sk_abcdefghijklmnopqrstuvwxyz'
+    assert.equal(loadConfig({ BERTH_BOOTSTRAP_API_KEY: key }).bootstrapApiKey, key)
+  })
+
+  it('treats empty values as unset and freezes the result', () => {
+    const config = loadConfig({ BERTH_PORT: '', BERTH_HOST: '  ' })
+    assert.equal(config.http.port, 8080)
+    assert.equal(config.http.host, '127.0.0.1')
+    assert.ok(Object.isFrozen(config))
+    assert.ok(Object.isFrozen(config.http))
+    assert.throws(() => {
+      ;(config.http as { port: number }).port = 1
+    })
+  })
+})

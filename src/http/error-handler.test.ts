@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { BerthError, fieldValidationError } from '../errors/berth-error.js'
+import { ERROR_CODES } from '../errors/error-codes.js'
+import { HTTP_BY_KIND, toHttpError } from './error-handler.js'
+
+describe('toHttpError', () => {
+  it('maps a berth error to its status, type and code, with details', () => {
+    const err = new BerthError('namespace_not_found', 'namespace "x" not found', {
+      details: { id: 'x' },
+    })
+    assert.deepEqual(toHttpError(err), {
+      status: 404,
+      unexpected: false,
+      body: {
+        success: false,
+        status: 404,
+        error: {
+          type: 'NotFoundError',
+          message: 'namespace "x" not found',
+          code: 'namespace_not_found',
+          details: { id: 'x' },
+        },
+      },
+    })
+  })
+
+  it('adds FastAPI detail[] to 422 answers', () => {
+    const fields = [{ loc: ['body', 'a'], msg: 'Field required', type: 'missing' }]
+    const { status, body } = toHttpError(fieldValidationError(fields))
+    assert.equal(status, 422)
+    assert.equal(body.error.type, 'ValidationError')
+    assert.deepEqual(body.detail, fields)
+  })
+
+  it('hides everything about unknown errors', () => {
+    const { status, body, unexpected } = toHttpError(
+      new Error('SQLITE_ERROR: no such table at /srv/data/berth.db'),
+    )
+    assert.equal(status, 500)
+    assert.equal(unexpected, true)
+    assert.deepEqual(body.error, {
+      type: 'InternalServerError',
+      message: 'internal server error',
+      code: 'internal_error',
+    })
+    assert.equal(toHttpError('a string').status, 500)
+    assert.equal(toHttpError(null).status, 500)
+  })
+
+  it("maps Fastify's client errors, never its server errors", () => {
+    const tooLarge = Object.assign(new Error('Request body is too large'), {
+      statusCode: 413,
+      code: 'FST_ERR_CTP_BODY_TOO_LARGE',
+    })
+    assert.equal(toHttpError(tooLarge).body.error.code, 'request_body_too_large')
+    const badMedia = Object.assign(new Error('Unsupported Media Type'), {
+      statusCode: 415,
+      code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE',
+    })
+    assert.equal(toHttpError(badMedia).status, 400)
+    assert.equal(toHttpError(badMedia).body.error.code, 'request_malformed')
+    const serverSide = Object.assign(new Error('secret /path'), { statusCode: 500 })
+    assert.equal(toHttpError(serverSide).body.error.message, 'internal server error')
+  })
+
+  it('gives every code in the catalog a status from the table', () => {
+    for (const [code, kind] of Object.entries(ERROR_CODES)) {
+      assert.ok(HTTP_BY_KIND[kind], code)
+    }
+  })
+})

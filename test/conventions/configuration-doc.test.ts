@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict'
+import { it } from 'node:test'
+import { markdownTable, readRepoFile } from '../helpers/repo.js'
+
+it('docs/configuration.md lists exactly the variables the loader reads', async () => {
+  const source = await readRepoFile('src/config/load-config.ts')
+  const read = new Set([...source.matchAll(/'(BERTH_[A-Z0-9_]+)'/g)].map((m) => m[1]))
+  const rows = markdownTable(await readRepoFile('docs/configuration.md'), 'Variable')
+  const documented = new Set(
+    rows.flatMap(([cell]) => [...(cell ?? '').matchAll(/`(BERTH_[A-Z0-9_]+)`/g)].map((m) => m[1])),
+  )
+  assert.ok(read.size >= 12)
+  assert.deepEqual([...documented].sort(), [...read].sort())
+})
+
+it('DESIGN.md variables are all read', async () => {
+  const source = await readRepoFile('src/config/load-config.ts')
+  for (const name of [
+    'BERTH_HOST',
+    'BERTH_PORT',
+    'BERTH_PUBLIC_URL',
+    'BERTH_DATA_DIR',
+    'BERTH_DATABASE_URL',
+    'BERTH_STORAGE_URL',
+    'BERTH_SCHEDULER',
+    'BERTH_BOOTSTRAP_API_KEY',
+    'BERTH_MAX_ARCHIVE_BYTES',
+  ]) {
+    assert.ok(source.includes(`'${name}'`), name)
+  }
+})

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { Validator } from '@seriousme/openapi-schema-validator'
+import { startTestApp, type TestApp } from '../helpers/test-app.js'
+
+type Operation = {
+  security?: unknown[]
+  responses?: Record<string, unknown>
+  requestBody?: unknown
+}
+
+describe('OpenAPI document', () => {
+  let t: TestApp
+  let doc: {
+    openapi: string
+    paths: Record<string, Record<string, Operation>>
+    components: { schemas: Record<string, unknown> }
+  }
+  before(async () => {
+    t = await startTestApp()
+    const res = await t.request({ method: 'GET', url: '/openapi.json' })
+    assert.equal(res.statusCode, 200)
+    doc = res.json()
+  })
+  after(() => t.close())
+
+  it('is a valid OpenAPI 3.1 document', async () => {
+    assert.equal(doc.openapi, '3.1.0')
+    const result = await new Validator().validate(structuredClone(doc))
+    assert.equal(result.valid, true, JSON.stringify(result.errors))
+  })
+
+  it('documents every /v1 route with bearer auth, and responses with the error envelope', () => {
+    const expected = ['/v1/namespaces', '/v1/namespaces/{namespace}', '/healthz', '/metrics']
+    for (const path of expected) assert.ok(doc.paths[path], `missing ${path}`)
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(item)) {
+        assert.ok(op.responses?.['200'], `${method} ${path} has no 200 schema`)
+        if (!path.startsWith('/v1')) continue
+        assert.deepEqual(op.security, [{ bearerAuth: [] }], `${method} ${path}`)
+        assert.deepEqual(
+          (op.responses?.['401'] as { content?: unknown } | undefined)?.content,
+          { 'application/json': { schema: { $ref: '#/components/schemas/ErrorResponse' } } },
+          `${method} ${path}`,
+        )
+      }
+    }
+    assert.deepEqual(
+      (doc.paths['/v1/namespaces']?.post?.requestBody as { content?: unknown } | undefined)
+        ?.content,
+      { 'application/json': { schema: { $ref: '#/components/schemas/CreateNamespaceRequest' } } },
+    )
+  })
+
+  it('resolves every $ref and keeps no unused component', () => {
+    const text = JSON.stringify(doc)
+    const refs = new Set([...text.matchAll(/"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]))
+    for (const ref of refs)
+      assert.ok(ref !== undefined && ref in doc.components.schemas, `dangling ${ref}`)
+    assert.deepEqual(Object.keys(doc.components.schemas).sort(), [...refs].sort())
+    assert.ok(!Object.keys(doc.components.schemas).some((n) => n.endsWith('Input')))
+  })
+
+  it('hides its own routes and serves the browsable docs', async () => {
+    assert.equal(doc.paths['/openapi.json'], undefined)
+    assert.ok(!Object.keys(doc.paths).some((p) => p.startsWith('/docs')))
+    const page = await t.request({ method: 'GET', url: '/docs/' })
+    assert.equal(page.statusCode, 200)
+    assert.match(String(page.headers['content-type']), /text\/html/)
+  })
+})

@@ -1,0 +1,83 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+
+/** The `berth` command of this checkout (runs the built `dist/`). */
+export const BERTH_BIN = fileURLToPath(new URL('../../../bin/berth', import.meta.url))
+
+export interface CommandResult {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs `berth ARGS` to completion with exactly `env` (plus PATH). */
+export function runBerth(
+  args: readonly string[],
+  env: Record<string, string>,
+): Promise<CommandResult> {
+  return new Promise((resolve) => {
+    execFile(
+      BERTH_BIN,
+      [...args],
+      { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 30_000 },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1
+        resolve({ code, stdout, stderr })
+      },
+    )
+  })
+}
+
+export interface ServeProcess {
+  readonly child: ChildProcess
+  readonly url: string
+  output(): string
+  /** Sends `signal` and resolves the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+/**
+ * Starts `berth serve` on an ephemeral port and waits until it listens (read from its info-level
+ * log, so the log level is fixed). The child is killed if it does not come up.
+ */
+export async function startBerthServe(env: Record<string, string>): Promise<ServeProcess> {
+  const child = spawn(BERTH_BIN, ['serve'], {
+    env: { PATH: process.env.PATH ?? '', BERTH_PORT: '0', ...env, BERTH_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout.on('data', (chunk) => {
+    output += String(chunk)
+  })
+  child.stderr.on('data', (chunk) => {
+    output += String(chunk)
+  })
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`berth serve did not listen:\n${output}`))
+    }, 20_000)
+    const check = () => {
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
+      if (match?.[1] !== undefined) {
+        clearTimeout(timer)
+        resolve(match[1])
+      }
+    }
+    child.stdout.on('data', check)
+    child.once('exit', () => reject(new Error(`berth serve exited:\n${output}`)))
+  })
+  return {
+    child,
+    url,
+    output: () => output,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode !== null) return child.exitCode
+      const exited = once(child, 'exit')
+      child.kill(signal)
+      const [code] = await exited
+      return code as number | null
+    },
+  }
+}
