@@ -56,7 +56,6 @@ export async function buildServer(
     },
     // Requests that arrive while closing get berth's own 503 envelope (hook below).
     return503OnClosing: false,
-    ajv: { customOptions: { allErrors: true } },
   }).withTypeProvider<ZodTypeProvider>()
 
   app.setValidatorCompiler(validatorCompiler)
