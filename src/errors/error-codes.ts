@@ -41,6 +41,10 @@ export const ERROR_CODES = {
   // namespaces
   namespace_not_found: 'not_found',
   namespace_name_taken: 'already_exists',
+  namespace_not_empty: 'failed_precondition',
+  // models
+  model_not_found: 'not_found',
+  model_already_exists: 'already_exists',
   // server
   server_shutting_down: 'unavailable',
   internal_error: 'internal',

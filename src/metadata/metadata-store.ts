@@ -1,4 +1,5 @@
 import type { ApiKey } from '../domain/api-key.js'
+import type { Model } from '../domain/model.js'
 import type { Namespace } from '../domain/namespace.js'
 import type { Organization, Tier } from '../domain/organization.js'
 
@@ -50,8 +51,26 @@ export interface MetadataStore {
   /** The organization's namespaces, oldest first. */
   listNamespaces(organizationId: string): Promise<Namespace[]>
 
-  /** Removes the organization's namespace. Resolves `false` when there was none. */
+  /**
+   * Removes the organization's namespace. Resolves `false` when there was none; throws
+   * `namespace_not_empty` while it holds models (checked by the database, so race-free).
+   */
   deleteNamespace(organizationId: string, id: string): Promise<boolean>
+
+  /**
+   * Adds a model. Throws `model_already_exists` when the namespace already has its `modelId`,
+   * `namespace_not_found` when the namespace no longer exists.
+   */
+  createModel(model: Model): Promise<void>
+
+  /** The namespace's model with this id, or `undefined`. */
+  findModel(namespaceId: string, modelId: string): Promise<Model | undefined>
+
+  /** The namespace's models, oldest first. */
+  listModels(namespaceId: string): Promise<Model[]>
+
+  /** Removes the model record. Resolves `false` when there was none. */
+  deleteModel(namespaceId: string, modelId: string): Promise<boolean>
 
   /** Releases the connection. Idempotent; other calls fail afterwards. */
   close(): Promise<void>

@@ -33,3 +33,33 @@ export function namespaceNameTaken(name: string, cause?: unknown): BerthError {
     cause,
   })
 }
+
+export function namespaceNotEmpty(id: string, cause?: unknown): BerthError {
+  return new BerthError(
+    'namespace_not_empty',
+    'the namespace still holds models; delete them first',
+    {
+      details: { namespace_id: id },
+      cause,
+    },
+  )
+}
+
+export function modelAlreadyExists(
+  namespaceId: string,
+  modelId: string,
+  cause?: unknown,
+): BerthError {
+  return new BerthError(
+    'model_already_exists',
+    `model "${modelId}" already exists in this namespace`,
+    { details: { namespace_id: namespaceId, model_id: modelId }, cause },
+  )
+}
+
+export function namespaceNotFound(ref: string, cause?: unknown): BerthError {
+  return new BerthError('namespace_not_found', `namespace "${ref}" not found`, {
+    details: { resource: 'namespace', id: ref },
+    cause,
+  })
+}

@@ -5,8 +5,9 @@ import {
   type Namespace,
 } from '../domain/namespace.js'
 import type { Principal } from '../domain/organization.js'
-import { BerthError, type FieldError, fieldValidationError } from '../errors/berth-error.js'
+import { type FieldError, fieldValidationError } from '../errors/berth-error.js'
 import type { MetadataStore } from '../metadata/metadata-store.js'
+import { namespaceNotFound } from '../metadata/store-errors.js'
 
 export interface NewNamespace {
   readonly name: string
@@ -78,7 +79,10 @@ export class NamespaceService {
     return namespace
   }
 
-  /** Removes the namespace and answers what was removed. Throws `namespace_not_found`. */
+  /**
+   * Removes the namespace and answers what was removed. Throws `namespace_not_found`, and
+   * `namespace_not_empty` while it holds models.
+   */
   async delete(principal: Principal, ref: string): Promise<Namespace> {
     const namespace = await this.get(principal, ref)
     const deleted = await this.#store.deleteNamespace(principal.organizationId, namespace.id)
@@ -86,10 +90,4 @@ export class NamespaceService {
     if (!deleted) throw namespaceNotFound(ref)
     return namespace
   }
-}
-
-function namespaceNotFound(ref: string): BerthError {
-  return new BerthError('namespace_not_found', `namespace "${ref}" not found`, {
-    details: { resource: 'namespace', id: ref },
-  })
 }

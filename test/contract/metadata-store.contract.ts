@@ -3,6 +3,8 @@ import { after, before, describe, it } from 'node:test'
 import type { ApiKey } from '../../src/domain/api-key.js'
 import { hashApiKey } from '../../src/domain/api-key.js'
 import { newId } from '../../src/domain/ids.js'
+import type { Model } from '../../src/domain/model.js'
+import { modelIdOf } from '../../src/domain/model.js'
 import type { Namespace } from '../../src/domain/namespace.js'
 import type { Organization } from '../../src/domain/organization.js'
 import { isBerthError } from '../../src/errors/berth-error.js'
@@ -36,6 +38,48 @@ function namespace(organizationId: string, overrides: Partial<Namespace> = {}): 
     organizationId,
     name: `ns-${id.slice(3, 11)}`,
     description: null,
+    createdAt: T0,
+    updatedAt: T0,
+    ...overrides,
+  }
+}
+
+function model(ns: Namespace, overrides: Partial<Model> = {}): Model {
+  const name = overrides.name ?? `model-${newId('key').slice(4, 12)}`
+  const version = overrides.version ?? '1.0.0'
+  return {
+    namespaceId: ns.id,
+    organizationId: ns.organizationId,
+    modelId: modelIdOf(name, version),
+    name,
+    version,
+    format: 'onnx',
+    framework: null,
+    taskType: 'embedding',
+    resources: { numCpus: 0.5, numGpus: 0, memoryBytes: 6 * 1024 ** 3 },
+    archive: {
+      key: `archives/${ns.id}/${name}.tar.gz`,
+      url: `file:///data/archives/${ns.id}/${name}.tar.gz`,
+      sha256: 'ab'.repeat(32),
+      sizeBytes: 5 * 1024 ** 3,
+    },
+    manifest: {
+      format: 'onnx',
+      files: [{ path: 'model.onnx', sizeBytes: 10, sha256: 'cd'.repeat(32) }],
+      totalBytes: 10,
+      runtime: 'onnx',
+      baseImage: 'berth/runtime-minimal',
+      details: {
+        kind: 'onnx',
+        primaryFile: 'model.onnx',
+        irVersion: 8,
+        opsets: { '': 17 },
+        producer: null,
+        externalDataFiles: [],
+        inputs: [{ name: 'x', datatype: 'FP32', shape: ['batch', 4] }],
+        outputs: [{ name: 'y', datatype: 'FP32', shape: ['batch', 2] }],
+      },
+    },
     createdAt: T0,
     updatedAt: T0,
     ...overrides,
@@ -188,6 +232,60 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
         await assert.rejects(store.createNamespace(namespace(newId('org'))), (err) =>
           isBerthError(err, 'organization_not_found'),
         )
+      })
+    })
+
+    describe('models', () => {
+      async function freshNamespace(): Promise<Namespace> {
+        const org = organization()
+        await store.createOrganization(org)
+        const ns = namespace(org.id)
+        await store.createNamespace(ns)
+        return ns
+      }
+
+      it('creates, finds, lists oldest first and deletes models, keeping every field', async () => {
+        const ns = await freshNamespace()
+        const a = model(ns, { name: 'alpha', createdAt: T0 })
+        const b = model(ns, { name: 'beta', version: '2.10.3', createdAt: T1, framework: 'torch' })
+        await store.createModel(b)
+        await store.createModel(a)
+        assert.equal(b.modelId, 'beta_2_10_3')
+        assert.deepEqual(await store.findModel(ns.id, b.modelId), b)
+        assert.deepEqual(await store.listModels(ns.id), [a, b])
+        assert.equal(await store.deleteModel(ns.id, a.modelId), true)
+        assert.equal(await store.deleteModel(ns.id, a.modelId), false)
+        assert.equal(await store.findModel(ns.id, a.modelId), undefined)
+        assert.deepEqual(await store.listModels(ns.id), [b])
+      })
+
+      it('refuses a second model with the same id in a namespace, not in another', async () => {
+        const ns = await freshNamespace()
+        const other = await freshNamespace()
+        await store.createModel(model(ns, { name: 'dup' }))
+        await assert.rejects(store.createModel(model(ns, { name: 'dup' })), (err) =>
+          isBerthError(err, 'model_already_exists'),
+        )
+        await store.createModel(model(other, { name: 'dup' }))
+      })
+
+      it('refuses a model in a missing namespace', async () => {
+        const ns = namespace(newId('org'))
+        await assert.rejects(store.createModel(model(ns)), (err) =>
+          isBerthError(err, 'namespace_not_found'),
+        )
+      })
+
+      it('refuses to delete a namespace that holds models', async () => {
+        const ns = await freshNamespace()
+        const m = model(ns)
+        await store.createModel(m)
+        await assert.rejects(store.deleteNamespace(ns.organizationId, ns.id), (err) =>
+          isBerthError(err, 'namespace_not_empty'),
+        )
+        assert.deepEqual(await store.findNamespace(ns.organizationId, { id: ns.id }), ns)
+        await store.deleteModel(ns.id, m.modelId)
+        assert.equal(await store.deleteNamespace(ns.organizationId, ns.id), true)
       })
     })
 

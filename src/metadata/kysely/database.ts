@@ -3,6 +3,7 @@ export interface Database {
   organizations: OrganizationsTable
   api_keys: ApiKeysTable
   namespaces: NamespacesTable
+  models: ModelsTable
 }
 
 export interface OrganizationsTable {
@@ -27,6 +28,29 @@ export interface NamespacesTable {
   organization_id: string
   name: string
   description: string | null
+  created_at: string
+  updated_at: string
+}
+
+export interface ModelsTable {
+  namespace_id: string
+  model_id: string
+  organization_id: string
+  name: string
+  version: string
+  format: string
+  framework: string | null
+  task_type: string | null
+  num_cpus: number
+  num_gpus: number
+  /** bigint: PostgreSQL's driver answers it as a string. */
+  memory_bytes: number | string
+  archive_key: string
+  archive_url: string
+  archive_sha256: string
+  archive_bytes: number | string
+  /** JSON text of the Manifest. */
+  manifest: string
   created_at: string
   updated_at: string
 }

@@ -1,17 +1,28 @@
 import { setTimeout } from 'node:timers/promises'
 import { type Kysely, Migrator, type Selectable, sql } from 'kysely'
 import type { ApiKey } from '../../domain/api-key.js'
+import type { Manifest } from '../../domain/manifest.js'
+import type { Model, ModelFormat } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
 import type { Organization, Tier } from '../../domain/organization.js'
 import type { MetadataStore, Ref } from '../metadata-store.js'
 import { MIGRATIONS } from '../migrations/migrations.js'
 import {
   apiKeyNotFound,
+  modelAlreadyExists,
   namespaceNameTaken,
+  namespaceNotEmpty,
+  namespaceNotFound,
   organizationNameTaken,
   organizationNotFound,
 } from '../store-errors.js'
-import type { ApiKeysTable, Database, NamespacesTable, OrganizationsTable } from './database.js'
+import type {
+  ApiKeysTable,
+  Database,
+  ModelsTable,
+  NamespacesTable,
+  OrganizationsTable,
+} from './database.js'
 
 const MIGRATION_ATTEMPTS = 5
 
@@ -198,10 +209,56 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async deleteNamespace(organizationId: string, id: string): Promise<boolean> {
+    try {
+      const result = await this.#db
+        .deleteFrom('namespaces')
+        .where('organization_id', '=', organizationId)
+        .where('id', '=', id)
+        .executeTakeFirst()
+      return Number(result.numDeletedRows) > 0
+    } catch (err) {
+      if (this.#classify(err) === 'foreign_key') throw namespaceNotEmpty(id, err)
+      throw err
+    }
+  }
+
+  async createModel(model: Model): Promise<void> {
+    try {
+      await this.#db.insertInto('models').values(modelRow(model)).execute()
+    } catch (err) {
+      const violation = this.#classify(err)
+      if (violation === 'unique') throw modelAlreadyExists(model.namespaceId, model.modelId, err)
+      if (violation === 'foreign_key') throw namespaceNotFound(model.namespaceId, err)
+      throw err
+    }
+  }
+
+  async findModel(namespaceId: string, modelId: string): Promise<Model | undefined> {
+    const row = await this.#db
+      .selectFrom('models')
+      .selectAll()
+      .where('namespace_id', '=', namespaceId)
+      .where('model_id', '=', modelId)
+      .executeTakeFirst()
+    return row === undefined ? undefined : toModel(row)
+  }
+
+  async listModels(namespaceId: string): Promise<Model[]> {
+    const rows = await this.#db
+      .selectFrom('models')
+      .selectAll()
+      .where('namespace_id', '=', namespaceId)
+      .orderBy('created_at')
+      .orderBy('model_id')
+      .execute()
+    return rows.map(toModel)
+  }
+
+  async deleteModel(namespaceId: string, modelId: string): Promise<boolean> {
     const result = await this.#db
-      .deleteFrom('namespaces')
-      .where('organization_id', '=', organizationId)
-      .where('id', '=', id)
+      .deleteFrom('models')
+      .where('namespace_id', '=', namespaceId)
+      .where('model_id', '=', modelId)
       .executeTakeFirst()
     return Number(result.numDeletedRows) > 0
   }
@@ -250,6 +307,56 @@ function toNamespace(row: Selectable<NamespacesTable>): Namespace {
     organizationId: row.organization_id,
     name: row.name,
     description: row.description,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  }
+}
+
+function modelRow(model: Model): ModelsTable {
+  return {
+    namespace_id: model.namespaceId,
+    model_id: model.modelId,
+    organization_id: model.organizationId,
+    name: model.name,
+    version: model.version,
+    format: model.format,
+    framework: model.framework,
+    task_type: model.taskType,
+    num_cpus: model.resources.numCpus,
+    num_gpus: model.resources.numGpus,
+    memory_bytes: model.resources.memoryBytes,
+    archive_key: model.archive.key,
+    archive_url: model.archive.url,
+    archive_sha256: model.archive.sha256,
+    archive_bytes: model.archive.sizeBytes,
+    manifest: JSON.stringify(model.manifest),
+    created_at: model.createdAt,
+    updated_at: model.updatedAt,
+  }
+}
+
+function toModel(row: Selectable<ModelsTable>): Model {
+  return {
+    namespaceId: row.namespace_id,
+    organizationId: row.organization_id,
+    modelId: row.model_id,
+    name: row.name,
+    version: row.version,
+    format: row.format as ModelFormat,
+    framework: row.framework,
+    taskType: row.task_type,
+    resources: {
+      numCpus: Number(row.num_cpus),
+      numGpus: Number(row.num_gpus),
+      memoryBytes: Number(row.memory_bytes),
+    },
+    archive: {
+      key: row.archive_key,
+      url: row.archive_url,
+      sha256: row.archive_sha256,
+      sizeBytes: Number(row.archive_bytes),
+    },
+    manifest: JSON.parse(row.manifest) as Manifest,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   }

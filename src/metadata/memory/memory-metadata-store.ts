@@ -1,10 +1,14 @@
 import type { ApiKey } from '../../domain/api-key.js'
+import type { Model } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
 import type { Organization, Tier } from '../../domain/organization.js'
 import type { MetadataStore, Ref } from '../metadata-store.js'
 import {
   apiKeyNotFound,
+  modelAlreadyExists,
   namespaceNameTaken,
+  namespaceNotEmpty,
+  namespaceNotFound,
   organizationNameTaken,
   organizationNotFound,
 } from '../store-errors.js'
@@ -17,6 +21,8 @@ export class MemoryMetadataStore implements MetadataStore {
   readonly #organizations = new Map<string, Organization>()
   readonly #keys = new Map<string, ApiKey>()
   readonly #namespaces = new Map<string, Namespace>()
+  /** Keyed by `namespaceId/modelId`. */
+  readonly #models = new Map<string, Model>()
   #closed = false
 
   async bootstrapOrganization(organization: Organization, key: ApiKey): Promise<boolean> {
@@ -107,7 +113,35 @@ export class MemoryMetadataStore implements MetadataStore {
     this.#assertOpen()
     const namespace = this.#namespaces.get(id)
     if (namespace === undefined || namespace.organizationId !== organizationId) return false
+    if ([...this.#models.values()].some((m) => m.namespaceId === id)) throw namespaceNotEmpty(id)
     return this.#namespaces.delete(id)
+  }
+
+  async createModel(model: Model): Promise<void> {
+    this.#assertOpen()
+    if (!this.#namespaces.has(model.namespaceId)) throw namespaceNotFound(model.namespaceId)
+    const key = `${model.namespaceId}/${model.modelId}`
+    if (this.#models.has(key)) throw modelAlreadyExists(model.namespaceId, model.modelId)
+    this.#models.set(key, structuredClone(model))
+  }
+
+  async findModel(namespaceId: string, modelId: string): Promise<Model | undefined> {
+    this.#assertOpen()
+    const model = this.#models.get(`${namespaceId}/${modelId}`)
+    return model === undefined ? undefined : structuredClone(model)
+  }
+
+  async listModels(namespaceId: string): Promise<Model[]> {
+    this.#assertOpen()
+    return [...this.#models.values()]
+      .filter((m) => m.namespaceId === namespaceId)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.modelId.localeCompare(b.modelId))
+      .map((m) => structuredClone(m))
+  }
+
+  async deleteModel(namespaceId: string, modelId: string): Promise<boolean> {
+    this.#assertOpen()
+    return this.#models.delete(`${namespaceId}/${modelId}`)
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely'
 import { initial } from './0001-initial.js'
+import { models } from './0002-models.js'
 
 /**
  * Every schema migration, in order. Names sort lexically; never rename or edit a released
@@ -7,4 +8,5 @@ import { initial } from './0001-initial.js'
  */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-initial': initial,
+  '0002-models': models,
 }

@@ -1,0 +1,43 @@
+import type { ModelFormat } from './model.js'
+
+/** The runtime that serves a model, and the base image it maps to (the seed's split). */
+export type RuntimeName = 'onnx' | 'torch' | 'weights'
+export type BaseImage = 'berth/runtime-minimal' | 'berth/runtime-full'
+
+export interface ManifestFile {
+  /** Path inside the archive, after the wrapping folder was stripped. */
+  readonly path: string
+  readonly sizeBytes: number
+  readonly sha256: string
+}
+
+/** One input or output of a model: shape entries are sizes, or names for dynamic dims. */
+export interface TensorSpec {
+  readonly name: string
+  readonly datatype: string
+  readonly shape: readonly (number | string)[]
+}
+
+export interface OnnxDetails {
+  readonly kind: 'onnx'
+  readonly primaryFile: string
+  readonly irVersion: number
+  readonly opsets: Readonly<Record<string, number>>
+  readonly producer: string | null
+  readonly externalDataFiles: readonly string[]
+  readonly inputs: readonly TensorSpec[]
+  readonly outputs: readonly TensorSpec[]
+}
+
+/**
+ * What validation learned about an archive: its files, the format details, and how berth will
+ * serve it. Stored with the model and shown by GET.
+ */
+export interface Manifest {
+  readonly format: ModelFormat
+  readonly files: readonly ManifestFile[]
+  readonly totalBytes: number
+  readonly runtime: RuntimeName
+  readonly baseImage: BaseImage
+  readonly details: OnnxDetails
+}

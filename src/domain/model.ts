@@ -1,0 +1,52 @@
+import type { Manifest } from './manifest.js'
+
+/** What a model archive holds, as declared by the uploader (and then checked by parsing). */
+export const MODEL_FORMATS = ['safetensors', 'onnx', 'pytorch', 'huggingface'] as const
+export type ModelFormat = (typeof MODEL_FORMATS)[number]
+
+/** Mixpeek's model name rule. */
+export const MODEL_NAME_PATTERN = /^[a-zA-Z][a-zA-Z0-9_-]{2,63}$/
+/** `MAJOR.MINOR.PATCH`, no leading zeros. */
+export const MODEL_VERSION_PATTERN = /^(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})$/
+
+/**
+ * Mixpeek's rule: `{name}_{version with "." replaced by "_"}`, e.g. `my-embedding-model_1_0_0`.
+ * A version always has three parts, so the id maps back to exactly one (name, version).
+ */
+export function modelIdOf(name: string, version: string): string {
+  return `${name}_${version.replaceAll('.', '_')}`
+}
+
+/** CPUs, GPUs and memory a deployment of the model needs. */
+export interface ResourceRequirements {
+  readonly numCpus: number
+  readonly numGpus: number
+  readonly memoryBytes: number
+}
+
+/** Where the uploaded archive is kept, unchanged. */
+export interface StoredArchive {
+  /** Artifact-store key. */
+  readonly key: string
+  /** `file://…` or `s3://bucket/key`. */
+  readonly url: string
+  /** SHA-256 of the archive bytes, hex. */
+  readonly sha256: string
+  readonly sizeBytes: number
+}
+
+export interface Model {
+  readonly namespaceId: string
+  readonly organizationId: string
+  readonly modelId: string
+  readonly name: string
+  readonly version: string
+  readonly format: ModelFormat
+  readonly framework: string | null
+  readonly taskType: string | null
+  readonly resources: ResourceRequirements
+  readonly archive: StoredArchive
+  readonly manifest: Manifest
+  readonly createdAt: string
+  readonly updatedAt: string
+}
