@@ -1,0 +1,289 @@
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { mkdir, open } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { Transform, type TransformCallback } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { createGunzip } from 'node:zlib'
+import { type Header, extract as tarExtract } from 'tar-stream'
+import type { ManifestFile } from '../domain/manifest.js'
+import { BerthError, isBerthError } from '../errors/berth-error.js'
+import type { ErrorCode } from '../errors/error-codes.js'
+import type { ArchiveLimits } from './archive-limits.js'
+
+export interface InspectedArchive {
+  /** Directory holding the files, after a single wrapping folder was stripped. */
+  readonly root: string
+  /** Every regular file, sorted by path, relative to `root`. */
+  readonly files: readonly ManifestFile[]
+  readonly unpackedBytes: number
+}
+
+const MAX_PATH_LENGTH = 4096
+const MAX_SEGMENT_LENGTH = 255
+const GZIP_MAGIC = [0x1f, 0x8b]
+
+/**
+ * Reads an untrusted `.tar.gz` once, streaming: checks every entry (only regular files and
+ * directories; no absolute, `..`, duplicate or odd paths; bounded count, size and compression
+ * ratio) and extracts the files into `destination`, a new empty directory, hashing each one.
+ * Throws a 400 `archive_*` error at the first problem; what was extracted stays for the caller
+ * to delete. Never follows or creates links, so nothing is written outside `destination`.
+ */
+export async function inspectArchive(
+  archivePath: string,
+  destination: string,
+  limits: ArchiveLimits,
+): Promise<InspectedArchive> {
+  await assertGzip(archivePath)
+  const meter = new ByteMeter(limits)
+  const extract = tarExtract()
+  const done = pipeline(
+    createReadStream(archivePath),
+    meter.compressed,
+    createGunzip(),
+    meter.unpacked,
+    extract,
+  )
+  // Errors surface through the iterator below; this keeps the promise from going unhandled.
+  done.catch(() => undefined)
+
+  const paths = new PathSet()
+  const files: ManifestFile[] = []
+  let entries = 0
+  let declared = 0
+  try {
+    for await (const entry of extract) {
+      const header: Header = entry.header
+      entries += 1
+      if (entries > limits.maxEntries) {
+        throw archiveError('archive_too_many_entries', `more than ${limits.maxEntries} entries`)
+      }
+      const path = safePath(header.name)
+      const type = header.type ?? 'file'
+      if (type === 'directory') {
+        paths.addDirectory(path)
+        entry.resume()
+        continue
+      }
+      if (type !== 'file' && type !== 'contiguous-file') throw refusedType(type, path)
+      paths.addFile(path)
+      declared += header.size ?? 0
+      if (declared > limits.maxUnpackedBytes) throw unpackedTooLarge(limits)
+
+      const target = join(destination, path)
+      await mkdir(dirname(target), { recursive: true })
+      files.push({ path, ...(await writeEntry(entry as AsyncIterable<Buffer>, target)) })
+    }
+    await done
+  } catch (err) {
+    extract.destroy()
+    // The first cause wins: our own refusal, then a limit hit while unpacking, then what broke
+    // the stream (gzip or tar), over the "stream destroyed" that the loop saw as a result.
+    const upstream = await done.then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    throw translate(isBerthError(err) ? err : (meter.failure ?? upstream ?? err))
+  }
+
+  if (files.length === 0) throw archiveError('archive_empty', 'the archive holds no files')
+  const wrapper = singleWrapper(files)
+  return {
+    root: wrapper === undefined ? destination : join(destination, wrapper),
+    files: files
+      .map((f) => (wrapper === undefined ? f : { ...f, path: f.path.slice(wrapper.length + 1) }))
+      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
+    unpackedBytes: files.reduce((sum, f) => sum + f.sizeBytes, 0),
+  }
+}
+
+/**
+ * Copies one entry to `target`, hashing it. The entry is a streamx stream: it is read with
+ * async iteration, which ends or throws reliably when the archive is cut short (Node's
+ * `pipeline` on it could wait forever, reproduced with a tar truncated inside an entry).
+ */
+async function writeEntry(
+  entry: AsyncIterable<Buffer>,
+  target: string,
+): Promise<{ sizeBytes: number; sha256: string }> {
+  const hash = createHash('sha256')
+  let sizeBytes = 0
+  // `wx`: never reuse or follow anything already there.
+  const file = await open(target, 'wx', 0o644)
+  try {
+    for await (const chunk of entry) {
+      hash.update(chunk)
+      sizeBytes += chunk.length
+      await file.write(chunk)
+    }
+  } finally {
+    await file.close()
+  }
+  return { sizeBytes, sha256: hash.digest('hex') }
+}
+
+async function assertGzip(path: string): Promise<void> {
+  const head = Buffer.alloc(2)
+  const stream = createReadStream(path, { start: 0, end: 1 })
+  let read = 0
+  for await (const chunk of stream) read += (chunk as Buffer).copy(head, read)
+  if (read < 2 || head[0] !== GZIP_MAGIC[0] || head[1] !== GZIP_MAGIC[1]) {
+    throw archiveError('archive_not_gzip', 'the archive is not gzip-compressed (.tar.gz expected)')
+  }
+}
+
+/** Counts bytes on both sides of gunzip and stops a bomb as soon as it shows. */
+class ByteMeter {
+  compressedBytes = 0
+  unpackedBytes = 0
+  failure: BerthError | undefined
+  readonly compressed: Transform
+  readonly unpacked: Transform
+
+  constructor(limits: ArchiveLimits) {
+    this.compressed = new Transform({
+      transform: (chunk: Buffer, _encoding, callback: TransformCallback) => {
+        this.compressedBytes += chunk.length
+        callback(null, chunk)
+      },
+    })
+    this.unpacked = new Transform({
+      transform: (chunk: Buffer, _encoding, callback: TransformCallback) => {
+        this.unpackedBytes += chunk.length
+        if (this.unpackedBytes > limits.maxUnpackedBytes) {
+          this.failure = unpackedTooLarge(limits)
+        } else if (
+          this.unpackedBytes > limits.ratioGraceBytes &&
+          this.unpackedBytes / Math.max(1, this.compressedBytes) > limits.maxCompressionRatio
+        ) {
+          this.failure = archiveError(
+            'archive_compression_ratio_exceeded',
+            `the archive expands more than ${limits.maxCompressionRatio}×: a decompression bomb`,
+            { max_ratio: limits.maxCompressionRatio },
+          )
+        }
+        callback(this.failure ?? null, chunk)
+      },
+    })
+  }
+}
+
+/** Checks one entry name and returns it normalised (no `.` or empty segments). */
+function safePath(name: string): string {
+  if (name.length === 0 || name.length > MAX_PATH_LENGTH || name.includes('\0')) {
+    throw archiveError(
+      'archive_invalid_path',
+      'an entry has an empty, overlong or NUL-bearing name',
+    )
+  }
+  if (name.startsWith('/') || /^[A-Za-z]:/.test(name) || name.startsWith('\\')) {
+    throw archiveError('archive_absolute_path', 'an entry has an absolute path', { entry: name })
+  }
+  if (name.includes('\\')) {
+    throw archiveError('archive_invalid_path', 'an entry name contains a backslash', {
+      entry: name,
+    })
+  }
+  const segments = name.split('/').filter((s) => s !== '' && s !== '.')
+  if (segments.includes('..')) {
+    throw archiveError('archive_path_traversal', 'an entry path contains ".."', { entry: name })
+  }
+  if (segments.length === 0 || segments.some((s) => s.length > MAX_SEGMENT_LENGTH)) {
+    throw archiveError('archive_invalid_path', 'an entry has an empty or overlong name', {
+      entry: name.slice(0, 200),
+    })
+  }
+  return segments.join('/')
+}
+
+/** Paths seen so far: a path is a file or a directory, once. */
+class PathSet {
+  readonly #files = new Set<string>()
+  readonly #directories = new Set<string>()
+
+  addDirectory(path: string): void {
+    if (this.#files.has(path)) throw duplicate(path)
+    this.#addParents(path)
+    this.#directories.add(path)
+  }
+
+  addFile(path: string): void {
+    if (this.#files.has(path) || this.#directories.has(path)) throw duplicate(path)
+    this.#addParents(path)
+    this.#files.add(path)
+  }
+
+  #addParents(path: string): void {
+    const segments = path.split('/')
+    for (let i = 1; i < segments.length; i++) {
+      const parent = segments.slice(0, i).join('/')
+      if (this.#files.has(parent)) throw duplicate(path)
+      this.#directories.add(parent)
+    }
+  }
+}
+
+/** The folder that wraps every file, if there is exactly one and no file sits beside it. */
+function singleWrapper(files: readonly ManifestFile[]): string | undefined {
+  const first = files[0]?.path.split('/')[0]
+  if (first === undefined) return undefined
+  const wrapped = files.every((f) => f.path.startsWith(`${first}/`))
+  return wrapped ? first : undefined
+}
+
+function refusedType(type: string, path: string): BerthError {
+  const details = { entry: path, type }
+  switch (type) {
+    case 'symlink':
+      return archiveError('archive_has_symlink', 'the archive holds a symbolic link', details)
+    case 'link':
+      return archiveError('archive_has_hardlink', 'the archive holds a hard link', details)
+    case 'character-device':
+    case 'block-device':
+      return archiveError('archive_has_device', 'the archive holds a device file', details)
+    case 'fifo':
+      return archiveError('archive_has_fifo', 'the archive holds a FIFO', details)
+    default:
+      return archiveError('archive_unsupported_entry', `the archive holds a ${type} entry`, details)
+  }
+}
+
+function duplicate(path: string): BerthError {
+  return archiveError('archive_duplicate_path', 'the archive holds a path twice', { entry: path })
+}
+
+function unpackedTooLarge(limits: ArchiveLimits): BerthError {
+  return archiveError(
+    'archive_unpacked_too_large',
+    `the archive unpacks to more than ${limits.maxUnpackedBytes} bytes`,
+    { max_unpacked_bytes: limits.maxUnpackedBytes },
+  )
+}
+
+function archiveError(
+  code: ErrorCode,
+  message: string,
+  details?: Readonly<Record<string, unknown>>,
+): BerthError {
+  return new BerthError(code, message, details === undefined ? {} : { details })
+}
+
+/** zlib and tar-stream failures become the matching archive codes. */
+function translate(err: unknown): unknown {
+  if (isBerthError(err)) return err
+  const code = (err as { code?: unknown }).code
+  const message = err instanceof Error ? err.message : ''
+  if (code === 'Z_BUF_ERROR' || message === 'Unexpected end of data') {
+    return new BerthError('archive_truncated', 'the archive ends before its data does', {
+      cause: err,
+    })
+  }
+  if (typeof code === 'string' && code.startsWith('Z_')) {
+    return new BerthError('archive_not_gzip', 'the gzip data is corrupt', { cause: err })
+  }
+  if (message.startsWith('Invalid tar header')) {
+    return new BerthError('archive_not_tar', 'the archive is not a tar file', { cause: err })
+  }
+  return err
+}
