@@ -45,6 +45,9 @@ export const ERROR_CODES = {
   // models
   model_not_found: 'not_found',
   model_already_exists: 'already_exists',
+  // artifact store
+  artifact_exists: 'already_exists',
+  artifact_not_found: 'not_found',
   // archives (DESIGN §5): every rejection has its own code
   archive_too_large: 'too_large',
   archive_not_gzip: 'invalid_argument',

@@ -1,0 +1,33 @@
+import type { Readable } from 'node:stream'
+
+/** A key built only by `artifactKey()`, so it is always a safe relative path. */
+export type ArtifactKey = string & { readonly __brand: 'ArtifactKey' }
+
+/**
+ * Where uploaded archives are kept, unchanged and never overwritten (DESIGN §2). Objects are
+ * written once and read as streams; memory stays flat whatever their size.
+ * Not in the port: directories, renames, SDK clients, presigned URLs.
+ */
+export interface ArtifactStore {
+  /**
+   * Stores all of `source` under `key`, atomically: a reader sees the whole object or none.
+   * Consumes `source`. Throws `artifact_exists` when the key is taken (nothing is replaced); when
+   * `source` fails, rethrows its error and leaves nothing behind. Resolves the bytes stored.
+   */
+  put(key: ArtifactKey, source: Readable): Promise<{ sizeBytes: number }>
+
+  /** A stream of the object; the caller consumes or destroys it. Throws `artifact_not_found`. */
+  get(key: ArtifactKey): Promise<Readable>
+
+  /** The object's size, or `undefined` when there is none. */
+  stat(key: ArtifactKey): Promise<{ sizeBytes: number } | undefined>
+
+  /** Removes the object. Idempotent: deleting a missing key succeeds. */
+  delete(key: ArtifactKey): Promise<void>
+
+  /** The address shown to clients: `file:///…` or `s3://bucket/key`. */
+  urlOf(key: ArtifactKey): string
+
+  /** Releases clients and handles. Idempotent. */
+  close(): Promise<void>
+}

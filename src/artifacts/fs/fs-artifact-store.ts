@@ -1,0 +1,106 @@
+import { randomUUID } from 'node:crypto'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { link, mkdir, rmdir, stat, unlink } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
+import type { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { pathToFileURL } from 'node:url'
+import type { ArtifactsConfig } from '../../config/config.js'
+import { BerthError } from '../../errors/berth-error.js'
+import type { ArtifactKey, ArtifactStore } from '../artifact-store.js'
+
+export type FsArtifactStoreConfig = Extract<ArtifactsConfig, { driver: 'fs' }>
+
+/**
+ * Archives as files under one root directory. A put writes a temp file beside the target, then
+ * hard-links it into place: `link` fails when the target exists, so an object is never replaced
+ * and never seen half-written.
+ */
+export class FsArtifactStore implements ArtifactStore {
+  readonly #root: string
+
+  constructor(config: FsArtifactStoreConfig) {
+    this.#root = resolve(config.root)
+  }
+
+  async put(key: ArtifactKey, source: Readable): Promise<{ sizeBytes: number }> {
+    const target = this.#path(key)
+    await mkdir(dirname(target), { recursive: true })
+    const temp = join(dirname(target), `.tmp-${randomUUID()}`)
+    let stored = false
+    try {
+      await pipeline(source, createWriteStream(temp, { flags: 'wx', mode: 0o644 }))
+      try {
+        await link(temp, target)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw exists(key, err)
+        throw err
+      }
+      stored = true
+      return { sizeBytes: (await stat(target)).size }
+    } finally {
+      await unlink(temp).catch(() => undefined)
+      if (!stored) await removeIfEmpty(dirname(target))
+    }
+  }
+
+  async get(key: ArtifactKey): Promise<Readable> {
+    const path = this.#path(key)
+    // Open first, so a missing object fails here rather than inside the caller's pipeline.
+    const stream = createReadStream(path)
+    await new Promise<void>((resolveOpen, reject) => {
+      stream.once('open', () => resolveOpen())
+      stream.once('error', (err: NodeJS.ErrnoException) =>
+        reject(err.code === 'ENOENT' ? notFound(key, err) : err),
+      )
+    })
+    return stream
+  }
+
+  async stat(key: ArtifactKey): Promise<{ sizeBytes: number } | undefined> {
+    try {
+      return { sizeBytes: (await stat(this.#path(key))).size }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw err
+    }
+  }
+
+  async delete(key: ArtifactKey): Promise<void> {
+    try {
+      await unlink(this.#path(key))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    }
+    await removeIfEmpty(dirname(this.#path(key)))
+  }
+
+  urlOf(key: ArtifactKey): string {
+    return pathToFileURL(this.#path(key)).href
+  }
+
+  async close(): Promise<void> {}
+
+  #path(key: ArtifactKey): string {
+    return join(this.#root, key)
+  }
+}
+
+/** Removes a folder the store made for a key, once nothing is left in it. */
+async function removeIfEmpty(dir: string): Promise<void> {
+  await rmdir(dir).catch(() => undefined)
+}
+
+function exists(key: ArtifactKey, cause: unknown): BerthError {
+  return new BerthError('artifact_exists', `artifact "${key}" already exists`, {
+    details: { key },
+    cause,
+  })
+}
+
+function notFound(key: ArtifactKey, cause: unknown): BerthError {
+  return new BerthError('artifact_not_found', `artifact "${key}" not found`, {
+    details: { key },
+    cause,
+  })
+}
