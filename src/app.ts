@@ -3,12 +3,15 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { AccountService, type BootstrapResult } from './accounts/account-service.js'
+import { ArchiveWorkspace } from './archives/archive-workspace.js'
+import { createArtifactStore } from './artifacts/create-artifact-store.js'
 import type { Config } from './config/config.js'
 import { buildServer } from './http/server.js'
 import { createMetadataStore } from './metadata/create-metadata-store.js'
 import { NamespaceService } from './namespaces/namespace-service.js'
 import { createLogger } from './observability/logger.js'
 import { Metrics } from './observability/metrics.js'
+import { ModelRegistry } from './registry/model-registry.js'
 import { BERTH_VERSION } from './version.js'
 
 export interface AppOptions {
@@ -29,6 +32,9 @@ export interface App {
   close(): Promise<void>
 }
 
+/** Small, very regular files may compress far better than weights; the ratio rule starts here. */
+const RATIO_GRACE_BYTES = 64 * 1024 * 1024
+
 /** Name of the file, under the data dir, that receives a generated bootstrap key (mode 0600). */
 export const BOOTSTRAP_KEY_FILE = 'bootstrap-api-key'
 
@@ -36,9 +42,22 @@ export const BOOTSTRAP_KEY_FILE = 'bootstrap-api-key'
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel)
   const metadata = await createMetadataStore(config.metadata)
+  const artifacts = await createArtifactStore(config.artifacts)
   try {
     const accounts = new AccountService(metadata)
     const namespaces = new NamespaceService(metadata)
+    const registry = new ModelRegistry(
+      { metadata, artifacts, namespaces, workspace: new ArchiveWorkspace(config.dataDir) },
+      {
+        maxArchiveBytes: config.limits.maxArchiveBytes,
+        archiveLimits: {
+          maxEntries: config.limits.maxArchiveEntries,
+          maxUnpackedBytes: config.limits.maxUnpackedBytes,
+          maxCompressionRatio: config.limits.maxCompressionRatio,
+          ratioGraceBytes: RATIO_GRACE_BYTES,
+        },
+      },
+    )
     const metrics = new Metrics()
 
     const bootstrap = await bootstrapOrganization(accounts, config)
@@ -47,15 +66,17 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         logger,
         bodyLimitBytes: config.http.bodyLimitBytes,
         publicUrl: config.http.publicUrl,
+        maxArchiveBytes: config.limits.maxArchiveBytes,
         version: BERTH_VERSION,
       },
-      { accounts, namespaces, metrics },
+      { accounts, namespaces, registry, metrics },
     )
 
     let closing: Promise<void> | undefined
     const shutdown = async (): Promise<void> => {
       const steps: ReadonlyArray<readonly [string, () => Promise<void>]> = [
         ['http', () => closeServer(server, config.shutdownTimeoutMs)],
+        ['artifacts', () => artifacts.close()],
         ['metadata', () => metadata.close()],
       ]
       // Every step runs even if an earlier one failed.
@@ -77,6 +98,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       },
     }
   } catch (err) {
+    await artifacts.close()
     await metadata.close()
     throw err
   }

@@ -22,6 +22,9 @@ export type SchedulerConfig = { readonly driver: 'local' }
 
 export interface LimitsConfig {
   readonly maxArchiveBytes: number
+  readonly maxArchiveEntries: number
+  readonly maxUnpackedBytes: number
+  readonly maxCompressionRatio: number
 }
 
 /** The whole configuration of a berth process; built only by `loadConfig`, deep-frozen. */

@@ -82,6 +82,14 @@ export function loadConfig(env: Env): Config {
     bootstrapApiKey: readBootstrapKey(read),
     limits: {
       maxArchiveBytes: read.int('BERTH_MAX_ARCHIVE_BYTES', TEN_GIB, 1, Number.MAX_SAFE_INTEGER),
+      maxArchiveEntries: read.int('BERTH_MAX_ARCHIVE_ENTRIES', 10_000, 1, 10_000_000),
+      maxUnpackedBytes: read.int(
+        'BERTH_MAX_UNPACKED_BYTES',
+        4 * TEN_GIB,
+        1,
+        Number.MAX_SAFE_INTEGER,
+      ),
+      maxCompressionRatio: read.int('BERTH_MAX_COMPRESSION_RATIO', 50, 1, 1_000_000),
     },
     logLevel: read.oneOf('BERTH_LOG_LEVEL', LOG_LEVELS, 'info'),
     shutdownTimeoutMs: read.int('BERTH_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 3_600_000),

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 
-export type IdPrefix = 'org' | 'key' | 'ns'
+export type IdPrefix = 'org' | 'key' | 'ns' | 'upl'
 
 /** A new random id such as `ns_3f9c0a1b2c4d5e6f7a8b`: the prefix, `_`, 80 random bits in hex. */
 export function newId(prefix: IdPrefix): string {

@@ -39,6 +39,8 @@ export interface Model {
   readonly namespaceId: string
   readonly organizationId: string
   readonly modelId: string
+  /** Random id of the upload that created the model; names its archive and unpacked files. */
+  readonly uploadId: string
   readonly name: string
   readonly version: string
   readonly format: ModelFormat

@@ -45,3 +45,23 @@ export function fieldValidationError(fieldErrors: readonly FieldError[]): BerthE
     details: { validation_errors: fieldErrors },
   })
 }
+
+/** The parts of a schema-validation issue (zod's shape) that a FieldError needs. */
+export interface ValidationIssue {
+  readonly path: readonly PropertyKey[]
+  readonly message: string
+  readonly code: string
+  readonly input?: unknown
+}
+
+/**
+ * FastAPI-style field errors from validation issues, under `root` (`body`, `query`, `path`).
+ * An issue whose input is absent is FastAPI's `missing`.
+ */
+export function toFieldErrors(root: string, issues: readonly ValidationIssue[]): FieldError[] {
+  return issues.map((issue) => {
+    const loc = [root, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))]
+    if (issue.input === undefined) return { loc, msg: 'Field required', type: 'missing' }
+    return { loc, msg: issue.message, type: issue.code }
+  })
+}

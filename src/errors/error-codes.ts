@@ -66,6 +66,11 @@ export const ERROR_CODES = {
   archive_too_many_entries: 'invalid_argument',
   archive_unpacked_too_large: 'invalid_argument',
   archive_compression_ratio_exceeded: 'invalid_argument',
+  // model content (DESIGN §5): checked by parsing, never by file name alone
+  model_format_mismatch: 'invalid_argument',
+  model_format_not_supported: 'invalid_argument',
+  onnx_invalid: 'invalid_argument',
+  onnx_external_data_invalid: 'invalid_argument',
   // server
   server_shutting_down: 'unavailable',
   internal_error: 'internal',

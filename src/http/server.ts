@@ -12,9 +12,11 @@ import type { AccountService } from '../accounts/account-service.js'
 import { BerthError } from '../errors/berth-error.js'
 import type { NamespaceService } from '../namespaces/namespace-service.js'
 import type { Metrics } from '../observability/metrics.js'
+import type { ModelRegistry } from '../registry/model-registry.js'
 import { authenticate } from './authentication.js'
 import { installErrorHandler } from './error-handler.js'
 import { tidyComponentSchemas } from './openapi-components.js'
+import { modelRoutes } from './routes/models.routes.js'
 import { namespaceRoutes } from './routes/namespaces.routes.js'
 import { operationsRoutes } from './routes/operations.routes.js'
 import { schemaRegistry } from './schemas/common.schemas.js'
@@ -24,12 +26,14 @@ export interface ServerOptions {
   readonly logger: FastifyBaseLogger
   readonly bodyLimitBytes: number
   readonly publicUrl: string
+  readonly maxArchiveBytes: number
   readonly version: string
 }
 
 export interface ServerServices {
   readonly accounts: AccountService
   readonly namespaces: NamespaceService
+  readonly registry: ModelRegistry
   readonly metrics: Metrics
 }
 
@@ -112,6 +116,11 @@ export async function buildServer(
     async (v1) => {
       v1.addHook('onRequest', authenticate(services.accounts))
       await v1.register(namespaceRoutes, { namespaces: services.namespaces })
+      await v1.register(modelRoutes, {
+        registry: services.registry,
+        publicUrl: options.publicUrl,
+        maxArchiveBytes: options.maxArchiveBytes,
+      })
     },
     { prefix: '/v1' },
   )

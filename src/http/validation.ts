@@ -1,6 +1,7 @@
 import type { FastifySchemaCompiler } from 'fastify'
+import type { FastifyRouteSchemaDef } from 'fastify/types/schema.js'
 import type { z } from 'zod'
-import { type FieldError, fieldValidationError } from '../errors/berth-error.js'
+import { fieldValidationError, toFieldErrors } from '../errors/berth-error.js'
 
 const LOC_ROOT: Readonly<Record<string, string>> = {
   body: 'body',
@@ -19,12 +20,16 @@ export const validatorCompiler: FastifySchemaCompiler<z.ZodType> = ({ schema, ht
   return (data: unknown) => {
     const result = schema.safeParse(data, { reportInput: true })
     if (result.success) return { value: result.data }
-    return { error: fieldValidationError(result.error.issues.map((i) => toFieldError(root, i))) }
+    return { error: fieldValidationError(toFieldErrors(root, result.error.issues)) }
   }
 }
 
-function toFieldError(root: string, issue: z.core.$ZodIssue): FieldError {
-  const loc = [root, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))]
-  if (issue.input === undefined) return { loc, msg: 'Field required', type: 'missing' }
-  return { loc, msg: issue.message, type: issue.code }
+/**
+ * For multipart routes: the body is streamed and checked by the handler (its schema only
+ * documents the form); params and query are validated as everywhere else.
+ */
+export function multipartValidatorCompiler<S>(route: FastifyRouteSchemaDef<S>) {
+  if (route.httpPart === 'body') return () => ({ value: undefined })
+  // Fastify types a route-level compiler by the whole route schema; each part is a zod schema.
+  return validatorCompiler({ ...route, schema: route.schema as unknown as z.ZodType })
 }

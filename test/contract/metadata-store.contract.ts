@@ -51,6 +51,7 @@ function model(ns: Namespace, overrides: Partial<Model> = {}): Model {
     namespaceId: ns.id,
     organizationId: ns.organizationId,
     modelId: modelIdOf(name, version),
+    uploadId: newId('upl'),
     name,
     version,
     format: 'onnx',

@@ -35,6 +35,7 @@ export interface NamespacesTable {
 export interface ModelsTable {
   namespace_id: string
   model_id: string
+  upload_id: string
   organization_id: string
   name: string
   version: string

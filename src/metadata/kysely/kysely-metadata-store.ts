@@ -316,6 +316,7 @@ function modelRow(model: Model): ModelsTable {
   return {
     namespace_id: model.namespaceId,
     model_id: model.modelId,
+    upload_id: model.uploadId,
     organization_id: model.organizationId,
     name: model.name,
     version: model.version,
@@ -340,6 +341,7 @@ function toModel(row: Selectable<ModelsTable>): Model {
     namespaceId: row.namespace_id,
     organizationId: row.organization_id,
     modelId: row.model_id,
+    uploadId: row.upload_id,
     name: row.name,
     version: row.version,
     format: row.format as ModelFormat,

@@ -10,6 +10,7 @@ export const models: Migration = {
       .createTable('models')
       .addColumn('namespace_id', 'text', (c) => c.notNull().references('namespaces.id'))
       .addColumn('model_id', 'text', (c) => c.notNull())
+      .addColumn('upload_id', 'text', (c) => c.notNull().unique())
       .addColumn('organization_id', 'text', (c) => c.notNull())
       .addColumn('name', 'text', (c) => c.notNull())
       .addColumn('version', 'text', (c) => c.notNull())

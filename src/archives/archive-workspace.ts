@@ -1,0 +1,100 @@
+import { createHash, randomUUID } from 'node:crypto'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { mkdir, rename, rm } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
+import { type Readable, Transform } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { BerthError } from '../errors/berth-error.js'
+
+/** An uploaded archive on local disk, waiting for validation. */
+export interface StagedArchive {
+  readonly path: string
+  readonly sha256: string
+  readonly sizeBytes: number
+}
+
+/**
+ * Local disk space under the data dir: `tmp/` for archives being uploaded and unpacked, and
+ * `models/` for the unpacked files of accepted models (a cache: the archive in the artifact
+ * store is the source of truth). Everything berth writes locally for a model goes through here.
+ */
+export class ArchiveWorkspace {
+  readonly #tmp: string
+  readonly #models: string
+
+  constructor(dataDir: string) {
+    this.#tmp = resolve(dataDir, 'tmp')
+    this.#models = resolve(dataDir, 'models')
+  }
+
+  /**
+   * Streams `source` to a new temp file, hashing and counting as it goes; memory stays flat.
+   * Past `maxBytes`, stops reading and throws `archive_too_large`. The file is removed on any
+   * failure; on success the caller owns it and removes it with `remove()`.
+   */
+  async stage(source: Readable, maxBytes: number): Promise<StagedArchive> {
+    await mkdir(this.#tmp, { recursive: true })
+    const path = join(this.#tmp, `upload-${randomUUID()}.tar.gz`)
+    const hash = createHash('sha256')
+    let sizeBytes = 0
+    try {
+      await pipeline(
+        source,
+        new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            sizeBytes += chunk.length
+            if (sizeBytes > maxBytes) {
+              callback(
+                new BerthError(
+                  'archive_too_large',
+                  `the archive is larger than ${maxBytes} bytes`,
+                  {
+                    details: { max_archive_bytes: maxBytes },
+                  },
+                ),
+              )
+              return
+            }
+            hash.update(chunk)
+            callback(null, chunk)
+          },
+        }),
+        createWriteStream(path, { flags: 'wx', mode: 0o600 }),
+      )
+    } catch (err) {
+      await this.remove(path)
+      throw err
+    }
+    return { path, sha256: hash.digest('hex'), sizeBytes }
+  }
+
+  /** A stream of a staged archive's bytes. */
+  read(staged: StagedArchive): Readable {
+    return createReadStream(staged.path)
+  }
+
+  /** A new, empty folder to unpack an archive into; the caller removes or installs it. */
+  async newUnpackDir(): Promise<string> {
+    const path = join(this.#tmp, `unpack-${randomUUID()}`)
+    await mkdir(path, { recursive: true, mode: 0o700 })
+    return path
+  }
+
+  /** Where the unpacked files of the model from upload `uploadId` live. */
+  modelDir(namespaceId: string, uploadId: string): string {
+    return join(this.#models, namespaceId, uploadId)
+  }
+
+  /** Moves an unpacked root into place as the model's files (same filesystem: a rename). */
+  async install(unpackedRoot: string, namespaceId: string, uploadId: string): Promise<string> {
+    const target = this.modelDir(namespaceId, uploadId)
+    await mkdir(dirname(target), { recursive: true })
+    await rename(unpackedRoot, target)
+    return target
+  }
+
+  /** Removes a file or folder this workspace handed out. Idempotent. */
+  async remove(path: string): Promise<void> {
+    await rm(path, { recursive: true, force: true })
+  }
+}

@@ -1,0 +1,51 @@
+import type { InspectedArchive } from '../archives/archive-inspector.js'
+import type { Manifest } from '../domain/manifest.js'
+import type { ModelFormat } from '../domain/model.js'
+import { BerthError } from '../errors/berth-error.js'
+import { describeOnnx, primaryOnnxFile } from './onnx/describe-onnx.js'
+
+/**
+ * Checks that an unpacked archive holds what `format` promises, by parsing its files, and
+ * describes it as the model's manifest. Throws a 400 with a specific code otherwise.
+ */
+export async function validateModel(
+  format: ModelFormat,
+  archive: InspectedArchive,
+): Promise<Manifest> {
+  const base = {
+    format,
+    files: archive.files,
+    totalBytes: archive.unpackedBytes,
+  }
+  switch (format) {
+    case 'onnx': {
+      const primary = primaryOnnxFile(archive.files)
+      if (primary === undefined) {
+        throw mismatch(
+          format,
+          'the archive needs one .onnx file (or several, one of them model.onnx)',
+        )
+      }
+      return {
+        ...base,
+        runtime: 'onnx',
+        baseImage: 'berth/runtime-minimal',
+        details: await describeOnnx(archive.root, primary, archive.files),
+      }
+    }
+    case 'safetensors':
+    case 'pytorch':
+    case 'huggingface':
+      throw new BerthError(
+        'model_format_not_supported',
+        `this version of berth cannot validate ${format} archives yet`,
+        { details: { model_format: format } },
+      )
+  }
+}
+
+function mismatch(format: ModelFormat, reason: string): BerthError {
+  return new BerthError('model_format_mismatch', `not a ${format} model: ${reason}`, {
+    details: { model_format: format },
+  })
+}

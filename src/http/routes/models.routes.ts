@@ -1,0 +1,267 @@
+import multipart from '@fastify/multipart'
+import type { FastifyRequest } from 'fastify'
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import type { StagedArchive } from '../../archives/archive-workspace.js'
+import type { Manifest, TensorSpec } from '../../domain/manifest.js'
+import type { Model } from '../../domain/model.js'
+import { fieldValidationError } from '../../errors/berth-error.js'
+import type { ModelRegistry } from '../../registry/model-registry.js'
+import { principalOf } from '../authentication.js'
+import { BEARER_AUTH, errorResponses } from '../schemas/common.schemas.js'
+import {
+  ModelDeleteResponseSchema,
+  ModelDetailResponseSchema,
+  ModelListResponseSchema,
+  ModelParamsSchema,
+  ModelUploadResponseSchema,
+  NamespaceModelsParamsSchema,
+  UploadModelBodySchema,
+} from '../schemas/model.schemas.js'
+import { multipartValidatorCompiler } from '../validation.js'
+
+export interface ModelRoutesOptions {
+  readonly registry: ModelRegistry
+  readonly publicUrl: string
+  readonly maxArchiveBytes: number
+}
+
+const tags = ['Custom Models']
+
+/** `/v1/namespaces/{namespace_id}/models…`: DESIGN §4.2 and §5. Behind the authentication hook. */
+export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app, options) => {
+  const { registry, publicUrl } = options
+  await app.register(multipart, {
+    // berth enforces the archive limit itself while staging (archive_too_large); this bound only
+    // keeps busboy from stopping first.
+    limits: {
+      fileSize: options.maxArchiveBytes + 1,
+      files: 4,
+      fields: 32,
+      fieldSize: 64 * 1024,
+      parts: 40,
+    },
+  })
+
+  const endpointOf = (model: Model) =>
+    `${publicUrl}/v1/namespaces/${model.namespaceId}/models/${model.modelId}/infer`
+
+  app.post(
+    '/namespaces/:namespace_id/models',
+    {
+      schema: {
+        tags,
+        summary: 'Upload a custom model',
+        description:
+          'Multipart upload of a .tar.gz model archive with its metadata; parts may come in any order. Enterprise tier only.',
+        operationId: 'upload_model_v1_namespaces__namespace_id__models_post',
+        security: BEARER_AUTH,
+        consumes: ['multipart/form-data'],
+        params: NamespaceModelsParamsSchema,
+        body: UploadModelBodySchema,
+        response: {
+          200: ModelUploadResponseSchema,
+          ...errorResponses(400, 401, 403, 404, 409, 413, 422),
+        },
+      },
+      validatorCompiler: multipartValidatorCompiler,
+    },
+    async (request, reply) => {
+      const namespace = await registry.namespaceFor(
+        principalOf(request),
+        request.params.namespace_id,
+      )
+      try {
+        registry.assertDeclaredLength(contentLength(request))
+      } catch (err) {
+        // The body is not read: close the connection rather than drain a huge upload.
+        reply.header('connection', 'close')
+        throw err
+      }
+      const { staged, fields } = await readUploadForm(request, registry).catch((err: unknown) => {
+        reply.header('connection', 'close')
+        throw err
+      })
+      const { model, deploymentStatus } = await registry.completeUpload(namespace, staged, fields)
+      return {
+        success: true,
+        model_id: model.modelId,
+        deployment_status: deploymentStatus,
+        endpoint: endpointOf(model),
+        model_archive_url: model.archive.url,
+      }
+    },
+  )
+
+  app.get(
+    '/namespaces/:namespace_id/models',
+    {
+      schema: {
+        tags,
+        summary: 'List models in a namespace',
+        security: BEARER_AUTH,
+        params: NamespaceModelsParamsSchema,
+        response: { 200: ModelListResponseSchema, ...errorResponses(401, 403, 404, 422) },
+      },
+    },
+    async (request) => {
+      const { namespace, models } = await registry.list(
+        principalOf(request),
+        request.params.namespace_id,
+      )
+      return {
+        success: true,
+        models: models.map((m) => ({
+          model_id: m.modelId,
+          name: m.name,
+          version: m.version,
+          model_format: m.format,
+          framework: m.framework,
+          task_type: m.taskType,
+          deployed: false,
+          endpoint: endpointOf(m),
+          created_at: m.createdAt,
+          updated_at: m.updatedAt,
+        })),
+        total: models.length,
+        namespace_id: namespace.id,
+      }
+    },
+  )
+
+  app.get(
+    '/namespaces/:namespace_id/models/:model_id',
+    {
+      schema: {
+        tags,
+        summary: 'Get a model',
+        security: BEARER_AUTH,
+        params: ModelParamsSchema,
+        response: { 200: ModelDetailResponseSchema, ...errorResponses(401, 403, 404, 422) },
+      },
+    },
+    async (request) => {
+      const { namespace_id, model_id } = request.params
+      const model = await registry.get(principalOf(request), namespace_id, model_id)
+      return { success: true, model: modelView(model, endpointOf(model)) }
+    },
+  )
+
+  app.delete(
+    '/namespaces/:namespace_id/models/:model_id',
+    {
+      schema: {
+        tags,
+        summary: 'Delete a model, its stored archive and its files',
+        security: BEARER_AUTH,
+        params: ModelParamsSchema,
+        response: { 200: ModelDeleteResponseSchema, ...errorResponses(401, 403, 404, 422) },
+      },
+    },
+    async (request) => {
+      const { namespace_id, model_id } = request.params
+      const model = await registry.delete(principalOf(request), namespace_id, model_id)
+      return { success: true, model_id: model.modelId, message: `model "${model.modelId}" deleted` }
+    },
+  )
+}
+
+/**
+ * Reads the multipart parts in wire order: the archive is staged to disk as it arrives, fields
+ * are collected, and nothing is decided before the body ends (fields may follow the file).
+ */
+async function readUploadForm(
+  request: FastifyRequest,
+  registry: ModelRegistry,
+): Promise<{ staged: StagedArchive | undefined; fields: Record<string, string> }> {
+  const fields: Record<string, string> = {}
+  let staged: StagedArchive | undefined
+  if (!request.isMultipart()) return { staged, fields }
+  try {
+    for await (const part of request.parts()) {
+      if (part.type === 'field') {
+        if (typeof part.value === 'string') fields[part.fieldname] = part.value
+        continue
+      }
+      if (part.fieldname !== 'file' || staged !== undefined) {
+        part.file.resume()
+        throw fieldValidationError([
+          {
+            loc: ['body', part.fieldname],
+            msg: 'only one file, in the "file" field',
+            type: 'extra_file',
+          },
+        ])
+      }
+      staged = await registry.stageArchive(part.file)
+    }
+  } catch (err) {
+    if (staged !== undefined) await registry.discardStaged(staged)
+    throw err
+  }
+  return { staged, fields }
+}
+
+function contentLength(request: FastifyRequest): number | undefined {
+  const header = request.headers['content-length']
+  const value = header === undefined ? Number.NaN : Number(header)
+  return Number.isSafeInteger(value) ? value : undefined
+}
+
+function modelView(model: Model, endpoint: string) {
+  const details = model.manifest.details
+  return {
+    model_id: model.modelId,
+    namespace_id: model.namespaceId,
+    name: model.name,
+    version: model.version,
+    model_format: model.format,
+    framework: model.framework,
+    task_type: model.taskType,
+    model_archive_url: model.archive.url,
+    model_hash: model.archive.sha256,
+    file_size_bytes: model.archive.sizeBytes,
+    deployed: false,
+    deployment_info: { endpoint, base_image: model.manifest.baseImage, deployed_at: null },
+    resource_requirements: {
+      num_cpus: model.resources.numCpus,
+      num_gpus: model.resources.numGpus,
+      memory: model.resources.memoryBytes,
+    },
+    input_schema: { inputs: details.inputs.map(tensorView) },
+    output_schema: { outputs: details.outputs.map(tensorView) },
+    // Deployment arrives with the serving work; until then a model is never deployed.
+    deployment: {
+      state: 'not_deployed',
+      reason: 'never_deployed',
+      since: model.createdAt,
+      replicas: 0,
+    },
+    manifest: manifestView(model.manifest),
+    created_at: model.createdAt,
+    updated_at: model.updatedAt,
+  }
+}
+
+function manifestView(manifest: Manifest): Record<string, unknown> {
+  const d = manifest.details
+  return {
+    format: manifest.format,
+    runtime: manifest.runtime,
+    base_image: manifest.baseImage,
+    total_bytes: manifest.totalBytes,
+    files: manifest.files.map((f) => ({ path: f.path, size_bytes: f.sizeBytes, sha256: f.sha256 })),
+    onnx: {
+      primary_file: d.primaryFile,
+      ir_version: d.irVersion,
+      opsets: d.opsets,
+      producer: d.producer,
+      external_data_files: d.externalDataFiles,
+      inputs: d.inputs.map(tensorView),
+      outputs: d.outputs.map(tensorView),
+    },
+  }
+}
+
+function tensorView(spec: TensorSpec) {
+  return { name: spec.name, datatype: spec.datatype, shape: [...spec.shape] }
+}

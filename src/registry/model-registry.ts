@@ -1,0 +1,209 @@
+import type { Readable } from 'node:stream'
+import { inspectArchive } from '../archives/archive-inspector.js'
+import type { ArchiveLimits } from '../archives/archive-limits.js'
+import type { ArchiveWorkspace, StagedArchive } from '../archives/archive-workspace.js'
+import { artifactKey } from '../artifacts/artifact-key.js'
+import type { ArtifactKey, ArtifactStore } from '../artifacts/artifact-store.js'
+import { newId } from '../domain/ids.js'
+import { type Model, modelIdOf } from '../domain/model.js'
+import type { Namespace } from '../domain/namespace.js'
+import { assertCustomModelsEnabled, type Principal } from '../domain/organization.js'
+import { BerthError, fieldValidationError } from '../errors/berth-error.js'
+import { validateModel } from '../formats/validate-model.js'
+import type { MetadataStore } from '../metadata/metadata-store.js'
+import { modelAlreadyExists } from '../metadata/store-errors.js'
+import type { NamespaceService } from '../namespaces/namespace-service.js'
+import { parseUploadFields } from './upload-fields.js'
+
+export type DeploymentStatus = 'deployed' | 'pending' | 'failed' | 'not_deployed'
+
+export interface UploadResult {
+  readonly model: Model
+  readonly deploymentStatus: DeploymentStatus
+}
+
+export interface ModelRegistryOptions {
+  readonly maxArchiveBytes: number
+  readonly archiveLimits: ArchiveLimits
+  readonly now?: () => Date
+}
+
+const GIB = 1024 ** 3
+
+/**
+ * Custom models in namespaces: upload (stage → validate → commit), list, get, delete. Every
+ * method checks the caller's tier first (`custom_models_not_enabled`), then the namespace.
+ */
+export class ModelRegistry {
+  readonly #metadata: MetadataStore
+  readonly #artifacts: ArtifactStore
+  readonly #workspace: ArchiveWorkspace
+  readonly #namespaces: NamespaceService
+  readonly #options: ModelRegistryOptions
+  readonly #now: () => Date
+
+  constructor(
+    deps: {
+      readonly metadata: MetadataStore
+      readonly artifacts: ArtifactStore
+      readonly workspace: ArchiveWorkspace
+      readonly namespaces: NamespaceService
+    },
+    options: ModelRegistryOptions,
+  ) {
+    this.#metadata = deps.metadata
+    this.#artifacts = deps.artifacts
+    this.#workspace = deps.workspace
+    this.#namespaces = deps.namespaces
+    this.#options = options
+    this.#now = options.now ?? (() => new Date())
+  }
+
+  /** The namespace a custom-model call acts on: 403 for other tiers, then 404. */
+  async namespaceFor(principal: Principal, namespaceRef: string): Promise<Namespace> {
+    assertCustomModelsEnabled(principal)
+    return this.#namespaces.get(principal, namespaceRef)
+  }
+
+  /**
+   * Refuses an upload whose declared length already exceeds the limit, before reading it. The
+   * allowance covers the multipart framing and form fields around the archive.
+   */
+  assertDeclaredLength(contentLength: number | undefined): void {
+    const allowance = 1024 * 1024
+    if (contentLength !== undefined && contentLength > this.#options.maxArchiveBytes + allowance) {
+      throw tooLarge(this.#options.maxArchiveBytes)
+    }
+  }
+
+  /** Streams the archive to local disk while hashing it. Throws `archive_too_large`. */
+  stageArchive(source: Readable): Promise<StagedArchive> {
+    return this.#workspace.stage(source, this.#options.maxArchiveBytes)
+  }
+
+  /** Forgets a staged archive (any failure before `completeUpload`). Idempotent. */
+  discardStaged(staged: StagedArchive): Promise<void> {
+    return this.#workspace.remove(staged.path)
+  }
+
+  /**
+   * Validates the fields (422 listing all), refuses a taken `model_id` (409), inspects and
+   * validates the archive (400 `archive_*` / format codes), then stores the archive, installs
+   * the unpacked files and records the model. Whatever fails, nothing is left behind; the
+   * staged archive is always removed.
+   */
+  async completeUpload(
+    namespace: Namespace,
+    staged: StagedArchive | undefined,
+    rawFields: Readonly<Record<string, string>>,
+  ): Promise<UploadResult> {
+    const cleanup: Array<() => Promise<void>> = []
+    if (staged !== undefined) cleanup.push(() => this.discardStaged(staged))
+    try {
+      const parsed = parseUploadFields(rawFields, staged !== undefined)
+      if ('errors' in parsed) throw fieldValidationError(parsed.errors)
+      if (staged === undefined) throw new Error('unreachable: a missing file is a field error')
+      const fields = parsed.fields
+      const modelId = modelIdOf(fields.name, fields.version)
+      if ((await this.#metadata.findModel(namespace.id, modelId)) !== undefined) {
+        throw modelAlreadyExists(namespace.id, modelId)
+      }
+
+      const unpackDir = await this.#workspace.newUnpackDir()
+      cleanup.push(() => this.#workspace.remove(unpackDir))
+      const inspected = await inspectArchive(staged.path, unpackDir, this.#options.archiveLimits)
+      const manifest = await validateModel(fields.format, inspected)
+
+      const uploadId = newId('upl')
+      const key = archiveKey(namespace, uploadId)
+      await this.#artifacts.put(key, this.#workspace.read(staged))
+      const undo = [
+        () => this.#artifacts.delete(key),
+        () => this.#workspace.remove(this.#workspace.modelDir(namespace.id, uploadId)),
+      ]
+      try {
+        await this.#workspace.install(inspected.root, namespace.id, uploadId)
+        const now = this.#now().toISOString()
+        const model: Model = {
+          namespaceId: namespace.id,
+          organizationId: namespace.organizationId,
+          modelId,
+          uploadId,
+          name: fields.name,
+          version: fields.version,
+          format: fields.format,
+          framework: fields.framework,
+          taskType: fields.taskType,
+          resources: {
+            numCpus: fields.numCpus,
+            numGpus: fields.numGpus,
+            memoryBytes: Math.round(fields.memoryGb * GIB),
+          },
+          archive: {
+            key,
+            url: this.#artifacts.urlOf(key),
+            sha256: staged.sha256,
+            sizeBytes: staged.sizeBytes,
+          },
+          manifest,
+          createdAt: now,
+          updatedAt: now,
+        }
+        await this.#metadata.createModel(model)
+        // Deployment arrives with the serving work; until then every model is not deployed.
+        return { model, deploymentStatus: 'not_deployed' }
+      } catch (err) {
+        cleanup.push(...undo)
+        throw err
+      }
+    } finally {
+      for (const step of cleanup) await step().catch(() => undefined)
+    }
+  }
+
+  /** The namespace's models, oldest first. */
+  async list(
+    principal: Principal,
+    namespaceRef: string,
+  ): Promise<{ namespace: Namespace; models: Model[] }> {
+    const namespace = await this.namespaceFor(principal, namespaceRef)
+    return { namespace, models: await this.#metadata.listModels(namespace.id) }
+  }
+
+  /** Throws `model_not_found`. */
+  async get(principal: Principal, namespaceRef: string, modelId: string): Promise<Model> {
+    const namespace = await this.namespaceFor(principal, namespaceRef)
+    const model = await this.#metadata.findModel(namespace.id, modelId)
+    if (model === undefined) throw modelNotFound(namespace, modelId)
+    return model
+  }
+
+  /** Removes the record, then the stored archive and the unpacked files. Throws `model_not_found`. */
+  async delete(principal: Principal, namespaceRef: string, modelId: string): Promise<Model> {
+    const namespace = await this.namespaceFor(principal, namespaceRef)
+    const model = await this.#metadata.findModel(namespace.id, modelId)
+    // Gone already, or deleted by a concurrent request between the two calls.
+    if (model === undefined || !(await this.#metadata.deleteModel(namespace.id, modelId))) {
+      throw modelNotFound(namespace, modelId)
+    }
+    await this.#artifacts.delete(model.archive.key as ArtifactKey)
+    await this.#workspace.remove(this.#workspace.modelDir(model.namespaceId, model.uploadId))
+    return model
+  }
+}
+
+function archiveKey(namespace: Namespace, uploadId: string): ArtifactKey {
+  return artifactKey('archives', namespace.id, `${uploadId}.tar.gz`)
+}
+
+function tooLarge(maxBytes: number): BerthError {
+  return new BerthError('archive_too_large', `the archive is larger than ${maxBytes} bytes`, {
+    details: { max_archive_bytes: maxBytes },
+  })
+}
+
+function modelNotFound(namespace: Namespace, modelId: string): BerthError {
+  return new BerthError('model_not_found', `model "${modelId}" not found`, {
+    details: { namespace_id: namespace.id, model_id: modelId },
+  })
+}
