@@ -1,7 +1,26 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { Validator } from '@seriousme/openapi-schema-validator'
+import { readRepoFile } from '../helpers/repo.js'
 import { startTestApp, type TestApp } from '../helpers/test-app.js'
+
+type SchemaObject = {
+  type?: string | string[]
+  anyOf?: SchemaObject[]
+  enum?: unknown[]
+  default?: unknown
+  format?: string
+  title?: string
+  description?: string
+  required?: string[]
+  properties?: Record<string, SchemaObject>
+}
+
+/** `{type: [a, b]}` and `{anyOf: [{type: a}, {type: b}]}` say the same thing. */
+function typesOf(schema: SchemaObject): string[] {
+  if (schema.anyOf) return schema.anyOf.flatMap(typesOf).sort()
+  return (Array.isArray(schema.type) ? [...schema.type] : [schema.type ?? 'any']).sort()
+}
 
 type Operation = {
   security?: unknown[]
@@ -31,7 +50,14 @@ describe('OpenAPI document', () => {
   })
 
   it('documents every /v1 route with bearer auth, and responses with the error envelope', () => {
-    const expected = ['/v1/namespaces', '/v1/namespaces/{namespace}', '/healthz', '/metrics']
+    const expected = [
+      '/v1/namespaces',
+      '/v1/namespaces/{namespace}',
+      '/v1/namespaces/{namespace_id}/models',
+      '/v1/namespaces/{namespace_id}/models/{model_id}',
+      '/healthz',
+      '/metrics',
+    ]
     for (const path of expected) assert.ok(doc.paths[path], `missing ${path}`)
     for (const [path, item] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(item)) {
@@ -59,6 +85,44 @@ describe('OpenAPI document', () => {
       assert.ok(ref !== undefined && ref in doc.components.schemas, `dangling ${ref}`)
     assert.deepEqual(Object.keys(doc.components.schemas).sort(), [...refs].sort())
     assert.ok(!Object.keys(doc.components.schemas).some((n) => n.endsWith('Input')))
+  })
+
+  it("agrees with the seed's upload contract: fields, types, enums, defaults, required", async () => {
+    const seed = JSON.parse(await readRepoFile('test/fixtures/seed-upload-schemas.json'))
+    const upload = doc.paths['/v1/namespaces/{namespace_id}/models']?.post as Operation & {
+      operationId?: string
+      parameters?: Array<{ name: string; in: string }>
+    }
+    assert.equal(upload.operationId, 'upload_model_v1_namespaces__namespace_id__models_post')
+    assert.deepEqual(
+      upload.parameters?.map((p) => `${p.in}:${p.name}`),
+      ['path:namespace_id'],
+    )
+    const bodyName = 'Body_upload_model_v1_namespaces__namespace_id__models_post'
+    assert.deepEqual((upload.requestBody as { content?: unknown } | undefined)?.content, {
+      'multipart/form-data': { schema: { $ref: `#/components/schemas/${bodyName}` } },
+    })
+    assert.deepEqual((upload.responses?.['200'] as { content?: unknown } | undefined)?.content, {
+      'application/json': { schema: { $ref: '#/components/schemas/ModelUploadResponse' } },
+    })
+    for (const name of [bodyName, 'ModelUploadResponse']) {
+      const theirs = seed[name] as SchemaObject
+      const ours = doc.components.schemas[name] as SchemaObject
+      assert.deepEqual([...(ours.required ?? [])].sort(), [...(theirs.required ?? [])].sort(), name)
+      for (const [field, expected] of Object.entries(theirs.properties ?? {})) {
+        const actual = ours.properties?.[field]
+        assert.ok(actual, `${name}.${field} is missing`)
+        assert.deepEqual(typesOf(actual), typesOf(expected), `${name}.${field} type`)
+        for (const key of ['enum', 'default', 'format', 'title', 'description'] as const) {
+          assert.deepEqual(actual[key], expected[key], `${name}.${field} ${key}`)
+        }
+      }
+      // berth adds only its documented extra field.
+      const extra = Object.keys(ours.properties ?? {}).filter(
+        (f) => !(f in (theirs.properties ?? {})),
+      )
+      assert.deepEqual(extra, name === bodyName ? ['deploy'] : [], name)
+    }
   })
 
   it('hides its own routes and serves the browsable docs', async () => {

@@ -1,7 +1,11 @@
 import { z } from 'zod'
 
-/** Schemas registered here appear once under `components.schemas` in the OpenAPI document. */
-export const schemaRegistry = z.registry<{ id: string }>()
+/**
+ * Schemas registered here appear once under `components.schemas` in the OpenAPI document. It is
+ * zod's global registry because `.meta()` (titles, descriptions, `format: binary`) writes there,
+ * and the document generator reads metadata from one registry only.
+ */
+export const schemaRegistry = z.globalRegistry
 
 const FieldErrorSchema = z.object({
   loc: z.array(z.union([z.string(), z.number()])),
