@@ -29,6 +29,20 @@ export interface OnnxDetails {
   readonly outputs: readonly TensorSpec[]
 }
 
+/** Weights without a graph: safetensors files or a PyTorch state_dict. */
+export interface WeightsDetails {
+  readonly kind: 'weights'
+  readonly source: 'safetensors' | 'pytorch'
+  /** The weight files, in the order their tensors were read. */
+  readonly weightFiles: readonly string[]
+  readonly tensorCount: number
+  readonly parameterCount: number
+  /** How many tensors have each dtype (safetensors dtype names). */
+  readonly dtypes: Readonly<Record<string, number>>
+  /** `config.json`'s `model_type`, when the archive has one. */
+  readonly architecture: string | null
+}
+
 /**
  * What validation learned about an archive: its files, the format details, and how berth will
  * serve it. Stored with the model and shown by GET.
@@ -39,5 +53,5 @@ export interface Manifest {
   readonly totalBytes: number
   readonly runtime: RuntimeName
   readonly baseImage: BaseImage
-  readonly details: OnnxDetails
+  readonly details: OnnxDetails | WeightsDetails
 }

@@ -71,6 +71,9 @@ export const ERROR_CODES = {
   model_format_not_supported: 'invalid_argument',
   onnx_invalid: 'invalid_argument',
   onnx_external_data_invalid: 'invalid_argument',
+  safetensors_invalid: 'invalid_argument',
+  safetensors_index_invalid: 'invalid_argument',
+  huggingface_config_invalid: 'invalid_argument',
   // server
   server_shutting_down: 'unavailable',
   internal_error: 'internal',

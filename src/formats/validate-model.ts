@@ -2,7 +2,9 @@ import type { InspectedArchive } from '../archives/archive-inspector.js'
 import type { Manifest } from '../domain/manifest.js'
 import type { ModelFormat } from '../domain/model.js'
 import { BerthError } from '../errors/berth-error.js'
+import { readHfConfig } from './huggingface/hf-config.js'
 import { describeOnnx, primaryOnnxFile } from './onnx/describe-onnx.js'
+import { describeSafetensors, safetensorsFiles } from './safetensors/describe-safetensors.js'
 
 /**
  * Checks that an unpacked archive holds what `format` promises, by parsing its files, and
@@ -33,7 +35,18 @@ export async function validateModel(
         details: await describeOnnx(archive.root, primary, archive.files),
       }
     }
-    case 'safetensors':
+    case 'safetensors': {
+      if (safetensorsFiles(archive.files).length === 0) {
+        throw mismatch(format, 'the archive has no .safetensors file')
+      }
+      const config = await readHfConfig(archive.root, archive.files)
+      return {
+        ...base,
+        runtime: 'weights',
+        baseImage: 'berth/runtime-full',
+        details: await describeSafetensors(archive.root, archive.files, config?.modelType ?? null),
+      }
+    }
     case 'pytorch':
     case 'huggingface':
       throw new BerthError(

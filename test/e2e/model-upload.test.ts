@@ -1,40 +1,26 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { readdir, readFile, stat } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { runAdminCommand } from '../../src/cli/admin-commands.js'
 import { externalDataModel, mlpModel } from '../fixtures/onnx-models.js'
 import { tarGz, tarGzOf } from '../fixtures/tar-builder.js'
-import { type FormPart, multipartBody } from '../helpers/multipart.js'
+import type { FormPart } from '../helpers/multipart.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
+import {
+  archivePart,
+  createNamespace,
+  formFields,
+  keptFiles,
+  uploadModel,
+} from '../helpers/uploads.js'
 
 const MAX_ARCHIVE_BYTES = 256 * 1024
 
-/** Every file berth keeps for models: staged uploads, stored archives, unpacked files. */
-async function keptFiles(dataDir: string): Promise<string[]> {
-  const found: string[] = []
-  for (const sub of ['tmp', 'archives', 'models']) {
-    const entries = await readdir(join(dataDir, sub), {
-      recursive: true,
-      withFileTypes: true,
-    }).catch(() => [])
-    for (const e of entries) if (e.isFile()) found.push(join(e.parentPath, e.name))
-  }
-  return found.sort()
-}
-
 function fields(overrides: Record<string, string | undefined> = {}): FormPart[] {
-  const values: Record<string, string | undefined> = {
-    name: 'tiny-mlp',
-    version: '1.0.0',
-    model_format: 'onnx',
-    ...overrides,
-  }
-  return Object.entries(values)
-    .filter((e): e is [string, string] => e[1] !== undefined)
-    .map(([name, value]) => ({ name, value }))
+  return formFields({ name: 'tiny-mlp', version: '1.0.0', model_format: 'onnx', ...overrides })
 }
 
 describe('model upload', () => {
@@ -44,28 +30,14 @@ describe('model upload', () => {
 
   before(async () => {
     t = await startTestApp({ BERTH_MAX_ARCHIVE_BYTES: String(MAX_ARCHIVE_BYTES) })
-    const created = await t.request({
-      method: 'POST',
-      url: '/v1/namespaces',
-      key: BOOTSTRAP_KEY,
-      body: { namespace_name: 'models-here' },
-    })
-    ns = created.json().namespace_id
+    ns = await createNamespace(t, 'models-here')
     onnxArchive = await tarGzOf({ 'tiny-mlp/model.onnx': mlpModel(), 'tiny-mlp/README.md': 'hi' })
   })
   after(() => t.close())
 
-  const upload = (parts: FormPart[], options: { key?: string; namespace?: string } = {}) => {
-    const { payload, headers } = multipartBody(parts)
-    return t.request({
-      method: 'POST',
-      url: `/v1/namespaces/${options.namespace ?? ns}/models`,
-      key: options.key ?? BOOTSTRAP_KEY,
-      body: payload,
-      headers,
-    })
-  }
-  const file = (content: Buffer): FormPart => ({ name: 'file', filename: 'model.tar.gz', content })
+  const upload = (parts: FormPart[], options: { key?: string; namespace?: string } = {}) =>
+    uploadModel(t, options.namespace ?? ns, parts, options.key)
+  const file = archivePart
 
   it('accepts an ONNX archive, with the file before the fields, and describes it', async () => {
     const res = await upload([file(onnxArchive), ...fields({ num_cpus: '2', memory_gb: '1.5' })])

@@ -209,6 +209,7 @@ function contentLength(request: FastifyRequest): number | undefined {
 
 function modelView(model: Model, endpoint: string) {
   const details = model.manifest.details
+  const onnx = details.kind === 'onnx' ? details : undefined
   return {
     model_id: model.modelId,
     namespace_id: model.namespaceId,
@@ -227,15 +228,10 @@ function modelView(model: Model, endpoint: string) {
       num_gpus: model.resources.numGpus,
       memory: model.resources.memoryBytes,
     },
-    input_schema: { inputs: details.inputs.map(tensorView) },
-    output_schema: { outputs: details.outputs.map(tensorView) },
+    input_schema: onnx === undefined ? null : { inputs: onnx.inputs.map(tensorView) },
+    output_schema: onnx === undefined ? null : { outputs: onnx.outputs.map(tensorView) },
     // Deployment arrives with the serving work; until then a model is never deployed.
-    deployment: {
-      state: 'not_deployed',
-      reason: 'never_deployed',
-      since: model.createdAt,
-      replicas: 0,
-    },
+    deployment: { state: 'not_deployed', reason: 'never_deployed', since: model.createdAt, replicas: 0 },
     manifest: manifestView(model.manifest),
     created_at: model.createdAt,
     updated_at: model.updatedAt,
@@ -244,12 +240,28 @@ function modelView(model: Model, endpoint: string) {
 
 function manifestView(manifest: Manifest): Record<string, unknown> {
   const d = manifest.details
-  return {
+  const common = {
     format: manifest.format,
     runtime: manifest.runtime,
     base_image: manifest.baseImage,
     total_bytes: manifest.totalBytes,
     files: manifest.files.map((f) => ({ path: f.path, size_bytes: f.sizeBytes, sha256: f.sha256 })),
+  }
+  if (d.kind === 'weights') {
+    return {
+      ...common,
+      weights: {
+        source: d.source,
+        weight_files: d.weightFiles,
+        tensor_count: d.tensorCount,
+        parameter_count: d.parameterCount,
+        dtypes: d.dtypes,
+        architecture: d.architecture,
+      },
+    }
+  }
+  return {
+    ...common,
     onnx: {
       primary_file: d.primaryFile,
       ir_version: d.irVersion,

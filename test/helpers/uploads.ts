@@ -1,0 +1,57 @@
+import { readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { LightMyRequestResponse } from 'fastify'
+import { type FormPart, multipartBody } from './multipart.js'
+import { BOOTSTRAP_KEY, type TestApp } from './test-app.js'
+
+/** Every file berth keeps for models: staged uploads, stored archives, unpacked files. */
+export async function keptFiles(dataDir: string): Promise<string[]> {
+  const found: string[] = []
+  for (const sub of ['tmp', 'archives', 'models']) {
+    const entries = await readdir(join(dataDir, sub), {
+      recursive: true,
+      withFileTypes: true,
+    }).catch(() => [])
+    for (const e of entries) if (e.isFile()) found.push(join(e.parentPath, e.name))
+  }
+  return found.sort()
+}
+
+/** Upload form fields; `undefined` leaves a field out. */
+export function formFields(values: Record<string, string | undefined>): FormPart[] {
+  return Object.entries(values)
+    .filter((e): e is [string, string] => e[1] !== undefined)
+    .map(([name, value]) => ({ name, value }))
+}
+
+export function archivePart(content: Buffer): FormPart {
+  return { name: 'file', filename: 'model.tar.gz', content }
+}
+
+/** POSTs a multipart upload to a namespace of the test app. */
+export function uploadModel(
+  t: TestApp,
+  namespace: string,
+  parts: FormPart[],
+  key: string = BOOTSTRAP_KEY,
+): Promise<LightMyRequestResponse> {
+  const { payload, headers } = multipartBody(parts)
+  return t.request({
+    method: 'POST',
+    url: `/v1/namespaces/${namespace}/models`,
+    key,
+    body: payload,
+    headers,
+  })
+}
+
+/** Creates a namespace with the bootstrap key and returns its id. */
+export async function createNamespace(t: TestApp, name: string): Promise<string> {
+  const res = await t.request({
+    method: 'POST',
+    url: '/v1/namespaces',
+    key: BOOTSTRAP_KEY,
+    body: { namespace_name: name },
+  })
+  return res.json().namespace_id
+}
