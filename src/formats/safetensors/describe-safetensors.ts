@@ -25,7 +25,9 @@ export async function describeSafetensors(
   for (const path of weightFiles) {
     byFile.set(path, (await readSafetensorsHeader(join(root, path), path)).tensors)
   }
-  const indexPath = files.map((f) => f.path).find((p) => p === SAFETENSORS_INDEX || p.endsWith(`/${SAFETENSORS_INDEX}`))
+  const indexPath = files
+    .map((f) => f.path)
+    .find((p) => p === SAFETENSORS_INDEX || p.endsWith(`/${SAFETENSORS_INDEX}`))
   if (indexPath !== undefined) await checkIndex(root, indexPath, byFile)
 
   const tensors = [...byFile.values()].flat()
@@ -75,7 +77,9 @@ async function checkIndex(
   const expected = new Map<string, string>()
   for (const [tensor, shard] of Object.entries(weightMap)) {
     if (typeof shard !== 'string' || !byFile.has(`${folder}${shard}`)) {
-      throw fail(`tensor "${tensor}" is mapped to "${String(shard)}", which is not a shard in the archive`)
+      throw fail(
+        `tensor "${tensor}" is mapped to "${String(shard)}", which is not a shard in the archive`,
+      )
     }
     expected.set(tensor, `${folder}${shard}`)
   }

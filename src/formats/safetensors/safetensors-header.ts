@@ -44,7 +44,10 @@ export interface SafetensorsHeader {
  * whose element count times the item size is exactly the byte span, spans inside the file that
  * tile the data section with no gap, overlap or trailing byte. Throws `safetensors_invalid`.
  */
-export async function readSafetensorsHeader(path: string, label: string): Promise<SafetensorsHeader> {
+export async function readSafetensorsHeader(
+  path: string,
+  label: string,
+): Promise<SafetensorsHeader> {
   const fail = (reason: string): BerthError =>
     new BerthError('safetensors_invalid', `${label} is not a valid safetensors file: ${reason}`, {
       details: { file: label, reason },
@@ -93,7 +96,9 @@ export async function readSafetensorsHeader(path: string, label: string): Promis
     let cursor = dataStart
     for (const tensor of [...tensors].sort((a, b) => a.start - b.start || a.end - b.end)) {
       if (tensor.start !== cursor) {
-        throw fail(`tensor "${tensor.name}" ${tensor.start < cursor ? 'overlaps another' : 'leaves a gap'}`)
+        throw fail(
+          `tensor "${tensor.name}" ${tensor.start < cursor ? 'overlaps another' : 'leaves a gap'}`,
+        )
       }
       cursor = tensor.end
     }
