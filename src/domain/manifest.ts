@@ -43,6 +43,12 @@ export interface WeightsDetails {
   readonly architecture: string | null
 }
 
+/** A TorchScript module: recognised by its zip layout, served by the torch runner. */
+export interface TorchScriptDetails {
+  readonly kind: 'torchscript'
+  readonly file: string
+}
+
 /**
  * What validation learned about an archive: its files, the format details, and how berth will
  * serve it. Stored with the model and shown by GET.
@@ -53,5 +59,5 @@ export interface Manifest {
   readonly totalBytes: number
   readonly runtime: RuntimeName
   readonly baseImage: BaseImage
-  readonly details: OnnxDetails | WeightsDetails
+  readonly details: OnnxDetails | WeightsDetails | TorchScriptDetails
 }

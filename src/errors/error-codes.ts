@@ -74,6 +74,8 @@ export const ERROR_CODES = {
   safetensors_invalid: 'invalid_argument',
   safetensors_index_invalid: 'invalid_argument',
   huggingface_config_invalid: 'invalid_argument',
+  pytorch_invalid: 'invalid_argument',
+  unsafe_pickle: 'invalid_argument',
   // server
   server_shutting_down: 'unavailable',
   internal_error: 'internal',

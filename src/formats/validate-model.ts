@@ -4,6 +4,7 @@ import type { ModelFormat } from '../domain/model.js'
 import { BerthError } from '../errors/berth-error.js'
 import { readHfConfig } from './huggingface/hf-config.js'
 import { describeOnnx, primaryOnnxFile } from './onnx/describe-onnx.js'
+import { describePytorch, torchFiles } from './pytorch/describe-pytorch.js'
 import { describeSafetensors, safetensorsFiles } from './safetensors/describe-safetensors.js'
 
 /**
@@ -47,7 +48,19 @@ export async function validateModel(
         details: await describeSafetensors(archive.root, archive.files, config?.modelType ?? null),
       }
     }
-    case 'pytorch':
+    case 'pytorch': {
+      if (torchFiles(archive.files).length === 0) {
+        throw mismatch(format, 'the archive has no .pt, .pth or .bin file')
+      }
+      const config = await readHfConfig(archive.root, archive.files)
+      const details = await describePytorch(archive.root, archive.files, config?.modelType ?? null)
+      return {
+        ...base,
+        runtime: details.kind === 'torchscript' ? 'torch' : 'weights',
+        baseImage: 'berth/runtime-full',
+        details,
+      }
+    }
     case 'huggingface':
       throw new BerthError(
         'model_format_not_supported',

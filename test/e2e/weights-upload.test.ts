@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict'
+import { readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { f32, safetensorsBytes } from '../fixtures/safetensors.js'
 import { tarGzOf } from '../fixtures/tar-builder.js'
+import { makeEvilPickles, makeTorchFixtures, torchSkipReason } from '../fixtures/torch-fixtures.js'
+import { tempDir } from '../helpers/temp-dir.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
 import {
   archivePart,
@@ -139,5 +143,75 @@ describe('safetensors upload', () => {
       assert.equal(res.json().error.code, code)
     }
     assert.deepEqual(await keptFiles(t.dataDir), before)
+  })
+})
+
+describe('pytorch upload', async () => {
+  const skip = await torchSkipReason()
+  let t: TestApp
+  let ns: string
+  let fixtures: Awaited<ReturnType<typeof tempDir>>
+  let marker: string
+  before(async () => {
+    t = await startTestApp()
+    ns = await createNamespace(t, 'torch')
+    fixtures = await tempDir()
+    marker = join(fixtures.path, 'PWNED')
+    await makeEvilPickles(fixtures.path, marker)
+    if (skip === undefined) await makeTorchFixtures(fixtures.path)
+  })
+  after(async () => {
+    await t.close()
+    await fixtures.remove()
+  })
+
+  const upload = async (name: string, files: Record<string, string>) => {
+    const contents: Record<string, Buffer> = {}
+    for (const [path, fixture] of Object.entries(files))
+      contents[path] = await readFile(join(fixtures.path, fixture))
+    return uploadModel(t, ns, [
+      ...formFields({ name, version: '1.0.0', model_format: 'pytorch' }),
+      archivePart(await tarGzOf(contents)),
+    ])
+  }
+  const modelOf = async (modelId: string) =>
+    (
+      await t.request({
+        method: 'GET',
+        url: `/v1/namespaces/${ns}/models/${modelId}`,
+        key: BOOTSTRAP_KEY,
+      })
+    ).json().model
+
+  it('refuses a pickle calling os.system, keeping nothing and running nothing', async () => {
+    const before = await keptFiles(t.dataDir)
+    for (const fixture of ['os_system.pt', 'legacy_os_system.pt', 'builtins_eval.pt']) {
+      const res = await upload('evil', { 'pytorch_model.bin': fixture })
+      assert.equal(res.statusCode, 400, fixture)
+      assert.equal(res.json().error.code, 'unsafe_pickle', fixture)
+    }
+    assert.deepEqual(await keptFiles(t.dataDir), before)
+    await assert.rejects(stat(marker), { code: 'ENOENT' })
+  })
+
+  it('accepts a state_dict as weights and TorchScript for the torch runner', { skip }, async () => {
+    const weights = await upload('mlp-weights', { 'mlp/pytorch_model.bin': 'mlp_state_dict.pt' })
+    assert.equal(weights.statusCode, 200, weights.body)
+    const model = await modelOf('mlp-weights_1_0_0')
+    assert.equal(model.manifest.runtime, 'weights')
+    assert.equal(model.manifest.weights.source, 'pytorch')
+    assert.equal(model.manifest.weights.parameter_count, 16 * 32 + 32 + 32 * 4 + 4)
+
+    const script = await upload('mlp-script', { 'model.pt': 'mlp_scripted.pt' })
+    assert.equal(script.statusCode, 200, script.body)
+    const scripted = await modelOf('mlp-script_1_0_0')
+    assert.equal(scripted.manifest.runtime, 'torch')
+    assert.deepEqual(scripted.manifest.torchscript, { file: 'model.pt' })
+    assert.equal(scripted.deployment_info.base_image, 'berth/runtime-full')
+
+    const module = await upload('mlp-module', { 'model.pt': 'mlp_full_module.pt' })
+    assert.equal(module.statusCode, 400)
+    assert.equal(module.json().error.code, 'unsafe_pickle')
+    assert.equal(module.json().error.details.global, '__main__.MLP')
   })
 })

@@ -252,6 +252,7 @@ function manifestView(manifest: Manifest): Record<string, unknown> {
     total_bytes: manifest.totalBytes,
     files: manifest.files.map((f) => ({ path: f.path, size_bytes: f.sizeBytes, sha256: f.sha256 })),
   }
+  if (d.kind === 'torchscript') return { ...common, torchscript: { file: d.file } }
   if (d.kind === 'weights') {
     return {
       ...common,
