@@ -49,6 +49,24 @@ export interface TorchScriptDetails {
   readonly file: string
 }
 
+/** sentence-transformers pooling, from `modules.json` and the Pooling module's config. */
+export interface SentenceTransformersInfo {
+  /** Module types in order, e.g. `sentence_transformers.models.Transformer`. */
+  readonly modules: readonly string[]
+  readonly pooling: 'mean' | 'cls' | 'max' | null
+  readonly normalize: boolean
+}
+
+/** A HuggingFace model directory: its config, weights, tokenizer and pipeline pieces. */
+export interface HuggingFaceDetails {
+  readonly kind: 'huggingface'
+  readonly modelType: string | null
+  readonly architectures: readonly string[]
+  readonly weights: OnnxDetails | WeightsDetails
+  readonly tokenizerFiles: readonly string[]
+  readonly sentenceTransformers: SentenceTransformersInfo | null
+}
+
 /**
  * What validation learned about an archive: its files, the format details, and how berth will
  * serve it. Stored with the model and shown by GET.
@@ -59,5 +77,5 @@ export interface Manifest {
   readonly totalBytes: number
   readonly runtime: RuntimeName
   readonly baseImage: BaseImage
-  readonly details: OnnxDetails | WeightsDetails | TorchScriptDetails
+  readonly details: OnnxDetails | WeightsDetails | TorchScriptDetails | HuggingFaceDetails
 }

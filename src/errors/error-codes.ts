@@ -68,7 +68,6 @@ export const ERROR_CODES = {
   archive_compression_ratio_exceeded: 'invalid_argument',
   // model content (DESIGN §5): checked by parsing, never by file name alone
   model_format_mismatch: 'invalid_argument',
-  model_format_not_supported: 'invalid_argument',
   onnx_invalid: 'invalid_argument',
   onnx_external_data_invalid: 'invalid_argument',
   safetensors_invalid: 'invalid_argument',

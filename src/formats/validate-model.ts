@@ -2,6 +2,7 @@ import type { InspectedArchive } from '../archives/archive-inspector.js'
 import type { Manifest } from '../domain/manifest.js'
 import type { ModelFormat } from '../domain/model.js'
 import { BerthError } from '../errors/berth-error.js'
+import { describeHuggingFace } from './huggingface/describe-huggingface.js'
 import { readHfConfig } from './huggingface/hf-config.js'
 import { describeOnnx, primaryOnnxFile } from './onnx/describe-onnx.js'
 import { describePytorch, torchFiles } from './pytorch/describe-pytorch.js'
@@ -45,7 +46,12 @@ export async function validateModel(
         ...base,
         runtime: 'weights',
         baseImage: 'berth/runtime-full',
-        details: await describeSafetensors(archive.root, archive.files, config?.modelType ?? null),
+        details: await describeSafetensors(
+          archive.root,
+          safetensorsFiles(archive.files),
+          archive.files,
+          config?.modelType ?? null,
+        ),
       }
     }
     case 'pytorch': {
@@ -53,7 +59,11 @@ export async function validateModel(
         throw mismatch(format, 'the archive has no .pt, .pth or .bin file')
       }
       const config = await readHfConfig(archive.root, archive.files)
-      const details = await describePytorch(archive.root, archive.files, config?.modelType ?? null)
+      const details = await describePytorch(
+        archive.root,
+        torchFiles(archive.files),
+        config?.modelType ?? null,
+      )
       return {
         ...base,
         runtime: details.kind === 'torchscript' ? 'torch' : 'weights',
@@ -61,12 +71,25 @@ export async function validateModel(
         details,
       }
     }
-    case 'huggingface':
-      throw new BerthError(
-        'model_format_not_supported',
-        `this version of berth cannot validate ${format} archives yet`,
-        { details: { model_format: format } },
-      )
+    case 'huggingface': {
+      const config = await readHfConfig(archive.root, archive.files)
+      if (config === undefined) {
+        throw new BerthError(
+          'huggingface_config_invalid',
+          'a huggingface directory needs config.json at its root',
+          {
+            details: { file: 'config.json', reason: 'missing' },
+          },
+        )
+      }
+      const details = await describeHuggingFace(archive.root, archive.files, config)
+      return {
+        ...base,
+        runtime: details.weights.kind === 'onnx' ? 'onnx' : 'weights',
+        baseImage: 'berth/runtime-full',
+        details,
+      }
+    }
   }
 }
 

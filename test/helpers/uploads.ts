@@ -53,5 +53,6 @@ export async function createNamespace(t: TestApp, name: string): Promise<string>
     key: BOOTSTRAP_KEY,
     body: { namespace_name: name },
   })
+  if (res.statusCode !== 200) throw new Error(`cannot create namespace ${name}: ${res.body}`)
   return res.json().namespace_id
 }

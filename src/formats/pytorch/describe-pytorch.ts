@@ -11,15 +11,14 @@ export function torchFiles(files: readonly ManifestFile[]): string[] {
 }
 
 /**
- * Reads every checkpoint of the archive safely. One TorchScript file is a TorchScript model;
+ * Reads the checkpoints at `paths` safely. One TorchScript file is a TorchScript model;
  * otherwise every file must be a state_dict, and together they are a weights model.
  */
 export async function describePytorch(
   root: string,
-  files: readonly ManifestFile[],
+  paths: readonly string[],
   architecture: string | null,
 ): Promise<WeightsDetails | TorchScriptDetails> {
-  const paths = torchFiles(files)
   const tensors: TorchTensor[] = []
   const scripts: string[] = []
   for (const path of paths) {
@@ -43,7 +42,7 @@ export async function describePytorch(
   return {
     kind: 'weights',
     source: 'pytorch',
-    weightFiles: paths,
+    weightFiles: [...paths],
     tensorCount: tensors.length,
     parameterCount: tensors.reduce((sum, t) => sum + t.shape.reduce((a, b) => a * b, 1), 0),
     dtypes,

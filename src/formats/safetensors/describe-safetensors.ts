@@ -12,15 +12,15 @@ export function safetensorsFiles(files: readonly ManifestFile[]): string[] {
 }
 
 /**
- * Checks every `.safetensors` file of the archive strictly and, when the archive has a
- * `model.safetensors.index.json` beside them, checks the index against the shards.
+ * Checks the `.safetensors` files at `weightFiles` strictly and, when the archive has a
+ * `model.safetensors.index.json`, checks the index against the shards.
  */
 export async function describeSafetensors(
   root: string,
+  weightFiles: readonly string[],
   files: readonly ManifestFile[],
   architecture: string | null,
 ): Promise<WeightsDetails> {
-  const weightFiles = safetensorsFiles(files)
   const byFile = new Map<string, readonly SafetensorsTensor[]>()
   for (const path of weightFiles) {
     byFile.set(path, (await readSafetensorsHeader(join(root, path), path)).tensors)
@@ -45,7 +45,7 @@ export async function describeSafetensors(
   return {
     kind: 'weights',
     source: 'safetensors',
-    weightFiles,
+    weightFiles: [...weightFiles],
     tensorCount: tensors.length,
     parameterCount: tensors.reduce((sum, t) => sum + t.shape.reduce((a, b) => a * b, 1), 0),
     dtypes,

@@ -2,7 +2,6 @@ import multipart from '@fastify/multipart'
 import type { FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import type { StagedArchive } from '../../archives/archive-workspace.js'
-import type { Manifest, TensorSpec } from '../../domain/manifest.js'
 import type { Model } from '../../domain/model.js'
 import { fieldValidationError } from '../../errors/berth-error.js'
 import type { ModelRegistry } from '../../registry/model-registry.js'
@@ -18,6 +17,7 @@ import {
   UploadModelBodySchema,
 } from '../schemas/model.schemas.js'
 import { multipartValidatorCompiler } from '../validation.js'
+import { modelView } from '../views/model-view.js'
 
 export interface ModelRoutesOptions {
   readonly registry: ModelRegistry
@@ -205,81 +205,4 @@ function contentLength(request: FastifyRequest): number | undefined {
   const header = request.headers['content-length']
   const value = header === undefined ? Number.NaN : Number(header)
   return Number.isSafeInteger(value) ? value : undefined
-}
-
-function modelView(model: Model, endpoint: string) {
-  const details = model.manifest.details
-  const onnx = details.kind === 'onnx' ? details : undefined
-  return {
-    model_id: model.modelId,
-    namespace_id: model.namespaceId,
-    name: model.name,
-    version: model.version,
-    model_format: model.format,
-    framework: model.framework,
-    task_type: model.taskType,
-    model_archive_url: model.archive.url,
-    model_hash: model.archive.sha256,
-    file_size_bytes: model.archive.sizeBytes,
-    deployed: false,
-    deployment_info: { endpoint, base_image: model.manifest.baseImage, deployed_at: null },
-    resource_requirements: {
-      num_cpus: model.resources.numCpus,
-      num_gpus: model.resources.numGpus,
-      memory: model.resources.memoryBytes,
-    },
-    input_schema: onnx === undefined ? null : { inputs: onnx.inputs.map(tensorView) },
-    output_schema: onnx === undefined ? null : { outputs: onnx.outputs.map(tensorView) },
-    // Deployment arrives with the serving work; until then a model is never deployed.
-    deployment: {
-      state: 'not_deployed',
-      reason: 'never_deployed',
-      since: model.createdAt,
-      replicas: 0,
-    },
-    manifest: manifestView(model.manifest),
-    created_at: model.createdAt,
-    updated_at: model.updatedAt,
-  }
-}
-
-function manifestView(manifest: Manifest): Record<string, unknown> {
-  const d = manifest.details
-  const common = {
-    format: manifest.format,
-    runtime: manifest.runtime,
-    base_image: manifest.baseImage,
-    total_bytes: manifest.totalBytes,
-    files: manifest.files.map((f) => ({ path: f.path, size_bytes: f.sizeBytes, sha256: f.sha256 })),
-  }
-  if (d.kind === 'torchscript') return { ...common, torchscript: { file: d.file } }
-  if (d.kind === 'weights') {
-    return {
-      ...common,
-      weights: {
-        source: d.source,
-        weight_files: d.weightFiles,
-        tensor_count: d.tensorCount,
-        parameter_count: d.parameterCount,
-        dtypes: d.dtypes,
-        architecture: d.architecture,
-      },
-    }
-  }
-  return {
-    ...common,
-    onnx: {
-      primary_file: d.primaryFile,
-      ir_version: d.irVersion,
-      opsets: d.opsets,
-      producer: d.producer,
-      external_data_files: d.externalDataFiles,
-      inputs: d.inputs.map(tensorView),
-      outputs: d.outputs.map(tensorView),
-    },
-  }
-}
-
-function tensorView(spec: TensorSpec) {
-  return { name: spec.name, datatype: spec.datatype, shape: [...spec.shape] }
 }

@@ -1,0 +1,114 @@
+import type {
+  HuggingFaceDetails,
+  Manifest,
+  OnnxDetails,
+  TensorSpec,
+  WeightsDetails,
+} from '../../domain/manifest.js'
+import type { Model } from '../../domain/model.js'
+
+/** The model record as `GET …/models/{model_id}` shows it (Mixpeek's fields, then berth's). */
+export function modelView(model: Model, endpoint: string) {
+  const onnx = onnxDetailsOf(model.manifest)
+  return {
+    model_id: model.modelId,
+    namespace_id: model.namespaceId,
+    name: model.name,
+    version: model.version,
+    model_format: model.format,
+    framework: model.framework,
+    task_type: model.taskType,
+    model_archive_url: model.archive.url,
+    model_hash: model.archive.sha256,
+    file_size_bytes: model.archive.sizeBytes,
+    deployed: false,
+    deployment_info: { endpoint, base_image: model.manifest.baseImage, deployed_at: null },
+    resource_requirements: {
+      num_cpus: model.resources.numCpus,
+      num_gpus: model.resources.numGpus,
+      memory: model.resources.memoryBytes,
+    },
+    input_schema: onnx === undefined ? null : { inputs: onnx.inputs.map(tensorView) },
+    output_schema: onnx === undefined ? null : { outputs: onnx.outputs.map(tensorView) },
+    // Deployment arrives with the serving work; until then a model is never deployed.
+    deployment: {
+      state: 'not_deployed',
+      reason: 'never_deployed',
+      since: model.createdAt,
+      replicas: 0,
+    },
+    manifest: manifestView(model.manifest),
+    created_at: model.createdAt,
+    updated_at: model.updatedAt,
+  }
+}
+
+/** The ONNX graph a model is served from, when it has one. */
+function onnxDetailsOf(manifest: Manifest): OnnxDetails | undefined {
+  const d = manifest.details
+  if (d.kind === 'onnx') return d
+  if (d.kind === 'huggingface' && d.weights.kind === 'onnx') return d.weights
+  return undefined
+}
+
+function manifestView(manifest: Manifest): Record<string, unknown> {
+  const common = {
+    format: manifest.format,
+    runtime: manifest.runtime,
+    base_image: manifest.baseImage,
+    total_bytes: manifest.totalBytes,
+    files: manifest.files.map((f) => ({ path: f.path, size_bytes: f.sizeBytes, sha256: f.sha256 })),
+  }
+  const d = manifest.details
+  switch (d.kind) {
+    case 'onnx':
+      return { ...common, onnx: onnxView(d) }
+    case 'weights':
+      return { ...common, weights: weightsView(d) }
+    case 'torchscript':
+      return { ...common, torchscript: { file: d.file } }
+    case 'huggingface':
+      return { ...common, huggingface: huggingFaceView(d) }
+  }
+}
+
+function huggingFaceView(d: HuggingFaceDetails) {
+  const st = d.sentenceTransformers
+  return {
+    model_type: d.modelType,
+    architectures: d.architectures,
+    tokenizer_files: d.tokenizerFiles,
+    sentence_transformers:
+      st === null ? null : { modules: st.modules, pooling: st.pooling, normalize: st.normalize },
+    ...(d.weights.kind === 'onnx'
+      ? { onnx: onnxView(d.weights) }
+      : { weights: weightsView(d.weights) }),
+  }
+}
+
+function onnxView(d: OnnxDetails) {
+  return {
+    primary_file: d.primaryFile,
+    ir_version: d.irVersion,
+    opsets: d.opsets,
+    producer: d.producer,
+    external_data_files: d.externalDataFiles,
+    inputs: d.inputs.map(tensorView),
+    outputs: d.outputs.map(tensorView),
+  }
+}
+
+function weightsView(d: WeightsDetails) {
+  return {
+    source: d.source,
+    weight_files: d.weightFiles,
+    tensor_count: d.tensorCount,
+    parameter_count: d.parameterCount,
+    dtypes: d.dtypes,
+    architecture: d.architecture,
+  }
+}
+
+function tensorView(spec: TensorSpec) {
+  return { name: spec.name, datatype: spec.datatype, shape: [...spec.shape] }
+}
