@@ -1,5 +1,6 @@
 import { createApp } from './app.js'
 import { ADMIN_USAGE, runAdminCommand } from './cli/admin-commands.js'
+import { runUploadCommand, UPLOAD_USAGE, UploadRefused } from './cli/upload-command.js'
 import type { Config } from './config/config.js'
 import { loadConfig } from './config/load-config.js'
 import { isBerthError } from './errors/berth-error.js'
@@ -13,7 +14,7 @@ const EXIT_USAGE = 2
 async function main(argv: readonly string[]): Promise<void> {
   const [command] = argv
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
-    process.stdout.write(`${ADMIN_USAGE}\n`)
+    process.stdout.write(`${ADMIN_USAGE}\n${UPLOAD_USAGE}\n`)
     process.exitCode = command === undefined ? EXIT_USAGE : 0
     return
   }
@@ -22,7 +23,10 @@ async function main(argv: readonly string[]): Promise<void> {
   if (command === 'serve') return serve(config)
 
   try {
-    const output = await runAdminCommand(argv, config)
+    const output =
+      command === 'upload'
+        ? await runUploadCommand(argv.slice(1), config, { progress: process.stderr })
+        : await runAdminCommand(argv, config)
     process.stdout.write(`${JSON.stringify(output)}\n`)
   } catch (err) {
     reportError(err)
@@ -79,7 +83,10 @@ async function serve(config: Config): Promise<void> {
 }
 
 function reportError(err: unknown): void {
-  if (isBerthError(err)) {
+  if (err instanceof UploadRefused) {
+    // The server's own error envelope, unchanged.
+    process.stderr.write(`${JSON.stringify(err.body)}\n`)
+  } else if (isBerthError(err)) {
     const error = { code: err.code, message: err.message, details: err.details }
     process.stderr.write(`${JSON.stringify({ error })}\n`)
     if (err.code === 'config_invalid') process.stderr.write(`berth: ${err.message}\n`)

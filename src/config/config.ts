@@ -27,6 +27,14 @@ export interface LimitsConfig {
   readonly maxCompressionRatio: number
 }
 
+/** How the `berth upload` client reaches a server. */
+export interface ClientConfig {
+  /** Base URL of the server, without a trailing slash. */
+  readonly url: string
+  /** Bearer key; when unset the CLI falls back to the bootstrap key file under the data dir. */
+  readonly apiKey: string | undefined
+}
+
 /** The whole configuration of a berth process; built only by `loadConfig`, deep-frozen. */
 export interface Config {
   readonly http: HttpConfig
@@ -40,4 +48,5 @@ export interface Config {
   readonly logLevel: LogLevel
   /** Bound on draining in-flight requests at shutdown before connections are cut. */
   readonly shutdownTimeoutMs: number
+  readonly client: ClientConfig
 }

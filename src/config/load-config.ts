@@ -67,12 +67,13 @@ export function loadConfig(env: Env): Config {
   const host = read.string('BERTH_HOST', '127.0.0.1')
   const port = read.int('BERTH_PORT', 8080, 0, MAX_PORT)
   const dataDir = read.string('BERTH_DATA_DIR', './data')
+  const publicUrl = readPublicUrl(read, host, port)
 
   const config: Config = {
     http: {
       host,
       port,
-      publicUrl: readPublicUrl(read, host, port),
+      publicUrl,
       bodyLimitBytes: read.int('BERTH_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 1024 ** 3),
     },
     dataDir,
@@ -93,6 +94,10 @@ export function loadConfig(env: Env): Config {
     },
     logLevel: read.oneOf('BERTH_LOG_LEVEL', LOG_LEVELS, 'info'),
     shutdownTimeoutMs: read.int('BERTH_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 3_600_000),
+    client: {
+      url: readClientUrl(read) ?? publicUrl,
+      apiKey: read.raw('BERTH_API_KEY'),
+    },
   }
 
   if (read.problems.length > 0) {
@@ -120,6 +125,15 @@ function readPublicUrl(read: EnvReader, host: string, port: number): string {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     read.problems.push(`BERTH_PUBLIC_URL must be an absolute http(s) URL, got "${value}"`)
+  }
+  return value.replace(/\/+$/, '')
+}
+
+function readClientUrl(read: EnvReader): string | undefined {
+  const value = read.raw('BERTH_URL')
+  if (value === undefined) return undefined
+  if (!/^https?:\/\/[^/]/.test(value)) {
+    read.problems.push(`BERTH_URL must be an absolute http(s) URL, got "${value}"`)
   }
   return value.replace(/\/+$/, '')
 }

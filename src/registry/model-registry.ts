@@ -193,7 +193,7 @@ export class ModelRegistry {
 }
 
 function archiveKey(namespace: Namespace, uploadId: string): ArtifactKey {
-  return artifactKey('archives', namespace.id, `${uploadId}.tar.gz`)
+  return artifactKey(namespace.id, `${uploadId}.tar.gz`)
 }
 
 function tooLarge(maxBytes: number): BerthError {
