@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { createReadStream, createWriteStream } from 'node:fs'
+import { createWriteStream } from 'node:fs'
 import { mkdir, rename, rm } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { type Readable, Transform } from 'node:stream'
@@ -66,11 +66,6 @@ export class ArchiveWorkspace {
       throw err
     }
     return { path, sha256: hash.digest('hex'), sizeBytes }
-  }
-
-  /** A stream of a staged archive's bytes. */
-  read(staged: StagedArchive): Readable {
-    return createReadStream(staged.path)
   }
 
   /** A new, empty folder to unpack an archive into; the caller removes or installs it. */

@@ -16,6 +16,12 @@ export interface ArtifactStore {
    */
   put(key: ArtifactKey, source: Readable): Promise<{ sizeBytes: number }>
 
+  /**
+   * Stores the local file at `path` under `key`, with `put`'s guarantees; the file stays where it
+   * is, owned by the caller. Adapters that can take it without copying do (fs: a hard link).
+   */
+  putFile(key: ArtifactKey, path: string): Promise<{ sizeBytes: number }>
+
   /** A stream of the object; the caller consumes or destroys it. Throws `artifact_not_found`. */
   get(key: ArtifactKey): Promise<Readable>
 

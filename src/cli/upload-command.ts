@@ -170,7 +170,9 @@ async function archiveSource(
 ): Promise<{ stream: Readable; size: number | undefined }> {
   const info = await lstat(path).catch(() => undefined)
   if (info === undefined) throw usage(`${path} does not exist`)
-  if (info.isFile()) return { stream: createReadStream(path), size: info.size }
+  if (info.isFile()) {
+    return { stream: createReadStream(path, { highWaterMark: 1024 * 1024 }), size: info.size }
+  }
   if (!info.isDirectory()) throw usage(`${path} is neither a file nor a directory`)
 
   const files: string[] = []

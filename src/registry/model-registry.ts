@@ -116,7 +116,7 @@ export class ModelRegistry {
 
       const uploadId = newId('upl')
       const key = archiveKey(namespace, uploadId)
-      await this.#artifacts.put(key, this.#workspace.read(staged))
+      await this.#artifacts.putFile(key, staged.path)
       const undo = [
         () => this.#artifacts.delete(key),
         () => this.#workspace.remove(this.#workspace.modelDir(namespace.id, uploadId)),

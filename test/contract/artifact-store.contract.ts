@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { artifactKey } from '../../src/artifacts/artifact-key.js'
@@ -74,6 +77,27 @@ export function artifactStoreContract(
       await assert.rejects(store.put(key, failingSource(5)), /client went away/)
       assert.equal(await store.stat(key), undefined)
       assert.deepEqual(await listAll?.(), before)
+    })
+
+    it('stores a local file, leaving the file in place, and never overwrites', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'artifact-src-'))
+      try {
+        const path = join(dir, 'archive.tar.gz')
+        const body = randomBytes(70_000)
+        await writeFile(path, body)
+        const key = freshKey()
+        assert.deepEqual(await store.putFile(key, path), { sizeBytes: body.length })
+        assert.deepEqual(await readAll(await store.get(key)), body)
+        assert.deepEqual(await readFile(path), body)
+        await assert.rejects(store.putFile(key, path), (err) =>
+          isBerthError(err, 'artifact_exists'),
+        )
+        // Removing the source does not touch the stored object.
+        await rm(path)
+        assert.deepEqual(await readAll(await store.get(key)), body)
+      } finally {
+        await rm(dir, { recursive: true, force: true })
+      }
     })
 
     it('answers artifact_not_found for a missing key', async () => {

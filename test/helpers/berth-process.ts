@@ -15,12 +15,13 @@ export interface CommandResult {
 export function runBerth(
   args: readonly string[],
   env: Record<string, string>,
+  options: { timeoutMs?: number } = {},
 ): Promise<CommandResult> {
   return new Promise((resolve) => {
     execFile(
       BERTH_BIN,
       [...args],
-      { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 30_000 },
+      { env: { PATH: process.env.PATH ?? '', ...env }, timeout: options.timeoutMs ?? 30_000 },
       (err, stdout, stderr) => {
         const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1
         resolve({ code, stdout, stderr })

@@ -44,6 +44,24 @@ export class FsArtifactStore implements ArtifactStore {
     }
   }
 
+  async putFile(key: ArtifactKey, path: string): Promise<{ sizeBytes: number }> {
+    const target = this.#path(key)
+    await mkdir(dirname(target), { recursive: true })
+    try {
+      // Same filesystem: a hard link is atomic, refuses an existing target, and copies nothing.
+      await link(path, target)
+      return { sizeBytes: (await stat(target)).size }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EEXIST') throw exists(key, err)
+      await removeIfEmpty(dirname(target))
+      // Another filesystem (or no hard links): copy through a temp file instead.
+      if (code === 'EXDEV' || code === 'EPERM' || code === 'ENOTSUP')
+        return this.put(key, createReadStream(path))
+      throw err
+    }
+  }
+
   async get(key: ArtifactKey): Promise<Readable> {
     const path = this.#path(key)
     // Open first, so a missing object fails here rather than inside the caller's pipeline.

@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs'
 import { Readable } from 'node:stream'
 import { BerthError } from '../../errors/berth-error.js'
 import type { ArtifactKey, ArtifactStore } from '../artifact-store.js'
@@ -17,6 +18,10 @@ export class MemoryArtifactStore implements ArtifactStore {
     const body = Buffer.concat(chunks)
     this.#objects.set(key, body)
     return { sizeBytes: body.length }
+  }
+
+  putFile(key: ArtifactKey, path: string): Promise<{ sizeBytes: number }> {
+    return this.put(key, createReadStream(path))
   }
 
   async get(key: ArtifactKey): Promise<Readable> {
