@@ -5,9 +5,11 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { runAdminCommand } from '../../src/cli/admin-commands.js'
+import { HOSTILE_ARCHIVES } from '../fixtures/hostile-archives.js'
 import { externalDataModel, mlpModel } from '../fixtures/onnx-models.js'
 import { tarGz, tarGzOf } from '../fixtures/tar-builder.js'
 import type { FormPart } from '../helpers/multipart.js'
+import { tempDir } from '../helpers/temp-dir.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
 import {
   archivePart,
@@ -332,4 +334,44 @@ describe('model upload', () => {
     })
     assert.equal(empty.statusCode, 200)
   })
+})
+
+describe('model upload of hostile archives', () => {
+  let t: TestApp
+  let ns: string
+  let dir: Awaited<ReturnType<typeof tempDir>>
+  before(async () => {
+    t = await startTestApp()
+    ns = await createNamespace(t, 'hostile')
+    dir = await tempDir()
+  })
+  after(async () => {
+    await t.close()
+    await dir.remove()
+  })
+
+  for (const hostile of HOSTILE_ARCHIVES) {
+    it(`answers 400 ${hostile.code} for ${hostile.what}, keeping nothing`, async () => {
+      const path = join(dir.path, 'archive.tar.gz')
+      await hostile.write(path)
+      const before = await keptFiles(t.dataDir)
+      const res = await uploadModel(t, ns, [
+        ...formFields({ name: 'hostile', version: '1.0.0', model_format: 'onnx' }),
+        archivePart(await readFile(path)),
+      ])
+      assert.equal(res.statusCode, 400, res.body)
+      assert.equal(res.json().error.type, 'BadRequestError')
+      assert.equal(res.json().error.code, hostile.code)
+      assert.deepEqual(await keptFiles(t.dataDir), before)
+      const list = await t.request({
+        method: 'GET',
+        url: `/v1/namespaces/${ns}/models`,
+        key: BOOTSTRAP_KEY,
+      })
+      assert.equal(list.json().total, 0)
+      // The traversal targets were never written.
+      await assert.rejects(stat('/tmp/berth-evil'), { code: 'ENOENT' })
+      await assert.rejects(stat(join(t.dataDir, '..', 'berth-evil')), { code: 'ENOENT' })
+    })
+  }
 })
