@@ -120,6 +120,7 @@ export async function buildServer(
         registry: services.registry,
         publicUrl: options.publicUrl,
         maxArchiveBytes: options.maxArchiveBytes,
+        metrics: services.metrics,
       })
     },
     { prefix: '/v1' },

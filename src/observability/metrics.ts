@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Histogram, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client'
 
 /** Every metric berth exports starts with this. */
 export const METRIC_PREFIX = 'berth_'
@@ -10,6 +10,7 @@ export const METRIC_PREFIX = 'berth_'
 export class Metrics {
   readonly registry = new Registry()
   readonly httpRequestDuration: Histogram<'method' | 'route' | 'status_code'>
+  readonly uploadBytes: Counter
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX })
@@ -18,6 +19,11 @@ export class Metrics {
       help: 'HTTP request latency by method, route pattern and status code',
       labelNames: ['method', 'route', 'status_code'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [this.registry],
+    })
+    this.uploadBytes = new Counter({
+      name: `${METRIC_PREFIX}upload_bytes_total`,
+      help: 'Bytes of model archives received (accepted or not)',
       registers: [this.registry],
     })
   }

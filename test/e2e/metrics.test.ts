@@ -26,5 +26,6 @@ describe('metrics', () => {
       res.body,
       /^berth_http_request_duration_seconds_count\{method="GET",route="\/v1\/namespaces",status_code="401"\} 1$/m,
     )
+    assert.match(res.body, /^berth_upload_bytes_total 0$/m)
   })
 })

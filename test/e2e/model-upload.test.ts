@@ -93,6 +93,9 @@ describe('model upload', () => {
     assert.deepEqual(model.manifest.onnx.opsets, { '': 13 })
     assert.equal(model.manifest.onnx.producer, 'berth-test-fixtures')
 
+    const metrics = await t.request({ method: 'GET', url: '/metrics' })
+    assert.match(metrics.body, new RegExp(`^berth_upload_bytes_total ${onnxArchive.length}$`, 'm'))
+
     // The unpacked files are installed, and nothing is left in tmp/.
     const kept = await keptFiles(t.dataDir)
     assert.equal(kept.filter((f) => f.startsWith(join(t.dataDir, 'tmp'))).length, 0)
@@ -181,6 +184,8 @@ describe('model upload', () => {
     assert.equal(refused.statusCode, 403)
     assert.equal(refused.json().error.type, 'ForbiddenError')
     assert.equal(refused.json().error.code, 'custom_models_not_enabled')
+    // Refused before the body is read: the connection is closed rather than drained.
+    assert.equal(refused.headers.connection, 'close')
     for (const url of [
       `/v1/namespaces/${ns}/models`,
       `/v1/namespaces/${ns}/models/tiny-mlp_1_0_0`,
@@ -192,6 +197,7 @@ describe('model upload', () => {
     const missing = await upload([...fields(), file(onnxArchive)], { namespace: 'nowhere' })
     assert.equal(missing.statusCode, 404)
     assert.equal(missing.json().error.code, 'namespace_not_found')
+    assert.equal(missing.headers.connection, 'close')
 
     await runAdminCommand(['org', 'create', 'big-co', '--tier', 'enterprise'], t.config)
     const rival = String(

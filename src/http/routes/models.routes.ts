@@ -3,7 +3,9 @@ import type { FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import type { StagedArchive } from '../../archives/archive-workspace.js'
 import type { Model } from '../../domain/model.js'
+import type { Namespace } from '../../domain/namespace.js'
 import { fieldValidationError } from '../../errors/berth-error.js'
+import type { Metrics } from '../../observability/metrics.js'
 import type { ModelRegistry } from '../../registry/model-registry.js'
 import { principalOf } from '../authentication.js'
 import { BEARER_AUTH, errorResponses } from '../schemas/common.schemas.js'
@@ -23,13 +25,14 @@ export interface ModelRoutesOptions {
   readonly registry: ModelRegistry
   readonly publicUrl: string
   readonly maxArchiveBytes: number
+  readonly metrics: Metrics
 }
 
 const tags = ['Custom Models']
 
 /** `/v1/namespaces/{namespace_id}/models…`: DESIGN §4.2 and §5. Behind the authentication hook. */
 export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app, options) => {
-  const { registry, publicUrl } = options
+  const { registry, publicUrl, metrics } = options
   await app.register(multipart, {
     // berth enforces the archive limit itself while staging (archive_too_large); this bound only
     // keeps busboy from stopping first.
@@ -66,21 +69,19 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
       validatorCompiler: multipartValidatorCompiler,
     },
     async (request, reply) => {
-      const namespace = await registry.namespaceFor(
-        principalOf(request),
-        request.params.namespace_id,
-      )
+      let namespace: Namespace
+      let form: { staged: StagedArchive | undefined; fields: Record<string, string> }
       try {
+        namespace = await registry.namespaceFor(principalOf(request), request.params.namespace_id)
         registry.assertDeclaredLength(contentLength(request))
+        form = await readUploadForm(request, registry)
       } catch (err) {
-        // The body is not read: close the connection rather than drain a huge upload.
+        // The body may be unread: close the connection rather than drain a huge upload.
         reply.header('connection', 'close')
         throw err
       }
-      const { staged, fields } = await readUploadForm(request, registry).catch((err: unknown) => {
-        reply.header('connection', 'close')
-        throw err
-      })
+      if (form.staged !== undefined) metrics.uploadBytes.inc(form.staged.sizeBytes)
+      const { staged, fields } = form
       const { model, deploymentStatus } = await registry.completeUpload(namespace, staged, fields)
       return {
         success: true,
