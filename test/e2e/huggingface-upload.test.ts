@@ -7,11 +7,12 @@ import { f32, safetensorsBytes } from '../fixtures/safetensors.js'
 import { tarGzOf } from '../fixtures/tar-builder.js'
 import { makeEvilPickles } from '../fixtures/torch-fixtures.js'
 import { tempDir } from '../helpers/temp-dir.js'
-import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
+import { startTestApp, type TestApp } from '../helpers/test-app.js'
 import {
   archivePart,
   createNamespace,
   formFields,
+  getModel,
   keptFiles,
   uploadModel,
 } from '../helpers/uploads.js'
@@ -39,14 +40,7 @@ describe('huggingface upload', () => {
         archivePart(archive),
       ]),
     )
-  const modelOf = async (modelId: string) =>
-    (
-      await t.request({
-        method: 'GET',
-        url: `/v1/namespaces/${ns}/models/${modelId}`,
-        key: BOOTSTRAP_KEY,
-      })
-    ).json().model
+  const modelOf = (modelId: string) => getModel(t, ns, modelId)
 
   it('describes a sentence-transformers directory with ONNX weights', async () => {
     const res = await upload('st-onnx', {

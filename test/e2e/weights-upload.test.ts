@@ -6,11 +6,12 @@ import { f32, safetensorsBytes } from '../fixtures/safetensors.js'
 import { tarGzOf } from '../fixtures/tar-builder.js'
 import { makeEvilPickles, makeTorchFixtures, torchSkipReason } from '../fixtures/torch-fixtures.js'
 import { tempDir } from '../helpers/temp-dir.js'
-import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
+import { startTestApp, type TestApp } from '../helpers/test-app.js'
 import {
   archivePart,
   createNamespace,
   formFields,
+  getModel,
   keptFiles,
   uploadModel,
 } from '../helpers/uploads.js'
@@ -29,14 +30,7 @@ describe('safetensors upload', () => {
       ...formFields({ name, version: '1.0.0', model_format: format }),
       archivePart(archive),
     ])
-  const manifestOf = async (modelId: string) =>
-    (
-      await t.request({
-        method: 'GET',
-        url: `/v1/namespaces/${ns}/models/${modelId}`,
-        key: BOOTSTRAP_KEY,
-      })
-    ).json().model
+  const manifestOf = (modelId: string) => getModel(t, ns, modelId)
 
   it('describes a single file: tensors, parameters, dtypes, config architecture', async () => {
     const archive = await tarGzOf({
@@ -174,14 +168,7 @@ describe('pytorch upload', async () => {
       archivePart(await tarGzOf(contents)),
     ])
   }
-  const modelOf = async (modelId: string) =>
-    (
-      await t.request({
-        method: 'GET',
-        url: `/v1/namespaces/${ns}/models/${modelId}`,
-        key: BOOTSTRAP_KEY,
-      })
-    ).json().model
+  const modelOf = (modelId: string) => getModel(t, ns, modelId)
 
   it('refuses a pickle calling os.system, keeping nothing and running nothing', async () => {
     const before = await keptFiles(t.dataDir)

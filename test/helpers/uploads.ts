@@ -56,3 +56,14 @@ export async function createNamespace(t: TestApp, name: string): Promise<string>
   if (res.statusCode !== 200) throw new Error(`cannot create namespace ${name}: ${res.body}`)
   return res.json().namespace_id
 }
+
+/** The model record (`GET …/models/{model_id}`'s `model`), read with the bootstrap key. */
+export async function getModel(t: TestApp, namespace: string, modelId: string) {
+  const res = await t.request({
+    method: 'GET',
+    url: `/v1/namespaces/${namespace}/models/${modelId}`,
+    key: BOOTSTRAP_KEY,
+  })
+  if (res.statusCode !== 200) throw new Error(`cannot get ${modelId}: ${res.body}`)
+  return res.json().model
+}
