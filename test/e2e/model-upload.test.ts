@@ -156,6 +156,15 @@ describe('model upload', () => {
       'body.num_gpus',
       'body.version',
     ])
+    // A field named like a prototype property is refused by the multipart parser itself.
+    const sneaky = await upload([
+      file(onnxArchive),
+      ...fields({ version: '7.0.0' }),
+      { name: '__proto__', value: 'polluted' },
+    ])
+    assert.equal(sneaky.statusCode, 400, sneaky.body)
+    assert.equal(sneaky.json().error.code, 'request_malformed')
+    assert.equal(({} as Record<string, unknown>).polluted, undefined)
     const missing = await upload([{ name: 'framework', value: 'onnxruntime' }])
     assert.equal(missing.statusCode, 422)
     assert.deepEqual(

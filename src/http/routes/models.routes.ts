@@ -174,7 +174,8 @@ async function readUploadForm(
   request: FastifyRequest,
   registry: ModelRegistry,
 ): Promise<{ staged: StagedArchive | undefined; fields: Record<string, string> }> {
-  const fields: Record<string, string> = {}
+  // Field names come from the client: a prototype-less object, so "__proto__" is just a name.
+  const fields: Record<string, string> = Object.create(null)
   let staged: StagedArchive | undefined
   if (!request.isMultipart()) return { staged, fields }
   try {
