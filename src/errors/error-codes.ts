@@ -75,6 +75,13 @@ export const ERROR_CODES = {
   huggingface_config_invalid: 'invalid_argument',
   pytorch_invalid: 'invalid_argument',
   unsafe_pickle: 'invalid_argument',
+  // runners and inference
+  model_load_failed: 'invalid_argument',
+  inference_failed: 'invalid_argument',
+  runner_crashed: 'unavailable',
+  runner_protocol_error: 'unavailable',
+  runner_start_timeout: 'unavailable',
+  runner_timeout: 'deadline_exceeded',
   // server
   server_shutting_down: 'unavailable',
   internal_error: 'internal',

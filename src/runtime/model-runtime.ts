@@ -1,0 +1,31 @@
+import type { TensorSpec } from '../domain/manifest.js'
+import type { WireTensor } from './worker-protocol.js'
+
+export interface LoadOptions {
+  /** Threads for one inference (ONNX Runtime's intra-op pool); at least 1. */
+  readonly intraOpThreads: number
+}
+
+/**
+ * A model loaded in a runner process. `infer` is never called concurrently on one instance;
+ * scale-out is more runner processes.
+ */
+export interface LoadedModel {
+  readonly inputs: readonly TensorSpec[]
+  readonly outputs: readonly TensorSpec[]
+  /**
+   * Runs the model. `outputs` names the outputs wanted (`null`: all). Throws `inference_failed`
+   * with the runtime's message when the model rejects the values.
+   */
+  infer(inputs: readonly WireTensor[], outputs: readonly string[] | null): Promise<WireTensor[]>
+  /** Frees the model. Idempotent. */
+  unload(): Promise<void>
+}
+
+/**
+ * A way to run models of one kind, used inside runner processes only (never on the HTTP event
+ * loop). Throws `model_load_failed` when the runtime refuses the model.
+ */
+export interface ModelRuntime {
+  load(modelPath: string, options: LoadOptions): Promise<LoadedModel>
+}

@@ -1,0 +1,85 @@
+import { Socket } from 'node:net'
+import { BerthError, isBerthError } from '../errors/berth-error.js'
+import type { LoadedModel, ModelRuntime } from './model-runtime.js'
+import { OnnxModelRuntime } from './onnx/onnx-model-runtime.js'
+import {
+  encodeFrame,
+  FrameDecoder,
+  type FromWorker,
+  isToWorker,
+  type ToWorker,
+} from './worker-protocol.js'
+
+// The entry point of a runner process. It speaks the runner protocol on fd 3, runs one request
+// at a time, and exits when berth closes the channel (or dies).
+
+const MAX_FRAME_BYTES = 2 ** 32 - 1
+
+const RUNTIMES: Readonly<Record<string, () => ModelRuntime>> = {
+  onnx: () => new OnnxModelRuntime(),
+}
+
+const runtimeName = process.argv[2] ?? 'onnx'
+const makeRuntime = RUNTIMES[runtimeName]
+if (makeRuntime === undefined) {
+  process.stderr.write(`unknown runtime ${runtimeName}\n`)
+  process.exit(2)
+}
+const runtime = makeRuntime()
+const channel = new Socket({ fd: 3, readable: true, writable: true })
+const decoder = new FrameDecoder(isToWorker, MAX_FRAME_BYTES)
+let model: LoadedModel | undefined
+let queue: Promise<void> = Promise.resolve()
+
+function send(message: FromWorker): void {
+  for (const part of encodeFrame(message)) channel.write(part)
+}
+
+async function handle(message: ToWorker): Promise<FromWorker> {
+  switch (message.type) {
+    case 'load': {
+      await model?.unload()
+      model = await runtime.load(message.modelPath, { intraOpThreads: message.intraOpThreads })
+      return { type: 'loaded', id: message.id, inputs: model.inputs, outputs: model.outputs }
+    }
+    case 'infer': {
+      if (model === undefined) throw new BerthError('model_load_failed', 'no model is loaded')
+      return {
+        type: 'result',
+        id: message.id,
+        outputs: await model.infer(message.inputs, message.outputs),
+      }
+    }
+    case 'unload':
+      await model?.unload()
+      model = undefined
+      return { type: 'unloaded', id: message.id }
+  }
+}
+
+channel.on('data', (chunk: Buffer) => {
+  let messages: ToWorker[]
+  try {
+    messages = decoder.push(chunk)
+  } catch (err) {
+    process.stderr.write(`runner: ${String(err)}\n`)
+    process.exit(3)
+  }
+  for (const message of messages) {
+    queue = queue.then(async () => {
+      try {
+        send(await handle(message))
+      } catch (err) {
+        const error = isBerthError(err)
+          ? { code: err.code, message: err.message }
+          : { code: 'internal_error' as const, message: String(err) }
+        send({ type: 'failed', id: message.id, error })
+      }
+    })
+  }
+})
+// berth went away: nothing is left to serve.
+channel.on('close', () => process.exit(0))
+channel.on('error', () => process.exit(0))
+
+send({ type: 'started', pid: process.pid })

@@ -1,0 +1,248 @@
+import type { TensorSpec } from '../domain/manifest.js'
+import type { ErrorCode } from '../errors/error-codes.js'
+
+/**
+ * The runner protocol: length-prefixed frames on a pipe between berth and a runner process.
+ *
+ *   u32 LE  frame length (everything after this field)
+ *   u32 LE  header length
+ *   header  UTF-8 JSON: the message, tensors described by {name, datatype, shape, byteLength}
+ *   payload the tensors' raw little-endian bytes, back to back in header order
+ *
+ * Tensor data never goes through JSON. Every request carries an `id` the answer repeats; a
+ * `started` handshake precedes everything; errors travel as data ({code, message}).
+ */
+
+/** A tensor on the wire: Open Inference Protocol datatype, shape, raw little-endian bytes. */
+export interface WireTensor {
+  readonly name: string
+  readonly datatype: string
+  readonly shape: readonly number[]
+  readonly data: Uint8Array
+}
+
+export interface WireError {
+  readonly code: ErrorCode
+  readonly message: string
+}
+
+export type ToWorker =
+  | {
+      readonly type: 'load'
+      readonly id: number
+      readonly modelPath: string
+      readonly intraOpThreads: number
+    }
+  | {
+      readonly type: 'infer'
+      readonly id: number
+      readonly inputs: readonly WireTensor[]
+      readonly outputs: readonly string[] | null
+    }
+  | { readonly type: 'unload'; readonly id: number }
+
+export type FromWorker =
+  | { readonly type: 'started'; readonly pid: number }
+  | {
+      readonly type: 'loaded'
+      readonly id: number
+      readonly inputs: readonly TensorSpec[]
+      readonly outputs: readonly TensorSpec[]
+    }
+  | { readonly type: 'result'; readonly id: number; readonly outputs: readonly WireTensor[] }
+  | { readonly type: 'unloaded'; readonly id: number }
+  | { readonly type: 'failed'; readonly id: number; readonly error: WireError }
+
+interface TensorHeader {
+  readonly name: string
+  readonly datatype: string
+  readonly shape: readonly number[]
+  readonly byteLength: number
+}
+
+/** Encodes a message as one frame. */
+export function encodeFrame(message: ToWorker | FromWorker): Buffer[] {
+  const tensors = tensorsOf(message)
+  const header: Record<string, unknown> = { ...message }
+  if (tensors !== undefined) {
+    header[tensors.field] = tensors.list.map(
+      (t): TensorHeader => ({
+        name: t.name,
+        datatype: t.datatype,
+        shape: t.shape,
+        byteLength: t.data.byteLength,
+      }),
+    )
+  }
+  const json = Buffer.from(JSON.stringify(header), 'utf8')
+  const payloadBytes = (tensors?.list ?? []).reduce((sum, t) => sum + t.data.byteLength, 0)
+  const prefix = Buffer.alloc(8)
+  prefix.writeUInt32LE(4 + json.length + payloadBytes, 0)
+  prefix.writeUInt32LE(json.length, 4)
+  return [
+    prefix,
+    json,
+    ...(tensors?.list ?? []).map((t) =>
+      Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+    ),
+  ]
+}
+
+function tensorsOf(
+  message: ToWorker | FromWorker,
+): { field: 'inputs' | 'outputs'; list: readonly WireTensor[] } | undefined {
+  if (message.type === 'infer') return { field: 'inputs', list: message.inputs }
+  if (message.type === 'result') return { field: 'outputs', list: message.outputs }
+  return undefined
+}
+
+/**
+ * Reassembles frames from a byte stream. `push` returns the complete messages so far; a frame
+ * that is too large, or a header that is not a known message, throws (the peer is broken).
+ */
+export class FrameDecoder<M> {
+  readonly #maxFrameBytes: number
+  readonly #check: (value: unknown) => value is M
+  #chunks: Buffer[] = []
+  #buffered = 0
+
+  constructor(check: (value: unknown) => value is M, maxFrameBytes: number) {
+    this.#check = check
+    this.#maxFrameBytes = maxFrameBytes
+  }
+
+  push(chunk: Buffer): M[] {
+    this.#chunks.push(chunk)
+    this.#buffered += chunk.length
+    const messages: M[] = []
+    for (;;) {
+      if (this.#buffered < 8) break
+      const head = this.#peek(8)
+      const frameLength = head.readUInt32LE(0)
+      const headerLength = head.readUInt32LE(4)
+      if (frameLength > this.#maxFrameBytes || headerLength + 4 > frameLength) {
+        throw new Error(`bad frame: length ${frameLength}, header ${headerLength}`)
+      }
+      if (this.#buffered < 4 + frameLength) break
+      const frame = this.#take(4 + frameLength)
+      messages.push(
+        this.#decode(frame.subarray(8, 8 + headerLength), frame.subarray(8 + headerLength)),
+      )
+    }
+    return messages
+  }
+
+  #decode(headerBytes: Buffer, payload: Buffer): M {
+    const header: unknown = JSON.parse(headerBytes.toString('utf8'))
+    if (typeof header !== 'object' || header === null)
+      throw new Error('bad frame: header is not an object')
+    const record = header as Record<string, unknown>
+    for (const field of ['inputs', 'outputs'] as const) {
+      const list = record[field]
+      if (!Array.isArray(list) || !(record.type === 'infer' || record.type === 'result')) continue
+      if ((record.type === 'infer') !== (field === 'inputs')) continue
+      let offset = 0
+      record[field] = list.map((t: unknown) => {
+        const desc = t as Partial<TensorHeader>
+        const length = desc.byteLength
+        if (
+          !Number.isSafeInteger(length) ||
+          (length as number) < 0 ||
+          offset + (length as number) > payload.length
+        ) {
+          throw new Error('bad frame: tensor bytes out of bounds')
+        }
+        const data = payload.subarray(offset, offset + (length as number))
+        offset += length as number
+        return { name: desc.name, datatype: desc.datatype, shape: desc.shape, data }
+      })
+      if (offset !== payload.length) throw new Error('bad frame: payload size mismatch')
+    }
+    if (!this.#check(record))
+      throw new Error(`bad frame: not a known message (${String(record.type)})`)
+    return record as M
+  }
+
+  #peek(n: number): Buffer {
+    const first = this.#chunks[0] as Buffer
+    if (first.length >= n) return first.subarray(0, n)
+    const joined = Buffer.concat(this.#chunks)
+    this.#chunks = [joined]
+    return joined.subarray(0, n)
+  }
+
+  #take(n: number): Buffer {
+    const joined =
+      this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks)
+    const frame = joined.subarray(0, n)
+    const rest = joined.subarray(n)
+    this.#chunks = rest.length > 0 ? [rest] : []
+    this.#buffered -= n
+    return frame
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
+const isId = (v: unknown) => Number.isSafeInteger(v)
+const isTensorList = (v: unknown) =>
+  Array.isArray(v) &&
+  v.every(
+    (t) =>
+      isObject(t) &&
+      typeof t.name === 'string' &&
+      typeof t.datatype === 'string' &&
+      Array.isArray(t.shape) &&
+      t.shape.every((d) => Number.isSafeInteger(d) && d >= 0) &&
+      t.data instanceof Uint8Array,
+  )
+const isSpecList = (v: unknown) =>
+  Array.isArray(v) &&
+  v.every(
+    (t) =>
+      isObject(t) &&
+      typeof t.name === 'string' &&
+      typeof t.datatype === 'string' &&
+      Array.isArray(t.shape),
+  )
+
+/** Messages from a runner are untrusted: check every field before use. */
+export function isFromWorker(value: unknown): value is FromWorker {
+  if (!isObject(value)) return false
+  switch (value.type) {
+    case 'started':
+      return isId(value.pid)
+    case 'loaded':
+      return isId(value.id) && isSpecList(value.inputs) && isSpecList(value.outputs)
+    case 'result':
+      return isId(value.id) && isTensorList(value.outputs)
+    case 'unloaded':
+      return isId(value.id)
+    case 'failed':
+      return (
+        isId(value.id) &&
+        isObject(value.error) &&
+        typeof value.error.code === 'string' &&
+        typeof value.error.message === 'string'
+      )
+    default:
+      return false
+  }
+}
+
+export function isToWorker(value: unknown): value is ToWorker {
+  if (!isObject(value) || !isId(value.id)) return false
+  switch (value.type) {
+    case 'load':
+      return typeof value.modelPath === 'string' && Number.isSafeInteger(value.intraOpThreads)
+    case 'infer':
+      return (
+        isTensorList(value.inputs) &&
+        (value.outputs === null ||
+          (Array.isArray(value.outputs) && value.outputs.every((o) => typeof o === 'string')))
+      )
+    case 'unload':
+      return true
+    default:
+      return false
+  }
+}

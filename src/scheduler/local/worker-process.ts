@@ -1,0 +1,211 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import type { Duplex } from 'node:stream'
+import { BerthError } from '../../errors/berth-error.js'
+import { ERROR_CODES, type ErrorCode } from '../../errors/error-codes.js'
+import {
+  encodeFrame,
+  FrameDecoder,
+  type FromWorker,
+  isFromWorker,
+  type ToWorker,
+} from '../../runtime/worker-protocol.js'
+
+type Request = ToWorker extends infer M ? (M extends ToWorker ? Omit<M, 'id'> : never) : never
+
+export interface WorkerProcessOptions {
+  /** The runner's JavaScript entry point and its arguments. */
+  readonly entry: string
+  readonly args?: readonly string[]
+  /** Extra Node flags for the runner, e.g. a heap limit. */
+  readonly execArgv?: readonly string[]
+  /** Time allowed for the `started` handshake. */
+  readonly startTimeoutMs: number
+  /** After SIGTERM, how long to wait before SIGKILL. */
+  readonly killGraceMs: number
+  readonly maxFrameBytes: number
+  /** Receives the runner's stdout and stderr lines. */
+  readonly log?: (line: string) => void
+}
+
+export interface WorkerExit {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+}
+
+interface Pending {
+  readonly resolve: (message: FromWorker) => void
+  readonly reject: (err: BerthError) => void
+  readonly timer: NodeJS.Timeout
+}
+
+/**
+ * One runner child process: spawn, handshake, requests matched to answers by id, timeouts, and
+ * a stop that escalates from SIGTERM to SIGKILL. A crash, a hang or a malformed message fails the
+ * pending requests with `runner_*` errors and ends the process; it never throws into the caller's
+ * event loop.
+ */
+export class WorkerProcess {
+  readonly #child: ChildProcess
+  readonly #channel: Duplex
+  readonly #options: WorkerProcessOptions
+  readonly #pending = new Map<number, Pending>()
+  #nextId = 1
+  #failure: BerthError | undefined
+  #stopping: Promise<WorkerExit> | undefined
+  /** Resolves when the process has exited, however it ended. */
+  readonly exited: Promise<WorkerExit>
+
+  private constructor(child: ChildProcess, channel: Duplex, options: WorkerProcessOptions) {
+    this.#child = child
+    this.#channel = channel
+    this.#options = options
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.#fail(
+          this.#failure ??
+            new BerthError('runner_crashed', 'the runner process exited', {
+              details: { exit_code: code, signal },
+            }),
+        )
+        resolve({ code, signal })
+      })
+    })
+  }
+
+  /** Spawns the runner and waits for its `started` handshake. */
+  static async start(options: WorkerProcessOptions): Promise<WorkerProcess> {
+    const child = spawn(
+      process.execPath,
+      [...(options.execArgv ?? []), options.entry, ...(options.args ?? [])],
+      {
+        stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      },
+    )
+    const channel = child.stdio[3] as Duplex
+    for (const stream of [child.stdout, child.stderr]) {
+      stream?.setEncoding('utf8')
+      stream?.on('data', (text: string) => {
+        for (const line of text.split('\n')) if (line !== '') options.log?.(line)
+      })
+    }
+    const worker = new WorkerProcess(child, channel, options)
+    const started = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new BerthError('runner_start_timeout', 'the runner did not start in time'))
+      }, options.startTimeoutMs)
+      worker.#onStarted = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+      worker.exited.then(() => {
+        clearTimeout(timer)
+        reject(
+          worker.#failure ?? new BerthError('runner_crashed', 'the runner exited while starting'),
+        )
+      })
+    })
+    worker.#listen()
+    try {
+      await started
+    } catch (err) {
+      await worker.stop()
+      throw err
+    }
+    return worker
+  }
+
+  #onStarted: (() => void) | undefined
+
+  get pid(): number | undefined {
+    return this.#child.pid
+  }
+
+  /**
+   * Sends a request and resolves the runner's answer. A `failed` answer rejects with the
+   * runner's error code; no answer within `timeoutMs` stops the runner (`runner_timeout`).
+   */
+  call(request: Request, timeoutMs: number): Promise<FromWorker> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure)
+    const id = this.#nextId++
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const err = new BerthError(
+          'runner_timeout',
+          `the runner did not answer within ${timeoutMs} ms`,
+          {
+            details: { timeout_ms: timeoutMs },
+          },
+        )
+        this.#fail(err)
+        void this.stop()
+      }, timeoutMs)
+      this.#pending.set(id, { resolve, reject, timer })
+      for (const part of encodeFrame({ ...request, id } as ToWorker)) this.#channel.write(part)
+    })
+  }
+
+  /** Stops the runner: SIGTERM, then SIGKILL after the grace period. Idempotent. */
+  stop(): Promise<WorkerExit> {
+    this.#stopping ??= (async () => {
+      if (this.#child.exitCode === null && this.#child.signalCode === null) {
+        this.#channel.end()
+        this.#child.kill('SIGTERM')
+        const timer = setTimeout(() => this.#child.kill('SIGKILL'), this.#options.killGraceMs)
+        const exit = await this.exited
+        clearTimeout(timer)
+        return exit
+      }
+      return this.exited
+    })()
+    return this.#stopping
+  }
+
+  #listen(): void {
+    const decoder = new FrameDecoder(isFromWorker, this.#options.maxFrameBytes)
+    this.#channel.on('data', (chunk: Buffer) => {
+      let messages: FromWorker[]
+      try {
+        messages = decoder.push(chunk)
+      } catch (err) {
+        this.#fail(
+          new BerthError('runner_protocol_error', 'the runner sent a malformed message', {
+            cause: err,
+          }),
+        )
+        this.#child.kill('SIGKILL')
+        return
+      }
+      for (const message of messages) this.#receive(message)
+    })
+    this.#channel.on('error', () => undefined)
+  }
+
+  #receive(message: FromWorker): void {
+    if (message.type === 'started') {
+      this.#onStarted?.()
+      return
+    }
+    const pending = this.#pending.get(message.id)
+    if (pending === undefined) return
+    this.#pending.delete(message.id)
+    clearTimeout(pending.timer)
+    if (message.type === 'failed') {
+      // The runner is untrusted: an unknown code becomes a protocol error, not a berth code.
+      const code =
+        message.error.code in ERROR_CODES
+          ? (message.error.code as ErrorCode)
+          : 'runner_protocol_error'
+      pending.reject(new BerthError(code, message.error.message))
+    } else pending.resolve(message)
+  }
+
+  /** Fails every pending request (and every later one) with `err`. */
+  #fail(err: BerthError): void {
+    this.#failure ??= err
+    for (const [id, pending] of this.#pending) {
+      clearTimeout(pending.timer)
+      pending.reject(this.#failure)
+      this.#pending.delete(id)
+    }
+  }
+}

@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { isBerthError } from '../../src/errors/berth-error.js'
+import type { ErrorCode } from '../../src/errors/error-codes.js'
+import { WorkerProcess } from '../../src/scheduler/local/worker-process.js'
+import { mlpModel, prng } from '../fixtures/onnx-models.js'
+import { tempDir } from '../helpers/temp-dir.js'
+
+const MISBEHAVING = fileURLToPath(
+  new URL('../fixtures/workers/misbehaving-runner.js', import.meta.url),
+)
+const RUNNER = fileURLToPath(new URL('../../src/runtime/worker-main.js', import.meta.url))
+const OPTIONS = { startTimeoutMs: 5000, killGraceMs: 500, maxFrameBytes: 1 << 30 }
+
+function isGone(pid: number | undefined): boolean {
+  try {
+    process.kill(pid ?? 0, 0)
+    return false
+  } catch {
+    return true
+  }
+}
+
+const f32 = (values: number[]) => new Uint8Array(Float32Array.from(values).buffer)
+
+describe('runner processes: failure modes', () => {
+  const start = (mode: string, startTimeoutMs = OPTIONS.startTimeoutMs) =>
+    WorkerProcess.start({ ...OPTIONS, startTimeoutMs, entry: MISBEHAVING, args: [mode] })
+  const infer = {
+    type: 'infer',
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: f32([1]) }],
+    outputs: null,
+  } as const
+
+  it('answers requests by id, the tensors as raw bytes', async () => {
+    const worker = await start('echo')
+    const calls = await Promise.all(
+      [1, 2, 3].map((v) =>
+        worker.call({ ...infer, inputs: [{ ...infer.inputs[0], data: f32([v]) }] }, 2000),
+      ),
+    )
+    assert.deepEqual(
+      calls.map((m) =>
+        m.type === 'result'
+          ? new Float32Array(Uint8Array.from(m.outputs[0]?.data ?? []).buffer)[0]
+          : -1,
+      ),
+      [1, 2, 3],
+    )
+    await worker.stop()
+    assert.ok(isGone(worker.pid))
+  })
+
+  const failures: ReadonlyArray<readonly [string, 'start' | 'call', ErrorCode]> = [
+    ['crash-on-start', 'start', 'runner_crashed'],
+    ['hang-on-start', 'start', 'runner_start_timeout'],
+    ['crash-mid-request', 'call', 'runner_crashed'],
+    ['hang-mid-request', 'call', 'runner_timeout'],
+    ['bad-message', 'call', 'runner_protocol_error'],
+  ]
+  for (const [mode, when, code] of failures) {
+    it(`${mode}: ${code}, and no process is left`, async () => {
+      if (when === 'start') {
+        await assert.rejects(start(mode, 500), (err) => isBerthError(err, code))
+        return
+      }
+      const worker = await start(mode)
+      await assert.rejects(worker.call(infer, 500), (err) => isBerthError(err, code))
+      // Later calls fail the same way at once; the process is gone.
+      await assert.rejects(worker.call(infer, 500), (err) => isBerthError(err, code))
+      await worker.stop()
+      assert.ok(isGone(worker.pid))
+    })
+  }
+
+  it('kills a runner that ignores SIGTERM', async () => {
+    const worker = await start('ignore-sigterm')
+    const exit = await worker.stop()
+    assert.equal(exit.signal, 'SIGKILL')
+    assert.ok(isGone(worker.pid))
+  })
+})
+
+describe('runner processes: ONNX Runtime', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>
+  let modelPath: string
+  before(async () => {
+    dir = await tempDir()
+    modelPath = join(dir.path, 'model.onnx')
+    await writeFile(modelPath, mlpModel(4, 8, 3, 7))
+  })
+  after(() => dir.remove())
+
+  it('loads an ONNX model, describes it, and runs it like a reference MLP', async () => {
+    const worker = await WorkerProcess.start({ ...OPTIONS, entry: RUNNER, args: ['onnx'] })
+    try {
+      const loaded = await worker.call({ type: 'load', modelPath, intraOpThreads: 1 }, 10_000)
+      assert.equal(loaded.type, 'loaded')
+      if (loaded.type !== 'loaded') return
+      assert.deepEqual(loaded.inputs, [{ name: 'x', datatype: 'FP32', shape: ['batch', 4] }])
+      assert.deepEqual(loaded.outputs, [{ name: 'y', datatype: 'FP32', shape: ['batch', 3] }])
+
+      const x = [0.5, -1, 2, 0.25, 1, 1, 1, 1]
+      const result = await worker.call(
+        {
+          type: 'infer',
+          inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 4], data: f32(x) }],
+          outputs: null,
+        },
+        10_000,
+      )
+      assert.equal(result.type, 'result')
+      if (result.type !== 'result') return
+      const [y] = result.outputs
+      assert.deepEqual(y?.shape, [2, 3])
+      const got = Array.from(new Float32Array(Uint8Array.from(y?.data ?? []).buffer))
+      const want = referenceMlp(x, 2, 4, 8, 3, 7)
+      for (let i = 0; i < want.length; i++)
+        assert.ok(Math.abs((got[i] ?? Number.NaN) - (want[i] ?? 0)) < 1e-5)
+
+      await assert.rejects(
+        worker.call(
+          {
+            type: 'infer',
+            inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 5], data: f32([1, 2, 3, 4, 5]) }],
+            outputs: null,
+          },
+          10_000,
+        ),
+        (err) => isBerthError(err, 'inference_failed'),
+      )
+      // The runner survives a model error and keeps serving.
+      const again = await worker.call(
+        {
+          type: 'infer',
+          inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 4], data: f32(x) }],
+          outputs: null,
+        },
+        10_000,
+      )
+      assert.equal(again.type, 'result')
+    } finally {
+      await worker.stop()
+    }
+    assert.ok(isGone(worker.pid))
+  })
+
+  it('reports a model ONNX Runtime cannot load as model_load_failed', async () => {
+    const bad = join(dir.path, 'garbage.onnx')
+    await writeFile(bad, Buffer.from('definitely not a model'))
+    const worker = await WorkerProcess.start({ ...OPTIONS, entry: RUNNER, args: ['onnx'] })
+    try {
+      await assert.rejects(
+        worker.call({ type: 'load', modelPath: bad, intraOpThreads: 1 }, 10_000),
+        (err) => isBerthError(err, 'model_load_failed'),
+      )
+    } finally {
+      await worker.stop()
+    }
+  })
+})
+
+/** The fixture MLP computed in plain JS: relu(x·w1 + b1)·w2 + b2, weights from the same PRNG. */
+function referenceMlp(
+  x: number[],
+  batch: number,
+  inputs: number,
+  hidden: number,
+  outputs: number,
+  seed: number,
+): number[] {
+  const random = prng(seed)
+  const take = (n: number) => Array.from({ length: n }, () => Math.fround(random() * 2 - 1))
+  const w1 = take(inputs * hidden)
+  const b1 = take(hidden)
+  const w2 = take(hidden * outputs)
+  const b2 = take(outputs)
+  const out: number[] = []
+  for (let r = 0; r < batch; r++) {
+    const h = b1.map((b, j) =>
+      Math.max(
+        0,
+        x
+          .slice(r * inputs, (r + 1) * inputs)
+          .reduce((s, v, i) => s + v * (w1[i * hidden + j] ?? 0), b),
+      ),
+    )
+    for (let k = 0; k < outputs; k++)
+      out.push(h.reduce((s, v, j) => s + v * (w2[j * outputs + k] ?? 0), b2[k] ?? 0))
+  }
+  return out
+}
