@@ -32,6 +32,9 @@ export interface App {
   close(): Promise<void>
 }
 
+/** Temp files untouched this long belong to no live upload (uploads keep writing theirs). */
+const STALE_TEMP_MS = 60 * 60 * 1000
+
 /** Small, very regular files may compress far better than weights; the ratio rule starts here. */
 const RATIO_GRACE_BYTES = 64 * 1024 * 1024
 
@@ -46,8 +49,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   try {
     const accounts = new AccountService(metadata)
     const namespaces = new NamespaceService(metadata)
+    const workspace = new ArchiveWorkspace(config.dataDir)
+    const swept = await workspace.sweepStale(STALE_TEMP_MS)
+    if (swept > 0) logger.info({ swept }, 'removed files left in tmp/ by an earlier crash')
     const registry = new ModelRegistry(
-      { metadata, artifacts, namespaces, workspace: new ArchiveWorkspace(config.dataDir) },
+      { metadata, artifacts, namespaces, workspace },
       {
         maxArchiveBytes: config.limits.maxArchiveBytes,
         archiveLimits: {

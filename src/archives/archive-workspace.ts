@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
-import { mkdir, rename, rm } from 'node:fs/promises'
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { type Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -86,6 +86,24 @@ export class ArchiveWorkspace {
     await mkdir(dirname(target), { recursive: true })
     await rename(unpackedRoot, target)
     return target
+  }
+
+  /**
+   * Removes what a crashed process left in `tmp/`: entries not modified for `olderThanMs`. An
+   * upload in progress keeps touching its files, so it is never swept. Resolves the count removed.
+   */
+  async sweepStale(olderThanMs: number, now = Date.now()): Promise<number> {
+    const entries = await readdir(this.#tmp).catch(() => [] as string[])
+    let removed = 0
+    for (const name of entries) {
+      const path = join(this.#tmp, name)
+      const info = await stat(path).catch(() => undefined)
+      if (info !== undefined && now - info.mtimeMs > olderThanMs) {
+        await this.remove(path)
+        removed += 1
+      }
+    }
+    return removed
   }
 
   /** Removes a file or folder this workspace handed out. Idempotent. */
