@@ -12,6 +12,7 @@ import { NamespaceService } from './namespaces/namespace-service.js'
 import { createLogger } from './observability/logger.js'
 import { Metrics } from './observability/metrics.js'
 import { ModelRegistry } from './registry/model-registry.js'
+import { RunnerLoadCheck } from './scheduler/local/runner-load-check.js'
 import { BERTH_VERSION } from './version.js'
 
 export interface AppOptions {
@@ -52,8 +53,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const workspace = new ArchiveWorkspace(config.dataDir)
     const swept = await workspace.sweepStale(STALE_TEMP_MS)
     if (swept > 0) logger.info({ swept }, 'removed files left in tmp/ by an earlier crash')
+    const loadCheck = new RunnerLoadCheck({ timeoutMs: config.limits.loadTimeoutMs })
     const registry = new ModelRegistry(
-      { metadata, artifacts, namespaces, workspace },
+      { metadata, artifacts, namespaces, workspace, loadCheck },
       {
         maxArchiveBytes: config.limits.maxArchiveBytes,
         archiveLimits: {

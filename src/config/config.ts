@@ -25,6 +25,8 @@ export interface LimitsConfig {
   readonly maxArchiveEntries: number
   readonly maxUnpackedBytes: number
   readonly maxCompressionRatio: number
+  /** Bound on starting a runner and loading a model in it. */
+  readonly loadTimeoutMs: number
 }
 
 /** How the `berth upload` client reaches a server. */

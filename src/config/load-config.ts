@@ -91,6 +91,7 @@ export function loadConfig(env: Env): Config {
         Number.MAX_SAFE_INTEGER,
       ),
       maxCompressionRatio: read.int('BERTH_MAX_COMPRESSION_RATIO', 50, 1, 1_000_000),
+      loadTimeoutMs: read.int('BERTH_LOAD_TIMEOUT_MS', 120_000, 100, 3_600_000),
     },
     logLevel: read.oneOf('BERTH_LOG_LEVEL', LOG_LEVELS, 'info'),
     shutdownTimeoutMs: read.int('BERTH_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 3_600_000),

@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { inspectArchive } from '../archives/archive-inspector.js'
 import type { ArchiveLimits } from '../archives/archive-limits.js'
@@ -5,6 +6,7 @@ import type { ArchiveWorkspace, StagedArchive } from '../archives/archive-worksp
 import { artifactKey } from '../artifacts/artifact-key.js'
 import type { ArtifactKey, ArtifactStore } from '../artifacts/artifact-store.js'
 import { newId } from '../domain/ids.js'
+import type { Manifest } from '../domain/manifest.js'
 import { type Model, modelIdOf } from '../domain/model.js'
 import type { Namespace } from '../domain/namespace.js'
 import { assertCustomModelsEnabled, type Principal } from '../domain/organization.js'
@@ -13,6 +15,7 @@ import { validateModel } from '../formats/validate-model.js'
 import type { MetadataStore } from '../metadata/metadata-store.js'
 import { modelAlreadyExists } from '../metadata/store-errors.js'
 import type { NamespaceService } from '../namespaces/namespace-service.js'
+import type { ModelLoadCheck } from './model-load-check.js'
 import { parseUploadFields } from './upload-fields.js'
 
 export type DeploymentStatus = 'deployed' | 'pending' | 'failed' | 'not_deployed'
@@ -39,6 +42,7 @@ export class ModelRegistry {
   readonly #artifacts: ArtifactStore
   readonly #workspace: ArchiveWorkspace
   readonly #namespaces: NamespaceService
+  readonly #loadCheck: ModelLoadCheck
   readonly #options: ModelRegistryOptions
   readonly #now: () => Date
 
@@ -48,6 +52,7 @@ export class ModelRegistry {
       readonly artifacts: ArtifactStore
       readonly workspace: ArchiveWorkspace
       readonly namespaces: NamespaceService
+      readonly loadCheck: ModelLoadCheck
     },
     options: ModelRegistryOptions,
   ) {
@@ -55,6 +60,7 @@ export class ModelRegistry {
     this.#artifacts = deps.artifacts
     this.#workspace = deps.workspace
     this.#namespaces = deps.namespaces
+    this.#loadCheck = deps.loadCheck
     this.#options = options
     this.#now = options.now ?? (() => new Date())
   }
@@ -88,7 +94,8 @@ export class ModelRegistry {
 
   /**
    * Validates the fields (422 listing all), refuses a taken `model_id` (409), inspects and
-   * validates the archive (400 `archive_*` / format codes), then stores the archive, installs
+   * validates the archive (400 `archive_*` / format codes; an ONNX graph must also load in a
+   * runner: `model_load_failed`), then stores the archive, installs
    * the unpacked files and records the model. Whatever fails, nothing is left behind; the
    * staged archive is always removed.
    */
@@ -113,6 +120,8 @@ export class ModelRegistry {
       cleanup.push(() => this.#workspace.remove(unpackDir))
       const inspected = await inspectArchive(staged.path, unpackDir, this.#options.archiveLimits)
       const manifest = await validateModel(fields.format, inspected)
+      const onnxFile = servedOnnxFile(manifest)
+      if (onnxFile !== undefined) await this.#loadCheck.checkOnnx(join(inspected.root, onnxFile))
 
       const uploadId = newId('upl')
       const key = archiveKey(namespace, uploadId)
@@ -190,6 +199,14 @@ export class ModelRegistry {
     await this.#workspace.remove(this.#workspace.modelDir(model.namespaceId, model.uploadId))
     return model
   }
+}
+
+/** The ONNX file a model is served from, when it has one. */
+function servedOnnxFile(manifest: Manifest): string | undefined {
+  const d = manifest.details
+  if (d.kind === 'onnx') return d.primaryFile
+  if (d.kind === 'huggingface' && d.weights.kind === 'onnx') return d.weights.primaryFile
+  return undefined
 }
 
 function archiveKey(namespace: Namespace, uploadId: string): ArtifactKey {

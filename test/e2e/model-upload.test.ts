@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { runAdminCommand } from '../../src/cli/admin-commands.js'
 import { HOSTILE_ARCHIVES } from '../fixtures/hostile-archives.js'
-import { externalDataModel, mlpModel } from '../fixtures/onnx-models.js'
+import { externalDataModel, mlpModel, unloadableModel } from '../fixtures/onnx-models.js'
 import { tarGz, tarGzOf } from '../fixtures/tar-builder.js'
 import type { FormPart } from '../helpers/multipart.js'
 import { tempDir } from '../helpers/temp-dir.js'
@@ -255,6 +255,7 @@ describe('model upload', () => {
         'onnx_invalid',
       ],
       [await tarGzOf({ 'm/weights.safetensors': Buffer.alloc(64) }), 'model_format_mismatch'],
+      [await tarGzOf({ 'm/model.onnx': unloadableModel() }), 'model_load_failed'],
     ]
     for (const [archive, code] of cases) {
       const res = await upload([...fields({ version: '6.0.0' }), file(archive)])

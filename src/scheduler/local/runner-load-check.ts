@@ -1,0 +1,45 @@
+import { fileURLToPath } from 'node:url'
+import { BerthError, isBerthError } from '../../errors/berth-error.js'
+import type { ModelLoadCheck } from '../../registry/model-load-check.js'
+import { WorkerProcess } from './worker-process.js'
+
+const RUNNER_ENTRY = fileURLToPath(new URL('../../runtime/worker-main.js', import.meta.url))
+
+export interface RunnerLoadCheckOptions {
+  /** Bound on starting a runner and loading the model in it. */
+  readonly timeoutMs: number
+}
+
+/**
+ * Loads the model in a throwaway runner process: a model that crashes or hangs ONNX Runtime
+ * takes only that process down, and is refused.
+ */
+export class RunnerLoadCheck implements ModelLoadCheck {
+  readonly #options: RunnerLoadCheckOptions
+
+  constructor(options: RunnerLoadCheckOptions) {
+    this.#options = options
+  }
+
+  async checkOnnx(modelPath: string): Promise<void> {
+    const worker = await WorkerProcess.start({
+      entry: RUNNER_ENTRY,
+      args: ['onnx'],
+      startTimeoutMs: this.#options.timeoutMs,
+      killGraceMs: 1000,
+      maxFrameBytes: 64 * 1024 * 1024,
+    })
+    try {
+      await worker.call({ type: 'load', modelPath, intraOpThreads: 1 }, this.#options.timeoutMs)
+    } catch (err) {
+      if (isBerthError(err, 'model_load_failed')) throw err
+      // The model took its runner down or never finished loading: the model is at fault.
+      throw new BerthError('model_load_failed', 'loading the model crashed or hung its runner', {
+        details: { reason: isBerthError(err) ? err.code : 'unknown' },
+        cause: err,
+      })
+    } finally {
+      await worker.stop()
+    }
+  }
+}
