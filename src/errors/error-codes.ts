@@ -82,6 +82,7 @@ export const ERROR_CODES = {
   runner_protocol_error: 'unavailable',
   runner_start_timeout: 'unavailable',
   runner_timeout: 'deadline_exceeded',
+  deployment_transition_invalid: 'internal',
   // server
   server_shutting_down: 'unavailable',
   internal_error: 'internal',

@@ -1,3 +1,4 @@
+import { NEVER_DEPLOYED } from '../../domain/deployment-state.js'
 import type {
   HuggingFaceDetails,
   Manifest,
@@ -31,12 +32,7 @@ export function modelView(model: Model, endpoint: string) {
     input_schema: onnx === undefined ? null : { inputs: onnx.inputs.map(tensorView) },
     output_schema: onnx === undefined ? null : { outputs: onnx.outputs.map(tensorView) },
     // Deployment arrives with the serving work; until then a model is never deployed.
-    deployment: {
-      state: 'not_deployed',
-      reason: 'never_deployed',
-      since: model.createdAt,
-      replicas: 0,
-    },
+    deployment: { ...NEVER_DEPLOYED(model.createdAt), replicas: 0 },
     manifest: manifestView(model.manifest),
     created_at: model.createdAt,
     updated_at: model.updatedAt,

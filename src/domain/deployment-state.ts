@@ -1,0 +1,94 @@
+import { BerthError } from '../errors/berth-error.js'
+
+/** DESIGN §2: where a model's deployment is in its life. */
+export type DeploymentState =
+  | 'not_deployed'
+  | 'pending'
+  | 'loading'
+  | 'deployed'
+  | 'unloading'
+  | 'failed'
+
+/** Why a deployment is in its state: machine-readable, stable like error codes. */
+export const DEPLOYMENT_REASONS = [
+  'never_deployed',
+  'undeployed',
+  'deploy_requested',
+  'insufficient_cpu',
+  'insufficient_memory',
+  'insufficient_gpu',
+  'loading_model',
+  'ready',
+  'restarting',
+  'unload_requested',
+  'shutting_down',
+  'runner_crashed',
+  'memory_limit_exceeded',
+  'load_timeout',
+  'model_load_failed',
+  'runtime_unavailable',
+  'gpu_unavailable',
+  'model_not_servable',
+  'never_fits',
+] as const
+export type DeploymentReason = (typeof DEPLOYMENT_REASONS)[number]
+
+export interface DeploymentStatus {
+  readonly state: DeploymentState
+  readonly reason: DeploymentReason
+  /** ISO-8601 time the state was entered. */
+  readonly since: string
+}
+
+/** The only legal moves; anything else is a bug or a lost race, and is refused. */
+const NEXT: { readonly [S in DeploymentState]: readonly DeploymentState[] } = {
+  not_deployed: ['pending'],
+  pending: ['loading', 'not_deployed', 'failed'],
+  loading: ['deployed', 'failed', 'unloading'],
+  // `loading` again: a crashed runner restarting, or a redeploy loading its new runner first.
+  deployed: ['unloading', 'loading', 'failed'],
+  unloading: ['not_deployed', 'failed'],
+  failed: ['pending', 'not_deployed'],
+}
+
+export const NEVER_DEPLOYED = (since: string): DeploymentStatus => ({
+  state: 'not_deployed',
+  reason: 'never_deployed',
+  since,
+})
+
+export function canTransition(from: DeploymentState, to: DeploymentState): boolean {
+  return NEXT[from].includes(to)
+}
+
+/** The next status. Throws `deployment_transition_invalid` for an illegal move. */
+export function transition(
+  from: DeploymentStatus,
+  to: DeploymentState,
+  reason: DeploymentReason,
+  now: Date,
+): DeploymentStatus {
+  if (!canTransition(from.state, to)) {
+    throw new BerthError(
+      'deployment_transition_invalid',
+      `a deployment cannot go from ${from.state} to ${to}`,
+      {
+        details: { from: from.state, to },
+      },
+    )
+  }
+  return { state: to, reason, since: now.toISOString() }
+}
+
+/** Mixpeek's `deployment_status`: the state, with the transitional ones shown as `pending`. */
+export function mixpeekStatus(
+  state: DeploymentState,
+): 'deployed' | 'pending' | 'failed' | 'not_deployed' {
+  switch (state) {
+    case 'loading':
+    case 'unloading':
+      return 'pending'
+    default:
+      return state
+  }
+}
