@@ -64,10 +64,12 @@ export async function inspectArchive(
       const path = safePath(header.name)
       const type = header.type ?? 'file'
       if (type === 'directory') {
-        paths.addDirectory(path)
+        // `tar -C dir .` starts with "./": the archive's root, nothing to record.
+        if (path !== '') paths.addDirectory(path)
         entry.resume()
         continue
       }
+      if (path === '') throw archiveError('archive_invalid_path', 'a file entry has an empty name')
       if (type !== 'file' && type !== 'contiguous-file') throw refusedType(type, path)
       paths.addFile(path)
       declared += header.size ?? 0
@@ -171,7 +173,7 @@ class ByteMeter {
   }
 }
 
-/** Checks one entry name and returns it normalised (no `.` or empty segments). */
+/** Checks one entry name and returns it normalised (no `.` or empty segments; `''` for the root). */
 function safePath(name: string): string {
   if (name.length === 0 || name.length > MAX_PATH_LENGTH || name.includes('\0')) {
     throw archiveError(
@@ -191,11 +193,12 @@ function safePath(name: string): string {
   if (segments.includes('..')) {
     throw archiveError('archive_path_traversal', 'an entry path contains ".."', { entry: name })
   }
-  if (segments.length === 0 || segments.some((s) => s.length > MAX_SEGMENT_LENGTH)) {
-    throw archiveError('archive_invalid_path', 'an entry has an empty or overlong name', {
+  if (segments.some((s) => s.length > MAX_SEGMENT_LENGTH)) {
+    throw archiveError('archive_invalid_path', 'an entry has an overlong name', {
       entry: name.slice(0, 200),
     })
   }
+  // Empty for the root itself ("." or "./"); the caller accepts that only for a directory.
   return segments.join('/')
 }
 

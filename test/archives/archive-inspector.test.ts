@@ -67,6 +67,25 @@ describe('archive inspection', () => {
     assert.deepEqual(await readFile(join(inspected.root, 'model.onnx')), weights)
   })
 
+  it('reads archives made with `tar -C dir .` (a "./" root entry)', async () => {
+    const { result } = await inspect(
+      await tarGz([
+        { header: { name: './', type: 'directory' } },
+        { header: { name: './model.onnx' }, content: 'weights' },
+        { header: { name: './sub/', type: 'directory' } },
+        { header: { name: './sub/config.json' }, content: '{}' },
+      ]),
+    )
+    assert.deepEqual(
+      (await result).files.map((f) => f.path),
+      ['model.onnx', 'sub/config.json'],
+    )
+  })
+
+  it('refuses a file entry named like the root', async () => {
+    await rejects(await tarGz([{ header: { name: './' }, content: 'x' }]), 'archive_invalid_path')
+  })
+
   it('keeps the layout when files sit at the top level', async () => {
     const { result } = await inspect(await tarGzOf({ 'model.onnx': 'x', 'extra/notes.txt': 'y' }))
     assert.deepEqual(
