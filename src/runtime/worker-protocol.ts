@@ -184,26 +184,21 @@ export class FrameDecoder<M> {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
 const isId = (v: unknown) => Number.isSafeInteger(v)
+/** `{name, datatype, shape}`: what a tensor and a tensor spec have in common. */
+const isTensorHead = (t: unknown): t is Record<string, unknown> & { shape: unknown[] } =>
+  isObject(t) &&
+  typeof t.name === 'string' &&
+  typeof t.datatype === 'string' &&
+  Array.isArray(t.shape)
 const isTensorList = (v: unknown) =>
   Array.isArray(v) &&
   v.every(
     (t) =>
-      isObject(t) &&
-      typeof t.name === 'string' &&
-      typeof t.datatype === 'string' &&
-      Array.isArray(t.shape) &&
-      t.shape.every((d) => Number.isSafeInteger(d) && d >= 0) &&
+      isTensorHead(t) &&
+      t.shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0) &&
       t.data instanceof Uint8Array,
   )
-const isSpecList = (v: unknown) =>
-  Array.isArray(v) &&
-  v.every(
-    (t) =>
-      isObject(t) &&
-      typeof t.name === 'string' &&
-      typeof t.datatype === 'string' &&
-      Array.isArray(t.shape),
-  )
+const isSpecList = (v: unknown) => Array.isArray(v) && v.every(isTensorHead)
 
 /** Messages from a runner are untrusted: check every field before use. */
 export function isFromWorker(value: unknown): value is FromWorker {
