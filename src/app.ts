@@ -33,8 +33,8 @@ export interface App {
   close(): Promise<void>
 }
 
-/** Temp files untouched this long belong to no live upload (uploads keep writing theirs). */
-const STALE_TEMP_MS = 60 * 60 * 1000
+/** Local files untouched this long belong to no live upload (uploads keep writing theirs). */
+const STALE_AFTER_MS = 60 * 60 * 1000
 
 /** Small, very regular files may compress far better than weights; the ratio rule starts here. */
 const RATIO_GRACE_BYTES = 64 * 1024 * 1024
@@ -51,7 +51,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const accounts = new AccountService(metadata)
     const namespaces = new NamespaceService(metadata)
     const workspace = new ArchiveWorkspace(config.dataDir)
-    const swept = await workspace.sweepStale(STALE_TEMP_MS)
+    const swept = await workspace.sweepStale(STALE_AFTER_MS)
     if (swept > 0) logger.info({ swept }, 'removed files left in tmp/ by an earlier crash')
     const loadCheck = new RunnerLoadCheck({ timeoutMs: config.limits.loadTimeoutMs })
     const registry = new ModelRegistry(
@@ -66,6 +66,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         },
       },
     )
+    const orphans = await registry.removeOrphanedFiles(STALE_AFTER_MS)
+    if (orphans > 0) logger.info({ orphans }, 'removed unpacked model files no model record owns')
     const metrics = new Metrics()
 
     const bootstrap = await bootstrapOrganization(accounts, config)

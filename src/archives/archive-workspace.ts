@@ -106,6 +106,22 @@ export class ArchiveWorkspace {
     return removed
   }
 
+  /** Every installed model folder, with when it last changed. */
+  async listInstalled(): Promise<
+    Array<{ namespaceId: string; uploadId: string; modifiedMs: number }>
+  > {
+    const found: Array<{ namespaceId: string; uploadId: string; modifiedMs: number }> = []
+    for (const namespaceId of await readdir(this.#models).catch(() => [] as string[])) {
+      for (const uploadId of await readdir(join(this.#models, namespaceId)).catch(
+        () => [] as string[],
+      )) {
+        const info = await stat(join(this.#models, namespaceId, uploadId)).catch(() => undefined)
+        if (info !== undefined) found.push({ namespaceId, uploadId, modifiedMs: info.mtimeMs })
+      }
+    }
+    return found
+  }
+
   /** Removes a file or folder this workspace handed out. Idempotent. */
   async remove(path: string): Promise<void> {
     await rm(path, { recursive: true, force: true })

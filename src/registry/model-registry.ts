@@ -170,6 +170,30 @@ export class ModelRegistry {
     }
   }
 
+  /**
+   * Removes installed model folders that no model record owns (a crash between installing the
+   * files and recording the model, or during a delete), if untouched for `olderThanMs`.
+   * Resolves how many were removed. Run at start.
+   */
+  async removeOrphanedFiles(olderThanMs: number, now = Date.now()): Promise<number> {
+    const owned = new Map<string, Set<string>>()
+    let removed = 0
+    for (const dir of await this.#workspace.listInstalled()) {
+      if (now - dir.modifiedMs <= olderThanMs) continue
+      let uploads = owned.get(dir.namespaceId)
+      if (uploads === undefined) {
+        const models = await this.#metadata.listModels(dir.namespaceId)
+        uploads = new Set(models.map((m) => m.uploadId))
+        owned.set(dir.namespaceId, uploads)
+      }
+      if (!uploads.has(dir.uploadId)) {
+        await this.#workspace.remove(this.#workspace.modelDir(dir.namespaceId, dir.uploadId))
+        removed += 1
+      }
+    }
+    return removed
+  }
+
   /** The namespace's models, oldest first. */
   async list(
     principal: Principal,

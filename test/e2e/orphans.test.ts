@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict'
+import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { it } from 'node:test'
+import { createApp } from '../../src/app.js'
+import { createLogger } from '../../src/observability/logger.js'
+import { mlpModel } from '../fixtures/onnx-models.js'
+import { tarGzOf } from '../fixtures/tar-builder.js'
+import { startTestApp } from '../helpers/test-app.js'
+import { archivePart, createNamespace, formFields, uploadModel } from '../helpers/uploads.js'
+
+it('removes, at start, unpacked model folders that no record owns, and keeps the others', async () => {
+  const t = await startTestApp()
+  try {
+    const ns = await createNamespace(t, 'orphans')
+    const res = await uploadModel(t, ns, [
+      ...formFields({ name: 'kept', version: '1.0.0', model_format: 'onnx' }),
+      archivePart(await tarGzOf({ 'model.onnx': mlpModel() })),
+    ])
+    assert.equal(res.statusCode, 200, res.body)
+    await t.app.close()
+
+    // A crash between installing files and recording the model left this folder.
+    const models = join(t.dataDir, 'models', ns)
+    const orphan = join(models, 'upl_00000000000000000000')
+    await mkdir(orphan)
+    await writeFile(join(orphan, 'model.onnx'), 'x')
+    const dayAgo = new Date(Date.now() - 24 * 3600_000)
+    for (const dir of await readdir(models)) await utimes(join(models, dir), dayAgo, dayAgo)
+    const fresh = join(models, 'upl_11111111111111111111')
+    await mkdir(fresh)
+
+    const again = await createApp(t.config, { logger: createLogger('silent') })
+    await again.close()
+    const left = await readdir(models)
+    assert.equal(left.length, 2)
+    assert.ok(!left.includes('upl_00000000000000000000'), 'the stale orphan was removed')
+    assert.ok(
+      left.includes('upl_11111111111111111111'),
+      'a recent folder may belong to a live upload',
+    )
+  } finally {
+    await t.close()
+  }
+})
