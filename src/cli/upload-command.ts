@@ -225,9 +225,11 @@ function send(
         } catch {
           reject(new Error(`the server answered ${res.statusCode} with a non-JSON body`))
         }
-        // The server may answer before reading the whole body (413): stop sending.
+        // The server may answer before reading the whole body (401, 413…): stop sending and
+        // close the connection, or the unsent rest keeps the process waiting forever.
         body.unpipe(req)
         body.destroy()
+        req.destroy()
       })
     })
     req.on('error', reject)

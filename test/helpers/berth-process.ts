@@ -23,7 +23,8 @@ export function runBerth(
       [...args],
       { env: { PATH: process.env.PATH ?? '', ...env }, timeout: options.timeoutMs ?? 30_000 },
       (err, stdout, stderr) => {
-        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1
+        // A run killed by the timeout reports 124 (as timeout(1) does), never a plausible code.
+        const code = err === null ? 0 : err.killed ? 124 : typeof err.code === 'number' ? err.code : 1
         resolve({ code, stdout, stderr })
       },
     )
