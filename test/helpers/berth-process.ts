@@ -24,7 +24,8 @@ export function runBerth(
       { env: { PATH: process.env.PATH ?? '', ...env }, timeout: options.timeoutMs ?? 30_000 },
       (err, stdout, stderr) => {
         // A run killed by the timeout reports 124 (as timeout(1) does), never a plausible code.
-        const code = err === null ? 0 : err.killed ? 124 : typeof err.code === 'number' ? err.code : 1
+        const code =
+          err === null ? 0 : err.killed ? 124 : typeof err.code === 'number' ? err.code : 1
         resolve({ code, stdout, stderr })
       },
     )
