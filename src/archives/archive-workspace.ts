@@ -6,6 +6,13 @@ import { type Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { BerthError } from '../errors/berth-error.js'
 
+/** 413: the archive is larger than `maxBytes`. */
+export function archiveTooLarge(maxBytes: number): BerthError {
+  return new BerthError('archive_too_large', `the archive is larger than ${maxBytes} bytes`, {
+    details: { max_archive_bytes: maxBytes },
+  })
+}
+
 /** An uploaded archive on local disk, waiting for validation. */
 export interface StagedArchive {
   readonly path: string
@@ -44,15 +51,7 @@ export class ArchiveWorkspace {
           transform(chunk: Buffer, _encoding, callback) {
             sizeBytes += chunk.length
             if (sizeBytes > maxBytes) {
-              callback(
-                new BerthError(
-                  'archive_too_large',
-                  `the archive is larger than ${maxBytes} bytes`,
-                  {
-                    details: { max_archive_bytes: maxBytes },
-                  },
-                ),
-              )
+              callback(archiveTooLarge(maxBytes))
               return
             }
             hash.update(chunk)

@@ -78,7 +78,7 @@ export async function runUploadCommand(
   try {
     const { status, json } = await answer
     progress.done()
-    if (status !== 200) throw refused(status, json)
+    if (status !== 200) throw new UploadRefused(status, json)
     return json as Record<string, unknown>
   } catch (err) {
     progress.done()
@@ -248,10 +248,6 @@ export class UploadRefused extends Error {
     this.status = status
     this.body = body
   }
-}
-
-function refused(status: number, body: unknown): UploadRefused {
-  return new UploadRefused(status, body)
 }
 
 function usage(message: string): BerthError {

@@ -80,10 +80,11 @@ export function transition(
   return { state: to, reason, since: now.toISOString() }
 }
 
+/** Mixpeek's four-value `deployment_status`. */
+export type MixpeekDeploymentStatus = 'deployed' | 'pending' | 'failed' | 'not_deployed'
+
 /** Mixpeek's `deployment_status`: the state, with the transitional ones shown as `pending`. */
-export function mixpeekStatus(
-  state: DeploymentState,
-): 'deployed' | 'pending' | 'failed' | 'not_deployed' {
+export function mixpeekStatus(state: DeploymentState): MixpeekDeploymentStatus {
   switch (state) {
     case 'loading':
     case 'unloading':

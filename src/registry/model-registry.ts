@@ -2,9 +2,18 @@ import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { inspectArchive } from '../archives/archive-inspector.js'
 import type { ArchiveLimits } from '../archives/archive-limits.js'
-import type { ArchiveWorkspace, StagedArchive } from '../archives/archive-workspace.js'
+import {
+  type ArchiveWorkspace,
+  archiveTooLarge,
+  type StagedArchive,
+} from '../archives/archive-workspace.js'
 import { artifactKey } from '../artifacts/artifact-key.js'
 import type { ArtifactKey, ArtifactStore } from '../artifacts/artifact-store.js'
+import {
+  type MixpeekDeploymentStatus,
+  mixpeekStatus,
+  NEVER_DEPLOYED,
+} from '../domain/deployment-state.js'
 import { newId } from '../domain/ids.js'
 import type { Manifest } from '../domain/manifest.js'
 import { type Model, modelIdOf } from '../domain/model.js'
@@ -18,11 +27,9 @@ import type { NamespaceService } from '../namespaces/namespace-service.js'
 import type { ModelLoadCheck } from './model-load-check.js'
 import { parseUploadFields } from './upload-fields.js'
 
-export type DeploymentStatus = 'deployed' | 'pending' | 'failed' | 'not_deployed'
-
 export interface UploadResult {
   readonly model: Model
-  readonly deploymentStatus: DeploymentStatus
+  readonly deploymentStatus: MixpeekDeploymentStatus
 }
 
 export interface ModelRegistryOptions {
@@ -78,7 +85,7 @@ export class ModelRegistry {
   assertDeclaredLength(contentLength: number | undefined): void {
     const allowance = 1024 * 1024
     if (contentLength !== undefined && contentLength > this.#options.maxArchiveBytes + allowance) {
-      throw tooLarge(this.#options.maxArchiveBytes)
+      throw archiveTooLarge(this.#options.maxArchiveBytes)
     }
   }
 
@@ -160,7 +167,7 @@ export class ModelRegistry {
         }
         await this.#metadata.createModel(model)
         // Deployment arrives with the serving work; until then every model is not deployed.
-        return { model, deploymentStatus: 'not_deployed' }
+        return { model, deploymentStatus: mixpeekStatus(NEVER_DEPLOYED(now).state) }
       } catch (err) {
         cleanup.push(...undo)
         throw err
@@ -235,12 +242,6 @@ function servedOnnxFile(manifest: Manifest): string | undefined {
 
 function archiveKey(namespace: Namespace, uploadId: string): ArtifactKey {
   return artifactKey(namespace.id, `${uploadId}.tar.gz`)
-}
-
-function tooLarge(maxBytes: number): BerthError {
-  return new BerthError('archive_too_large', `the archive is larger than ${maxBytes} bytes`, {
-    details: { max_archive_bytes: maxBytes },
-  })
 }
 
 function modelNotFound(namespace: Namespace, modelId: string): BerthError {

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { pathToFileURL } from 'node:url'
 import type { ArtifactsConfig } from '../../config/config.js'
-import { BerthError } from '../../errors/berth-error.js'
+import { artifactExists, artifactNotFound } from '../artifact-errors.js'
 import type { ArtifactKey, ArtifactStore } from '../artifact-store.js'
 
 export type FsArtifactStoreConfig = Extract<ArtifactsConfig, { driver: 'fs' }>
@@ -33,7 +33,7 @@ export class FsArtifactStore implements ArtifactStore {
       try {
         await link(temp, target)
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw exists(key, err)
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw artifactExists(key, err)
         throw err
       }
       stored = true
@@ -53,7 +53,7 @@ export class FsArtifactStore implements ArtifactStore {
       return { sizeBytes: (await stat(target)).size }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
-      if (code === 'EEXIST') throw exists(key, err)
+      if (code === 'EEXIST') throw artifactExists(key, err)
       await removeIfEmpty(dirname(target))
       // Another filesystem (or no hard links): copy through a temp file instead.
       if (code === 'EXDEV' || code === 'EPERM' || code === 'ENOTSUP')
@@ -69,7 +69,7 @@ export class FsArtifactStore implements ArtifactStore {
     await new Promise<void>((resolveOpen, reject) => {
       stream.once('open', () => resolveOpen())
       stream.once('error', (err: NodeJS.ErrnoException) =>
-        reject(err.code === 'ENOENT' ? notFound(key, err) : err),
+        reject(err.code === 'ENOENT' ? artifactNotFound(key, err) : err),
       )
     })
     return stream
@@ -107,18 +107,4 @@ export class FsArtifactStore implements ArtifactStore {
 /** Removes a folder the store made for a key, once nothing is left in it. */
 async function removeIfEmpty(dir: string): Promise<void> {
   await rmdir(dir).catch(() => undefined)
-}
-
-function exists(key: ArtifactKey, cause: unknown): BerthError {
-  return new BerthError('artifact_exists', `artifact "${key}" already exists`, {
-    details: { key },
-    cause,
-  })
-}
-
-function notFound(key: ArtifactKey, cause: unknown): BerthError {
-  return new BerthError('artifact_not_found', `artifact "${key}" not found`, {
-    details: { key },
-    cause,
-  })
 }

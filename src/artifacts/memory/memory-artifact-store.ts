@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs'
 import { Readable } from 'node:stream'
-import { BerthError } from '../../errors/berth-error.js'
+import { artifactExists, artifactNotFound } from '../artifact-errors.js'
 import type { ArtifactKey, ArtifactStore } from '../artifact-store.js'
 
 /** Archives in memory: the fast test double. Passes the same contract suite as the real stores. */
@@ -11,9 +11,7 @@ export class MemoryArtifactStore implements ArtifactStore {
     const chunks: Buffer[] = []
     for await (const chunk of source) chunks.push(Buffer.from(chunk as Uint8Array))
     if (this.#objects.has(key)) {
-      throw new BerthError('artifact_exists', `artifact "${key}" already exists`, {
-        details: { key },
-      })
+      throw artifactExists(key)
     }
     const body = Buffer.concat(chunks)
     this.#objects.set(key, body)
@@ -27,9 +25,7 @@ export class MemoryArtifactStore implements ArtifactStore {
   async get(key: ArtifactKey): Promise<Readable> {
     const body = this.#objects.get(key)
     if (body === undefined) {
-      throw new BerthError('artifact_not_found', `artifact "${key}" not found`, {
-        details: { key },
-      })
+      throw artifactNotFound(key)
     }
     return Readable.from([body])
   }

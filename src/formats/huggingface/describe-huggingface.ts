@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import type {
   HuggingFaceDetails,
   ManifestFile,
@@ -9,7 +7,7 @@ import { BerthError } from '../../errors/berth-error.js'
 import { describeOnnx } from '../onnx/describe-onnx.js'
 import { describePytorch } from '../pytorch/describe-pytorch.js'
 import { describeSafetensors } from '../safetensors/describe-safetensors.js'
-import type { HfConfig } from './hf-config.js'
+import { type HfConfig, readArchiveJson } from './hf-config.js'
 
 /** Files a tokenizer may consist of, whichever tokenizer class wrote them. */
 const TOKENIZER_FILES = new Set([
@@ -101,19 +99,10 @@ async function readSentenceTransformers(
   return { modules: types, pooling, normalize: types.some((t) => t.endsWith('.Normalize')) }
 }
 
-async function readJson(
-  root: string,
-  files: readonly ManifestFile[],
-  path: string,
-): Promise<unknown> {
-  const entry = files.find((f) => f.path === path)
-  if (entry === undefined) return undefined
-  if (entry.sizeBytes > MAX_JSON_BYTES) throw invalidModules(`${path} is larger than 1 MiB`)
-  try {
-    return JSON.parse(await readFile(join(root, path), 'utf8'))
-  } catch {
-    throw invalidModules(`${path} is not JSON`)
-  }
+function readJson(root: string, files: readonly ManifestFile[], path: string): Promise<unknown> {
+  return readArchiveJson(root, files, path, MAX_JSON_BYTES, (reason) =>
+    invalidModules(`${path} ${reason}`),
+  )
 }
 
 function invalidModules(reason: string): BerthError {

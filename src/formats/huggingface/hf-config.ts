@@ -20,19 +20,12 @@ export async function readHfConfig(
   root: string,
   files: readonly ManifestFile[],
 ): Promise<HfConfig | undefined> {
-  const entry = files.find((f) => f.path === 'config.json')
-  if (entry === undefined) return undefined
   const fail = (reason: string) =>
     new BerthError('huggingface_config_invalid', `config.json ${reason}`, {
       details: { file: 'config.json', reason },
     })
-  if (entry.sizeBytes > MAX_CONFIG_BYTES) throw fail('is larger than 4 MiB')
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(await readFile(join(root, 'config.json'), 'utf8'))
-  } catch {
-    throw fail('is not JSON')
-  }
+  const parsed = await readArchiveJson(root, files, 'config.json', MAX_CONFIG_BYTES, fail)
+  if (parsed === undefined) return undefined
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw fail('is not a JSON object')
   }
@@ -42,5 +35,26 @@ export async function readHfConfig(
     architectures: Array.isArray(architectures)
       ? architectures.filter((a): a is string => typeof a === 'string')
       : [],
+  }
+}
+
+/**
+ * A JSON file of the unpacked archive, parsed, or `undefined` when the archive lacks it. Too
+ * large or unparsable: throws what `fail(reason)` builds.
+ */
+export async function readArchiveJson(
+  root: string,
+  files: readonly ManifestFile[],
+  path: string,
+  maxBytes: number,
+  fail: (reason: string) => BerthError,
+): Promise<unknown> {
+  const entry = files.find((f) => f.path === path)
+  if (entry === undefined) return undefined
+  if (entry.sizeBytes > maxBytes) throw fail(`is larger than ${maxBytes / 1024 / 1024} MiB`)
+  try {
+    return JSON.parse(await readFile(join(root, path), 'utf8'))
+  } catch {
+    throw fail('is not JSON')
   }
 }

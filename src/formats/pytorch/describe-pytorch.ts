@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import type { ManifestFile, TorchScriptDetails, WeightsDetails } from '../../domain/manifest.js'
 import { BerthError } from '../../errors/berth-error.js'
+import { summarizeWeights } from '../weights-summary.js'
 import { readTorchCheckpoint, type TorchTensor } from './torch-checkpoint.js'
 
 const TORCH_EXTENSIONS = ['.pt', '.pth', '.bin']
@@ -37,15 +38,11 @@ export async function describePytorch(
     }
     return { kind: 'torchscript', file: script }
   }
-  const dtypes: Record<string, number> = {}
-  for (const t of tensors) dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + 1
   return {
     kind: 'weights',
     source: 'pytorch',
     weightFiles: [...paths],
-    tensorCount: tensors.length,
-    parameterCount: tensors.reduce((sum, t) => sum + t.shape.reduce((a, b) => a * b, 1), 0),
-    dtypes,
+    ...summarizeWeights(tensors),
     architecture,
   }
 }

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ManifestFile, WeightsDetails } from '../../domain/manifest.js'
 import { BerthError } from '../../errors/berth-error.js'
+import { summarizeWeights } from '../weights-summary.js'
 import { readSafetensorsHeader, type SafetensorsTensor } from './safetensors-header.js'
 
 export const SAFETENSORS_INDEX = 'model.safetensors.index.json'
@@ -40,15 +41,11 @@ export async function describeSafetensors(
     }
     names.add(tensor.name)
   }
-  const dtypes: Record<string, number> = {}
-  for (const t of tensors) dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + 1
   return {
     kind: 'weights',
     source: 'safetensors',
     weightFiles: [...weightFiles],
-    tensorCount: tensors.length,
-    parameterCount: tensors.reduce((sum, t) => sum + t.shape.reduce((a, b) => a * b, 1), 0),
-    dtypes,
+    ...summarizeWeights(tensors),
     architecture,
   }
 }
