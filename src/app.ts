@@ -6,12 +6,15 @@ import { AccountService, type BootstrapResult } from './accounts/account-service
 import { ArchiveWorkspace } from './archives/archive-workspace.js'
 import { createArtifactStore } from './artifacts/create-artifact-store.js'
 import type { Config } from './config/config.js'
+import { DeploymentManager } from './deployments/deployment-manager.js'
 import { buildServer } from './http/server.js'
+import { InferenceService } from './inference/inference-service.js'
 import { createMetadataStore } from './metadata/create-metadata-store.js'
 import { NamespaceService } from './namespaces/namespace-service.js'
 import { createLogger } from './observability/logger.js'
 import { Metrics } from './observability/metrics.js'
 import { ModelRegistry } from './registry/model-registry.js'
+import { LocalScheduler } from './scheduler/local/local-scheduler.js'
 import { RunnerLoadCheck } from './scheduler/local/runner-load-check.js'
 import { BERTH_VERSION } from './version.js'
 
@@ -39,6 +42,15 @@ const STALE_AFTER_MS = 60 * 60 * 1000
 /** Small, very regular files may compress far better than weights; the ratio rule starts here. */
 const RATIO_GRACE_BYTES = 64 * 1024 * 1024
 
+/** After SIGTERM, how long a runner may take to exit before SIGKILL. */
+const RUNNER_KILL_GRACE_MS = 2000
+
+/** How often runners' resident memory is compared with their `memory_gb`. */
+const MEMORY_POLL_MS = 100
+
+/** Largest message a runner may send (a model's outputs for one request). */
+const MAX_RUNNER_FRAME_BYTES = 1024 ** 3
+
 /** Name of the file, under the data dir, that receives a generated bootstrap key (mode 0600). */
 export const BOOTSTRAP_KEY_FILE = 'bootstrap-api-key'
 
@@ -47,6 +59,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const logger = options.logger ?? createLogger(config.logLevel)
   const metadata = await createMetadataStore(config.metadata)
   const artifacts = await createArtifactStore(config.artifacts)
+  // Owners of runners, closed in this order after the HTTP server and before the stores.
+  const closers: Array<readonly [string, () => Promise<void>]> = []
   try {
     const accounts = new AccountService(metadata)
     const namespaces = new NamespaceService(metadata)
@@ -54,9 +68,41 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const swept = await workspace.sweepStale(STALE_AFTER_MS)
     if (swept > 0) logger.info({ swept }, 'removed files left in tmp/ by an earlier crash')
     const loadCheck = new RunnerLoadCheck({ timeoutMs: config.limits.loadTimeoutMs })
-    const registry = new ModelRegistry(
-      { metadata, artifacts, namespaces, workspace, loadCheck },
+    const metrics = new Metrics()
+    const scheduler = await LocalScheduler.open({
+      node: config.scheduler.node,
+      runDir: join(config.dataDir, 'run'),
+      startTimeoutMs: config.limits.loadTimeoutMs,
+      killGraceMs: RUNNER_KILL_GRACE_MS,
+      memoryPollMs: MEMORY_POLL_MS,
+      maxFrameBytes: MAX_RUNNER_FRAME_BYTES,
+      log: (line, fields) => logger.info({ ...fields, line }, 'runner output'),
+    })
+    closers.push(['scheduler', () => scheduler.close()])
+    const deployments = new DeploymentManager(
       {
+        metadata,
+        scheduler,
+        modelDir: (model) => workspace.modelDir(model.namespaceId, model.uploadId),
+        metrics,
+        logger,
+      },
+      {
+        loadTimeoutMs: config.limits.loadTimeoutMs,
+        maxRestarts: config.deployments.maxRestarts,
+        restartBackoffMs: config.deployments.restartBackoffMs,
+        drainMs: config.shutdownTimeoutMs,
+      },
+    )
+    closers.unshift(['deployments', () => deployments.close()])
+    const inference = new InferenceService(
+      { deployments, metrics },
+      { timeoutMs: config.inference.timeoutMs },
+    )
+    const registry = new ModelRegistry(
+      { metadata, artifacts, namespaces, workspace, loadCheck, deployments },
+      {
+        waitTimeoutMs: config.deployments.waitTimeoutMs,
         maxArchiveBytes: config.limits.maxArchiveBytes,
         archiveLimits: {
           maxEntries: config.limits.maxArchiveEntries,
@@ -68,7 +114,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     )
     const orphans = await registry.removeOrphanedFiles(STALE_AFTER_MS)
     if (orphans > 0) logger.info({ orphans }, 'removed unpacked model files no model record owns')
-    const metrics = new Metrics()
+    await deployments.reconcile()
 
     const bootstrap = await bootstrapOrganization(accounts, config)
     const server = await buildServer(
@@ -78,14 +124,17 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         publicUrl: config.http.publicUrl,
         maxArchiveBytes: config.limits.maxArchiveBytes,
         version: BERTH_VERSION,
+        maxInferBytes: config.inference.maxRequestBytes,
       },
-      { accounts, namespaces, registry, metrics },
+      { accounts, namespaces, registry, inference, metrics },
     )
 
     let closing: Promise<void> | undefined
     const shutdown = async (): Promise<void> => {
+      // Stop accepting and drain requests, then runners (TERM, then KILL), then the stores.
       const steps: ReadonlyArray<readonly [string, () => Promise<void>]> = [
         ['http', () => closeServer(server, config.shutdownTimeoutMs)],
+        ...closers,
         ['artifacts', () => artifacts.close()],
         ['metadata', () => metadata.close()],
       ]
@@ -108,6 +157,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       },
     }
   } catch (err) {
+    for (const [, close] of closers) await close().catch(() => undefined)
     await artifacts.close()
     await metadata.close()
     throw err

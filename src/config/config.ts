@@ -17,8 +17,35 @@ export type MetadataConfig = { readonly driver: 'sqlite'; readonly path: string 
 /** Where uploaded archives are kept. */
 export type ArtifactsConfig = { readonly driver: 'fs'; readonly root: string }
 
+/** What the local node offers to deployments (DESIGN §7). */
+export interface NodeCapacity {
+  /** CPUs deployments may reserve before overcommit. */
+  readonly cpus: number
+  /** Factor by which reserved `num_cpus` may exceed `cpus` (CPU time is shared, not lost). */
+  readonly cpuOvercommit: number
+  readonly memoryBytes: number
+  readonly gpus: number
+}
+
 /** Who places runner processes. */
-export type SchedulerConfig = { readonly driver: 'local' }
+export type SchedulerConfig = { readonly driver: 'local'; readonly node: NodeCapacity }
+
+/** How deployments are kept alive. */
+export interface DeploymentsConfig {
+  /** Restarts of a crashed runner before the deployment is `failed`. */
+  readonly maxRestarts: number
+  /** First restart delay; doubles with each consecutive crash. */
+  readonly restartBackoffMs: number
+  /** Bound on `?wait=true` for upload and deploy; past it the answer shows the state so far. */
+  readonly waitTimeoutMs: number
+}
+
+export interface InferenceConfig {
+  /** Bound on one inference request, queueing included; past it: 504. */
+  readonly timeoutMs: number
+  /** Largest inference request body (JSON or binary tensors). */
+  readonly maxRequestBytes: number
+}
 
 export interface LimitsConfig {
   readonly maxArchiveBytes: number
@@ -47,6 +74,8 @@ export interface Config {
   /** Key given to the `default` organization when the store starts empty; generated when unset. */
   readonly bootstrapApiKey: string | undefined
   readonly limits: LimitsConfig
+  readonly deployments: DeploymentsConfig
+  readonly inference: InferenceConfig
   readonly logLevel: LogLevel
   /** Bound on draining in-flight requests at shutdown before connections are cut. */
   readonly shutdownTimeoutMs: number

@@ -25,10 +25,40 @@ describe('loadConfig', () => {
     assert.equal(config.dataDir, './data')
     assert.deepEqual(config.metadata, { driver: 'sqlite', path: 'data/berth.db' })
     assert.deepEqual(config.artifacts, { driver: 'fs', root: 'data/archives' })
-    assert.deepEqual(config.scheduler, { driver: 'local' })
+    assert.equal(config.scheduler.driver, 'local')
+    assert.equal(config.inference.timeoutMs, 30_000)
+    assert.deepEqual(config.deployments, {
+      maxRestarts: 3,
+      restartBackoffMs: 500,
+      waitTimeoutMs: 300_000,
+    })
     assert.equal(config.bootstrapApiKey, undefined)
     assert.equal(config.limits.maxArchiveBytes, 10 * 1024 ** 3)
     assert.equal(config.logLevel, 'info')
+  })
+
+  it('offers the detected machine to deployments unless told otherwise', () => {
+    const host = { cpus: 6, memoryBytes: 8 * 1024 ** 3 }
+    assert.deepEqual(loadConfig({}, host).scheduler, {
+      driver: 'local',
+      node: { cpus: 6, cpuOvercommit: 4, memoryBytes: 8 * 1024 ** 3, gpus: 0 },
+    })
+    const set = loadConfig(
+      {
+        BERTH_NODE_CPUS: '1.5',
+        BERTH_NODE_MEMORY_GB: '0.5',
+        BERTH_NODE_GPUS: '2',
+        BERTH_CPU_OVERCOMMIT: '1',
+      },
+      host,
+    )
+    assert.deepEqual(set.scheduler.node, {
+      cpus: 1.5,
+      cpuOvercommit: 1,
+      memoryBytes: 512 * 1024 ** 2,
+      gpus: 2,
+    })
+    assert.equal(problemsOf({ BERTH_NODE_CPUS: 'many', BERTH_CPU_OVERCOMMIT: '0.5' }).length, 2)
   })
 
   it('derives paths and the public URL from other variables', () => {

@@ -1,3 +1,4 @@
+import { availableParallelism, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { BerthError } from '../errors/berth-error.js'
 import {
@@ -43,6 +44,17 @@ class EnvReader {
     return parsed
   }
 
+  number(name: string, fallback: number, min: number, max: number): number {
+    const value = this.raw(name)
+    if (value === undefined) return fallback
+    const parsed = /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN
+    if (!Number.isFinite(parsed) || parsed < min || parsed > max) {
+      this.problems.push(`${name} must be a number from ${min} to ${max}, got "${value}"`)
+      return fallback
+    }
+    return parsed
+  }
+
   oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
     const value = this.raw(name)
     if (value === undefined) return fallback
@@ -57,21 +69,34 @@ class EnvReader {
 const MAX_PORT = 65_535
 const TEN_GIB = 10 * 1024 ** 3
 
+/** What the machine has, detected by the caller; the node capacity defaults to it. */
+export interface HostFacts {
+  readonly cpus: number
+  readonly memoryBytes: number
+}
+
+const GIB = 1024 ** 3
+
+/** This machine's CPUs and memory. */
+export function detectHost(): HostFacts {
+  return { cpus: availableParallelism(), memoryBytes: totalmem() }
+}
+
 /**
  * Turns the environment into berth's configuration. Pure: `main.ts` passes the process environment,
  * tests pass a literal. Every problem is reported at once in one `config_invalid` error whose
  * `details.problems` lists them. The result is deep-frozen.
  */
-export function loadConfig(env: Env): Config {
+export function loadConfig(env: Env, host: HostFacts = detectHost()): Config {
   const read = new EnvReader(env)
-  const host = read.string('BERTH_HOST', '127.0.0.1')
+  const listenHost = read.string('BERTH_HOST', '127.0.0.1')
   const port = read.int('BERTH_PORT', 8080, 0, MAX_PORT)
   const dataDir = read.string('BERTH_DATA_DIR', './data')
-  const publicUrl = readPublicUrl(read, host, port)
+  const publicUrl = readPublicUrl(read, listenHost, port)
 
   const config: Config = {
     http: {
-      host,
+      host: listenHost,
       port,
       publicUrl,
       bodyLimitBytes: read.int('BERTH_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 1024 ** 3),
@@ -79,7 +104,7 @@ export function loadConfig(env: Env): Config {
     dataDir,
     metadata: readMetadata(read, dataDir),
     artifacts: readArtifacts(read, dataDir),
-    scheduler: readScheduler(read),
+    scheduler: readScheduler(read, host),
     bootstrapApiKey: readBootstrapKey(read),
     limits: {
       maxArchiveBytes: read.int('BERTH_MAX_ARCHIVE_BYTES', TEN_GIB, 1, Number.MAX_SAFE_INTEGER),
@@ -92,6 +117,15 @@ export function loadConfig(env: Env): Config {
       ),
       maxCompressionRatio: read.int('BERTH_MAX_COMPRESSION_RATIO', 50, 1, 1_000_000),
       loadTimeoutMs: read.int('BERTH_LOAD_TIMEOUT_MS', 120_000, 100, 3_600_000),
+    },
+    deployments: {
+      maxRestarts: read.int('BERTH_RUNNER_MAX_RESTARTS', 3, 0, 1000),
+      restartBackoffMs: read.int('BERTH_RUNNER_RESTART_BACKOFF_MS', 500, 0, 600_000),
+      waitTimeoutMs: read.int('BERTH_DEPLOY_WAIT_TIMEOUT_MS', 300_000, 0, 3_600_000),
+    },
+    inference: {
+      timeoutMs: read.int('BERTH_INFER_TIMEOUT_MS', 30_000, 1, 3_600_000),
+      maxRequestBytes: read.int('BERTH_MAX_INFER_BYTES', 64 * 1024 ** 2, 1024, 2 ** 31 - 1),
     },
     logLevel: read.oneOf('BERTH_LOG_LEVEL', LOG_LEVELS, 'info'),
     shutdownTimeoutMs: read.int('BERTH_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 3_600_000),
@@ -177,12 +211,22 @@ function readArtifacts(read: EnvReader, dataDir: string): ArtifactsConfig {
   return { driver: 'fs', root: join(dataDir, 'archives') }
 }
 
-function readScheduler(read: EnvReader): SchedulerConfig {
+function readScheduler(read: EnvReader, host: HostFacts): SchedulerConfig {
   const value = read.oneOf('BERTH_SCHEDULER', ['local', 'kubernetes'], 'local')
   if (value === 'kubernetes') {
     read.problems.push('BERTH_SCHEDULER: kubernetes is not supported by this version of berth yet')
   }
-  return { driver: 'local' }
+  const memoryGb = read.number('BERTH_NODE_MEMORY_GB', host.memoryBytes / GIB, 0.01, 1_000_000)
+  return {
+    driver: 'local',
+    node: {
+      cpus: read.number('BERTH_NODE_CPUS', host.cpus, 0.1, 100_000),
+      cpuOvercommit: read.number('BERTH_CPU_OVERCOMMIT', 4, 1, 1000),
+      memoryBytes: Math.round(memoryGb * GIB),
+      // The bundled ONNX Runtime is the CPU build: GPUs are offered only when configured.
+      gpus: read.int('BERTH_NODE_GPUS', 0, 0, 64),
+    },
+  }
 }
 
 // Keys are compared as opaque strings; the prefix keeps them recognisable to secret scanners.

@@ -38,9 +38,11 @@ describe('deployment states', () => {
   it('refuses every move outside the table', () => {
     const legal = new Set([
       'not_deployed>pending',
+      'pending>pending',
       'pending>loading',
       'pending>not_deployed',
       'pending>failed',
+      'loading>loading',
       'loading>deployed',
       'loading>failed',
       'loading>unloading',

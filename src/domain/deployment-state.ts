@@ -1,13 +1,15 @@
 import { BerthError } from '../errors/berth-error.js'
 
 /** DESIGN §2: where a model's deployment is in its life. */
-export type DeploymentState =
-  | 'not_deployed'
-  | 'pending'
-  | 'loading'
-  | 'deployed'
-  | 'unloading'
-  | 'failed'
+export const DEPLOYMENT_STATES = [
+  'not_deployed',
+  'pending',
+  'loading',
+  'deployed',
+  'unloading',
+  'failed',
+] as const
+export type DeploymentState = (typeof DEPLOYMENT_STATES)[number]
 
 /** Why a deployment is in its state: machine-readable, stable like error codes. */
 export const DEPLOYMENT_REASONS = [
@@ -20,9 +22,12 @@ export const DEPLOYMENT_REASONS = [
   'loading_model',
   'ready',
   'restarting',
+  'redeploying',
   'unload_requested',
   'shutting_down',
   'runner_crashed',
+  'runner_unresponsive',
+  'runner_protocol_error',
   'memory_limit_exceeded',
   'load_timeout',
   'model_load_failed',
@@ -40,11 +45,26 @@ export interface DeploymentStatus {
   readonly since: string
 }
 
+/** What the user asked for; the deployment manager works to make the state match it. */
+export type DesiredState = 'deployed' | 'not_deployed'
+
+/** A model's deployment as recorded: what is wanted, and where it is. */
+export interface Deployment {
+  readonly desired: DesiredState
+  readonly status: DeploymentStatus
+  /** Human-readable detail for the reason (e.g. the runtime's load error), or `null`. */
+  readonly message: string | null
+  /** When the model last became `deployed`, or `null`. */
+  readonly deployedAt: string | null
+}
+
 /** The only legal moves; anything else is a bug or a lost race, and is refused. */
 const NEXT: { readonly [S in DeploymentState]: readonly DeploymentState[] } = {
   not_deployed: ['pending'],
-  pending: ['loading', 'not_deployed', 'failed'],
-  loading: ['deployed', 'failed', 'unloading'],
+  // `pending` again: still waiting, for a different reason.
+  pending: ['pending', 'loading', 'not_deployed', 'failed'],
+  // `loading` again: a runner that crashed while loading, starting over.
+  loading: ['loading', 'deployed', 'failed', 'unloading'],
   // `loading` again: a crashed runner restarting, or a redeploy loading its new runner first.
   deployed: ['unloading', 'loading', 'failed'],
   unloading: ['not_deployed', 'failed'],
@@ -55,6 +75,14 @@ export const NEVER_DEPLOYED = (since: string): DeploymentStatus => ({
   state: 'not_deployed',
   reason: 'never_deployed',
   since,
+})
+
+/** A model that was never deployed. */
+export const UNDEPLOYED = (since: string): Deployment => ({
+  desired: 'not_deployed',
+  status: NEVER_DEPLOYED(since),
+  message: null,
+  deployedAt: null,
 })
 
 export function canTransition(from: DeploymentState, to: DeploymentState): boolean {

@@ -79,3 +79,11 @@ export interface Manifest {
   readonly baseImage: BaseImage
   readonly details: OnnxDetails | WeightsDetails | TorchScriptDetails | HuggingFaceDetails
 }
+
+/** The ONNX graph a model is served from, when it has one. */
+export function servedOnnx(manifest: Manifest): OnnxDetails | undefined {
+  const d = manifest.details
+  if (d.kind === 'onnx') return d
+  if (d.kind === 'huggingface' && d.weights.kind === 'onnx') return d.weights
+  return undefined
+}

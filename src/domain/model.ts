@@ -1,3 +1,4 @@
+import type { Deployment } from './deployment-state.js'
 import type { Manifest } from './manifest.js'
 
 /** What a model archive holds, as declared by the uploader (and then checked by parsing). */
@@ -49,6 +50,7 @@ export interface Model {
   readonly resources: ResourceRequirements
   readonly archive: StoredArchive
   readonly manifest: Manifest
+  readonly deployment: Deployment
   readonly createdAt: string
   readonly updatedAt: string
 }

@@ -10,12 +10,14 @@ import {
 } from 'fastify-type-provider-zod'
 import type { AccountService } from '../accounts/account-service.js'
 import { BerthError } from '../errors/berth-error.js'
+import type { InferenceService } from '../inference/inference-service.js'
 import type { NamespaceService } from '../namespaces/namespace-service.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { ModelRegistry } from '../registry/model-registry.js'
 import { authenticate } from './authentication.js'
 import { installErrorHandler } from './error-handler.js'
 import { tidyComponentSchemas } from './openapi-components.js'
+import { inferenceRoutes, oipHealthRoutes, oipRoutes } from './routes/inference.routes.js'
 import { modelRoutes } from './routes/models.routes.js'
 import { namespaceRoutes } from './routes/namespaces.routes.js'
 import { operationsRoutes } from './routes/operations.routes.js'
@@ -28,12 +30,15 @@ export interface ServerOptions {
   readonly publicUrl: string
   readonly maxArchiveBytes: number
   readonly version: string
+  /** Largest inference request body (JSON or binary tensors). */
+  readonly maxInferBytes: number
 }
 
 export interface ServerServices {
   readonly accounts: AccountService
   readonly namespaces: NamespaceService
   readonly registry: ModelRegistry
+  readonly inference: InferenceService
   readonly metrics: Metrics
 }
 
@@ -112,6 +117,12 @@ export async function buildServer(
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
   await app.register(operationsRoutes, { metrics: services.metrics })
+  const inferenceOptions = {
+    registry: services.registry,
+    inference: services.inference,
+    maxRequestBytes: options.maxInferBytes,
+    version: options.version,
+  }
   await app.register(
     async (v1) => {
       v1.addHook('onRequest', authenticate(services.accounts))
@@ -122,8 +133,17 @@ export async function buildServer(
         maxArchiveBytes: options.maxArchiveBytes,
         metrics: services.metrics,
       })
+      await v1.register(inferenceRoutes, inferenceOptions)
     },
     { prefix: '/v1' },
+  )
+  await app.register(oipHealthRoutes, { prefix: '/v2' })
+  await app.register(
+    async (v2) => {
+      v2.addHook('onRequest', authenticate(services.accounts))
+      await v2.register(oipRoutes, inferenceOptions)
+    },
+    { prefix: '/v2' },
   )
   return app
 }

@@ -33,3 +33,12 @@ export function multipartValidatorCompiler<S>(route: FastifyRouteSchemaDef<S>) {
   // Fastify types a route-level compiler by the whole route schema; each part is a zod schema.
   return validatorCompiler({ ...route, schema: route.schema as unknown as z.ZodType })
 }
+
+/**
+ * For routes whose body is decoded by the handler (inference: JSON or binary tensors, checked
+ * with codes that name the input): the body passes through untouched, the rest is validated.
+ */
+export function rawBodyValidatorCompiler<S>(route: FastifyRouteSchemaDef<S>) {
+  if (route.httpPart === 'body') return (data: unknown) => ({ value: data })
+  return validatorCompiler({ ...route, schema: route.schema as unknown as z.ZodType })
+}

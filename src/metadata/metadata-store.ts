@@ -1,4 +1,5 @@
 import type { ApiKey } from '../domain/api-key.js'
+import type { Deployment } from '../domain/deployment-state.js'
 import type { Model } from '../domain/model.js'
 import type { Namespace } from '../domain/namespace.js'
 import type { Organization, Tier } from '../domain/organization.js'
@@ -68,6 +69,18 @@ export interface MetadataStore {
 
   /** The namespace's models, oldest first. */
   listModels(namespaceId: string): Promise<Model[]>
+
+  /**
+   * Records the model's deployment (desired and observed state). Resolves `false` when the model
+   * no longer exists. Last write wins: one deployment manager owns a model's state.
+   */
+  setDeployment(namespaceId: string, modelId: string, deployment: Deployment): Promise<boolean>
+
+  /**
+   * Every model, in any namespace, whose desired state is `deployed` or whose recorded state is
+   * not at rest (`not_deployed`, `failed`): what a starting server must reconcile.
+   */
+  listModelsToReconcile(): Promise<Model[]>
 
   /** Removes the model record. Resolves `false` when there was none. */
   deleteModel(namespaceId: string, modelId: string): Promise<boolean>

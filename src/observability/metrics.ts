@@ -1,7 +1,15 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import { DEPLOYMENT_STATES, type DeploymentState } from '../domain/deployment-state.js'
 
 /** Every metric berth exports starts with this. */
 export const METRIC_PREFIX = 'berth_'
+
+type ModelLabel = 'namespace' | 'model' | 'version'
+export type ModelLabels = Readonly<Record<ModelLabel, string>>
+
+const LATENCY_BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+]
 
 /**
  * berth's Prometheus metrics, in a registry of its own (never prom-client's global one), so
@@ -11,6 +19,14 @@ export class Metrics {
   readonly registry = new Registry()
   readonly httpRequestDuration: Histogram<'method' | 'route' | 'status_code'>
   readonly uploadBytes: Counter
+  /** Per model: `namespace`, `model` (name), `version`. */
+  readonly inferenceRequests: Counter<ModelLabel | 'outcome'>
+  readonly inferenceDuration: Histogram<ModelLabel>
+  readonly inferenceQueue: Histogram<ModelLabel>
+  readonly batchSize: Histogram<ModelLabel>
+  readonly deploymentState: Gauge<ModelLabel | 'state'>
+  readonly runnerRestarts: Counter<ModelLabel>
+  readonly modelLoadDuration: Histogram<ModelLabel>
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX })
@@ -26,6 +42,76 @@ export class Metrics {
       help: 'Bytes of model archives received (accepted or not)',
       registers: [this.registry],
     })
+    const perModel = ['namespace', 'model', 'version'] as const
+    const registers = [this.registry]
+    this.inferenceRequests = new Counter({
+      name: `${METRIC_PREFIX}inference_requests_total`,
+      help: 'Inference requests by outcome (success, bad_request, not_ready, timeout, error)',
+      labelNames: [...perModel, 'outcome'],
+      registers,
+    })
+    this.inferenceDuration = new Histogram({
+      name: `${METRIC_PREFIX}inference_duration_seconds`,
+      help: 'Inference latency from request to response, queueing included',
+      labelNames: perModel,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    })
+    this.inferenceQueue = new Histogram({
+      name: `${METRIC_PREFIX}inference_queue_seconds`,
+      help: 'Time an inference request waited for a runner',
+      labelNames: perModel,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    })
+    this.batchSize = new Histogram({
+      name: `${METRIC_PREFIX}inference_batch_size`,
+      help: 'Requests run together in one runner call',
+      labelNames: perModel,
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+      registers,
+    })
+    this.deploymentState = new Gauge({
+      name: `${METRIC_PREFIX}deployment_state`,
+      help: '1 for the deployment state a model is in, 0 for the others',
+      labelNames: [...perModel, 'state'],
+      registers,
+    })
+    this.runnerRestarts = new Counter({
+      name: `${METRIC_PREFIX}runner_restarts_total`,
+      help: 'Runner processes restarted after a crash',
+      labelNames: perModel,
+      registers,
+    })
+    this.modelLoadDuration = new Histogram({
+      name: `${METRIC_PREFIX}model_load_duration_seconds`,
+      help: 'Time to start a runner and load the model in it',
+      labelNames: perModel,
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers,
+    })
+  }
+
+  /** Shows `state` as the model's one current deployment state. */
+  setDeploymentState(model: ModelLabels, state: DeploymentState): void {
+    for (const s of DEPLOYMENT_STATES) {
+      this.deploymentState.set({ ...model, state: s }, s === state ? 1 : 0)
+    }
+  }
+
+  /** Drops every series of a deleted model. */
+  forgetModel(model: ModelLabels): void {
+    for (const metric of [
+      this.inferenceRequests,
+      this.inferenceDuration,
+      this.inferenceQueue,
+      this.batchSize,
+      this.deploymentState,
+      this.runnerRestarts,
+      this.modelLoadDuration,
+    ]) {
+      metric.remove(model)
+    }
   }
 
   /** The exposition text and its content type. */

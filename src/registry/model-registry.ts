@@ -9,14 +9,15 @@ import {
 } from '../archives/archive-workspace.js'
 import { artifactKey } from '../artifacts/artifact-key.js'
 import type { ArtifactKey, ArtifactStore } from '../artifacts/artifact-store.js'
+import type { DeploymentManager } from '../deployments/deployment-manager.js'
 import {
   type MixpeekDeploymentStatus,
   mixpeekStatus,
-  NEVER_DEPLOYED,
+  UNDEPLOYED,
 } from '../domain/deployment-state.js'
 import { newId } from '../domain/ids.js'
-import type { Manifest } from '../domain/manifest.js'
-import { type Model, modelIdOf } from '../domain/model.js'
+import { servedOnnx } from '../domain/manifest.js'
+import { MODEL_VERSION_PATTERN, type Model, modelIdOf } from '../domain/model.js'
 import type { Namespace } from '../domain/namespace.js'
 import { assertCustomModelsEnabled, type Principal } from '../domain/organization.js'
 import { BerthError, fieldValidationError } from '../errors/berth-error.js'
@@ -32,9 +33,18 @@ export interface UploadResult {
   readonly deploymentStatus: MixpeekDeploymentStatus
 }
 
+/** What a deploy request did. */
+export interface DeployResult {
+  readonly model: Model
+  /** The model was already deployed: nothing was loaded. */
+  readonly cached: boolean
+}
+
 export interface ModelRegistryOptions {
   readonly maxArchiveBytes: number
   readonly archiveLimits: ArchiveLimits
+  /** Bound on `wait` for upload and deploy; past it the answer shows the state so far. */
+  readonly waitTimeoutMs: number
   readonly now?: () => Date
 }
 
@@ -50,6 +60,7 @@ export class ModelRegistry {
   readonly #workspace: ArchiveWorkspace
   readonly #namespaces: NamespaceService
   readonly #loadCheck: ModelLoadCheck
+  readonly #deployments: DeploymentManager
   readonly #options: ModelRegistryOptions
   readonly #now: () => Date
 
@@ -60,6 +71,7 @@ export class ModelRegistry {
       readonly workspace: ArchiveWorkspace
       readonly namespaces: NamespaceService
       readonly loadCheck: ModelLoadCheck
+      readonly deployments: DeploymentManager
     },
     options: ModelRegistryOptions,
   ) {
@@ -68,6 +80,7 @@ export class ModelRegistry {
     this.#workspace = deps.workspace
     this.#namespaces = deps.namespaces
     this.#loadCheck = deps.loadCheck
+    this.#deployments = deps.deployments
     this.#options = options
     this.#now = options.now ?? (() => new Date())
   }
@@ -110,14 +123,18 @@ export class ModelRegistry {
     namespace: Namespace,
     staged: StagedArchive | undefined,
     rawFields: Readonly<Record<string, string>>,
+    options: { readonly wait: boolean } = { wait: false },
   ): Promise<UploadResult> {
     const cleanup: Array<() => Promise<void>> = []
     if (staged !== undefined) cleanup.push(() => this.discardStaged(staged))
+    let recorded: Model
+    let deploy: boolean
     try {
       const parsed = parseUploadFields(rawFields, staged !== undefined)
       if ('errors' in parsed) throw fieldValidationError(parsed.errors)
       if (staged === undefined) throw new Error('unreachable: a missing file is a field error')
       const fields = parsed.fields
+      deploy = fields.deploy
       const modelId = modelIdOf(fields.name, fields.version)
       if ((await this.#metadata.findModel(namespace.id, modelId)) !== undefined) {
         throw modelAlreadyExists(namespace.id, modelId)
@@ -127,7 +144,7 @@ export class ModelRegistry {
       cleanup.push(() => this.#workspace.remove(unpackDir))
       const inspected = await inspectArchive(staged.path, unpackDir, this.#options.archiveLimits)
       const manifest = await validateModel(fields.format, inspected)
-      const onnxFile = servedOnnxFile(manifest)
+      const onnxFile = servedOnnx(manifest)?.primaryFile
       if (onnxFile !== undefined) await this.#loadCheck.checkOnnx(join(inspected.root, onnxFile))
 
       const uploadId = newId('upl')
@@ -162,12 +179,12 @@ export class ModelRegistry {
             sizeBytes: staged.sizeBytes,
           },
           manifest,
+          deployment: UNDEPLOYED(now),
           createdAt: now,
           updatedAt: now,
         }
         await this.#metadata.createModel(model)
-        // Deployment arrives with the serving work; until then every model is not deployed.
-        return { model, deploymentStatus: mixpeekStatus(NEVER_DEPLOYED(now).state) }
+        recorded = model
       } catch (err) {
         cleanup.push(...undo)
         throw err
@@ -175,6 +192,40 @@ export class ModelRegistry {
     } finally {
       for (const step of cleanup) await step().catch(() => undefined)
     }
+    if (!deploy) return { model: recorded, deploymentStatus: 'not_deployed' }
+    const deployed = await this.#startDeployment(recorded, options.wait, false)
+    return {
+      model: deployed.model,
+      deploymentStatus: mixpeekStatus(deployed.model.deployment.status.state),
+    }
+  }
+
+  /**
+   * Deploys the model (DESIGN §4.2): already deployed is `cached` unless `reload` asks for a
+   * fresh runner. With `wait`, resolves once it is `deployed` or `failed` (bounded).
+   */
+  async deploy(
+    principal: Principal,
+    namespaceRef: string,
+    modelId: string,
+    options: { readonly wait: boolean; readonly reload: boolean },
+  ): Promise<DeployResult> {
+    const model = await this.get(principal, namespaceRef, modelId)
+    return this.#startDeployment(model, options.wait, options.reload)
+  }
+
+  /** Stops serving the model; resolves once its runners are gone. Throws `model_not_found`. */
+  async undeploy(principal: Principal, namespaceRef: string, modelId: string): Promise<Model> {
+    const model = await this.get(principal, namespaceRef, modelId)
+    return { ...model, deployment: await this.#deployments.undeploy(model) }
+  }
+
+  async #startDeployment(model: Model, wait: boolean, reload: boolean): Promise<DeployResult> {
+    const { cached } = await this.#deployments.deploy(model, { reload })
+    const deployment = wait
+      ? await this.#deployments.waitUntilSettled(model, this.#options.waitTimeoutMs)
+      : this.#deployments.deploymentOf(model)
+    return { model: { ...model, deployment }, cached }
   }
 
   /**
@@ -207,7 +258,8 @@ export class ModelRegistry {
     namespaceRef: string,
   ): Promise<{ namespace: Namespace; models: Model[] }> {
     const namespace = await this.namespaceFor(principal, namespaceRef)
-    return { namespace, models: await this.#metadata.listModels(namespace.id) }
+    const models = await this.#metadata.listModels(namespace.id)
+    return { namespace, models: models.map((m) => this.#current(m)) }
   }
 
   /** Throws `model_not_found`. */
@@ -215,13 +267,59 @@ export class ModelRegistry {
     const namespace = await this.namespaceFor(principal, namespaceRef)
     const model = await this.#metadata.findModel(namespace.id, modelId)
     if (model === undefined) throw modelNotFound(namespace, modelId)
-    return model
+    return this.#current(model)
+  }
+
+  /**
+   * The model an Open Inference Protocol name means (DESIGN §4.4): a `model_id`, or a model name
+   * standing for its highest deployed version (its highest version when none is deployed);
+   * with `version`, that exact version. Throws `model_not_found`.
+   */
+  async resolve(
+    principal: Principal,
+    namespaceRef: string,
+    name: string,
+    version: string | undefined,
+  ): Promise<Model> {
+    const namespace = await this.namespaceFor(principal, namespaceRef)
+    if (version !== undefined) {
+      if (!MODEL_VERSION_PATTERN.test(version)) throw modelNotFound(namespace, `${name}@${version}`)
+      return this.get(principal, namespace.id, modelIdOf(name, version))
+    }
+    const byId = await this.#metadata.findModel(namespace.id, name)
+    if (byId !== undefined) return this.#current(byId)
+    const versions = (await this.#metadata.listModels(namespace.id))
+      .filter((m) => m.name === name)
+      .map((m) => this.#current(m))
+      .sort((a, b) => compareVersions(b.version, a.version))
+    const chosen = versions.find((m) => m.deployment.status.state === 'deployed') ?? versions[0]
+    if (chosen === undefined) throw modelNotFound(namespace, name)
+    return chosen
+  }
+
+  /** Every version of the model named `name` in the namespace, highest first. */
+  async versionsOf(model: Model): Promise<string[]> {
+    return (await this.#metadata.listModels(model.namespaceId))
+      .filter((m) => m.name === model.name)
+      .map((m) => m.version)
+      .sort((a, b) => compareVersions(b, a))
+  }
+
+  /** Runner processes serving the model now. */
+  replicasOf(model: Model): number {
+    return this.#deployments.replicasOf(model)
+  }
+
+  /** The model with its deployment as this server runs it. */
+  #current(model: Model): Model {
+    return { ...model, deployment: this.#deployments.deploymentOf(model) }
   }
 
   /** Removes the record, then the stored archive and the unpacked files. Throws `model_not_found`. */
   async delete(principal: Principal, namespaceRef: string, modelId: string): Promise<Model> {
     const namespace = await this.namespaceFor(principal, namespaceRef)
     const model = await this.#metadata.findModel(namespace.id, modelId)
+    if (model !== undefined) await this.#deployments.remove(model)
     // Gone already, or deleted by a concurrent request between the two calls.
     if (model === undefined || !(await this.#metadata.deleteModel(namespace.id, modelId))) {
       throw modelNotFound(namespace, modelId)
@@ -232,12 +330,15 @@ export class ModelRegistry {
   }
 }
 
-/** The ONNX file a model is served from, when it has one. */
-function servedOnnxFile(manifest: Manifest): string | undefined {
-  const d = manifest.details
-  if (d.kind === 'onnx') return d.primaryFile
-  if (d.kind === 'huggingface' && d.weights.kind === 'onnx') return d.weights.primaryFile
-  return undefined
+/** Orders `MAJOR.MINOR.PATCH` versions numerically. */
+function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number)
+  const pb = b.split('.').map(Number)
+  for (let i = 0; i < 3; i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0)
+    if (d !== 0) return d
+  }
+  return 0
 }
 
 function archiveKey(namespace: Namespace, uploadId: string): ArtifactKey {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { ApiKey } from '../../src/domain/api-key.js'
 import { hashApiKey } from '../../src/domain/api-key.js'
+import { type Deployment, UNDEPLOYED } from '../../src/domain/deployment-state.js'
 import { newId } from '../../src/domain/ids.js'
 import type { Model } from '../../src/domain/model.js'
 import { modelIdOf } from '../../src/domain/model.js'
@@ -48,6 +49,7 @@ function model(ns: Namespace, overrides: Partial<Model> = {}): Model {
   const name = overrides.name ?? `model-${newId('key').slice(4, 12)}`
   const version = overrides.version ?? '1.0.0'
   return {
+    deployment: UNDEPLOYED(T0),
     namespaceId: ns.id,
     organizationId: ns.organizationId,
     modelId: modelIdOf(name, version),
@@ -268,6 +270,47 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
           isBerthError(err, 'model_already_exists'),
         )
         await store.createModel(model(other, { name: 'dup' }))
+      })
+
+      it('records deployments and lists what a starting server must reconcile', async () => {
+        const ns = await freshNamespace()
+        const idle = model(ns, { name: 'idle' })
+        const wanted = model(ns, { name: 'wanted', createdAt: T1 })
+        const stuck = model(ns, { name: 'stuck', createdAt: T1 })
+        const broken = model(ns, { name: 'broken' })
+        for (const m of [idle, wanted, stuck, broken]) await store.createModel(m)
+        const deployed: Deployment = {
+          desired: 'deployed',
+          status: { state: 'deployed', reason: 'ready', since: T1 },
+          message: null,
+          deployedAt: T1,
+        }
+        assert.equal(await store.setDeployment(ns.id, wanted.modelId, deployed), true)
+        const unloading: Deployment = {
+          desired: 'not_deployed',
+          status: { state: 'unloading', reason: 'unload_requested', since: T1 },
+          message: null,
+          deployedAt: T0,
+        }
+        await store.setDeployment(ns.id, stuck.modelId, unloading)
+        const failed: Deployment = {
+          desired: 'not_deployed',
+          status: { state: 'failed', reason: 'model_load_failed', since: T1 },
+          message: 'ONNX Runtime said no',
+          deployedAt: null,
+        }
+        await store.setDeployment(ns.id, broken.modelId, failed)
+        assert.deepEqual((await store.findModel(ns.id, wanted.modelId))?.deployment, deployed)
+        assert.deepEqual((await store.findModel(ns.id, broken.modelId))?.deployment, failed)
+        assert.deepEqual((await store.findModel(ns.id, idle.modelId))?.deployment, idle.deployment)
+        const toReconcile = (await store.listModelsToReconcile()).filter(
+          (m) => m.namespaceId === ns.id,
+        )
+        assert.deepEqual(
+          toReconcile.map((m) => m.modelId),
+          [stuck.modelId, wanted.modelId].sort(),
+        )
+        assert.equal(await store.setDeployment(ns.id, 'gone_1_0_0', deployed), false)
       })
 
       it('refuses a model in a missing namespace', async () => {

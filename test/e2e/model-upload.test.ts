@@ -22,7 +22,14 @@ import {
 const MAX_ARCHIVE_BYTES = 256 * 1024
 
 function fields(overrides: Record<string, string | undefined> = {}): FormPart[] {
-  return formFields({ name: 'tiny-mlp', version: '1.0.0', model_format: 'onnx', ...overrides })
+  // Deployment has its own tests (serving.test.ts); here uploads stay undeployed.
+  return formFields({
+    name: 'tiny-mlp',
+    version: '1.0.0',
+    model_format: 'onnx',
+    deploy: 'false',
+    ...overrides,
+  })
 }
 
 describe('model upload', () => {

@@ -94,10 +94,11 @@ describe('OpenAPI document', () => {
       parameters?: Array<{ name: string; in: string }>
     }
     assert.equal(upload.operationId, 'upload_model_v1_namespaces__namespace_id__models_post')
-    assert.deepEqual(
-      upload.parameters?.map((p) => `${p.in}:${p.name}`),
-      ['path:namespace_id'],
-    )
+    // The seed's one parameter, plus berth's documented `?wait=true` (DESIGN §5).
+    assert.deepEqual(upload.parameters?.map((p) => `${p.in}:${p.name}`).sort(), [
+      'path:namespace_id',
+      'query:wait',
+    ])
     const bodyName = 'Body_upload_model_v1_namespaces__namespace_id__models_post'
     assert.deepEqual((upload.requestBody as { content?: unknown } | undefined)?.content, {
       'multipart/form-data': { schema: { $ref: `#/components/schemas/${bodyName}` } },

@@ -2,6 +2,7 @@ import multipart from '@fastify/multipart'
 import type { FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import type { StagedArchive } from '../../archives/archive-workspace.js'
+import { mixpeekStatus } from '../../domain/deployment-state.js'
 import type { Model } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
 import { fieldValidationError } from '../../errors/berth-error.js'
@@ -10,16 +11,20 @@ import type { ModelRegistry } from '../../registry/model-registry.js'
 import { principalOf } from '../authentication.js'
 import { BEARER_AUTH, errorResponses } from '../schemas/common.schemas.js'
 import {
+  DeployQuerySchema,
   ModelDeleteResponseSchema,
+  ModelDeployResponseSchema,
   ModelDetailResponseSchema,
   ModelListResponseSchema,
   ModelParamsSchema,
+  ModelUndeployResponseSchema,
   ModelUploadResponseSchema,
   NamespaceModelsParamsSchema,
   UploadModelBodySchema,
+  WaitQuerySchema,
 } from '../schemas/model.schemas.js'
 import { multipartValidatorCompiler } from '../validation.js'
-import { modelView } from '../views/model-view.js'
+import { deploymentView, modelView } from '../views/model-view.js'
 
 export interface ModelRoutesOptions {
   readonly registry: ModelRegistry
@@ -60,6 +65,7 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
         security: BEARER_AUTH,
         consumes: ['multipart/form-data'],
         params: NamespaceModelsParamsSchema,
+        querystring: WaitQuerySchema,
         body: UploadModelBodySchema,
         response: {
           200: ModelUploadResponseSchema,
@@ -82,7 +88,9 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
       }
       if (form.staged !== undefined) metrics.uploadBytes.inc(form.staged.sizeBytes)
       const { staged, fields } = form
-      const { model, deploymentStatus } = await registry.completeUpload(namespace, staged, fields)
+      const { model, deploymentStatus } = await registry.completeUpload(namespace, staged, fields, {
+        wait: request.query.wait === 'true',
+      })
       return {
         success: true,
         model_id: model.modelId,
@@ -118,7 +126,7 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
           model_format: m.format,
           framework: m.framework,
           task_type: m.taskType,
-          deployed: false,
+          deployed: m.deployment.status.state === 'deployed',
           endpoint: endpointOf(m),
           created_at: m.createdAt,
           updated_at: m.updatedAt,
@@ -143,7 +151,78 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
     async (request) => {
       const { namespace_id, model_id } = request.params
       const model = await registry.get(principalOf(request), namespace_id, model_id)
-      return { success: true, model: modelView(model, endpointOf(model)) }
+      return {
+        success: true,
+        model: modelView(model, endpointOf(model), registry.replicasOf(model)),
+      }
+    },
+  )
+
+  app.post(
+    '/namespaces/:namespace_id/models/:model_id/deploy',
+    {
+      schema: {
+        tags,
+        summary: 'Deploy a model',
+        description:
+          'Starts the model in a runner process. Answers at once (pending) unless wait=true, which blocks until deployed or failed. An already deployed model is left as is (cached) unless reload=true.',
+        operationId: 'deploy_model_v1_namespaces__namespace_id__models__model_id__deploy_post',
+        security: BEARER_AUTH,
+        params: ModelParamsSchema,
+        querystring: DeployQuerySchema,
+        response: { 200: ModelDeployResponseSchema, ...errorResponses(401, 403, 404, 422) },
+      },
+    },
+    async (request) => {
+      const { namespace_id, model_id } = request.params
+      const { model, cached } = await registry.deploy(
+        principalOf(request),
+        namespace_id,
+        model_id,
+        {
+          wait: request.query.wait === 'true',
+          reload: request.query.reload === 'true',
+        },
+      )
+      const { status, message } = model.deployment
+      return {
+        success: status.state !== 'failed',
+        model_id: model.modelId,
+        namespace_id: model.namespaceId,
+        deployment_status: mixpeekStatus(status.state),
+        cached,
+        message: cached
+          ? 'the model is already deployed'
+          : `deployment ${status.state} (${status.reason})${message === null ? '' : `: ${message}`}`,
+        deployment: deploymentView(model.deployment, registry.replicasOf(model)),
+      }
+    },
+  )
+
+  app.post(
+    '/namespaces/:namespace_id/models/:model_id/undeploy',
+    {
+      schema: {
+        tags,
+        summary: 'Undeploy a model',
+        description:
+          'Lets in-flight requests finish, stops the runner and frees its resources. The model and its archive are kept.',
+        security: BEARER_AUTH,
+        params: ModelParamsSchema,
+        response: { 200: ModelUndeployResponseSchema, ...errorResponses(401, 403, 404, 422) },
+      },
+    },
+    async (request) => {
+      const { namespace_id, model_id } = request.params
+      const model = await registry.undeploy(principalOf(request), namespace_id, model_id)
+      return {
+        success: true,
+        model_id: model.modelId,
+        namespace_id: model.namespaceId,
+        deployment_status: mixpeekStatus(model.deployment.status.state),
+        message: `model "${model.modelId}" undeployed`,
+        deployment: deploymentView(model.deployment, 0),
+      }
     },
   )
 

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { DEPLOYMENT_STATES } from '../../domain/deployment-state.js'
 import { MODEL_FORMATS } from '../../domain/model.js'
 import { schemaRegistry } from './common.schemas.js'
 
@@ -81,6 +82,16 @@ const TensorSpecSchema = z.object({
   shape: z.array(z.union([z.number().int(), z.string()])).describe('sizes; names for dynamic dims'),
 })
 
+/** berth's view of a deployment: DESIGN §2's state, its reason and time. */
+export const DeploymentSchema = z.object({
+  state: z.enum(DEPLOYMENT_STATES),
+  reason: z.string().describe('machine-readable, e.g. insufficient_cpu, runner_crashed'),
+  since: z.string().describe('when the state was entered'),
+  message: z.string().nullable().describe('detail for the reason, e.g. the load error'),
+  replicas: z.number().int().describe('runner processes serving the model now'),
+})
+schemaRegistry.add(DeploymentSchema, { id: 'Deployment' })
+
 export const CustomModelSchema = z.object({
   model_id: z.string(),
   namespace_id: z.string(),
@@ -105,12 +116,7 @@ export const CustomModelSchema = z.object({
   }),
   input_schema: z.object({ inputs: z.array(TensorSpecSchema) }).nullable(),
   output_schema: z.object({ outputs: z.array(TensorSpecSchema) }).nullable(),
-  deployment: z.object({
-    state: z.string(),
-    reason: z.string(),
-    since: z.string(),
-    replicas: z.number().int(),
-  }),
+  deployment: DeploymentSchema,
   manifest: z.record(z.string(), z.unknown()).describe('what validation found in the archive'),
   created_at: z.string(),
   updated_at: z.string(),
@@ -136,4 +142,43 @@ export const NamespaceModelsParamsSchema = z.object({
 
 export const ModelParamsSchema = NamespaceModelsParamsSchema.extend({
   model_id: z.string().min(1).max(200),
+})
+
+const MIXPEEK_STATUS = z.enum(['deployed', 'pending', 'failed', 'not_deployed'])
+
+export const ModelDeployResponseSchema = z.object({
+  success: z.boolean(),
+  model_id: z.string(),
+  namespace_id: z.string(),
+  deployment_status: MIXPEEK_STATUS.describe(
+    'the state, with loading and unloading shown as pending',
+  ),
+  cached: z.boolean().describe('the model was already deployed: nothing was loaded'),
+  message: z.string(),
+  deployment: DeploymentSchema,
+})
+schemaRegistry.add(ModelDeployResponseSchema, { id: 'ModelDeployResponse' })
+
+export const ModelUndeployResponseSchema = z.object({
+  success: z.boolean(),
+  model_id: z.string(),
+  namespace_id: z.string(),
+  deployment_status: MIXPEEK_STATUS,
+  message: z.string(),
+  deployment: DeploymentSchema,
+})
+schemaRegistry.add(ModelUndeployResponseSchema, { id: 'ModelUndeployResponse' })
+
+export const WaitQuerySchema = z.object({
+  wait: z
+    .enum(['true', 'false'])
+    .default('false')
+    .describe('block until the deployment is deployed or failed (bounded by the server)'),
+})
+
+export const DeployQuerySchema = WaitQuerySchema.extend({
+  reload: z
+    .enum(['true', 'false'])
+    .default('false')
+    .describe('redeploy an already deployed model: load a fresh runner, then stop the old one'),
 })

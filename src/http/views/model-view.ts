@@ -1,16 +1,28 @@
-import { NEVER_DEPLOYED } from '../../domain/deployment-state.js'
-import type {
-  HuggingFaceDetails,
-  Manifest,
-  OnnxDetails,
-  TensorSpec,
-  WeightsDetails,
+import type { Deployment } from '../../domain/deployment-state.js'
+import {
+  type HuggingFaceDetails,
+  type Manifest,
+  type OnnxDetails,
+  servedOnnx,
+  type TensorSpec,
+  type WeightsDetails,
 } from '../../domain/manifest.js'
 import type { Model } from '../../domain/model.js'
 
 /** The model record as `GET …/models/{model_id}` shows it (Mixpeek's fields, then berth's). */
-export function modelView(model: Model, endpoint: string) {
-  const onnx = onnxDetailsOf(model.manifest)
+/** The deployment as berth shows it. */
+export function deploymentView(deployment: Deployment, replicas: number) {
+  return {
+    state: deployment.status.state,
+    reason: deployment.status.reason,
+    since: deployment.status.since,
+    message: deployment.message,
+    replicas,
+  }
+}
+
+export function modelView(model: Model, endpoint: string, replicas: number) {
+  const onnx = servedOnnx(model.manifest)
   return {
     model_id: model.modelId,
     namespace_id: model.namespaceId,
@@ -22,8 +34,12 @@ export function modelView(model: Model, endpoint: string) {
     model_archive_url: model.archive.url,
     model_hash: model.archive.sha256,
     file_size_bytes: model.archive.sizeBytes,
-    deployed: false,
-    deployment_info: { endpoint, base_image: model.manifest.baseImage, deployed_at: null },
+    deployed: model.deployment.status.state === 'deployed',
+    deployment_info: {
+      endpoint,
+      base_image: model.manifest.baseImage,
+      deployed_at: model.deployment.deployedAt,
+    },
     resource_requirements: {
       num_cpus: model.resources.numCpus,
       num_gpus: model.resources.numGpus,
@@ -31,20 +47,11 @@ export function modelView(model: Model, endpoint: string) {
     },
     input_schema: onnx === undefined ? null : { inputs: onnx.inputs.map(tensorView) },
     output_schema: onnx === undefined ? null : { outputs: onnx.outputs.map(tensorView) },
-    // Deployment arrives with the serving work; until then a model is never deployed.
-    deployment: { ...NEVER_DEPLOYED(model.createdAt), replicas: 0 },
+    deployment: deploymentView(model.deployment, replicas),
     manifest: manifestView(model.manifest),
     created_at: model.createdAt,
     updated_at: model.updatedAt,
   }
-}
-
-/** The ONNX graph a model is served from, when it has one. */
-function onnxDetailsOf(manifest: Manifest): OnnxDetails | undefined {
-  const d = manifest.details
-  if (d.kind === 'onnx') return d
-  if (d.kind === 'huggingface' && d.weights.kind === 'onnx') return d.weights
-  return undefined
 }
 
 function manifestView(manifest: Manifest): Record<string, unknown> {

@@ -54,4 +54,10 @@ export interface ModelsTable {
   manifest: string
   created_at: string
   updated_at: string
+  desired_state: string
+  deployment_state: string
+  deployment_reason: string
+  deployment_since: string
+  deployment_message: string | null
+  deployed_at: string | null
 }

@@ -1,6 +1,12 @@
 import { setTimeout } from 'node:timers/promises'
 import { type Kysely, Migrator, type Selectable, sql } from 'kysely'
 import type { ApiKey } from '../../domain/api-key.js'
+import type {
+  Deployment,
+  DeploymentReason,
+  DeploymentState,
+  DesiredState,
+} from '../../domain/deployment-state.js'
 import type { Manifest } from '../../domain/manifest.js'
 import type { Model, ModelFormat } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
@@ -254,6 +260,37 @@ export class KyselyMetadataStore implements MetadataStore {
     return rows.map(toModel)
   }
 
+  async setDeployment(
+    namespaceId: string,
+    modelId: string,
+    deployment: Deployment,
+  ): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('models')
+      .set(deploymentColumns(deployment))
+      .where('namespace_id', '=', namespaceId)
+      .where('model_id', '=', modelId)
+      .executeTakeFirst()
+    return Number(result.numUpdatedRows) > 0
+  }
+
+  async listModelsToReconcile(): Promise<Model[]> {
+    const rows = await this.#db
+      .selectFrom('models')
+      .selectAll()
+      .where((eb) =>
+        eb.or([
+          eb('desired_state', '=', 'deployed'),
+          eb('deployment_state', 'not in', ['not_deployed', 'failed']),
+        ]),
+      )
+      .orderBy('created_at')
+      .orderBy('namespace_id')
+      .orderBy('model_id')
+      .execute()
+    return rows.map(toModel)
+  }
+
   async deleteModel(namespaceId: string, modelId: string): Promise<boolean> {
     const result = await this.#db
       .deleteFrom('models')
@@ -333,6 +370,18 @@ function modelRow(model: Model): ModelsTable {
     manifest: JSON.stringify(model.manifest),
     created_at: model.createdAt,
     updated_at: model.updatedAt,
+    ...deploymentColumns(model.deployment),
+  }
+}
+
+function deploymentColumns(deployment: Deployment) {
+  return {
+    desired_state: deployment.desired,
+    deployment_state: deployment.status.state,
+    deployment_reason: deployment.status.reason,
+    deployment_since: deployment.status.since,
+    deployment_message: deployment.message,
+    deployed_at: deployment.deployedAt,
   }
 }
 
@@ -359,6 +408,16 @@ function toModel(row: Selectable<ModelsTable>): Model {
       sizeBytes: Number(row.archive_bytes),
     },
     manifest: JSON.parse(row.manifest) as Manifest,
+    deployment: {
+      desired: row.desired_state as DesiredState,
+      status: {
+        state: row.deployment_state as DeploymentState,
+        reason: row.deployment_reason as DeploymentReason,
+        since: row.deployment_since,
+      },
+      message: row.deployment_message,
+      deployedAt: row.deployed_at,
+    },
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   }

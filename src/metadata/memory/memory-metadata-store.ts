@@ -1,4 +1,5 @@
 import type { ApiKey } from '../../domain/api-key.js'
+import type { Deployment } from '../../domain/deployment-state.js'
 import type { Model } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
 import type { Organization, Tier } from '../../domain/organization.js'
@@ -136,6 +137,33 @@ export class MemoryMetadataStore implements MetadataStore {
     return [...this.#models.values()]
       .filter((m) => m.namespaceId === namespaceId)
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.modelId.localeCompare(b.modelId))
+      .map((m) => structuredClone(m))
+  }
+
+  async setDeployment(
+    namespaceId: string,
+    modelId: string,
+    deployment: Deployment,
+  ): Promise<boolean> {
+    this.#assertOpen()
+    const key = `${namespaceId}/${modelId}`
+    const model = this.#models.get(key)
+    if (model === undefined) return false
+    this.#models.set(key, { ...model, deployment: structuredClone(deployment) })
+    return true
+  }
+
+  async listModelsToReconcile(): Promise<Model[]> {
+    this.#assertOpen()
+    const atRest = new Set(['not_deployed', 'failed'])
+    return [...this.#models.values()]
+      .filter((m) => m.deployment.desired === 'deployed' || !atRest.has(m.deployment.status.state))
+      .sort(
+        (a, b) =>
+          a.createdAt.localeCompare(b.createdAt) ||
+          a.namespaceId.localeCompare(b.namespaceId) ||
+          a.modelId.localeCompare(b.modelId),
+      )
       .map((m) => structuredClone(m))
   }
 

@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely'
 import { initial } from './0001-initial.js'
 import { models } from './0002-models.js'
+import { deployments } from './0003-deployments.js'
 
 /**
  * Every schema migration, in order. Names sort lexically; never rename or edit a released
@@ -9,4 +10,5 @@ import { models } from './0002-models.js'
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-initial': initial,
   '0002-models': models,
+  '0003-deployments': deployments,
 }

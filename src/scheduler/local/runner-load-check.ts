@@ -1,9 +1,7 @@
-import { fileURLToPath } from 'node:url'
 import { BerthError, isBerthError } from '../../errors/berth-error.js'
 import type { ModelLoadCheck } from '../../registry/model-load-check.js'
+import { RUNNER_ENTRY } from './local-scheduler.js'
 import { WorkerProcess } from './worker-process.js'
-
-const RUNNER_ENTRY = fileURLToPath(new URL('../../runtime/worker-main.js', import.meta.url))
 
 export interface RunnerLoadCheckOptions {
   /** Bound on starting a runner and loading the model in it. */

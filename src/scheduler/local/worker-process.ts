@@ -120,6 +120,24 @@ export class WorkerProcess {
     return this.#child.pid
   }
 
+  /** Why the runner stopped serving (the first failure), or `undefined` while it is healthy. */
+  get failure(): BerthError | undefined {
+    return this.#failure
+  }
+
+  /** Requests sent and not yet answered. */
+  get inFlight(): number {
+    return this.#pending.size
+  }
+
+  /** Ends the runner at once (SIGKILL), failing every pending request with `reason`. */
+  kill(reason: BerthError): void {
+    this.#fail(reason)
+    if (this.#child.exitCode === null && this.#child.signalCode === null) {
+      this.#child.kill('SIGKILL')
+    }
+  }
+
   /**
    * Sends a request and resolves the runner's answer. A `failed` answer rejects with the
    * runner's error code; no answer within `timeoutMs` stops the runner (`runner_timeout`).
@@ -167,12 +185,11 @@ export class WorkerProcess {
       try {
         messages = decoder.push(chunk)
       } catch (err) {
-        this.#fail(
+        this.kill(
           new BerthError('runner_protocol_error', 'the runner sent a malformed message', {
             cause: err,
           }),
         )
-        this.#child.kill('SIGKILL')
         return
       }
       for (const message of messages) this.#receive(message)

@@ -1,0 +1,572 @@
+import { join } from 'node:path'
+import type { Logger } from 'pino'
+import {
+  type Deployment,
+  type DeploymentReason,
+  type DeploymentState,
+  type DesiredState,
+  transition,
+} from '../domain/deployment-state.js'
+import { servedOnnx } from '../domain/manifest.js'
+import type { Model } from '../domain/model.js'
+import { BerthError, isBerthError } from '../errors/berth-error.js'
+import type { MetadataStore } from '../metadata/metadata-store.js'
+import type { Metrics, ModelLabels } from '../observability/metrics.js'
+import {
+  isRefusal,
+  type LoadedSignature,
+  type Reservation,
+  type Runner,
+  type RunnerEnd,
+  type RunnerRuntime,
+  type Scheduler,
+} from '../scheduler/scheduler.js'
+
+export interface DeploymentManagerOptions {
+  /** Bound on starting a runner and loading the model in it; past it: `failed`/`load_timeout`. */
+  readonly loadTimeoutMs: number
+  /** Restarts of a crashing runner before `failed`. */
+  readonly maxRestarts: number
+  /** First restart delay; doubles per consecutive crash, up to `maxRestartBackoffMs`. */
+  readonly restartBackoffMs: number
+  readonly maxRestartBackoffMs?: number
+  /** A runner that served this long without crashing starts a fresh restart budget. */
+  readonly restartResetMs?: number
+  /** On undeploy, how long in-flight requests may finish before the runner is stopped. */
+  readonly drainMs: number
+  readonly now?: () => Date
+}
+
+export interface DeploymentManagerDeps {
+  readonly metadata: MetadataStore
+  readonly scheduler: Scheduler
+  /** Where a model's unpacked files are installed. */
+  readonly modelDir: (model: Model) => string
+  readonly metrics: Metrics
+  readonly logger: Logger
+}
+
+/** A deployed model, ready for requests. */
+export interface Serving {
+  readonly model: Model
+  readonly runner: Runner
+  readonly signature: LoadedSignature
+}
+
+/** What a model needs to run here, or why it cannot. */
+type ServingPlan =
+  | { readonly runtime: RunnerRuntime; readonly path: string }
+  | { readonly notServable: string }
+
+/** One model's deployment as this server runs it. */
+interface Live {
+  model: Model
+  record: Deployment
+  reservation: Reservation | undefined
+  /** The runner answering requests. */
+  runner: Runner | undefined
+  signature: LoadedSignature | undefined
+  /** A runner being started or loaded (first load, restart or redeploy). */
+  loading: Runner | undefined
+  /** Bumped by every undeploy: a flow that started under an older epoch gives up. */
+  epoch: number
+  restarts: number
+  readySince: number
+  restartTimer: NodeJS.Timeout | undefined
+  pendingOrder: number
+  waiters: Set<() => void>
+  /** Persistence of state changes, in order. */
+  writes: Promise<void>
+}
+
+const SETTLED: ReadonlySet<DeploymentState> = new Set(['deployed', 'failed', 'not_deployed'])
+
+/**
+ * Deployments: the DESIGN §2 state machine driven by deploy and undeploy requests and by what
+ * runners do. Every change is recorded in the metadata store with its reason and time. Admission
+ * is the scheduler's; this class decides when to start, restart (with backoff), give up, and
+ * swap runners (a redeploy loads the new runner before the old one stops).
+ */
+export class DeploymentManager {
+  readonly #deps: DeploymentManagerDeps
+  readonly #options: Required<DeploymentManagerOptions>
+  readonly #live = new Map<string, Live>()
+  #pendingCounter = 0
+  #closed = false
+
+  constructor(deps: DeploymentManagerDeps, options: DeploymentManagerOptions) {
+    this.#deps = deps
+    this.#options = {
+      maxRestartBackoffMs: 30_000,
+      restartResetMs: 60_000,
+      now: () => new Date(),
+      ...options,
+    }
+  }
+
+  /**
+   * Brings the store's deployments in line with a server that runs nothing yet: what should be
+   * deployed is admitted again, whatever was half-done is set to rest. Run once, at start.
+   */
+  async reconcile(): Promise<void> {
+    for (const model of await this.#deps.metadata.listModelsToReconcile()) {
+      const live = this.#liveFor(model)
+      // This process owns no runner yet: whatever was recorded, the deployment starts over.
+      const since = this.#now()
+      live.record =
+        model.deployment.desired === 'deployed'
+          ? {
+              ...live.record,
+              status: { state: 'pending', reason: 'deploy_requested', since },
+              message: 'restarted with the server',
+            }
+          : {
+              ...live.record,
+              status: { state: 'not_deployed', reason: 'undeployed', since },
+              message: null,
+            }
+      live.pendingOrder = ++this.#pendingCounter
+      this.#persist(live)
+    }
+    this.#admitPending()
+  }
+
+  /**
+   * Asks for the model to be deployed. Already deployed: nothing happens (`cached`), unless
+   * `reload` asks for a fresh runner, loaded before the old one stops. Resolves once the
+   * request is recorded, with the deployment as it then stood; see `waitUntilSettled`.
+   */
+  async deploy(
+    model: Model,
+    options: { reload?: boolean } = {},
+  ): Promise<{ deployment: Deployment; cached: boolean }> {
+    this.#assertOpen()
+    const live = this.#liveFor(model)
+    this.#setDesired(live, 'deployed')
+    const state = live.record.status.state
+    let cached = false
+    if (state === 'deployed') {
+      if (options.reload === true) void this.#redeploy(live)
+      else cached = true
+    } else if (state === 'not_deployed' || state === 'failed') {
+      this.#toPending(live, 'deploy_requested', null)
+      this.#admitPending()
+    }
+    // `pending`/`loading` are on their way; `unloading` is followed by a new start.
+    const deployment = live.record
+    await live.writes
+    return { deployment, cached }
+  }
+
+  /** Stops the model's runners and releases its capacity. Resolves once `not_deployed`. */
+  async undeploy(model: Model): Promise<Deployment> {
+    this.#assertOpen()
+    const live = this.#liveFor(model)
+    this.#setDesired(live, 'not_deployed')
+    await this.#stopAll(live)
+    await live.writes
+    return live.record
+  }
+
+  /** Undeploys and forgets the model (it is being deleted). */
+  async remove(model: Model): Promise<void> {
+    await this.undeploy(model)
+    this.#live.delete(keyOf(model))
+    this.#deps.metrics.forgetModel(labelsOf(model))
+  }
+
+  /** The deployment as this server sees it (the stored record when it never touched it). */
+  deploymentOf(model: Model): Deployment {
+    return this.#live.get(keyOf(model))?.record ?? model.deployment
+  }
+
+  /** Runner processes serving the model now. */
+  replicasOf(model: Model): number {
+    return this.#live.get(keyOf(model))?.runner === undefined ? 0 : 1
+  }
+
+  /**
+   * Resolves when the deployment settles (`deployed`, `failed`, or `not_deployed` when that is
+   * what is wanted), or after `timeoutMs` with whatever it is then.
+   */
+  async waitUntilSettled(model: Model, timeoutMs: number): Promise<Deployment> {
+    const live = this.#live.get(keyOf(model))
+    if (live === undefined) return model.deployment
+    const settled = () =>
+      SETTLED.has(live.record.status.state) &&
+      (live.record.status.state !== 'not_deployed' || live.record.desired === 'not_deployed')
+    if (!settled()) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, timeoutMs)
+        function done() {
+          clearTimeout(timer)
+          live?.waiters.delete(check)
+          resolve()
+        }
+        function check() {
+          if (settled()) done()
+        }
+        live.waiters.add(check)
+      })
+    }
+    await live.writes
+    return live.record
+  }
+
+  /**
+   * The runner answering the model's requests. Throws `model_not_ready` (with the state and
+   * reason) when there is none.
+   */
+  serving(model: Model): Serving {
+    const live = this.#live.get(keyOf(model))
+    if (live?.runner !== undefined && live.signature !== undefined) {
+      return { model: live.model, runner: live.runner, signature: live.signature }
+    }
+    const { status, message } = live?.record ?? model.deployment
+    throw new BerthError(
+      'model_not_ready',
+      `model "${model.modelId}" is ${status.state} (${status.reason})${message === null ? '' : `: ${message}`}`,
+      { details: { model_id: model.modelId, state: status.state, reason: status.reason } },
+    )
+  }
+
+  /** Stops every runner (the store keeps what should be deployed, for the next start). */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await Promise.all(
+      [...this.#live.values()].map(async (live) => {
+        live.epoch += 1
+        clearTimeout(live.restartTimer)
+        const runners = [live.runner, live.loading].filter((r) => r !== undefined)
+        live.runner = undefined
+        live.loading = undefined
+        await Promise.all(runners.map((r) => r.stop(0)))
+        live.reservation?.release()
+        await live.writes
+      }),
+    )
+  }
+
+  #liveFor(model: Model): Live {
+    const key = keyOf(model)
+    let live = this.#live.get(key)
+    if (live === undefined) {
+      live = {
+        model,
+        record: model.deployment,
+        reservation: undefined,
+        runner: undefined,
+        signature: undefined,
+        loading: undefined,
+        epoch: 0,
+        restarts: 0,
+        readySince: 0,
+        restartTimer: undefined,
+        pendingOrder: 0,
+        waiters: new Set(),
+        writes: Promise.resolve(),
+      }
+      this.#live.set(key, live)
+      this.#deps.metrics.setDeploymentState(labelsOf(model), live.record.status.state)
+    }
+    return live
+  }
+
+  /** Starts what fits, in request order; records why the others wait or can never start. */
+  #admitPending(): void {
+    if (this.#closed) return
+    const waiting = [...this.#live.values()]
+      .filter((l) => l.record.status.state === 'pending')
+      .sort((a, b) => a.pendingOrder - b.pendingOrder)
+    for (const live of waiting) {
+      const plan = this.#planFor(live.model)
+      if ('notServable' in plan) {
+        this.#set(live, 'failed', 'model_not_servable', plan.notServable)
+        continue
+      }
+      const reservation = this.#deps.scheduler.reserve(live.model.resources)
+      if (isRefusal(reservation)) {
+        if (reservation.never) {
+          const reason =
+            reservation.reason === 'insufficient_gpu' ? 'gpu_unavailable' : 'never_fits'
+          this.#set(live, 'failed', reason, reservation.message)
+        } else if (live.record.status.reason !== reservation.reason) {
+          this.#set(live, 'pending', reservation.reason, reservation.message)
+        }
+        continue
+      }
+      live.reservation = reservation
+      void this.#load(live, live.epoch, plan, 'loading_model')
+    }
+  }
+
+  /** Starts a runner in the deployment's reservation and loads the model; then serves it. */
+  async #load(live: Live, epoch: number, plan: ServingPlan, reason: DeploymentReason) {
+    if ('notServable' in plan || live.reservation === undefined) return
+    this.#set(live, 'loading', reason, null)
+    const started = performance.now()
+    let runner: Runner | undefined
+    try {
+      runner = await this.#deps.scheduler.start(live.reservation, {
+        runtime: plan.runtime,
+        label: keyOf(live.model),
+      })
+      live.loading = runner
+      const signature = await runner.load(plan.path, this.#options.loadTimeoutMs)
+      live.loading = undefined
+      if (epoch !== live.epoch || this.#closed) {
+        await runner.stop(0)
+        return
+      }
+      live.runner = runner
+      live.signature = signature
+      live.readySince = Date.now()
+      this.#deps.metrics.modelLoadDuration.observe(
+        labelsOf(live.model),
+        (performance.now() - started) / 1000,
+      )
+      this.#set(live, 'deployed', 'ready', null)
+      const current = runner
+      void runner.ended.then((end) => this.#onRunnerEnded(live, current, end))
+    } catch (err) {
+      if (live.loading === runner) live.loading = undefined
+      if (runner !== undefined) await runner.stop(0)
+      if (epoch !== live.epoch || this.#closed) return
+      this.#onLoadFailed(live, err)
+    }
+  }
+
+  #onLoadFailed(live: Live, err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err)
+    this.#deps.logger.warn({ err, model: keyOf(live.model) }, 'deployment: the model did not load')
+    const code = isBerthError(err) ? err.code : 'internal_error'
+    switch (code) {
+      case 'runner_crashed':
+        this.#restartOrFail(live, 'runner_crashed', message)
+        return
+      case 'runner_protocol_error':
+        this.#restartOrFail(live, 'runner_protocol_error', message)
+        return
+      case 'runner_start_timeout':
+      case 'runner_timeout':
+        this.#fail(live, 'load_timeout', message)
+        return
+      case 'runner_memory_limit_exceeded':
+        this.#fail(live, 'memory_limit_exceeded', message)
+        return
+      default:
+        this.#fail(live, 'model_load_failed', message)
+        return
+    }
+  }
+
+  #onRunnerEnded(live: Live, runner: Runner, end: RunnerEnd): void {
+    if (live.runner !== runner || end.cause === 'stopped' || this.#closed) return
+    live.runner = undefined
+    live.signature = undefined
+    this.#deps.logger.warn({ model: keyOf(live.model), ...end }, 'deployment: runner ended')
+    switch (end.cause) {
+      case 'memory_limit_exceeded':
+        this.#fail(live, 'memory_limit_exceeded', end.message)
+        return
+      case 'protocol_error':
+        this.#restartOrFail(live, 'runner_protocol_error', end.message)
+        return
+      case 'unresponsive':
+        this.#restartOrFail(live, 'runner_unresponsive', end.message)
+        return
+      case 'crashed':
+        this.#restartOrFail(live, 'runner_crashed', end.message)
+        return
+    }
+  }
+
+  /** Restarts after a backoff while the budget lasts; then `failed` with `reason`. */
+  #restartOrFail(live: Live, reason: DeploymentReason, message: string): void {
+    const o = this.#options
+    if (live.readySince > 0 && Date.now() - live.readySince > o.restartResetMs) live.restarts = 0
+    live.restarts += 1
+    if (live.restarts > o.maxRestarts) {
+      this.#fail(live, reason, `${message} (gave up after ${o.maxRestarts} restarts)`)
+      return
+    }
+    this.#deps.metrics.runnerRestarts.inc(labelsOf(live.model))
+    this.#set(live, 'loading', 'restarting', message)
+    const delay = Math.min(o.restartBackoffMs * 2 ** (live.restarts - 1), o.maxRestartBackoffMs)
+    const epoch = live.epoch
+    live.restartTimer = setTimeout(() => {
+      live.restartTimer = undefined
+      if (epoch === live.epoch && !this.#closed) {
+        void this.#load(live, epoch, this.#planFor(live.model), 'restarting')
+      }
+    }, delay)
+  }
+
+  /** Ends the deployment as `failed`, releasing what it held. */
+  #fail(live: Live, reason: DeploymentReason, message: string): void {
+    live.epoch += 1
+    clearTimeout(live.restartTimer)
+    const runners = [live.runner, live.loading].filter((r) => r !== undefined)
+    live.runner = undefined
+    live.signature = undefined
+    live.loading = undefined
+    for (const runner of runners) void runner.stop(0)
+    live.reservation?.release()
+    live.reservation = undefined
+    this.#set(live, 'failed', reason, message)
+    this.#admitPending()
+  }
+
+  /**
+   * Loads a fresh runner beside the serving one, then swaps them and stops the old. When the
+   * node has no room for both, the old one stops first.
+   */
+  async #redeploy(live: Live): Promise<void> {
+    const plan = this.#planFor(live.model)
+    if ('notServable' in plan || live.runner === undefined) return
+    const epoch = live.epoch
+    this.#set(live, 'loading', 'redeploying', null)
+    const extra = this.#deps.scheduler.reserve(live.model.resources)
+    if (isRefusal(extra)) {
+      const old = live.runner
+      live.runner = undefined
+      live.signature = undefined
+      await old.stop(this.#options.drainMs)
+      if (epoch === live.epoch) await this.#load(live, epoch, plan, 'redeploying')
+      return
+    }
+    let runner: Runner | undefined
+    try {
+      runner = await this.#deps.scheduler.start(extra, {
+        runtime: plan.runtime,
+        label: keyOf(live.model),
+      })
+      live.loading = runner
+      const signature = await runner.load(plan.path, this.#options.loadTimeoutMs)
+      live.loading = undefined
+      if (epoch !== live.epoch || this.#closed) throw new Error('undeployed while redeploying')
+      const old = live.runner
+      const oldReservation = live.reservation
+      live.runner = runner
+      live.signature = signature
+      live.reservation = extra
+      live.readySince = Date.now()
+      live.restarts = 0
+      this.#set(live, 'deployed', 'ready', null)
+      const current = runner
+      void runner.ended.then((end) => this.#onRunnerEnded(live, current, end))
+      await old?.stop(this.#options.drainMs)
+      oldReservation?.release()
+    } catch (err) {
+      if (live.loading === runner) live.loading = undefined
+      await runner?.stop(0)
+      extra.release()
+      if (epoch !== live.epoch || this.#closed) return
+      // The old runner still serves: stay deployed, and say why the new one did not come up.
+      const message = err instanceof Error ? err.message : String(err)
+      if (live.runner !== undefined) {
+        this.#set(live, 'deployed', 'ready', `redeploy failed: ${message}`)
+      } else this.#onLoadFailed(live, err)
+    }
+  }
+
+  /** Undeploy: stop everything the deployment runs, release its capacity, rest. */
+  async #stopAll(live: Live): Promise<void> {
+    live.epoch += 1
+    clearTimeout(live.restartTimer)
+    live.restartTimer = undefined
+    const state = live.record.status.state
+    if (state === 'not_deployed' || state === 'unloading') return
+    if (state === 'failed' || state === 'pending') {
+      this.#set(live, 'not_deployed', 'undeployed', null)
+      return
+    }
+    this.#set(live, 'unloading', 'unload_requested', null)
+    const runners = [live.runner, live.loading].filter((r) => r !== undefined)
+    live.runner = undefined
+    live.signature = undefined
+    live.loading = undefined
+    await Promise.all(runners.map((r) => r.stop(this.#options.drainMs)))
+    live.reservation?.release()
+    live.reservation = undefined
+    this.#set(live, 'not_deployed', 'undeployed', null)
+    // A deploy that arrived while unloading starts now.
+    if (live.record.desired === 'deployed') this.#toPending(live, 'deploy_requested', null)
+    this.#admitPending()
+  }
+
+  #toPending(live: Live, reason: DeploymentReason, message: string | null): void {
+    live.pendingOrder = ++this.#pendingCounter
+    live.restarts = 0
+    live.readySince = 0
+    this.#set(live, 'pending', reason, message)
+  }
+
+  #planFor(model: Model): ServingPlan {
+    const onnx = servedOnnx(model.manifest)
+    if (onnx !== undefined) {
+      return { runtime: 'onnx', path: join(this.#deps.modelDir(model), onnx.primaryFile) }
+    }
+    return {
+      notServable: `${model.format} models without an ONNX graph cannot be served by this version of berth; their files are stored`,
+    }
+  }
+
+  #setDesired(live: Live, desired: DesiredState): void {
+    if (live.record.desired === desired) return
+    live.record = { ...live.record, desired }
+    this.#persist(live)
+  }
+
+  /** Moves the state (refusing illegal moves), records it, and wakes whoever waits. */
+  #set(live: Live, state: DeploymentState, reason: DeploymentReason, message: string | null) {
+    const now = new Date(this.#now())
+    const status = transition(live.record.status, state, reason, now)
+    live.record = {
+      ...live.record,
+      status,
+      message,
+      deployedAt: state === 'deployed' ? status.since : live.record.deployedAt,
+    }
+    this.#deps.metrics.setDeploymentState(labelsOf(live.model), state)
+    this.#deps.logger.info(
+      { model: keyOf(live.model), state, reason, ...(message === null ? {} : { message }) },
+      'deployment state',
+    )
+    this.#persist(live)
+  }
+
+  /** Writes the current record after the previous writes; then wakes the waiters. */
+  #persist(live: Live): void {
+    const record = live.record
+    const { namespaceId, modelId } = live.model
+    live.writes = live.writes
+      .then(() => this.#deps.metadata.setDeployment(namespaceId, modelId, record))
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          this.#deps.logger.error({ err, model: keyOf(live.model) }, 'deployment: not recorded')
+        },
+      )
+      .then(() => {
+        for (const wake of [...live.waiters]) wake()
+      })
+  }
+
+  #now(): string {
+    return this.#options.now().toISOString()
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new BerthError('server_shutting_down', 'the server is shutting down')
+  }
+}
+
+function keyOf(model: Model): string {
+  return `${model.namespaceId}/${model.modelId}`
+}
+
+function labelsOf(model: Model): ModelLabels {
+  return { namespace: model.namespaceId, model: model.name, version: model.version }
+}

@@ -1,0 +1,237 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import type { Model } from '../../domain/model.js'
+import { BerthError } from '../../errors/berth-error.js'
+import type { InferenceService } from '../../inference/inference-service.js'
+import { decodeInferRequest, encodeInferResponse } from '../../inference/oip-codec.js'
+import type { ModelRegistry } from '../../registry/model-registry.js'
+import { principalOf } from '../authentication.js'
+import { BEARER_AUTH, errorResponses } from '../schemas/common.schemas.js'
+import {
+  InferRequestSchema,
+  InferResponseSchema,
+  ModelMetadataSchema,
+  ModelReadySchema,
+  OipModelParamsSchema,
+  OipVersionParamsSchema,
+  ServerMetadataSchema,
+} from '../schemas/inference.schemas.js'
+import { ModelParamsSchema } from '../schemas/model.schemas.js'
+import { rawBodyValidatorCompiler } from '../validation.js'
+
+export interface InferenceRoutesOptions {
+  readonly registry: ModelRegistry
+  readonly inference: InferenceService
+  readonly maxRequestBytes: number
+  readonly version: string
+}
+
+/** The binary tensor extension's header: length of the JSON part of the body. */
+const HEADER_LENGTH = 'inference-header-content-length'
+
+const inferErrors = errorResponses(400, 401, 403, 404, 413, 422, 503, 504)
+
+/** The request body, raw: JSON or JSON + binary tensors, decoded by the OIP codec. */
+function acceptRawBodies(app: FastifyInstance, maxRequestBytes: number): void {
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser(
+    '*',
+    { parseAs: 'buffer', bodyLimit: maxRequestBytes },
+    (_request, body, done) => done(null, body),
+  )
+}
+
+async function answerInfer(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  inference: InferenceService,
+  model: Model,
+): Promise<FastifyReply> {
+  const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
+  const raw = request.headers[HEADER_LENGTH]
+  let headerLength: number | undefined
+  if (raw !== undefined) {
+    headerLength = Number(raw)
+    if (!Number.isSafeInteger(headerLength)) {
+      throw new BerthError('infer_request_invalid', `${HEADER_LENGTH} must be an integer`)
+    }
+  }
+  const decoded = decodeInferRequest(body, headerLength)
+  const outputs = await inference.infer(model, decoded)
+  const encoded = encodeInferResponse(
+    { modelName: model.name, modelVersion: model.version, id: decoded.id },
+    outputs,
+    decoded.binaryOutputs,
+  )
+  if (encoded.headerLength !== undefined) reply.header(HEADER_LENGTH, encoded.headerLength)
+  return reply.type(encoded.contentType).send(encoded.body)
+}
+
+/** `POST /v1/namespaces/{ns}/models/{model_id}/infer`: the model's `endpoint` (DESIGN §6). */
+export const inferenceRoutes: FastifyPluginAsyncZod<InferenceRoutesOptions> = async (
+  app,
+  { registry, inference, maxRequestBytes },
+) => {
+  acceptRawBodies(app, maxRequestBytes)
+  app.post(
+    '/namespaces/:namespace_id/models/:model_id/infer',
+    {
+      schema: {
+        tags: ['Inference'],
+        summary: 'Run the model (Open Inference Protocol request)',
+        description:
+          'JSON tensors, or the binary tensor extension (Inference-Header-Content-Length). Inputs are checked against the model signature first.',
+        security: BEARER_AUTH,
+        params: ModelParamsSchema,
+        body: InferRequestSchema,
+        response: { 200: InferResponseSchema, ...inferErrors },
+      },
+      validatorCompiler: rawBodyValidatorCompiler,
+    },
+    async (request, reply) => {
+      const { namespace_id, model_id } = request.params
+      const model = await registry.get(principalOf(request), namespace_id, model_id)
+      return answerInfer(request, reply, inference, model)
+    },
+  )
+}
+
+/** `/v2/health/*`: open, like `/healthz`. */
+export const oipHealthRoutes: FastifyPluginAsyncZod = async (app) => {
+  const tags = ['Open Inference Protocol']
+  app.get(
+    '/health/live',
+    {
+      schema: {
+        tags,
+        summary: 'Server liveness',
+        response: { 200: z.object({ live: z.boolean() }) },
+      },
+    },
+    async () => ({ live: true }),
+  )
+  app.get(
+    '/health/ready',
+    {
+      schema: {
+        tags,
+        summary: 'Server readiness',
+        response: { 200: z.object({ ready: z.boolean() }) },
+      },
+    },
+    async () => ({ ready: true }),
+  )
+}
+
+/**
+ * The Open Inference Protocol (KServe v2) data plane, DESIGN §4.4. The namespace comes from
+ * `X-Namespace`; `{name}` is a model name (its highest deployed version) or a `model_id`.
+ */
+export const oipRoutes: FastifyPluginAsyncZod<InferenceRoutesOptions> = async (app, options) => {
+  const { registry, inference, maxRequestBytes, version } = options
+  const tags = ['Open Inference Protocol']
+  acceptRawBodies(app, maxRequestBytes)
+
+  const modelFor = (request: FastifyRequest, name: string, modelVersion?: string) =>
+    registry.resolve(principalOf(request), namespaceOf(request), name, modelVersion)
+
+  app.get(
+    '',
+    {
+      schema: {
+        tags,
+        summary: 'Server metadata',
+        security: BEARER_AUTH,
+        response: { 200: ServerMetadataSchema, ...errorResponses(401) },
+      },
+    },
+    async () => ({ name: 'berth', version, extensions: ['binary_tensor_data'] }),
+  )
+
+  const metadata = async (model: Model) => {
+    const signature = inference.signatureOf(model)
+    const shapeOf = (dims: readonly (number | string)[]) =>
+      dims.map((d) => (typeof d === 'number' ? d : -1))
+    return {
+      name: model.name,
+      versions: await registry.versionsOf(model),
+      platform: signature === undefined ? 'berth_weights' : 'onnxruntime_onnx',
+      model_id: model.modelId,
+      inputs: (signature?.inputs ?? []).map((t) => ({ ...t, shape: shapeOf(t.shape) })),
+      outputs: (signature?.outputs ?? []).map((t) => ({ ...t, shape: shapeOf(t.shape) })),
+    }
+  }
+  const ready = (model: Model) => {
+    // Throws model_not_ready (503) with the state and reason when it is not.
+    inference.assertReady(model)
+    return { name: model.name, ready: true }
+  }
+  const headers = z.object({ 'x-namespace': z.string().optional() })
+
+  for (const [path, params] of [
+    ['/models/:name', OipModelParamsSchema],
+    ['/models/:name/versions/:version', OipVersionParamsSchema],
+  ] as const) {
+    // The params were validated against `params`: a name, and for the second path a version.
+    const resolve = (request: FastifyRequest) => {
+      const p = request.params as { name: string; version?: string }
+      return modelFor(request, p.name, p.version)
+    }
+    app.get(
+      path,
+      {
+        schema: {
+          tags,
+          summary: 'Model metadata: inputs and outputs, -1 for dynamic dims',
+          security: BEARER_AUTH,
+          params,
+          headers,
+          response: { 200: ModelMetadataSchema, ...errorResponses(400, 401, 403, 404, 422) },
+        },
+      },
+      async (request) => metadata(await resolve(request)),
+    )
+    app.get(
+      `${path}/ready`,
+      {
+        schema: {
+          tags,
+          summary: 'Whether the model answers requests (503 model_not_ready when not)',
+          security: BEARER_AUTH,
+          params,
+          headers,
+          response: { 200: ModelReadySchema, ...errorResponses(400, 401, 403, 404, 422, 503) },
+        },
+      },
+      async (request) => ready(await resolve(request)),
+    )
+    app.post(
+      `${path}/infer`,
+      {
+        schema: {
+          tags,
+          summary: 'Run the model',
+          security: BEARER_AUTH,
+          params,
+          headers,
+          body: InferRequestSchema,
+          response: { 200: InferResponseSchema, ...inferErrors },
+        },
+        validatorCompiler: rawBodyValidatorCompiler,
+      },
+      async (request, reply) => answerInfer(request, reply, inference, await resolve(request)),
+    )
+  }
+}
+
+function namespaceOf(request: FastifyRequest): string {
+  const value = request.headers['x-namespace']
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new BerthError(
+      'namespace_header_missing',
+      'the X-Namespace header (a namespace id or name) is required on /v2 model routes',
+    )
+  }
+  return value.trim()
+}

@@ -1,0 +1,165 @@
+import type { DeploymentManager } from '../deployments/deployment-manager.js'
+import { servedOnnx } from '../domain/manifest.js'
+import type { Model } from '../domain/model.js'
+import { BerthError, isBerthError } from '../errors/berth-error.js'
+import { ERROR_CODES } from '../errors/error-codes.js'
+import type { Metrics } from '../observability/metrics.js'
+import type { WireTensor } from '../runtime/worker-protocol.js'
+import type { Runner } from '../scheduler/scheduler.js'
+import { checkInputs, type Signature } from './check-inputs.js'
+import type { InferRequest } from './oip-codec.js'
+
+export interface InferenceServiceOptions {
+  /** Bound on one request, queueing included: 504 past it. */
+  readonly timeoutMs: number
+  /**
+   * Requests handed to one runner at a time. Two keep it busy (the next request is already
+   * there when one finishes); the rest wait here, where their queue time is measured.
+   */
+  readonly maxInFlightPerRunner?: number
+}
+
+type Outcome = 'success' | 'bad_request' | 'not_ready' | 'timeout' | 'error'
+
+/**
+ * The data plane, whatever the transport: checks a request against the model's signature,
+ * queues it for the model's runner, and records the outcome. Inference itself always runs in a
+ * runner process, never here.
+ */
+export class InferenceService {
+  readonly #deployments: DeploymentManager
+  readonly #metrics: Metrics
+  readonly #timeoutMs: number
+  readonly #maxInFlight: number
+  readonly #queues = new WeakMap<Runner, RunnerQueue>()
+
+  constructor(
+    deps: { readonly deployments: DeploymentManager; readonly metrics: Metrics },
+    options: InferenceServiceOptions,
+  ) {
+    this.#deployments = deps.deployments
+    this.#metrics = deps.metrics
+    this.#timeoutMs = options.timeoutMs
+    this.#maxInFlight = options.maxInFlightPerRunner ?? 2
+  }
+
+  /** The model's declared inputs and outputs (from its graph), or `undefined` when it has none. */
+  signatureOf(model: Model): Signature | undefined {
+    return servedOnnx(model.manifest)
+  }
+
+  /** Throws `model_not_ready` (503, with the state and reason) unless the model serves now. */
+  assertReady(model: Model): void {
+    this.#deployments.serving(model)
+  }
+
+  /**
+   * Runs one request. Throws the 400s of `checkInputs`, `model_not_ready` (503),
+   * `inference_failed` (400: the model refused the values), `inference_timeout` /
+   * `runner_timeout` (504) and `runner_*` (503) when the runner broke.
+   */
+  async infer(model: Model, request: InferRequest): Promise<WireTensor[]> {
+    const started = performance.now()
+    const labels = { namespace: model.namespaceId, model: model.name, version: model.version }
+    try {
+      const serving = this.#deployments.serving(model)
+      const signature = this.signatureOf(model) ?? serving.signature
+      const inputs = checkInputs(signature, request.inputs, request.outputs)
+      const deadline = started + this.#timeoutMs
+      const queue = this.#queueFor(serving.runner)
+      const release = await queue.acquire(deadline)
+      this.#metrics.inferenceQueue.observe(labels, (performance.now() - started) / 1000)
+      try {
+        const remaining = Math.max(1, Math.ceil(deadline - performance.now()))
+        const outputs = await serving.runner.infer(inputs, request.outputs, remaining)
+        this.#metrics.batchSize.observe(labels, 1)
+        this.#count(labels, 'success')
+        return outputs
+      } finally {
+        release()
+      }
+    } catch (err) {
+      this.#count(labels, outcomeOf(err))
+      throw err
+    } finally {
+      this.#metrics.inferenceDuration.observe(labels, (performance.now() - started) / 1000)
+    }
+  }
+
+  #queueFor(runner: Runner): RunnerQueue {
+    let queue = this.#queues.get(runner)
+    if (queue === undefined) {
+      queue = new RunnerQueue(this.#maxInFlight)
+      this.#queues.set(runner, queue)
+    }
+    return queue
+  }
+
+  #count(labels: Record<string, string>, outcome: Outcome): void {
+    this.#metrics.inferenceRequests.inc({ ...labels, outcome })
+  }
+}
+
+function outcomeOf(err: unknown): Outcome {
+  if (!isBerthError(err)) return 'error'
+  if (err.code === 'model_not_ready') return 'not_ready'
+  const kind = ERROR_CODES[err.code]
+  if (kind === 'deadline_exceeded') return 'timeout'
+  if (kind === 'invalid_argument') return 'bad_request'
+  return 'error'
+}
+
+interface Waiter {
+  readonly resolve: () => void
+  readonly timer: NodeJS.Timeout
+}
+
+/** First come, first served, at most `limit` requests on the runner at once. */
+class RunnerQueue {
+  readonly #limit: number
+  readonly #waiting: Waiter[] = []
+  #running = 0
+
+  constructor(limit: number) {
+    this.#limit = limit
+  }
+
+  /** Resolves a release function once a slot is free; throws `inference_timeout` at `deadline`. */
+  acquire(deadline: number): Promise<() => void> {
+    if (this.#running < this.#limit) {
+      this.#running += 1
+      return Promise.resolve(this.#releaser())
+    }
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve: () => {
+          clearTimeout(waiter.timer)
+          resolve(this.#releaser())
+        },
+        timer: setTimeout(
+          () => {
+            const index = this.#waiting.indexOf(waiter)
+            if (index >= 0) this.#waiting.splice(index, 1)
+            reject(
+              new BerthError('inference_timeout', 'the request waited too long for its runner'),
+            )
+          },
+          Math.max(0, deadline - performance.now()),
+        ),
+      }
+      this.#waiting.push(waiter)
+    })
+  }
+
+  #releaser(): () => void {
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      const next = this.#waiting.shift()
+      // The slot passes straight to the next request.
+      if (next !== undefined) next.resolve()
+      else this.#running -= 1
+    }
+  }
+}

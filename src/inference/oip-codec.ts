@@ -1,0 +1,173 @@
+import { BerthError } from '../errors/berth-error.js'
+import type { WireTensor } from '../runtime/worker-protocol.js'
+import { encodeValues, flatten, ITEM_BYTES, valuesAsJson } from './tensor-data.js'
+
+/**
+ * The Open Inference Protocol (KServe v2) request and response bodies, JSON and with the binary
+ * tensor extension: a JSON header of `Inference-Header-Content-Length` bytes, then the raw
+ * tensors of every input that says `parameters.binary_data_size`, in order.
+ */
+
+/** An inference request, decoded: tensors as raw bytes whatever way they arrived. */
+export interface InferRequest {
+  readonly id: string | undefined
+  readonly inputs: readonly WireTensor[]
+  /** Outputs asked for by name, or `null` for all of them. */
+  readonly outputs: readonly string[] | null
+  /** Which outputs to answer as binary: names, or `true` for all. */
+  readonly binaryOutputs: ReadonlySet<string> | true
+}
+
+/** What the transport needs to send back: a body, its type, and the binary header length. */
+export interface EncodedResponse {
+  readonly body: Buffer
+  readonly contentType: 'application/json' | 'application/octet-stream'
+  /** Set when the body carries binary tensors after its JSON header. */
+  readonly headerLength: number | undefined
+}
+
+/**
+ * Decodes a request body. `headerLength` is the `Inference-Header-Content-Length` value when
+ * the client sent one. Throws 400s: `infer_request_invalid` for the envelope, and
+ * `input_data_invalid` naming the input whose data does not match its datatype and shape.
+ */
+export function decodeInferRequest(body: Buffer, headerLength: number | undefined): InferRequest {
+  if (headerLength !== undefined && (headerLength < 0 || headerLength > body.length)) {
+    throw invalid(`Inference-Header-Content-Length ${headerLength} is outside the body`)
+  }
+  const jsonEnd = headerLength ?? body.length
+  let header: unknown
+  try {
+    header = JSON.parse(body.subarray(0, jsonEnd).toString('utf8'))
+  } catch {
+    throw invalid('the request body (or its JSON header) is not valid JSON')
+  }
+  if (!isRecord(header)) throw invalid('the request must be a JSON object')
+  if (!Array.isArray(header.inputs) || header.inputs.length === 0) {
+    throw invalid('"inputs" must be a non-empty array of tensors')
+  }
+  const binary = body.subarray(jsonEnd)
+  let offset = 0
+  const names = new Set<string>()
+  const inputs = header.inputs.map((raw: unknown, index: number): WireTensor => {
+    if (!isRecord(raw) || typeof raw.name !== 'string' || raw.name === '') {
+      throw invalid(`inputs[${index}] must be an object with a "name"`)
+    }
+    const name = raw.name
+    if (names.has(name)) throw invalid(`input "${name}" is given twice`)
+    names.add(name)
+    if (typeof raw.datatype !== 'string') throw dataInvalid(name, 'has no "datatype"')
+    const datatype = raw.datatype
+    const shape = raw.shape
+    if (
+      !Array.isArray(shape) ||
+      !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)
+    ) {
+      throw dataInvalid(name, '"shape" must be an array of non-negative integers')
+    }
+    const count = (shape as number[]).reduce((a, b) => a * b, 1)
+    const item = ITEM_BYTES[datatype]
+    if (item === undefined) throw dataInvalid(name, `datatype ${datatype} is not supported`)
+    const parameters = isRecord(raw.parameters) ? raw.parameters : {}
+    const binarySize = parameters.binary_data_size
+    if (binarySize !== undefined) {
+      if (!Number.isSafeInteger(binarySize) || (binarySize as number) !== count * item) {
+        throw dataInvalid(
+          name,
+          `binary_data_size ${String(binarySize)} does not match shape [${shape.join(', ')}] of ${datatype} (${count * item} bytes)`,
+        )
+      }
+      if (offset + count * item > binary.length) {
+        throw invalid('the binary tensor data is shorter than the inputs declare')
+      }
+      const data = binary.subarray(offset, offset + count * item)
+      offset += count * item
+      return { name, datatype, shape: shape as number[], data }
+    }
+    if (!Array.isArray(raw.data)) {
+      throw dataInvalid(name, 'needs "data", or parameters.binary_data_size with binary data')
+    }
+    const values = flatten(raw.data)
+    if (values.length !== count) {
+      throw dataInvalid(
+        name,
+        `has ${values.length} elements; shape [${shape.join(', ')}] needs ${count}`,
+      )
+    }
+    const encoded = encodeValues(datatype, values)
+    if (typeof encoded === 'string') throw dataInvalid(name, encoded)
+    return { name, datatype, shape: shape as number[], data: encoded }
+  })
+  if (offset !== binary.length) {
+    throw invalid(`${binary.length - offset} bytes of binary data belong to no input`)
+  }
+  return { id: typeof header.id === 'string' ? header.id : undefined, inputs, ...outputsOf(header) }
+}
+
+function outputsOf(
+  header: Record<string, unknown>,
+): Pick<InferRequest, 'outputs' | 'binaryOutputs'> {
+  const all = isRecord(header.parameters) && header.parameters.binary_data_output === true
+  if (header.outputs === undefined) return { outputs: null, binaryOutputs: all ? true : new Set() }
+  if (!Array.isArray(header.outputs)) throw invalid('"outputs" must be an array')
+  const names: string[] = []
+  const binary = new Set<string>()
+  for (const [index, raw] of header.outputs.entries()) {
+    if (!isRecord(raw) || typeof raw.name !== 'string') {
+      throw invalid(`outputs[${index}] must be an object with a "name"`)
+    }
+    names.push(raw.name)
+    if (all || (isRecord(raw.parameters) && raw.parameters.binary_data === true)) {
+      binary.add(raw.name)
+    }
+  }
+  return { outputs: names, binaryOutputs: binary }
+}
+
+/** Encodes the answer: plain JSON, or a JSON header followed by the binary outputs. */
+export function encodeInferResponse(
+  meta: {
+    readonly modelName: string
+    readonly modelVersion: string
+    readonly id: string | undefined
+  },
+  outputs: readonly WireTensor[],
+  binaryOutputs: ReadonlySet<string> | true,
+): EncodedResponse {
+  const binary: Uint8Array[] = []
+  const parts = outputs.map((t) => {
+    const head = `{"name":${JSON.stringify(t.name)},"datatype":${JSON.stringify(t.datatype)},"shape":${JSON.stringify(t.shape)}`
+    if (binaryOutputs === true || binaryOutputs.has(t.name)) {
+      binary.push(t.data)
+      return `${head},"parameters":{"binary_data_size":${t.data.byteLength}}}`
+    }
+    return `${head},"data":${valuesAsJson(t.datatype, t.data)}}`
+  })
+  const id = meta.id === undefined ? '' : `"id":${JSON.stringify(meta.id)},`
+  const json = Buffer.from(
+    `{${id}"model_name":${JSON.stringify(meta.modelName)},"model_version":${JSON.stringify(meta.modelVersion)},"outputs":[${parts.join(',')}]}`,
+    'utf8',
+  )
+  if (binary.length === 0) {
+    return { body: json, contentType: 'application/json', headerLength: undefined }
+  }
+  return {
+    body: Buffer.concat([json, ...binary]),
+    contentType: 'application/octet-stream',
+    headerLength: json.length,
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function invalid(message: string): BerthError {
+  return new BerthError('infer_request_invalid', message)
+}
+
+function dataInvalid(input: string, problem: string): BerthError {
+  return new BerthError('input_data_invalid', `input "${input}" ${problem}`, {
+    details: { input },
+  })
+}

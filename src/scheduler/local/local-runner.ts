@@ -1,0 +1,111 @@
+import { BerthError } from '../../errors/berth-error.js'
+import type { ErrorCode } from '../../errors/error-codes.js'
+import type { WireTensor } from '../../runtime/worker-protocol.js'
+import type { LoadedSignature, Runner, RunnerEnd, RunnerEndCause } from '../scheduler.js'
+import { residentBytes } from './resident-memory.js'
+import type { WorkerProcess } from './worker-process.js'
+
+export interface LocalRunnerOptions {
+  readonly intraOpThreads: number
+  /** Resident memory past which the runner is killed (`memory_limit_exceeded`). */
+  readonly memoryLimitBytes: number
+  /** How often resident memory is sampled. */
+  readonly memoryPollMs: number
+  readonly killGraceMs: number
+}
+
+/**
+ * A runner child process on this machine, with its memory watched: `memory_gb` cannot be
+ * enforced by Node itself (ONNX Runtime allocates outside the V8 heap), so the resident set is
+ * sampled and the process killed past the limit.
+ */
+export class LocalRunner implements Runner {
+  readonly id: string
+  readonly ended: Promise<RunnerEnd>
+  readonly #worker: WorkerProcess
+  readonly #options: LocalRunnerOptions
+  readonly #watch: NodeJS.Timeout
+  #stopRequested = false
+  #stopping: Promise<void> | undefined
+
+  constructor(worker: WorkerProcess, options: LocalRunnerOptions) {
+    this.#worker = worker
+    this.#options = options
+    this.id = String(worker.pid)
+    this.#watch = setInterval(() => void this.#checkMemory(), options.memoryPollMs)
+    this.#watch.unref()
+    this.ended = worker.exited.then((exit) => {
+      clearInterval(this.#watch)
+      return this.#endOf(exit)
+    })
+  }
+
+  get inFlight(): number {
+    return this.#worker.inFlight
+  }
+
+  async load(modelPath: string, timeoutMs: number): Promise<LoadedSignature> {
+    const answer = await this.#worker.call(
+      { type: 'load', modelPath, intraOpThreads: this.#options.intraOpThreads },
+      timeoutMs,
+    )
+    if (answer.type !== 'loaded') throw unexpected(answer.type)
+    return { inputs: answer.inputs, outputs: answer.outputs }
+  }
+
+  async infer(
+    inputs: readonly WireTensor[],
+    outputs: readonly string[] | null,
+    timeoutMs: number,
+  ): Promise<WireTensor[]> {
+    const answer = await this.#worker.call({ type: 'infer', inputs, outputs }, timeoutMs)
+    if (answer.type !== 'result') throw unexpected(answer.type)
+    return [...answer.outputs]
+  }
+
+  stop(drainMs: number): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#stopRequested = true
+      const deadline = Date.now() + drainMs
+      while (this.#worker.inFlight > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 5))
+      }
+      await this.#worker.stop()
+    })()
+    return this.#stopping
+  }
+
+  async #checkMemory(): Promise<void> {
+    const pid = this.#worker.pid
+    if (pid === undefined || this.#worker.failure !== undefined) return
+    const bytes = await residentBytes(pid)
+    if (bytes === undefined || bytes <= this.#options.memoryLimitBytes) return
+    this.#worker.kill(
+      new BerthError(
+        'runner_memory_limit_exceeded',
+        `the runner used ${bytes} bytes of memory, over its limit of ${this.#options.memoryLimitBytes}`,
+        { details: { resident_bytes: bytes, limit_bytes: this.#options.memoryLimitBytes } },
+      ),
+    )
+  }
+
+  #endOf(exit: { code: number | null; signal: NodeJS.Signals | null }): RunnerEnd {
+    const failure = this.#worker.failure
+    const cause = failure === undefined ? undefined : CAUSE_BY_CODE[failure.code]
+    if (failure !== undefined && cause !== undefined) return { cause, message: failure.message }
+    if (this.#stopRequested) return { cause: 'stopped', message: 'the runner was stopped' }
+    const how = exit.signal === null ? `with code ${exit.code}` : `on ${exit.signal}`
+    return { cause: 'crashed', message: `the runner process exited ${how}` }
+  }
+}
+
+/** Failures that say why the runner ended better than its exit status does. */
+const CAUSE_BY_CODE: Partial<Record<ErrorCode, RunnerEndCause>> = {
+  runner_memory_limit_exceeded: 'memory_limit_exceeded',
+  runner_protocol_error: 'protocol_error',
+  runner_timeout: 'unresponsive',
+}
+
+function unexpected(type: string): BerthError {
+  return new BerthError('runner_protocol_error', `the runner answered with an unexpected ${type}`)
+}

@@ -1,0 +1,188 @@
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { NodeCapacity } from '../../config/config.js'
+import type { ResourceRequirements } from '../../domain/model.js'
+import { BerthError } from '../../errors/berth-error.js'
+import type {
+  Refusal,
+  Reservation,
+  Runner,
+  RunnerRuntime,
+  RunnerSpec,
+  Scheduler,
+} from '../scheduler.js'
+import { LocalRunner } from './local-runner.js'
+import { WorkerProcess } from './worker-process.js'
+
+export const RUNNER_ENTRY = fileURLToPath(new URL('../../runtime/worker-main.js', import.meta.url))
+
+/** The command that starts a runner for a runtime: berth's own, or (in tests) a fixture. */
+export interface RunnerCommand {
+  readonly entry: string
+  readonly args: readonly string[]
+}
+
+export interface LocalSchedulerOptions {
+  readonly node: NodeCapacity
+  /** Where the pid of every live runner is recorded, to end leftovers after a crash. */
+  readonly runDir: string
+  readonly startTimeoutMs: number
+  readonly killGraceMs: number
+  readonly memoryPollMs: number
+  readonly maxFrameBytes: number
+  /** Defaults to berth's runner (`runtime/worker-main.js RUNTIME`). */
+  readonly command?: (runtime: RunnerRuntime) => RunnerCommand
+  readonly log?: (line: string, fields: Record<string, unknown>) => void
+}
+
+/** Capacity in use, in the units that are compared. */
+interface Used {
+  cpus: number
+  memoryBytes: number
+  gpus: number
+}
+
+/**
+ * Places runners as child processes of this server, admitting them against the node's capacity
+ * (CPUs times the overcommit factor, memory, GPUs). Capacity is reserved per deployment and
+ * returned on release.
+ */
+export class LocalScheduler implements Scheduler {
+  readonly #options: LocalSchedulerOptions
+  readonly #used: Used = { cpus: 0, memoryBytes: 0, gpus: 0 }
+  readonly #runners = new Set<Runner>()
+  #closed = false
+
+  private constructor(options: LocalSchedulerOptions) {
+    this.#options = options
+  }
+
+  /**
+   * Opens the scheduler, first ending runner processes a crashed earlier server left behind
+   * (their pids were recorded under `runDir`). Resolves how many were ended with it.
+   */
+  static async open(options: LocalSchedulerOptions): Promise<LocalScheduler> {
+    const scheduler = new LocalScheduler(options)
+    const ended = await scheduler.#endLeftovers()
+    if (ended > 0) options.log?.('ended runners left by an earlier server', { ended })
+    return scheduler
+  }
+
+  reserve(resources: ResourceRequirements): Reservation | Refusal {
+    const refusal = this.#refusalFor(resources)
+    if (refusal !== undefined) return refusal
+    const used = this.#used
+    used.cpus += resources.numCpus
+    used.memoryBytes += resources.memoryBytes
+    used.gpus += resources.numGpus
+    let released = false
+    return {
+      resources,
+      release: () => {
+        if (released) return
+        released = true
+        used.cpus -= resources.numCpus
+        used.memoryBytes -= resources.memoryBytes
+        used.gpus -= resources.numGpus
+      },
+    }
+  }
+
+  async start(reservation: Reservation, spec: RunnerSpec): Promise<Runner> {
+    if (this.#closed) throw new BerthError('server_shutting_down', 'the server is shutting down')
+    const command = this.#options.command?.(spec.runtime) ?? {
+      entry: RUNNER_ENTRY,
+      args: [spec.runtime],
+    }
+    const log = this.#options.log
+    const worker = await WorkerProcess.start({
+      entry: command.entry,
+      args: command.args,
+      startTimeoutMs: this.#options.startTimeoutMs,
+      killGraceMs: this.#options.killGraceMs,
+      maxFrameBytes: this.#options.maxFrameBytes,
+      ...(log === undefined ? {} : { log: (line: string) => log(line, { runner: spec.label }) }),
+    })
+    const runner = new LocalRunner(worker, {
+      // ONNX Runtime's intra-op pool: one thread per whole CPU asked for, at least one.
+      intraOpThreads: Math.max(1, Math.floor(reservation.resources.numCpus)),
+      memoryLimitBytes: reservation.resources.memoryBytes,
+      memoryPollMs: this.#options.memoryPollMs,
+      killGraceMs: this.#options.killGraceMs,
+    })
+    const pidFile = join(this.#options.runDir, runner.id)
+    this.#runners.add(runner)
+    await mkdir(this.#options.runDir, { recursive: true })
+    await writeFile(pidFile, `${command.entry}\n`)
+    void runner.ended.then(async () => {
+      this.#runners.delete(runner)
+      await rm(pidFile, { force: true })
+    })
+    if (this.#closed) await runner.stop(0)
+    return runner
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    await Promise.all([...this.#runners].map((r) => r.stop(0)))
+  }
+
+  #refusalFor(r: ResourceRequirements): Refusal | undefined {
+    const node = this.#options.node
+    const cpuCapacity = node.cpus * node.cpuOvercommit
+    const checks: ReadonlyArray<readonly [Refusal['reason'], number, number, number, string]> = [
+      ['insufficient_gpu', r.numGpus, this.#used.gpus, node.gpus, 'GPUs'],
+      ['insufficient_memory', r.memoryBytes, this.#used.memoryBytes, node.memoryBytes, 'bytes'],
+      ['insufficient_cpu', r.numCpus, this.#used.cpus, cpuCapacity, 'CPUs'],
+    ]
+    // Never-fitting requests first: they fail at once, whatever else is running.
+    for (const [reason, asked, , capacity, unit] of checks) {
+      if (asked > capacity + 1e-9) {
+        return {
+          reason,
+          never: true,
+          message: `asks for ${asked} ${unit}; this node has ${capacity}`,
+        }
+      }
+    }
+    for (const [reason, asked, used, capacity, unit] of checks) {
+      if (used + asked > capacity + 1e-9) {
+        return {
+          reason,
+          never: false,
+          message: `asks for ${asked} ${unit}; ${Math.max(0, capacity - used)} of ${capacity} are free`,
+        }
+      }
+    }
+    return undefined
+  }
+
+  /** Ends processes whose pid files name one of our runners; removes every pid file. */
+  async #endLeftovers(): Promise<number> {
+    let names: string[]
+    try {
+      names = await readdir(this.#options.runDir)
+    } catch {
+      return 0
+    }
+    let ended = 0
+    for (const name of names) {
+      const file = join(this.#options.runDir, name)
+      const pid = Number(name)
+      const entry = (await readFile(file, 'utf8').catch(() => '')).trim()
+      // The pid may have been reused by an unrelated process: only end it if it runs our entry.
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
+      if (Number.isSafeInteger(pid) && entry !== '' && cmdline.split('\0').includes(entry)) {
+        try {
+          process.kill(pid, 'SIGKILL')
+          ended += 1
+        } catch {
+          // Already gone.
+        }
+      }
+      await rm(file, { force: true })
+    }
+    return ended
+  }
+}

@@ -1,0 +1,88 @@
+import type { TensorSpec } from '../domain/manifest.js'
+import type { ResourceRequirements } from '../domain/model.js'
+import type { WireTensor } from '../runtime/worker-protocol.js'
+
+/** Which runtime a runner hosts. */
+export type RunnerRuntime = 'onnx'
+
+/** Capacity held for one runner until released. */
+export interface Reservation {
+  readonly resources: ResourceRequirements
+  /** Returns the capacity to the node. Idempotent. */
+  release(): void
+}
+
+/** Why a runner cannot be placed: `now` may change as others leave; `never` cannot. */
+export interface Refusal {
+  readonly reason: 'insufficient_cpu' | 'insufficient_memory' | 'insufficient_gpu'
+  readonly never: boolean
+  readonly message: string
+}
+
+/** How a runner ended. `stopped` is the only expected one. */
+export type RunnerEndCause =
+  | 'stopped'
+  | 'crashed'
+  | 'memory_limit_exceeded'
+  | 'protocol_error'
+  | 'unresponsive'
+
+export interface RunnerEnd {
+  readonly cause: RunnerEndCause
+  readonly message: string
+}
+
+export interface RunnerSpec {
+  readonly runtime: RunnerRuntime
+  /** For logs: `namespace/model_id`. */
+  readonly label: string
+}
+
+/** The signature the runtime reports once the model is loaded. */
+export interface LoadedSignature {
+  readonly inputs: readonly TensorSpec[]
+  readonly outputs: readonly TensorSpec[]
+}
+
+/**
+ * One runner process hosting one model. Calls fail with berth errors: `model_load_failed`,
+ * `inference_failed` (the model refused the values), `runner_*` (the runner is gone or broken).
+ */
+export interface Runner {
+  /** Stable for the runner's life, e.g. its process id. */
+  readonly id: string
+  /** Loads the model at `modelPath`. Throws `runner_timeout` past `timeoutMs`. */
+  load(modelPath: string, timeoutMs: number): Promise<LoadedSignature>
+  /** Runs the model. Past `timeoutMs` the runner is presumed hung and ended (`runner_timeout`). */
+  infer(
+    inputs: readonly WireTensor[],
+    outputs: readonly string[] | null,
+    timeoutMs: number,
+  ): Promise<WireTensor[]>
+  /** Requests sent and not yet answered. */
+  readonly inFlight: number
+  /** Waits for in-flight requests (at most `timeoutMs`), then ends the runner. Idempotent. */
+  stop(drainMs: number): Promise<void>
+  /** Resolves once, when the runner has ended, with why. */
+  readonly ended: Promise<RunnerEnd>
+}
+
+/**
+ * Places runners on capacity (DESIGN §7). `reserve` is synchronous so admission decisions never
+ * interleave; a reservation outlives its runners (a crashed runner restarts inside it).
+ */
+export interface Scheduler {
+  /** Holds capacity for `resources`, or says why it cannot now (or ever). */
+  reserve(resources: ResourceRequirements): Reservation | Refusal
+  /**
+   * Starts a runner inside a reservation; resolves after its handshake. Throws
+   * `runner_start_timeout` or `runner_crashed` when it does not come up.
+   */
+  start(reservation: Reservation, spec: RunnerSpec): Promise<Runner>
+  /** Ends every runner it started (SIGTERM, then SIGKILL). Idempotent. */
+  close(): Promise<void>
+}
+
+export function isRefusal(value: Reservation | Refusal): value is Refusal {
+  return 'reason' in value
+}

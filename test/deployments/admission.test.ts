@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { pino } from 'pino'
+import { DeploymentManager } from '../../src/deployments/deployment-manager.js'
+import { deploymentHarness, eventually, isGone, MIB } from './deployment-harness.js'
+
+const GIB = 1024 * MIB
+
+/** DESIGN §7: a deployment starts only while its resources fit the node. */
+describe('admission on the local node', () => {
+  it('keeps a deployment pending with its reason until another is undeployed', async () => {
+    const h = await deploymentHarness({ mode: 'echo', node: { cpus: 2, cpuOvercommit: 1 } })
+    try {
+      const big = await h.model('big', { numCpus: 1.5 })
+      const small = await h.model('small', { numCpus: 1 })
+      await h.manager.deploy(big)
+      assert.equal((await h.manager.waitUntilSettled(big, 5000)).status.state, 'deployed')
+      const waiting = (await h.manager.deploy(small)).deployment
+      assert.equal(waiting.status.state, 'pending')
+      assert.equal(waiting.status.reason, 'insufficient_cpu')
+      assert.match(waiting.message ?? '', /0\.5 of 2 are free/)
+      assert.deepEqual((await h.recorded(small))?.status, waiting.status)
+
+      const stopped = await h.manager.undeploy(big)
+      assert.equal(stopped.status.state, 'not_deployed')
+      assert.equal(stopped.status.reason, 'undeployed')
+      const started = await h.manager.waitUntilSettled(small, 5000)
+      assert.equal(started.status.state, 'deployed')
+      assert.equal(started.status.reason, 'ready')
+    } finally {
+      await h.close()
+    }
+  })
+
+  it('waits for memory, counting every deployment on the node', async () => {
+    const h = await deploymentHarness({ mode: 'echo', node: { memoryBytes: 1 * GIB } })
+    try {
+      const a = await h.model('first', { memoryBytes: 768 * MIB })
+      const b = await h.model('second', { memoryBytes: 512 * MIB })
+      await h.manager.deploy(a)
+      await h.manager.deploy(b)
+      assert.equal((await h.manager.waitUntilSettled(a, 5000)).status.state, 'deployed')
+      assert.equal(h.manager.deploymentOf(b).status.reason, 'insufficient_memory')
+      await h.manager.undeploy(a)
+      assert.equal((await h.manager.waitUntilSettled(b, 5000)).status.state, 'deployed')
+    } finally {
+      await h.close()
+    }
+  })
+
+  it('fails at once what can never fit, and GPU requests on a node without GPUs', async () => {
+    const h = await deploymentHarness({ mode: 'echo', node: { cpus: 2, cpuOvercommit: 2 } })
+    try {
+      const huge = await h.model('huge', { numCpus: 8 })
+      const gpu = await h.model('wants-gpu', { numGpus: 1 })
+      const greedy = await h.model('greedy', { memoryBytes: 64 * GIB })
+      await h.manager.deploy(huge)
+      await h.manager.deploy(gpu)
+      await h.manager.deploy(greedy)
+      for (const [model, reason] of [
+        [huge, 'never_fits'],
+        [gpu, 'gpu_unavailable'],
+        [greedy, 'never_fits'],
+      ] as const) {
+        const settled = await h.manager.waitUntilSettled(model, 1000)
+        assert.equal(settled.status.state, 'failed', model.name)
+        assert.equal(settled.status.reason, reason, model.name)
+        assert.deepEqual(await h.recorded(model), settled)
+      }
+      assert.deepEqual(await h.pids(), [])
+    } finally {
+      await h.close()
+    }
+  })
+})
+
+describe('deployment lifecycle', () => {
+  it('redeploys by loading a new runner before stopping the old', async () => {
+    const h = await deploymentHarness({ mode: 'echo' })
+    try {
+      const model = await h.model('hot-swap')
+      await h.manager.deploy(model)
+      await h.manager.waitUntilSettled(model, 5000)
+      const before = h.manager.serving(model).runner
+      assert.equal((await h.manager.deploy(model)).cached, true)
+      const { deployment } = await h.manager.deploy(model, { reload: true })
+      assert.equal(deployment.status.reason, 'redeploying')
+      // The old runner keeps answering while the new one loads.
+      assert.equal(h.manager.serving(model).runner, before)
+      await eventually(() => h.manager.deploymentOf(model).status.state === 'deployed')
+      const after = h.manager.serving(model).runner
+      assert.notEqual(after.id, before.id)
+      await eventually(() => isGone(Number(before.id)))
+      assert.ok(!isGone(Number(after.id)))
+    } finally {
+      await h.close()
+    }
+  })
+
+  it('on a new start, brings back what should be deployed and rests what was half-done', async () => {
+    const h = await deploymentHarness({ mode: 'echo' })
+    try {
+      const kept = await h.model('kept')
+      const stuck = await h.model('stuck')
+      await h.manager.deploy(kept)
+      await h.manager.waitUntilSettled(kept, 5000)
+      await h.manager.close()
+      // As a crash mid-unload would leave it.
+      await h.store.setDeployment(stuck.namespaceId, stuck.modelId, {
+        desired: 'not_deployed',
+        status: { state: 'unloading', reason: 'unload_requested', since: stuck.createdAt },
+        message: null,
+        deployedAt: null,
+      })
+      // A second manager on the same store and scheduler: the restarted server.
+      const restarted = new DeploymentManager(
+        {
+          metadata: h.store,
+          scheduler: h.scheduler,
+          modelDir: () => '/nowhere',
+          metrics: h.metrics,
+          logger: pino({ level: 'silent' }),
+        },
+        { loadTimeoutMs: 3000, maxRestarts: 0, restartBackoffMs: 10, drainMs: 100 },
+      )
+      await restarted.reconcile()
+      const back = await restarted.waitUntilSettled(kept, 5000)
+      assert.equal(back.status.state, 'deployed')
+      assert.equal((await h.recorded(stuck))?.status.state, 'not_deployed')
+      assert.equal((await h.recorded(kept))?.status.state, 'deployed')
+      await restarted.close()
+    } finally {
+      await h.close()
+    }
+  })
+})

@@ -1,0 +1,164 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { pino } from 'pino'
+import type { NodeCapacity } from '../../src/config/config.js'
+import { DeploymentManager } from '../../src/deployments/deployment-manager.js'
+import type { Deployment } from '../../src/domain/deployment-state.js'
+import { UNDEPLOYED } from '../../src/domain/deployment-state.js'
+import { newId } from '../../src/domain/ids.js'
+import { type Model, modelIdOf, type ResourceRequirements } from '../../src/domain/model.js'
+import { SqliteMetadataStore } from '../../src/metadata/sqlite/sqlite-metadata-store.js'
+import { Metrics } from '../../src/observability/metrics.js'
+import { LocalScheduler } from '../../src/scheduler/local/local-scheduler.js'
+import { tempDir } from '../helpers/temp-dir.js'
+
+const MISBEHAVING = fileURLToPath(
+  new URL('../fixtures/workers/misbehaving-runner.js', import.meta.url),
+)
+const GIB = 1024 ** 3
+export const MIB = 1024 ** 2
+
+export interface HarnessOptions {
+  /** The misbehaving runner's mode (see test/fixtures/workers/misbehaving-runner.ts). */
+  readonly mode: string
+  readonly node?: Partial<NodeCapacity>
+  readonly maxRestarts?: number
+  readonly loadTimeoutMs?: number
+}
+
+/**
+ * A deployment manager on a real SQLite store and real runner processes (the misbehaving
+ * fixture), with every runner's pid recorded so tests can check none outlives them.
+ */
+export async function deploymentHarness(options: HarnessOptions) {
+  const dir = await tempDir('berth-deploy-')
+  const store = await SqliteMetadataStore.open({ driver: 'sqlite', path: join(dir.path, 'db') })
+  const now = new Date().toISOString()
+  const orgId = newId('org')
+  await store.createOrganization({
+    id: orgId,
+    name: `org-${orgId}`,
+    tier: 'enterprise',
+    createdAt: now,
+    updatedAt: now,
+  })
+  const namespaceId = newId('ns')
+  await store.createNamespace({
+    id: namespaceId,
+    organizationId: orgId,
+    name: 'deployments',
+    description: null,
+    createdAt: now,
+    updatedAt: now,
+  })
+  const pidLog = join(dir.path, 'pids')
+  const scheduler = await LocalScheduler.open({
+    node: { cpus: 2, cpuOvercommit: 1, memoryBytes: 8 * GIB, gpus: 0, ...options.node },
+    runDir: join(dir.path, 'run'),
+    startTimeoutMs: 3000,
+    killGraceMs: 300,
+    memoryPollMs: 20,
+    maxFrameBytes: 1 << 30,
+    command: () => ({ entry: MISBEHAVING, args: [options.mode, pidLog] }),
+  })
+  const metrics = new Metrics()
+  const manager = new DeploymentManager(
+    {
+      metadata: store,
+      scheduler,
+      modelDir: () => dir.path,
+      metrics,
+      logger: pino({ level: 'silent' }),
+    },
+    {
+      loadTimeoutMs: options.loadTimeoutMs ?? 3000,
+      maxRestarts: options.maxRestarts ?? 0,
+      restartBackoffMs: 20,
+      drainMs: 200,
+    },
+  )
+
+  return {
+    store,
+    manager,
+    metrics,
+    scheduler,
+    /** Records a model whose manifest says it is served by ONNX Runtime. */
+    async model(name: string, resources: Partial<ResourceRequirements> = {}): Promise<Model> {
+      const model: Model = {
+        namespaceId,
+        organizationId: orgId,
+        modelId: modelIdOf(name, '1.0.0'),
+        uploadId: newId('upl'),
+        name,
+        version: '1.0.0',
+        format: 'onnx',
+        framework: null,
+        taskType: null,
+        resources: { numCpus: 1, numGpus: 0, memoryBytes: 1 * GIB, ...resources },
+        archive: { key: 'k', url: 'file:///k', sha256: '00', sizeBytes: 1 },
+        manifest: {
+          format: 'onnx',
+          files: [],
+          totalBytes: 0,
+          runtime: 'onnx',
+          baseImage: 'berth/runtime-minimal',
+          details: {
+            kind: 'onnx',
+            primaryFile: 'model.onnx',
+            irVersion: 8,
+            opsets: { '': 13 },
+            producer: null,
+            externalDataFiles: [],
+            inputs: [{ name: 'x', datatype: 'FP32', shape: ['batch', 1] }],
+            outputs: [{ name: 'x', datatype: 'FP32', shape: ['batch', 1] }],
+          },
+        },
+        deployment: UNDEPLOYED(now),
+        createdAt: now,
+        updatedAt: now,
+      }
+      await store.createModel(model)
+      return model
+    },
+    /** The deployment as recorded in the store. */
+    async recorded(model: Model): Promise<Deployment | undefined> {
+      return (await store.findModel(model.namespaceId, model.modelId))?.deployment
+    },
+    /** Pids of every runner started so far. */
+    async pids(): Promise<number[]> {
+      const text = await readFile(pidLog, 'utf8').catch(() => '')
+      return text
+        .split('\n')
+        .filter((l) => l !== '')
+        .map(Number)
+    },
+    async close(): Promise<void> {
+      await manager.close()
+      await scheduler.close()
+      await store.close()
+      await dir.remove()
+    },
+  }
+}
+
+export function isGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return false
+  } catch {
+    return true
+  }
+}
+
+/** Polls `check` until it holds or `timeoutMs` passes. */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+export const f32 = (values: number[]) => new Uint8Array(Float32Array.from(values).buffer)

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { type DeploymentReason, mixpeekStatus } from '../../src/domain/deployment-state.js'
+import { isBerthError } from '../../src/errors/berth-error.js'
+import type { ErrorCode } from '../../src/errors/error-codes.js'
+import { deploymentHarness, eventually, f32, isGone, MIB } from './deployment-harness.js'
+
+const INPUT = [{ name: 'x', datatype: 'FP32', shape: [1, 1], data: f32([1]) }]
+
+/**
+ * DESIGN §6/§7: whatever a runner does, the server stays up, the deployment ends in a state
+ * with a reason, and no runner process is left behind.
+ */
+describe('runner failure modes, through the deployment manager', () => {
+  const onLoad: ReadonlyArray<readonly [string, DeploymentReason, Record<string, unknown>]> = [
+    ['crash-on-load', 'runner_crashed', {}],
+    ['hang-on-load', 'load_timeout', { loadTimeoutMs: 300 }],
+    ['bad-message', 'runner_protocol_error', {}],
+    ['memory-on-load', 'memory_limit_exceeded', {}],
+  ]
+  for (const [mode, reason, extra] of onLoad) {
+    it(`${mode}: the deployment fails with ${reason}`, async () => {
+      const h = await deploymentHarness({ mode, ...extra })
+      try {
+        const model = await h.model('victim', { memoryBytes: 256 * MIB })
+        assert.equal(
+          mixpeekStatus((await h.manager.deploy(model)).deployment.status.state),
+          'pending',
+        )
+        const settled = await h.manager.waitUntilSettled(model, 10_000)
+        assert.equal(settled.status.state, 'failed')
+        assert.equal(settled.status.reason, reason)
+        assert.ok(settled.message !== null && settled.message.length > 0)
+        assert.deepEqual(await h.recorded(model), settled)
+        assert.throws(
+          () => h.manager.serving(model),
+          (err) => isBerthError(err, 'model_not_ready') && err.details?.reason === reason,
+        )
+        const pids = await h.pids()
+        assert.equal(pids.length, 1)
+        await eventually(() => pids.every(isGone))
+      } finally {
+        await h.close()
+      }
+    })
+  }
+
+  const midRequest: ReadonlyArray<readonly [string, ErrorCode, DeploymentReason]> = [
+    ['crash-on-infer', 'runner_crashed', 'runner_crashed'],
+    ['hang-on-infer', 'runner_timeout', 'runner_unresponsive'],
+    ['bad-message-on-infer', 'runner_protocol_error', 'runner_protocol_error'],
+  ]
+  for (const [mode, code, reason] of midRequest) {
+    it(`${mode}: the request fails with ${code}, then the deployment with ${reason}`, async () => {
+      const h = await deploymentHarness({ mode })
+      try {
+        const model = await h.model('victim')
+        await h.manager.deploy(model)
+        assert.equal((await h.manager.waitUntilSettled(model, 5000)).status.state, 'deployed')
+        const { runner } = h.manager.serving(model)
+        await assert.rejects(runner.infer(INPUT, null, 300), (err) => isBerthError(err, code))
+        await eventually(() => h.manager.deploymentOf(model).status.state === 'failed')
+        const failed = await h.manager.waitUntilSettled(model, 1000)
+        assert.equal(failed.status.reason, reason)
+        assert.deepEqual(await h.recorded(model), failed)
+        const pids = await h.pids()
+        assert.equal(pids.length, 1)
+        await eventually(() => pids.every(isGone))
+      } finally {
+        await h.close()
+      }
+    })
+  }
+
+  it('restarts a crashed runner with backoff, then gives up and says so', async () => {
+    const h = await deploymentHarness({ mode: 'crash-on-infer', maxRestarts: 2 })
+    try {
+      const model = await h.model('flaky')
+      await h.manager.deploy(model)
+      for (let crash = 1; crash <= 3; crash++) {
+        await eventually(() => h.manager.deploymentOf(model).status.state !== 'loading')
+        assert.equal(
+          h.manager.deploymentOf(model).status.state,
+          'deployed',
+          `before crash ${crash}`,
+        )
+        const { runner } = h.manager.serving(model)
+        await assert.rejects(runner.infer(INPUT, null, 1000), (err) =>
+          isBerthError(err, 'runner_crashed'),
+        )
+        if (crash < 3) {
+          await eventually(() => h.manager.deploymentOf(model).status.reason === 'restarting')
+        }
+      }
+      await eventually(() => h.manager.deploymentOf(model).status.state === 'failed')
+      const failed = h.manager.deploymentOf(model)
+      assert.equal(failed.status.reason, 'runner_crashed')
+      assert.match(failed.message ?? '', /gave up after 2 restarts/)
+      const metrics = await h.metrics.registry.getSingleMetricAsString(
+        'berth_runner_restarts_total',
+      )
+      assert.match(metrics, /berth_runner_restarts_total\{[^}]*model="flaky"[^}]*\} 2$/m)
+      const pids = await h.pids()
+      assert.equal(new Set(pids).size, 3)
+      await eventually(() => pids.every(isGone))
+    } finally {
+      await h.close()
+    }
+  })
+})
