@@ -7,7 +7,12 @@ import type { Metrics } from '../observability/metrics.js'
 import type { WireTensor } from '../runtime/worker-protocol.js'
 import type { Runner } from '../scheduler/scheduler.js'
 import { checkInputs, type Signature } from './check-inputs.js'
-import type { InferRequest } from './oip-codec.js'
+import {
+  decodeInferRequest,
+  type EncodedResponse,
+  encodeInferResponse,
+  type InferRequest,
+} from './oip-codec.js'
 
 export interface InferenceServiceOptions {
   /** Bound on one request, queueing included: 504 past it. */
@@ -54,13 +59,38 @@ export class InferenceService {
   }
 
   /**
+   * Runs one Open Inference Protocol request body (JSON, or with the binary extension when
+   * `headerLength` is given) and encodes the answer. Counts every outcome, malformed bodies
+   * included. Throws what `decodeInferRequest` and `infer` throw.
+   */
+  async inferOip(
+    model: Model,
+    body: Buffer,
+    headerLength: number | undefined,
+  ): Promise<EncodedResponse> {
+    let request: InferRequest
+    try {
+      request = decodeInferRequest(body, headerLength)
+    } catch (err) {
+      this.#count(labelsOf(model), outcomeOf(err))
+      throw err
+    }
+    const outputs = await this.infer(model, request)
+    return encodeInferResponse(
+      { modelName: model.name, modelVersion: model.version, id: request.id },
+      outputs,
+      request.binaryOutputs,
+    )
+  }
+
+  /**
    * Runs one request. Throws the 400s of `checkInputs`, `model_not_ready` (503),
    * `inference_failed` (400: the model refused the values), `inference_timeout` /
    * `runner_timeout` (504) and `runner_*` (503) when the runner broke.
    */
   async infer(model: Model, request: InferRequest): Promise<WireTensor[]> {
     const started = performance.now()
-    const labels = { namespace: model.namespaceId, model: model.name, version: model.version }
+    const labels = labelsOf(model)
     try {
       const serving = this.#deployments.serving(model)
       const signature = this.signatureOf(model) ?? serving.signature
@@ -98,6 +128,10 @@ export class InferenceService {
   #count(labels: Record<string, string>, outcome: Outcome): void {
     this.#metrics.inferenceRequests.inc({ ...labels, outcome })
   }
+}
+
+function labelsOf(model: Model): Record<'namespace' | 'model' | 'version', string> {
+  return { namespace: model.namespaceId, model: model.name, version: model.version }
 }
 
 function outcomeOf(err: unknown): Outcome {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { pino } from 'pino'
 import { DeploymentManager } from '../../src/deployments/deployment-manager.js'
-import { deploymentHarness, eventually, isGone, MIB } from './deployment-harness.js'
+import { eventually, isGone } from '../helpers/processes.js'
+import { deploymentHarness, MIB } from './deployment-harness.js'
 
 const GIB = 1024 * MIB
 

@@ -143,22 +143,4 @@ export async function deploymentHarness(options: HarnessOptions) {
   }
 }
 
-export function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return false
-  } catch {
-    return true
-  }
-}
-
-/** Polls `check` until it holds or `timeoutMs` passes. */
-export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000) {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
-
 export const f32 = (values: number[]) => new Uint8Array(Float32Array.from(values).buffer)

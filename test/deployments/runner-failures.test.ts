@@ -3,7 +3,8 @@ import { describe, it } from 'node:test'
 import { type DeploymentReason, mixpeekStatus } from '../../src/domain/deployment-state.js'
 import { isBerthError } from '../../src/errors/berth-error.js'
 import type { ErrorCode } from '../../src/errors/error-codes.js'
-import { deploymentHarness, eventually, f32, isGone, MIB } from './deployment-harness.js'
+import { eventually, isGone } from '../helpers/processes.js'
+import { deploymentHarness, f32, MIB } from './deployment-harness.js'
 
 const INPUT = [{ name: 'x', datatype: 'FP32', shape: [1, 1], data: f32([1]) }]
 

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises'
 import { Writable } from 'node:stream'
 import type { LightMyRequestResponse } from 'fastify'
 import { type App, createApp } from '../../src/app.js'
@@ -21,7 +22,10 @@ export interface TestApp {
     body?: unknown
     headers?: Record<string, string>
   }): Promise<LightMyRequestResponse>
+  /** Stops the app and removes its data dir. */
   close(): Promise<void>
+  /** Stops the app, keeping its data dir (for a restart on the same data). */
+  stop(): Promise<void>
 }
 
 /**
@@ -46,7 +50,7 @@ export async function startTestApp(env: Record<string, string | undefined> = {})
   return {
     app,
     config,
-    dataDir: dir.path,
+    dataDir: config.dataDir,
     logs: () => lines.join(''),
     request: ({ method, url, key, body, headers = {} }) =>
       app.server.inject({
@@ -58,6 +62,8 @@ export async function startTestApp(env: Record<string, string | undefined> = {})
     close: async () => {
       await app.close()
       await dir.remove()
+      await rm(config.dataDir, { recursive: true, force: true })
     },
+    stop: () => app.close(),
   }
 }

@@ -34,11 +34,12 @@ export function uploadModel(
   namespace: string,
   parts: FormPart[],
   key: string = BOOTSTRAP_KEY,
+  query = '',
 ): Promise<LightMyRequestResponse> {
   const { payload, headers } = multipartBody(parts)
   return t.request({
     method: 'POST',
-    url: `/v1/namespaces/${namespace}/models`,
+    url: `/v1/namespaces/${namespace}/models${query}`,
     key,
     body: payload,
     headers,

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { isBerthError } from '../../src/errors/berth-error.js'
 import type { ErrorCode } from '../../src/errors/error-codes.js'
 import { WorkerProcess } from '../../src/scheduler/local/worker-process.js'
-import { mlpModel, prng } from '../fixtures/onnx-models.js'
+import { mlpModel, referenceMlp } from '../fixtures/onnx-models.js'
 import { tempDir } from '../helpers/temp-dir.js'
 
 const MISBEHAVING = fileURLToPath(
@@ -162,34 +162,3 @@ describe('runner processes: ONNX Runtime', () => {
     }
   })
 })
-
-/** The fixture MLP computed in plain JS: relu(x·w1 + b1)·w2 + b2, weights from the same PRNG. */
-function referenceMlp(
-  x: number[],
-  batch: number,
-  inputs: number,
-  hidden: number,
-  outputs: number,
-  seed: number,
-): number[] {
-  const random = prng(seed)
-  const take = (n: number) => Array.from({ length: n }, () => Math.fround(random() * 2 - 1))
-  const w1 = take(inputs * hidden)
-  const b1 = take(hidden)
-  const w2 = take(hidden * outputs)
-  const b2 = take(outputs)
-  const out: number[] = []
-  for (let r = 0; r < batch; r++) {
-    const h = b1.map((b, j) =>
-      Math.max(
-        0,
-        x
-          .slice(r * inputs, (r + 1) * inputs)
-          .reduce((s, v, i) => s + v * (w1[i * hidden + j] ?? 0), b),
-      ),
-    )
-    for (let k = 0; k < outputs; k++)
-      out.push(h.reduce((s, v, j) => s + v * (w2[j * outputs + k] ?? 0), b2[k] ?? 0))
-  }
-  return out
-}

@@ -4,7 +4,6 @@ import { z } from 'zod'
 import type { Model } from '../../domain/model.js'
 import { BerthError } from '../../errors/berth-error.js'
 import type { InferenceService } from '../../inference/inference-service.js'
-import { decodeInferRequest, encodeInferResponse } from '../../inference/oip-codec.js'
 import type { ModelRegistry } from '../../registry/model-registry.js'
 import { principalOf } from '../authentication.js'
 import { BEARER_AUTH, errorResponses } from '../schemas/common.schemas.js'
@@ -57,13 +56,7 @@ async function answerInfer(
       throw new BerthError('infer_request_invalid', `${HEADER_LENGTH} must be an integer`)
     }
   }
-  const decoded = decodeInferRequest(body, headerLength)
-  const outputs = await inference.infer(model, decoded)
-  const encoded = encodeInferResponse(
-    { modelName: model.name, modelVersion: model.version, id: decoded.id },
-    outputs,
-    decoded.binaryOutputs,
-  )
+  const encoded = await inference.inferOip(model, body, headerLength)
   if (encoded.headerLength !== undefined) reply.header(HEADER_LENGTH, encoded.headerLength)
   return reply.type(encoded.contentType).send(encoded.body)
 }

@@ -1,0 +1,394 @@
+import assert from 'node:assert/strict'
+import { readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { matmulModel, mlpModel, multiModel, referenceMlp } from '../fixtures/onnx-models.js'
+import { tarGzOf } from '../fixtures/tar-builder.js'
+import { isGone } from '../helpers/processes.js'
+import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
+import {
+  archivePart,
+  createNamespace,
+  formFields,
+  getModel,
+  uploadModel,
+} from '../helpers/uploads.js'
+
+const X = [0.5, -1, 2, 0.25, 1, 1, 1, 1, -0.5, 0.5, 3, -2, 0, 0, 0, 1]
+
+/** Uploads `model.onnx` and waits until it is deployed (or failed). */
+async function uploadOnnx(
+  t: TestApp,
+  ns: string,
+  name: string,
+  model: Buffer,
+  fields: Record<string, string> = {},
+) {
+  const archive = await tarGzOf({ 'model.onnx': model })
+  const res = await uploadModel(
+    t,
+    ns,
+    [
+      ...formFields({ name, version: '1.0.0', model_format: 'onnx', memory_gb: '0.5', ...fields }),
+      archivePart(archive),
+    ],
+    BOOTSTRAP_KEY,
+    '?wait=true',
+  )
+  assert.equal(res.statusCode, 200, res.body)
+  return res.json()
+}
+
+function f32Bytes(values: number[]): Buffer {
+  return Buffer.from(Float32Array.from(values).buffer)
+}
+
+/** A binary-extension body: the JSON header, then the raw tensors. */
+function binaryBody(header: object, ...tensors: Buffer[]) {
+  const json = Buffer.from(JSON.stringify(header))
+  return {
+    body: Buffer.concat([json, ...tensors]),
+    headers: {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(json.length),
+    },
+  }
+}
+
+function assertClose(got: number[], want: number[], tolerance = 1e-5) {
+  assert.equal(got.length, want.length)
+  for (let i = 0; i < want.length; i++) {
+    assert.ok(Math.abs((got[i] as number) - (want[i] as number)) <= tolerance, `element ${i}`)
+  }
+}
+
+describe('serving ONNX models', () => {
+  let t: TestApp
+  let ns: string
+  const infer = (modelId: string, body: unknown, headers: Record<string, string> = {}) =>
+    t.request({
+      method: 'POST',
+      url: `/v1/namespaces/${ns}/models/${modelId}/infer`,
+      key: BOOTSTRAP_KEY,
+      body,
+      headers,
+    })
+
+  before(async () => {
+    t = await startTestApp({ BERTH_RUNNER_RESTART_BACKOFF_MS: '50' })
+    ns = await createNamespace(t, 'serving')
+    const mlp = await uploadOnnx(t, ns, 'mlp', mlpModel(4, 8, 3, 7))
+    assert.equal(mlp.deployment_status, 'deployed')
+    assert.equal((await uploadOnnx(t, ns, 'multi', multiModel())).deployment_status, 'deployed')
+    assert.equal((await uploadOnnx(t, ns, 'matmul', matmulModel())).deployment_status, 'deployed')
+  })
+  after(() => t.close())
+
+  it('shows the deployment on the model record and in the list', async () => {
+    const model = await getModel(t, ns, 'mlp_1_0_0')
+    assert.equal(model.deployed, true)
+    assert.equal(model.deployment.state, 'deployed')
+    assert.equal(model.deployment.reason, 'ready')
+    assert.equal(model.deployment.replicas, 1)
+    assert.equal(typeof model.deployment_info.deployed_at, 'string')
+    const list = await t.request({
+      method: 'GET',
+      url: `/v1/namespaces/${ns}/models`,
+      key: BOOTSTRAP_KEY,
+    })
+    assert.ok(list.json().models.every((m: { deployed: boolean }) => m.deployed))
+  })
+
+  it('answers JSON tensors like a reference MLP, with a dynamic batch', async () => {
+    for (const batch of [1, 4]) {
+      const x = X.slice(0, batch * 4)
+      const res = await infer('mlp_1_0_0', {
+        id: 'req-1',
+        inputs: [{ name: 'x', shape: [batch, 4], datatype: 'FP32', data: x }],
+      })
+      assert.equal(res.statusCode, 200, res.body)
+      assert.match(String(res.headers['content-type']), /application\/json/)
+      const body = res.json()
+      assert.equal(body.id, 'req-1')
+      assert.equal(body.model_name, 'mlp')
+      assert.equal(body.model_version, '1.0.0')
+      assert.equal(body.outputs.length, 1)
+      const [y] = body.outputs
+      assert.deepEqual([y.name, y.datatype, y.shape], ['y', 'FP32', [batch, 3]])
+      assertClose(y.data, referenceMlp(x, batch, 4, 8, 3, 7))
+    }
+  })
+
+  it('accepts nested row-major data as well as flat', async () => {
+    const res = await infer('mlp_1_0_0', {
+      inputs: [
+        { name: 'x', shape: [2, 4], datatype: 'FP32', data: [X.slice(0, 4), X.slice(4, 8)] },
+      ],
+    })
+    assert.equal(res.statusCode, 200, res.body)
+    assertClose(res.json().outputs[0].data, referenceMlp(X.slice(0, 8), 2, 4, 8, 3, 7))
+  })
+
+  it('round-trips binary tensors, and mixes binary and JSON outputs on request', async () => {
+    const x = X.slice(0, 8)
+    const { body, headers } = binaryBody(
+      {
+        inputs: [
+          { name: 'x', shape: [2, 4], datatype: 'FP32', parameters: { binary_data_size: 32 } },
+        ],
+        parameters: { binary_data_output: true },
+      },
+      f32Bytes(x),
+    )
+    const res = await infer('mlp_1_0_0', body, headers)
+    assert.equal(res.statusCode, 200, res.body)
+    assert.equal(res.headers['content-type'], 'application/octet-stream')
+    const headerLength = Number(res.headers['inference-header-content-length'])
+    const raw = res.rawPayload
+    const header = JSON.parse(raw.subarray(0, headerLength).toString())
+    assert.deepEqual(header.outputs, [
+      { name: 'y', datatype: 'FP32', shape: [2, 3], parameters: { binary_data_size: 24 } },
+    ])
+    const bytes = Uint8Array.from(raw.subarray(headerLength))
+    assertClose(Array.from(new Float32Array(bytes.buffer)), referenceMlp(x, 2, 4, 8, 3, 7))
+
+    // Binary in, JSON out (no binary_data_output): the same numbers.
+    const plain = binaryBody(
+      {
+        inputs: [
+          { name: 'x', shape: [2, 4], datatype: 'FP32', parameters: { binary_data_size: 32 } },
+        ],
+      },
+      f32Bytes(x),
+    )
+    const asJson = await infer('mlp_1_0_0', plain.body, plain.headers)
+    assert.equal(asJson.statusCode, 200, asJson.body)
+    assertClose(asJson.json().outputs[0].data, Array.from(new Float32Array(bytes.buffer)), 0)
+  })
+
+  it('runs several inputs and outputs, INT64 scalars exact, and picks outputs', async () => {
+    const request = (k: unknown, kShape: number[], outputs?: object[]) => ({
+      inputs: [
+        { name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] },
+        { name: 'k', shape: kShape, datatype: 'INT64', data: [k] },
+        { name: 'm', shape: [2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] },
+      ],
+      ...(outputs === undefined ? {} : { outputs }),
+    })
+    const res = await infer('multi_1_0_0', request(3, []))
+    assert.equal(res.statusCode, 200, res.body)
+    const byName = Object.fromEntries(res.json().outputs.map((o: { name: string }) => [o.name, o]))
+    assert.deepEqual(byName.y, { name: 'y', datatype: 'FP32', shape: [1, 4], data: [3, 6, 9, 12] })
+    assert.deepEqual(byName.k1, { name: 'k1', datatype: 'INT64', shape: [], data: [4] })
+    assert.deepEqual(byName.m2.data, [2, 4, 6, 8, 10, 12])
+
+    // A one-element tensor where the model declares a scalar; only the output asked for.
+    const one = await infer('multi_1_0_0', request(41, [1], [{ name: 'k1' }]))
+    assert.equal(one.statusCode, 200, one.body)
+    assert.deepEqual(one.json().outputs, [{ name: 'k1', datatype: 'INT64', shape: [], data: [42] }])
+
+    // Past 2^53, INT64 travels as a decimal string in and exact digits out.
+    const big = await infer('multi_1_0_0', request('9007199254740993', [], [{ name: 'k1' }]))
+    assert.equal(big.statusCode, 200, big.body)
+    assert.match(big.body, /"data":\[9007199254740994\]/)
+  })
+
+  it('refuses every malformed request with a 400 that names the input', async () => {
+    const x = (over: object = {}) => ({
+      name: 'x',
+      shape: [1, 4],
+      datatype: 'FP32',
+      data: [1, 2, 3, 4],
+      ...over,
+    })
+    const k = { name: 'k', shape: [], datatype: 'INT64', data: [1] }
+    const m = { name: 'm', shape: [2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] }
+    const cases: ReadonlyArray<readonly [string, unknown, string, string | undefined]> = [
+      ['unknown input', { inputs: [x(), k, m, { ...k, name: 'z' }] }, 'input_unknown', 'z'],
+      ['missing input', { inputs: [x(), k] }, 'input_missing', 'm'],
+      [
+        'wrong datatype',
+        { inputs: [x({ datatype: 'FP64' }), k, m] },
+        'input_datatype_mismatch',
+        'x',
+      ],
+      ['wrong rank', { inputs: [x({ shape: [4] }), k, m] }, 'input_shape_mismatch', 'x'],
+      [
+        'wrong fixed dim',
+        { inputs: [x(), k, { ...m, shape: [3, 2] }] },
+        'input_shape_mismatch',
+        'm',
+      ],
+      [
+        'not a scalar',
+        { inputs: [x(), { ...k, shape: [2], data: [1, 2] }, m] },
+        'input_shape_mismatch',
+        'k',
+      ],
+      ['too few values', { inputs: [x({ data: [1, 2, 3] }), k, m] }, 'input_data_invalid', 'x'],
+      ['fraction as INT64', { inputs: [x(), { ...k, data: [1.5] }, m] }, 'input_data_invalid', 'k'],
+      [
+        'text as FP32',
+        { inputs: [x({ data: [1, 2, 'three', 4] }), k, m] },
+        'input_data_invalid',
+        'x',
+      ],
+      ['unknown datatype', { inputs: [x({ datatype: 'FP8' }), k, m] }, 'input_data_invalid', 'x'],
+      [
+        'unknown output',
+        { inputs: [x(), k, m], outputs: [{ name: 'nope' }] },
+        'output_unknown',
+        undefined,
+      ],
+      ['no inputs', { inputs: [] }, 'infer_request_invalid', undefined],
+      ['input twice', { inputs: [x(), x(), k, m] }, 'infer_request_invalid', undefined],
+    ]
+    for (const [what, body, code, input] of cases) {
+      const res = await infer('multi_1_0_0', body)
+      assert.equal(res.statusCode, 400, `${what}: ${res.body}`)
+      const error = res.json().error
+      assert.equal(error.type, 'BadRequestError', what)
+      assert.equal(error.code, code, what)
+      if (input !== undefined) assert.equal(error.details.input, input, what)
+    }
+
+    const notJson = await infer('multi_1_0_0', '{"inputs": [', {
+      'content-type': 'application/json',
+    })
+    assert.equal(notJson.statusCode, 400)
+    assert.equal(notJson.json().error.code, 'infer_request_invalid')
+
+    const { body, headers } = binaryBody(
+      {
+        inputs: [
+          { name: 'x', shape: [1, 4], datatype: 'FP32', parameters: { binary_data_size: 12 } },
+        ],
+      },
+      f32Bytes([1, 2, 3]),
+    )
+    const badSize = await infer('mlp_1_0_0', body, headers)
+    assert.equal(badSize.statusCode, 400)
+    assert.equal(badSize.json().error.code, 'input_data_invalid')
+
+    const extra = binaryBody(
+      {
+        inputs: [
+          { name: 'x', shape: [1, 4], datatype: 'FP32', parameters: { binary_data_size: 16 } },
+        ],
+      },
+      f32Bytes([1, 2, 3, 4, 5]),
+    )
+    const trailing = await infer('mlp_1_0_0', extra.body, extra.headers)
+    assert.equal(trailing.statusCode, 400)
+    assert.equal(trailing.json().error.code, 'infer_request_invalid')
+  })
+
+  it("answers a model's own failure with 400 inference_failed, and keeps serving", async () => {
+    const bad = await infer('matmul_1_0_0', {
+      inputs: [
+        { name: 'a', shape: [1, 2], datatype: 'FP32', data: [1, 2] },
+        { name: 'b', shape: [3, 1], datatype: 'FP32', data: [1, 2, 3] },
+      ],
+    })
+    assert.equal(bad.statusCode, 400, bad.body)
+    assert.equal(bad.json().error.code, 'inference_failed')
+    const good = await infer('matmul_1_0_0', {
+      inputs: [
+        { name: 'a', shape: [1, 2], datatype: 'FP32', data: [1, 2] },
+        { name: 'b', shape: [2, 1], datatype: 'FP32', data: [3, 4] },
+      ],
+    })
+    assert.equal(good.statusCode, 200, good.body)
+    assert.deepEqual(good.json().outputs[0].data, [11])
+  })
+
+  it('answers 503 model_not_ready after undeploy, and serves again after deploy', async () => {
+    const before = await getModel(t, ns, 'matmul_1_0_0')
+    assert.equal(before.deployment.replicas, 1)
+    const undeploy = await t.request({
+      method: 'POST',
+      url: `/v1/namespaces/${ns}/models/matmul_1_0_0/undeploy`,
+      key: BOOTSTRAP_KEY,
+    })
+    assert.equal(undeploy.statusCode, 200, undeploy.body)
+    assert.equal(undeploy.json().deployment_status, 'not_deployed')
+    const request = {
+      inputs: [
+        { name: 'a', shape: [1, 1], datatype: 'FP32', data: [2] },
+        { name: 'b', shape: [1, 1], datatype: 'FP32', data: [3] },
+      ],
+    }
+    const refused = await infer('matmul_1_0_0', request)
+    assert.equal(refused.statusCode, 503)
+    assert.equal(refused.json().error.type, 'UnavailableError')
+    assert.equal(refused.json().error.code, 'model_not_ready')
+    assert.equal(refused.json().error.details.state, 'not_deployed')
+    assert.equal(refused.json().error.details.reason, 'undeployed')
+
+    const deploy = await t.request({
+      method: 'POST',
+      url: `/v1/namespaces/${ns}/models/matmul_1_0_0/deploy?wait=true`,
+      key: BOOTSTRAP_KEY,
+    })
+    assert.equal(deploy.statusCode, 200, deploy.body)
+    const answer = deploy.json()
+    assert.deepEqual(
+      { ...answer, message: typeof answer.message, deployment: answer.deployment.state },
+      {
+        success: true,
+        model_id: 'matmul_1_0_0',
+        namespace_id: ns,
+        deployment_status: 'deployed',
+        cached: false,
+        message: 'string',
+        deployment: 'deployed',
+      },
+    )
+    const again = await t.request({
+      method: 'POST',
+      url: `/v1/namespaces/${ns}/models/matmul_1_0_0/deploy`,
+      key: BOOTSTRAP_KEY,
+    })
+    assert.equal(again.json().cached, true)
+    const served = await infer('matmul_1_0_0', request)
+    assert.equal(served.statusCode, 200, served.body)
+    assert.deepEqual(served.json().outputs[0].data, [6])
+  })
+
+  it('counts requests by outcome and shows deployment states in /metrics', async () => {
+    const text = (await t.request({ method: 'GET', url: '/metrics' })).body
+    const series = (name: string, labels: string) =>
+      new RegExp(`^${name}\\{[^}]*${labels}[^}]*\\} ([0-9.e+-]+)$`, 'm').exec(text)?.[1]
+    assert.ok(
+      Number(series('berth_inference_requests_total', 'model="mlp".*outcome="success"')) >= 3,
+    )
+    assert.ok(
+      Number(series('berth_inference_requests_total', 'model="multi".*outcome="bad_request"')) >=
+        10,
+    )
+    assert.equal(series('berth_deployment_state', 'model="mlp".*state="deployed"'), '1')
+    assert.equal(series('berth_deployment_state', 'model="mlp".*state="pending"'), '0')
+    assert.ok(series('berth_inference_duration_seconds_count', 'model="mlp"'))
+    assert.ok(series('berth_inference_queue_seconds_count', 'model="mlp"'))
+    assert.ok(series('berth_inference_batch_size_count', 'model="mlp"'))
+    assert.ok(series('berth_model_load_duration_seconds_count', 'model="mlp"'))
+  })
+
+  it('deletes a deployed model: its runner stops and its endpoint is gone', async () => {
+    await uploadOnnx(t, ns, 'doomed', mlpModel())
+    const runnerPids = async () => (await readdir(join(t.dataDir, 'run'))).map(Number)
+    const before = await runnerPids()
+    const del = await t.request({
+      method: 'DELETE',
+      url: `/v1/namespaces/${ns}/models/doomed_1_0_0`,
+      key: BOOTSTRAP_KEY,
+    })
+    assert.equal(del.statusCode, 200, del.body)
+    const after = await runnerPids()
+    const stopped = before.filter((pid) => !after.includes(pid))
+    assert.equal(stopped.length, 1)
+    assert.ok(stopped.every(isGone))
+    const res = await infer('doomed_1_0_0', { inputs: [] })
+    assert.equal(res.statusCode, 404)
+  })
+})
