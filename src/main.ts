@@ -1,6 +1,8 @@
 import { createApp } from './app.js'
 import { ADMIN_USAGE, runAdminCommand } from './cli/admin-commands.js'
-import { runUploadCommand, UPLOAD_USAGE, UploadRefused } from './cli/upload-command.js'
+import { CLIENT_USAGE, isClientCommand, runClientCommand } from './cli/client-commands.js'
+import { ServerRefused } from './cli/server-client.js'
+import { runUploadCommand, UPLOAD_USAGE } from './cli/upload-command.js'
 import type { Config } from './config/config.js'
 import { loadConfig } from './config/load-config.js'
 import { isBerthError } from './errors/berth-error.js'
@@ -14,7 +16,7 @@ const EXIT_USAGE = 2
 async function main(argv: readonly string[]): Promise<void> {
   const [command] = argv
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
-    process.stdout.write(`${ADMIN_USAGE}\n${UPLOAD_USAGE}\n`)
+    process.stdout.write(`${ADMIN_USAGE}\n${UPLOAD_USAGE}\n${CLIENT_USAGE}\n`)
     process.exitCode = command === undefined ? EXIT_USAGE : 0
     return
   }
@@ -26,7 +28,9 @@ async function main(argv: readonly string[]): Promise<void> {
     const output =
       command === 'upload'
         ? await runUploadCommand(argv.slice(1), config, { progress: process.stderr })
-        : await runAdminCommand(argv, config)
+        : isClientCommand(command)
+          ? await runClientCommand(argv, config, { stdin: process.stdin })
+          : await runAdminCommand(argv, config)
     process.stdout.write(`${JSON.stringify(output)}\n`)
   } catch (err) {
     reportError(err)
@@ -83,7 +87,7 @@ async function serve(config: Config): Promise<void> {
 }
 
 function reportError(err: unknown): void {
-  if (err instanceof UploadRefused) {
+  if (err instanceof ServerRefused) {
     // The server's own error envelope, unchanged.
     process.stderr.write(`${JSON.stringify(err.body)}\n`)
   } else if (isBerthError(err)) {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { lstat, readdir, readFile } from 'node:fs/promises'
+import { lstat, readdir } from 'node:fs/promises'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { join, relative } from 'node:path'
@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util'
 import { createGzip } from 'node:zlib'
 import { pack } from 'tar-stream'
 import type { Config } from '../config/config.js'
-import { BerthError } from '../errors/berth-error.js'
+import { ServerRefused, serverTarget, usage } from './server-client.js'
 
 export const UPLOAD_USAGE = `  berth upload PATH --namespace NS --name NAME --version X.Y.Z --format FORMAT
                [--task-type T] [--framework F] [--num-cpus N] [--num-gpus N] [--memory-gb N]
@@ -25,7 +25,7 @@ export interface UploadIo {
  * `berth upload`: streams a model archive (or a directory, packed and gzipped on the fly) to a
  * berth server's upload route and resolves the server's JSON answer. Memory stays flat: nothing
  * is buffered whole. Throws `cli_usage_invalid` for bad arguments; a refused upload rejects with
- * the server's error envelope as a BerthError-shaped `UploadRefused`.
+ * the server's error envelope as `ServerRefused`.
  */
 export async function runUploadCommand(
   args: readonly string[],
@@ -33,12 +33,7 @@ export async function runUploadCommand(
   io: UploadIo,
 ): Promise<Record<string, unknown>> {
   const parsed = parseUploadArgs(args)
-  const apiKey = parsed.apiKey ?? config.client.apiKey ?? (await bootstrapKey(config.dataDir))
-  if (apiKey === undefined) {
-    throw usage(
-      'no API key: pass --api-key, set BERTH_API_KEY, or run where the bootstrap key file is',
-    )
-  }
+  const { url: base, apiKey } = await serverTarget(config, parsed)
   const source = await archiveSource(parsed.path)
   const boundary = `----berth-${randomBytes(12).toString('hex')}`
   const head = Buffer.from(
@@ -52,9 +47,7 @@ export async function runUploadCommand(
     ].join(''),
   )
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`)
-  const url = new URL(
-    `${(parsed.url ?? config.client.url).replace(/\/+$/, '')}/v1/namespaces/${encodeURIComponent(parsed.namespace)}/models`,
-  )
+  const url = new URL(`${base}/v1/namespaces/${encodeURIComponent(parsed.namespace)}/models`)
   const progress = new Progress(io.progress, source.size)
   const body = new PassThrough()
   const headers: Record<string, string | number> = {
@@ -78,7 +71,7 @@ export async function runUploadCommand(
   try {
     const { status, json } = await answer
     progress.done()
-    if (status !== 200) throw new UploadRefused(status, json)
+    if (status !== 200) throw new ServerRefused(status, json)
     return json as Record<string, unknown>
   } catch (err) {
     progress.done()
@@ -155,15 +148,6 @@ function parse(args: readonly string[]) {
   })
 }
 
-/** The bootstrap key file a local server wrote, when this machine has one. */
-async function bootstrapKey(dataDir: string): Promise<string | undefined> {
-  try {
-    return (await readFile(join(dataDir, 'bootstrap-api-key'), 'utf8')).trim() || undefined
-  } catch {
-    return undefined
-  }
-}
-
 /** A `.tar.gz` streamed as is, or a directory packed and gzipped as it streams. */
 async function archiveSource(
   path: string,
@@ -235,23 +219,6 @@ function send(
     req.on('error', reject)
     body.pipe(req)
   })
-}
-
-/** A server's refusal, carrying its error envelope. */
-export class UploadRefused extends Error {
-  readonly status: number
-  readonly body: unknown
-
-  constructor(status: number, body: unknown) {
-    const error = (body as { error?: { message?: string } } | null)?.error
-    super(`the server answered ${status}: ${error?.message ?? 'no message'}`)
-    this.status = status
-    this.body = body
-  }
-}
-
-function usage(message: string): BerthError {
-  return new BerthError('cli_usage_invalid', message)
 }
 
 /** Bytes sent, rate and ETA, redrawn at most 10 times a second on a terminal. */

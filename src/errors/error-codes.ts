@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   // configuration and command line
   config_invalid: 'invalid_argument',
   cli_usage_invalid: 'invalid_argument',
+  cli_server_unreachable: 'unavailable',
   // requests
   request_malformed: 'invalid_argument',
   request_body_too_large: 'too_large',

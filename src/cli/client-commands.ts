@@ -1,0 +1,102 @@
+import { readFile } from 'node:fs/promises'
+import { parseArgs } from 'node:util'
+import type { Config } from '../config/config.js'
+import { callServer, serverTarget, usage } from './server-client.js'
+
+export const CLIENT_USAGE = `  berth ls NAMESPACE                           the namespace's models and whether they are deployed
+  berth deploy NAMESPACE MODEL_ID [--wait] [--reload]
+  berth undeploy NAMESPACE MODEL_ID
+  berth infer NAMESPACE MODEL_ID [--data JSON | --file PATH]
+                                                an Open Inference Protocol request; stdin when neither
+  (each also takes [--url URL] [--api-key KEY])`
+
+export const CLIENT_COMMANDS = ['ls', 'deploy', 'undeploy', 'infer'] as const
+export type ClientCommand = (typeof CLIENT_COMMANDS)[number]
+
+export function isClientCommand(command: string | undefined): command is ClientCommand {
+  return (CLIENT_COMMANDS as readonly string[]).includes(command ?? '')
+}
+
+export interface ClientIo {
+  /** Read when `berth infer` has neither `--data` nor `--file`. */
+  readonly stdin: NodeJS.ReadableStream
+}
+
+/**
+ * `berth ls | deploy | undeploy | infer`: one HTTP call each against a berth server, resolving
+ * the server's JSON answer. Throws `cli_usage_invalid` for bad arguments and `ServerRefused`
+ * (with the server's error envelope) when the server says no.
+ */
+export async function runClientCommand(
+  argv: readonly string[],
+  config: Config,
+  io: ClientIo,
+): Promise<Record<string, unknown>> {
+  const [command, ...args] = argv
+  let parsed: ReturnType<typeof parse>
+  try {
+    parsed = parse(args)
+  } catch (err) {
+    throw usage(err instanceof Error ? err.message : String(err))
+  }
+  const { values, positionals } = parsed
+  const target = await serverTarget(config, { url: values.url, apiKey: values['api-key'] })
+  const [namespace, modelId] = positionals.map(encodeURIComponent)
+  const models = `/v1/namespaces/${namespace}/models`
+  const needs = (count: number, shape: string) => {
+    if (positionals.length !== count) throw usage(`berth ${command} needs ${shape}`)
+  }
+  switch (command) {
+    case 'ls':
+      needs(1, 'NAMESPACE')
+      return callServer(target, 'GET', models)
+    case 'deploy': {
+      needs(2, 'NAMESPACE MODEL_ID')
+      const query = new URLSearchParams({
+        wait: String(values.wait === true),
+        reload: String(values.reload === true),
+      })
+      return callServer(target, 'POST', `${models}/${modelId}/deploy?${query}`)
+    }
+    case 'undeploy':
+      needs(2, 'NAMESPACE MODEL_ID')
+      return callServer(target, 'POST', `${models}/${modelId}/undeploy`)
+    case 'infer': {
+      needs(2, 'NAMESPACE MODEL_ID')
+      const text =
+        values.data ??
+        (values.file === undefined ? await readAll(io.stdin) : await readFile(values.file, 'utf8'))
+      let body: unknown
+      try {
+        body = JSON.parse(text)
+      } catch {
+        throw usage('the inference request is not valid JSON')
+      }
+      return callServer(target, 'POST', `${models}/${modelId}/infer`, body)
+    }
+    default:
+      throw usage(`unknown command ${String(command)}`)
+  }
+}
+
+function parse(args: readonly string[]) {
+  return parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    strict: true,
+    options: {
+      wait: { type: 'boolean' },
+      reload: { type: 'boolean' },
+      data: { type: 'string' },
+      file: { type: 'string' },
+      url: { type: 'string' },
+      'api-key': { type: 'string' },
+    },
+  })
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer))
+  return Buffer.concat(chunks).toString('utf8')
+}

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict'
+import { readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { mlpModel, referenceMlp } from '../fixtures/onnx-models.js'
+import { tarGzOf } from '../fixtures/tar-builder.js'
+import { runBerth, type ServeProcess, startBerthServe } from '../helpers/berth-process.js'
+import { isGone } from '../helpers/processes.js'
+import { tempDir } from '../helpers/temp-dir.js'
+
+describe('berth ls, deploy, undeploy, infer (against a running berth serve)', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>
+  let server: ServeProcess
+  let env: Record<string, string>
+  const berth = (...args: string[]) => runBerth(args, env)
+  const x = [1, 2, 3, 4, -1, -2, -3, -4, 0.5, 0.5, 0.5, 0.5, 0, 0, 0, 1]
+
+  before(async () => {
+    dir = await tempDir()
+    const key = 'sk_cli_client_test_key_0123456789'
+    server = await startBerthServe({
+      BERTH_DATA_DIR: join(dir.path, 'data'),
+      BERTH_BOOTSTRAP_API_KEY: key,
+    })
+    env = { BERTH_DATA_DIR: join(dir.path, 'client'), BERTH_URL: server.url, BERTH_API_KEY: key }
+    const res = await fetch(`${server.url}/v1/namespaces`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ namespace_name: 'cli' }),
+    })
+    assert.equal(res.status, 200)
+    await writeFile(join(dir.path, 'model.tar.gz'), await tarGzOf({ 'model.onnx': mlpModel() }))
+    const upload = await berth(
+      'upload',
+      join(dir.path, 'model.tar.gz'),
+      '--namespace',
+      'cli',
+      '--name',
+      'cli-mlp',
+      '--version',
+      '1.0.0',
+      '--format',
+      'onnx',
+      '--memory-gb',
+      '0.5',
+      '--no-deploy',
+    )
+    assert.equal(upload.code, 0, upload.stderr)
+  })
+  after(async () => {
+    await server.stop()
+    await dir.remove()
+  })
+
+  it('deploys, lists, infers and undeploys, printing JSON', async () => {
+    const deploy = await berth('deploy', 'cli', 'cli-mlp_1_0_0', '--wait')
+    assert.equal(deploy.code, 0, deploy.stderr)
+    assert.equal(JSON.parse(deploy.stdout).deployment_status, 'deployed')
+
+    const ls = await berth('ls', 'cli')
+    assert.equal(ls.code, 0, ls.stderr)
+    assert.deepEqual(
+      JSON.parse(ls.stdout).models.map((m: { model_id: string; deployed: boolean }) => [
+        m.model_id,
+        m.deployed,
+      ]),
+      [['cli-mlp_1_0_0', true]],
+    )
+
+    const request = { inputs: [{ name: 'x', shape: [1, 16], datatype: 'FP32', data: x }] }
+    const inline = await berth('infer', 'cli', 'cli-mlp_1_0_0', '--data', JSON.stringify(request))
+    assert.equal(inline.code, 0, inline.stderr)
+    const [y] = JSON.parse(inline.stdout).outputs
+    const want = referenceMlp(x, 1, 16, 32, 4, 1)
+    assert.ok(y.data.every((v: number, i: number) => Math.abs(v - (want[i] as number)) < 1e-5))
+
+    await writeFile(join(dir.path, 'request.json'), JSON.stringify(request))
+    const fromFile = await berth(
+      'infer',
+      'cli',
+      'cli-mlp_1_0_0',
+      '--file',
+      join(dir.path, 'request.json'),
+    )
+    assert.equal(fromFile.stdout, inline.stdout)
+
+    const undeploy = await berth('undeploy', 'cli', 'cli-mlp_1_0_0')
+    assert.equal(undeploy.code, 0, undeploy.stderr)
+    assert.equal(JSON.parse(undeploy.stdout).deployment_status, 'not_deployed')
+    const refused = await berth('infer', 'cli', 'cli-mlp_1_0_0', '--data', JSON.stringify(request))
+    assert.equal(refused.code, 1)
+    assert.equal(JSON.parse(refused.stderr).error.code, 'model_not_ready')
+  })
+
+  it('answers usage errors with exit code 2', async () => {
+    for (const args of [
+      ['deploy', 'cli'],
+      ['infer', 'cli', 'm', '--data', '{'],
+      ['ls', '--bogus'],
+    ]) {
+      const run = await berth(...args)
+      assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`)
+      assert.equal(JSON.parse(run.stderr).error.code, 'cli_usage_invalid')
+    }
+  })
+
+  it('stops its runners when the server stops', async () => {
+    const deploy = await berth('deploy', 'cli', 'cli-mlp_1_0_0', '--wait')
+    assert.equal(JSON.parse(deploy.stdout).deployment_status, 'deployed')
+    const pids = (await readdir(join(dir.path, 'data', 'run'))).map(Number)
+    assert.equal(pids.length, 1)
+    assert.equal(await server.stop('SIGTERM'), 0)
+    assert.ok(pids.every(isGone))
+  })
+})
