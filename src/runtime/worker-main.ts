@@ -3,11 +3,11 @@ import { BerthError, isBerthError } from '../errors/berth-error.js'
 import type { LoadedModel, ModelRuntime } from './model-runtime.js'
 import { OnnxModelRuntime } from './onnx/onnx-model-runtime.js'
 import {
-  encodeFrame,
   FrameDecoder,
   type FromWorker,
   isToWorker,
   type ToWorker,
+  writeFrame,
 } from './worker-protocol.js'
 
 // The entry point of a runner process. It speaks the runner protocol on fd 3, runs one request
@@ -32,7 +32,7 @@ let model: LoadedModel | undefined
 let queue: Promise<void> = Promise.resolve()
 
 function send(message: FromWorker): void {
-  for (const part of encodeFrame(message)) channel.write(part)
+  writeFrame(channel, message)
 }
 
 async function handle(message: ToWorker): Promise<FromWorker> {

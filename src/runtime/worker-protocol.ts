@@ -60,6 +60,19 @@ interface TensorHeader {
   readonly byteLength: number
 }
 
+/**
+ * Writes a message as one frame. The parts go out corked, as one write: a frame split over
+ * several system calls costs the peer several wake-ups.
+ */
+export function writeFrame(
+  channel: { cork(): void; uncork(): void; write(chunk: Uint8Array): boolean },
+  message: ToWorker | FromWorker,
+): void {
+  channel.cork()
+  for (const part of encodeFrame(message)) channel.write(part)
+  channel.uncork()
+}
+
 /** Encodes a message as one frame. */
 export function encodeFrame(message: ToWorker | FromWorker): Buffer[] {
   const tensors = tensorsOf(message)

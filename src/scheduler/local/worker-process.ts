@@ -3,11 +3,11 @@ import type { Duplex } from 'node:stream'
 import { BerthError } from '../../errors/berth-error.js'
 import { ERROR_CODES, type ErrorCode } from '../../errors/error-codes.js'
 import {
-  encodeFrame,
   FrameDecoder,
   type FromWorker,
   isFromWorker,
   type ToWorker,
+  writeFrame,
 } from '../../runtime/worker-protocol.js'
 
 type Request = ToWorker extends infer M ? (M extends ToWorker ? Omit<M, 'id'> : never) : never
@@ -158,7 +158,7 @@ export class WorkerProcess {
         void this.stop()
       }, timeoutMs)
       this.#pending.set(id, { resolve, reject, timer })
-      for (const part of encodeFrame({ ...request, id } as ToWorker)) this.#channel.write(part)
+      writeFrame(this.#channel, { ...request, id } as ToWorker)
     })
   }
 
