@@ -180,6 +180,15 @@ export class DeploymentManager {
     return this.#live.get(keyOf(model))?.record ?? model.deployment
   }
 
+  /**
+   * The model, with its deployment, when this server runs or manages it (anything but never
+   * touched or forgotten); `undefined` otherwise.
+   */
+  liveModel(namespaceId: string, modelId: string): Model | undefined {
+    const live = this.#live.get(`${namespaceId}/${modelId}`)
+    return live === undefined ? undefined : { ...live.model, deployment: live.record }
+  }
+
   /** Runner processes serving the model now. */
   replicasOf(model: Model): number {
     return this.#live.get(keyOf(model))?.runner === undefined ? 0 : 1

@@ -265,6 +265,9 @@ export class ModelRegistry {
   /** Throws `model_not_found`. */
   async get(principal: Principal, namespaceRef: string, modelId: string): Promise<Model> {
     const namespace = await this.namespaceFor(principal, namespaceRef)
+    // The hot path of inference: a model this server runs needs no second query.
+    const live = this.#deployments.liveModel(namespace.id, modelId)
+    if (live !== undefined) return live
     const model = await this.#metadata.findModel(namespace.id, modelId)
     if (model === undefined) throw modelNotFound(namespace, modelId)
     return this.#current(model)

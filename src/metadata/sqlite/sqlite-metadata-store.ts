@@ -24,7 +24,7 @@ export class SqliteMetadataStore extends KyselyMetadataStore {
     sqlite.pragma('foreign_keys = ON')
     sqlite.pragma('synchronous = NORMAL')
     const store = new SqliteMetadataStore(
-      new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) }),
+      new Kysely<Schema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) }),
       classifySqliteError,
     )
     try {
@@ -34,6 +34,33 @@ export class SqliteMetadataStore extends KyselyMetadataStore {
       throw err
     }
     return store
+  }
+}
+
+/** Distinct SQL texts kept prepared; berth issues far fewer, so this only bounds a surprise. */
+const MAX_CACHED_STATEMENTS = 500
+
+/**
+ * Kysely's SQLite driver prepares every statement anew, and parsing SQL was the largest cost of
+ * a metadata query (profiled on the inference path). better-sqlite3 runs a statement to
+ * completion synchronously, so one prepared statement per SQL text can be reused safely.
+ */
+function withStatementCache(sqlite: Database.Database) {
+  const cache = new Map<string, Database.Statement>()
+  return {
+    prepare(sql: string): Database.Statement {
+      let statement = cache.get(sql)
+      if (statement === undefined) {
+        if (cache.size >= MAX_CACHED_STATEMENTS) cache.clear()
+        statement = sqlite.prepare(sql)
+        cache.set(sql, statement)
+      }
+      return statement
+    },
+    close(): void {
+      cache.clear()
+      sqlite.close()
+    },
   }
 }
 
