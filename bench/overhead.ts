@@ -19,6 +19,8 @@ import * as ort from 'onnxruntime-node'
 import { createApp } from '../src/app.js'
 import { loadConfig } from '../src/config/load-config.js'
 import { createLogger } from '../src/observability/logger.js'
+import { RUNNER_ENTRY } from '../src/scheduler/local/local-scheduler.js'
+import { WorkerProcess } from '../src/scheduler/local/worker-process.js'
 import { mlpModel } from '../test/fixtures/onnx-models.js'
 import { tarGzOf } from '../test/fixtures/tar-builder.js'
 import { multipartBody } from '../test/helpers/multipart.js'
@@ -58,6 +60,15 @@ async function main(): Promise<void> {
   await app.server.listen({ host: '127.0.0.1', port: 0 })
   const port = (app.server.server.address() as AddressInfo).port
   const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  const get = (path: string) =>
+    new Promise<void>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path, agent }, (res) => {
+        res.resume()
+        res.on('end', () => resolve())
+      })
+      req.on('error', reject)
+      req.end()
+    })
   const post = (path: string, body: Buffer, headers: Record<string, string>) =>
     new Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }>(
       (resolve, reject) => {
@@ -157,11 +168,30 @@ async function main(): Promise<void> {
         'inference-header-content-length': String(binHeader.length),
       }
 
+      // berth's runner process alone, driven directly: the cost of the process hop.
+      const runner = await WorkerProcess.start({
+        entry: RUNNER_ENTRY,
+        args: ['onnx'],
+        startTimeoutMs: 10_000,
+        killGraceMs: 1000,
+        maxFrameBytes: 1 << 30,
+      })
+      await runner.call({ type: 'load', modelPath, intraOpThreads: 1 }, 10_000)
+      const wire = {
+        type: 'infer',
+        inputs: [
+          { name: 'x', datatype: 'FP32', shape: [1, c.inputs], data: new Uint8Array(x.buffer) },
+        ],
+        outputs: null,
+      } as const
+
       const modes: Record<string, () => Promise<unknown>> = {
         raw: async () => {
           const out = await session.run({ x: new ort.Tensor('float32', x, [1, c.inputs]) })
           return out.y?.data
         },
+        hop: () => runner.call(wire, 10_000),
+        floor: () => get('/healthz'),
         json: async () => {
           const res = await post(path, jsonBody, { 'content-type': 'application/json' })
           if (res.status !== 200) throw new Error(res.body.toString())
@@ -175,7 +205,13 @@ async function main(): Promise<void> {
           return new Float32Array(bytes.buffer)
         },
       }
-      const samples: Record<string, number[]> = { raw: [], json: [], binary: [] }
+      const samples: Record<string, number[]> = {
+        raw: [],
+        hop: [],
+        floor: [],
+        json: [],
+        binary: [],
+      }
       for (const run of Object.values(modes)) for (let i = 0; i < WARMUP; i++) await run()
       for (let round = 0; round < ROUNDS; round++) {
         for (const [mode, run] of Object.entries(modes)) {
@@ -188,6 +224,7 @@ async function main(): Promise<void> {
         }
       }
       await session.release()
+      await runner.stop()
 
       const raw = [...(samples.raw as number[])].sort((a, b) => a - b)
       const rawP50 = percentile(raw, 50)
@@ -196,12 +233,14 @@ async function main(): Promise<void> {
       console.log('| --- | --- | --- | --- |')
       for (const [mode, label] of [
         ['raw', 'raw `session.run`, in-process'],
+        ['hop', "berth's runner process driven directly (no HTTP)"],
+        ['floor', 'HTTP round trip doing nothing (`GET /healthz`)'],
         ['json', 'berth, JSON'],
         ['binary', 'berth, binary tensors'],
       ] as const) {
         const sorted = [...(samples[mode] as number[])].sort((a, b) => a - b)
         const p50 = percentile(sorted, 50)
-        const added = mode === 'raw' ? '—' : (p50 - rawP50).toFixed(3)
+        const added = mode === 'raw' || mode === 'floor' ? '—' : (p50 - rawP50).toFixed(3)
         console.log(
           `| ${label} | ${p50.toFixed(3)} | ${percentile(sorted, 99).toFixed(3)} | ${added} |`,
         )
