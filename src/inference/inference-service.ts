@@ -53,8 +53,12 @@ export class InferenceService {
     return servedOnnx(model.manifest)
   }
 
-  /** Throws `model_not_ready` (503, with the state and reason) unless the model serves now. */
+  /**
+   * Throws `model_not_servable` (400) for a model berth cannot run, `model_not_ready` (503, with
+   * the state and reason) for one that is not deployed now.
+   */
   assertReady(model: Model): void {
+    if (this.signatureOf(model) === undefined) throw notServable(model)
     this.#deployments.serving(model)
   }
 
@@ -92,8 +96,10 @@ export class InferenceService {
     const started = performance.now()
     const labels = labelsOf(model)
     try {
+      const declared = this.signatureOf(model)
+      if (declared === undefined) throw notServable(model)
       const serving = this.#deployments.serving(model)
-      const signature = this.signatureOf(model) ?? serving.signature
+      const signature = declared
       const inputs = checkInputs(signature, request.inputs, request.outputs)
       const deadline = started + this.#timeoutMs
       const queue = this.#queueFor(serving.runner)
@@ -128,6 +134,14 @@ export class InferenceService {
   #count(labels: Record<string, string>, outcome: Outcome): void {
     this.#metrics.inferenceRequests.inc({ ...labels, outcome })
   }
+}
+
+function notServable(model: Model): BerthError {
+  return new BerthError(
+    'model_not_servable',
+    `model "${model.modelId}" (${model.format}) has no graph berth can run: upload an ONNX export, or a HuggingFace directory with ONNX weights`,
+    { details: { model_id: model.modelId, model_format: model.format } },
+  )
 }
 
 function labelsOf(model: Model): Record<'namespace' | 'model' | 'version', string> {

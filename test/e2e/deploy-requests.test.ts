@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { mlpModel } from '../fixtures/onnx-models.js'
+import { f32, safetensorsBytes } from '../fixtures/safetensors.js'
+import { tarGzOf } from '../fixtures/tar-builder.js'
+import { eventually } from '../helpers/processes.js'
+import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
+import {
+  archivePart,
+  createNamespace,
+  formFields,
+  getModel,
+  uploadModel,
+} from '../helpers/uploads.js'
+
+/** Deploy requests over HTTP on a node with room for one CPU: waiting, admission, refusals. */
+describe('deploy requests on a small node', () => {
+  let t: TestApp
+  let ns: string
+  const upload = async (
+    name: string,
+    fields: Record<string, string>,
+    file: Record<string, Buffer>,
+  ) => {
+    const res = await uploadModel(
+      t,
+      ns,
+      [
+        ...formFields({
+          name,
+          version: '1.0.0',
+          model_format: 'onnx',
+          memory_gb: '0.5',
+          ...fields,
+        }),
+        archivePart(await tarGzOf(file)),
+      ],
+      BOOTSTRAP_KEY,
+      '?wait=true',
+    )
+    assert.equal(res.statusCode, 200, res.body)
+    return res.json()
+  }
+  const onnx = { 'model.onnx': mlpModel() }
+
+  before(async () => {
+    t = await startTestApp({
+      BERTH_NODE_CPUS: '1',
+      BERTH_CPU_OVERCOMMIT: '1',
+      BERTH_DEPLOY_WAIT_TIMEOUT_MS: '300',
+    })
+    ns = await createNamespace(t, 'small-node')
+  })
+  after(() => t.close())
+
+  it('waits only as long as configured, then shows why the model is pending', async () => {
+    assert.equal((await upload('first', {}, onnx)).deployment_status, 'deployed')
+    const started = Date.now()
+    const second = await upload('second', {}, onnx)
+    assert.equal(second.deployment_status, 'pending')
+    assert.ok(Date.now() - started < 5000)
+    const pending = (await getModel(t, ns, 'second_1_0_0')).deployment
+    assert.equal(pending.state, 'pending')
+    assert.equal(pending.reason, 'insufficient_cpu')
+    assert.equal(typeof pending.message, 'string')
+
+    const undeploy = await t.request({
+      method: 'POST',
+      url: `/v1/namespaces/${ns}/models/first_1_0_0/undeploy`,
+      key: BOOTSTRAP_KEY,
+    })
+    assert.equal(undeploy.statusCode, 200)
+    await eventually(async () => (await getModel(t, ns, 'second_1_0_0')).deployed, 10_000)
+  })
+
+  it('fails a GPU request on a node without GPUs, and one that can never fit', async () => {
+    const gpu = await upload('wants-gpu', { num_gpus: '1' }, onnx)
+    assert.equal(gpu.deployment_status, 'failed')
+    assert.equal((await getModel(t, ns, 'wants-gpu_1_0_0')).deployment.reason, 'gpu_unavailable')
+    const huge = await upload('too-big', { num_cpus: '4' }, onnx)
+    assert.equal(huge.deployment_status, 'failed')
+    assert.equal((await getModel(t, ns, 'too-big_1_0_0')).deployment.reason, 'never_fits')
+  })
+
+  it('stores weights it cannot serve, and says so on deploy and on inference', async () => {
+    const weights = await upload(
+      'weights-only',
+      { model_format: 'safetensors' },
+      { 'model.safetensors': safetensorsBytes({ w: f32([2, 2]) }) },
+    )
+    assert.equal(weights.deployment_status, 'failed')
+    const model = await getModel(t, ns, 'weights-only_1_0_0')
+    assert.equal(model.deployment.reason, 'model_not_servable')
+    const res = await t.request({
+      method: 'POST',
+      url: `/v1/namespaces/${ns}/models/weights-only_1_0_0/infer`,
+      key: BOOTSTRAP_KEY,
+      body: { inputs: [{ name: 'w', shape: [1], datatype: 'FP32', data: [1] }] },
+    })
+    assert.equal(res.statusCode, 400)
+    assert.equal(res.json().error.code, 'model_not_servable')
+  })
+})
