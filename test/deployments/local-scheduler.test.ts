@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { LocalScheduler } from '../../src/scheduler/local/local-scheduler.js'
+import { isRefusal } from '../../src/scheduler/scheduler.js'
+import { eventually, isGone } from '../helpers/processes.js'
+import { tempDir } from '../helpers/temp-dir.js'
+
+const MISBEHAVING = fileURLToPath(
+  new URL('../fixtures/workers/misbehaving-runner.js', import.meta.url),
+)
+const GIB = 1024 ** 3
+
+describe('local scheduler', () => {
+  const open = (runDir: string) =>
+    LocalScheduler.open({
+      node: { cpus: 2, cpuOvercommit: 1.5, memoryBytes: 2 * GIB, gpus: 0 },
+      runDir,
+      startTimeoutMs: 3000,
+      killGraceMs: 300,
+      memoryPollMs: 50,
+      maxFrameBytes: 1 << 20,
+      command: () => ({ entry: MISBEHAVING, args: ['ignore-sigterm'] }),
+    })
+
+  it('reserves against CPUs times the overcommit factor, memory and GPUs', async () => {
+    const dir = await tempDir()
+    const scheduler = await open(join(dir.path, 'run'))
+    try {
+      const r = (numCpus: number, memoryBytes = 0, numGpus = 0) =>
+        scheduler.reserve({ numCpus, memoryBytes, numGpus })
+      const a = r(2)
+      const b = r(1)
+      assert.ok(!isRefusal(a) && !isRefusal(b))
+      const full = r(0.5)
+      assert.ok(isRefusal(full) && full.reason === 'insufficient_cpu' && !full.never)
+      const never = r(3.5)
+      assert.ok(isRefusal(never) && never.reason === 'insufficient_cpu' && never.never)
+      b.release()
+      b.release() // idempotent: the capacity comes back once
+      const c = r(1)
+      assert.ok(!isRefusal(c))
+      assert.ok(isRefusal(r(0.1)))
+      const memory = r(0, 3 * GIB)
+      assert.ok(isRefusal(memory) && memory.reason === 'insufficient_memory' && memory.never)
+      const gpu = r(0, 0, 1)
+      assert.ok(isRefusal(gpu) && gpu.reason === 'insufficient_gpu' && gpu.never)
+    } finally {
+      await scheduler.close()
+      await dir.remove()
+    }
+  })
+
+  it('ends runners a crashed server left behind, and only those', async () => {
+    const dir = await tempDir()
+    const runDir = join(dir.path, 'run')
+    const crashed = await open(runDir)
+    const reservation = crashed.reserve({ numCpus: 1, memoryBytes: GIB, numGpus: 0 })
+    assert.ok(!isRefusal(reservation))
+    // A runner that ignores SIGTERM, as a stuck one would; its server "crashes" (never closes).
+    const orphan = await crashed.start(reservation, { runtime: 'onnx', label: 'orphan' })
+    const pid = Number(orphan.id)
+    assert.ok(!isGone(pid))
+    const restarted = await open(runDir)
+    try {
+      await eventually(() => isGone(pid))
+    } finally {
+      await restarted.close()
+      await crashed.close()
+      await dir.remove()
+    }
+  })
+
+  it('stops a runner that ignores SIGTERM with SIGKILL on close', async () => {
+    const dir = await tempDir()
+    const scheduler = await open(join(dir.path, 'run'))
+    const reservation = scheduler.reserve({ numCpus: 1, memoryBytes: GIB, numGpus: 0 })
+    assert.ok(!isRefusal(reservation))
+    const runner = await scheduler.start(reservation, { runtime: 'onnx', label: 'stubborn' })
+    await scheduler.close()
+    assert.ok(isGone(Number(runner.id)))
+    assert.equal((await runner.ended).cause, 'stopped')
+    await dir.remove()
+  })
+})
