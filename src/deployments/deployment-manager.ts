@@ -110,22 +110,21 @@ export class DeploymentManager {
    */
   async reconcile(): Promise<void> {
     for (const model of await this.#deps.metadata.listModelsToReconcile()) {
+      // A failed deployment stays failed until someone deploys it again.
+      if (model.deployment.status.state === 'failed') continue
       const live = this.#liveFor(model)
       // This process owns no runner yet: whatever was recorded, the deployment starts over.
       const since = this.#now()
-      live.record =
-        model.deployment.desired === 'deployed'
-          ? {
-              ...live.record,
-              status: { state: 'pending', reason: 'deploy_requested', since },
-              message: 'restarted with the server',
-            }
-          : {
-              ...live.record,
-              status: { state: 'not_deployed', reason: 'undeployed', since },
-              message: null,
-            }
+      const wanted = model.deployment.desired === 'deployed'
+      live.record = {
+        ...live.record,
+        status: wanted
+          ? { state: 'pending', reason: 'deploy_requested', since }
+          : { state: 'not_deployed', reason: 'undeployed', since },
+        message: wanted ? 'restarted with the server' : null,
+      }
       live.pendingOrder = ++this.#pendingCounter
+      this.#deps.metrics.setDeploymentState(labelsOf(model), live.record.status.state)
       this.#persist(live)
     }
     this.#admitPending()

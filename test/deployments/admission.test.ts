@@ -98,7 +98,7 @@ describe('deployment lifecycle', () => {
     }
   })
 
-  it('on a new start, brings back what should be deployed and rests what was half-done', async () => {
+  it('on a new start, brings back what was deployed, rests what was half-done, keeps failures', async () => {
     const h = await deploymentHarness({ mode: 'echo' })
     try {
       const kept = await h.model('kept')
@@ -106,6 +106,13 @@ describe('deployment lifecycle', () => {
       await h.manager.deploy(kept)
       await h.manager.waitUntilSettled(kept, 5000)
       await h.manager.close()
+      const broken = await h.model('broken')
+      await h.store.setDeployment(broken.namespaceId, broken.modelId, {
+        desired: 'deployed',
+        status: { state: 'failed', reason: 'load_timeout', since: broken.createdAt },
+        message: 'it took too long',
+        deployedAt: null,
+      })
       // As a crash mid-unload would leave it.
       await h.store.setDeployment(stuck.namespaceId, stuck.modelId, {
         desired: 'not_deployed',
@@ -128,6 +135,8 @@ describe('deployment lifecycle', () => {
       const back = await restarted.waitUntilSettled(kept, 5000)
       assert.equal(back.status.state, 'deployed')
       assert.equal((await h.recorded(stuck))?.status.state, 'not_deployed')
+      // A failed deployment waits for someone to deploy it again.
+      assert.equal((await h.recorded(broken))?.status.reason, 'load_timeout')
       assert.equal((await h.recorded(kept))?.status.state, 'deployed')
       await restarted.close()
     } finally {
