@@ -87,3 +87,11 @@ export function servedOnnx(manifest: Manifest): OnnxDetails | undefined {
   if (d.kind === 'huggingface' && d.weights.kind === 'onnx') return d.weights
   return undefined
 }
+
+/** The weight files a model holds (safetensors or a state_dict), when it has them. */
+export function storedWeights(manifest: Manifest): WeightsDetails | undefined {
+  const d = manifest.details
+  if (d.kind === 'weights') return d
+  if (d.kind === 'huggingface' && d.weights.kind === 'weights') return d.weights
+  return undefined
+}

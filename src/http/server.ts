@@ -21,6 +21,7 @@ import { inferenceRoutes, oipHealthRoutes, oipRoutes } from './routes/inference.
 import { modelRoutes } from './routes/models.routes.js'
 import { namespaceRoutes } from './routes/namespaces.routes.js'
 import { operationsRoutes } from './routes/operations.routes.js'
+import { tensorRoutes } from './routes/tensors.routes.js'
 import { schemaRegistry } from './schemas/common.schemas.js'
 import { validatorCompiler } from './validation.js'
 
@@ -133,6 +134,7 @@ export async function buildServer(
         maxArchiveBytes: options.maxArchiveBytes,
         metrics: services.metrics,
       })
+      await v1.register(tensorRoutes, { registry: services.registry })
       await v1.register(inferenceRoutes, inferenceOptions)
     },
     { prefix: '/v1' },

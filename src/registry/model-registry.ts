@@ -16,12 +16,13 @@ import {
   UNDEPLOYED,
 } from '../domain/deployment-state.js'
 import { newId } from '../domain/ids.js'
-import { servedOnnx } from '../domain/manifest.js'
+import { servedOnnx, storedWeights } from '../domain/manifest.js'
 import { MODEL_VERSION_PATTERN, type Model, modelIdOf } from '../domain/model.js'
 import type { Namespace } from '../domain/namespace.js'
 import { assertCustomModelsEnabled, type Principal } from '../domain/organization.js'
 import { BerthError, fieldValidationError } from '../errors/berth-error.js'
 import { validateModel } from '../formats/validate-model.js'
+import { openWeights, type WeightsReader, type WeightTensor } from '../formats/weights-reader.js'
 import type { MetadataStore } from '../metadata/metadata-store.js'
 import { modelAlreadyExists } from '../metadata/store-errors.js'
 import type { NamespaceService } from '../namespaces/namespace-service.js'
@@ -306,6 +307,61 @@ export class ModelRegistry {
       .filter((m) => m.name === model.name)
       .map((m) => m.version)
       .sort((a, b) => compareVersions(b, a))
+  }
+
+  /**
+   * The model's tensors (weights formats only): names, dtypes, shapes. Throws
+   * `model_has_no_tensors` for a model stored as a graph (ONNX, TorchScript).
+   */
+  async tensors(
+    principal: Principal,
+    namespaceRef: string,
+    modelId: string,
+  ): Promise<{ model: Model; tensors: readonly WeightTensor[] }> {
+    const model = await this.get(principal, namespaceRef, modelId)
+    const reader = await this.#openWeights(model)
+    try {
+      return { model, tensors: reader.tensors }
+    } finally {
+      reader.close()
+    }
+  }
+
+  /**
+   * One tensor's bytes, row-major and little-endian, streamed from the installed files. The
+   * stream owns the open files: they close when it ends or is destroyed. Throws
+   * `model_has_no_tensors`, `tensor_not_found`.
+   */
+  async tensorBytes(
+    principal: Principal,
+    namespaceRef: string,
+    modelId: string,
+    name: string,
+  ): Promise<{ tensor: WeightTensor; stream: Readable }> {
+    const model = await this.get(principal, namespaceRef, modelId)
+    const reader = await this.#openWeights(model)
+    try {
+      const tensor = reader.tensors.find((t) => t.name === name)
+      const stream = await reader.stream(name)
+      stream.once('close', () => reader.close())
+      if (tensor === undefined) throw new Error('unreachable: stream() found it')
+      return { tensor, stream }
+    } catch (err) {
+      reader.close()
+      throw err
+    }
+  }
+
+  async #openWeights(model: Model): Promise<WeightsReader> {
+    const weights = storedWeights(model.manifest)
+    if (weights === undefined) {
+      throw new BerthError(
+        'model_has_no_tensors',
+        `model "${model.modelId}" is stored as a graph (${model.manifest.details.kind}), not as weights`,
+        { details: { model_id: model.modelId } },
+      )
+    }
+    return openWeights(this.#workspace.modelDir(model.namespaceId, model.uploadId), weights)
   }
 
   /** Runner processes serving the model now. */

@@ -108,6 +108,7 @@ describe('torch checkpoints: real files from python3-torch', async () => {
         ['transposed', 'F32'],
         ['view_a', 'F32'],
         ['view_b', 'F32'],
+        ['nested.deep', 'I16'],
       ],
     )
     assert.deepEqual(byName.get('f64scalar')?.shape, [])

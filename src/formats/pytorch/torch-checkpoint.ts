@@ -1,5 +1,5 @@
 import { open as openFile } from 'node:fs/promises'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import yauzl, { type Entry, type ZipFile } from 'yauzl'
 import { BerthError, isBerthError } from '../../errors/berth-error.js'
 import { PickleGlobal, PickleTuple, unpickle, unsafePickle } from './safe-unpickler.js'
@@ -62,6 +62,63 @@ interface Tensor extends Omit<TorchTensor, 'name'> {
  * storage, whose size must match the zip entry. Throws `unsafe_pickle` or `pytorch_invalid`.
  */
 export async function readTorchCheckpoint(path: string, label: string): Promise<TorchCheckpoint> {
+  const opened = await openCheckpoint(path, label)
+  opened.zip.close()
+  return opened.checkpoint
+}
+
+/** A state_dict kept open to read its tensors' bytes. */
+export interface TorchStateDict {
+  readonly tensors: readonly TorchTensor[]
+  /**
+   * The tensor's elements, contiguous in row-major order, little-endian: what `t.contiguous()`
+   * holds, whatever its strides and however it shares its storage.
+   */
+  bytesOf(tensor: TorchTensor): Promise<Buffer>
+  /** The same bytes as a stream: read straight from the zip when the view is contiguous. */
+  streamOf(tensor: TorchTensor): Promise<Readable>
+  close(): void
+}
+
+/** Opens a state_dict checkpoint for reading (checked as `readTorchCheckpoint` does). */
+export async function openTorchStateDict(path: string, label: string): Promise<TorchStateDict> {
+  const { zip, entries, checkpoint } = await openCheckpoint(path, label)
+  if (checkpoint.kind !== 'state_dict') {
+    zip.close()
+    throw invalid(label, 'it is a TorchScript module, not a state_dict')
+  }
+  const storageOf = (tensor: TorchTensor) => {
+    const entry = entries.get(tensor.storageEntry)
+    const [, itemBytes] = Object.values(STORAGE_DTYPES).find(([d]) => d === tensor.dtype) ?? []
+    if (entry === undefined || itemBytes === undefined) {
+      throw invalid(label, `tensor "${tensor.name}" has no storage`)
+    }
+    return { entry, itemBytes }
+  }
+  const bytesOf = (tensor: TorchTensor) => {
+    const { entry, itemBytes } = storageOf(tensor)
+    return gather(tensor, itemBytes, (start, end) => readEntryRange(zip, entry, start, end))
+  }
+  return {
+    tensors: checkpoint.tensors,
+    bytesOf,
+    streamOf: async (tensor) => {
+      const { entry, itemBytes } = storageOf(tensor)
+      const numel = tensor.shape.reduce((a, b) => a * b, 1)
+      if (numel > 0 && entry.compressionMethod === 0 && isContiguous(tensor.shape, tensor.stride)) {
+        const start = tensor.storageOffset * itemBytes
+        return zip.openReadStreamPromise(entry, { start, end: start + numel * itemBytes })
+      }
+      return Readable.from([await bytesOf(tensor)])
+    },
+    close: () => zip.close(),
+  }
+}
+
+async function openCheckpoint(
+  path: string,
+  label: string,
+): Promise<{ zip: ZipFile; entries: Map<string, Entry>; checkpoint: TorchCheckpoint }> {
   await assertZip(path, label)
   let zip: ZipFile
   try {
@@ -87,7 +144,7 @@ export async function readTorchCheckpoint(path: string, label: string): Promise<
       entries.has(`${prefix}constants.pkl`) ||
       [...entries.keys()].some((n) => n.startsWith(`${prefix}code/`))
     ) {
-      return { kind: 'torchscript' }
+      return { zip, entries, checkpoint: { kind: 'torchscript' } }
     }
     const pickleEntry = entries.get(pickleName) as Entry
     if (pickleEntry.uncompressedSize > MAX_PICKLE_BYTES)
@@ -97,13 +154,70 @@ export async function readTorchCheckpoint(path: string, label: string): Promise<
     if (!(root instanceof Map)) throw invalid(label, 'its pickle is not a dict of tensors')
     const tensors: TorchTensor[] = []
     collectTensors(root, '', tensors)
-    return { kind: 'state_dict', tensors }
+    return { zip, entries, checkpoint: { kind: 'state_dict', tensors } }
   } catch (err) {
+    zip.close()
     if (isBerthError(err)) throw withFile(err, label)
     throw invalid(label, 'it is not a readable torch checkpoint', err)
-  } finally {
-    zip.close()
   }
+}
+
+/**
+ * Copies a strided view out of its storage into row-major order. Only the storage span the view
+ * covers is read; runs along a unit-stride last dimension are copied whole.
+ */
+async function gather(
+  tensor: TorchTensor,
+  itemBytes: number,
+  read: (start: number, end: number) => Promise<Buffer>,
+): Promise<Buffer> {
+  const { shape, stride, storageOffset } = tensor
+  const numel = shape.reduce((a, b) => a * b, 1)
+  if (numel === 0) return Buffer.alloc(0)
+  const last = shape.reduce((end, d, i) => end + (d - 1) * (stride[i] ?? 0), storageOffset)
+  const span = await read(storageOffset * itemBytes, (last + 1) * itemBytes)
+  if (isContiguous(shape, stride)) return span
+  const out = Buffer.alloc(numel * itemBytes)
+  const rank = shape.length
+  const inner = shape[rank - 1] ?? 1
+  const run = stride[rank - 1] === 1 ? inner : 1
+  const index = new Array<number>(rank).fill(0)
+  for (let written = 0; written < numel; written += run) {
+    let element = 0
+    for (let i = 0; i < rank; i++) element += (index[i] ?? 0) * (stride[i] ?? 0)
+    span.copy(out, written * itemBytes, element * itemBytes, (element + run) * itemBytes)
+    // Advance the index by `run` elements, in row-major order.
+    for (let i = run === inner ? rank - 2 : rank - 1; i >= 0; i--) {
+      index[i] = (index[i] ?? 0) + 1
+      if ((index[i] as number) < (shape[i] ?? 1)) break
+      index[i] = 0
+    }
+  }
+  return out
+}
+
+/** Whether a view is laid out row-major without gaps (size-1 dims may have any stride). */
+function isContiguous(shape: readonly number[], stride: readonly number[]): boolean {
+  let expected = 1
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const d = shape[i] ?? 1
+    if (d !== 1 && stride[i] !== expected) return false
+    expected *= d
+  }
+  return true
+}
+
+/** Bytes `[start, end)` of an entry; without decompressing all of it when it is stored. */
+async function readEntryRange(
+  zip: ZipFile,
+  entry: Entry,
+  start: number,
+  end: number,
+): Promise<Buffer> {
+  if (entry.compressionMethod === 0) {
+    return collect(await zip.openReadStreamPromise(entry, { start, end }))
+  }
+  return (await readEntry(zip, entry)).subarray(start, end)
 }
 
 async function assertZip(path: string, label: string): Promise<void> {
@@ -223,7 +337,10 @@ function isStorage(value: unknown): value is Storage {
 }
 
 async function readEntry(zip: ZipFile, entry: Entry): Promise<Buffer> {
-  const stream: Readable = await zip.openReadStreamPromise(entry)
+  return collect(await zip.openReadStreamPromise(entry))
+}
+
+async function collect(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = []
   for await (const chunk of stream) chunks.push(chunk as Buffer)
   return Buffer.concat(chunks)
