@@ -7,7 +7,7 @@ import {
   type DesiredState,
   transition,
 } from '../domain/deployment-state.js'
-import { servedOnnx } from '../domain/manifest.js'
+import { servedOnnx, storedWeights } from '../domain/manifest.js'
 import type { Model } from '../domain/model.js'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
 import type { MetadataStore } from '../metadata/metadata-store.js'
@@ -15,6 +15,7 @@ import type { Metrics, ModelLabels } from '../observability/metrics.js'
 import {
   isRefusal,
   type LoadedSignature,
+  type LoadTarget,
   type Reservation,
   type Runner,
   type RunnerEnd,
@@ -55,7 +56,7 @@ export interface Serving {
 
 /** What a model needs to run here, or why it cannot. */
 type ServingPlan =
-  | { readonly runtime: RunnerRuntime; readonly path: string }
+  | { readonly runtime: RunnerRuntime; readonly target: LoadTarget }
   | { readonly notServable: string }
 
 /** One model's deployment as this server runs it. */
@@ -321,7 +322,7 @@ export class DeploymentManager {
         label: keyOf(live.model),
       })
       live.loading = runner
-      const signature = await runner.load(plan.path, this.#options.loadTimeoutMs)
+      const signature = await runner.load(plan.target, this.#options.loadTimeoutMs)
       live.loading = undefined
       if (epoch !== live.epoch || this.#closed) {
         await runner.stop(0)
@@ -451,7 +452,7 @@ export class DeploymentManager {
         label: keyOf(live.model),
       })
       live.loading = runner
-      const signature = await runner.load(plan.path, this.#options.loadTimeoutMs)
+      const signature = await runner.load(plan.target, this.#options.loadTimeoutMs)
       live.loading = undefined
       if (epoch !== live.epoch || this.#closed) throw new Error('undeployed while redeploying')
       const old = live.runner
@@ -512,12 +513,21 @@ export class DeploymentManager {
   }
 
   #planFor(model: Model): ServingPlan {
+    const dir = this.#deps.modelDir(model)
     const onnx = servedOnnx(model.manifest)
-    if (onnx !== undefined) {
-      return { runtime: 'onnx', path: join(this.#deps.modelDir(model), onnx.primaryFile) }
+    if (onnx !== undefined)
+      return { runtime: 'onnx', target: { path: join(dir, onnx.primaryFile) } }
+    // Weights without a graph are loaded and verified in a runner (their inventory is served);
+    // inference on them is refused until they can be converted.
+    const weights = storedWeights(model.manifest)
+    if (weights !== undefined) {
+      return {
+        runtime: 'weights',
+        target: { path: dir, weights: { source: weights.source, files: weights.weightFiles } },
+      }
     }
     return {
-      notServable: `${model.format} models without an ONNX graph cannot be served by this version of berth; their files are stored`,
+      notServable: `${model.format} models of this kind (${model.manifest.details.kind}) cannot be run by this version of berth; their files are stored`,
     }
   }
 

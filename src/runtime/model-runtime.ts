@@ -1,9 +1,11 @@
 import type { TensorSpec } from '../domain/manifest.js'
-import type { WireTensor } from './worker-protocol.js'
+import type { WeightFiles, WireTensor } from './worker-protocol.js'
 
 export interface LoadOptions {
   /** Threads for one inference (ONNX Runtime's intra-op pool); at least 1. */
   readonly intraOpThreads: number
+  /** For the weights runtime: the files under the model folder that hold the tensors. */
+  readonly weights?: WeightFiles
 }
 
 /**

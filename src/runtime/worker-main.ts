@@ -2,6 +2,7 @@ import { Socket } from 'node:net'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
 import type { LoadedModel, ModelRuntime } from './model-runtime.js'
 import { OnnxModelRuntime } from './onnx/onnx-model-runtime.js'
+import { WeightsModelRuntime } from './weights/weights-model-runtime.js'
 import {
   FrameDecoder,
   type FromWorker,
@@ -17,6 +18,7 @@ const MAX_FRAME_BYTES = 2 ** 32 - 1
 
 const RUNTIMES: Readonly<Record<string, () => ModelRuntime>> = {
   onnx: () => new OnnxModelRuntime(),
+  weights: () => new WeightsModelRuntime(),
 }
 
 const runtimeName = process.argv[2] ?? 'onnx'
@@ -39,7 +41,10 @@ async function handle(message: ToWorker): Promise<FromWorker> {
   switch (message.type) {
     case 'load': {
       await model?.unload()
-      model = await runtime.load(message.modelPath, { intraOpThreads: message.intraOpThreads })
+      model = await runtime.load(message.modelPath, {
+        intraOpThreads: message.intraOpThreads,
+        ...(message.weights === undefined ? {} : { weights: message.weights }),
+      })
       return { type: 'loaded', id: message.id, inputs: model.inputs, outputs: model.outputs }
     }
     case 'infer': {

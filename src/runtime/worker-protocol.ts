@@ -13,6 +13,12 @@ import type { ErrorCode } from '../errors/error-codes.js'
  * `started` handshake precedes everything; errors travel as data ({code, message}).
  */
 
+/** Weight files to load, for the weights runtime: relative to the model folder. */
+export interface WeightFiles {
+  readonly source: 'safetensors' | 'pytorch'
+  readonly files: readonly string[]
+}
+
 /** A tensor on the wire: Open Inference Protocol datatype, shape, raw little-endian bytes. */
 export interface WireTensor {
   readonly name: string
@@ -32,6 +38,8 @@ export type ToWorker =
       readonly id: number
       readonly modelPath: string
       readonly intraOpThreads: number
+      /** For the weights runtime: which files under `modelPath` hold the tensors. */
+      readonly weights?: WeightFiles
     }
   | {
       readonly type: 'infer'
@@ -213,6 +221,12 @@ const isTensorList = (v: unknown) =>
   )
 const isSpecList = (v: unknown) => Array.isArray(v) && v.every(isTensorHead)
 
+const isWeightFiles = (v: unknown): v is WeightFiles =>
+  isObject(v) &&
+  (v.source === 'safetensors' || v.source === 'pytorch') &&
+  Array.isArray(v.files) &&
+  v.files.every((f) => typeof f === 'string')
+
 /** Messages from a runner are untrusted: check every field before use. */
 export function isFromWorker(value: unknown): value is FromWorker {
   if (!isObject(value)) return false
@@ -241,7 +255,11 @@ export function isToWorker(value: unknown): value is ToWorker {
   if (!isObject(value) || !isId(value.id)) return false
   switch (value.type) {
     case 'load':
-      return typeof value.modelPath === 'string' && Number.isSafeInteger(value.intraOpThreads)
+      return (
+        typeof value.modelPath === 'string' &&
+        Number.isSafeInteger(value.intraOpThreads) &&
+        (value.weights === undefined || isWeightFiles(value.weights))
+      )
     case 'infer':
       return (
         isTensorList(value.inputs) &&

@@ -1,9 +1,9 @@
 import type { TensorSpec } from '../domain/manifest.js'
 import type { ResourceRequirements } from '../domain/model.js'
-import type { WireTensor } from '../runtime/worker-protocol.js'
+import type { WeightFiles, WireTensor } from '../runtime/worker-protocol.js'
 
 /** Which runtime a runner hosts. */
-export type RunnerRuntime = 'onnx'
+export type RunnerRuntime = 'onnx' | 'weights'
 
 /** Capacity held for one runner until released. */
 export interface Reservation {
@@ -38,6 +38,12 @@ export interface RunnerSpec {
   readonly label: string
 }
 
+/** What a runner loads. */
+export interface LoadTarget {
+  readonly path: string
+  readonly weights?: WeightFiles
+}
+
 /** The signature the runtime reports once the model is loaded. */
 export interface LoadedSignature {
   readonly inputs: readonly TensorSpec[]
@@ -51,8 +57,11 @@ export interface LoadedSignature {
 export interface Runner {
   /** Stable for the runner's life, e.g. its process id. */
   readonly id: string
-  /** Loads the model at `modelPath`. Throws `runner_timeout` past `timeoutMs`. */
-  load(modelPath: string, timeoutMs: number): Promise<LoadedSignature>
+  /**
+   * Loads the model at `target.path` (a file, or for weights the model folder with the files
+   * named in `target.weights`). Throws `runner_timeout` past `timeoutMs`.
+   */
+  load(target: LoadTarget, timeoutMs: number): Promise<LoadedSignature>
   /** Runs the model. Past `timeoutMs` the runner is presumed hung and ended (`runner_timeout`). */
   infer(
     inputs: readonly WireTensor[],

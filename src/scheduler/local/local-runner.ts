@@ -1,7 +1,13 @@
 import { BerthError } from '../../errors/berth-error.js'
 import type { ErrorCode } from '../../errors/error-codes.js'
 import type { WireTensor } from '../../runtime/worker-protocol.js'
-import type { LoadedSignature, Runner, RunnerEnd, RunnerEndCause } from '../scheduler.js'
+import type {
+  LoadedSignature,
+  LoadTarget,
+  Runner,
+  RunnerEnd,
+  RunnerEndCause,
+} from '../scheduler.js'
 import { residentBytes } from './resident-memory.js'
 import type { WorkerProcess } from './worker-process.js'
 
@@ -44,9 +50,14 @@ export class LocalRunner implements Runner {
     return this.#worker.inFlight
   }
 
-  async load(modelPath: string, timeoutMs: number): Promise<LoadedSignature> {
+  async load(target: LoadTarget, timeoutMs: number): Promise<LoadedSignature> {
     const answer = await this.#worker.call(
-      { type: 'load', modelPath, intraOpThreads: this.#options.intraOpThreads },
+      {
+        type: 'load',
+        modelPath: target.path,
+        intraOpThreads: this.#options.intraOpThreads,
+        ...(target.weights === undefined ? {} : { weights: target.weights }),
+      },
       timeoutMs,
     )
     if (answer.type !== 'loaded') throw unexpected(answer.type)
