@@ -75,7 +75,6 @@ export const tensorRoutes: FastifyPluginAsyncZod<TensorRoutesOptions> = async (
           'The elements in row-major order, little-endian, as application/octet-stream; x-tensor-dtype and x-tensor-shape describe them.',
         security: BEARER_AUTH,
         params: TensorParamsSchema,
-        produces: ['application/octet-stream'],
         response: {
           200: z.unknown().meta({ type: 'string', format: 'binary' }),
           ...errorResponses(400, 401, 403, 404, 422),
