@@ -1,4 +1,3 @@
-import { join } from 'node:path'
 import type { Logger } from 'pino'
 import {
   type Deployment,
@@ -7,7 +6,6 @@ import {
   type DesiredState,
   transition,
 } from '../domain/deployment-state.js'
-import { servedOnnx, storedWeights } from '../domain/manifest.js'
 import type { Model } from '../domain/model.js'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
 import type { MetadataStore } from '../metadata/metadata-store.js'
@@ -15,13 +13,12 @@ import type { Metrics, ModelLabels } from '../observability/metrics.js'
 import {
   isRefusal,
   type LoadedSignature,
-  type LoadTarget,
   type Reservation,
   type Runner,
   type RunnerEnd,
-  type RunnerRuntime,
   type Scheduler,
 } from '../scheduler/scheduler.js'
+import { type ServingPlan, servingPlan } from './serving-plan.js'
 
 export interface DeploymentManagerOptions {
   /** Bound on starting a runner and loading the model in it; past it: `failed`/`load_timeout`. */
@@ -53,11 +50,6 @@ export interface Serving {
   readonly runner: Runner
   readonly signature: LoadedSignature
 }
-
-/** What a model needs to run here, or why it cannot. */
-type ServingPlan =
-  | { readonly runtime: RunnerRuntime; readonly target: LoadTarget }
-  | { readonly notServable: string }
 
 /** One model's deployment as this server runs it. */
 interface Live {
@@ -187,6 +179,11 @@ export class DeploymentManager {
   liveModel(namespaceId: string, modelId: string): Model | undefined {
     const live = this.#live.get(`${namespaceId}/${modelId}`)
     return live === undefined ? undefined : { ...live.model, deployment: live.record }
+  }
+
+  /** The inputs and outputs the model's serving runner reported, when it has one. */
+  liveSignature(model: Model): LoadedSignature | undefined {
+    return this.#live.get(keyOf(model))?.signature
   }
 
   /** Runner processes serving the model now. */
@@ -513,22 +510,7 @@ export class DeploymentManager {
   }
 
   #planFor(model: Model): ServingPlan {
-    const dir = this.#deps.modelDir(model)
-    const onnx = servedOnnx(model.manifest)
-    if (onnx !== undefined)
-      return { runtime: 'onnx', target: { path: join(dir, onnx.primaryFile) } }
-    // Weights without a graph are loaded and verified in a runner (their inventory is served);
-    // inference on them is refused until they can be converted.
-    const weights = storedWeights(model.manifest)
-    if (weights !== undefined) {
-      return {
-        runtime: 'weights',
-        target: { path: dir, weights: { source: weights.source, files: weights.weightFiles } },
-      }
-    }
-    return {
-      notServable: `${model.format} models of this kind (${model.manifest.details.kind}) cannot be run by this version of berth; their files are stored`,
-    }
+    return servingPlan(model, this.#deps.modelDir(model))
   }
 
   #setDesired(live: Live, desired: DesiredState): void {

@@ -87,6 +87,7 @@ export const ERROR_CODES = {
   model_not_ready: 'unavailable',
   model_not_servable: 'invalid_argument',
   model_has_no_tensors: 'invalid_argument',
+  model_not_convertible: 'invalid_argument',
   tensor_not_found: 'not_found',
   weights_corrupt: 'internal',
   inference_timeout: 'deadline_exceeded',

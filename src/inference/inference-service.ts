@@ -1,4 +1,6 @@
+import { CONVERTIBLE_FAMILIES } from '../conversion/encoder-to-onnx.js'
 import type { DeploymentManager } from '../deployments/deployment-manager.js'
+import { isRunnable } from '../deployments/serving-plan.js'
 import { servedOnnx } from '../domain/manifest.js'
 import type { Model } from '../domain/model.js'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
@@ -48,9 +50,12 @@ export class InferenceService {
     this.#maxInFlight = options.maxInFlightPerRunner ?? 2
   }
 
-  /** The model's declared inputs and outputs (from its graph), or `undefined` when it has none. */
+  /**
+   * The model's inputs and outputs: from its ONNX graph, or for a converted model from its
+   * serving runner; `undefined` when not known (weights only, or not converted yet).
+   */
   signatureOf(model: Model): Signature | undefined {
-    return servedOnnx(model.manifest)
+    return servedOnnx(model.manifest) ?? this.#deployments.liveSignature(model)
   }
 
   /**
@@ -58,7 +63,7 @@ export class InferenceService {
    * the state and reason) for one that is not deployed now.
    */
   assertReady(model: Model): void {
-    if (this.signatureOf(model) === undefined) throw notServable(model)
+    if (!isRunnable(model)) throw notServable(model)
     this.#deployments.serving(model)
   }
 
@@ -96,10 +101,9 @@ export class InferenceService {
     const started = performance.now()
     const labels = labelsOf(model)
     try {
-      const declared = this.signatureOf(model)
-      if (declared === undefined) throw notServable(model)
+      if (!isRunnable(model)) throw notServable(model)
       const serving = this.#deployments.serving(model)
-      const signature = declared
+      const signature = servedOnnx(model.manifest) ?? serving.signature
       const inputs = checkInputs(signature, request.inputs, request.outputs)
       const deadline = started + this.#timeoutMs
       const queue = this.#queueFor(serving.runner)
@@ -139,7 +143,7 @@ export class InferenceService {
 function notServable(model: Model): BerthError {
   return new BerthError(
     'model_not_servable',
-    `model "${model.modelId}" (${model.format}) has no graph berth can run: upload an ONNX export, or a HuggingFace directory with ONNX weights`,
+    `model "${model.modelId}" (${model.format}) has no graph berth can run: upload an ONNX export, or weights of an encoder berth converts (config.json with model_type ${CONVERTIBLE_FAMILIES.join(', ')})`,
     { details: { model_id: model.modelId, model_format: model.format } },
   )
 }

@@ -1,5 +1,6 @@
 import { Socket } from 'node:net'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
+import { EncoderModelRuntime } from './encoder/encoder-model-runtime.js'
 import type { LoadedModel, ModelRuntime } from './model-runtime.js'
 import { OnnxModelRuntime } from './onnx/onnx-model-runtime.js'
 import { WeightsModelRuntime } from './weights/weights-model-runtime.js'
@@ -19,6 +20,7 @@ const MAX_FRAME_BYTES = 2 ** 32 - 1
 const RUNTIMES: Readonly<Record<string, () => ModelRuntime>> = {
   onnx: () => new OnnxModelRuntime(),
   weights: () => new WeightsModelRuntime(),
+  encoder: () => new EncoderModelRuntime(),
 }
 
 const runtimeName = process.argv[2] ?? 'onnx'

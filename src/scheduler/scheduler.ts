@@ -3,7 +3,7 @@ import type { ResourceRequirements } from '../domain/model.js'
 import type { WeightFiles, WireTensor } from '../runtime/worker-protocol.js'
 
 /** Which runtime a runner hosts. */
-export type RunnerRuntime = 'onnx' | 'weights'
+export type RunnerRuntime = 'onnx' | 'weights' | 'encoder'
 
 /** Capacity held for one runner until released. */
 export interface Reservation {

@@ -1,0 +1,48 @@
+import { join } from 'node:path'
+import { isConvertible } from '../conversion/encoder-to-onnx.js'
+import { servedOnnx, storedWeights } from '../domain/manifest.js'
+import type { Model } from '../domain/model.js'
+import type { LoadTarget, RunnerRuntime } from '../scheduler/scheduler.js'
+
+/** How a model is run, or why it cannot be. */
+export type ServingPlan =
+  | {
+      readonly runtime: RunnerRuntime
+      readonly target: LoadTarget
+      /** Whether inference is possible (weights alone are only loaded and served as tensors). */
+      readonly runnable: boolean
+    }
+  | { readonly notServable: string }
+
+/** Whether berth can run inference on the model (deployed or not). */
+export function isRunnable(model: Model): boolean {
+  return (
+    servedOnnx(model.manifest) !== undefined ||
+    isConvertible(storedWeights(model.manifest)?.architecture ?? null)
+  )
+}
+
+/**
+ * The one place that decides what runs a model: its ONNX graph; BERT-family weights with a
+ * `config.json`, converted to ONNX in the runner; other weights, loaded and checked (not run);
+ * anything else is stored only. `modelDir` is where the model is installed.
+ */
+export function servingPlan(model: Model, modelDir: string): ServingPlan {
+  const onnx = servedOnnx(model.manifest)
+  if (onnx !== undefined) {
+    return { runtime: 'onnx', target: { path: join(modelDir, onnx.primaryFile) }, runnable: true }
+  }
+  const weights = storedWeights(model.manifest)
+  if (weights !== undefined) {
+    const files = { source: weights.source, files: weights.weightFiles }
+    const runnable = isRunnable(model)
+    return {
+      runtime: runnable ? 'encoder' : 'weights',
+      target: { path: modelDir, weights: files },
+      runnable,
+    }
+  }
+  return {
+    notServable: `${model.format} models of this kind (${model.manifest.details.kind}) cannot be run by this version of berth; their files are stored`,
+  }
+}
