@@ -86,6 +86,8 @@ export class DeploymentManager {
   readonly #live = new Map<string, Live>()
   #pendingCounter = 0
   #closed = false
+  /** Loads and redeploys in progress: `close()` waits for them. */
+  readonly #flows = new Set<Promise<void>>()
 
   constructor(deps: DeploymentManagerDeps, options: DeploymentManagerOptions) {
     this.#deps = deps
@@ -138,7 +140,7 @@ export class DeploymentManager {
     const state = live.record.status.state
     let cached = false
     if (state === 'deployed') {
-      if (options.reload === true) void this.#redeploy(live)
+      if (options.reload === true) this.#flow(this.#redeploy(live))
       else cached = true
     } else if (state === 'not_deployed' || state === 'failed') {
       this.#toPending(live, 'deploy_requested', null)
@@ -252,6 +254,13 @@ export class DeploymentManager {
         await live.writes
       }),
     )
+    await Promise.allSettled([...this.#flows])
+  }
+
+  #flow(promise: Promise<void>): void {
+    this.#flows.add(promise)
+    const forget = () => this.#flows.delete(promise)
+    promise.then(forget, forget)
   }
 
   #liveFor(model: Model): Live {
@@ -303,7 +312,7 @@ export class DeploymentManager {
         continue
       }
       live.reservation = reservation
-      void this.#load(live, live.epoch, plan, 'loading_model')
+      this.#flow(this.#load(live, live.epoch, plan, 'loading_model'))
     }
   }
 
@@ -318,6 +327,10 @@ export class DeploymentManager {
         runtime: plan.runtime,
         label: keyOf(live.model),
       })
+      if (epoch !== live.epoch || this.#closed) {
+        await runner.stop(0)
+        return
+      }
       live.loading = runner
       const signature = await runner.load(plan.target, this.#options.loadTimeoutMs)
       live.loading = undefined
@@ -403,8 +416,8 @@ export class DeploymentManager {
     const epoch = live.epoch
     live.restartTimer = setTimeout(() => {
       live.restartTimer = undefined
-      if (epoch === live.epoch && !this.#closed) {
-        void this.#load(live, epoch, this.#planFor(live.model), 'restarting')
+      if (epoch === live.epoch && !this.#closed && live.runner === undefined) {
+        this.#flow(this.#load(live, epoch, this.#planFor(live.model), 'restarting'))
       }
     }, delay)
   }
@@ -448,6 +461,7 @@ export class DeploymentManager {
         runtime: plan.runtime,
         label: keyOf(live.model),
       })
+      if (epoch !== live.epoch || this.#closed) throw new Error('undeployed while redeploying')
       live.loading = runner
       const signature = await runner.load(plan.target, this.#options.loadTimeoutMs)
       live.loading = undefined

@@ -52,6 +52,8 @@ export class LocalScheduler implements Scheduler {
   readonly #options: LocalSchedulerOptions
   readonly #used: Used = { cpus: 0, memoryBytes: 0, gpus: 0 }
   readonly #runners = new Set<Runner>()
+  /** Starts and pid-file removals in progress: `close()` waits for them. */
+  readonly #pending = new Set<Promise<unknown>>()
   #closed = false
 
   private constructor(options: LocalSchedulerOptions) {
@@ -89,8 +91,14 @@ export class LocalScheduler implements Scheduler {
     }
   }
 
-  async start(reservation: Reservation, spec: RunnerSpec): Promise<Runner> {
-    if (this.#closed) throw new BerthError('server_shutting_down', 'the server is shutting down')
+  start(reservation: Reservation, spec: RunnerSpec): Promise<Runner> {
+    if (this.#closed) {
+      return Promise.reject(new BerthError('server_shutting_down', 'the server is shutting down'))
+    }
+    return this.#track(this.#start(reservation, spec))
+  }
+
+  async #start(reservation: Reservation, spec: RunnerSpec): Promise<Runner> {
     const command = this.#options.command?.(spec.runtime) ?? {
       entry: RUNNER_ENTRY,
       args: [spec.runtime],
@@ -115,17 +123,31 @@ export class LocalScheduler implements Scheduler {
     this.#runners.add(runner)
     await mkdir(this.#options.runDir, { recursive: true })
     await writeFile(pidFile, `${command.entry}\n`)
-    void runner.ended.then(async () => {
-      this.#runners.delete(runner)
-      await rm(pidFile, { force: true })
-    })
+    void this.#track(
+      runner.ended.then(async () => {
+        this.#runners.delete(runner)
+        await rm(pidFile, { force: true })
+      }),
+    )
     if (this.#closed) await runner.stop(0)
     return runner
   }
 
   async close(): Promise<void> {
     this.#closed = true
-    await Promise.all([...this.#runners].map((r) => r.stop(0)))
+    // Starts in flight finish (and stop themselves); then every runner stops and its pid file
+    // is gone before close resolves, so nothing writes under the data dir afterwards.
+    while (this.#pending.size > 0 || this.#runners.size > 0) {
+      await Promise.all([...this.#runners].map((r) => r.stop(0)))
+      await Promise.allSettled([...this.#pending])
+    }
+  }
+
+  #track<T>(promise: Promise<T>): Promise<T> {
+    this.#pending.add(promise)
+    const forget = () => this.#pending.delete(promise)
+    promise.then(forget, forget)
+    return promise
   }
 
   #refusalFor(r: ResourceRequirements): Refusal | undefined {
