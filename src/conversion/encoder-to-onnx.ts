@@ -177,8 +177,8 @@ export async function encoderToOnnx(config: EncoderConfig, reader: WeightsReader
   const H = config.hidden
   const headDim = H / config.heads
 
-  const weight = async (name: string, shape: readonly number[]): Promise<Float32Array> => {
-    const full = `${prefix}${name}`
+  /** A weight by its full name, checked against `shape` (-1: any size), widened to FP32. */
+  const weightAt = async (full: string, shape: readonly number[]): Promise<Float32Array> => {
     const tensor = shapes.get(full)
     if (tensor === undefined) throw notConvertible(`the weights have no ${full}`)
     if (
@@ -193,20 +193,23 @@ export async function encoderToOnnx(config: EncoderConfig, reader: WeightsReader
   }
   const has = (name: string) => shapes.has(`${prefix}${name}`)
   const init = async (name: string, shape: readonly number[]) => {
-    const data = await weight(name, shape)
-    const actual = shapes.get(`${prefix}${name}`)?.shape ?? shape
-    return g.floats(name, actual, data)
+    const full = `${prefix}${name}`
+    const data = await weightAt(full, shape)
+    return g.floats(full, shapes.get(full)?.shape ?? shape, data)
   }
-  /** `x · Wᵀ + b` for a torch Linear: the weight [out, in] is stored transposed once. */
-  const linear = async (x: string, name: string, inputs: number, outputs: number) => {
-    const w = await weight(`${name}.weight`, [outputs, inputs])
+  /** `x · Wᵀ + b` for a torch Linear named `full`: the weight [out, in] is stored transposed. */
+  const linearAt = async (x: string, full: string, inputs: number, outputs: number) => {
+    const w = await weightAt(`${full}.weight`, [outputs, inputs])
     const t = new Float32Array(inputs * outputs)
     for (let o = 0; o < outputs; o++) {
       for (let i = 0; i < inputs; i++) t[i * outputs + o] = w[o * inputs + i] as number
     }
-    const wT = g.floats(`${name}.weight.T`, [inputs, outputs], t)
-    return g.op('Add', [g.op('MatMul', [x, wT]), await init(`${name}.bias`, [outputs])])
+    const wT = g.floats(`${full}.weight.T`, [inputs, outputs], t)
+    const bias = g.floats(`${full}.bias`, [outputs], await weightAt(`${full}.bias`, [outputs]))
+    return g.op('Add', [g.op('MatMul', [x, wT]), bias])
   }
+  const linear = (x: string, name: string, inputs: number, outputs: number) =>
+    linearAt(x, `${prefix}${name}`, inputs, outputs)
   const layerNorm = async (x: string, name: string) =>
     g.op(
       'LayerNormalization',
@@ -282,10 +285,39 @@ export async function encoderToOnnx(config: EncoderConfig, reader: WeightsReader
   const outputs: Array<readonly [string, number, readonly (number | string)[]]> = [
     ['last_hidden_state', FLOAT, ['batch', 'sequence', H]],
   ]
+  let pooled: string | undefined
   if (names.pooler !== null && has(`${names.pooler}.weight`)) {
     const first = g.op('Gather', [x, g.ints('const_i_0s', [], [0])], { axis: 1 })
-    g.output('pooler_output', g.op('Tanh', [await linear(first, names.pooler, H, H)]))
+    pooled = g.op('Tanh', [await linear(first, names.pooler, H, H)])
+    g.output('pooler_output', pooled)
     outputs.push(['pooler_output', FLOAT, ['batch', H]])
+  }
+
+  // A sequence-classification head (HF's *ForSequenceClassification names, outside the prefix):
+  // BERT classifies the pooler output; RoBERTa and DistilBERT the first token, through a dense
+  // layer (tanh, resp. ReLU) first.
+  const bert = config.family === 'bert'
+  const distil = config.family === 'distilbert'
+  const out = shapes.get(bert || distil ? 'classifier.weight' : 'classifier.out_proj.weight')
+  if (out !== undefined && out.shape.length === 2) {
+    const labels = out.shape[0] as number
+    let features: string
+    if (bert) {
+      if (pooled === undefined) throw notConvertible('a BERT classifier needs the pooler weights')
+      features = pooled
+    } else {
+      const first = g.op('Gather', [x, g.ints('const_i_0s', [], [0])], { axis: 1 })
+      const dense = await linearAt(first, distil ? 'pre_classifier' : 'classifier.dense', H, H)
+      features = g.op(distil ? 'Relu' : 'Tanh', [dense])
+    }
+    const logits = await linearAt(
+      features,
+      bert || distil ? 'classifier' : 'classifier.out_proj',
+      H,
+      labels,
+    )
+    g.output('logits', logits)
+    outputs.push(['logits', FLOAT, ['batch', labels]])
   }
   return g.encode(
     `berth-${config.family}`,

@@ -38,16 +38,16 @@ describe('weights → ONNX encoders: parity with torch', async () => {
   })
   after(() => dir.remove())
 
-  for (const family of CONVERTIBLE_FAMILIES) {
+  // Each family, and the three sequence-classification heads.
+  for (const name of [...CONVERTIBLE_FAMILIES, 'bert-cls', 'roberta-cls', 'distilbert-cls']) {
     for (const [source, file] of [
       ['safetensors', 'model.safetensors'],
       ['pytorch', 'pytorch_model.bin'],
     ] as const) {
-      it(`${family} from ${file}: last_hidden_state (and pooler_output) within ${TOLERANCE}`, {
-        skip,
-      }, async () => {
-        const root = join(dir.path, family)
+      it(`${name} from ${file}: every output within ${TOLERANCE} of torch`, { skip }, async () => {
+        const root = join(dir.path, name)
         const config = JSON.parse(await readFile(join(root, 'config.json'), 'utf8'))
+        const family = config.model_type
         const reference = JSON.parse(
           await readFile(join(root, 'reference.json'), 'utf8'),
         ) as EncoderReference
@@ -58,7 +58,7 @@ describe('weights → ONNX encoders: parity with torch', async () => {
           tensorCount: 0,
           parameterCount: 0,
           dtypes: {},
-          architecture: family,
+          architecture: null,
         })
         let graph: Buffer
         try {
@@ -97,6 +97,15 @@ describe('weights → ONNX encoders: parity with torch', async () => {
             assert.ok(pooledError <= TOLERANCE, `pooler max abs error ${pooledError}`)
           } else {
             assert.equal(out.pooler_output, undefined)
+          }
+          if (reference.logits !== undefined) {
+            const logits = out.logits
+            assert.ok(logits !== undefined, 'logits')
+            assert.deepEqual(logits.dims, [batch, Object.keys(config.id2label).length])
+            const logitsError = maxAbsError(logits.data as Float32Array, reference.logits.flat())
+            assert.ok(logitsError <= TOLERANCE, `logits max abs error ${logitsError}`)
+          } else {
+            assert.equal(out.logits, undefined)
           }
         } finally {
           await session.release()
