@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import { isConvertible } from '../conversion/encoder-to-onnx.js'
 import { servedOnnx, storedWeights } from '../domain/manifest.js'
 import type { Model } from '../domain/model.js'
+import type { TaskSpec } from '../runtime/worker-protocol.js'
 import type { LoadTarget, RunnerRuntime } from '../scheduler/scheduler.js'
 
 /** How a model is run, or why it cannot be. */
@@ -13,6 +14,22 @@ export type ServingPlan =
       readonly runnable: boolean
     }
   | { readonly notServable: string }
+
+/** The task pipeline a model is served with (DESIGN §6), when it has a tokenizer and a task. */
+export function taskOf(model: Model, modelDir: string): TaskSpec | undefined {
+  const kind = model.taskType?.toLowerCase()
+  if (kind !== 'embedding' && kind !== 'classification') return undefined
+  if (!model.manifest.files.some((f) => f.path === 'tokenizer.json')) return undefined
+  if (!isRunnable(model)) return undefined
+  const d = model.manifest.details
+  const st = d.kind === 'huggingface' ? d.sentenceTransformers : null
+  return {
+    kind,
+    pooling: st?.pooling ?? 'mean',
+    normalize: st?.normalize ?? false,
+    dir: modelDir,
+  }
+}
 
 /** Whether berth can run inference on the model (deployed or not). */
 export function isRunnable(model: Model): boolean {
@@ -28,9 +45,15 @@ export function isRunnable(model: Model): boolean {
  * anything else is stored only. `modelDir` is where the model is installed.
  */
 export function servingPlan(model: Model, modelDir: string): ServingPlan {
+  const task = taskOf(model, modelDir)
+  const withTask = task === undefined ? {} : { task }
   const onnx = servedOnnx(model.manifest)
   if (onnx !== undefined) {
-    return { runtime: 'onnx', target: { path: join(modelDir, onnx.primaryFile) }, runnable: true }
+    return {
+      runtime: 'onnx',
+      target: { path: join(modelDir, onnx.primaryFile), ...withTask },
+      runnable: true,
+    }
   }
   const weights = storedWeights(model.manifest)
   if (weights !== undefined) {
@@ -38,7 +61,7 @@ export function servingPlan(model: Model, modelDir: string): ServingPlan {
     const runnable = isRunnable(model)
     return {
       runtime: runnable ? 'encoder' : 'weights',
-      target: { path: modelDir, weights: files },
+      target: { path: modelDir, weights: files, ...withTask },
       runnable,
     }
   }

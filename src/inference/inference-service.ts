@@ -1,20 +1,22 @@
 import { CONVERTIBLE_FAMILIES } from '../conversion/encoder-to-onnx.js'
-import type { DeploymentManager } from '../deployments/deployment-manager.js'
-import { isRunnable } from '../deployments/serving-plan.js'
+import type { DeploymentManager, Serving } from '../deployments/deployment-manager.js'
+import { isRunnable, taskOf } from '../deployments/serving-plan.js'
 import { servedOnnx } from '../domain/manifest.js'
 import type { Model } from '../domain/model.js'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
 import { ERROR_CODES } from '../errors/error-codes.js'
 import type { Metrics } from '../observability/metrics.js'
-import type { WireTensor } from '../runtime/worker-protocol.js'
+import { TEXT_INPUT, type WireTensor } from '../runtime/worker-protocol.js'
 import type { Runner } from '../scheduler/scheduler.js'
 import { checkInputs, type Signature } from './check-inputs.js'
 import {
-  decodeInferRequest,
+  decodeInferHeader,
   type EncodedResponse,
   encodeInferResponse,
   type InferRequest,
+  parseInferBody,
 } from './oip-codec.js'
+import { decodeStrings, encodeStrings, valuesAsJson } from './tensor-data.js'
 
 export interface InferenceServiceOptions {
   /** Bound on one request, queueing included: 504 past it. */
@@ -26,7 +28,12 @@ export interface InferenceServiceOptions {
   readonly maxInFlightPerRunner?: number
 }
 
+/** Most texts in one task request, and the longest text. */
+const MAX_TASK_TEXTS = 256
+const MAX_TEXT_CHARS = 100_000
+
 type Outcome = 'success' | 'bad_request' | 'not_ready' | 'timeout' | 'error'
+type Labels = Record<'namespace' | 'model' | 'version', string>
 
 /**
  * The data plane, whatever the transport: checks a request against the model's signature,
@@ -68,56 +75,125 @@ export class InferenceService {
   }
 
   /**
-   * Runs one Open Inference Protocol request body (JSON, or with the binary extension when
-   * `headerLength` is given) and encodes the answer. Counts every outcome, malformed bodies
-   * included. Throws what `decodeInferRequest` and `infer` throw.
+   * Runs one request body: Open Inference Protocol (JSON, or with the binary extension when
+   * `headerLength` is given), or a task body (`{"input": [...]}`) for models with a tokenizer
+   * and a task. Counts every outcome, malformed bodies included. Throws what `infer` throws,
+   * `infer_request_invalid`, `input_data_invalid` and `task_not_supported`.
    */
-  async inferOip(
-    model: Model,
-    body: Buffer,
-    headerLength: number | undefined,
-  ): Promise<EncodedResponse> {
-    let request: InferRequest
-    try {
-      request = decodeInferRequest(body, headerLength)
-    } catch (err) {
-      this.#count(labelsOf(model), outcomeOf(err))
-      throw err
-    }
-    const outputs = await this.infer(model, request)
-    return encodeInferResponse(
-      { modelName: model.name, modelVersion: model.version, id: request.id },
-      outputs,
-      request.binaryOutputs,
-    )
+  inferOip(model: Model, body: Buffer, headerLength: number | undefined): Promise<EncodedResponse> {
+    return this.#measured(model, async (deadline) => {
+      const { header, binary } = parseInferBody(body, headerLength)
+      if (headerLength === undefined && 'input' in header && !('inputs' in header)) {
+        return this.#task(model, header.input, deadline)
+      }
+      const request = decodeInferHeader(header, binary)
+      const outputs = await this.#infer(model, request, deadline)
+      return encodeInferResponse(
+        { modelName: model.name, modelVersion: model.version, id: request.id },
+        outputs,
+        request.binaryOutputs,
+      )
+    })
   }
 
   /**
-   * Runs one request. Throws the 400s of `checkInputs`, `model_not_ready` (503),
-   * `inference_failed` (400: the model refused the values), `inference_timeout` /
-   * `runner_timeout` (504) and `runner_*` (503) when the runner broke.
+   * Runs one decoded request. Throws the 400s of `checkInputs`, `model_not_servable`,
+   * `model_not_ready` (503), `inference_failed` (400: the model refused the values),
+   * `inference_timeout` / `runner_timeout` (504) and `runner_*` (503) when the runner broke.
    */
-  async infer(model: Model, request: InferRequest): Promise<WireTensor[]> {
+  infer(model: Model, request: InferRequest): Promise<WireTensor[]> {
+    return this.#measured(model, (deadline) => this.#infer(model, request, deadline))
+  }
+
+  async #infer(model: Model, request: InferRequest, deadline: number): Promise<WireTensor[]> {
+    if (!isRunnable(model)) throw notServable(model)
+    const serving = this.#deployments.serving(model)
+    const signature = servedOnnx(model.manifest) ?? serving.signature
+    const inputs = checkInputs(signature, request.inputs, request.outputs)
+    return this.#dispatch(serving, inputs, request.outputs, deadline)
+  }
+
+  /** Texts in, `{embeddings, dimensions}` or `{predictions}` out (DESIGN §6). */
+  async #task(model: Model, input: unknown, deadline: number): Promise<EncodedResponse> {
+    const task = taskOf(model, '')
+    if (task === undefined) {
+      throw new BerthError(
+        'task_not_supported',
+        `model "${model.modelId}" takes Open Inference Protocol tensors ({"inputs": [...]}); a text body ({"input": [...]}) needs a tokenizer.json and task_type embedding or classification`,
+        { details: { model_id: model.modelId, task_type: model.taskType } },
+      )
+    }
+    if (
+      !Array.isArray(input) ||
+      input.length === 0 ||
+      input.length > MAX_TASK_TEXTS ||
+      !input.every((t) => typeof t === 'string' && t.length <= MAX_TEXT_CHARS)
+    ) {
+      throw new BerthError(
+        'infer_request_invalid',
+        `"input" must be an array of 1 to ${MAX_TASK_TEXTS} strings of at most ${MAX_TEXT_CHARS} characters`,
+      )
+    }
+    const texts = input as string[]
+    const serving = this.#deployments.serving(model)
+    const text = {
+      name: TEXT_INPUT,
+      datatype: 'BYTES',
+      shape: [texts.length],
+      data: encodeStrings(texts),
+    }
+    const outputs = new Map(
+      (await this.#dispatch(serving, [text], null, deadline)).map((o) => [o.name, o]),
+    )
+    const rows = (tensor: WireTensor | undefined, width: number): number[][] => {
+      const values = JSON.parse(valuesAsJson('FP32', tensor?.data ?? new Uint8Array())) as number[]
+      return Array.from({ length: texts.length }, (_, r) =>
+        values.slice(r * width, (r + 1) * width),
+      )
+    }
+    if (task.kind === 'embedding') {
+      const embeddings = outputs.get('embeddings')
+      const dimensions = embeddings?.shape[1] ?? 0
+      return json({ embeddings: rows(embeddings, dimensions), dimensions })
+    }
+    const labels = decodeStrings(outputs.get('labels')?.data ?? new Uint8Array()) ?? []
+    const predictions = rows(outputs.get('scores'), labels.length).map((scores) =>
+      labels
+        .map((label, i) => ({ label, score: scores[i] as number }))
+        .sort((a, b) => b.score - a.score),
+    )
+    return json({ predictions })
+  }
+
+  /** Waits for a slot on the runner (queue time), then runs there. */
+  async #dispatch(
+    serving: Serving,
+    inputs: readonly WireTensor[],
+    outputs: readonly string[] | null,
+    deadline: number,
+  ): Promise<WireTensor[]> {
+    const labels = labelsOf(serving.model)
+    const waited = performance.now()
+    const release = await this.#queueFor(serving.runner).acquire(deadline)
+    this.#metrics.inferenceQueue.observe(labels, (performance.now() - waited) / 1000)
+    try {
+      const remaining = Math.max(1, Math.ceil(deadline - performance.now()))
+      const answer = await serving.runner.infer(inputs, outputs, remaining)
+      this.#metrics.batchSize.observe(labels, 1)
+      return answer
+    } finally {
+      release()
+    }
+  }
+
+  /** Runs `work` with the request's deadline, recording its outcome and latency. */
+  async #measured<T>(model: Model, work: (deadline: number) => Promise<T>): Promise<T> {
     const started = performance.now()
     const labels = labelsOf(model)
     try {
-      if (!isRunnable(model)) throw notServable(model)
-      const serving = this.#deployments.serving(model)
-      const signature = servedOnnx(model.manifest) ?? serving.signature
-      const inputs = checkInputs(signature, request.inputs, request.outputs)
-      const deadline = started + this.#timeoutMs
-      const queue = this.#queueFor(serving.runner)
-      const release = await queue.acquire(deadline)
-      this.#metrics.inferenceQueue.observe(labels, (performance.now() - started) / 1000)
-      try {
-        const remaining = Math.max(1, Math.ceil(deadline - performance.now()))
-        const outputs = await serving.runner.infer(inputs, request.outputs, remaining)
-        this.#metrics.batchSize.observe(labels, 1)
-        this.#count(labels, 'success')
-        return outputs
-      } finally {
-        release()
-      }
+      const result = await work(started + this.#timeoutMs)
+      this.#count(labels, 'success')
+      return result
     } catch (err) {
       this.#count(labels, outcomeOf(err))
       throw err
@@ -135,8 +211,16 @@ export class InferenceService {
     return queue
   }
 
-  #count(labels: Record<string, string>, outcome: Outcome): void {
+  #count(labels: Labels, outcome: Outcome): void {
     this.#metrics.inferenceRequests.inc({ ...labels, outcome })
+  }
+}
+
+function json(value: unknown): EncodedResponse {
+  return {
+    body: Buffer.from(JSON.stringify(value)),
+    contentType: 'application/json',
+    headerLength: undefined,
   }
 }
 
@@ -148,7 +232,7 @@ function notServable(model: Model): BerthError {
   )
 }
 
-function labelsOf(model: Model): Record<'namespace' | 'model' | 'version', string> {
+function labelsOf(model: Model): Labels {
   return { namespace: model.namespaceId, model: model.name, version: model.version }
 }
 

@@ -32,6 +32,18 @@ export interface EncodedResponse {
  * `input_data_invalid` naming the input whose data does not match its datatype and shape.
  */
 export function decodeInferRequest(body: Buffer, headerLength: number | undefined): InferRequest {
+  const { header, binary } = parseInferBody(body, headerLength)
+  return decodeInferHeader(header, binary)
+}
+
+/**
+ * Splits a request body into its JSON object (the whole body, or the first `headerLength`
+ * bytes) and the binary tensor bytes after it. Throws `infer_request_invalid`.
+ */
+export function parseInferBody(
+  body: Buffer,
+  headerLength: number | undefined,
+): { header: Record<string, unknown>; binary: Buffer } {
   if (headerLength !== undefined && (headerLength < 0 || headerLength > body.length)) {
     throw invalid(`Inference-Header-Content-Length ${headerLength} is outside the body`)
   }
@@ -43,10 +55,14 @@ export function decodeInferRequest(body: Buffer, headerLength: number | undefine
     throw invalid('the request body (or its JSON header) is not valid JSON')
   }
   if (!isRecord(header)) throw invalid('the request must be a JSON object')
+  return { header, binary: body.subarray(jsonEnd) }
+}
+
+/** Decodes a parsed OIP request (see `decodeInferRequest`). */
+export function decodeInferHeader(header: Record<string, unknown>, binary: Buffer): InferRequest {
   if (!Array.isArray(header.inputs) || header.inputs.length === 0) {
     throw invalid('"inputs" must be a non-empty array of tensors')
   }
-  const binary = body.subarray(jsonEnd)
   let offset = 0
   const names = new Set<string>()
   const inputs = header.inputs.map((raw: unknown, index: number): WireTensor => {

@@ -216,3 +216,31 @@ export function fromHalf(h: number): number {
   if (exp === 0x1f) return mant === 0 ? sign * Number.POSITIVE_INFINITY : Number.NaN
   return sign * (1 + mant / 1024) * 2 ** (exp - 15)
 }
+
+/** Strings as an OIP `BYTES` tensor's bytes: each a 4-byte little-endian length, then UTF-8. */
+export function encodeStrings(values: readonly string[]): Uint8Array {
+  const parts = values.map((v) => Buffer.from(v, 'utf8'))
+  const out = Buffer.alloc(parts.reduce((n, p) => n + 4 + p.length, 0))
+  let at = 0
+  for (const part of parts) {
+    out.writeUInt32LE(part.length, at)
+    part.copy(out, at + 4)
+    at += 4 + part.length
+  }
+  return out
+}
+
+/** The strings of a `BYTES` tensor; `undefined` when the bytes are not well framed. */
+export function decodeStrings(data: Uint8Array): string[] | undefined {
+  const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  const out: string[] = []
+  let at = 0
+  while (at < bytes.length) {
+    if (at + 4 > bytes.length) return undefined
+    const length = bytes.readUInt32LE(at)
+    if (at + 4 + length > bytes.length) return undefined
+    out.push(bytes.toString('utf8', at + 4, at + 4 + length))
+    at += 4 + length
+  }
+  return out
+}

@@ -3,6 +3,7 @@ import { BerthError, isBerthError } from '../errors/berth-error.js'
 import { EncoderModelRuntime } from './encoder/encoder-model-runtime.js'
 import type { LoadedModel, ModelRuntime } from './model-runtime.js'
 import { OnnxModelRuntime } from './onnx/onnx-model-runtime.js'
+import { withTask } from './task-pipeline.js'
 import { WeightsModelRuntime } from './weights/weights-model-runtime.js'
 import {
   FrameDecoder,
@@ -43,10 +44,11 @@ async function handle(message: ToWorker): Promise<FromWorker> {
   switch (message.type) {
     case 'load': {
       await model?.unload()
-      model = await runtime.load(message.modelPath, {
+      const loaded = await runtime.load(message.modelPath, {
         intraOpThreads: message.intraOpThreads,
         ...(message.weights === undefined ? {} : { weights: message.weights }),
       })
+      model = message.task === undefined ? loaded : await withTask(loaded, message.task)
       return { type: 'loaded', id: message.id, inputs: model.inputs, outputs: model.outputs }
     }
     case 'infer': {

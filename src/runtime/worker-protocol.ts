@@ -19,6 +19,19 @@ export interface WeightFiles {
   readonly files: readonly string[]
 }
 
+/** The one input of a task request: its texts, as a `BYTES` tensor. */
+export const TEXT_INPUT = 'berth.text'
+
+/** A task pipeline around the model (DESIGN §6): texts in, embeddings or label scores out. */
+export interface TaskSpec {
+  readonly kind: 'embedding' | 'classification'
+  /** sentence-transformers pooling; `mean` when the model does not say. */
+  readonly pooling: 'mean' | 'cls' | 'max'
+  readonly normalize: boolean
+  /** The folder holding tokenizer.json (and tokenizer_config.json, config.json). */
+  readonly dir: string
+}
+
 /** A tensor on the wire: Open Inference Protocol datatype, shape, raw little-endian bytes. */
 export interface WireTensor {
   readonly name: string
@@ -40,6 +53,8 @@ export type ToWorker =
       readonly intraOpThreads: number
       /** For the weights runtime: which files under `modelPath` hold the tensors. */
       readonly weights?: WeightFiles
+      /** A task pipeline to wrap the loaded model in. */
+      readonly task?: TaskSpec
     }
   | {
       readonly type: 'infer'
@@ -227,6 +242,13 @@ const isWeightFiles = (v: unknown): v is WeightFiles =>
   Array.isArray(v.files) &&
   v.files.every((f) => typeof f === 'string')
 
+const isTaskSpec = (v: unknown): v is TaskSpec =>
+  isObject(v) &&
+  (v.kind === 'embedding' || v.kind === 'classification') &&
+  (v.pooling === 'mean' || v.pooling === 'cls' || v.pooling === 'max') &&
+  typeof v.normalize === 'boolean' &&
+  typeof v.dir === 'string'
+
 /** Messages from a runner are untrusted: check every field before use. */
 export function isFromWorker(value: unknown): value is FromWorker {
   if (!isObject(value)) return false
@@ -258,7 +280,8 @@ export function isToWorker(value: unknown): value is ToWorker {
       return (
         typeof value.modelPath === 'string' &&
         Number.isSafeInteger(value.intraOpThreads) &&
-        (value.weights === undefined || isWeightFiles(value.weights))
+        (value.weights === undefined || isWeightFiles(value.weights)) &&
+        (value.task === undefined || isTaskSpec(value.task))
       )
     case 'infer':
       return (

@@ -1,6 +1,6 @@
 import type { TensorSpec } from '../domain/manifest.js'
 import type { ResourceRequirements } from '../domain/model.js'
-import type { WeightFiles, WireTensor } from '../runtime/worker-protocol.js'
+import type { TaskSpec, WeightFiles, WireTensor } from '../runtime/worker-protocol.js'
 
 /** Which runtime a runner hosts. */
 export type RunnerRuntime = 'onnx' | 'weights' | 'encoder'
@@ -42,6 +42,7 @@ export interface RunnerSpec {
 export interface LoadTarget {
   readonly path: string
   readonly weights?: WeightFiles
+  readonly task?: TaskSpec
 }
 
 /** The signature the runtime reports once the model is loaded. */

@@ -57,6 +57,7 @@ export class LocalRunner implements Runner {
         modelPath: target.path,
         intraOpThreads: this.#options.intraOpThreads,
         ...(target.weights === undefined ? {} : { weights: target.weights }),
+        ...(target.task === undefined ? {} : { task: target.task }),
       },
       timeoutMs,
     )
