@@ -76,6 +76,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       killGraceMs: RUNNER_KILL_GRACE_MS,
       memoryPollMs: MEMORY_POLL_MS,
       maxFrameBytes: MAX_RUNNER_FRAME_BYTES,
+      torchPython: config.scheduler.torchPython,
       log: (line, fields) => logger.info({ ...fields, line }, 'runner output'),
     })
     closers.push(['scheduler', () => scheduler.close()])

@@ -28,7 +28,12 @@ export interface NodeCapacity {
 }
 
 /** Who places runner processes. */
-export type SchedulerConfig = { readonly driver: 'local'; readonly node: NodeCapacity }
+export type SchedulerConfig = {
+  readonly driver: 'local'
+  readonly node: NodeCapacity
+  /** A python3 that can `import torch`, for TorchScript; unset: Debian's `/usr/bin/python3` if it can. */
+  readonly torchPython: string | undefined
+}
 
 /** How deployments are kept alive. */
 export interface DeploymentsConfig {

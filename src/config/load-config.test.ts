@@ -42,6 +42,7 @@ describe('loadConfig', () => {
     assert.deepEqual(loadConfig({}, host).scheduler, {
       driver: 'local',
       node: { cpus: 6, cpuOvercommit: 4, memoryBytes: 8 * 1024 ** 3, gpus: 0 },
+      torchPython: undefined,
     })
     const set = loadConfig(
       {

@@ -226,6 +226,7 @@ function readScheduler(read: EnvReader, host: HostFacts): SchedulerConfig {
       // The bundled ONNX Runtime is the CPU build: GPUs are offered only when configured.
       gpus: read.int('BERTH_NODE_GPUS', 0, 0, 64),
     },
+    torchPython: read.raw('BERTH_TORCH_PYTHON'),
   }
 }
 

@@ -374,6 +374,9 @@ export class DeploymentManager {
       case 'runner_memory_limit_exceeded':
         this.#fail(live, 'memory_limit_exceeded', message)
         return
+      case 'runtime_unavailable':
+        this.#fail(live, 'runtime_unavailable', message)
+        return
       default:
         this.#fail(live, 'model_load_failed', message)
         return

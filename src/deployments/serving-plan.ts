@@ -35,6 +35,7 @@ export function taskOf(model: Model, modelDir: string): TaskSpec | undefined {
 export function isRunnable(model: Model): boolean {
   return (
     servedOnnx(model.manifest) !== undefined ||
+    model.manifest.details.kind === 'torchscript' ||
     isConvertible(storedWeights(model.manifest)?.architecture ?? null)
   )
 }
@@ -54,6 +55,10 @@ export function servingPlan(model: Model, modelDir: string): ServingPlan {
       target: { path: join(modelDir, onnx.primaryFile), ...withTask },
       runnable: true,
     }
+  }
+  const d = model.manifest.details
+  if (d.kind === 'torchscript') {
+    return { runtime: 'torch', target: { path: join(modelDir, d.file) }, runnable: true }
   }
   const weights = storedWeights(model.manifest)
   if (weights !== undefined) {

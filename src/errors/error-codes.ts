@@ -86,6 +86,7 @@ export const ERROR_CODES = {
   runner_memory_limit_exceeded: 'unavailable',
   model_not_ready: 'unavailable',
   model_not_servable: 'invalid_argument',
+  runtime_unavailable: 'unavailable',
   task_not_supported: 'invalid_argument',
   model_has_no_tensors: 'invalid_argument',
   model_not_convertible: 'invalid_argument',

@@ -2,6 +2,9 @@ import type { TensorSpec } from '../domain/manifest.js'
 import { BerthError } from '../errors/berth-error.js'
 import type { WireTensor } from '../runtime/worker-protocol.js'
 
+/** The datatype of an input whose signature does not say (TorchScript); its shape is `['*']`. */
+export const ANY_DATATYPE = 'ANY'
+
 export interface Signature {
   readonly inputs: readonly TensorSpec[]
   readonly outputs: readonly TensorSpec[]
@@ -38,6 +41,8 @@ export function checkInputs(
         details: { input: spec.name },
       })
     }
+    // A TorchScript signature names its inputs but not their datatypes or shapes.
+    if (spec.datatype === ANY_DATATYPE) return t
     if (t.datatype !== spec.datatype) {
       throw new BerthError(
         'input_datatype_mismatch',

@@ -1,13 +1,13 @@
 import { CONVERTIBLE_FAMILIES } from '../conversion/encoder-to-onnx.js'
 import type { DeploymentManager, Serving } from '../deployments/deployment-manager.js'
-import { isRunnable, taskOf } from '../deployments/serving-plan.js'
+import { isRunnable, servingPlan, taskOf } from '../deployments/serving-plan.js'
 import { servedOnnx } from '../domain/manifest.js'
 import type { Model } from '../domain/model.js'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
 import { ERROR_CODES } from '../errors/error-codes.js'
 import type { Metrics } from '../observability/metrics.js'
 import { TEXT_INPUT, type WireTensor } from '../runtime/worker-protocol.js'
-import type { Runner } from '../scheduler/scheduler.js'
+import type { Runner, RunnerRuntime } from '../scheduler/scheduler.js'
 import { checkInputs, type Signature } from './check-inputs.js'
 import {
   decodeInferHeader,
@@ -31,6 +31,13 @@ export interface InferenceServiceOptions {
 /** Most texts in one task request, and the longest text. */
 const MAX_TASK_TEXTS = 256
 const MAX_TEXT_CHARS = 100_000
+
+const PLATFORMS: Readonly<Record<RunnerRuntime, string>> = {
+  onnx: 'onnxruntime_onnx',
+  encoder: 'onnxruntime_onnx',
+  torch: 'pytorch_libtorch',
+  weights: 'berth_weights',
+}
 
 type Outcome = 'success' | 'bad_request' | 'not_ready' | 'timeout' | 'error'
 type Labels = Record<'namespace' | 'model' | 'version', string>
@@ -63,6 +70,13 @@ export class InferenceService {
    */
   signatureOf(model: Model): Signature | undefined {
     return servedOnnx(model.manifest) ?? this.#deployments.liveSignature(model)
+  }
+
+  /** The Open Inference Protocol `platform` of the model (Triton's names where they exist). */
+  platformOf(model: Model): string {
+    const plan = servingPlan(model, '')
+    if ('notServable' in plan) return 'berth_stored'
+    return PLATFORMS[plan.runtime]
   }
 
   /**

@@ -3,7 +3,7 @@ import type { ResourceRequirements } from '../domain/model.js'
 import type { TaskSpec, WeightFiles, WireTensor } from '../runtime/worker-protocol.js'
 
 /** Which runtime a runner hosts. */
-export type RunnerRuntime = 'onnx' | 'weights' | 'encoder'
+export type RunnerRuntime = 'onnx' | 'weights' | 'encoder' | 'torch'
 
 /** Capacity held for one runner until released. */
 export interface Reservation {

@@ -31,6 +31,7 @@ it('DESIGN.md variables are all read', async () => {
     'BERTH_SCHEDULER',
     'BERTH_BOOTSTRAP_API_KEY',
     'BERTH_MAX_ARCHIVE_BYTES',
+    'BERTH_TORCH_PYTHON',
   ]) {
     assert.ok(source.includes(`'${name}'`), name)
   }

@@ -149,7 +149,7 @@ export const oipRoutes: FastifyPluginAsyncZod<InferenceRoutesOptions> = async (a
     return {
       name: model.name,
       versions: await registry.versionsOf(model),
-      platform: signature === undefined ? 'berth_weights' : 'onnxruntime_onnx',
+      platform: inference.platformOf(model),
       model_id: model.modelId,
       inputs: (signature?.inputs ?? []).map((t) => ({ ...t, shape: shapeOf(t.shape) })),
       outputs: (signature?.outputs ?? []).map((t) => ({ ...t, shape: shapeOf(t.shape) })),

@@ -13,12 +13,15 @@ import type {
   Scheduler,
 } from '../scheduler.js'
 import { LocalRunner } from './local-runner.js'
+import { TORCH_WORKER, TorchPython } from './torch-python.js'
 import { WorkerProcess } from './worker-process.js'
 
 export const RUNNER_ENTRY = fileURLToPath(new URL('../../runtime/worker-main.js', import.meta.url))
 
 /** The command that starts a runner for a runtime: berth's own, or (in tests) a fixture. */
 export interface RunnerCommand {
+  /** The program; Node itself when unset. */
+  readonly executable?: string
   readonly entry: string
   readonly args: readonly string[]
 }
@@ -31,7 +34,9 @@ export interface LocalSchedulerOptions {
   readonly killGraceMs: number
   readonly memoryPollMs: number
   readonly maxFrameBytes: number
-  /** Defaults to berth's runner (`runtime/worker-main.js RUNTIME`). */
+  /** A python3 with torch for the torch runtime (BERTH_TORCH_PYTHON); auto-detected when unset. */
+  readonly torchPython?: string | undefined
+  /** Defaults to berth's runners: `runtime/worker-main.js RUNTIME`, or python for `torch`. */
   readonly command?: (runtime: RunnerRuntime) => RunnerCommand
   readonly log?: (line: string, fields: Record<string, unknown>) => void
 }
@@ -50,6 +55,7 @@ interface Used {
  */
 export class LocalScheduler implements Scheduler {
   readonly #options: LocalSchedulerOptions
+  readonly #torch: TorchPython
   readonly #used: Used = { cpus: 0, memoryBytes: 0, gpus: 0 }
   readonly #runners = new Set<Runner>()
   /** Starts and pid-file removals in progress: `close()` waits for them. */
@@ -58,6 +64,7 @@ export class LocalScheduler implements Scheduler {
 
   private constructor(options: LocalSchedulerOptions) {
     this.#options = options
+    this.#torch = new TorchPython(options.torchPython)
   }
 
   /**
@@ -99,12 +106,10 @@ export class LocalScheduler implements Scheduler {
   }
 
   async #start(reservation: Reservation, spec: RunnerSpec): Promise<Runner> {
-    const command = this.#options.command?.(spec.runtime) ?? {
-      entry: RUNNER_ENTRY,
-      args: [spec.runtime],
-    }
+    const command = this.#options.command?.(spec.runtime) ?? (await this.#commandFor(spec.runtime))
     const log = this.#options.log
     const worker = await WorkerProcess.start({
+      ...(command.executable === undefined ? {} : { executable: command.executable }),
       entry: command.entry,
       args: command.args,
       startTimeoutMs: this.#options.startTimeoutMs,
@@ -131,6 +136,14 @@ export class LocalScheduler implements Scheduler {
     )
     if (this.#closed) await runner.stop(0)
     return runner
+  }
+
+  /** berth's own runners: Node for ONNX, weights and encoders; python for TorchScript. */
+  async #commandFor(runtime: RunnerRuntime): Promise<RunnerCommand> {
+    if (runtime === 'torch') {
+      return { executable: await this.#torch.resolve(), entry: TORCH_WORKER, args: [] }
+    }
+    return { entry: RUNNER_ENTRY, args: [runtime] }
   }
 
   async close(): Promise<void> {

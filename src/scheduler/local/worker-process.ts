@@ -13,7 +13,9 @@ import {
 type Request = ToWorker extends infer M ? (M extends ToWorker ? Omit<M, 'id'> : never) : never
 
 export interface WorkerProcessOptions {
-  /** The runner's JavaScript entry point and its arguments. */
+  /** The program that runs `entry`; Node itself unless said otherwise (e.g. python3). */
+  readonly executable?: string
+  /** The runner's entry point (a script) and its arguments. */
   readonly entry: string
   readonly args?: readonly string[]
   /** Extra Node flags for the runner, e.g. a heap limit. */
@@ -75,7 +77,7 @@ export class WorkerProcess {
   /** Spawns the runner and waits for its `started` handshake. */
   static async start(options: WorkerProcessOptions): Promise<WorkerProcess> {
     const child = spawn(
-      process.execPath,
+      options.executable ?? process.execPath,
       [...(options.execArgv ?? []), options.entry, ...(options.args ?? [])],
       {
         stdio: ['ignore', 'pipe', 'pipe', 'pipe'],

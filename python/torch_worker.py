@@ -1,0 +1,130 @@
+#!/usr/bin/python3
+"""berth's torch runner: serves one TorchScript module over the runner protocol on fd 3.
+
+    python3 torch_worker.py
+
+Frames: u32 LE frame length, u32 LE header length, a UTF-8 JSON header, then the tensors' raw
+little-endian bytes in header order (see src/runtime/worker-protocol.ts). It answers `started`
+first, then one request at a time; errors travel as data. It exits when berth closes fd 3.
+Only TorchScript is loaded (torch.jit.load: no pickle code runs).
+"""
+import json
+import os
+import struct
+import sys
+import traceback
+
+import torch
+
+DTYPES = {
+    'FP32': torch.float32, 'FP64': torch.float64, 'FP16': torch.float16, 'BF16': torch.bfloat16,
+    'INT8': torch.int8, 'INT16': torch.int16, 'INT32': torch.int32, 'INT64': torch.int64,
+    'UINT8': torch.uint8, 'BOOL': torch.bool,
+}
+NAMES = {v: k for k, v in DTYPES.items()}
+
+channel = os.fdopen(3, 'r+b', buffering=0)
+model = None
+
+
+def read_exact(n):
+    chunks, left = [], n
+    while left > 0:
+        chunk = channel.read(left)
+        if not chunk:
+            sys.exit(0)
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b''.join(chunks)
+
+
+def send(message, tensors=()):
+    header = dict(message)
+    payload = []
+    if tensors:
+        header['outputs'] = []
+        for name, t in tensors:
+            t = t.detach().contiguous().cpu()
+            if t.dtype not in NAMES:
+                raise ValueError(f'output {name} has dtype {t.dtype}, which berth cannot carry')
+            data = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() > 0 else b''
+            header['outputs'].append({'name': name, 'datatype': NAMES[t.dtype],
+                                      'shape': list(t.shape), 'byteLength': len(data)})
+            payload.append(data)
+    text = json.dumps(header).encode()
+    body = b''.join(payload)
+    channel.write(struct.pack('<II', 4 + len(text) + len(body), len(text)) + text + body)
+
+
+def fail(request_id, code, message):
+    send({'type': 'failed', 'id': request_id, 'error': {'code': code, 'message': message}})
+
+
+def signature(module):
+    try:
+        args = module.forward.schema.arguments[1:]
+    except Exception:
+        return [{'name': 'input__0', 'datatype': 'ANY', 'shape': ['*']}]
+    return [{'name': a.name, 'datatype': 'ANY', 'shape': ['*']} for a in args]
+
+
+def outputs_of(result):
+    if isinstance(result, torch.Tensor):
+        return [('output__0', result)]
+    if isinstance(result, (tuple, list)) and all(isinstance(r, torch.Tensor) for r in result):
+        return [(f'output__{i}', r) for i, r in enumerate(result)]
+    if isinstance(result, dict) and all(isinstance(r, torch.Tensor) for r in result.values()):
+        return [(str(k), r) for k, r in result.items()]
+    raise ValueError(f'the module returned {type(result).__name__}, not tensors')
+
+
+def handle(header, payload):
+    global model
+    kind, request_id = header.get('type'), header.get('id')
+    if kind == 'load':
+        torch.set_num_threads(max(1, int(header.get('intraOpThreads', 1))))
+        try:
+            model = torch.jit.load(header['modelPath'], map_location='cpu').eval()
+        except Exception as e:
+            return fail(request_id, 'model_load_failed', f'torch cannot load the module: {e}')
+        inputs = signature(model)
+        return send({'type': 'loaded', 'id': request_id, 'inputs': inputs,
+                     'outputs': [{'name': 'output__0', 'datatype': 'ANY', 'shape': ['*']}]})
+    if kind == 'unload':
+        model = None
+        return send({'type': 'unloaded', 'id': request_id})
+    if kind == 'infer':
+        if model is None:
+            return fail(request_id, 'model_load_failed', 'no model is loaded')
+        args, offset = [], 0
+        for spec in header.get('inputs', []):
+            n = int(spec['byteLength'])
+            dtype = DTYPES.get(spec['datatype'])
+            if dtype is None:
+                return fail(request_id, 'inference_failed', f"datatype {spec['datatype']} is not supported by torch here")
+            raw = bytearray(payload[offset:offset + n])
+            offset += n
+            t = torch.frombuffer(raw, dtype=torch.uint8).view(dtype) if n else torch.empty(0, dtype=dtype)
+            args.append(t.reshape(spec['shape']))
+        try:
+            with torch.no_grad():
+                result = model(*args)
+            tensors = outputs_of(result)
+        except Exception as e:
+            return fail(request_id, 'inference_failed', f'the model failed on these inputs: {e}')
+        wanted = header.get('outputs')
+        if wanted is not None:
+            tensors = [(n, t) for n, t in tensors if n in wanted]
+        return send({'type': 'result', 'id': request_id}, tensors)
+    return fail(request_id, 'runner_protocol_error', f'unknown message {kind}')
+
+
+send({'type': 'started', 'pid': os.getpid()})
+while True:
+    frame_length, header_length = struct.unpack('<II', read_exact(8))
+    rest = read_exact(frame_length - 4)
+    header = json.loads(rest[:header_length].decode())
+    try:
+        handle(header, rest[header_length:])
+    except Exception:
+        fail(header.get('id', 0), 'internal_error', traceback.format_exc(limit=3))
