@@ -350,11 +350,10 @@ function activate(g: GraphBuilder, x: string, activation: EncoderConfig['activat
 function toFloat32(dtype: string, bytes: Buffer, name: string): Float32Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   switch (dtype) {
-    case 'F32': {
-      const out = new Float32Array(bytes.byteLength / 4)
-      for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true)
-      return out
-    }
+    case 'F32':
+      // A copy into its own (aligned) buffer; safetensors and torch store little-endian, as
+      // every platform Node runs on here.
+      return new Float32Array(Uint8Array.prototype.slice.call(bytes).buffer)
     case 'F16': {
       const out = new Float32Array(bytes.byteLength / 2)
       for (let i = 0; i < out.length; i++) out[i] = fromHalf(view.getUint16(i * 2, true))
