@@ -3,6 +3,8 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Tokenizer } from '@huggingface/tokenizers'
+import { encoderConfig, encoderToOnnx } from '../../src/conversion/encoder-to-onnx.js'
+import { openWeights } from '../../src/formats/weights-reader.js'
 import { mlpModel } from '../fixtures/onnx-models.js'
 import { tarGzOf } from '../fixtures/tar-builder.js'
 import { TOKENIZER_CONFIG, tinyVocab, wordPieceTokenizer } from '../fixtures/tokenizers.js'
@@ -182,6 +184,49 @@ describe('HuggingFace task pipelines', async () => {
     // Longer than the model's 40 positions: truncated, not refused.
     const long = await infer('tiny-embedder_1_0_0', { input: ['hello world '.repeat(60)] })
     assert.equal(long.statusCode, 200, long.body)
+  })
+
+  it('serves a directory that ships ONNX weights the same way (plain mean pooling)', {
+    skip,
+  }, async () => {
+    const root = join(fixtures.path, 'bert')
+    const reader = await openWeights(root, {
+      kind: 'weights',
+      source: 'safetensors',
+      weightFiles: ['model.safetensors'],
+      tensorCount: 0,
+      parameterCount: 0,
+      dtypes: {},
+      architecture: 'bert',
+    })
+    const graph = await encoderToOnnx(
+      encoderConfig(JSON.parse(await readFile(join(root, 'config.json'), 'utf8'))),
+      reader,
+    )
+    reader.close()
+    const files = await encoderFiles('bert')
+    await upload('onnx-embedder', 'embedding', {
+      'config.json': files['config.json'],
+      'tokenizer.json': files['tokenizer.json'],
+      'tokenizer_config.json': files['tokenizer_config.json'],
+      'onnx/model.onnx': graph,
+    })
+    const res = await infer('onnx-embedder_1_0_0', { input: TEXTS })
+    assert.equal(res.statusCode, 200, res.body)
+    const { embeddings } = res.json() as { embeddings: number[][] }
+    const raw = rawRequest(TEXTS)
+    const hidden = (await infer('onnx-embedder_1_0_0', raw.body)).json().outputs[0].data as number[]
+    TEXTS.forEach((_, b) => {
+      const real = raw.mask[b]?.filter((m) => m === 1).length ?? 0
+      for (let d = 0; d < 32; d++) {
+        let sum = 0
+        for (let s = 0; s < real; s++) sum += hidden[(b * raw.length + s) * 32 + d] as number
+        assert.ok(
+          Math.abs(sum / real - (embeddings[b]?.[d] as number)) < 1e-5,
+          `text ${b} dim ${d}`,
+        )
+      }
+    })
   })
 
   it('classifies texts with the labels of id2label, scores a softmax of the logits', {
