@@ -8,6 +8,7 @@ import { ERROR_CODES } from '../errors/error-codes.js'
 import type { Metrics } from '../observability/metrics.js'
 import { TEXT_INPUT, type WireTensor } from '../runtime/worker-protocol.js'
 import type { Runner, RunnerRuntime } from '../scheduler/scheduler.js'
+import { Batcher } from './batcher.js'
 import { checkInputs, type Signature } from './check-inputs.js'
 import {
   decodeInferHeader,
@@ -26,7 +27,15 @@ export interface InferenceServiceOptions {
    * there when one finishes); the rest wait here, where their queue time is measured.
    */
   readonly maxInFlightPerRunner?: number
+  /**
+   * Most rows run together when queued requests are batched (dynamic batching); 1 turns it off.
+   * Only models whose every input and output has a dynamic first dimension are batched.
+   */
+  readonly maxBatchSize?: number
 }
+
+/** Rows per batch unless configured: Triton's common default for dynamic-batch models. */
+const DEFAULT_MAX_BATCH_SIZE = 32
 
 /** Most texts in one task request, and the longest text. */
 const MAX_TASK_TEXTS = 256
@@ -52,7 +61,8 @@ export class InferenceService {
   readonly #metrics: Metrics
   readonly #timeoutMs: number
   readonly #maxInFlight: number
-  readonly #queues = new WeakMap<Runner, RunnerQueue>()
+  readonly #maxBatchSize: number
+  readonly #batchers = new WeakMap<Runner, Batcher>()
 
   constructor(
     deps: { readonly deployments: DeploymentManager; readonly metrics: Metrics },
@@ -62,6 +72,7 @@ export class InferenceService {
     this.#metrics = deps.metrics
     this.#timeoutMs = options.timeoutMs
     this.#maxInFlight = options.maxInFlightPerRunner ?? 2
+    this.#maxBatchSize = options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE
   }
 
   /**
@@ -124,7 +135,7 @@ export class InferenceService {
     const serving = this.#deployments.serving(model)
     const signature = servedOnnx(model.manifest) ?? serving.signature
     const inputs = checkInputs(signature, request.inputs, request.outputs)
-    return this.#dispatch(serving, inputs, request.outputs, deadline)
+    return this.#dispatch(serving, inputs, request.outputs, deadline, batchable(signature))
   }
 
   /** Texts in, `{embeddings, dimensions}` or `{predictions}` out (DESIGN §6). */
@@ -157,7 +168,7 @@ export class InferenceService {
       data: encodeStrings(texts),
     }
     const outputs = new Map(
-      (await this.#dispatch(serving, [text], null, deadline)).map((o) => [o.name, o]),
+      (await this.#dispatch(serving, [text], null, deadline, false)).map((o) => [o.name, o]),
     )
     const rows = (tensor: WireTensor | undefined, width: number): number[][] => {
       const values = JSON.parse(valuesAsJson('FP32', tensor?.data ?? new Uint8Array())) as number[]
@@ -179,25 +190,19 @@ export class InferenceService {
     return json({ predictions })
   }
 
-  /** Waits for a slot on the runner (queue time), then runs there. */
-  async #dispatch(
+  /** Queues the request for the model's runner (batched with others where it can), then runs it. */
+  #dispatch(
     serving: Serving,
     inputs: readonly WireTensor[],
     outputs: readonly string[] | null,
     deadline: number,
+    canBatch: boolean,
   ): Promise<WireTensor[]> {
     const labels = labelsOf(serving.model)
-    const waited = performance.now()
-    const release = await this.#queueFor(serving.runner).acquire(deadline)
-    this.#metrics.inferenceQueue.observe(labels, (performance.now() - waited) / 1000)
-    try {
-      const remaining = Math.max(1, Math.ceil(deadline - performance.now()))
-      const answer = await serving.runner.infer(inputs, outputs, remaining)
-      this.#metrics.batchSize.observe(labels, 1)
-      return answer
-    } finally {
-      release()
-    }
+    return this.#batcherFor(serving).run(inputs, outputs, deadline, {
+      canBatch,
+      onStart: (waitedMs) => this.#metrics.inferenceQueue.observe(labels, waitedMs / 1000),
+    })
   }
 
   /** Runs `work` with the request's deadline, recording its outcome and latency. */
@@ -216,18 +221,33 @@ export class InferenceService {
     }
   }
 
-  #queueFor(runner: Runner): RunnerQueue {
-    let queue = this.#queues.get(runner)
-    if (queue === undefined) {
-      queue = new RunnerQueue(this.#maxInFlight)
-      this.#queues.set(runner, queue)
+  #batcherFor(serving: Serving): Batcher {
+    let batcher = this.#batchers.get(serving.runner)
+    if (batcher === undefined) {
+      const labels = labelsOf(serving.model)
+      batcher = new Batcher(serving.runner, {
+        maxBatchSize: this.#maxBatchSize,
+        maxInFlight: this.#maxInFlight,
+        onBatch: (requests) => this.#metrics.batchSize.observe(labels, requests),
+      })
+      this.#batchers.set(serving.runner, batcher)
     }
-    return queue
+    return batcher
   }
 
   #count(labels: Labels, outcome: Outcome): void {
     this.#metrics.inferenceRequests.inc({ ...labels, outcome })
   }
+}
+
+/** Batchable: every input and output has a named (dynamic) first dimension. */
+function batchable(signature: Signature): boolean {
+  const dynamicFirst = (shape: readonly (number | string)[]) =>
+    shape.length > 0 && typeof shape[0] === 'string' && shape[0] !== '*'
+  return (
+    signature.inputs.every((t) => dynamicFirst(t.shape)) &&
+    signature.outputs.every((t) => dynamicFirst(t.shape))
+  )
 }
 
 function json(value: unknown): EncodedResponse {
@@ -257,59 +277,4 @@ function outcomeOf(err: unknown): Outcome {
   if (kind === 'deadline_exceeded') return 'timeout'
   if (kind === 'invalid_argument') return 'bad_request'
   return 'error'
-}
-
-interface Waiter {
-  readonly resolve: () => void
-  readonly timer: NodeJS.Timeout
-}
-
-/** First come, first served, at most `limit` requests on the runner at once. */
-class RunnerQueue {
-  readonly #limit: number
-  readonly #waiting: Waiter[] = []
-  #running = 0
-
-  constructor(limit: number) {
-    this.#limit = limit
-  }
-
-  /** Resolves a release function once a slot is free; throws `inference_timeout` at `deadline`. */
-  acquire(deadline: number): Promise<() => void> {
-    if (this.#running < this.#limit) {
-      this.#running += 1
-      return Promise.resolve(this.#releaser())
-    }
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve: () => {
-          clearTimeout(waiter.timer)
-          resolve(this.#releaser())
-        },
-        timer: setTimeout(
-          () => {
-            const index = this.#waiting.indexOf(waiter)
-            if (index >= 0) this.#waiting.splice(index, 1)
-            reject(
-              new BerthError('inference_timeout', 'the request waited too long for its runner'),
-            )
-          },
-          Math.max(0, deadline - performance.now()),
-        ),
-      }
-      this.#waiting.push(waiter)
-    })
-  }
-
-  #releaser(): () => void {
-    let released = false
-    return () => {
-      if (released) return
-      released = true
-      const next = this.#waiting.shift()
-      // The slot passes straight to the next request.
-      if (next !== undefined) next.resolve()
-      else this.#running -= 1
-    }
-  }
 }

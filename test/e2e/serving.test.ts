@@ -355,6 +355,42 @@ describe('serving ONNX models', () => {
     assert.deepEqual(served.json().outputs[0].data, [6])
   })
 
+  it('batches concurrent requests without changing any answer', async () => {
+    const requests = Array.from({ length: 16 }, (_, i) => {
+      const rows = 1 + (i % 3)
+      const x = Array.from({ length: rows * 4 }, (_, k) => Math.sin(i * 7 + k))
+      return { inputs: [{ name: 'x', shape: [rows, 4], datatype: 'FP32', data: x }] }
+    })
+    const alone: unknown[] = []
+    for (const body of requests) alone.push((await infer('mlp_1_0_0', body)).json().outputs)
+    const metric = async () => {
+      const text = (await t.request({ method: 'GET', url: '/metrics' })).body
+      const read = (suffix: string) =>
+        Number(
+          new RegExp(
+            `^berth_inference_batch_size_${suffix}\\{[^}]*model="mlp"[^}]*\\} (\\S+)$`,
+            'm',
+          ).exec(text)?.[1],
+        )
+      return { sum: read('sum'), count: read('count') }
+    }
+    const before = await metric()
+    const together = await Promise.all(requests.map((body) => infer('mlp_1_0_0', body)))
+    // Same names, shapes and values (to float rounding: a matrix product over more rows may
+    // sum in another order).
+    together.forEach((res, i) => {
+      assert.equal(res.statusCode, 200, res.body)
+      const [got] = res.json().outputs
+      const [want] = alone[i] as Array<{ name: string; shape: number[]; data: number[] }>
+      assert.deepEqual([got.name, got.shape], [want?.name, want?.shape], `request ${i}`)
+      assertClose(got.data, want?.data ?? [], 1e-5)
+    })
+    // Fewer runner calls than requests: some ran together.
+    const after = await metric()
+    assert.equal(after.sum - before.sum, 16)
+    assert.ok(after.count - before.count < 16, `${after.count - before.count} runner calls`)
+  })
+
   it('counts requests by outcome and shows deployment states in /metrics', async () => {
     const text = (await t.request({ method: 'GET', url: '/metrics' })).body
     const series = (name: string, labels: string) =>

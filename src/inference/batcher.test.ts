@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { isBerthError } from '../errors/berth-error.js'
+import type { WireTensor } from '../runtime/worker-protocol.js'
+import { Batcher, type BatchTarget } from './batcher.js'
+
+const f32 = (rows: number[][]): WireTensor => ({
+  name: 'x',
+  datatype: 'FP32',
+  shape: [rows.length, rows[0]?.length ?? 0],
+  data: new Uint8Array(Float32Array.from(rows.flat()).buffer),
+})
+const values = (t: WireTensor | undefined) =>
+  Array.from(new Float32Array(Uint8Array.from(t?.data ?? []).buffer))
+
+/**
+ * A runner stand-in that doubles its input row by row, records every call, and holds each call
+ * until released, so tests decide when the "runner" is busy.
+ */
+function doubler() {
+  const calls: number[][] = []
+  const held: Array<() => void> = []
+  const target: BatchTarget = {
+    infer: (inputs) => {
+      const [x] = inputs as [WireTensor]
+      calls.push([...x.shape])
+      return new Promise((resolve) => {
+        held.push(() =>
+          resolve([
+            {
+              ...x,
+              name: 'y',
+              data: new Uint8Array(Float32Array.from(values(x).map((v) => v * 2)).buffer),
+            },
+          ]),
+        )
+      })
+    },
+  }
+  const releaseAll = async () => {
+    while (held.length > 0) {
+      held.shift()?.()
+      await new Promise((r) => setImmediate(r))
+    }
+  }
+  return { target, calls, releaseAll }
+}
+
+describe('dynamic batching', () => {
+  const far = () => performance.now() + 10_000
+
+  it('joins requests queued behind a busy runner, and splits the answers back by rows', async () => {
+    const { target, calls, releaseAll } = doubler()
+    const batcher = new Batcher(target, { maxBatchSize: 32, maxInFlight: 1 })
+    const requests = [
+      [[1, 2]],
+      [
+        [3, 4],
+        [5, 6],
+      ],
+      [[7, 8]],
+      [[9, 10]],
+    ]
+    const answers = requests.map((rows) =>
+      batcher.run([f32(rows)], null, far(), { canBatch: true }),
+    )
+    await releaseAll()
+    const results = await Promise.all(answers)
+    // The first ran alone (the runner was free); the three behind it ran as one batch of 4 rows.
+    assert.deepEqual(calls, [
+      [1, 2],
+      [4, 2],
+    ])
+    results.forEach((outputs, i) => {
+      const rows = requests[i] as number[][]
+      assert.deepEqual(outputs[0]?.shape, [rows.length, 2])
+      assert.deepEqual(
+        values(outputs[0]),
+        rows.flat().map((v) => v * 2),
+      )
+    })
+  })
+
+  it('keeps apart what cannot be joined: other shapes, over the batch size, or not batchable', async () => {
+    const { target, calls, releaseAll } = doubler()
+    const batcher = new Batcher(target, { maxBatchSize: 3, maxInFlight: 1 })
+    const run = (rows: number[][], canBatch = true) =>
+      batcher.run([f32(rows)], null, far(), { canBatch })
+    const answers = [
+      run([[0, 0]]),
+      run([
+        [1, 1],
+        [1, 1],
+      ]),
+      run([[2, 2, 2]]),
+      run([[3, 3]]),
+      run([[4, 4]]),
+      run([[5, 5]], false),
+    ]
+    await releaseAll()
+    await Promise.all(answers)
+    assert.deepEqual(calls, [
+      [1, 2],
+      [3, 2], // [[1,1],[1,1]] + [[3,3]]: 3 rows, the batch size
+      [1, 3],
+      [1, 2],
+      [1, 2],
+    ])
+  })
+
+  it('fails every request of a batch the model answered wrongly, and times out the queued', async () => {
+    const target: BatchTarget = {
+      infer: async (inputs) => [{ ...(inputs[0] as WireTensor), shape: [1, 2] }],
+    }
+    const batcher = new Batcher(target, { maxBatchSize: 32, maxInFlight: 1 })
+    const slow = new Batcher(
+      { infer: () => new Promise(() => undefined) },
+      { maxBatchSize: 32, maxInFlight: 1 },
+    )
+    void slow.run([f32([[1, 1]])], null, far(), { canBatch: true })
+    await assert.rejects(
+      slow.run([f32([[1, 1]])], null, performance.now() + 20, { canBatch: true }),
+      (err) => isBerthError(err, 'inference_timeout'),
+    )
+    const first = batcher.run([f32([[1, 1]])], null, far(), { canBatch: true })
+    const joined = [
+      batcher.run([f32([[1, 1]])], null, far(), { canBatch: true }),
+      batcher.run([f32([[2, 2]])], null, far(), { canBatch: true }),
+    ]
+    await first
+    for (const answer of joined) {
+      await assert.rejects(answer, (err) => isBerthError(err, 'inference_failed'))
+    }
+  })
+})

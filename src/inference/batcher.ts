@@ -1,0 +1,194 @@
+import { BerthError } from '../errors/berth-error.js'
+import type { WireTensor } from '../runtime/worker-protocol.js'
+
+/** What the batcher runs a (combined) request on: one runner. */
+export interface BatchTarget {
+  infer(
+    inputs: readonly WireTensor[],
+    outputs: readonly string[] | null,
+    timeoutMs: number,
+  ): Promise<WireTensor[]>
+}
+
+export interface BatcherOptions {
+  /**
+   * Most rows (first-dimension entries) run together; 1 turns batching off. Only models whose
+   * every input and output has a dynamic first dimension are batched.
+   */
+  readonly maxBatchSize: number
+  /** Calls on the runner at once: two keep it busy while the next batch is assembled. */
+  readonly maxInFlight: number
+  /** Called once per runner call with the number of requests it combined. */
+  readonly onBatch?: (requests: number) => void
+}
+
+interface Item {
+  readonly inputs: readonly WireTensor[]
+  readonly outputs: readonly string[] | null
+  readonly rows: number
+  readonly deadline: number
+  readonly resolve: (outputs: WireTensor[]) => void
+  readonly reject: (err: unknown) => void
+  readonly queued: number
+  started?: (waitedMs: number) => void
+  timer?: NodeJS.Timeout
+}
+
+/**
+ * Dynamic batching in front of one runner, as Triton does: while the runner is busy, requests
+ * queue; when it frees up, the queued requests whose inputs agree on everything but a dynamic
+ * first dimension (names, order, datatypes, other dims, outputs asked for) are concatenated
+ * along it, run once, and the outputs split back by rows. A request alone runs as it came, and
+ * nothing waits for company (no added delay at low load). A request still queued at its
+ * deadline fails with `inference_timeout`.
+ */
+export class Batcher {
+  readonly #target: BatchTarget
+  readonly #options: BatcherOptions
+  readonly #queue: Item[] = []
+  #running = 0
+
+  constructor(target: BatchTarget, options: BatcherOptions) {
+    this.#target = target
+    this.#options = options
+  }
+
+  /**
+   * Runs one request; `canBatch` says whether the model allows joining it with others (every
+   * input and output has a dynamic first dimension); `onStart` learns how long it waited in the
+   * queue. Rejects with what the runner answered for its batch, or `inference_timeout`.
+   */
+  run(
+    inputs: readonly WireTensor[],
+    outputs: readonly string[] | null,
+    deadline: number,
+    options: { readonly canBatch: boolean; readonly onStart?: (waitedMs: number) => void },
+  ): Promise<WireTensor[]> {
+    const onStart = options.onStart
+    return new Promise((resolve, reject) => {
+      const item: Item = {
+        inputs,
+        outputs,
+        rows: options.canBatch && batchable(inputs) ? (inputs[0]?.shape[0] as number) : 0,
+        deadline,
+        resolve,
+        reject,
+        queued: performance.now(),
+        ...(onStart === undefined ? {} : { started: onStart }),
+      }
+      item.timer = setTimeout(
+        () => {
+          const index = this.#queue.indexOf(item)
+          if (index < 0) return
+          this.#queue.splice(index, 1)
+          reject(new BerthError('inference_timeout', 'the request waited too long for its runner'))
+        },
+        Math.max(0, deadline - performance.now()),
+      )
+      this.#queue.push(item)
+      this.#pump()
+    })
+  }
+
+  #pump(): void {
+    while (this.#running < this.#options.maxInFlight && this.#queue.length > 0) {
+      const batch = this.#take()
+      this.#running += 1
+      void this.#execute(batch).finally(() => {
+        this.#running -= 1
+        this.#pump()
+      })
+    }
+  }
+
+  /** The head of the queue and every later request that can join it. */
+  #take(): Item[] {
+    const head = this.#queue.shift() as Item
+    const batch = [head]
+    if (head.rows === 0 || this.#options.maxBatchSize <= 1) return batch
+    let rows = head.rows
+    for (let i = 0; i < this.#queue.length; ) {
+      const item = this.#queue[i] as Item
+      if (rows + item.rows <= this.#options.maxBatchSize && compatible(head, item)) {
+        batch.push(item)
+        rows += item.rows
+        this.#queue.splice(i, 1)
+      } else i += 1
+    }
+    return batch
+  }
+
+  async #execute(batch: Item[]): Promise<void> {
+    const now = performance.now()
+    for (const item of batch) {
+      clearTimeout(item.timer)
+      item.started?.(now - item.queued)
+    }
+    this.#options.onBatch?.(batch.length)
+    const head = batch[0] as Item
+    const deadline = Math.min(...batch.map((b) => b.deadline))
+    const timeoutMs = Math.max(1, Math.ceil(deadline - performance.now()))
+    try {
+      if (batch.length === 1) {
+        head.resolve(await this.#target.infer(head.inputs, head.outputs, timeoutMs))
+        return
+      }
+      const inputs = head.inputs.map((first, i) => ({
+        ...first,
+        shape: [batch.reduce((n, b) => n + b.rows, 0), ...first.shape.slice(1)],
+        data: concat(batch.map((b) => (b.inputs[i] as WireTensor).data)),
+      }))
+      const outputs = await this.#target.infer(inputs, head.outputs, timeoutMs)
+      const total = inputs[0]?.shape[0] ?? 0
+      if (!outputs.every((o) => o.shape.length > 0 && o.shape[0] === total)) {
+        throw new BerthError(
+          'inference_failed',
+          'the model answered a batch with outputs whose first dimension is not the batch',
+        )
+      }
+      let row = 0
+      for (const item of batch) {
+        item.resolve(outputs.map((o) => slice(o, row, item.rows, total)))
+        row += item.rows
+      }
+    } catch (err) {
+      for (const item of batch) item.reject(err)
+    }
+  }
+}
+
+/** Batchable: every input has a first dimension of at least one row, all the same. */
+function batchable(inputs: readonly WireTensor[]): boolean {
+  const rows = inputs[0]?.shape[0]
+  return (
+    rows !== undefined && rows > 0 && inputs.every((t) => t.shape.length > 0 && t.shape[0] === rows)
+  )
+}
+
+function compatible(a: Item, b: Item): boolean {
+  if (b.rows === 0 || a.inputs.length !== b.inputs.length) return false
+  if (JSON.stringify(a.outputs) !== JSON.stringify(b.outputs)) return false
+  return a.inputs.every((x, i) => {
+    const y = b.inputs[i] as WireTensor
+    return (
+      x.name === y.name &&
+      x.datatype === y.datatype &&
+      x.shape.length === y.shape.length &&
+      x.shape.every((d, k) => k === 0 || d === y.shape[k])
+    )
+  })
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  return Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)))
+}
+
+/** Rows `[from, from + rows)` of an output whose first dimension is `total`. */
+function slice(tensor: WireTensor, from: number, rows: number, total: number): WireTensor {
+  const rowBytes = tensor.data.byteLength / total
+  return {
+    ...tensor,
+    shape: [rows, ...tensor.shape.slice(1)],
+    data: tensor.data.subarray(from * rowBytes, (from + rows) * rowBytes),
+  }
+}
