@@ -81,6 +81,40 @@ describe('dynamic batching', () => {
     })
   })
 
+  it('holds a request that finds the runner free for its queue delay, for company', async () => {
+    const { target, calls, releaseAll } = doubler()
+    const batcher = new Batcher(target, {
+      maxBatchSize: 4,
+      maxInFlight: 2,
+      maxQueueDelayUs: 30_000,
+    })
+    const first = batcher.run([f32([[1, 1]])], null, far(), { canBatch: true })
+    await new Promise((r) => setTimeout(r, 5))
+    const second = batcher.run([f32([[2, 2]])], null, far(), { canBatch: true })
+    await new Promise((r) => setTimeout(r, 60))
+    await releaseAll()
+    await Promise.all([first, second])
+    assert.deepEqual(calls, [[2, 2]])
+    // A full batch does not wait.
+    const full = batcher.run(
+      [
+        f32([
+          [1, 1],
+          [2, 2],
+          [3, 3],
+          [4, 4],
+        ]),
+      ],
+      null,
+      far(),
+      { canBatch: true },
+    )
+    await new Promise((r) => setTimeout(r, 1))
+    assert.deepEqual(calls.at(-1), [4, 2])
+    await releaseAll()
+    await full
+  })
+
   it('keeps apart what cannot be joined: other shapes, over the batch size, or not batchable', async () => {
     const { target, calls, releaseAll } = doubler()
     const batcher = new Batcher(target, { maxBatchSize: 3, maxInFlight: 1 })

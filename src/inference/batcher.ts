@@ -16,6 +16,11 @@ export interface BatcherOptions {
    * every input and output has a dynamic first dimension are batched.
    */
   readonly maxBatchSize: number
+  /**
+   * How long a batchable request that finds the runner free may wait for others to join it
+   * (Triton's `max_queue_delay_microseconds`); 0: it runs at once.
+   */
+  readonly maxQueueDelayUs?: number
   /** Calls on the runner at once: two keep it busy while the next batch is assembled. */
   readonly maxInFlight: number
   /** Called once per runner call with the number of requests it combined. */
@@ -47,6 +52,7 @@ export class Batcher {
   readonly #options: BatcherOptions
   readonly #queue: Item[] = []
   #running = 0
+  #delayTimer: NodeJS.Timeout | undefined
 
   constructor(target: BatchTarget, options: BatcherOptions) {
     this.#target = target
@@ -92,6 +98,7 @@ export class Batcher {
 
   #pump(): void {
     while (this.#running < this.#options.maxInFlight && this.#queue.length > 0) {
+      if (this.#shouldWait()) return
       const batch = this.#take()
       this.#running += 1
       void this.#execute(batch).finally(() => {
@@ -99,6 +106,28 @@ export class Batcher {
         this.#pump()
       })
     }
+  }
+
+  /**
+   * Whether to hold a batchable head back for company: only within its queue delay, and only
+   * while the queue holds fewer rows than a full batch. Arms a timer to look again.
+   */
+  #shouldWait(): boolean {
+    const delayMs = (this.#options.maxQueueDelayUs ?? 0) / 1000
+    const head = this.#queue[0] as Item
+    if (delayMs <= 0 || head.rows === 0 || this.#options.maxBatchSize <= 1) return false
+    const rows = this.#queue
+      .slice(1)
+      .reduce((n, item) => n + (compatible(head, item) ? item.rows : 0), head.rows)
+    const waitUntil = head.queued + delayMs
+    if (rows >= this.#options.maxBatchSize || performance.now() >= waitUntil) return false
+    if (this.#delayTimer === undefined) {
+      this.#delayTimer = setTimeout(() => {
+        this.#delayTimer = undefined
+        this.#pump()
+      }, waitUntil - performance.now())
+    }
+    return true
   }
 
   /** The head of the queue and every later request that can join it. */
