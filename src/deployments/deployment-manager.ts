@@ -136,6 +136,8 @@ export class DeploymentManager {
   ): Promise<{ deployment: Deployment; cached: boolean }> {
     this.#assertOpen()
     const live = this.#liveFor(model)
+    // The caller's record is the latest (e.g. new serving settings for the next runner).
+    live.model = { ...model, deployment: live.record }
     this.#setDesired(live, 'deployed')
     const state = live.record.status.state
     let cached = false

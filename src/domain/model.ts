@@ -25,6 +25,20 @@ export interface ResourceRequirements {
   readonly memoryBytes: number
 }
 
+/** How a deployment serves requests (dynamic batching, as Triton configures it). */
+export interface ServingSettings {
+  /** Most rows run together; `null`: automatic (32 with a dynamic first dimension, else 1). */
+  readonly maxBatchSize: number | null
+  /** How long a lone request may wait for others to join it, in microseconds. */
+  readonly maxQueueDelayUs: number
+}
+
+export const DEFAULT_SERVING: ServingSettings = { maxBatchSize: null, maxQueueDelayUs: 0 }
+
+/** Bounds on the settings a user may choose. */
+export const MAX_BATCH_SIZE = 1024
+export const MAX_QUEUE_DELAY_US = 1_000_000
+
 /** Where the uploaded archive is kept, unchanged. */
 export interface StoredArchive {
   /** Artifact-store key. */
@@ -48,6 +62,7 @@ export interface Model {
   readonly framework: string | null
   readonly taskType: string | null
   readonly resources: ResourceRequirements
+  readonly serving: ServingSettings
   readonly archive: StoredArchive
   readonly manifest: Manifest
   readonly deployment: Deployment

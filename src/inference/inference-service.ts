@@ -28,10 +28,11 @@ export interface InferenceServiceOptions {
    */
   readonly maxInFlightPerRunner?: number
   /**
-   * Most rows run together when queued requests are batched (dynamic batching); 1 turns it off.
-   * Only models whose every input and output has a dynamic first dimension are batched.
+   * Most rows run together by dynamic batching for models that do not set their own
+   * `max_batch_size`; 1 turns it off. Only models whose every input and output has a dynamic
+   * first dimension are batched.
    */
-  readonly maxBatchSize?: number
+  readonly defaultMaxBatchSize?: number
 }
 
 /** Rows per batch unless configured: Triton's common default for dynamic-batch models. */
@@ -61,7 +62,7 @@ export class InferenceService {
   readonly #metrics: Metrics
   readonly #timeoutMs: number
   readonly #maxInFlight: number
-  readonly #maxBatchSize: number
+  readonly #defaultMaxBatchSize: number
   readonly #batchers = new WeakMap<Runner, Batcher>()
 
   constructor(
@@ -72,7 +73,7 @@ export class InferenceService {
     this.#metrics = deps.metrics
     this.#timeoutMs = options.timeoutMs
     this.#maxInFlight = options.maxInFlightPerRunner ?? 2
-    this.#maxBatchSize = options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE
+    this.#defaultMaxBatchSize = options.defaultMaxBatchSize ?? DEFAULT_MAX_BATCH_SIZE
   }
 
   /**
@@ -225,8 +226,10 @@ export class InferenceService {
     let batcher = this.#batchers.get(serving.runner)
     if (batcher === undefined) {
       const labels = labelsOf(serving.model)
+      const settings = serving.model.serving
       batcher = new Batcher(serving.runner, {
-        maxBatchSize: this.#maxBatchSize,
+        maxBatchSize: settings.maxBatchSize ?? this.#defaultMaxBatchSize,
+        maxQueueDelayUs: settings.maxQueueDelayUs,
         maxInFlight: this.#maxInFlight,
         onBatch: (requests) => this.#metrics.batchSize.observe(labels, requests),
       })

@@ -1,6 +1,6 @@
 import type { ApiKey } from '../domain/api-key.js'
 import type { Deployment } from '../domain/deployment-state.js'
-import type { Model } from '../domain/model.js'
+import type { Model, ServingSettings } from '../domain/model.js'
 import type { Namespace } from '../domain/namespace.js'
 import type { Organization, Tier } from '../domain/organization.js'
 
@@ -75,6 +75,9 @@ export interface MetadataStore {
    * no longer exists. Last write wins: one deployment manager owns a model's state.
    */
   setDeployment(namespaceId: string, modelId: string, deployment: Deployment): Promise<boolean>
+
+  /** Records the model's serving settings. Resolves `false` when the model no longer exists. */
+  setServing(namespaceId: string, modelId: string, serving: ServingSettings): Promise<boolean>
 
   /**
    * Every model, in any namespace, whose desired state is `deployed` or whose recorded state is

@@ -17,7 +17,12 @@ import {
 } from '../domain/deployment-state.js'
 import { newId } from '../domain/ids.js'
 import { servedOnnx, storedWeights } from '../domain/manifest.js'
-import { MODEL_VERSION_PATTERN, type Model, modelIdOf } from '../domain/model.js'
+import {
+  MODEL_VERSION_PATTERN,
+  type Model,
+  modelIdOf,
+  type ServingSettings,
+} from '../domain/model.js'
 import type { Namespace } from '../domain/namespace.js'
 import { assertCustomModelsEnabled, type Principal } from '../domain/organization.js'
 import { BerthError, fieldValidationError } from '../errors/berth-error.js'
@@ -173,6 +178,7 @@ export class ModelRegistry {
             numGpus: fields.numGpus,
             memoryBytes: Math.round(fields.memoryGb * GIB),
           },
+          serving: fields.serving,
           archive: {
             key,
             url: this.#artifacts.urlOf(key),
@@ -209,10 +215,24 @@ export class ModelRegistry {
     principal: Principal,
     namespaceRef: string,
     modelId: string,
-    options: { readonly wait: boolean; readonly reload: boolean },
+    options: {
+      readonly wait: boolean
+      readonly reload: boolean
+      /** New serving settings; a deployed model is redeployed to apply them. */
+      readonly serving?: Partial<ServingSettings>
+    },
   ): Promise<DeployResult> {
-    const model = await this.get(principal, namespaceRef, modelId)
-    return this.#startDeployment(model, options.wait, options.reload)
+    let model = await this.get(principal, namespaceRef, modelId)
+    let reload = options.reload
+    if (options.serving !== undefined) {
+      const serving = { ...model.serving, ...options.serving }
+      if (JSON.stringify(serving) !== JSON.stringify(model.serving)) {
+        await this.#metadata.setServing(model.namespaceId, model.modelId, serving)
+        model = { ...model, serving }
+        reload = true
+      }
+    }
+    return this.#startDeployment(model, options.wait, reload)
   }
 
   /** Stops serving the model; resolves once its runners are gone. Throws `model_not_found`. */

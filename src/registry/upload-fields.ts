@@ -1,9 +1,12 @@
 import { z } from 'zod'
 import {
+  MAX_BATCH_SIZE,
+  MAX_QUEUE_DELAY_US,
   MODEL_FORMATS,
   MODEL_NAME_PATTERN,
   MODEL_VERSION_PATTERN,
   type ModelFormat,
+  type ServingSettings,
 } from '../domain/model.js'
 import { type FieldError, toFieldErrors } from '../errors/berth-error.js'
 
@@ -18,6 +21,7 @@ export interface UploadFields {
   readonly numGpus: number
   readonly memoryGb: number
   readonly deploy: boolean
+  readonly serving: ServingSettings
 }
 
 // Multipart fields are strings: numbers and booleans are coerced as FastAPI does, and an empty
@@ -51,6 +55,11 @@ const FieldsSchema = z.object({
   num_cpus: numberField(1).pipe(z.number().min(0.1).max(64)),
   num_gpus: numberField(0).pipe(z.number().int().min(0).max(8)),
   memory_gb: numberField(4).pipe(z.number().gt(0).max(4096)),
+  max_batch_size: z.preprocess(
+    (v) => (v === '' || v === undefined ? undefined : v),
+    z.coerce.number().int().min(1).max(MAX_BATCH_SIZE).optional(),
+  ),
+  max_queue_delay_us: numberField(0).pipe(z.number().int().min(0).max(MAX_QUEUE_DELAY_US)),
   deploy: z.preprocess(
     (v) =>
       v === '' || v === undefined
@@ -86,6 +95,7 @@ export function parseUploadFields(
       numGpus: f.num_gpus,
       memoryGb: f.memory_gb,
       deploy: f.deploy,
+      serving: { maxBatchSize: f.max_batch_size ?? null, maxQueueDelayUs: f.max_queue_delay_us },
     },
   }
 }

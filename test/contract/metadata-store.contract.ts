@@ -60,6 +60,7 @@ function model(ns: Namespace, overrides: Partial<Model> = {}): Model {
     framework: null,
     taskType: 'embedding',
     resources: { numCpus: 0.5, numGpus: 0, memoryBytes: 6 * 1024 ** 3 },
+    serving: { maxBatchSize: 8, maxQueueDelayUs: 250 },
     archive: {
       key: `archives/${ns.id}/${name}.tar.gz`,
       url: `file:///data/archives/${ns.id}/${name}.tar.gz`,
@@ -311,6 +312,17 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
           [stuck.modelId, wanted.modelId].sort(),
         )
         assert.equal(await store.setDeployment(ns.id, 'gone_1_0_0', deployed), false)
+      })
+
+      it('records serving settings, automatic batch size included', async () => {
+        const ns = await freshNamespace()
+        const m = model(ns, { serving: { maxBatchSize: null, maxQueueDelayUs: 0 } })
+        await store.createModel(m)
+        assert.deepEqual((await store.findModel(ns.id, m.modelId))?.serving, m.serving)
+        const changed = { maxBatchSize: 64, maxQueueDelayUs: 500 }
+        assert.equal(await store.setServing(ns.id, m.modelId, changed), true)
+        assert.deepEqual((await store.findModel(ns.id, m.modelId))?.serving, changed)
+        assert.equal(await store.setServing(ns.id, 'gone_1_0_0', changed), false)
       })
 
       it('refuses a model in a missing namespace', async () => {

@@ -97,6 +97,7 @@ export async function deploymentHarness(options: HarnessOptions) {
         framework: null,
         taskType: null,
         resources: { numCpus: 1, numGpus: 0, memoryBytes: 1 * GIB, ...resources },
+        serving: { maxBatchSize: null, maxQueueDelayUs: 0 },
         archive: { key: 'k', url: 'file:///k', sha256: '00', sizeBytes: 1 },
         manifest: {
           format: 'onnx',

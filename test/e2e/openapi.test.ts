@@ -122,7 +122,11 @@ describe('OpenAPI document', () => {
       const extra = Object.keys(ours.properties ?? {}).filter(
         (f) => !(f in (theirs.properties ?? {})),
       )
-      assert.deepEqual(extra, name === bodyName ? ['deploy'] : [], name)
+      assert.deepEqual(
+        extra,
+        name === bodyName ? ['deploy', 'max_batch_size', 'max_queue_delay_us'] : [],
+        name,
+      )
     }
   })
 

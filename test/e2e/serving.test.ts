@@ -391,6 +391,43 @@ describe('serving ONNX models', () => {
     assert.ok(after.count - before.count < 16, `${after.count - before.count} runner calls`)
   })
 
+  it('takes batching settings on deploy, redeploying to apply them', async () => {
+    assert.deepEqual((await getModel(t, ns, 'mlp_1_0_0')).serving, {
+      max_batch_size: null,
+      max_queue_delay_us: 0,
+    })
+    const deploy = (body: unknown) =>
+      t.request({
+        method: 'POST',
+        url: `/v1/namespaces/${ns}/models/mlp_1_0_0/deploy?wait=true`,
+        key: BOOTSTRAP_KEY,
+        body,
+      })
+    const refused = await deploy({ max_batch_size: 0 })
+    assert.equal(refused.statusCode, 422)
+    const res = await deploy({ max_batch_size: 1, max_queue_delay_us: 100 })
+    assert.equal(res.statusCode, 200, res.body)
+    assert.equal(res.json().deployment_status, 'deployed')
+    assert.equal(res.json().cached, false)
+    assert.deepEqual((await getModel(t, ns, 'mlp_1_0_0')).serving, {
+      max_batch_size: 1,
+      max_queue_delay_us: 100,
+    })
+    // With batches of one, eight concurrent requests are eight runner calls.
+    const count = async () =>
+      Number(
+        /^berth_inference_batch_size_count\{[^}]*model="mlp"[^}]*\} (\S+)$/m.exec(
+          (await t.request({ method: 'GET', url: '/metrics' })).body,
+        )?.[1],
+      )
+    const before = await count()
+    const body = { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }
+    await Promise.all(Array.from({ length: 8 }, () => infer('mlp_1_0_0', body)))
+    assert.equal((await count()) - before, 8)
+    // Back to automatic.
+    assert.equal((await deploy({ max_batch_size: null, max_queue_delay_us: 0 })).statusCode, 200)
+  })
+
   it('counts requests by outcome and shows deployment states in /metrics', async () => {
     const text = (await t.request({ method: 'GET', url: '/metrics' })).body
     const series = (name: string, labels: string) =>

@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import type { StagedArchive } from '../../archives/archive-workspace.js'
 import { mixpeekStatus } from '../../domain/deployment-state.js'
-import type { Model } from '../../domain/model.js'
+import type { Model, ServingSettings } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
 import { fieldValidationError } from '../../errors/berth-error.js'
 import type { Metrics } from '../../observability/metrics.js'
@@ -11,6 +11,7 @@ import type { ModelRegistry } from '../../registry/model-registry.js'
 import { principalOf } from '../authentication.js'
 import { BEARER_AUTH, errorResponses } from '../schemas/common.schemas.js'
 import {
+  DeployBodySchema,
   DeployQuerySchema,
   ModelDeleteResponseSchema,
   ModelDeployResponseSchema,
@@ -170,6 +171,7 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
         security: BEARER_AUTH,
         params: ModelParamsSchema,
         querystring: DeployQuerySchema,
+        body: DeployBodySchema,
         response: { 200: ModelDeployResponseSchema, ...errorResponses(401, 403, 404, 422) },
       },
     },
@@ -182,6 +184,8 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
         {
           wait: request.query.wait === 'true',
           reload: request.query.reload === 'true',
+          // Mixpeek's deploy has no body: absent (or null) keeps the settings.
+          ...(request.body == null ? {} : { serving: servingChange(request.body) }),
         },
       )
       const { status, message } = model.deployment
@@ -280,6 +284,17 @@ async function readUploadForm(
     throw err
   }
   return { staged, fields }
+}
+
+/** The settings a deploy body changes (absent fields keep theirs). */
+function servingChange(body: {
+  max_batch_size?: number | null | undefined
+  max_queue_delay_us?: number | undefined
+}): Partial<ServingSettings> {
+  return {
+    ...(body.max_batch_size === undefined ? {} : { maxBatchSize: body.max_batch_size }),
+    ...(body.max_queue_delay_us === undefined ? {} : { maxQueueDelayUs: body.max_queue_delay_us }),
+  }
 }
 
 function contentLength(request: FastifyRequest): number | undefined {

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { DEPLOYMENT_STATES } from '../../domain/deployment-state.js'
-import { MODEL_FORMATS } from '../../domain/model.js'
+import { MAX_BATCH_SIZE, MAX_QUEUE_DELAY_US, MODEL_FORMATS } from '../../domain/model.js'
 import { schemaRegistry } from './common.schemas.js'
 
 /**
@@ -36,6 +36,15 @@ export const UploadModelBodySchema = z.object({
     .boolean()
     .default(true)
     .meta({ title: 'Deploy', description: 'berth: deploy right after upload (default true)' }),
+  max_batch_size: z.number().int().min(1).max(MAX_BATCH_SIZE).optional().meta({
+    title: 'Max Batch Size',
+    description:
+      'berth: most rows run together by dynamic batching (default: 32 when every input has a dynamic first dimension, else 1)',
+  }),
+  max_queue_delay_us: z.number().int().min(0).max(MAX_QUEUE_DELAY_US).default(0).meta({
+    title: 'Max Queue Delay Us',
+    description: 'berth: how long a lone request may wait for others to batch with, in µs',
+  }),
 })
 schemaRegistry.add(UploadModelBodySchema, {
   id: 'Body_upload_model_v1_namespaces__namespace_id__models_post',
@@ -117,6 +126,10 @@ export const CustomModelSchema = z.object({
   input_schema: z.object({ inputs: z.array(TensorSpecSchema) }).nullable(),
   output_schema: z.object({ outputs: z.array(TensorSpecSchema) }).nullable(),
   deployment: DeploymentSchema,
+  serving: z.object({
+    max_batch_size: z.number().int().nullable().describe('null: automatic'),
+    max_queue_delay_us: z.number().int(),
+  }),
   manifest: z.record(z.string(), z.unknown()).describe('what validation found in the archive'),
   created_at: z.string(),
   updated_at: z.string(),
@@ -175,6 +188,17 @@ export const WaitQuerySchema = z.object({
     .default('false')
     .describe('block until the deployment is deployed or failed (bounded by the server)'),
 })
+
+/** Optional on deploy: new serving settings (a deployed model is redeployed with them). */
+export const DeployBodySchema = z
+  .object({
+    max_batch_size: z.number().int().min(1).max(MAX_BATCH_SIZE).nullable().optional(),
+    max_queue_delay_us: z.number().int().min(0).max(MAX_QUEUE_DELAY_US).optional(),
+  })
+  .strict()
+  .nullable()
+  .optional()
+schemaRegistry.add(DeployBodySchema, { id: 'DeployRequest' })
 
 export const DeployQuerySchema = WaitQuerySchema.extend({
   reload: z

@@ -48,6 +48,10 @@ export function modelView(model: Model, endpoint: string, replicas: number) {
     input_schema: onnx === undefined ? null : { inputs: onnx.inputs.map(tensorView) },
     output_schema: onnx === undefined ? null : { outputs: onnx.outputs.map(tensorView) },
     deployment: deploymentView(model.deployment, replicas),
+    serving: {
+      max_batch_size: model.serving.maxBatchSize,
+      max_queue_delay_us: model.serving.maxQueueDelayUs,
+    },
     manifest: manifestView(model.manifest),
     created_at: model.createdAt,
     updated_at: model.updatedAt,

@@ -60,4 +60,6 @@ export interface ModelsTable {
   deployment_since: string
   deployment_message: string | null
   deployed_at: string | null
+  max_batch_size: number | null
+  max_queue_delay_us: number
 }

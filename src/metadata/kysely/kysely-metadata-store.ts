@@ -8,7 +8,7 @@ import type {
   DesiredState,
 } from '../../domain/deployment-state.js'
 import type { Manifest } from '../../domain/manifest.js'
-import type { Model, ModelFormat } from '../../domain/model.js'
+import type { Model, ModelFormat, ServingSettings } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
 import type { Organization, Tier } from '../../domain/organization.js'
 import type { MetadataStore, Ref } from '../metadata-store.js'
@@ -274,6 +274,20 @@ export class KyselyMetadataStore implements MetadataStore {
     return Number(result.numUpdatedRows) > 0
   }
 
+  async setServing(
+    namespaceId: string,
+    modelId: string,
+    serving: ServingSettings,
+  ): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('models')
+      .set({ max_batch_size: serving.maxBatchSize, max_queue_delay_us: serving.maxQueueDelayUs })
+      .where('namespace_id', '=', namespaceId)
+      .where('model_id', '=', modelId)
+      .executeTakeFirst()
+    return Number(result.numUpdatedRows) > 0
+  }
+
   async listModelsToReconcile(): Promise<Model[]> {
     const rows = await this.#db
       .selectFrom('models')
@@ -363,6 +377,8 @@ function modelRow(model: Model): ModelsTable {
     num_cpus: model.resources.numCpus,
     num_gpus: model.resources.numGpus,
     memory_bytes: model.resources.memoryBytes,
+    max_batch_size: model.serving.maxBatchSize,
+    max_queue_delay_us: model.serving.maxQueueDelayUs,
     archive_key: model.archive.key,
     archive_url: model.archive.url,
     archive_sha256: model.archive.sha256,
@@ -400,6 +416,10 @@ function toModel(row: Selectable<ModelsTable>): Model {
       numCpus: Number(row.num_cpus),
       numGpus: Number(row.num_gpus),
       memoryBytes: Number(row.memory_bytes),
+    },
+    serving: {
+      maxBatchSize: row.max_batch_size === null ? null : Number(row.max_batch_size),
+      maxQueueDelayUs: Number(row.max_queue_delay_us),
     },
     archive: {
       key: row.archive_key,

@@ -1,6 +1,6 @@
 import type { ApiKey } from '../../domain/api-key.js'
 import type { Deployment } from '../../domain/deployment-state.js'
-import type { Model } from '../../domain/model.js'
+import type { Model, ServingSettings } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
 import type { Organization, Tier } from '../../domain/organization.js'
 import type { MetadataStore, Ref } from '../metadata-store.js'
@@ -150,6 +150,19 @@ export class MemoryMetadataStore implements MetadataStore {
     const model = this.#models.get(key)
     if (model === undefined) return false
     this.#models.set(key, { ...model, deployment: structuredClone(deployment) })
+    return true
+  }
+
+  async setServing(
+    namespaceId: string,
+    modelId: string,
+    serving: ServingSettings,
+  ): Promise<boolean> {
+    this.#assertOpen()
+    const key = `${namespaceId}/${modelId}`
+    const model = this.#models.get(key)
+    if (model === undefined) return false
+    this.#models.set(key, { ...model, serving: { ...serving } })
     return true
   }
 

@@ -2,6 +2,7 @@ import type { Migration } from 'kysely'
 import { initial } from './0001-initial.js'
 import { models } from './0002-models.js'
 import { deployments } from './0003-deployments.js'
+import { serving } from './0004-serving.js'
 
 /**
  * Every schema migration, in order. Names sort lexically; never rename or edit a released
@@ -11,4 +12,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-initial': initial,
   '0002-models': models,
   '0003-deployments': deployments,
+  '0004-serving': serving,
 }
