@@ -56,13 +56,8 @@ async function main(): Promise<void> {
     // The conversion alone, in this process.
     let started = performance.now()
     const reader = await openWeights(modelDir, {
-      kind: 'weights',
       source: 'safetensors',
-      weightFiles: ['model.safetensors'],
-      tensorCount: 0,
-      parameterCount: 0,
-      dtypes: {},
-      architecture: 'bert',
+      files: ['model.safetensors'],
     })
     const graph = await encoderToOnnx(encoderConfig(JSON.parse(configJson.toString())), reader)
     reader.close()

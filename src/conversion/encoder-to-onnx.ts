@@ -62,6 +62,16 @@ const BERT_LAYER = {
   outputNorm: 'output.LayerNorm',
 }
 
+const ROBERTA: Names = {
+  prefixes: ['', 'roberta.'],
+  word: 'embeddings.word_embeddings.weight',
+  position: 'embeddings.position_embeddings.weight',
+  tokenType: 'embeddings.token_type_embeddings.weight',
+  embeddingNorm: 'embeddings.LayerNorm',
+  pooler: 'pooler.dense',
+  ...BERT_LAYER,
+}
+
 const NAMES: Readonly<Record<EncoderFamily, Names>> = {
   bert: {
     prefixes: ['', 'bert.'],
@@ -72,24 +82,9 @@ const NAMES: Readonly<Record<EncoderFamily, Names>> = {
     pooler: 'pooler.dense',
     ...BERT_LAYER,
   },
-  roberta: {
-    prefixes: ['', 'roberta.'],
-    word: 'embeddings.word_embeddings.weight',
-    position: 'embeddings.position_embeddings.weight',
-    tokenType: 'embeddings.token_type_embeddings.weight',
-    embeddingNorm: 'embeddings.LayerNorm',
-    pooler: 'pooler.dense',
-    ...BERT_LAYER,
-  },
-  'xlm-roberta': {
-    prefixes: ['', 'roberta.'],
-    word: 'embeddings.word_embeddings.weight',
-    position: 'embeddings.position_embeddings.weight',
-    tokenType: 'embeddings.token_type_embeddings.weight',
-    embeddingNorm: 'embeddings.LayerNorm',
-    pooler: 'pooler.dense',
-    ...BERT_LAYER,
-  },
+  roberta: ROBERTA,
+  // XLM-RoBERTa is RoBERTa's architecture with another vocabulary; HF keeps its names.
+  'xlm-roberta': ROBERTA,
   distilbert: {
     prefixes: ['', 'distilbert.'],
     word: 'embeddings.word_embeddings.weight',

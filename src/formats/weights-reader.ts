@@ -38,17 +38,23 @@ interface Located {
   readonly open: () => Promise<Readable>
 }
 
-/** Opens the weight files of a model installed at `root`, as validation described them. */
-export async function openWeights(root: string, details: WeightsDetails): Promise<WeightsReader> {
+/** Which files hold a model's tensors (relative to its folder), and in which format. */
+export interface WeightSources {
+  readonly source: WeightsDetails['source']
+  readonly files: readonly string[]
+}
+
+/** Opens the weight files of a model installed at `root`. */
+export async function openWeights(root: string, sources: WeightSources): Promise<WeightsReader> {
   const located = new Map<string, Located>()
   const stateDicts: TorchStateDict[] = []
   const close = () => {
     for (const dict of stateDicts) dict.close()
   }
   try {
-    for (const file of details.weightFiles) {
+    for (const file of sources.files) {
       const path = join(root, file)
-      if (details.source === 'safetensors') {
+      if (sources.source === 'safetensors') {
         const header = await readSafetensorsHeader(path, file)
         for (const t of header.tensors) {
           if (located.has(t.name)) continue

@@ -381,7 +381,10 @@ export class ModelRegistry {
         { details: { model_id: model.modelId } },
       )
     }
-    return openWeights(this.#workspace.modelDir(model.namespaceId, model.uploadId), weights)
+    return openWeights(this.#workspace.modelDir(model.namespaceId, model.uploadId), {
+      source: weights.source,
+      files: weights.weightFiles,
+    })
   }
 
   /** Runner processes serving the model now. */

@@ -51,15 +51,7 @@ describe('weights → ONNX encoders: parity with torch', async () => {
         const reference = JSON.parse(
           await readFile(join(root, 'reference.json'), 'utf8'),
         ) as EncoderReference
-        const reader = await openWeights(root, {
-          kind: 'weights',
-          source,
-          weightFiles: [file],
-          tensorCount: 0,
-          parameterCount: 0,
-          dtypes: {},
-          architecture: null,
-        })
+        const reader = await openWeights(root, { source: source, files: [file] })
         let graph: Buffer
         try {
           graph = await encoderToOnnx(encoderConfig(config), reader)

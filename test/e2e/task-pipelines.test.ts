@@ -190,15 +190,7 @@ describe('HuggingFace task pipelines', async () => {
     skip,
   }, async () => {
     const root = join(fixtures.path, 'bert')
-    const reader = await openWeights(root, {
-      kind: 'weights',
-      source: 'safetensors',
-      weightFiles: ['model.safetensors'],
-      tensorCount: 0,
-      parameterCount: 0,
-      dtypes: {},
-      architecture: 'bert',
-    })
+    const reader = await openWeights(root, { source: 'safetensors', files: ['model.safetensors'] })
     const graph = await encoderToOnnx(
       encoderConfig(JSON.parse(await readFile(join(root, 'config.json'), 'utf8'))),
       reader,

@@ -3,7 +3,6 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
-import type { WeightsDetails } from '../../src/domain/manifest.js'
 import { isBerthError } from '../../src/errors/berth-error.js'
 import { openWeights } from '../../src/formats/weights-reader.js'
 import { safetensorsBytes, type TensorInput } from '../fixtures/safetensors.js'
@@ -16,15 +15,7 @@ async function drain(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks)
 }
 
-const details = (source: 'safetensors' | 'pytorch', weightFiles: string[]): WeightsDetails => ({
-  kind: 'weights',
-  source,
-  weightFiles,
-  tensorCount: 0,
-  parameterCount: 0,
-  dtypes: {},
-  architecture: null,
-})
+const details = (source: 'safetensors' | 'pytorch', files: string[]) => ({ source, files })
 
 const bytes = (...values: number[]) => Buffer.from(values)
 

@@ -45,15 +45,7 @@ export class EncoderModelRuntime implements ModelRuntime {
     if (typeof config !== 'object' || config === null || Array.isArray(config)) {
       throw loadFailed('config.json is not a JSON object')
     }
-    const reader = await openWeights(modelDir, {
-      kind: 'weights',
-      source: files.source,
-      weightFiles: files.files,
-      tensorCount: 0,
-      parameterCount: 0,
-      dtypes: {},
-      architecture: null,
-    })
+    const reader = await openWeights(modelDir, files)
     let bytes: Buffer
     try {
       bytes = await encoderToOnnx(encoderConfig(config as Record<string, unknown>), reader)

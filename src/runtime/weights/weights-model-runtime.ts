@@ -13,15 +13,7 @@ export class WeightsModelRuntime implements ModelRuntime {
     if (files === undefined) {
       throw new BerthError('model_load_failed', 'no weight files were named to load')
     }
-    const reader = await openWeights(modelDir, {
-      kind: 'weights',
-      source: files.source,
-      weightFiles: files.files,
-      tensorCount: 0,
-      parameterCount: 0,
-      dtypes: {},
-      architecture: null,
-    }).catch((err: unknown) => {
+    const reader = await openWeights(modelDir, files).catch((err: unknown) => {
       throw new BerthError('model_load_failed', `the weights cannot be read: ${String(err)}`, {
         cause: err,
       })
