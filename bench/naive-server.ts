@@ -16,11 +16,14 @@ const session = await ort.InferenceSession.create(process.argv[2] as string, {
 const app = Fastify({ bodyLimit: 64 * 1024 * 1024 })
 app.post('/infer', async (request) => {
   const { inputs } = request.body as {
-    inputs: Array<{ name: string; shape: number[]; data: number[] }>
+    inputs: Array<{ name: string; shape: number[]; datatype: string; data: number[] }>
   }
   const feeds: Record<string, ort.Tensor> = {}
   for (const input of inputs) {
-    feeds[input.name] = new ort.Tensor('float32', Float32Array.from(input.data), input.shape)
+    feeds[input.name] =
+      input.datatype === 'INT64'
+        ? new ort.Tensor('int64', BigInt64Array.from(input.data.map(BigInt)), input.shape)
+        : new ort.Tensor('float32', Float32Array.from(input.data), input.shape)
   }
   const out = await session.run(feeds)
   return {

@@ -1,12 +1,14 @@
 /**
- * Throughput benchmark: batch-1 requests at concurrency 1, 16 and 64 against
+ * Throughput benchmark: batch-1 requests at concurrency 1, 16 and 64, for three models, against
  *   - raw onnxruntime-node `session.run` in this process, one request after another (the floor
  *     a server adds to; concurrency does not apply);
  *   - berth (`berth serve` as a child process, JSON tensors) with dynamic batching (the default)
  *     and without (`max_batch_size` 1);
  *   - a naive Fastify + onnxruntime-node server running the model on its event loop (what a user
  *     would write by hand; bench/naive-server.ts, also a child process).
- * Same model everywhere: an MLP 512→2048→2048→2048→16 (dynamic batch), one intra-op thread.
+ * Models (dynamic batch, one intra-op thread everywhere): an MLP 512→2048→2048→2048→16; a small
+ * CNN on 28×28 images; a MiniLM-size BERT encoder (6 layers, hidden 384; random weights,
+ * converted by berth's converter), 16 tokens per request.
  *
  *   npm run bench:throughput -- [seconds per cell]     (default: 5)
  */
@@ -17,7 +19,9 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as ort from 'onnxruntime-node'
-import { deepMlpModel } from '../test/fixtures/onnx-models.js'
+import { encoderConfig, encoderToOnnx } from '../src/conversion/encoder-to-onnx.js'
+import type { WeightsReader, WeightTensor } from '../src/formats/weights-reader.js'
+import { deepMlpModel, prng, smallCnnModel } from '../test/fixtures/onnx-models.js'
 import { tarGzOf } from '../test/fixtures/tar-builder.js'
 import { startBerthServe } from '../test/helpers/berth-process.js'
 import { multipartBody } from '../test/helpers/multipart.js'
@@ -25,6 +29,80 @@ import { tempDir } from '../test/helpers/temp-dir.js'
 
 const KEY = 'sk_bench_throughput_key_0123456789'
 const DIMS = [512, 2048, 2048, 2048, 16]
+
+interface BenchModel {
+  readonly label: string
+  readonly onnx: Buffer
+  /** One batch-1 request's inputs: name, datatype, shape, values. */
+  readonly inputs: ReadonlyArray<{
+    name: string
+    datatype: 'FP32' | 'INT64'
+    shape: number[]
+    data: number[]
+  }>
+}
+
+/** MiniLM-size BERT with random weights (no torch needed), converted as berth does. */
+async function minilm(): Promise<Buffer> {
+  const config = {
+    model_type: 'bert',
+    hidden_size: 384,
+    num_attention_heads: 12,
+    num_hidden_layers: 6,
+    intermediate_size: 1536,
+    hidden_act: 'gelu',
+    layer_norm_eps: 1e-12,
+    vocab_size: 30522,
+    max_position_embeddings: 512,
+    type_vocab_size: 2,
+  }
+  const shapes: Record<string, number[]> = {
+    'embeddings.word_embeddings.weight': [30522, 384],
+    'embeddings.position_embeddings.weight': [512, 384],
+    'embeddings.token_type_embeddings.weight': [2, 384],
+    'embeddings.LayerNorm.weight': [384],
+    'embeddings.LayerNorm.bias': [384],
+  }
+  for (let i = 0; i < 6; i++) {
+    const p = `encoder.layer.${i}.`
+    for (const n of [
+      'attention.self.query',
+      'attention.self.key',
+      'attention.self.value',
+      'attention.output.dense',
+    ]) {
+      shapes[`${p}${n}.weight`] = [384, 384]
+      shapes[`${p}${n}.bias`] = [384]
+    }
+    shapes[`${p}intermediate.dense.weight`] = [1536, 384]
+    shapes[`${p}intermediate.dense.bias`] = [1536]
+    shapes[`${p}output.dense.weight`] = [384, 1536]
+    shapes[`${p}output.dense.bias`] = [384]
+    for (const n of ['attention.output.LayerNorm', 'output.LayerNorm']) {
+      shapes[`${p}${n}.weight`] = [384]
+      shapes[`${p}${n}.bias`] = [384]
+    }
+  }
+  const random = prng(7)
+  const tensors: WeightTensor[] = Object.entries(shapes).map(([name, shape]) => ({
+    name,
+    dtype: 'F32',
+    shape,
+    byteLength: shape.reduce((a, b) => a * b, 1) * 4,
+  }))
+  const reader: WeightsReader = {
+    tensors,
+    bytes: async (name) => {
+      const n = (shapes[name] ?? []).reduce((a, b) => a * b, 1)
+      return Buffer.from(Float32Array.from({ length: n }, () => (random() - 0.5) * 0.1).buffer)
+    },
+    stream: async () => {
+      throw new Error('not used')
+    },
+    close: () => undefined,
+  }
+  return encoderToOnnx(encoderConfig(config), reader)
+}
 const CONCURRENCY = [1, 16, 64]
 const NAIVE = fileURLToPath(new URL('./naive-server.js', import.meta.url))
 const seconds = Number(process.argv[2] ?? 5)
@@ -95,14 +173,58 @@ function poster(port: number, path: string, headers: Record<string, string>, bod
 }
 
 async function main(): Promise<void> {
+  const ids = Array.from({ length: 16 }, (_, i) => 101 + ((i * 7919) % 30000))
+  const models: BenchModel[] = [
+    {
+      label: `MLP ${DIMS.join('→')}`,
+      onnx: deepMlpModel(DIMS, 1),
+      inputs: [
+        {
+          name: 'x',
+          datatype: 'FP32',
+          shape: [1, DIMS[0] as number],
+          data: Array.from({ length: DIMS[0] as number }, (_, i) => Math.sin(i)),
+        },
+      ],
+    },
+    {
+      label: 'small CNN, 28×28',
+      onnx: smallCnnModel(1),
+      inputs: [
+        {
+          name: 'x',
+          datatype: 'FP32',
+          shape: [1, 1, 28, 28],
+          data: Array.from({ length: 784 }, (_, i) => Math.cos(i)),
+        },
+      ],
+    },
+    {
+      label: 'MiniLM-size BERT, 16 tokens',
+      onnx: await minilm(),
+      inputs: [
+        { name: 'input_ids', datatype: 'INT64', shape: [1, 16], data: ids },
+        { name: 'attention_mask', datatype: 'INT64', shape: [1, 16], data: ids.map(() => 1) },
+        { name: 'token_type_ids', datatype: 'INT64', shape: [1, 16], data: ids.map(() => 0) },
+      ],
+    },
+  ]
+  const tables: string[] = []
+  for (const model of models) tables.push(await benchModel(model))
+  console.log(
+    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}`,
+  )
+  console.log(`Batch-1 JSON requests, ${seconds} s per cell\n`)
+  console.log(tables.join('\n'))
+}
+
+/** One model's table: raw, berth with and without batching, naive; c = 1, 16, 64. */
+async function benchModel(bench: BenchModel): Promise<string> {
   const dir = await tempDir('berth-bench-throughput-')
-  const model = deepMlpModel(DIMS, 1)
+  const model = bench.onnx
   const modelPath = join(dir.path, 'model.onnx')
   await writeFile(modelPath, model)
-  const x = Array.from({ length: DIMS[0] as number }, (_, i) => Math.sin(i))
-  const body = Buffer.from(
-    JSON.stringify({ inputs: [{ name: 'x', shape: [1, DIMS[0]], datatype: 'FP32', data: x }] }),
-  )
+  const body = Buffer.from(JSON.stringify({ inputs: bench.inputs }))
   const durationMs = seconds * 1000
   const rows: Array<[string, ...string[]]> = []
   const cells = (results: Cell[]) =>
@@ -115,11 +237,18 @@ async function main(): Promise<void> {
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
   })
-  const tensor = new ort.Tensor('float32', Float32Array.from(x), [1, DIMS[0] as number])
-  for (let i = 0; i < 50; i++) await session.run({ x: tensor })
+  const feeds = Object.fromEntries(
+    bench.inputs.map((i) => [
+      i.name,
+      i.datatype === 'INT64'
+        ? new ort.Tensor('int64', BigInt64Array.from(i.data.map(BigInt)), i.shape)
+        : new ort.Tensor('float32', Float32Array.from(i.data), i.shape),
+    ]),
+  )
+  for (let i = 0; i < 20; i++) await session.run(feeds)
   const raw = await load(
     async () => {
-      await session.run({ x: tensor })
+      await session.run(feeds)
     },
     1,
     durationMs,
@@ -149,7 +278,7 @@ async function main(): Promise<void> {
         { name: 'name', value: `mlp-${name}` },
         { name: 'version', value: '1.0.0' },
         { name: 'model_format', value: 'onnx' },
-        { name: 'memory_gb', value: '1' },
+        { name: 'memory_gb', value: '2' },
         ...(batch === undefined ? [] : [{ name: 'max_batch_size', value: batch }]),
         { name: 'file', filename: 'm.tar.gz', content: archive },
       ])
@@ -199,14 +328,14 @@ async function main(): Promise<void> {
     naive.kill('SIGKILL')
   }
 
-  console.log(
-    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}`,
-  )
-  console.log(`Model: MLP ${DIMS.join('→')}, batch-1 JSON requests, ${seconds} s per cell\n`)
-  console.log('| Server | c=1 req/s (ms) | c=16 req/s (ms) | c=64 req/s (ms) |')
-  console.log('| --- | --- | --- | --- |')
-  for (const row of rows) console.log(`| ${row.join(' | ')} |`)
   await dir.remove()
+  return [
+    `${bench.label}:\n`,
+    '| Server | c=1 req/s (ms) | c=16 req/s (ms) | c=64 req/s (ms) |',
+    '| --- | --- | --- | --- |',
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+    '',
+  ].join('\n')
 }
 
 await main()
