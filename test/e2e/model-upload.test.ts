@@ -138,6 +138,32 @@ describe('model upload', () => {
     assert.deepEqual(await keptFiles(t.dataDir), before)
   })
 
+  it('keeps the batching settings given at upload, automatic by default', async () => {
+    const res = await upload([
+      file(onnxArchive),
+      ...fields({ version: '3.0.0', max_batch_size: '8', max_queue_delay_us: '250' }),
+    ])
+    assert.equal(res.statusCode, 200, res.body)
+    const model = (
+      await t.request({
+        method: 'GET',
+        url: `/v1/namespaces/${ns}/models/tiny-mlp_3_0_0`,
+        key: BOOTSTRAP_KEY,
+      })
+    ).json().model
+    assert.deepEqual(model.serving, { max_batch_size: 8, max_queue_delay_us: 250 })
+    const plain = await upload([file(onnxArchive), ...fields({ version: '3.0.1' })])
+    assert.equal(plain.statusCode, 200, plain.body)
+    const auto = (
+      await t.request({
+        method: 'GET',
+        url: `/v1/namespaces/${ns}/models/tiny-mlp_3_0_1`,
+        key: BOOTSTRAP_KEY,
+      })
+    ).json().model
+    assert.deepEqual(auto.serving, { max_batch_size: null, max_queue_delay_us: 0 })
+  })
+
   it('answers 422 listing every invalid or missing field, keeping nothing', async () => {
     const before = await keptFiles(t.dataDir)
     const res = await upload([
@@ -148,6 +174,8 @@ describe('model upload', () => {
       { name: 'num_cpus', value: '100' },
       { name: 'num_gpus', value: '1.5' },
       { name: 'memory_gb', value: 'lots' },
+      { name: 'max_batch_size', value: '0' },
+      { name: 'max_queue_delay_us', value: '-5' },
     ])
     assert.equal(res.statusCode, 422)
     assert.equal(res.json().error.code, 'request_validation_failed')
@@ -156,6 +184,8 @@ describe('model upload', () => {
       .detail.map((d: { loc: string[] }) => d.loc.join('.'))
       .sort()
     assert.deepEqual(locs, [
+      'body.max_batch_size',
+      'body.max_queue_delay_us',
       'body.memory_gb',
       'body.model_format',
       'body.name',
