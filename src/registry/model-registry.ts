@@ -285,8 +285,13 @@ export class ModelRegistry {
 
   /** Throws `model_not_found`. */
   async get(principal: Principal, namespaceRef: string, modelId: string): Promise<Model> {
+    // The hot path of inference (the endpoint URL carries the namespace id): a model this server
+    // runs, in the caller's organization, needs no query at all. Its namespace exists: a
+    // namespace that holds models cannot be deleted.
+    assertCustomModelsEnabled(principal)
+    const running = this.#deployments.liveModel(namespaceRef, modelId)
+    if (running !== undefined && running.organizationId === principal.organizationId) return running
     const namespace = await this.namespaceFor(principal, namespaceRef)
-    // The hot path of inference: a model this server runs needs no second query.
     const live = this.#deployments.liveModel(namespace.id, modelId)
     if (live !== undefined) return live
     const model = await this.#metadata.findModel(namespace.id, modelId)

@@ -156,6 +156,15 @@ describe('Open Inference Protocol (/v2)', () => {
       assert.equal(res.statusCode, 404)
       assert.equal(res.json().error.code, 'namespace_not_found')
     }
+    // Nor through the model's endpoint, by namespace id, while the model is being served.
+    const endpoint = await t.request({
+      method: 'POST',
+      url: `/v1/namespaces/${ns}/models/scorer_1_2_0/infer`,
+      key,
+      body: request,
+    })
+    assert.equal(endpoint.statusCode, 404)
+    assert.equal(endpoint.json().error.code, 'namespace_not_found')
   })
 })
 
