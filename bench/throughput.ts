@@ -92,6 +92,7 @@ async function minilm(): Promise<Buffer> {
   }))
   const reader: WeightsReader = {
     tensors,
+    tensor: (name) => tensors.find((t) => t.name === name) as WeightTensor,
     bytes: async (name) => {
       const n = (shapes[name] ?? []).reduce((a, b) => a * b, 1)
       return Buffer.from(Float32Array.from({ length: n }, () => (random() - 0.5) * 0.1).buffer)

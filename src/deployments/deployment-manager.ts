@@ -322,40 +322,64 @@ export class DeploymentManager {
   async #load(live: Live, epoch: number, plan: ServingPlan, reason: DeploymentReason) {
     if ('notServable' in plan || live.reservation === undefined) return
     this.#set(live, 'loading', reason, null)
-    const started = performance.now()
-    let runner: Runner | undefined
     try {
-      runner = await this.#deps.scheduler.start(live.reservation, {
-        runtime: plan.runtime,
-        label: keyOf(live.model),
-      })
-      if (epoch !== live.epoch || this.#closed) {
+      const loaded = await this.#startAndLoad(live, epoch, live.reservation, plan)
+      if (loaded !== undefined) this.#serve(live, loaded.runner, loaded.signature)
+    } catch (err) {
+      if (epoch !== live.epoch || this.#closed) return
+      this.#onLoadFailed(live, err)
+    }
+  }
+
+  /**
+   * Starts a runner in `reservation` and loads the model. Resolves `undefined` (the runner
+   * stopped) when the deployment moved on meanwhile (`epoch` changed, or closing); on a failure
+   * the runner is stopped and the error thrown.
+   */
+  async #startAndLoad(
+    live: Live,
+    epoch: number,
+    reservation: Reservation,
+    plan: ServingPlan,
+  ): Promise<{ runner: Runner; signature: LoadedSignature } | undefined> {
+    if ('notServable' in plan) return undefined
+    const started = performance.now()
+    const superseded = () => epoch !== live.epoch || this.#closed
+    const runner = await this.#deps.scheduler.start(reservation, {
+      runtime: plan.runtime,
+      label: keyOf(live.model),
+    })
+    try {
+      if (superseded()) {
         await runner.stop(0)
-        return
+        return undefined
       }
       live.loading = runner
       const signature = await runner.load(plan.target, this.#options.loadTimeoutMs)
-      live.loading = undefined
-      if (epoch !== live.epoch || this.#closed) {
+      if (superseded()) {
         await runner.stop(0)
-        return
+        return undefined
       }
-      live.runner = runner
-      live.signature = signature
-      live.readySince = Date.now()
       this.#deps.metrics.modelLoadDuration.observe(
         labelsOf(live.model),
         (performance.now() - started) / 1000,
       )
-      this.#set(live, 'deployed', 'ready', null)
-      const current = runner
-      void runner.ended.then((end) => this.#onRunnerEnded(live, current, end))
+      return { runner, signature }
     } catch (err) {
+      await runner.stop(0)
+      throw err
+    } finally {
       if (live.loading === runner) live.loading = undefined
-      if (runner !== undefined) await runner.stop(0)
-      if (epoch !== live.epoch || this.#closed) return
-      this.#onLoadFailed(live, err)
     }
+  }
+
+  /** Makes `runner` the one answering requests, and watches how it ends. */
+  #serve(live: Live, runner: Runner, signature: LoadedSignature): void {
+    live.runner = runner
+    live.signature = signature
+    live.readySince = Date.now()
+    this.#set(live, 'deployed', 'ready', null)
+    void runner.ended.then((end) => this.#onRunnerEnded(live, runner, end))
   }
 
   #onLoadFailed(live: Live, err: unknown): void {
@@ -460,32 +484,20 @@ export class DeploymentManager {
       if (epoch === live.epoch) await this.#load(live, epoch, plan, 'redeploying')
       return
     }
-    let runner: Runner | undefined
     try {
-      runner = await this.#deps.scheduler.start(extra, {
-        runtime: plan.runtime,
-        label: keyOf(live.model),
-      })
-      if (epoch !== live.epoch || this.#closed) throw new Error('undeployed while redeploying')
-      live.loading = runner
-      const signature = await runner.load(plan.target, this.#options.loadTimeoutMs)
-      live.loading = undefined
-      if (epoch !== live.epoch || this.#closed) throw new Error('undeployed while redeploying')
+      const loaded = await this.#startAndLoad(live, epoch, extra, plan)
+      if (loaded === undefined) {
+        extra.release()
+        return
+      }
       const old = live.runner
       const oldReservation = live.reservation
-      live.runner = runner
-      live.signature = signature
       live.reservation = extra
-      live.readySince = Date.now()
       live.restarts = 0
-      this.#set(live, 'deployed', 'ready', null)
-      const current = runner
-      void runner.ended.then((end) => this.#onRunnerEnded(live, current, end))
+      this.#serve(live, loaded.runner, loaded.signature)
       await old?.stop(this.#options.drainMs)
       oldReservation?.release()
     } catch (err) {
-      if (live.loading === runner) live.loading = undefined
-      await runner?.stop(0)
       extra.release()
       if (epoch !== live.epoch || this.#closed) return
       // The old runner still serves: stay deployed, and say why the new one did not come up.

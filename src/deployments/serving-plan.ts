@@ -16,7 +16,7 @@ export type ServingPlan =
   | { readonly notServable: string }
 
 /** The task pipeline a model is served with (DESIGN §6), when it has a tokenizer and a task. */
-export function taskOf(model: Model, modelDir: string): TaskSpec | undefined {
+export function taskOf(model: Model): Omit<TaskSpec, 'dir'> | undefined {
   const kind = model.taskType?.toLowerCase()
   if (kind !== 'embedding' && kind !== 'classification') return undefined
   if (!model.manifest.files.some((f) => f.path === 'tokenizer.json')) return undefined
@@ -27,7 +27,6 @@ export function taskOf(model: Model, modelDir: string): TaskSpec | undefined {
     kind,
     pooling: st?.pooling ?? 'mean',
     normalize: st?.normalize ?? false,
-    dir: modelDir,
   }
 }
 
@@ -46,8 +45,8 @@ export function isRunnable(model: Model): boolean {
  * anything else is stored only. `modelDir` is where the model is installed.
  */
 export function servingPlan(model: Model, modelDir: string): ServingPlan {
-  const task = taskOf(model, modelDir)
-  const withTask = task === undefined ? {} : { task }
+  const task = taskOf(model)
+  const withTask = task === undefined ? {} : { task: { ...task, dir: modelDir } }
   const onnx = servedOnnx(model.manifest)
   if (onnx !== undefined) {
     return {

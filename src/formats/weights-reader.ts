@@ -23,6 +23,8 @@ export interface WeightTensor {
 export interface WeightsReader {
   /** In file order; a name that appears in several files is kept once (the first). */
   readonly tensors: readonly WeightTensor[]
+  /** The tensor called `name`. Throws `tensor_not_found`. */
+  tensor(name: string): WeightTensor
   /**
    * The tensor's elements, row-major and little-endian, as a stream (read from the file, not
    * buffered, wherever the layout allows). Throws `tensor_not_found`.
@@ -98,6 +100,7 @@ export async function openWeights(root: string, sources: WeightSources): Promise
   }
   return {
     tensors: [...located.values()].map((l) => l.tensor),
+    tensor: (name) => find(name).tensor,
     stream: (name) => find(name).open(),
     bytes: async (name) => {
       const { tensor, open } = find(name)

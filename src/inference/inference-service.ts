@@ -17,7 +17,7 @@ import {
   type InferRequest,
   parseInferBody,
 } from './oip-codec.js'
-import { decodeStrings, encodeStrings, valuesAsJson } from './tensor-data.js'
+import { decodeStrings, encodeStrings } from './tensor-data.js'
 
 export interface InferenceServiceOptions {
   /** Bound on one request, queueing included: 504 past it. */
@@ -141,7 +141,7 @@ export class InferenceService {
 
   /** Texts in, `{embeddings, dimensions}` or `{predictions}` out (DESIGN §6). */
   async #task(model: Model, input: unknown, deadline: number): Promise<EncodedResponse> {
-    const task = taskOf(model, '')
+    const task = taskOf(model)
     if (task === undefined) {
       throw new BerthError(
         'task_not_supported',
@@ -172,9 +172,11 @@ export class InferenceService {
       (await this.#dispatch(serving, [text], null, deadline, false)).map((o) => [o.name, o]),
     )
     const rows = (tensor: WireTensor | undefined, width: number): number[][] => {
-      const values = JSON.parse(valuesAsJson('FP32', tensor?.data ?? new Uint8Array())) as number[]
+      // An aligned copy of the FP32 bytes, read as numbers (JSON turns NaN into null, as OIP does).
+      const copy = Uint8Array.prototype.slice.call(tensor?.data ?? new Uint8Array())
+      const values = new Float32Array(copy.buffer, 0, copy.byteLength / 4)
       return Array.from({ length: texts.length }, (_, r) =>
-        values.slice(r * width, (r + 1) * width),
+        Array.from(values.subarray(r * width, (r + 1) * width)),
       )
     }
     if (task.kind === 'embedding') {

@@ -366,10 +366,9 @@ export class ModelRegistry {
     const model = await this.get(principal, namespaceRef, modelId)
     const reader = await this.#openWeights(model)
     try {
-      const tensor = reader.tensors.find((t) => t.name === name)
+      const tensor = reader.tensor(name)
       const stream = await reader.stream(name)
       stream.once('close', () => reader.close())
-      if (tensor === undefined) throw new Error('unreachable: stream() found it')
       return { tensor, stream }
     } catch (err) {
       reader.close()

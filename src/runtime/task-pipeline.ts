@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { Tokenizer } from '@huggingface/tokenizers'
 import { BerthError } from '../errors/berth-error.js'
 import { decodeStrings, encodeStrings } from '../inference/tensor-data.js'
@@ -252,19 +252,19 @@ async function readJson(path: string, required: boolean) {
   const info = await stat(path).catch(() => undefined)
   if (info === undefined || !info.isFile()) {
     if (!required) return undefined
-    throw new BerthError('model_load_failed', `the model has no ${path.split('/').pop()}`)
+    throw new BerthError('model_load_failed', `the model has no ${basename(path)}`)
   }
   if (info.size > MAX_TOKENIZER_BYTES) {
-    throw new BerthError('model_load_failed', `${path.split('/').pop()} is too large`)
+    throw new BerthError('model_load_failed', `${basename(path)} is too large`)
   }
   let parsed: unknown
   try {
     parsed = JSON.parse(await readFile(path, 'utf8'))
   } catch {
-    throw new BerthError('model_load_failed', `${path.split('/').pop()} is not JSON`)
+    throw new BerthError('model_load_failed', `${basename(path)} is not JSON`)
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new BerthError('model_load_failed', `${path.split('/').pop()} is not a JSON object`)
+    throw new BerthError('model_load_failed', `${basename(path)} is not a JSON object`)
   }
   return parsed as Record<string, unknown>
 }
