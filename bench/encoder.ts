@@ -12,7 +12,6 @@
  */
 import { execFile } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
-import { Agent, request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
@@ -26,6 +25,7 @@ import { createLogger } from '../src/observability/logger.js'
 import { tarGzOf } from '../test/fixtures/tar-builder.js'
 import { multipartBody } from '../test/helpers/multipart.js'
 import { tempDir } from '../test/helpers/temp-dir.js'
+import { expectOk, httpClient } from './http-client.js'
 
 const KEY = 'sk_bench_encoder_key_0123456789ab'
 const TORCH_SCRIPT = fileURLToPath(new URL('../../bench/encoder_torch.py', import.meta.url))
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     const app = await createApp(config, { logger: createLogger('warn') })
     await app.server.listen({ host: '127.0.0.1', port: 0 })
     const port = (app.server.server.address() as AddressInfo).port
-    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    const client = httpClient(port, 1)
     try {
       const auth = { authorization: `Bearer ${KEY}` }
       await app.server.inject({
@@ -106,35 +106,14 @@ async function main(): Promise<void> {
       const redeployMs = performance.now() - started
       if (redeploy.json().deployment_status !== 'deployed') throw new Error(redeploy.body)
 
-      const post = (body: Buffer, headerLength: number) =>
-        new Promise<Buffer>((resolve, reject) => {
-          const req = request(
-            {
-              host: '127.0.0.1',
-              port,
-              path: '/v1/namespaces/bench/models/minilm_1_0_0/infer',
-              method: 'POST',
-              agent,
-              headers: {
-                ...auth,
-                'content-type': 'application/octet-stream',
-                'inference-header-content-length': String(headerLength),
-                'content-length': String(body.length),
-              },
-            },
-            (res) => {
-              const chunks: Buffer[] = []
-              res.on('data', (c: Buffer) => chunks.push(c))
-              res.on('end', () =>
-                res.statusCode === 200
-                  ? resolve(Buffer.concat(chunks))
-                  : reject(new Error(Buffer.concat(chunks).toString())),
-              )
-            },
-          )
-          req.on('error', reject)
-          req.end(body)
-        })
+      const post = async (body: Buffer, headerLength: number) =>
+        expectOk(
+          await client.post('/v1/namespaces/bench/models/minilm_1_0_0/infer', body, {
+            ...auth,
+            'content-type': 'application/octet-stream',
+            'inference-header-content-length': String(headerLength),
+          }),
+        ).body
 
       console.log(
         `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}, torch ${torch.torch}`,
@@ -187,7 +166,7 @@ async function main(): Promise<void> {
         )
       }
     } finally {
-      agent.destroy()
+      client.close()
       await app.close()
     }
   } finally {

@@ -11,7 +11,6 @@
  * drift on a shared VM hits them alike.
  */
 import { writeFile } from 'node:fs/promises'
-import { Agent, request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
@@ -25,6 +24,7 @@ import { mlpModel } from '../test/fixtures/onnx-models.js'
 import { tarGzOf } from '../test/fixtures/tar-builder.js'
 import { multipartBody } from '../test/helpers/multipart.js'
 import { tempDir } from '../test/helpers/temp-dir.js'
+import { httpClient } from './http-client.js'
 
 const KEY = 'sk_bench_overhead_key_0123456789'
 const ROUNDS = 5
@@ -59,48 +59,12 @@ async function main(): Promise<void> {
   const app = await createApp(config, { logger: createLogger('warn') })
   await app.server.listen({ host: '127.0.0.1', port: 0 })
   const port = (app.server.server.address() as AddressInfo).port
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
-  const get = (path: string) =>
-    new Promise<void>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path, agent }, (res) => {
-        res.resume()
-        res.on('end', () => resolve())
-      })
-      req.on('error', reject)
-      req.end()
-    })
+  const client = httpClient(port, 1)
+  const get = async (path: string) => {
+    await client.get(path)
+  }
   const post = (path: string, body: Buffer, headers: Record<string, string>) =>
-    new Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }>(
-      (resolve, reject) => {
-        const req = request(
-          {
-            host: '127.0.0.1',
-            port,
-            path,
-            method: 'POST',
-            agent,
-            headers: {
-              authorization: `Bearer ${KEY}`,
-              'content-length': String(body.length),
-              ...headers,
-            },
-          },
-          (res) => {
-            const chunks: Buffer[] = []
-            res.on('data', (c: Buffer) => chunks.push(c))
-            res.on('end', () =>
-              resolve({
-                status: res.statusCode ?? 0,
-                headers: res.headers,
-                body: Buffer.concat(chunks),
-              }),
-            )
-          },
-        )
-        req.on('error', reject)
-        req.end(body)
-      },
-    )
+    client.post(path, body, { authorization: `Bearer ${KEY}`, ...headers })
 
   try {
     const ns = await app.server.inject({
@@ -248,7 +212,7 @@ async function main(): Promise<void> {
       console.log('')
     }
   } finally {
-    agent.destroy()
+    client.close()
     await app.close()
     await dir.remove()
   }

@@ -14,7 +14,6 @@
  */
 import { spawn } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
-import { Agent, request } from 'node:http'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -26,6 +25,7 @@ import { tarGzOf } from '../test/fixtures/tar-builder.js'
 import { startBerthServe } from '../test/helpers/berth-process.js'
 import { multipartBody } from '../test/helpers/multipart.js'
 import { tempDir } from '../test/helpers/temp-dir.js'
+import { expectOk, httpClient } from './http-client.js'
 
 const KEY = 'sk_bench_throughput_key_0123456789'
 const DIMS = [512, 2048, 2048, 2048, 16]
@@ -143,34 +143,13 @@ async function load(
   }
 }
 
+/** Sends `body` to `path` again and again, over up to 128 kept-alive connections. */
 function poster(port: number, path: string, headers: Record<string, string>, body: Buffer) {
-  const agent = new Agent({ keepAlive: true, maxSockets: 128 })
-  const send = () =>
-    new Promise<void>((resolve, reject) => {
-      const req = request(
-        {
-          host: '127.0.0.1',
-          port,
-          path,
-          method: 'POST',
-          agent,
-          headers: {
-            ...headers,
-            'content-type': 'application/json',
-            'content-length': String(body.length),
-          },
-        },
-        (res) => {
-          res.resume()
-          res.on('end', () =>
-            res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`)),
-          )
-        },
-      )
-      req.on('error', reject)
-      req.end(body)
-    })
-  return { send, close: () => agent.destroy() }
+  const client = httpClient(port, 128)
+  const send = async () => {
+    expectOk(await client.post(path, body, { ...headers, 'content-type': 'application/json' }))
+  }
+  return { send, close: client.close }
 }
 
 async function main(): Promise<void> {
