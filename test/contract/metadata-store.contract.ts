@@ -2,14 +2,13 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { ApiKey } from '../../src/domain/api-key.js'
 import { hashApiKey } from '../../src/domain/api-key.js'
-import { type Deployment, UNDEPLOYED } from '../../src/domain/deployment-state.js'
+import type { Deployment } from '../../src/domain/deployment-state.js'
 import { newId } from '../../src/domain/ids.js'
-import type { Model } from '../../src/domain/model.js'
-import { modelIdOf } from '../../src/domain/model.js'
 import type { Namespace } from '../../src/domain/namespace.js'
 import type { Organization } from '../../src/domain/organization.js'
 import { isBerthError } from '../../src/errors/berth-error.js'
 import type { MetadataStore } from '../../src/metadata/metadata-store.js'
+import { modelRecord } from '../fixtures/model-records.js'
 
 const T0 = '2026-01-01T00:00:00.000Z'
 const T1 = '2026-01-02T00:00:00.000Z'
@@ -45,50 +44,7 @@ function namespace(organizationId: string, overrides: Partial<Namespace> = {}): 
   }
 }
 
-function model(ns: Namespace, overrides: Partial<Model> = {}): Model {
-  const name = overrides.name ?? `model-${newId('key').slice(4, 12)}`
-  const version = overrides.version ?? '1.0.0'
-  return {
-    deployment: UNDEPLOYED(T0),
-    namespaceId: ns.id,
-    organizationId: ns.organizationId,
-    modelId: modelIdOf(name, version),
-    uploadId: newId('upl'),
-    name,
-    version,
-    format: 'onnx',
-    framework: null,
-    taskType: 'embedding',
-    resources: { numCpus: 0.5, numGpus: 0, memoryBytes: 6 * 1024 ** 3 },
-    serving: { maxBatchSize: 8, maxQueueDelayUs: 250 },
-    archive: {
-      key: `archives/${ns.id}/${name}.tar.gz`,
-      url: `file:///data/archives/${ns.id}/${name}.tar.gz`,
-      sha256: 'ab'.repeat(32),
-      sizeBytes: 5 * 1024 ** 3,
-    },
-    manifest: {
-      format: 'onnx',
-      files: [{ path: 'model.onnx', sizeBytes: 10, sha256: 'cd'.repeat(32) }],
-      totalBytes: 10,
-      runtime: 'onnx',
-      baseImage: 'berth/runtime-minimal',
-      details: {
-        kind: 'onnx',
-        primaryFile: 'model.onnx',
-        irVersion: 8,
-        opsets: { '': 17 },
-        producer: null,
-        externalDataFiles: [],
-        inputs: [{ name: 'x', datatype: 'FP32', shape: ['batch', 4] }],
-        outputs: [{ name: 'y', datatype: 'FP32', shape: ['batch', 2] }],
-      },
-    },
-    createdAt: T0,
-    updatedAt: T0,
-    ...overrides,
-  }
-}
+const model = modelRecord
 
 /**
  * The behaviour every MetadataStore adapter must have. `create` returns a fresh, empty store

@@ -7,10 +7,11 @@ import { DeploymentManager } from '../../src/deployments/deployment-manager.js'
 import type { Deployment } from '../../src/domain/deployment-state.js'
 import { UNDEPLOYED } from '../../src/domain/deployment-state.js'
 import { newId } from '../../src/domain/ids.js'
-import { type Model, modelIdOf, type ResourceRequirements } from '../../src/domain/model.js'
+import type { Model, ResourceRequirements } from '../../src/domain/model.js'
 import { SqliteMetadataStore } from '../../src/metadata/sqlite/sqlite-metadata-store.js'
 import { Metrics } from '../../src/observability/metrics.js'
 import { LocalScheduler } from '../../src/scheduler/local/local-scheduler.js'
+import { modelRecord } from '../fixtures/model-records.js'
 import { tempDir } from '../helpers/temp-dir.js'
 
 const MISBEHAVING = fileURLToPath(
@@ -86,40 +87,18 @@ export async function deploymentHarness(options: HarnessOptions) {
     scheduler,
     /** Records a model whose manifest says it is served by ONNX Runtime. */
     async model(name: string, resources: Partial<ResourceRequirements> = {}): Promise<Model> {
-      const model: Model = {
-        namespaceId,
-        organizationId: orgId,
-        modelId: modelIdOf(name, '1.0.0'),
-        uploadId: newId('upl'),
-        name,
-        version: '1.0.0',
-        format: 'onnx',
-        framework: null,
-        taskType: null,
-        resources: { numCpus: 1, numGpus: 0, memoryBytes: 1 * GIB, ...resources },
-        serving: { maxBatchSize: null, maxQueueDelayUs: 0 },
-        archive: { key: 'k', url: 'file:///k', sha256: '00', sizeBytes: 1 },
-        manifest: {
-          format: 'onnx',
-          files: [],
-          totalBytes: 0,
-          runtime: 'onnx',
-          baseImage: 'berth/runtime-minimal',
-          details: {
-            kind: 'onnx',
-            primaryFile: 'model.onnx',
-            irVersion: 8,
-            opsets: { '': 13 },
-            producer: null,
-            externalDataFiles: [],
-            inputs: [{ name: 'x', datatype: 'FP32', shape: ['batch', 1] }],
-            outputs: [{ name: 'x', datatype: 'FP32', shape: ['batch', 1] }],
-          },
+      const model = modelRecord(
+        { id: namespaceId, organizationId: orgId },
+        {
+          name,
+          taskType: null,
+          resources: { numCpus: 1, numGpus: 0, memoryBytes: 1 * GIB, ...resources },
+          serving: { maxBatchSize: null, maxQueueDelayUs: 0 },
+          createdAt: now,
+          updatedAt: now,
+          deployment: UNDEPLOYED(now),
         },
-        deployment: UNDEPLOYED(now),
-        createdAt: now,
-        updatedAt: now,
-      }
+      )
       await store.createModel(model)
       return model
     },
