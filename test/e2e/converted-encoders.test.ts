@@ -3,11 +3,10 @@ import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { safetensorsBytes } from '../fixtures/safetensors.js'
-import { tarGzOf } from '../fixtures/tar-builder.js'
 import { type EncoderReference, makeEncoders, torchSkipReason } from '../fixtures/torch-fixtures.js'
 import { tempDir } from '../helpers/temp-dir.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
-import { archivePart, createNamespace, formFields, uploadModel } from '../helpers/uploads.js'
+import { createNamespace, uploadAndWait } from '../helpers/uploads.js'
 
 /** Encoder weights uploaded with their config.json are converted once and served over OIP. */
 describe('converted encoders, end to end', async () => {
@@ -17,18 +16,7 @@ describe('converted encoders, end to end', async () => {
   let fixtures: Awaited<ReturnType<typeof tempDir>>
 
   const upload = async (name: string, format: string, files: Record<string, Buffer | string>) => {
-    const res = await uploadModel(
-      t,
-      ns,
-      [
-        ...formFields({ name, version: '1.0.0', model_format: format, memory_gb: '1' }),
-        archivePart(await tarGzOf(files)),
-      ],
-      BOOTSTRAP_KEY,
-      '?wait=true',
-    )
-    assert.equal(res.statusCode, 200, res.body)
-    return res.json()
+    return uploadAndWait(t, ns, { name, model_format: format, memory_gb: '1' }, files)
   }
   const fixture = (family: string, file: string) => readFile(join(fixtures.path, family, file))
   const reference = async (family: string) =>

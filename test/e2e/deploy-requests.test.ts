@@ -2,16 +2,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { mlpModel } from '../fixtures/onnx-models.js'
 import { f32, safetensorsBytes } from '../fixtures/safetensors.js'
-import { tarGzOf } from '../fixtures/tar-builder.js'
 import { eventually } from '../helpers/processes.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
-import {
-  archivePart,
-  createNamespace,
-  formFields,
-  getModel,
-  uploadModel,
-} from '../helpers/uploads.js'
+import { createNamespace, getModel, uploadAndWait } from '../helpers/uploads.js'
 
 /** Deploy requests over HTTP on a node with room for one CPU: waiting, admission, refusals. */
 describe('deploy requests on a small node', () => {
@@ -22,24 +15,7 @@ describe('deploy requests on a small node', () => {
     fields: Record<string, string>,
     file: Record<string, Buffer>,
   ) => {
-    const res = await uploadModel(
-      t,
-      ns,
-      [
-        ...formFields({
-          name,
-          version: '1.0.0',
-          model_format: 'onnx',
-          memory_gb: '0.5',
-          ...fields,
-        }),
-        archivePart(await tarGzOf(file)),
-      ],
-      BOOTSTRAP_KEY,
-      '?wait=true',
-    )
-    assert.equal(res.statusCode, 200, res.body)
-    return res.json()
+    return uploadAndWait(t, ns, { name, model_format: 'onnx', memory_gb: '0.5', ...fields }, file)
   }
   const onnx = { 'model.onnx': mlpModel() }
 

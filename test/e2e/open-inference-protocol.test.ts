@@ -2,16 +2,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { runAdminCommand } from '../../src/cli/admin-commands.js'
 import { mlpModel, multiModel, referenceMlp } from '../fixtures/onnx-models.js'
-import { tarGzOf } from '../fixtures/tar-builder.js'
 import { eventually } from '../helpers/processes.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
-import {
-  archivePart,
-  createNamespace,
-  formFields,
-  getModel,
-  uploadModel,
-} from '../helpers/uploads.js'
+import { createNamespace, getModel, uploadAndWait } from '../helpers/uploads.js'
 
 async function upload(
   t: TestApp,
@@ -21,24 +14,12 @@ async function upload(
   model: Buffer,
   deploy = true,
 ) {
-  const res = await uploadModel(
+  return uploadAndWait(
     t,
     ns,
-    [
-      ...formFields({
-        name,
-        version,
-        model_format: 'onnx',
-        memory_gb: '0.5',
-        deploy: String(deploy),
-      }),
-      archivePart(await tarGzOf({ 'model.onnx': model })),
-    ],
-    BOOTSTRAP_KEY,
-    '?wait=true',
+    { name, version, model_format: 'onnx', memory_gb: '0.5', deploy: String(deploy) },
+    { 'model.onnx': model },
   )
-  assert.equal(res.statusCode, 200, res.body)
-  return res.json()
 }
 
 const X = [1, 0.5, -0.25, 2]

@@ -3,10 +3,9 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { mlpModel } from '../fixtures/onnx-models.js'
-import { tarGzOf } from '../fixtures/tar-builder.js'
 import { REPO_ROOT, readRepoFile } from '../helpers/repo.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
-import { archivePart, createNamespace, formFields, uploadModel } from '../helpers/uploads.js'
+import { createNamespace, uploadAndWait } from '../helpers/uploads.js'
 
 /** The README's walk-through uses a committed example model; its outputs must stay true. */
 describe("the README's example model", () => {
@@ -22,22 +21,13 @@ describe("the README's example model", () => {
     const example = await readFile(join(REPO_ROOT, 'examples/tiny-mlp/model.onnx'))
     assert.deepEqual(example, mlpModel(4, 8, 3, 7))
     const ns = await createNamespace(t, 'production')
-    const up = await uploadModel(
+    const up = await uploadAndWait(
       t,
       ns,
-      [
-        ...formFields({
-          name: 'tiny-mlp',
-          version: '1.0.0',
-          model_format: 'onnx',
-          memory_gb: '0.5',
-        }),
-        archivePart(await tarGzOf({ 'model.onnx': example })),
-      ],
-      BOOTSTRAP_KEY,
-      '?wait=true',
+      { name: 'tiny-mlp', model_format: 'onnx', memory_gb: '0.5' },
+      { 'model.onnx': example },
     )
-    assert.equal(up.json().deployment_status, 'deployed')
+    assert.equal(up.deployment_status, 'deployed')
     const res = await t.request({
       method: 'POST',
       url: `/v1/namespaces/production/models/tiny-mlp_1_0_0/infer`,

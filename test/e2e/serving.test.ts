@@ -3,16 +3,9 @@ import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { matmulModel, mlpModel, multiModel, referenceMlp } from '../fixtures/onnx-models.js'
-import { tarGzOf } from '../fixtures/tar-builder.js'
 import { isGone } from '../helpers/processes.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
-import {
-  archivePart,
-  createNamespace,
-  formFields,
-  getModel,
-  uploadModel,
-} from '../helpers/uploads.js'
+import { createNamespace, getModel, uploadAndWait } from '../helpers/uploads.js'
 
 const X = [0.5, -1, 2, 0.25, 1, 1, 1, 1, -0.5, 0.5, 3, -2, 0, 0, 0, 1]
 
@@ -24,19 +17,12 @@ async function uploadOnnx(
   model: Buffer,
   fields: Record<string, string> = {},
 ) {
-  const archive = await tarGzOf({ 'model.onnx': model })
-  const res = await uploadModel(
+  return uploadAndWait(
     t,
     ns,
-    [
-      ...formFields({ name, version: '1.0.0', model_format: 'onnx', memory_gb: '0.5', ...fields }),
-      archivePart(archive),
-    ],
-    BOOTSTRAP_KEY,
-    '?wait=true',
+    { name, model_format: 'onnx', memory_gb: '0.5', ...fields },
+    { 'model.onnx': model },
   )
-  assert.equal(res.statusCode, 200, res.body)
-  return res.json()
 }
 
 function f32Bytes(values: number[]): Buffer {

@@ -6,12 +6,11 @@ import { Tokenizer } from '@huggingface/tokenizers'
 import { encoderConfig, encoderToOnnx } from '../../src/conversion/encoder-to-onnx.js'
 import { openWeights } from '../../src/formats/weights-reader.js'
 import { mlpModel } from '../fixtures/onnx-models.js'
-import { tarGzOf } from '../fixtures/tar-builder.js'
 import { TOKENIZER_CONFIG, tinyVocab, wordPieceTokenizer } from '../fixtures/tokenizers.js'
 import { makeEncoders, torchSkipReason } from '../fixtures/torch-fixtures.js'
 import { tempDir } from '../helpers/temp-dir.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
-import { archivePart, createNamespace, formFields, uploadModel } from '../helpers/uploads.js'
+import { createNamespace, uploadAndWait } from '../helpers/uploads.js'
 
 const TEXTS = ['Hello world!', 'the model is serving on cpu', 'berth']
 
@@ -33,24 +32,13 @@ describe('HuggingFace task pipelines', async () => {
       body,
     })
   const upload = async (name: string, taskType: string, files: Record<string, Buffer | string>) => {
-    const res = await uploadModel(
+    const answer = await uploadAndWait(
       t,
       ns,
-      [
-        ...formFields({
-          name,
-          version: '1.0.0',
-          model_format: 'huggingface',
-          task_type: taskType,
-          memory_gb: '1',
-        }),
-        archivePart(await tarGzOf(files)),
-      ],
-      BOOTSTRAP_KEY,
-      '?wait=true',
+      { name, model_format: 'huggingface', task_type: taskType, memory_gb: '1' },
+      files,
     )
-    assert.equal(res.statusCode, 200, res.body)
-    assert.equal(res.json().deployment_status, 'deployed', res.body)
+    assert.equal(answer.deployment_status, 'deployed', JSON.stringify(answer))
   }
   const encoderFiles = async (family: string) => ({
     'config.json': await readFile(join(fixtures.path, family, 'config.json')),
@@ -247,17 +235,12 @@ describe('HuggingFace task pipelines', async () => {
   })
 
   it('answers 400 to a text body for a model without a tokenizer or a task', async () => {
-    const res = await uploadModel(
+    await uploadAndWait(
       t,
       ns,
-      [
-        ...formFields({ name: 'plain', version: '1.0.0', model_format: 'onnx' }),
-        archivePart(await tarGzOf({ 'model.onnx': mlpModel() })),
-      ],
-      BOOTSTRAP_KEY,
-      '?wait=true',
+      { name: 'plain', model_format: 'onnx' },
+      { 'model.onnx': mlpModel() },
     )
-    assert.equal(res.statusCode, 200)
     const refused = await infer('plain_1_0_0', { input: ['hello'] })
     assert.equal(refused.statusCode, 400)
     assert.equal(refused.json().error.code, 'task_not_supported')

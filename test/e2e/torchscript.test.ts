@@ -2,36 +2,18 @@ import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { tarGzOf } from '../fixtures/tar-builder.js'
 import { makeTorchFixtures, torchSkipReason } from '../fixtures/torch-fixtures.js'
 import { tempDir } from '../helpers/temp-dir.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
-import {
-  archivePart,
-  createNamespace,
-  formFields,
-  getModel,
-  uploadModel,
-} from '../helpers/uploads.js'
+import { createNamespace, getModel, uploadAndWait } from '../helpers/uploads.js'
 
 async function uploadScripted(t: TestApp, ns: string, module: Buffer) {
-  const res = await uploadModel(
+  return uploadAndWait(
     t,
     ns,
-    [
-      ...formFields({
-        name: 'scripted',
-        version: '1.0.0',
-        model_format: 'pytorch',
-        memory_gb: '2',
-      }),
-      archivePart(await tarGzOf({ 'model.pt': module })),
-    ],
-    BOOTSTRAP_KEY,
-    '?wait=true',
+    { name: 'scripted', model_format: 'pytorch', memory_gb: '2' },
+    { 'model.pt': module },
   )
-  assert.equal(res.statusCode, 200, res.body)
-  return res.json()
 }
 
 /** TorchScript runs in berth's python torch runner, behind the same protocol. */

@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { LightMyRequestResponse } from 'fastify'
+import { tarGzOf } from '../fixtures/tar-builder.js'
 import { type FormPart, multipartBody } from './multipart.js'
 import { BOOTSTRAP_KEY, type TestApp } from './test-app.js'
 
@@ -44,6 +45,36 @@ export function uploadModel(
     body: payload,
     headers,
   })
+}
+
+/** The upload route's answer (Mixpeek's `ModelUploadResponse`). */
+export interface UploadAnswer {
+  readonly success: boolean
+  readonly model_id: string
+  readonly deployment_status: 'deployed' | 'pending' | 'failed' | 'not_deployed'
+  readonly endpoint: string
+  readonly model_archive_url: string
+}
+
+/**
+ * Packs `files` into a .tar.gz and uploads it with `?wait=true` and the bootstrap key, as
+ * version 1.0.0 unless `fields` says otherwise. Resolves the answer; throws unless it is a 200.
+ */
+export async function uploadAndWait(
+  t: TestApp,
+  namespace: string,
+  fields: Record<string, string>,
+  files: Record<string, Buffer | string>,
+): Promise<UploadAnswer> {
+  const res = await uploadModel(
+    t,
+    namespace,
+    [...formFields({ version: '1.0.0', ...fields }), archivePart(await tarGzOf(files))],
+    BOOTSTRAP_KEY,
+    '?wait=true',
+  )
+  if (res.statusCode !== 200) throw new Error(`upload answered ${res.statusCode}: ${res.body}`)
+  return res.json()
 }
 
 /** Creates a namespace with the bootstrap key and returns its id. */
