@@ -18,6 +18,7 @@ import {
   type RunnerEnd,
   type Scheduler,
 } from '../scheduler/scheduler.js'
+import { RunnerPool } from './runner-pool.js'
 import { type ServingPlan, servingPlan } from './serving-plan.js'
 
 export interface DeploymentManagerOptions {
@@ -47,7 +48,8 @@ export interface DeploymentManagerDeps {
 /** A deployed model, ready for requests. */
 export interface Serving {
   readonly model: Model
-  readonly runner: Runner
+  /** The deployment's runners (its replicas that are up), kept current; one per deployment. */
+  readonly pool: RunnerPool
   readonly signature: LoadedSignature
 }
 
@@ -55,13 +57,16 @@ export interface Serving {
 interface Live {
   model: Model
   record: Deployment
+  /** Capacity for all the deployment's replicas. */
   reservation: Reservation | undefined
-  /** The runner answering requests. */
-  runner: Runner | undefined
+  /** The runners answering requests: `pool.targets`. */
+  readonly pool: RunnerPool
   signature: LoadedSignature | undefined
-  /** A runner being started or loaded (first load, restart or redeploy). */
-  loading: Runner | undefined
-  /** Bumped by every undeploy: a flow that started under an older epoch gives up. */
+  /** Runners being started or loaded (first load, restart or redeploy). */
+  readonly loading: Set<Runner>
+  /** Replicas being brought up into the current reservation (counted before their start). */
+  starting: number
+  /** Bumped by every undeploy and runner swap: a flow that started under an older epoch gives up. */
   epoch: number
   restarts: number
   readySince: number
@@ -192,7 +197,7 @@ export class DeploymentManager {
 
   /** Runner processes serving the model now. */
   replicasOf(model: Model): number {
-    return this.#live.get(keyOf(model))?.runner === undefined ? 0 : 1
+    return this.#live.get(keyOf(model))?.pool.targets.length ?? 0
   }
 
   /**
@@ -224,20 +229,15 @@ export class DeploymentManager {
   }
 
   /**
-   * The runner answering the model's requests. Throws `model_not_ready` (with the state and
+   * The runners answering the model's requests. Throws `model_not_ready` (with the state and
    * reason) when there is none.
    */
   serving(model: Model): Serving {
     const live = this.#live.get(keyOf(model))
-    if (live?.runner !== undefined && live.signature !== undefined) {
-      return { model: live.model, runner: live.runner, signature: live.signature }
+    if (live !== undefined && live.pool.targets.length > 0 && live.signature !== undefined) {
+      return { model: live.model, pool: live.pool, signature: live.signature }
     }
-    const { status, message } = live?.record ?? model.deployment
-    throw new BerthError(
-      'model_not_ready',
-      `model "${model.modelId}" is ${status.state} (${status.reason})${message === null ? '' : `: ${message}`}`,
-      { details: { model_id: model.modelId, state: status.state, reason: status.reason } },
-    )
+    throw notReady(model, live?.record ?? model.deployment)
   }
 
   /** Stops every runner (the store keeps what should be deployed, for the next start). */
@@ -248,10 +248,8 @@ export class DeploymentManager {
       [...this.#live.values()].map(async (live) => {
         live.epoch += 1
         clearTimeout(live.restartTimer)
-        const runners = [live.runner, live.loading].filter((r) => r !== undefined)
-        live.runner = undefined
-        live.loading = undefined
-        await Promise.all(runners.map((r) => r.stop(0)))
+        const shutdown = new BerthError('server_shutting_down', 'the server is shutting down')
+        await Promise.all(this.#takeRunners(live, shutdown).map((r) => r.stop(0)))
         live.reservation?.release()
         await live.writes
       }),
@@ -273,9 +271,10 @@ export class DeploymentManager {
         model,
         record: model.deployment,
         reservation: undefined,
-        runner: undefined,
+        pool: new RunnerPool(),
         signature: undefined,
-        loading: undefined,
+        loading: new Set(),
+        starting: 0,
         epoch: 0,
         restarts: 0,
         readySince: 0,
@@ -302,7 +301,10 @@ export class DeploymentManager {
         this.#set(live, 'failed', 'model_not_servable', plan.notServable)
         continue
       }
-      const reservation = this.#deps.scheduler.reserve(live.model.resources)
+      const reservation = this.#deps.scheduler.reserve(
+        live.model.resources,
+        live.model.serving.replicas,
+      )
       if (isRefusal(reservation)) {
         if (reservation.never) {
           const reason =
@@ -318,17 +320,55 @@ export class DeploymentManager {
     }
   }
 
-  /** Starts a runner in the deployment's reservation and loads the model; then serves it. */
+  /**
+   * Starts the replicas the deployment's reservation lacks and loads the model in them; then
+   * serves them beside any already serving.
+   */
   async #load(live: Live, epoch: number, plan: ServingPlan, reason: DeploymentReason) {
-    if ('notServable' in plan || live.reservation === undefined) return
-    this.#set(live, 'loading', reason, null)
+    const reservation = live.reservation
+    if ('notServable' in plan || reservation === undefined) return
+    const missing = reservation.replicas - live.pool.targets.length - live.starting
+    if (missing <= 0) return
+    // With replicas still serving, the deployment stays `deployed` while one comes back.
+    if (live.pool.targets.length === 0) this.#set(live, 'loading', reason, null)
     try {
-      const loaded = await this.#startAndLoad(live, epoch, live.reservation, plan)
-      if (loaded !== undefined) this.#serve(live, loaded.runner, loaded.signature)
+      const loaded = await this.#startReplicas(live, epoch, reservation, plan, missing)
+      if (loaded !== undefined) this.#serve(live, loaded)
     } catch (err) {
       if (epoch !== live.epoch || this.#closed) return
       this.#onLoadFailed(live, err)
     }
+  }
+
+  /**
+   * Starts `count` runners in `reservation` side by side and loads the model in each: all of
+   * them, or none (the others stopped, the first failure thrown; `undefined` when superseded).
+   */
+  async #startReplicas(
+    live: Live,
+    epoch: number,
+    reservation: Reservation,
+    plan: ServingPlan,
+    count: number,
+  ): Promise<Loaded[] | undefined> {
+    const counted = reservation === live.reservation
+    if (counted) live.starting += count
+    let results: PromiseSettledResult<Loaded | undefined>[]
+    try {
+      results = await Promise.allSettled(
+        Array.from({ length: count }, () => this.#startAndLoad(live, epoch, reservation, plan)),
+      )
+    } finally {
+      if (counted) live.starting -= count
+    }
+    const loaded = results.flatMap((r) =>
+      r.status === 'fulfilled' && r.value !== undefined ? [r.value] : [],
+    )
+    if (loaded.length === count) return loaded
+    await Promise.all(loaded.map((l) => l.runner.stop(0)))
+    const failure = results.find((r) => r.status === 'rejected')
+    if (failure !== undefined) throw failure.reason
+    return undefined
   }
 
   /**
@@ -341,7 +381,7 @@ export class DeploymentManager {
     epoch: number,
     reservation: Reservation,
     plan: ServingPlan,
-  ): Promise<{ runner: Runner; signature: LoadedSignature } | undefined> {
+  ): Promise<Loaded | undefined> {
     if ('notServable' in plan) return undefined
     const started = performance.now()
     const superseded = () => epoch !== live.epoch || this.#closed
@@ -354,7 +394,7 @@ export class DeploymentManager {
         await runner.stop(0)
         return undefined
       }
-      live.loading = runner
+      live.loading.add(runner)
       const signature = await runner.load(plan.target, this.#options.loadTimeoutMs)
       if (superseded()) {
         await runner.stop(0)
@@ -369,17 +409,31 @@ export class DeploymentManager {
       await runner.stop(0)
       throw err
     } finally {
-      if (live.loading === runner) live.loading = undefined
+      live.loading.delete(runner)
     }
   }
 
-  /** Makes `runner` the one answering requests, and watches how it ends. */
-  #serve(live: Live, runner: Runner, signature: LoadedSignature): void {
-    live.runner = runner
-    live.signature = signature
+  /** Adds loaded runners to those answering requests, and watches how each ends. */
+  #serve(live: Live, loaded: readonly Loaded[]): void {
+    live.signature ??= loaded[0]?.signature
     live.readySince = Date.now()
     this.#set(live, 'deployed', 'ready', null)
-    void runner.ended.then((end) => this.#onRunnerEnded(live, runner, end))
+    live.pool.set([...live.pool.targets, ...loaded.map((l) => l.runner)])
+    for (const { runner } of loaded) {
+      void runner.ended.then((end) => this.#onRunnerEnded(live, runner, end))
+    }
+  }
+
+  /**
+   * Takes every runner from the deployment (serving and loading), for stopping; requests still
+   * queued fail with `error`.
+   */
+  #takeRunners(live: Live, error: Error): Runner[] {
+    const runners = [...live.pool.targets, ...live.loading]
+    live.loading.clear()
+    live.signature = undefined
+    live.pool.set([], error)
+    return runners
   }
 
   #onLoadFailed(live: Live, err: unknown): void {
@@ -410,9 +464,11 @@ export class DeploymentManager {
   }
 
   #onRunnerEnded(live: Live, runner: Runner, end: RunnerEnd): void {
-    if (live.runner !== runner || end.cause === 'stopped' || this.#closed) return
-    live.runner = undefined
-    live.signature = undefined
+    if (!live.pool.targets.includes(runner) || end.cause === 'stopped' || this.#closed) return
+    const others = live.pool.targets.filter((r) => r !== runner)
+    if (others.length === 0) live.signature = undefined
+    // No `unavailable`: requests queued for it wait for the restart (up to their deadline).
+    live.pool.set(others)
     this.#deps.logger.warn({ model: keyOf(live.model), ...end }, 'deployment: runner ended')
     switch (end.cause) {
       case 'memory_limit_exceeded':
@@ -440,12 +496,23 @@ export class DeploymentManager {
       return
     }
     this.#deps.metrics.runnerRestarts.inc(labelsOf(live.model))
-    this.#set(live, 'loading', 'restarting', message)
+    const serving = live.pool.targets.length
+    if (serving === 0) this.#set(live, 'loading', 'restarting', message)
+    else {
+      const wanted = live.reservation?.replicas ?? serving
+      this.#set(
+        live,
+        'deployed',
+        'restarting',
+        `${serving} of ${wanted} replicas serving; ${message}`,
+      )
+    }
     const delay = Math.min(o.restartBackoffMs * 2 ** (live.restarts - 1), o.maxRestartBackoffMs)
     const epoch = live.epoch
+    clearTimeout(live.restartTimer)
     live.restartTimer = setTimeout(() => {
       live.restartTimer = undefined
-      if (epoch === live.epoch && !this.#closed && live.runner === undefined) {
+      if (epoch === live.epoch && !this.#closed) {
         this.#flow(this.#load(live, epoch, this.#planFor(live.model), 'restarting'))
       }
     }, delay)
@@ -455,54 +522,67 @@ export class DeploymentManager {
   #fail(live: Live, reason: DeploymentReason, message: string): void {
     live.epoch += 1
     clearTimeout(live.restartTimer)
-    const runners = [live.runner, live.loading].filter((r) => r !== undefined)
-    live.runner = undefined
-    live.signature = undefined
-    live.loading = undefined
-    for (const runner of runners) void runner.stop(0)
+    this.#set(live, 'failed', reason, message)
+    for (const runner of this.#takeRunners(live, notReady(live.model, live.record))) {
+      void runner.stop(0)
+    }
     live.reservation?.release()
     live.reservation = undefined
-    this.#set(live, 'failed', reason, message)
     this.#admitPending()
   }
 
   /**
-   * Loads a fresh runner beside the serving one, then swaps them and stops the old. When the
-   * node has no room for both, the old one stops first.
+   * Loads fresh runners (as many replicas as now wanted) beside the serving ones, then swaps
+   * them and stops the old. When the node has no room for both, the old ones stop first and
+   * the deployment is admitted again like a new one.
    */
   async #redeploy(live: Live): Promise<void> {
     const plan = this.#planFor(live.model)
-    if ('notServable' in plan || live.runner === undefined) return
+    if ('notServable' in plan || live.pool.targets.length === 0) return
     const epoch = live.epoch
     this.#set(live, 'loading', 'redeploying', null)
-    const extra = this.#deps.scheduler.reserve(live.model.resources)
+    const replicas = live.model.serving.replicas
+    const extra = this.#deps.scheduler.reserve(live.model.resources, replicas)
     if (isRefusal(extra)) {
-      const old = live.runner
-      live.runner = undefined
+      live.epoch += 1
+      clearTimeout(live.restartTimer)
+      // Requests queued meanwhile wait for the new runners (up to their deadline).
+      const old = [...live.pool.targets, ...live.loading]
+      live.loading.clear()
       live.signature = undefined
-      await old.stop(this.#options.drainMs)
-      if (epoch === live.epoch) await this.#load(live, epoch, plan, 'redeploying')
+      live.pool.set([])
+      await Promise.all(old.map((r) => r.stop(this.#options.drainMs)))
+      live.reservation?.release()
+      live.reservation = undefined
+      if (live.record.status.state !== 'loading' || this.#closed) return
+      this.#toPending(live, 'redeploying', null)
+      this.#admitPending()
       return
     }
     try {
-      const loaded = await this.#startAndLoad(live, epoch, extra, plan)
+      const loaded = await this.#startReplicas(live, epoch, extra, plan, replicas)
       if (loaded === undefined) {
         extra.release()
         return
       }
-      const old = live.runner
+      // Flows of the old runners (a restart under way) give up from here.
+      live.epoch += 1
+      clearTimeout(live.restartTimer)
+      const old = [...live.pool.targets]
       const oldReservation = live.reservation
       live.reservation = extra
       live.restarts = 0
-      this.#serve(live, loaded.runner, loaded.signature)
-      await old?.stop(this.#options.drainMs)
+      live.signature = undefined
+      live.pool.set([])
+      this.#serve(live, loaded)
+      await Promise.all(old.map((r) => r.stop(this.#options.drainMs)))
       oldReservation?.release()
     } catch (err) {
       extra.release()
       if (epoch !== live.epoch || this.#closed) return
-      // The old runner still serves: stay deployed, and say why the new one did not come up.
+      // The old runners still serve: stay deployed, and say why the new ones did not come up.
       const message = err instanceof Error ? err.message : String(err)
-      if (live.runner !== undefined) {
+      if (live.pool.targets.length > 0) {
         this.#set(live, 'deployed', 'ready', `redeploy failed: ${message}`)
       } else this.#onLoadFailed(live, err)
     }
@@ -520,10 +600,7 @@ export class DeploymentManager {
       return
     }
     this.#set(live, 'unloading', 'unload_requested', null)
-    const runners = [live.runner, live.loading].filter((r) => r !== undefined)
-    live.runner = undefined
-    live.signature = undefined
-    live.loading = undefined
+    const runners = this.#takeRunners(live, notReady(live.model, live.record))
     await Promise.all(runners.map((r) => r.stop(this.#options.drainMs)))
     live.reservation?.release()
     live.reservation = undefined
@@ -592,6 +669,22 @@ export class DeploymentManager {
   #assertOpen(): void {
     if (this.#closed) throw new BerthError('server_shutting_down', 'the server is shutting down')
   }
+}
+
+/** A runner with the model loaded. */
+interface Loaded {
+  readonly runner: Runner
+  readonly signature: LoadedSignature
+}
+
+/** 503 `model_not_ready`, saying where the deployment is. */
+function notReady(model: Model, deployment: Deployment): BerthError {
+  const { status, message } = deployment
+  return new BerthError(
+    'model_not_ready',
+    `model "${model.modelId}" is ${status.state} (${status.reason})${message === null ? '' : `: ${message}`}`,
+    { details: { model_id: model.modelId, state: status.state, reason: status.reason } },
+  )
 }
 
 function keyOf(model: Model): string {

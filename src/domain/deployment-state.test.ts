@@ -46,6 +46,8 @@ describe('deployment states', () => {
       'loading>deployed',
       'loading>failed',
       'loading>unloading',
+      'loading>pending',
+      'deployed>deployed',
       'deployed>unloading',
       'deployed>loading',
       'deployed>failed',

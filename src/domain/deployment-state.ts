@@ -63,10 +63,12 @@ const NEXT: { readonly [S in DeploymentState]: readonly DeploymentState[] } = {
   not_deployed: ['pending'],
   // `pending` again: still waiting, for a different reason.
   pending: ['pending', 'loading', 'not_deployed', 'failed'],
-  // `loading` again: a runner that crashed while loading, starting over.
-  loading: ['loading', 'deployed', 'failed', 'unloading'],
-  // `loading` again: a crashed runner restarting, or a redeploy loading its new runner first.
-  deployed: ['unloading', 'loading', 'failed'],
+  // `loading` again: a runner that crashed while loading, starting over. `pending`: a redeploy
+  // that needs more capacity than is free waits for it like a new deployment.
+  loading: ['loading', 'deployed', 'failed', 'unloading', 'pending'],
+  // `loading`: the only runner restarting, or a redeploy loading its new runners first.
+  // `deployed` again: one replica restarting (or back) while the others serve.
+  deployed: ['deployed', 'unloading', 'loading', 'failed'],
   unloading: ['not_deployed', 'failed'],
   failed: ['pending', 'not_deployed'],
 }

@@ -31,13 +31,20 @@ export interface ServingSettings {
   readonly maxBatchSize: number | null
   /** How long a lone request may wait for others to join it, in microseconds. */
   readonly maxQueueDelayUs: number
+  /** Runner processes serving the deployment, each admitted against the node's capacity. */
+  readonly replicas: number
 }
 
-export const DEFAULT_SERVING: ServingSettings = { maxBatchSize: null, maxQueueDelayUs: 0 }
+export const DEFAULT_SERVING: ServingSettings = {
+  maxBatchSize: null,
+  maxQueueDelayUs: 0,
+  replicas: 1,
+}
 
 /** Bounds on the settings a user may choose. */
 export const MAX_BATCH_SIZE = 1024
 export const MAX_QUEUE_DELAY_US = 1_000_000
+export const MAX_REPLICAS = 16
 
 /** Where the uploaded archive is kept, unchanged. */
 export interface StoredArchive {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { RunnerPool } from '../deployments/runner-pool.js'
 import { isBerthError } from '../errors/berth-error.js'
 import type { WireTensor } from '../runtime/worker-protocol.js'
 import { Batcher, type BatchTarget } from './batcher.js'
@@ -46,12 +47,18 @@ function doubler() {
   return { target, calls, releaseAll }
 }
 
+function poolOf(...targets: BatchTarget[]): RunnerPool<BatchTarget> {
+  const pool = new RunnerPool<BatchTarget>()
+  pool.set(targets)
+  return pool
+}
+
 describe('dynamic batching', () => {
   const far = () => performance.now() + 10_000
 
   it('joins requests queued behind a busy runner, and splits the answers back by rows', async () => {
     const { target, calls, releaseAll } = doubler()
-    const batcher = new Batcher(target, { maxBatchSize: 32, maxInFlight: 1 })
+    const batcher = new Batcher(poolOf(target), { maxBatchSize: 32, maxInFlight: 1 })
     const requests = [
       [[1, 2]],
       [
@@ -83,7 +90,7 @@ describe('dynamic batching', () => {
 
   it('holds a request that finds the runner free for its queue delay, for company', async () => {
     const { target, calls, releaseAll } = doubler()
-    const batcher = new Batcher(target, {
+    const batcher = new Batcher(poolOf(target), {
       maxBatchSize: 4,
       maxInFlight: 2,
       maxQueueDelayUs: 30_000,
@@ -117,7 +124,7 @@ describe('dynamic batching', () => {
 
   it('keeps apart what cannot be joined: other shapes, over the batch size, or not batchable', async () => {
     const { target, calls, releaseAll } = doubler()
-    const batcher = new Batcher(target, { maxBatchSize: 3, maxInFlight: 1 })
+    const batcher = new Batcher(poolOf(target), { maxBatchSize: 3, maxInFlight: 1 })
     const run = (rows: number[][], canBatch = true) =>
       batcher.run([f32(rows)], null, far(), { canBatch })
     const answers = [
@@ -146,11 +153,11 @@ describe('dynamic batching', () => {
     const target: BatchTarget = {
       infer: async (inputs) => [{ ...(inputs[0] as WireTensor), shape: [1, 2] }],
     }
-    const batcher = new Batcher(target, { maxBatchSize: 32, maxInFlight: 1 })
-    const slow = new Batcher(
-      { infer: () => new Promise(() => undefined) },
-      { maxBatchSize: 32, maxInFlight: 1 },
-    )
+    const batcher = new Batcher(poolOf(target), { maxBatchSize: 32, maxInFlight: 1 })
+    const slow = new Batcher(poolOf({ infer: () => new Promise(() => undefined) }), {
+      maxBatchSize: 32,
+      maxInFlight: 1,
+    })
     void slow.run([f32([[1, 1]])], null, far(), { canBatch: true })
     await assert.rejects(
       slow.run([f32([[1, 1]])], null, performance.now() + 20, { canBatch: true }),
@@ -165,5 +172,57 @@ describe('dynamic batching', () => {
     for (const answer of joined) {
       await assert.rejects(answer, (err) => isBerthError(err, 'inference_failed'))
     }
+  })
+
+  it('sends each batch to the replica with the fewest calls outstanding', async () => {
+    const a = doubler()
+    const b = doubler()
+    const batcher = new Batcher(poolOf(a.target, b.target), { maxBatchSize: 1, maxInFlight: 2 })
+    const answers = [1, 2, 3, 4].map((v) =>
+      batcher.run([f32([[v, v]])], null, far(), { canBatch: true }),
+    )
+    await new Promise((r) => setImmediate(r))
+    // Two each, alternating; the fifth waits for whichever frees first.
+    assert.equal(a.calls.length, 2)
+    assert.equal(b.calls.length, 2)
+    const fifth = batcher.run([f32([[5, 5]])], null, far(), { canBatch: true })
+    assert.equal(batcher.outstanding, 5)
+    await b.releaseAll()
+    await new Promise((r) => setImmediate(r))
+    assert.equal(b.calls.length, 3)
+    await b.releaseAll()
+    await a.releaseAll()
+    assert.deepEqual(
+      (await Promise.all([...answers, fifth])).map((o) => values(o[0])),
+      [
+        [2, 2],
+        [4, 4],
+        [6, 6],
+        [8, 8],
+        [10, 10],
+      ],
+    )
+    assert.equal(batcher.outstanding, 0)
+  })
+
+  it('holds queued requests while no runner is there, and runs them on the one that comes', async () => {
+    const pool = new RunnerPool<BatchTarget>()
+    const batcher = new Batcher(pool, { maxBatchSize: 32, maxInFlight: 1 })
+    const answer = batcher.run([f32([[1, 2]])], null, far(), { canBatch: true })
+    await new Promise((r) => setTimeout(r, 20))
+    const { target, releaseAll } = doubler()
+    pool.set([target])
+    await releaseAll()
+    assert.deepEqual(values((await answer)[0]), [2, 4])
+  })
+
+  it('fails queued requests with the error the pool gives when no runner is coming', async () => {
+    const { target } = doubler()
+    const pool = poolOf(target)
+    const batcher = new Batcher(pool, { maxBatchSize: 1, maxInFlight: 1 })
+    void batcher.run([f32([[1, 1]])], null, far(), { canBatch: true }).catch(() => undefined)
+    const queued = batcher.run([f32([[2, 2]])], null, far(), { canBatch: true })
+    pool.set([], new Error('undeployed'))
+    await assert.rejects(queued, /undeployed/)
   })
 })

@@ -10,6 +10,19 @@ export interface BatchTarget {
   ): Promise<WireTensor[]>
 }
 
+/** The runners of one deployment (its replicas), which come and go. */
+export interface BatchTargets {
+  /** The runners that take requests now. */
+  readonly targets: readonly BatchTarget[]
+  /**
+   * With no target: the error queued requests fail with when none is coming (the deployment
+   * ended); `undefined` while one may come back (a restart), so they wait up to their deadline.
+   */
+  readonly unavailable: Error | undefined
+  /** Calls `listener` on every change; returns the unsubscribe. */
+  subscribe(listener: () => void): () => void
+}
+
 export interface BatcherOptions {
   /**
    * Most rows (first-dimension entries) run together; 1 turns batching off. Only models whose
@@ -21,7 +34,7 @@ export interface BatcherOptions {
    * (Triton's `max_queue_delay_microseconds`); 0: it runs at once.
    */
   readonly maxQueueDelayUs?: number
-  /** Calls on the runner at once: two keep it busy while the next batch is assembled. */
+  /** Calls on one runner at once: two keep it busy while the next batch is assembled. */
   readonly maxInFlight: number
   /** Called once per runner call with the number of requests it combined. */
   readonly onBatch?: (requests: number) => void
@@ -40,23 +53,34 @@ interface Item {
 }
 
 /**
- * Dynamic batching in front of one runner, as Triton does: while the runner is busy, requests
- * queue; when it frees up, the queued requests whose inputs agree on everything but a dynamic
- * first dimension (names, order, datatypes, other dims, outputs asked for) are concatenated
- * along it, run once, and the outputs split back by rows. A request alone runs as it came, and
- * nothing waits for company (no added delay at low load). A request still queued at its
- * deadline fails with `inference_timeout`.
+ * Dynamic batching in front of a deployment's runners, as Triton does: one queue; while every
+ * runner is busy, requests wait in it; when one frees up, the queued requests whose inputs
+ * agree on everything but a dynamic first dimension (names, order, datatypes, other dims,
+ * outputs asked for) are concatenated along it, run once on the runner with the fewest calls
+ * outstanding, and the outputs split back by rows. A request alone runs as it came, and nothing
+ * waits for company (no added delay at low load). A request still queued at its deadline fails
+ * with `inference_timeout`.
  */
 export class Batcher {
-  readonly #target: BatchTarget
+  readonly #pool: BatchTargets
   readonly #options: BatcherOptions
   readonly #queue: Item[] = []
-  #running = 0
+  /** Calls outstanding per runner. */
+  readonly #running = new Map<BatchTarget, number>()
   #delayTimer: NodeJS.Timeout | undefined
+  /** Subscribed to the pool while requests wait, so a runner coming or going moves them on. */
+  #unsubscribe: (() => void) | undefined
 
-  constructor(target: BatchTarget, options: BatcherOptions) {
-    this.#target = target
+  constructor(pool: BatchTargets, options: BatcherOptions) {
+    this.#pool = pool
     this.#options = options
+  }
+
+  /** Requests queued or running. */
+  get outstanding(): number {
+    let running = 0
+    for (const n of this.#running.values()) running += n
+    return this.#queue.length + running
   }
 
   /**
@@ -97,14 +121,48 @@ export class Batcher {
   }
 
   #pump(): void {
-    while (this.#running < this.#options.maxInFlight && this.#queue.length > 0) {
-      if (this.#shouldWait()) return
+    while (this.#queue.length > 0) {
+      const target = this.#leastBusy()
+      if (target === undefined) {
+        const error = this.#pool.targets.length === 0 ? this.#pool.unavailable : undefined
+        if (error !== undefined) this.#failQueued(error)
+        break
+      }
+      if (this.#shouldWait()) break
       const batch = this.#take()
-      this.#running += 1
-      void this.#execute(batch).finally(() => {
-        this.#running -= 1
+      this.#running.set(target, (this.#running.get(target) ?? 0) + 1)
+      void this.#execute(target, batch).finally(() => {
+        const left = (this.#running.get(target) ?? 1) - 1
+        if (left === 0) this.#running.delete(target)
+        else this.#running.set(target, left)
         this.#pump()
       })
+    }
+    if (this.#queue.length > 0) this.#unsubscribe ??= this.#pool.subscribe(() => this.#pump())
+    else {
+      this.#unsubscribe?.()
+      this.#unsubscribe = undefined
+    }
+  }
+
+  /** The runner with the fewest calls outstanding, if one has room. */
+  #leastBusy(): BatchTarget | undefined {
+    let best: BatchTarget | undefined
+    let fewest = this.#options.maxInFlight
+    for (const target of this.#pool.targets) {
+      const running = this.#running.get(target) ?? 0
+      if (running < fewest) {
+        best = target
+        fewest = running
+      }
+    }
+    return best
+  }
+
+  #failQueued(error: Error): void {
+    for (const item of this.#queue.splice(0)) {
+      clearTimeout(item.timer)
+      item.reject(error)
     }
   }
 
@@ -147,7 +205,7 @@ export class Batcher {
     return batch
   }
 
-  async #execute(batch: Item[]): Promise<void> {
+  async #execute(target: BatchTarget, batch: Item[]): Promise<void> {
     const now = performance.now()
     for (const item of batch) {
       clearTimeout(item.timer)
@@ -159,7 +217,7 @@ export class Batcher {
     const timeoutMs = Math.max(1, Math.ceil(deadline - performance.now()))
     try {
       if (batch.length === 1) {
-        head.resolve(await this.#target.infer(head.inputs, head.outputs, timeoutMs))
+        head.resolve(await target.infer(head.inputs, head.outputs, timeoutMs))
         return
       }
       const inputs = head.inputs.map((first, i) => ({
@@ -167,7 +225,7 @@ export class Batcher {
         shape: [batch.reduce((n, b) => n + b.rows, 0), ...first.shape.slice(1)],
         data: concat(batch.map((b) => (b.inputs[i] as WireTensor).data)),
       }))
-      const outputs = await this.#target.infer(inputs, head.outputs, timeoutMs)
+      const outputs = await target.infer(inputs, head.outputs, timeoutMs)
       const total = inputs[0]?.shape[0] ?? 0
       if (!outputs.every((o) => o.shape.length > 0 && o.shape[0] === total)) {
         throw new BerthError(

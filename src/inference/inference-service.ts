@@ -1,13 +1,14 @@
 import { CONVERTIBLE_FAMILIES } from '../conversion/encoder-to-onnx.js'
 import type { DeploymentManager, Serving } from '../deployments/deployment-manager.js'
+import type { RunnerPool } from '../deployments/runner-pool.js'
 import { isRunnable, servingPlan, taskOf } from '../deployments/serving-plan.js'
 import { servedOnnx } from '../domain/manifest.js'
-import type { Model } from '../domain/model.js'
+import type { Model, ServingSettings } from '../domain/model.js'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
 import { ERROR_CODES } from '../errors/error-codes.js'
 import type { Metrics } from '../observability/metrics.js'
 import { TEXT_INPUT, type WireTensor } from '../runtime/worker-protocol.js'
-import type { Runner, RunnerRuntime } from '../scheduler/scheduler.js'
+import type { RunnerRuntime } from '../scheduler/scheduler.js'
 import { Batcher } from './batcher.js'
 import { checkInputs, type Signature } from './check-inputs.js'
 import {
@@ -63,7 +64,10 @@ export class InferenceService {
   readonly #timeoutMs: number
   readonly #maxInFlight: number
   readonly #defaultMaxBatchSize: number
-  readonly #batchers = new WeakMap<Runner, Batcher>()
+  readonly #batchers = new WeakMap<
+    RunnerPool,
+    { readonly batcher: Batcher; readonly settings: ServingSettings }
+  >()
 
   constructor(
     deps: { readonly deployments: DeploymentManager; readonly metrics: Metrics },
@@ -224,19 +228,28 @@ export class InferenceService {
     }
   }
 
+  /**
+   * The deployment's one queue. New serving settings (a redeploy) get a new batcher; requests
+   * already queued in the old one still run on the deployment's runners.
+   */
   #batcherFor(serving: Serving): Batcher {
-    let batcher = this.#batchers.get(serving.runner)
-    if (batcher === undefined) {
-      const labels = labelsOf(serving.model)
-      const settings = serving.model.serving
-      batcher = new Batcher(serving.runner, {
-        maxBatchSize: settings.maxBatchSize ?? this.#defaultMaxBatchSize,
-        maxQueueDelayUs: settings.maxQueueDelayUs,
-        maxInFlight: this.#maxInFlight,
-        onBatch: (requests) => this.#metrics.batchSize.observe(labels, requests),
-      })
-      this.#batchers.set(serving.runner, batcher)
+    const settings = serving.model.serving
+    const current = this.#batchers.get(serving.pool)
+    if (
+      current !== undefined &&
+      current.settings.maxBatchSize === settings.maxBatchSize &&
+      current.settings.maxQueueDelayUs === settings.maxQueueDelayUs
+    ) {
+      return current.batcher
     }
+    const labels = labelsOf(serving.model)
+    const batcher = new Batcher(serving.pool, {
+      maxBatchSize: settings.maxBatchSize ?? this.#defaultMaxBatchSize,
+      maxQueueDelayUs: settings.maxQueueDelayUs,
+      maxInFlight: this.#maxInFlight,
+      onBatch: (requests) => this.#metrics.batchSize.observe(labels, requests),
+    })
+    this.#batchers.set(serving.pool, { batcher, settings })
     return batcher
   }
 

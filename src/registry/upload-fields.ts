@@ -2,6 +2,7 @@ import { z } from 'zod'
 import {
   MAX_BATCH_SIZE,
   MAX_QUEUE_DELAY_US,
+  MAX_REPLICAS,
   MODEL_FORMATS,
   MODEL_NAME_PATTERN,
   MODEL_VERSION_PATTERN,
@@ -60,6 +61,7 @@ const FieldsSchema = z.object({
     z.coerce.number().int().min(1).max(MAX_BATCH_SIZE).optional(),
   ),
   max_queue_delay_us: numberField(0).pipe(z.number().int().min(0).max(MAX_QUEUE_DELAY_US)),
+  replicas: numberField(1).pipe(z.number().int().min(1).max(MAX_REPLICAS)),
   deploy: z.preprocess(
     (v) =>
       v === '' || v === undefined
@@ -95,7 +97,11 @@ export function parseUploadFields(
       numGpus: f.num_gpus,
       memoryGb: f.memory_gb,
       deploy: f.deploy,
-      serving: { maxBatchSize: f.max_batch_size ?? null, maxQueueDelayUs: f.max_queue_delay_us },
+      serving: {
+        maxBatchSize: f.max_batch_size ?? null,
+        maxQueueDelayUs: f.max_queue_delay_us,
+        replicas: f.replicas,
+      },
     },
   }
 }

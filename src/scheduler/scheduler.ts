@@ -5,9 +5,11 @@ import type { TaskSpec, WeightFiles, WireTensor } from '../runtime/worker-protoc
 /** Which runtime a runner hosts. */
 export type RunnerRuntime = 'onnx' | 'weights' | 'encoder' | 'torch'
 
-/** Capacity held for one runner until released. */
+/** Capacity held for a deployment's runners (`replicas` of `resources` each) until released. */
 export interface Reservation {
+  /** What each runner gets. */
   readonly resources: ResourceRequirements
+  readonly replicas: number
   /** Returns the capacity to the node. Idempotent. */
   release(): void
 }
@@ -82,8 +84,11 @@ export interface Runner {
  * interleave; a reservation outlives its runners (a crashed runner restarts inside it).
  */
 export interface Scheduler {
-  /** Holds capacity for `resources`, or says why it cannot now (or ever). */
-  reserve(resources: ResourceRequirements): Reservation | Refusal
+  /**
+   * Holds capacity for `replicas` runners of `resources` each, all or nothing, or says why it
+   * cannot now (or ever).
+   */
+  reserve(resources: ResourceRequirements, replicas?: number): Reservation | Refusal
   /**
    * Starts a runner inside a reservation; resolves after its handshake. Throws
    * `runner_start_timeout` or `runner_crashed` when it does not come up.

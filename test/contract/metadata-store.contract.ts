@@ -272,10 +272,10 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
 
       it('records serving settings, automatic batch size included', async () => {
         const ns = await freshNamespace()
-        const m = model(ns, { serving: { maxBatchSize: null, maxQueueDelayUs: 0 } })
+        const m = model(ns, { serving: { maxBatchSize: null, maxQueueDelayUs: 0, replicas: 1 } })
         await store.createModel(m)
         assert.deepEqual((await store.findModel(ns.id, m.modelId))?.serving, m.serving)
-        const changed = { maxBatchSize: 64, maxQueueDelayUs: 500 }
+        const changed = { maxBatchSize: 64, maxQueueDelayUs: 500, replicas: 3 }
         assert.equal(await store.setServing(ns.id, m.modelId, changed), true)
         assert.deepEqual((await store.findModel(ns.id, m.modelId))?.serving, changed)
         assert.equal(await store.setServing(ns.id, 'gone_1_0_0', changed), false)

@@ -82,14 +82,14 @@ describe('deployment lifecycle', () => {
       const model = await h.model('hot-swap')
       await h.manager.deploy(model)
       await h.manager.waitUntilSettled(model, 5000)
-      const before = h.manager.serving(model).runner
+      const before = h.runnerOf(model)
       assert.equal((await h.manager.deploy(model)).cached, true)
       const { deployment } = await h.manager.deploy(model, { reload: true })
       assert.equal(deployment.status.reason, 'redeploying')
       // The old runner keeps answering while the new one loads.
-      assert.equal(h.manager.serving(model).runner, before)
+      assert.equal(h.runnerOf(model), before)
       await eventually(() => h.manager.deploymentOf(model).status.state === 'deployed')
-      const after = h.manager.serving(model).runner
+      const after = h.runnerOf(model)
       assert.notEqual(after.id, before.id)
       await eventually(() => isGone(Number(before.id)))
       assert.ok(!isGone(Number(after.id)))

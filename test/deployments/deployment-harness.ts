@@ -11,6 +11,7 @@ import type { Model, ResourceRequirements } from '../../src/domain/model.js'
 import { SqliteMetadataStore } from '../../src/metadata/sqlite/sqlite-metadata-store.js'
 import { Metrics } from '../../src/observability/metrics.js'
 import { LocalScheduler } from '../../src/scheduler/local/local-scheduler.js'
+import type { Runner } from '../../src/scheduler/scheduler.js'
 import { modelRecord } from '../fixtures/model-records.js'
 import { tempDir } from '../helpers/temp-dir.js'
 
@@ -85,15 +86,25 @@ export async function deploymentHarness(options: HarnessOptions) {
     manager,
     metrics,
     scheduler,
+    /** The first runner serving the model (throws `model_not_ready` when none). */
+    runnerOf(model: Model): Runner {
+      const runner = manager.serving(model).pool.targets[0]
+      if (runner === undefined) throw new Error('no runner')
+      return runner
+    },
     /** Records a model whose manifest says it is served by ONNX Runtime. */
-    async model(name: string, resources: Partial<ResourceRequirements> = {}): Promise<Model> {
+    async model(
+      name: string,
+      resources: Partial<ResourceRequirements> = {},
+      replicas = 1,
+    ): Promise<Model> {
       const model = modelRecord(
         { id: namespaceId, organizationId: orgId },
         {
           name,
           taskType: null,
           resources: { numCpus: 1, numGpus: 0, memoryBytes: 1 * GIB, ...resources },
-          serving: { maxBatchSize: null, maxQueueDelayUs: 0 },
+          serving: { maxBatchSize: null, maxQueueDelayUs: 0, replicas },
           createdAt: now,
           updatedAt: now,
           deployment: UNDEPLOYED(now),

@@ -14,7 +14,7 @@ describe('inference timeouts', () => {
       const model = await h.model('slowpoke')
       await h.manager.deploy(model)
       await h.manager.waitUntilSettled(model, 5000)
-      const hung = h.manager.serving(model).runner
+      const hung = h.runnerOf(model)
       const inference = new InferenceService(
         { deployments: h.manager, metrics: h.metrics },
         { timeoutMs: 300, maxInFlightPerRunner: 1 },
@@ -41,7 +41,7 @@ describe('inference timeouts', () => {
       // The hung runner is killed and a new one takes its place.
       await eventually(() => isGone(Number(hung.id)))
       await eventually(() => h.manager.deploymentOf(model).status.state === 'deployed')
-      assert.notEqual(h.manager.serving(model).runner.id, hung.id)
+      assert.notEqual(h.runnerOf(model).id, hung.id)
     } finally {
       await h.close()
     }

@@ -58,7 +58,7 @@ describe('runner failure modes, through the deployment manager', () => {
         const model = await h.model('victim')
         await h.manager.deploy(model)
         assert.equal((await h.manager.waitUntilSettled(model, 5000)).status.state, 'deployed')
-        const { runner } = h.manager.serving(model)
+        const runner = h.runnerOf(model)
         await assert.rejects(runner.infer(INPUT, null, 300), (err) => isBerthError(err, code))
         await eventually(() => h.manager.deploymentOf(model).status.state === 'failed')
         const failed = await h.manager.waitUntilSettled(model, 1000)
@@ -85,7 +85,7 @@ describe('runner failure modes, through the deployment manager', () => {
           'deployed',
           `before crash ${crash}`,
         )
-        const { runner } = h.manager.serving(model)
+        const runner = h.runnerOf(model)
         await assert.rejects(runner.infer(INPUT, null, 1000), (err) =>
           isBerthError(err, 'runner_crashed'),
         )

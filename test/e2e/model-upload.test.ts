@@ -138,10 +138,16 @@ describe('model upload', () => {
     assert.deepEqual(await keptFiles(t.dataDir), before)
   })
 
-  it('keeps the batching settings given at upload, automatic by default', async () => {
+  it('keeps the serving settings given at upload, automatic by default', async () => {
     const res = await upload([
       file(onnxArchive),
-      ...fields({ version: '3.0.0', max_batch_size: '8', max_queue_delay_us: '250' }),
+      ...fields({
+        version: '3.0.0',
+        max_batch_size: '8',
+        max_queue_delay_us: '250',
+        replicas: '2',
+        deploy: 'false',
+      }),
     ])
     assert.equal(res.statusCode, 200, res.body)
     const model = (
@@ -151,7 +157,7 @@ describe('model upload', () => {
         key: BOOTSTRAP_KEY,
       })
     ).json().model
-    assert.deepEqual(model.serving, { max_batch_size: 8, max_queue_delay_us: 250 })
+    assert.deepEqual(model.serving, { max_batch_size: 8, max_queue_delay_us: 250, replicas: 2 })
     const plain = await upload([file(onnxArchive), ...fields({ version: '3.0.1' })])
     assert.equal(plain.statusCode, 200, plain.body)
     const auto = (
@@ -161,7 +167,7 @@ describe('model upload', () => {
         key: BOOTSTRAP_KEY,
       })
     ).json().model
-    assert.deepEqual(auto.serving, { max_batch_size: null, max_queue_delay_us: 0 })
+    assert.deepEqual(auto.serving, { max_batch_size: null, max_queue_delay_us: 0, replicas: 1 })
   })
 
   it('answers 422 listing every invalid or missing field, keeping nothing', async () => {
@@ -176,6 +182,7 @@ describe('model upload', () => {
       { name: 'memory_gb', value: 'lots' },
       { name: 'max_batch_size', value: '0' },
       { name: 'max_queue_delay_us', value: '-5' },
+      { name: 'replicas', value: '17' },
     ])
     assert.equal(res.statusCode, 422)
     assert.equal(res.json().error.code, 'request_validation_failed')
@@ -191,6 +198,7 @@ describe('model upload', () => {
       'body.name',
       'body.num_cpus',
       'body.num_gpus',
+      'body.replicas',
       'body.version',
     ])
     // A field named like a prototype property is refused by the multipart parser itself.

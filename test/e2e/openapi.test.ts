@@ -124,7 +124,7 @@ describe('OpenAPI document', () => {
       )
       assert.deepEqual(
         extra,
-        name === bodyName ? ['deploy', 'max_batch_size', 'max_queue_delay_us'] : [],
+        name === bodyName ? ['deploy', 'max_batch_size', 'max_queue_delay_us', 'replicas'] : [],
         name,
       )
     }

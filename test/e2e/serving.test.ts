@@ -381,6 +381,7 @@ describe('serving ONNX models', () => {
     assert.deepEqual((await getModel(t, ns, 'mlp_1_0_0')).serving, {
       max_batch_size: null,
       max_queue_delay_us: 0,
+      replicas: 1,
     })
     const deploy = (body: unknown) =>
       t.request({
@@ -398,6 +399,7 @@ describe('serving ONNX models', () => {
     assert.deepEqual((await getModel(t, ns, 'mlp_1_0_0')).serving, {
       max_batch_size: 1,
       max_queue_delay_us: 100,
+      replicas: 1,
     })
     // With batches of one, eight concurrent requests are eight runner calls.
     const count = async () =>
@@ -412,6 +414,32 @@ describe('serving ONNX models', () => {
     assert.equal((await count()) - before, 8)
     // Back to automatic.
     assert.equal((await deploy({ max_batch_size: null, max_queue_delay_us: 0 })).statusCode, 200)
+  })
+
+  it('serves from as many runner processes as `replicas` asks, set on deploy', async () => {
+    const deploy = (body: unknown) =>
+      t.request({
+        method: 'POST',
+        url: `/v1/namespaces/${ns}/models/mlp_1_0_0/deploy?wait=true`,
+        key: BOOTSTRAP_KEY,
+        body,
+      })
+    assert.equal((await deploy({ replicas: 0 })).statusCode, 422)
+    const res = await deploy({ replicas: 2 })
+    assert.equal(res.statusCode, 200, res.body)
+    assert.equal(res.json().deployment.replicas, 2)
+    const model = await getModel(t, ns, 'mlp_1_0_0')
+    assert.equal(model.serving.replicas, 2)
+    assert.equal(model.deployment.replicas, 2)
+    // Both answer, alike.
+    const body = { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }
+    const answers = await Promise.all(Array.from({ length: 8 }, () => infer('mlp_1_0_0', body)))
+    for (const answer of answers) {
+      assert.equal(answer.statusCode, 200, answer.body)
+      assert.deepEqual(answer.json().outputs, answers[0]?.json().outputs)
+    }
+    const back = await deploy({ replicas: 1 })
+    assert.equal(back.json().deployment.replicas, 1)
   })
 
   it('counts requests by outcome and shows deployment states in /metrics', async () => {

@@ -290,10 +290,12 @@ async function readUploadForm(
 function servingChange(body: {
   max_batch_size?: number | null | undefined
   max_queue_delay_us?: number | undefined
+  replicas?: number | undefined
 }): Partial<ServingSettings> {
   return {
     ...(body.max_batch_size === undefined ? {} : { maxBatchSize: body.max_batch_size }),
     ...(body.max_queue_delay_us === undefined ? {} : { maxQueueDelayUs: body.max_queue_delay_us }),
+    ...(body.replicas === undefined ? {} : { replicas: body.replicas }),
   }
 }
 

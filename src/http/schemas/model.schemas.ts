@@ -1,6 +1,11 @@
 import { z } from 'zod'
 import { DEPLOYMENT_STATES } from '../../domain/deployment-state.js'
-import { MAX_BATCH_SIZE, MAX_QUEUE_DELAY_US, MODEL_FORMATS } from '../../domain/model.js'
+import {
+  MAX_BATCH_SIZE,
+  MAX_QUEUE_DELAY_US,
+  MAX_REPLICAS,
+  MODEL_FORMATS,
+} from '../../domain/model.js'
 import { schemaRegistry } from './common.schemas.js'
 
 /**
@@ -44,6 +49,11 @@ export const UploadModelBodySchema = z.object({
   max_queue_delay_us: z.number().int().min(0).max(MAX_QUEUE_DELAY_US).default(0).meta({
     title: 'Max Queue Delay Us',
     description: 'berth: how long a lone request may wait for others to batch with, in µs',
+  }),
+  replicas: z.number().int().min(1).max(MAX_REPLICAS).default(1).meta({
+    title: 'Replicas',
+    description:
+      'berth: runner processes serving the model, each admitted with the resources above (default 1)',
   }),
 })
 schemaRegistry.add(UploadModelBodySchema, {
@@ -129,6 +139,10 @@ export const CustomModelSchema = z.object({
   serving: z.object({
     max_batch_size: z.number().int().nullable().describe('null: automatic'),
     max_queue_delay_us: z.number().int(),
+    replicas: z
+      .number()
+      .int()
+      .describe('runner processes wanted (deployment.replicas: running now)'),
   }),
   manifest: z.record(z.string(), z.unknown()).describe('what validation found in the archive'),
   created_at: z.string(),
@@ -194,6 +208,7 @@ export const DeployBodySchema = z
   .object({
     max_batch_size: z.number().int().min(1).max(MAX_BATCH_SIZE).nullable().optional(),
     max_queue_delay_us: z.number().int().min(0).max(MAX_QUEUE_DELAY_US).optional(),
+    replicas: z.number().int().min(1).max(MAX_REPLICAS).optional(),
   })
   .strict()
   .nullable()

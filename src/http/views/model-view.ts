@@ -51,6 +51,7 @@ export function modelView(model: Model, endpoint: string, replicas: number) {
     serving: {
       max_batch_size: model.serving.maxBatchSize,
       max_queue_delay_us: model.serving.maxQueueDelayUs,
+      replicas: model.serving.replicas,
     },
     manifest: manifestView(model.manifest),
     created_at: model.createdAt,

@@ -62,4 +62,5 @@ export interface ModelsTable {
   deployed_at: string | null
   max_batch_size: number | null
   max_queue_delay_us: number
+  replicas: number
 }

@@ -281,7 +281,11 @@ export class KyselyMetadataStore implements MetadataStore {
   ): Promise<boolean> {
     const result = await this.#db
       .updateTable('models')
-      .set({ max_batch_size: serving.maxBatchSize, max_queue_delay_us: serving.maxQueueDelayUs })
+      .set({
+        max_batch_size: serving.maxBatchSize,
+        max_queue_delay_us: serving.maxQueueDelayUs,
+        replicas: serving.replicas,
+      })
       .where('namespace_id', '=', namespaceId)
       .where('model_id', '=', modelId)
       .executeTakeFirst()
@@ -379,6 +383,7 @@ function modelRow(model: Model): ModelsTable {
     memory_bytes: model.resources.memoryBytes,
     max_batch_size: model.serving.maxBatchSize,
     max_queue_delay_us: model.serving.maxQueueDelayUs,
+    replicas: model.serving.replicas,
     archive_key: model.archive.key,
     archive_url: model.archive.url,
     archive_sha256: model.archive.sha256,
@@ -420,6 +425,7 @@ function toModel(row: Selectable<ModelsTable>): Model {
     serving: {
       maxBatchSize: row.max_batch_size === null ? null : Number(row.max_batch_size),
       maxQueueDelayUs: Number(row.max_queue_delay_us),
+      replicas: Number(row.replicas),
     },
     archive: {
       key: row.archive_key,

@@ -3,6 +3,7 @@ import { initial } from './0001-initial.js'
 import { models } from './0002-models.js'
 import { deployments } from './0003-deployments.js'
 import { serving } from './0004-serving.js'
+import { replicas } from './0005-replicas.js'
 
 /**
  * Every schema migration, in order. Names sort lexically; never rename or edit a released
@@ -13,4 +14,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0002-models': models,
   '0003-deployments': deployments,
   '0004-serving': serving,
+  '0005-replicas': replicas,
 }

@@ -78,22 +78,28 @@ export class LocalScheduler implements Scheduler {
     return scheduler
   }
 
-  reserve(resources: ResourceRequirements): Reservation | Refusal {
-    const refusal = this.#refusalFor(resources)
+  reserve(resources: ResourceRequirements, replicas = 1): Reservation | Refusal {
+    const total: ResourceRequirements = {
+      numCpus: resources.numCpus * replicas,
+      memoryBytes: resources.memoryBytes * replicas,
+      numGpus: resources.numGpus * replicas,
+    }
+    const refusal = this.#refusalFor(total, replicas)
     if (refusal !== undefined) return refusal
     const used = this.#used
-    used.cpus += resources.numCpus
-    used.memoryBytes += resources.memoryBytes
-    used.gpus += resources.numGpus
+    used.cpus += total.numCpus
+    used.memoryBytes += total.memoryBytes
+    used.gpus += total.numGpus
     let released = false
     return {
       resources,
+      replicas,
       release: () => {
         if (released) return
         released = true
-        used.cpus -= resources.numCpus
-        used.memoryBytes -= resources.memoryBytes
-        used.gpus -= resources.numGpus
+        used.cpus -= total.numCpus
+        used.memoryBytes -= total.memoryBytes
+        used.gpus -= total.numGpus
       },
     }
   }
@@ -163,7 +169,8 @@ export class LocalScheduler implements Scheduler {
     return promise
   }
 
-  #refusalFor(r: ResourceRequirements): Refusal | undefined {
+  /** Why `r` (the total for `replicas` runners) does not fit, now or ever. */
+  #refusalFor(r: ResourceRequirements, replicas: number): Refusal | undefined {
     const node = this.#options.node
     const cpuCapacity = node.cpus * node.cpuOvercommit
     const checks: ReadonlyArray<readonly [Refusal['reason'], number, number, number, string]> = [
@@ -171,13 +178,14 @@ export class LocalScheduler implements Scheduler {
       ['insufficient_memory', r.memoryBytes, this.#used.memoryBytes, node.memoryBytes, 'bytes'],
       ['insufficient_cpu', r.numCpus, this.#used.cpus, cpuCapacity, 'CPUs'],
     ]
+    const of = replicas === 1 ? '' : ` (${replicas} replicas)`
     // Never-fitting requests first: they fail at once, whatever else is running.
     for (const [reason, asked, , capacity, unit] of checks) {
       if (asked > capacity + 1e-9) {
         return {
           reason,
           never: true,
-          message: `asks for ${asked} ${unit}; this node has ${capacity}`,
+          message: `asks for ${asked} ${unit}${of}; this node has ${capacity}`,
         }
       }
     }
@@ -186,7 +194,7 @@ export class LocalScheduler implements Scheduler {
         return {
           reason,
           never: false,
-          message: `asks for ${asked} ${unit}; ${Math.max(0, capacity - used)} of ${capacity} are free`,
+          message: `asks for ${asked} ${unit}${of}; ${Math.max(0, capacity - used)} of ${capacity} are free`,
         }
       }
     }
