@@ -24,27 +24,39 @@ async function residentBytes(pid: number): Promise<number> {
   return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0) * 1024
 }
 
-async function main(): Promise<void> {
-  const dir = await tempDir('berth-bench-deploy-')
+const auth = { authorization: `Bearer ${KEY}` }
+
+type UploadBody = ReturnType<typeof multipartBody>
+
+/** The request body: built before any clock starts (gzip of 100 MB takes seconds here). */
+async function uploadBody(
+  name: string,
+  model: Buffer,
+  fields: Record<string, string>,
+): Promise<UploadBody> {
+  return multipartBody([
+    { name: 'name', value: name },
+    { name: 'version', value: '1.0.0' },
+    { name: 'model_format', value: 'onnx' },
+    ...Object.entries(fields).map(([n, value]) => ({ name: n, value })),
+    { name: 'file', filename: 'm.tar.gz', content: await tarGzOf({ 'model.onnx': model }) },
+  ])
+}
+
+/** A `berth serve` child process with a `bench` namespace, and an upload through it. */
+async function benchServer(dataDir: string, env: Record<string, string> = {}) {
   const server = await startBerthServe({
-    BERTH_DATA_DIR: join(dir.path, 'data'),
+    BERTH_DATA_DIR: dataDir,
     BERTH_BOOTSTRAP_API_KEY: KEY,
     BERTH_MAX_ARCHIVE_BYTES: String(1024 ** 3),
+    ...env,
   })
-  const auth = { authorization: `Bearer ${KEY}` }
-  const upload = async (
-    name: string,
-    model: Buffer,
-    fields: Record<string, string>,
-    wait: boolean,
-  ) => {
-    const { payload, headers } = multipartBody([
-      { name: 'name', value: name },
-      { name: 'version', value: '1.0.0' },
-      { name: 'model_format', value: 'onnx' },
-      ...Object.entries(fields).map(([n, value]) => ({ name: n, value })),
-      { name: 'file', filename: 'm.tar.gz', content: await tarGzOf({ 'model.onnx': model }) },
-    ])
+  await fetch(`${server.url}/v1/namespaces`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ namespace_name: 'bench' }),
+  })
+  const upload = async ({ payload, headers }: UploadBody, wait: boolean) => {
     const res = await fetch(`${server.url}/v1/namespaces/bench/models${wait ? '?wait=true' : ''}`, {
       method: 'POST',
       headers: { ...auth, ...headers },
@@ -54,60 +66,91 @@ async function main(): Promise<void> {
     if (res.status !== 200) throw new Error(JSON.stringify(answer))
     return answer.deployment_status
   }
+  return { server, upload }
+}
+
+async function main(): Promise<void> {
+  const dir = await tempDir('berth-bench-deploy-')
   try {
-    await fetch(`${server.url}/v1/namespaces`, {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'application/json' },
-      body: JSON.stringify({ namespace_name: 'bench' }),
-    })
     console.log(
       `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}\n`,
     )
-
-    console.log('| ONNX model | archive | upload → deployed (ms) |')
-    console.log('| --- | --- | --- |')
     // MLPs sized to about 1, 10 and 100 MB of FP32 weights.
-    for (const [label, dims] of [
-      ['1 MB', [256, 512, 256, 16]],
-      ['10 MB', [512, 2048, 768, 16]],
-      ['100 MB', [1024, 4096, 4096, 1024, 16]],
-    ] as const) {
-      const model = deepMlpModel(dims, 3)
-      const started = performance.now()
-      const status = await upload(`cold-${label.replace(' ', '')}`, model, { memory_gb: '2' }, true)
-      const ms = performance.now() - started
-      if (status !== 'deployed') throw new Error(`${label}: ${status}`)
+    const cold = await Promise.all(
+      (
+        [
+          ['1 MB', [256, 512, 256, 16]],
+          ['10 MB', [512, 2048, 768, 16]],
+          ['100 MB', [1024, 4096, 4096, 1024, 16]],
+        ] as const
+      ).map(async ([label, dims]) => {
+        const model = deepMlpModel(dims, 3)
+        const name = `cold-${label.replace(' ', '')}`
+        return { label, model, body: await uploadBody(name, model, { memory_gb: '2' }) }
+      }),
+    )
+    // Cold start without and with a spare runner, each on a fresh server.
+    const timings = new Map<string, number[]>()
+    for (const spares of ['0', '1']) {
+      const { server, upload } = await benchServer(join(dir.path, `cold-${spares}`), {
+        BERTH_SPARE_RUNNERS: spares,
+      })
+      try {
+        // The spare (if any) is started with the server; give it the time a user would.
+        await new Promise((r) => setTimeout(r, 1000))
+        for (const { label, body } of cold) {
+          const started = performance.now()
+          const status = await upload(body, true)
+          const ms = performance.now() - started
+          if (status !== 'deployed') throw new Error(`${label}: ${status}`)
+          timings.set(label, [...(timings.get(label) ?? []), ms])
+        }
+      } finally {
+        await server.stop()
+      }
+    }
+    console.log('| ONNX model | upload → deployed, no spare (ms) | with one spare runner (ms) |')
+    console.log('| --- | --- | --- |')
+    for (const { label, model } of cold) {
+      const [none, one] = timings.get(label) ?? []
       console.log(
-        `| ${label} (${(model.length / MIB).toFixed(1)} MiB) | .tar.gz | ${ms.toFixed(0)} |`,
+        `| ${label} (${(model.length / MIB).toFixed(1)} MiB) | ${none?.toFixed(0)} | ${one?.toFixed(0)} |`,
       )
     }
 
-    // Density: small models, admitted by their small requests.
-    const small = mlpModel(16, 32, 4, 5)
-    const started = performance.now()
-    for (let i = 0; i < density; i++) {
-      await upload(`small-${i}`, small, { memory_gb: '0.25', num_cpus: '0.1' }, false)
+    // Density: small models, admitted by their small requests (default settings: one spare).
+    const { server, upload } = await benchServer(join(dir.path, 'density'))
+    try {
+      const small = mlpModel(16, 32, 4, 5)
+      const bodies = await Promise.all(
+        Array.from({ length: density }, (_, i) =>
+          uploadBody(`small-${i}`, small, { memory_gb: '0.25', num_cpus: '0.1' }),
+        ),
+      )
+      const started = performance.now()
+      for (const body of bodies) await upload(body, false)
+      const uploaded = performance.now() - started
+      const deployed = async () => {
+        const res = await fetch(`${server.url}/v1/namespaces/bench/models`, { headers: auth })
+        const list = (await res.json()) as { models: Array<{ name: string; deployed: boolean }> }
+        return list.models.filter((m) => m.name.startsWith('small-') && m.deployed).length
+      }
+      while ((await deployed()) < density) await new Promise((r) => setTimeout(r, 50))
+      const total = performance.now() - started
+      const pids = (await readdir(join(dir.path, 'density', 'run'))).map(Number)
+      const sizes = await Promise.all(pids.map(residentBytes))
+      const runnerBytes = sizes.reduce((a, b) => a + b, 0)
+      const serverBytes = await residentBytes(server.child.pid ?? 0)
+      console.log(
+        `\nDensity: ${density} small models (MLP 16→32→4) uploaded in ${(uploaded / 1000).toFixed(1)} s, all deployed after ${(total / 1000).toFixed(1)} s`,
+      )
+      console.log(
+        `Runner processes: ${pids.length} (the spare included); resident memory ${(runnerBytes / MIB).toFixed(0)} MiB in all, ${(runnerBytes / pids.length / MIB).toFixed(1)} MiB per process (min ${(Math.min(...sizes) / MIB).toFixed(1)}, max ${(Math.max(...sizes) / MIB).toFixed(1)}); server ${(serverBytes / MIB).toFixed(0)} MiB`,
+      )
+    } finally {
+      await server.stop()
     }
-    const uploaded = performance.now() - started
-    const deployed = async () => {
-      const res = await fetch(`${server.url}/v1/namespaces/bench/models`, { headers: auth })
-      const list = (await res.json()) as { models: Array<{ name: string; deployed: boolean }> }
-      return list.models.filter((m) => m.name.startsWith('small-') && m.deployed).length
-    }
-    while ((await deployed()) < density) await new Promise((r) => setTimeout(r, 50))
-    const total = performance.now() - started
-    const pids = (await readdir(join(dir.path, 'data', 'run'))).map(Number)
-    const sizes = await Promise.all(pids.map(residentBytes))
-    const runnerBytes = sizes.reduce((a, b) => a + b, 0)
-    const serverBytes = await residentBytes(server.child.pid ?? 0)
-    console.log(
-      `\nDensity: ${density} small models (MLP 16→32→4) uploaded in ${(uploaded / 1000).toFixed(1)} s, all deployed after ${(total / 1000).toFixed(1)} s`,
-    )
-    console.log(
-      `Runner processes: ${pids.length}; resident memory ${(runnerBytes / MIB).toFixed(0)} MiB in all, ${(runnerBytes / pids.length / MIB).toFixed(1)} MiB per deployment (min ${(Math.min(...sizes) / MIB).toFixed(1)}, max ${(Math.max(...sizes) / MIB).toFixed(1)}); server ${(serverBytes / MIB).toFixed(0)} MiB`,
-    )
   } finally {
-    await server.stop()
     await dir.remove()
   }
 }

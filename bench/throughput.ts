@@ -2,8 +2,8 @@
  * Throughput benchmark: batch-1 requests at concurrency 1, 16 and 64, for three models, against
  *   - raw onnxruntime-node `session.run` in this process, one request after another (the floor
  *     a server adds to; concurrency does not apply);
- *   - berth (`berth serve` as a child process, JSON tensors) with dynamic batching (the default)
- *     and without (`max_batch_size` 1);
+ *   - berth (`berth serve` as a child process, JSON tensors) with dynamic batching (the default),
+ *     without (`max_batch_size` 1), and with batching over two replicas;
  *   - a naive Fastify + onnxruntime-node server running the model on its event loop (what a user
  *     would write by hand; bench/naive-server.ts, also a child process).
  * Models (dynamic batch, one intra-op thread everywhere): an MLP 512→2048→2048→2048→16; a small
@@ -198,6 +198,13 @@ async function main(): Promise<void> {
   console.log(tables.join('\n'))
 }
 
+/** berth's settings compared: each model is uploaded once per variant. */
+const BERTH_VARIANTS = [
+  { name: 'batched', label: 'berth, dynamic batching (default)', fields: {} },
+  { name: 'unbatched', label: 'berth, `max_batch_size` 1', fields: { max_batch_size: '1' } },
+  { name: 'replicas', label: 'berth, dynamic batching, `replicas` 2', fields: { replicas: '2' } },
+] as const
+
 /** One model's table: raw, berth with and without batching, naive; c = 1, 16, 64. */
 async function benchModel(bench: BenchModel): Promise<string> {
   const dir = await tempDir('berth-bench-throughput-')
@@ -250,16 +257,13 @@ async function benchModel(bench: BenchModel): Promise<string> {
       body: JSON.stringify({ namespace_name: 'bench' }),
     })
     const archive = await tarGzOf({ 'model.onnx': model })
-    for (const [name, batch] of [
-      ['batched', undefined],
-      ['unbatched', '1'],
-    ] as const) {
+    for (const variant of BERTH_VARIANTS) {
       const { payload, headers } = multipartBody([
-        { name: 'name', value: `mlp-${name}` },
+        { name: 'name', value: `mlp-${variant.name}` },
         { name: 'version', value: '1.0.0' },
         { name: 'model_format', value: 'onnx' },
         { name: 'memory_gb', value: '2' },
-        ...(batch === undefined ? [] : [{ name: 'max_batch_size', value: batch }]),
+        ...Object.entries(variant.fields).map(([n, value]) => ({ name: n, value })),
         { name: 'file', filename: 'm.tar.gz', content: archive },
       ])
       const res = await fetch(`${server.url}/v1/namespaces/bench/models?wait=true`, {
@@ -271,16 +275,13 @@ async function benchModel(bench: BenchModel): Promise<string> {
       if (answer.deployment_status !== 'deployed') throw new Error(JSON.stringify(answer))
     }
     const port = Number(new URL(server.url).port)
-    for (const name of ['batched', 'unbatched']) {
+    for (const { name, label } of BERTH_VARIANTS) {
       const client = poster(port, `/v1/namespaces/bench/models/mlp-${name}_1_0_0/infer`, auth, body)
       for (let i = 0; i < 50; i++) await client.send()
       const results: Cell[] = []
       for (const c of CONCURRENCY) results.push(await load(client.send, c, durationMs))
       client.close()
-      rows.push([
-        name === 'batched' ? 'berth, dynamic batching (default)' : 'berth, `max_batch_size` 1',
-        ...cells(results),
-      ])
+      rows.push([label, ...cells(results)])
     }
   } finally {
     await server.stop()

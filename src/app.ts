@@ -67,7 +67,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const workspace = new ArchiveWorkspace(config.dataDir)
     const swept = await workspace.sweepStale(STALE_AFTER_MS)
     if (swept > 0) logger.info({ swept }, 'removed files left in tmp/ by an earlier crash')
-    const loadCheck = new RunnerLoadCheck({ timeoutMs: config.limits.loadTimeoutMs })
     const metrics = new Metrics()
     const scheduler = await LocalScheduler.open({
       node: config.scheduler.node,
@@ -77,9 +76,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       memoryPollMs: MEMORY_POLL_MS,
       maxFrameBytes: MAX_RUNNER_FRAME_BYTES,
       torchPython: config.scheduler.torchPython,
+      spareRunners: config.scheduler.spareRunners,
       log: (line, fields) => logger.info({ ...fields, line }, 'runner output'),
     })
     closers.push(['scheduler', () => scheduler.close()])
+    const loadCheck = new RunnerLoadCheck({
+      timeoutMs: config.limits.loadTimeoutMs,
+      startWorker: () => scheduler.startWorker('onnx', 'upload load check'),
+    })
     const deployments = new DeploymentManager(
       {
         metadata,

@@ -33,6 +33,8 @@ export type SchedulerConfig = {
   readonly node: NodeCapacity
   /** A python3 that can `import torch`, for TorchScript; unset: Debian's `/usr/bin/python3` if it can. */
   readonly torchPython: string | undefined
+  /** ONNX runner processes kept started ahead of need, so a deploy or upload check skips the start. */
+  readonly spareRunners: number
 }
 
 /** How deployments are kept alive. */

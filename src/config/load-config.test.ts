@@ -43,6 +43,7 @@ describe('loadConfig', () => {
       driver: 'local',
       node: { cpus: 6, cpuOvercommit: 4, memoryBytes: 8 * 1024 ** 3, gpus: 0 },
       torchPython: undefined,
+      spareRunners: 1,
     })
     const set = loadConfig(
       {

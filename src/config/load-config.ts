@@ -227,6 +227,7 @@ function readScheduler(read: EnvReader, host: HostFacts): SchedulerConfig {
       gpus: read.int('BERTH_NODE_GPUS', 0, 0, 64),
     },
     torchPython: read.raw('BERTH_TORCH_PYTHON'),
+    spareRunners: read.int('BERTH_SPARE_RUNNERS', 1, 0, 16),
   }
 }
 

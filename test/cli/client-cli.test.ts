@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test'
 import { mlpModel, referenceMlp } from '../fixtures/onnx-models.js'
 import { tarGzOf } from '../fixtures/tar-builder.js'
 import { runBerth, type ServeProcess, startBerthServe } from '../helpers/berth-process.js'
-import { isGone } from '../helpers/processes.js'
+import { eventually, isGone } from '../helpers/processes.js'
 import { tempDir } from '../helpers/temp-dir.js'
 
 describe('berth ls, deploy, undeploy, infer (against a running berth serve)', () => {
@@ -107,8 +107,10 @@ describe('berth ls, deploy, undeploy, infer (against a running berth serve)', ()
   it('stops its runners when the server stops', async () => {
     const deploy = await berth('deploy', 'cli', 'cli-mlp_1_0_0', '--wait')
     assert.equal(JSON.parse(deploy.stdout).deployment_status, 'deployed')
-    const pids = (await readdir(join(dir.path, 'data', 'run'))).map(Number)
-    assert.equal(pids.length, 1)
+    const runDir = join(dir.path, 'data', 'run')
+    // The model's runner and the spare started in its place (BERTH_SPARE_RUNNERS=1).
+    await eventually(async () => (await readdir(runDir)).length === 2)
+    const pids = (await readdir(runDir)).map(Number)
     assert.equal(await server.stop('SIGTERM'), 0)
     assert.ok(pids.every(isGone))
   })

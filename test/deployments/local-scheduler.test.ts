@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
@@ -13,8 +14,9 @@ const MISBEHAVING = fileURLToPath(
 const GIB = 1024 ** 3
 
 describe('local scheduler', () => {
-  const open = (runDir: string) =>
+  const open = (runDir: string, spareRunners = 0) =>
     LocalScheduler.open({
+      spareRunners,
       node: { cpus: 2, cpuOvercommit: 1.5, memoryBytes: 2 * GIB, gpus: 0 },
       runDir,
       startTimeoutMs: 3000,
@@ -82,5 +84,35 @@ describe('local scheduler', () => {
     assert.ok(isGone(Number(runner.id)))
     assert.equal((await runner.ended).cause, 'stopped')
     await dir.remove()
+  })
+
+  it('keeps a spare runner started: a start takes it, a new spare follows, close ends both', async () => {
+    const dir = await tempDir()
+    const runDir = join(dir.path, 'run')
+    const scheduler = await open(runDir, 1)
+    const pidFiles = async () => (await readdir(runDir).catch(() => [])).map(Number).sort()
+    try {
+      await eventually(async () => (await pidFiles()).length === 1)
+      const [spare] = await pidFiles()
+      const reservation = scheduler.reserve({ numCpus: 1, memoryBytes: GIB, numGpus: 0 })
+      assert.ok(!isRefusal(reservation))
+      const runner = await scheduler.start(reservation, { runtime: 'onnx', label: 'quick' })
+      assert.equal(Number(runner.id), spare)
+      await eventually(async () => (await pidFiles()).length === 2)
+      const [next] = (await pidFiles()).filter((pid) => pid !== spare)
+      // A spare that died while idle is not handed out: a fresh process takes its place.
+      process.kill(next as number, 'SIGKILL')
+      await eventually(async () => !(await pidFiles()).includes(next as number))
+      const other = await scheduler.start(reservation, { runtime: 'onnx', label: 'fresh' })
+      assert.ok(!isGone(Number(other.id)))
+      assert.notEqual(Number(other.id), next)
+      const all = await pidFiles()
+      await scheduler.close()
+      assert.ok(all.every(isGone))
+      assert.deepEqual(await pidFiles(), [])
+    } finally {
+      await scheduler.close()
+      await dir.remove()
+    }
   })
 })

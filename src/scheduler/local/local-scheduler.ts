@@ -38,6 +38,8 @@ export interface LocalSchedulerOptions {
   readonly torchPython?: string | undefined
   /** Defaults to berth's runners: `runtime/worker-main.js RUNTIME`, or python for `torch`. */
   readonly command?: (runtime: RunnerRuntime) => RunnerCommand
+  /** ONNX runner processes kept started ahead of need (0: none). */
+  readonly spareRunners?: number
   readonly log?: (line: string, fields: Record<string, unknown>) => void
 }
 
@@ -58,6 +60,12 @@ export class LocalScheduler implements Scheduler {
   readonly #torch: TorchPython
   readonly #used: Used = { cpus: 0, memoryBytes: 0, gpus: 0 }
   readonly #runners = new Set<Runner>()
+  /** Started ONNX runner processes with no model yet, taken by the next start. */
+  readonly #spares: Promise<WorkerProcess | undefined>[] = []
+  /** Every runner process alive, spares and checks included. */
+  readonly #workers = new Set<WorkerProcess>()
+  /** What each worker's output lines are logged under (a spare is relabelled when taken). */
+  readonly #labels = new WeakMap<WorkerProcess, string>()
   /** Starts and pid-file removals in progress: `close()` waits for them. */
   readonly #pending = new Set<Promise<unknown>>()
   #closed = false
@@ -75,6 +83,7 @@ export class LocalScheduler implements Scheduler {
     const scheduler = new LocalScheduler(options)
     const ended = await scheduler.#endLeftovers()
     if (ended > 0) options.log?.('ended runners left by an earlier server', { ended })
+    scheduler.#refillSpares()
     return scheduler
   }
 
@@ -112,17 +121,7 @@ export class LocalScheduler implements Scheduler {
   }
 
   async #start(reservation: Reservation, spec: RunnerSpec): Promise<Runner> {
-    const command = this.#options.command?.(spec.runtime) ?? (await this.#commandFor(spec.runtime))
-    const log = this.#options.log
-    const worker = await WorkerProcess.start({
-      ...(command.executable === undefined ? {} : { executable: command.executable }),
-      entry: command.entry,
-      args: command.args,
-      startTimeoutMs: this.#options.startTimeoutMs,
-      killGraceMs: this.#options.killGraceMs,
-      maxFrameBytes: this.#options.maxFrameBytes,
-      ...(log === undefined ? {} : { log: (line: string) => log(line, { runner: spec.label }) }),
-    })
+    const worker = await this.startWorker(spec.runtime, spec.label)
     const runner = new LocalRunner(worker, {
       // ONNX Runtime's intra-op pool: one thread per whole CPU asked for, at least one.
       intraOpThreads: Math.max(1, Math.floor(reservation.resources.numCpus)),
@@ -130,18 +129,72 @@ export class LocalScheduler implements Scheduler {
       memoryPollMs: this.#options.memoryPollMs,
       killGraceMs: this.#options.killGraceMs,
     })
-    const pidFile = join(this.#options.runDir, runner.id)
     this.#runners.add(runner)
+    void runner.ended.then(() => this.#runners.delete(runner))
+    if (this.#closed) await runner.stop(0)
+    return runner
+  }
+
+  /**
+   * A runner process with no model, outside any reservation (the upload's load check uses it
+   * too): a spare when one is ready for `runtime`, else a new one. Its pid is recorded until it
+   * exits; `close()` ends it.
+   */
+  async startWorker(runtime: RunnerRuntime, label: string): Promise<WorkerProcess> {
+    if (this.#closed) throw new BerthError('server_shutting_down', 'the server is shutting down')
+    if (runtime === 'onnx' && this.#spares.length > 0) {
+      const spare = await this.#spares.shift()
+      this.#refillSpares()
+      if (spare !== undefined && spare.failure === undefined) {
+        this.#labels.set(spare, label)
+        return spare
+      }
+    }
+    return this.#track(this.#launch(runtime, label))
+  }
+
+  /** Starts spare ONNX runners up to the configured count (a failed one is logged, not kept). */
+  #refillSpares(): void {
+    while (!this.#closed && this.#spares.length < (this.#options.spareRunners ?? 0)) {
+      const spare = this.#launch('onnx', 'spare').catch((err: unknown) => {
+        this.#options.log?.('a spare runner did not start', { error: String(err) })
+        return undefined
+      })
+      this.#spares.push(this.#track(spare))
+    }
+  }
+
+  async #launch(runtime: RunnerRuntime, label: string): Promise<WorkerProcess> {
+    const command = this.#options.command?.(runtime) ?? (await this.#commandFor(runtime))
+    const log = this.#options.log
+    let worker: WorkerProcess | undefined
+    worker = await WorkerProcess.start({
+      ...(command.executable === undefined ? {} : { executable: command.executable }),
+      entry: command.entry,
+      args: command.args,
+      startTimeoutMs: this.#options.startTimeoutMs,
+      killGraceMs: this.#options.killGraceMs,
+      maxFrameBytes: this.#options.maxFrameBytes,
+      ...(log === undefined
+        ? {}
+        : {
+            log: (line: string) =>
+              log(line, { runner: (worker && this.#labels.get(worker)) ?? label }),
+          }),
+    })
+    const started = worker
+    this.#workers.add(started)
+    const pidFile = join(this.#options.runDir, String(started.pid))
     await mkdir(this.#options.runDir, { recursive: true })
     await writeFile(pidFile, `${command.entry}\n`)
     void this.#track(
-      runner.ended.then(async () => {
-        this.#runners.delete(runner)
+      started.exited.then(async () => {
+        this.#workers.delete(started)
         await rm(pidFile, { force: true })
       }),
     )
-    if (this.#closed) await runner.stop(0)
-    return runner
+    if (this.#closed) await started.stop()
+    return started
   }
 
   /** berth's own runners: Node for ONNX, weights and encoders; python for TorchScript. */
@@ -156,10 +209,12 @@ export class LocalScheduler implements Scheduler {
     this.#closed = true
     // Starts in flight finish (and stop themselves); then every runner stops and its pid file
     // is gone before close resolves, so nothing writes under the data dir afterwards.
-    while (this.#pending.size > 0 || this.#runners.size > 0) {
+    while (this.#pending.size > 0 || this.#runners.size > 0 || this.#workers.size > 0) {
       await Promise.all([...this.#runners].map((r) => r.stop(0)))
+      await Promise.all([...this.#workers].map((w) => w.stop()))
       await Promise.allSettled([...this.#pending])
     }
+    this.#spares.length = 0
   }
 
   #track<T>(promise: Promise<T>): Promise<T> {

@@ -1,11 +1,12 @@
 import { BerthError, isBerthError } from '../../errors/berth-error.js'
 import type { ModelLoadCheck } from '../../registry/model-load-check.js'
-import { RUNNER_ENTRY } from './local-scheduler.js'
-import { WorkerProcess } from './worker-process.js'
+import type { WorkerProcess } from './worker-process.js'
 
 export interface RunnerLoadCheckOptions {
-  /** Bound on starting a runner and loading the model in it. */
+  /** Bound on loading the model. */
   readonly timeoutMs: number
+  /** An ONNX runner process with no model (the scheduler's `startWorker`: a spare if ready). */
+  readonly startWorker: () => Promise<WorkerProcess>
 }
 
 /**
@@ -20,13 +21,7 @@ export class RunnerLoadCheck implements ModelLoadCheck {
   }
 
   async checkOnnx(modelPath: string): Promise<void> {
-    const worker = await WorkerProcess.start({
-      entry: RUNNER_ENTRY,
-      args: ['onnx'],
-      startTimeoutMs: this.#options.timeoutMs,
-      killGraceMs: 1000,
-      maxFrameBytes: 64 * 1024 * 1024,
-    })
+    const worker = await this.#options.startWorker()
     try {
       await worker.call({ type: 'load', modelPath, intraOpThreads: 1 }, this.#options.timeoutMs)
     } catch (err) {
