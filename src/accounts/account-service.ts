@@ -131,14 +131,13 @@ export class AccountService {
       throw new BerthError('api_key_missing', 'send an API key as "Authorization: Bearer sk_…"')
     }
     const hash = hashApiKey(presented)
-    const key = await this.#store.findApiKeyByHash(hash)
+    const found = await this.#store.findCredential(hash)
     // The lookup is by digest, so its timing says nothing about the key; the final comparison is
     // constant-time anyway, as a second line of defence.
-    if (key === undefined || !sameHash(key.hash, hash) || key.revokedAt !== null) {
+    if (found === undefined || !sameHash(found.key.hash, hash) || found.key.revokedAt !== null) {
       throw invalidKey()
     }
-    const organization = await this.#store.findOrganization({ id: key.organizationId })
-    if (organization === undefined) throw invalidKey()
+    const { key, organization } = found
     return { organizationId: organization.id, tier: organization.tier, keyId: key.id }
   }
 

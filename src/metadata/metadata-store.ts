@@ -4,6 +4,12 @@ import type { Model, ServingSettings } from '../domain/model.js'
 import type { Namespace } from '../domain/namespace.js'
 import type { Organization, Tier } from '../domain/organization.js'
 
+/** An API key and the organization it belongs to. */
+export interface Credential {
+  readonly key: ApiKey
+  readonly organization: Organization
+}
+
 /** Look something up by its id or by its unique name. */
 export type Ref = { readonly id: string } | { readonly name: string }
 
@@ -34,8 +40,11 @@ export interface MetadataStore {
   /** Adds an API key. The organization must exist (`organization_not_found`). */
   createApiKey(key: ApiKey): Promise<void>
 
-  /** The key whose hash is `hash`, revoked or not, or `undefined`. */
-  findApiKeyByHash(hash: string): Promise<ApiKey | undefined>
+  /**
+   * The key whose hash is `hash`, revoked or not, with its organization (one lookup: it runs on
+   * every request), or `undefined`.
+   */
+  findCredential(hash: string): Promise<Credential | undefined>
 
   /**
    * Marks the key revoked. Throws `api_key_not_found`. Idempotent: revoking twice keeps the

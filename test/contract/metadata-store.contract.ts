@@ -64,13 +64,13 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
         const key = apiKey(first.id)
         assert.equal(await store.bootstrapOrganization(first, key), true)
         assert.deepEqual(await store.findOrganization({ name: 'default' }), first)
-        assert.deepEqual(await store.findApiKeyByHash(key.hash), key)
+        assert.deepEqual((await store.findCredential(key.hash))?.key, key)
 
         const second = organization({ name: 'other-default' })
         const secondKey = apiKey(second.id)
         assert.equal(await store.bootstrapOrganization(second, secondKey), false)
         assert.equal(await store.findOrganization({ id: second.id }), undefined)
-        assert.equal(await store.findApiKeyByHash(secondKey.hash), undefined)
+        assert.equal(await store.findCredential(secondKey.hash), undefined)
       })
     })
 
@@ -109,13 +109,15 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
     })
 
     describe('API keys', () => {
-      it('finds a key by its hash, with its label', async () => {
+      it('finds a key by its hash, with its label and its organization as it is now', async () => {
         const org = organization()
         await store.createOrganization(org)
         const key = apiKey(org.id, { label: 'ci' })
         await store.createApiKey(key)
-        assert.deepEqual(await store.findApiKeyByHash(key.hash), key)
-        assert.equal(await store.findApiKeyByHash(hashApiKey('sk_unknown')), undefined)
+        assert.deepEqual(await store.findCredential(key.hash), { key, organization: org })
+        assert.equal(await store.findCredential(hashApiKey('sk_unknown')), undefined)
+        const upgraded = await store.setOrganizationTier(org.id, 'enterprise', T1)
+        assert.deepEqual((await store.findCredential(key.hash))?.organization, upgraded)
       })
 
       it('refuses a key for an unknown organization', async () => {
@@ -133,7 +135,7 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
         assert.equal(revoked.revokedAt, T1)
         const again = await store.revokeApiKey(key.id, '2027-01-01T00:00:00.000Z')
         assert.equal(again.revokedAt, T1)
-        assert.equal((await store.findApiKeyByHash(key.hash))?.revokedAt, T1)
+        assert.equal((await store.findCredential(key.hash))?.key.revokedAt, T1)
       })
 
       it('refuses to revoke an unknown key', async () => {

@@ -11,7 +11,7 @@ import type { Manifest } from '../../domain/manifest.js'
 import type { Model, ModelFormat, ServingSettings } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
 import type { Organization, Tier } from '../../domain/organization.js'
-import type { MetadataStore, Ref } from '../metadata-store.js'
+import type { Credential, MetadataStore, Ref } from '../metadata-store.js'
 import { MIGRATIONS } from '../migrations/migrations.js'
 import {
   apiKeyNotFound,
@@ -46,9 +46,13 @@ export class KyselyMetadataStore implements MetadataStore {
   readonly #classify: ClassifyError
   #closing: Promise<void> | undefined
 
+  /** Built and compiled once: it runs on every request, and building costs more than running. */
+  readonly #credentialQuery: ReturnType<typeof credentialQuery>
+
   constructor(db: Kysely<Database>, classify: ClassifyError) {
     this.#db = db
     this.#classify = classify
+    this.#credentialQuery = credentialQuery(db)
   }
 
   /**
@@ -141,13 +145,24 @@ export class KyselyMetadataStore implements MetadataStore {
     }
   }
 
-  async findApiKeyByHash(hash: string): Promise<ApiKey | undefined> {
-    const row = await this.#db
-      .selectFrom('api_keys')
-      .selectAll()
-      .where('key_hash', '=', hash)
-      .executeTakeFirst()
-    return row === undefined ? undefined : toApiKey(row)
+  async findCredential(hash: string): Promise<Credential | undefined> {
+    const query: ReturnType<typeof credentialQuery> = {
+      ...this.#credentialQuery,
+      parameters: [hash],
+    }
+    const { rows } = await this.#db.executeQuery(query)
+    const row = rows[0]
+    if (row === undefined) return undefined
+    return {
+      key: toApiKey(row),
+      organization: toOrganization({
+        id: row.organization_id,
+        name: row.organization_name,
+        tier: row.organization_tier,
+        created_at: row.organization_created_at,
+        updated_at: row.organization_updated_at,
+      }),
+    }
   }
 
   async revokeApiKey(id: string, revokedAt: string): Promise<ApiKey> {
@@ -333,6 +348,22 @@ function apiKeyRow(key: ApiKey): ApiKeysTable {
     created_at: key.createdAt,
     revoked_at: key.revokedAt,
   }
+}
+
+/** An API key by its hash, with its organization; the hash is the one parameter. */
+function credentialQuery(db: Kysely<Database>) {
+  return db
+    .selectFrom('api_keys as k')
+    .innerJoin('organizations as o', 'o.id', 'k.organization_id')
+    .selectAll('k')
+    .select([
+      'o.name as organization_name',
+      'o.tier as organization_tier',
+      'o.created_at as organization_created_at',
+      'o.updated_at as organization_updated_at',
+    ])
+    .where('k.key_hash', '=', '')
+    .compile()
 }
 
 function toOrganization(row: Selectable<OrganizationsTable>): Organization {

@@ -3,7 +3,7 @@ import type { Deployment } from '../../domain/deployment-state.js'
 import type { Model, ServingSettings } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
 import type { Organization, Tier } from '../../domain/organization.js'
-import type { MetadataStore, Ref } from '../metadata-store.js'
+import type { Credential, MetadataStore, Ref } from '../metadata-store.js'
 import {
   apiKeyNotFound,
   modelAlreadyExists,
@@ -63,9 +63,11 @@ export class MemoryMetadataStore implements MetadataStore {
     this.#keys.set(key.id, key)
   }
 
-  async findApiKeyByHash(hash: string): Promise<ApiKey | undefined> {
+  async findCredential(hash: string): Promise<Credential | undefined> {
     this.#assertOpen()
-    return [...this.#keys.values()].find((k) => k.hash === hash)
+    const key = [...this.#keys.values()].find((k) => k.hash === hash)
+    const organization = key && this.#organizations.get(key.organizationId)
+    return key === undefined || organization === undefined ? undefined : { key, organization }
   }
 
   async revokeApiKey(id: string, revokedAt: string): Promise<ApiKey> {
