@@ -7,6 +7,7 @@ import { ArchiveWorkspace } from './archives/archive-workspace.js'
 import { createArtifactStore } from './artifacts/create-artifact-store.js'
 import type { Config } from './config/config.js'
 import { DeploymentManager } from './deployments/deployment-manager.js'
+import { DeploymentSync } from './deployments/deployment-sync.js'
 import { buildServer } from './http/server.js'
 import { InferenceService } from './inference/inference-service.js'
 import { createMetadataStore } from './metadata/create-metadata-store.js'
@@ -119,7 +120,21 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     )
     const orphans = await registry.removeOrphanedFiles(STALE_AFTER_MS)
     if (orphans > 0) logger.info({ orphans }, 'removed unpacked model files no model record owns')
+    const sync = new DeploymentSync(
+      {
+        metadata,
+        deployments,
+        install: (model) => registry.installLocally(model),
+        forget: (model) => registry.forgetLocally(model),
+        logger,
+      },
+      { intervalMs: config.deployments.syncIntervalMs },
+    )
+    closers.unshift(['deployment sync', () => sync.close()])
+    // Models deployed through other instances need their files here before they can start.
+    await sync.installWanted()
     await deployments.reconcile()
+    sync.start()
 
     const bootstrap = await bootstrapOrganization(accounts, config)
     const server = await buildServer(

@@ -8,5 +8,9 @@ export async function createArtifactStore(config: ArtifactsConfig): Promise<Arti
       const { FsArtifactStore } = await import('./fs/fs-artifact-store.js')
       return new FsArtifactStore(config)
     }
+    case 's3': {
+      const { S3ArtifactStore } = await import('./s3/s3-artifact-store.js')
+      return S3ArtifactStore.open(config)
+    }
   }
 }

@@ -12,10 +12,37 @@ export interface HttpConfig {
 }
 
 /** Where organizations, keys, namespaces and models are recorded. */
-export type MetadataConfig = { readonly driver: 'sqlite'; readonly path: string }
+export type MetadataConfig =
+  | { readonly driver: 'sqlite'; readonly path: string }
+  | {
+      readonly driver: 'postgres'
+      /** `postgres://user:password@host:port/database`: a secret, never logged. */
+      readonly url: string
+      /** Tables live in this schema (created if missing); the connection's default otherwise. */
+      readonly schema?: string | undefined
+      readonly poolSize?: number | undefined
+    }
 
 /** Where uploaded archives are kept. */
-export type ArtifactsConfig = { readonly driver: 'fs'; readonly root: string }
+export type ArtifactsConfig =
+  | { readonly driver: 'fs'; readonly root: string }
+  | {
+      readonly driver: 's3'
+      readonly bucket: string
+      /** Key prefix inside the bucket, without leading or trailing `/` ('' for none). */
+      readonly prefix: string
+      /** An S3-compatible server's URL (radosgw, MinIO); AWS when unset. */
+      readonly endpoint: string | undefined
+      readonly region: string
+      /** `http://host/bucket/key` instead of `http://bucket.host/key` (most non-AWS servers). */
+      readonly forcePathStyle: boolean
+      /** Explicit credentials (tests); unset: the AWS default chain (`AWS_ACCESS_KEY_ID`, …). */
+      readonly credentials?: {
+        readonly accessKeyId: string
+        readonly secretAccessKey: string
+        readonly sessionToken?: string
+      }
+    }
 
 /** What the local node offers to deployments (DESIGN §7). */
 export interface NodeCapacity {
@@ -45,6 +72,8 @@ export interface DeploymentsConfig {
   readonly restartBackoffMs: number
   /** Bound on `?wait=true` for upload and deploy; past it the answer shows the state so far. */
   readonly waitTimeoutMs: number
+  /** How often this instance follows the desired states in the shared database. */
+  readonly syncIntervalMs: number
 }
 
 export interface InferenceConfig {

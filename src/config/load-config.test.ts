@@ -31,6 +31,7 @@ describe('loadConfig', () => {
       maxRestarts: 3,
       restartBackoffMs: 500,
       waitTimeoutMs: 300_000,
+      syncIntervalMs: 2000,
     })
     assert.equal(config.bootstrapApiKey, undefined)
     assert.equal(config.limits.maxArchiveBytes, 10 * 1024 ** 3)
@@ -69,8 +70,8 @@ describe('loadConfig', () => {
       BERTH_HOST: '::1',
       BERTH_PORT: '9000',
     })
-    assert.equal(config.metadata.path, '/srv/berth/berth.db')
-    assert.equal(config.artifacts.root, '/srv/berth/archives')
+    assert.deepEqual(config.metadata, { driver: 'sqlite', path: '/srv/berth/berth.db' })
+    assert.deepEqual(config.artifacts, { driver: 'fs', root: '/srv/berth/archives' })
     assert.equal(config.http.publicUrl, 'http://[::1]:9000')
   })
 
@@ -80,9 +81,42 @@ describe('loadConfig', () => {
       BERTH_STORAGE_URL: 'file://./blobs',
       BERTH_PUBLIC_URL: 'https://models.example.com/',
     })
-    assert.equal(config.metadata.path, '/var/lib/berth/meta.db')
-    assert.equal(config.artifacts.root, './blobs')
+    assert.deepEqual(config.metadata, { driver: 'sqlite', path: '/var/lib/berth/meta.db' })
+    assert.deepEqual(config.artifacts, { driver: 'fs', root: './blobs' })
     assert.equal(config.http.publicUrl, 'https://models.example.com')
+  })
+
+  it('reads PostgreSQL and S3 settings', () => {
+    const config = loadConfig({
+      BERTH_DATABASE_URL: 'postgres://berth:secret@db.internal:5432/berth',
+      BERTH_DATABASE_SCHEMA: 'tenant_a',
+      BERTH_STORAGE_URL: 's3://models/berth/archives/',
+      BERTH_S3_ENDPOINT: 'http://127.0.0.1:7480',
+      BERTH_S3_FORCE_PATH_STYLE: 'true',
+    })
+    assert.deepEqual(config.metadata, {
+      driver: 'postgres',
+      url: 'postgres://berth:secret@db.internal:5432/berth',
+      schema: 'tenant_a',
+      poolSize: 10,
+    })
+    assert.deepEqual(config.artifacts, {
+      driver: 's3',
+      bucket: 'models',
+      prefix: 'berth/archives',
+      endpoint: 'http://127.0.0.1:7480',
+      region: 'us-east-1',
+      forcePathStyle: true,
+    })
+    assert.deepEqual(
+      problemsOf({
+        BERTH_STORAGE_URL: 's3://Bad_Bucket',
+        BERTH_S3_FORCE_PATH_STYLE: 'maybe',
+        BERTH_DATABASE_URL: 'postgres://x/y',
+        BERTH_DATABASE_SCHEMA: 'Robert; drop',
+      }).length,
+      3,
+    )
   })
 
   it('reports every problem at once', () => {
@@ -110,10 +144,10 @@ describe('loadConfig', () => {
     }
   })
 
-  it('says which drivers this version does not support yet', () => {
+  it('says which drivers it does not know (or not yet), without echoing credentials', () => {
     const problems = problemsOf({
-      BERTH_DATABASE_URL: 'postgres://u:p@localhost/berth',
-      BERTH_STORAGE_URL: 's3://bucket/prefix',
+      BERTH_DATABASE_URL: 'mysql://u:p@localhost/berth',
+      BERTH_STORAGE_URL: 'gs://bucket/prefix',
       BERTH_SCHEDULER: 'kubernetes',
     })
     assert.equal(problems.length, 3)

@@ -55,6 +55,15 @@ class EnvReader {
     return parsed
   }
 
+  bool(name: string, fallback: boolean): boolean {
+    const value = this.raw(name)?.toLowerCase()
+    if (value === undefined) return fallback
+    if (['1', 'true', 'yes'].includes(value)) return true
+    if (['0', 'false', 'no'].includes(value)) return false
+    this.problems.push(`${name} must be true or false, got "${value}"`)
+    return fallback
+  }
+
   oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
     const value = this.raw(name)
     if (value === undefined) return fallback
@@ -122,6 +131,7 @@ export function loadConfig(env: Env, host: HostFacts = detectHost()): Config {
       maxRestarts: read.int('BERTH_RUNNER_MAX_RESTARTS', 3, 0, 1000),
       restartBackoffMs: read.int('BERTH_RUNNER_RESTART_BACKOFF_MS', 500, 0, 600_000),
       waitTimeoutMs: read.int('BERTH_DEPLOY_WAIT_TIMEOUT_MS', 300_000, 0, 3_600_000),
+      syncIntervalMs: read.int('BERTH_SYNC_INTERVAL_MS', 2000, 50, 3_600_000),
     },
     inference: {
       timeoutMs: read.int('BERTH_INFER_TIMEOUT_MS', 30_000, 1, 3_600_000),
@@ -173,6 +183,9 @@ function readClientUrl(read: EnvReader): string | undefined {
   return value.replace(/\/+$/, '')
 }
 
+/** A plain lower-case identifier: it is put in SQL unquoted by hand nowhere, but keep it simple. */
+const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/
+
 function readMetadata(read: EnvReader, dataDir: string): MetadataConfig {
   const value = read.raw('BERTH_DATABASE_URL')
   if (value === undefined) return { driver: 'sqlite', path: join(dataDir, 'berth.db') }
@@ -182,15 +195,40 @@ function readMetadata(read: EnvReader, dataDir: string): MetadataConfig {
     return { driver: 'sqlite', path }
   }
   if (value.startsWith('postgres://') || value.startsWith('postgresql://')) {
-    read.problems.push(
-      'BERTH_DATABASE_URL: PostgreSQL is not supported by this version of berth yet',
-    )
-  } else {
-    read.problems.push(
-      'BERTH_DATABASE_URL must start with sqlite:// (or postgres:// once supported)',
-    )
+    const schema = read.raw('BERTH_DATABASE_SCHEMA')
+    if (schema !== undefined && !SCHEMA_PATTERN.test(schema)) {
+      read.problems.push(`BERTH_DATABASE_SCHEMA must match ${SCHEMA_PATTERN.source}`)
+    }
+    return {
+      driver: 'postgres',
+      url: value,
+      schema,
+      poolSize: read.int('BERTH_DATABASE_POOL_SIZE', 10, 1, 1000),
+    }
   }
+  read.problems.push('BERTH_DATABASE_URL must start with sqlite:// or postgres://')
   return { driver: 'sqlite', path: join(dataDir, 'berth.db') }
+}
+
+/** S3's bucket naming rules, simplified: 3–63 lower-case letters, digits, dots and hyphens. */
+const BUCKET_PATTERN = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/
+
+/**
+ * `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (with `AWS_SESSION_TOKEN`) when both are set;
+ * otherwise the AWS SDK's own chain (profiles, instance roles) finds them.
+ */
+function s3Credentials(read: EnvReader) {
+  const accessKeyId = read.raw('AWS_ACCESS_KEY_ID')
+  const secretAccessKey = read.raw('AWS_SECRET_ACCESS_KEY')
+  if (accessKeyId === undefined || secretAccessKey === undefined) return {}
+  const sessionToken = read.raw('AWS_SESSION_TOKEN')
+  return {
+    credentials: {
+      accessKeyId,
+      secretAccessKey,
+      ...(sessionToken === undefined ? {} : { sessionToken }),
+    },
+  }
 }
 
 function readArtifacts(read: EnvReader, dataDir: string): ArtifactsConfig {
@@ -202,12 +240,21 @@ function readArtifacts(read: EnvReader, dataDir: string): ArtifactsConfig {
     return { driver: 'fs', root }
   }
   if (value.startsWith('s3://')) {
-    read.problems.push(
-      'BERTH_STORAGE_URL: S3 storage is not supported by this version of berth yet',
-    )
-  } else {
-    read.problems.push('BERTH_STORAGE_URL must start with file:// (or s3:// once supported)')
+    const [bucket = '', ...rest] = value.slice('s3://'.length).split('/')
+    if (!BUCKET_PATTERN.test(bucket)) {
+      read.problems.push('BERTH_STORAGE_URL s3://BUCKET/PREFIX needs a valid bucket name')
+    }
+    return {
+      driver: 's3',
+      bucket,
+      prefix: rest.filter((segment) => segment !== '').join('/'),
+      endpoint: read.raw('BERTH_S3_ENDPOINT'),
+      region: read.raw('BERTH_S3_REGION') ?? 'us-east-1',
+      forcePathStyle: read.bool('BERTH_S3_FORCE_PATH_STYLE', false),
+      ...s3Credentials(read),
+    }
   }
+  read.problems.push('BERTH_STORAGE_URL must start with file:// or s3://')
   return { driver: 'fs', root: join(dataDir, 'archives') }
 }
 

@@ -4,6 +4,7 @@ import {
   type DeploymentReason,
   type DeploymentState,
   type DesiredState,
+  NEVER_DEPLOYED,
   transition,
 } from '../domain/deployment-state.js'
 import type { Model } from '../domain/model.js'
@@ -75,6 +76,19 @@ interface Live {
   waiters: Set<() => void>
   /** Persistence of state changes, in order. */
   writes: Promise<void>
+  /** Bumped by every desired-state change asked of this server. */
+  desiredStamp: number
+  /** Desired-state writes not yet in the store. */
+  desiredWrites: number
+}
+
+/** A deploy or undeploy asked of this server, or one it follows from the store. */
+export interface RequestOrigin {
+  /**
+   * `true`: the store already wants this (another instance was asked); the desired state is not
+   * written again, so a newer request elsewhere is never overwritten.
+   */
+  readonly follow?: boolean
 }
 
 const SETTLED: ReadonlySet<DeploymentState> = new Set(['deployed', 'failed', 'not_deployed'])
@@ -137,13 +151,13 @@ export class DeploymentManager {
    */
   async deploy(
     model: Model,
-    options: { reload?: boolean } = {},
+    options: { reload?: boolean } & RequestOrigin = {},
   ): Promise<{ deployment: Deployment; cached: boolean }> {
     this.#assertOpen()
     const live = this.#liveFor(model)
     // The caller's record is the latest (e.g. new serving settings for the next runner).
     live.model = { ...model, deployment: live.record }
-    this.#setDesired(live, 'deployed')
+    this.#setDesired(live, 'deployed', options)
     const state = live.record.status.state
     let cached = false
     if (state === 'deployed') {
@@ -160,18 +174,18 @@ export class DeploymentManager {
   }
 
   /** Stops the model's runners and releases its capacity. Resolves once `not_deployed`. */
-  async undeploy(model: Model): Promise<Deployment> {
+  async undeploy(model: Model, origin: RequestOrigin = {}): Promise<Deployment> {
     this.#assertOpen()
     const live = this.#liveFor(model)
-    this.#setDesired(live, 'not_deployed')
+    this.#setDesired(live, 'not_deployed', origin)
     await this.#stopAll(live)
     await live.writes
     return live.record
   }
 
   /** Undeploys and forgets the model (it is being deleted). */
-  async remove(model: Model): Promise<void> {
-    await this.undeploy(model)
+  async remove(model: Model, origin: RequestOrigin = {}): Promise<void> {
+    await this.undeploy(model, origin)
     this.#live.delete(keyOf(model))
     this.#deps.metrics.forgetModel(labelsOf(model))
   }
@@ -193,6 +207,23 @@ export class DeploymentManager {
   /** The inputs and outputs the model's serving runner reported, when it has one. */
   liveSignature(model: Model): LoadedSignature | undefined {
     return this.#live.get(keyOf(model))?.signature
+  }
+
+  /**
+   * For following the store: each model this server manages, with its desired state here and a
+   * stamp that changes whenever a request here changes it (`undefined` while such a change is
+   * still being written, when the store may not show it yet).
+   */
+  desiredStates(): Map<string, { model: Model; desired: DesiredState; stamp: number | undefined }> {
+    const states = new Map<
+      string,
+      { model: Model; desired: DesiredState; stamp: number | undefined }
+    >()
+    for (const [key, live] of this.#live) {
+      const stamp = live.desiredWrites > 0 ? undefined : live.desiredStamp
+      states.set(key, { model: live.model, desired: live.record.desired, stamp })
+    }
+    return states
   }
 
   /** Runner processes serving the model now. */
@@ -267,9 +298,15 @@ export class DeploymentManager {
     const key = keyOf(model)
     let live = this.#live.get(key)
     if (live === undefined) {
+      // This server runs nothing for the model yet, whatever another instance recorded.
+      const { state } = model.deployment.status
+      const record: Deployment =
+        state === 'not_deployed' || state === 'failed'
+          ? model.deployment
+          : { ...model.deployment, status: NEVER_DEPLOYED(this.#now()), message: null }
       live = {
         model,
-        record: model.deployment,
+        record,
         reservation: undefined,
         pool: new RunnerPool(),
         signature: undefined,
@@ -282,6 +319,8 @@ export class DeploymentManager {
         pendingOrder: 0,
         waiters: new Set(),
         writes: Promise.resolve(),
+        desiredStamp: 0,
+        desiredWrites: 0,
       }
       this.#live.set(key, live)
       this.#deps.metrics.setDeploymentState(labelsOf(model), live.record.status.state)
@@ -621,10 +660,26 @@ export class DeploymentManager {
     return servingPlan(model, this.#deps.modelDir(model))
   }
 
-  #setDesired(live: Live, desired: DesiredState): void {
+  #setDesired(live: Live, desired: DesiredState, origin: RequestOrigin): void {
+    if (origin.follow !== true) {
+      // Written even when unchanged here: another instance may have written the opposite.
+      live.desiredStamp += 1
+      live.desiredWrites += 1
+      const { namespaceId, modelId } = live.model
+      live.writes = live.writes
+        .then(() => this.#deps.metadata.setDesiredState(namespaceId, modelId, desired))
+        .then(
+          () => undefined,
+          (err: unknown) => {
+            this.#deps.logger.error({ err, model: keyOf(live.model) }, 'deployment: not recorded')
+          },
+        )
+        .finally(() => {
+          live.desiredWrites -= 1
+        })
+    }
     if (live.record.desired === desired) return
     live.record = { ...live.record, desired }
-    this.#persist(live)
   }
 
   /** Moves the state (refusing illegal moves), records it, and wakes whoever waits. */
@@ -645,12 +700,12 @@ export class DeploymentManager {
     this.#persist(live)
   }
 
-  /** Writes the current record after the previous writes; then wakes the waiters. */
+  /** Writes where the deployment is after the previous writes; then wakes the waiters. */
   #persist(live: Live): void {
-    const record = live.record
+    const { desired: _, ...observed } = live.record
     const { namespaceId, modelId } = live.model
     live.writes = live.writes
-      .then(() => this.#deps.metadata.setDeployment(namespaceId, modelId, record))
+      .then(() => this.#deps.metadata.setDeploymentStatus(namespaceId, modelId, observed))
       .then(
         () => undefined,
         (err: unknown) => {

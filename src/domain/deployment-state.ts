@@ -58,6 +58,9 @@ export interface Deployment {
   readonly deployedAt: string | null
 }
 
+/** Where a deployment is, without what is wanted: what a server observes and records. */
+export type DeploymentObservation = Omit<Deployment, 'desired'>
+
 /** The only legal moves; anything else is a bug or a lost race, and is refused. */
 const NEXT: { readonly [S in DeploymentState]: readonly DeploymentState[] } = {
   not_deployed: ['pending'],

@@ -11,5 +11,9 @@ export async function createMetadataStore(config: MetadataConfig): Promise<Metad
       const { SqliteMetadataStore } = await import('./sqlite/sqlite-metadata-store.js')
       return SqliteMetadataStore.open(config)
     }
+    case 'postgres': {
+      const { PostgresMetadataStore } = await import('./postgres/postgres-metadata-store.js')
+      return PostgresMetadataStore.open(config)
+    }
   }
 }

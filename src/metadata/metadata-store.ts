@@ -1,5 +1,5 @@
 import type { ApiKey } from '../domain/api-key.js'
-import type { Deployment } from '../domain/deployment-state.js'
+import type { DeploymentObservation, DesiredState } from '../domain/deployment-state.js'
 import type { Model, ServingSettings } from '../domain/model.js'
 import type { Namespace } from '../domain/namespace.js'
 import type { Organization, Tier } from '../domain/organization.js'
@@ -80,10 +80,21 @@ export interface MetadataStore {
   listModels(namespaceId: string): Promise<Model[]>
 
   /**
-   * Records the model's deployment (desired and observed state). Resolves `false` when the model
-   * no longer exists. Last write wins: one deployment manager owns a model's state.
+   * Records where the model's deployment is (state, reason, since, message, deployed_at), leaving
+   * the desired state alone. Resolves `false` when the model no longer exists. Last write wins.
    */
-  setDeployment(namespaceId: string, modelId: string, deployment: Deployment): Promise<boolean>
+  setDeploymentStatus(
+    namespaceId: string,
+    modelId: string,
+    observed: DeploymentObservation,
+  ): Promise<boolean>
+
+  /**
+   * Records what is wanted of the model's deployment: the one field every berth instance follows,
+   * written only on a user's request, never by an instance reporting its state. Resolves `false`
+   * when the model no longer exists.
+   */
+  setDesiredState(namespaceId: string, modelId: string, desired: DesiredState): Promise<boolean>
 
   /** Records the model's serving settings. Resolves `false` when the model no longer exists. */
   setServing(namespaceId: string, modelId: string, serving: ServingSettings): Promise<boolean>

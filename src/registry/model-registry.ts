@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { inspectArchive } from '../archives/archive-inspector.js'
@@ -402,6 +403,41 @@ export class ModelRegistry {
   }
 
   /** Removes the record, then the stored archive and the unpacked files. Throws `model_not_found`. */
+  /**
+   * Makes sure this server has the model's unpacked files: a model uploaded through another
+   * instance is fetched from the artifact store, checked against its recorded SHA-256, and
+   * unpacked with the same limits as an upload. Throws when the archive is missing or altered.
+   */
+  async installLocally(model: Model): Promise<void> {
+    const target = this.#workspace.modelDir(model.namespaceId, model.uploadId)
+    if (await exists(target)) return
+    const staged = await this.#workspace.stage(
+      await this.#artifacts.get(model.archive.key as ArtifactKey),
+      this.#options.maxArchiveBytes,
+    )
+    const unpackDir = await this.#workspace.newUnpackDir()
+    try {
+      if (staged.sha256 !== model.archive.sha256) {
+        throw new Error(
+          `the stored archive of ${model.namespaceId}/${model.modelId} does not match its recorded SHA-256`,
+        )
+      }
+      const inspected = await inspectArchive(staged.path, unpackDir, this.#options.archiveLimits)
+      // Another pass may have installed it meanwhile: keep the first.
+      if (!(await exists(target))) {
+        await this.#workspace.install(inspected.root, model.namespaceId, model.uploadId)
+      }
+    } finally {
+      await this.#workspace.remove(staged.path)
+      await this.#workspace.remove(unpackDir)
+    }
+  }
+
+  /** Removes this server's unpacked files of a model deleted through another instance. */
+  async forgetLocally(model: Model): Promise<void> {
+    await this.#workspace.remove(this.#workspace.modelDir(model.namespaceId, model.uploadId))
+  }
+
   async delete(principal: Principal, namespaceRef: string, modelId: string): Promise<Model> {
     const namespace = await this.namespaceFor(principal, namespaceRef)
     const model = await this.#metadata.findModel(namespace.id, modelId)
@@ -414,6 +450,13 @@ export class ModelRegistry {
     await this.#workspace.remove(this.#workspace.modelDir(model.namespaceId, model.uploadId))
     return model
   }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  )
 }
 
 /** Orders `MAJOR.MINOR.PATCH` versions numerically. */

@@ -231,6 +231,34 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
         await store.createModel(model(other, { name: 'dup' }))
       })
 
+      /** Both halves of a deployment record: what is wanted, and where it is. */
+      const record = async (namespaceId: string, modelId: string, deployment: Deployment) => {
+        const { desired, ...observed } = deployment
+        const a = await store.setDesiredState(namespaceId, modelId, desired)
+        const b = await store.setDeploymentStatus(namespaceId, modelId, observed)
+        return a && b
+      }
+
+      it('keeps what is wanted apart from where it is: one never overwrites the other', async () => {
+        const ns = await freshNamespace()
+        const m = model(ns, { name: 'halves' })
+        await store.createModel(m)
+        // An instance reports its state with a stale view while a user undeploys elsewhere.
+        assert.equal(await store.setDesiredState(ns.id, m.modelId, 'deployed'), true)
+        await Promise.all([
+          store.setDesiredState(ns.id, m.modelId, 'not_deployed'),
+          store.setDeploymentStatus(ns.id, m.modelId, {
+            status: { state: 'deployed', reason: 'ready', since: T1 },
+            message: null,
+            deployedAt: T1,
+          }),
+        ])
+        const stored = (await store.findModel(ns.id, m.modelId))?.deployment
+        assert.equal(stored?.desired, 'not_deployed')
+        assert.deepEqual(stored?.status, { state: 'deployed', reason: 'ready', since: T1 })
+        assert.equal(stored?.deployedAt, T1)
+      })
+
       it('records deployments and lists what a starting server must reconcile', async () => {
         const ns = await freshNamespace()
         const idle = model(ns, { name: 'idle' })
@@ -244,21 +272,21 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
           message: null,
           deployedAt: T1,
         }
-        assert.equal(await store.setDeployment(ns.id, wanted.modelId, deployed), true)
+        assert.equal(await record(ns.id, wanted.modelId, deployed), true)
         const unloading: Deployment = {
           desired: 'not_deployed',
           status: { state: 'unloading', reason: 'unload_requested', since: T1 },
           message: null,
           deployedAt: T0,
         }
-        await store.setDeployment(ns.id, stuck.modelId, unloading)
+        await record(ns.id, stuck.modelId, unloading)
         const failed: Deployment = {
           desired: 'not_deployed',
           status: { state: 'failed', reason: 'model_load_failed', since: T1 },
           message: 'ONNX Runtime said no',
           deployedAt: null,
         }
-        await store.setDeployment(ns.id, broken.modelId, failed)
+        await record(ns.id, broken.modelId, failed)
         assert.deepEqual((await store.findModel(ns.id, wanted.modelId))?.deployment, deployed)
         assert.deepEqual((await store.findModel(ns.id, broken.modelId))?.deployment, failed)
         assert.deepEqual((await store.findModel(ns.id, idle.modelId))?.deployment, idle.deployment)
@@ -269,7 +297,8 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
           toReconcile.map((m) => m.modelId),
           [stuck.modelId, wanted.modelId].sort(),
         )
-        assert.equal(await store.setDeployment(ns.id, 'gone_1_0_0', deployed), false)
+        assert.equal(await record(ns.id, 'gone_1_0_0', deployed), false)
+        assert.equal(await store.setDesiredState(ns.id, 'gone_1_0_0', 'deployed'), false)
       })
 
       it('records serving settings, automatic batch size included', async () => {

@@ -107,15 +107,14 @@ describe('deployment lifecycle', () => {
       await h.manager.waitUntilSettled(kept, 5000)
       await h.manager.close()
       const broken = await h.model('broken')
-      await h.store.setDeployment(broken.namespaceId, broken.modelId, {
-        desired: 'deployed',
+      await h.store.setDesiredState(broken.namespaceId, broken.modelId, 'deployed')
+      await h.store.setDeploymentStatus(broken.namespaceId, broken.modelId, {
         status: { state: 'failed', reason: 'load_timeout', since: broken.createdAt },
         message: 'it took too long',
         deployedAt: null,
       })
       // As a crash mid-unload would leave it.
-      await h.store.setDeployment(stuck.namespaceId, stuck.modelId, {
-        desired: 'not_deployed',
+      await h.store.setDeploymentStatus(stuck.namespaceId, stuck.modelId, {
         status: { state: 'unloading', reason: 'unload_requested', since: stuck.createdAt },
         message: null,
         deployedAt: null,

@@ -3,6 +3,7 @@ import { type Kysely, Migrator, type Selectable, sql } from 'kysely'
 import type { ApiKey } from '../../domain/api-key.js'
 import type {
   Deployment,
+  DeploymentObservation,
   DeploymentReason,
   DeploymentState,
   DesiredState,
@@ -49,9 +50,13 @@ export class KyselyMetadataStore implements MetadataStore {
   /** Built and compiled once: it runs on every request, and building costs more than running. */
   readonly #credentialQuery: ReturnType<typeof credentialQuery>
 
-  constructor(db: Kysely<Database>, classify: ClassifyError) {
+  /** Where the migration bookkeeping tables live (PostgreSQL); the default schema otherwise. */
+  readonly #schema: string | undefined
+
+  constructor(db: Kysely<Database>, classify: ClassifyError, options: { schema?: string } = {}) {
     this.#db = db
     this.#classify = classify
+    this.#schema = options.schema
     this.#credentialQuery = credentialQuery(db)
   }
 
@@ -67,6 +72,8 @@ export class KyselyMetadataStore implements MetadataStore {
       provider: { getMigrations: async () => MIGRATIONS },
       migrationTableName: 'berth_migration',
       migrationLockTableName: 'berth_migration_lock',
+      // Kysely looks its tables up by name in every schema unless told which one.
+      ...(this.#schema === undefined ? {} : { migrationTableSchema: this.#schema }),
     })
     for (let attempt = 1; ; attempt++) {
       const { error } = await migrator.migrateToLatest()
@@ -275,14 +282,34 @@ export class KyselyMetadataStore implements MetadataStore {
     return rows.map(toModel)
   }
 
-  async setDeployment(
+  async setDeploymentStatus(
     namespaceId: string,
     modelId: string,
-    deployment: Deployment,
+    observed: DeploymentObservation,
   ): Promise<boolean> {
     const result = await this.#db
       .updateTable('models')
-      .set(deploymentColumns(deployment))
+      .set({
+        deployment_state: observed.status.state,
+        deployment_reason: observed.status.reason,
+        deployment_since: observed.status.since,
+        deployment_message: observed.message,
+        deployed_at: observed.deployedAt,
+      })
+      .where('namespace_id', '=', namespaceId)
+      .where('model_id', '=', modelId)
+      .executeTakeFirst()
+    return Number(result.numUpdatedRows) > 0
+  }
+
+  async setDesiredState(
+    namespaceId: string,
+    modelId: string,
+    desired: DesiredState,
+  ): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('models')
+      .set({ desired_state: desired })
       .where('namespace_id', '=', namespaceId)
       .where('model_id', '=', modelId)
       .executeTakeFirst()

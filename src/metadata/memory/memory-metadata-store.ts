@@ -1,5 +1,5 @@
 import type { ApiKey } from '../../domain/api-key.js'
-import type { Deployment } from '../../domain/deployment-state.js'
+import type { DeploymentObservation, DesiredState } from '../../domain/deployment-state.js'
 import type { Model, ServingSettings } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
 import type { Organization, Tier } from '../../domain/organization.js'
@@ -142,16 +142,30 @@ export class MemoryMetadataStore implements MetadataStore {
       .map((m) => structuredClone(m))
   }
 
-  async setDeployment(
+  async setDeploymentStatus(
     namespaceId: string,
     modelId: string,
-    deployment: Deployment,
+    observed: DeploymentObservation,
   ): Promise<boolean> {
     this.#assertOpen()
     const key = `${namespaceId}/${modelId}`
     const model = this.#models.get(key)
     if (model === undefined) return false
-    this.#models.set(key, { ...model, deployment: structuredClone(deployment) })
+    const deployment = { ...structuredClone(observed), desired: model.deployment.desired }
+    this.#models.set(key, { ...model, deployment })
+    return true
+  }
+
+  async setDesiredState(
+    namespaceId: string,
+    modelId: string,
+    desired: DesiredState,
+  ): Promise<boolean> {
+    this.#assertOpen()
+    const key = `${namespaceId}/${modelId}`
+    const model = this.#models.get(key)
+    if (model === undefined) return false
+    this.#models.set(key, { ...model, deployment: { ...model.deployment, desired } })
     return true
   }
 

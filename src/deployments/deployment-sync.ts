@@ -1,0 +1,109 @@
+import type { Logger } from 'pino'
+import type { Model } from '../domain/model.js'
+import type { MetadataStore } from '../metadata/metadata-store.js'
+import type { DeploymentManager } from './deployment-manager.js'
+
+export interface DeploymentSyncDeps {
+  readonly metadata: MetadataStore
+  readonly deployments: DeploymentManager
+  /** Gets the model's files onto this server (uploaded elsewhere: fetched and unpacked). */
+  readonly install: (model: Model) => Promise<void>
+  /** Removes this server's files of a model deleted elsewhere. */
+  readonly forget: (model: Model) => Promise<void>
+  readonly logger: Logger
+}
+
+/**
+ * Several berth instances on one database: each follows the desired states recorded there.
+ * Every `intervalMs` it deploys here what is wanted deployed (fetching the model's files when it
+ * was uploaded elsewhere), undeploys what is no longer wanted, and forgets what was deleted.
+ * Each instance runs its own runners; the store is the only thing they share.
+ */
+export class DeploymentSync {
+  readonly #deps: DeploymentSyncDeps
+  readonly #intervalMs: number
+  #timer: NodeJS.Timeout | undefined
+  #pass: Promise<void> | undefined
+  #closed = false
+
+  constructor(deps: DeploymentSyncDeps, options: { readonly intervalMs: number }) {
+    this.#deps = deps
+    this.#intervalMs = options.intervalMs
+  }
+
+  /** Starts following (the first pass after one interval: `reconcile` covered the start). */
+  start(): void {
+    if (this.#closed || this.#timer !== undefined) return
+    this.#timer = setInterval(() => void this.runOnce(), this.#intervalMs)
+    this.#timer.unref()
+  }
+
+  /** One pass, unless one is running (then that one). Never throws: problems are logged. */
+  runOnce(): Promise<void> {
+    this.#pass ??= this.#follow()
+      .catch((err: unknown) => this.#deps.logger.warn({ err }, 'deployment sync: pass failed'))
+      .finally(() => {
+        this.#pass = undefined
+      })
+    return this.#pass
+  }
+
+  /** Fetches the files of every model wanted deployed that this server lacks (at start). */
+  async installWanted(): Promise<void> {
+    for (const model of await this.#deps.metadata.listModelsToReconcile()) {
+      if (model.deployment.desired !== 'deployed') continue
+      await this.#deps.install(model).catch((err: unknown) => {
+        const key = `${model.namespaceId}/${model.modelId}`
+        this.#deps.logger.warn({ err, model: key }, 'deployment sync: could not fetch the model')
+      })
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    clearInterval(this.#timer)
+    await this.#pass
+  }
+
+  async #follow(): Promise<void> {
+    const { metadata, deployments, logger } = this.#deps
+    // What this server was asked before reading the store: a request here after that (or still
+    // being written) is newer than what the store shows, and wins.
+    const before = deployments.desiredStates()
+    const stored = await metadata.listModelsToReconcile()
+    const unchanged = (key: string): boolean => {
+      const was = before.get(key)
+      const now = deployments.desiredStates().get(key)
+      if (was === undefined) return now === undefined
+      return was.stamp !== undefined && now?.stamp === was.stamp
+    }
+    const wanted = new Set<string>()
+    for (const model of stored) {
+      if (model.deployment.desired !== 'deployed') continue
+      const key = `${model.namespaceId}/${model.modelId}`
+      wanted.add(key)
+      if (this.#closed || before.get(key)?.desired === 'deployed' || !unchanged(key)) continue
+      try {
+        await this.#deps.install(model)
+        if (!unchanged(key) || this.#closed) continue
+        await deployments.deploy(model, { follow: true })
+        logger.info({ model: key }, 'deployment sync: deploying what another instance deployed')
+      } catch (err) {
+        logger.warn({ err, model: key }, 'deployment sync: could not deploy')
+      }
+    }
+    for (const [key, { model, desired }] of before) {
+      if (this.#closed || desired !== 'deployed' || wanted.has(key) || !unchanged(key)) continue
+      const row = await metadata.findModel(model.namespaceId, model.modelId)
+      if (!unchanged(key)) continue
+      if (row === undefined) {
+        await deployments.remove(model, { follow: true })
+        await this.#deps.forget(model)
+        logger.info({ model: key }, 'deployment sync: removed what another instance deleted')
+      } else if (row.deployment.desired === 'not_deployed') {
+        await deployments.undeploy(model, { follow: true })
+        logger.info({ model: key }, 'deployment sync: undeploying what another instance undeployed')
+      }
+    }
+  }
+}

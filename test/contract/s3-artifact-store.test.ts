@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import { Readable } from 'node:stream'
+import { after, describe, it } from 'node:test'
+import {
+  DeleteBucketCommand,
+  DeleteObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3'
+import { artifactKey } from '../../src/artifacts/artifact-key.js'
+import { S3ArtifactStore } from '../../src/artifacts/s3/s3-artifact-store.js'
+import { s3ForTests, testBucket } from '../helpers/services.js'
+import { artifactStoreContract } from './artifact-store.contract.js'
+
+const s3 = s3ForTests()
+if ('skip' in s3) {
+  describe('ArtifactStore contract: s3', () => {
+    it('needs an S3 server', { skip: s3.skip }, () => undefined)
+  })
+} else {
+  const bucket = testBucket()
+  const credentials = { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials,
+  })
+  const open = () =>
+    S3ArtifactStore.open({
+      driver: 's3',
+      bucket,
+      prefix: 'berth/archives',
+      endpoint: s3.endpoint,
+      region: s3.region,
+      forcePathStyle: true,
+      credentials,
+    })
+  /** Every object and every unfinished multipart upload: a failed put must leave neither. */
+  const listAll = async () => {
+    const objects = await client.send(new ListObjectsV2Command({ Bucket: bucket }))
+    const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))
+    return [
+      ...(objects.Contents ?? []).map((o) => o.Key ?? ''),
+      ...(uploads.Uploads ?? []).map((u) => `(upload) ${u.Key ?? ''}`),
+    ].sort()
+  }
+  after(async () => {
+    for (const key of await listAll()) {
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))
+    }
+    await client.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => undefined)
+    client.destroy()
+  })
+
+  // The bucket does not exist yet: the first open creates it.
+  artifactStoreContract('s3 (radosgw)', open, listAll)
+
+  describe('s3 specifics', () => {
+    it('streams a multipart upload (three parts) and reads it back', async () => {
+      const store = await open()
+      try {
+        const key = artifactKey('ns_test', 'multipart', 'big.tar.gz')
+        const part = randomBytes(1024 * 1024)
+        const parts = Array.from({ length: 40 }, () => part)
+        const { sizeBytes } = await store.put(key, Readable.from(parts))
+        assert.equal(sizeBytes, 40 * part.length)
+        const hash = createHash('sha256')
+        for await (const chunk of await store.get(key)) hash.update(chunk as Buffer)
+        const want = createHash('sha256')
+        for (const p of parts) want.update(p)
+        assert.equal(hash.digest('hex'), want.digest('hex'))
+        assert.equal(store.urlOf(key), `s3://${bucket}/berth/archives/ns_test/multipart/big.tar.gz`)
+        await store.delete(key)
+      } finally {
+        await store.close()
+      }
+    })
+
+    it('aborts a multipart upload whose source fails part-way: no parts are left', async () => {
+      const store = await open()
+      try {
+        const before = await listAll()
+        let sent = 0
+        const source = new Readable({
+          read() {
+            sent += 1
+            if (sent > 20) this.destroy(new Error('client went away'))
+            else this.push(randomBytes(1024 * 1024))
+          },
+        })
+        const key = artifactKey('ns_test', 'multipart', 'broken.tar.gz')
+        await assert.rejects(store.put(key, source), /client went away/)
+        assert.deepEqual(await listAll(), before)
+      } finally {
+        await store.close()
+      }
+    })
+
+    it('says which bucket cannot be used, without the credentials', async () => {
+      await assert.rejects(
+        S3ArtifactStore.open({
+          driver: 's3',
+          bucket: 'berth-test-denied',
+          prefix: '',
+          endpoint: s3.endpoint,
+          region: s3.region,
+          forcePathStyle: true,
+          credentials: { accessKeyId: 'nobody', secretAccessKey: 'sekrit-value-123' },
+        }),
+        (err: Error) => {
+          assert.match(err.message, /berth-test-denied/)
+          assert.doesNotMatch(`${err.message} ${String(err.cause)}`, /sekrit-value-123/)
+          return true
+        },
+      )
+    })
+  })
+}
