@@ -46,7 +46,17 @@ stop() {
     [ $alive = 0 ] && break
     sleep 0.2
   done
+  for pid in $pids; do kill -9 "$pid" 2>/dev/null || true; done
   rm -rf "$dir"
+}
+
+# A server left listening (an earlier start not stopped yet) would answer in place of ours.
+assert_free() {
+  local port=$1
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "services: 127.0.0.1:$port is in use; stop the earlier services first" >&2
+    exit 1
+  fi
 }
 
 start_postgres() {
@@ -137,6 +147,7 @@ CONF
 
 case "$cmd" in
   start)
+    for port in "$PG_PORT" "$RGW_PORT" "$MON_PORT"; do assert_free "$port"; done
     dir=$(mktemp -d /tmp/berth-services.XXXXXX)
     chmod 755 "$dir"
     echo "export BERTH_SERVICES_DIR=$dir"

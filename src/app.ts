@@ -1,4 +1,5 @@
-import { chmod, mkdir, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
@@ -15,6 +16,8 @@ import { NamespaceService } from './namespaces/namespace-service.js'
 import { createLogger } from './observability/logger.js'
 import { Metrics } from './observability/metrics.js'
 import { ModelRegistry } from './registry/model-registry.js'
+import { OrgModelRegistry } from './registry/org-model-registry.js'
+import { UploadSignature } from './registry/upload-signature.js'
 import { LocalScheduler } from './scheduler/local/local-scheduler.js'
 import { RunnerLoadCheck } from './scheduler/local/runner-load-check.js'
 import { BERTH_VERSION } from './version.js'
@@ -54,6 +57,24 @@ const MAX_RUNNER_FRAME_BYTES = 1024 ** 3
 
 /** Name of the file, under the data dir, that receives a generated bootstrap key (mode 0600). */
 export const BOOTSTRAP_KEY_FILE = 'bootstrap-api-key'
+/** Where a generated key for berth's own upload URLs is kept (BERTH_UPLOAD_SIGNING_KEY unset). */
+export const UPLOAD_SIGNING_KEY_FILE = 'upload-signing-key'
+
+/**
+ * The key that signs berth's upload URLs: `BERTH_UPLOAD_SIGNING_KEY`, or one generated once and
+ * kept in the data dir (mode 0600), so URLs handed out survive a restart.
+ */
+async function uploadSigningKey(config: Config): Promise<Buffer> {
+  if (config.uploadSigningKey !== undefined) return Buffer.from(config.uploadSigningKey)
+  const file = join(config.dataDir, UPLOAD_SIGNING_KEY_FILE)
+  await mkdir(config.dataDir, { recursive: true })
+  try {
+    await writeFile(file, randomBytes(32).toString('hex'), { mode: 0o600, flag: 'wx' })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+  }
+  return Buffer.from((await readFile(file, 'utf8')).trim())
+}
 
 /** The composition root: builds every adapter and service from the configuration. */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
@@ -118,6 +139,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         },
       },
     )
+    const orgModels = new OrgModelRegistry(
+      {
+        metadata,
+        artifacts,
+        workspace,
+        registry,
+        signature: new UploadSignature(await uploadSigningKey(config)),
+      },
+      { publicUrl: config.http.publicUrl, maxArchiveBytes: config.limits.maxArchiveBytes },
+    )
     const orphans = await registry.removeOrphanedFiles(STALE_AFTER_MS)
     if (orphans > 0) logger.info({ orphans }, 'removed unpacked model files no model record owns')
     const sync = new DeploymentSync(
@@ -146,7 +177,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         version: BERTH_VERSION,
         maxInferBytes: config.inference.maxRequestBytes,
       },
-      { accounts, namespaces, registry, inference, metrics },
+      { accounts, namespaces, registry, orgModels, inference, metrics },
     )
 
     let closing: Promise<void> | undefined

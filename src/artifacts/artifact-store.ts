@@ -6,7 +6,7 @@ export type ArtifactKey = string & { readonly __brand: 'ArtifactKey' }
 /**
  * Where uploaded archives are kept, unchanged and never overwritten (DESIGN §2). Objects are
  * written once and read as streams; memory stays flat whatever their size.
- * Not in the port: directories, renames, SDK clients, presigned URLs.
+ * Not in the port: directories, renames, SDK clients.
  */
 export interface ArtifactStore {
   /**
@@ -30,6 +30,13 @@ export interface ArtifactStore {
 
   /** Removes the object. Idempotent: deleting a missing key succeeds. */
   delete(key: ArtifactKey): Promise<void>
+
+  /**
+   * A URL a client can `PUT` the object to directly until `expiresInSeconds` pass, where the
+   * store can sign one (S3); `undefined` where it cannot (the file store), and berth takes the
+   * upload itself. Nothing checks what arrives there: read it back before trusting it.
+   */
+  presignPut(key: ArtifactKey, expiresInSeconds: number): Promise<string | undefined>
 
   /** The address shown to clients: `file:///…` or `s3://bucket/key`. */
   urlOf(key: ArtifactKey): string

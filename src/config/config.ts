@@ -109,6 +109,8 @@ export interface Config {
   readonly scheduler: SchedulerConfig
   /** Key given to the `default` organization when the store starts empty; generated when unset. */
   readonly bootstrapApiKey: string | undefined
+  /** Signs berth's own upload URLs (org registry on the file store); generated when unset. */
+  readonly uploadSigningKey: string | undefined
   readonly limits: LimitsConfig
   readonly deployments: DeploymentsConfig
   readonly inference: InferenceConfig

@@ -115,6 +115,7 @@ export function loadConfig(env: Env, host: HostFacts = detectHost()): Config {
     artifacts: readArtifacts(read, dataDir),
     scheduler: readScheduler(read, host),
     bootstrapApiKey: readBootstrapKey(read),
+    uploadSigningKey: readSigningKey(read),
     limits: {
       maxArchiveBytes: read.int('BERTH_MAX_ARCHIVE_BYTES', TEN_GIB, 1, Number.MAX_SAFE_INTEGER),
       maxArchiveEntries: read.int('BERTH_MAX_ARCHIVE_ENTRIES', 10_000, 1, 10_000_000),
@@ -280,6 +281,14 @@ function readScheduler(read: EnvReader, host: HostFacts): SchedulerConfig {
 
 // Keys are compared as opaque strings; the prefix keeps them recognisable to secret scanners.
 const BOOTSTRAP_KEY_PATTERN = /^sk_[\x21-\x7e]{16,}$/
+
+function readSigningKey(read: EnvReader): string | undefined {
+  const value = read.raw('BERTH_UPLOAD_SIGNING_KEY')
+  if (value !== undefined && value.length < 32) {
+    read.problems.push('BERTH_UPLOAD_SIGNING_KEY needs at least 32 characters')
+  }
+  return value
+}
 
 function readBootstrapKey(read: EnvReader): string | undefined {
   const value = read.raw('BERTH_BOOTSTRAP_API_KEY')

@@ -73,6 +73,11 @@ export interface Model {
   readonly archive: StoredArchive
   readonly manifest: Manifest
   readonly deployment: Deployment
+  /**
+   * Set when the model is an org model enabled in this namespace (its `uploadId` in the
+   * registry): the archive is the organization's, shared, and outlives this record.
+   */
+  readonly orgUploadId: string | null
   readonly createdAt: string
   readonly updatedAt: string
 }

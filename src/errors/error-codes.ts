@@ -46,6 +46,15 @@ export const ERROR_CODES = {
   // models
   model_not_found: 'not_found',
   model_already_exists: 'already_exists',
+  // the organization registry (presigned upload → confirm → enable)
+  org_model_not_found: 'not_found',
+  org_model_enabled: 'failed_precondition',
+  org_model_not_enabled: 'not_found',
+  org_model_not_validated: 'invalid_argument',
+  upload_not_found: 'not_found',
+  upload_not_received: 'invalid_argument',
+  upload_already_received: 'already_exists',
+  upload_url_invalid: 'permission_denied',
   // artifact store
   artifact_exists: 'already_exists',
   artifact_not_found: 'not_found',

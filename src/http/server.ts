@@ -14,6 +14,7 @@ import type { InferenceService } from '../inference/inference-service.js'
 import type { NamespaceService } from '../namespaces/namespace-service.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { ModelRegistry } from '../registry/model-registry.js'
+import type { OrgModelRegistry } from '../registry/org-model-registry.js'
 import { authenticate } from './authentication.js'
 import { installErrorHandler } from './error-handler.js'
 import { tidyComponentSchemas } from './openapi-components.js'
@@ -21,6 +22,7 @@ import { inferenceRoutes, oipHealthRoutes, oipRoutes } from './routes/inference.
 import { modelRoutes } from './routes/models.routes.js'
 import { namespaceRoutes } from './routes/namespaces.routes.js'
 import { operationsRoutes } from './routes/operations.routes.js'
+import { orgModelRoutes, orgUploadRoutes } from './routes/org-models.routes.js'
 import { tensorRoutes } from './routes/tensors.routes.js'
 import { schemaRegistry } from './schemas/common.schemas.js'
 import { validatorCompiler } from './validation.js'
@@ -39,6 +41,7 @@ export interface ServerServices {
   readonly accounts: AccountService
   readonly namespaces: NamespaceService
   readonly registry: ModelRegistry
+  readonly orgModels: OrgModelRegistry
   readonly inference: InferenceService
   readonly metrics: Metrics
 }
@@ -136,9 +139,12 @@ export async function buildServer(
       })
       await v1.register(tensorRoutes, { registry: services.registry })
       await v1.register(inferenceRoutes, inferenceOptions)
+      await v1.register(orgModelRoutes, { orgModels: services.orgModels })
     },
     { prefix: '/v1' },
   )
+  // berth's presigned upload URL: its signature is the authority, not a bearer key.
+  await app.register(orgUploadRoutes, { prefix: '/v1', orgModels: services.orgModels })
   await app.register(oipHealthRoutes, { prefix: '/v2' })
   await app.register(
     async (v2) => {

@@ -2,6 +2,7 @@ import type { ApiKey } from '../domain/api-key.js'
 import type { DeploymentObservation, DesiredState } from '../domain/deployment-state.js'
 import type { Model, ServingSettings } from '../domain/model.js'
 import type { Namespace } from '../domain/namespace.js'
+import type { OrgModel, OrgModelValidation } from '../domain/org-model.js'
 import type { Organization, Tier } from '../domain/organization.js'
 
 /** An API key and the organization it belongs to. */
@@ -69,7 +70,8 @@ export interface MetadataStore {
 
   /**
    * Adds a model. Throws `model_already_exists` when the namespace already has its `modelId`,
-   * `namespace_not_found` when the namespace no longer exists.
+   * `namespace_not_found` when the namespace no longer exists, `org_model_not_found` when the
+   * org model it enables (`orgUploadId`) no longer exists.
    */
   createModel(model: Model): Promise<void>
 
@@ -107,6 +109,36 @@ export interface MetadataStore {
 
   /** Removes the model record. Resolves `false` when there was none. */
   deleteModel(namespaceId: string, modelId: string): Promise<boolean>
+
+  /**
+   * Adds a model to the organization registry (at presign time, `pending`). Throws
+   * `model_already_exists` when the organization has its `model_id`.
+   */
+  createOrgModel(model: OrgModel): Promise<void>
+
+  /** The organization's model with this `model_id` or `upload_id`, or `undefined`. */
+  findOrgModel(
+    organizationId: string,
+    ref: { readonly modelId: string } | { readonly uploadId: string },
+  ): Promise<OrgModel | undefined>
+
+  /**
+   * The org model of an upload, whatever its organization: for berth's signed upload URL, whose
+   * signature is the caller's authority.
+   */
+  findOrgModelByUpload(uploadId: string): Promise<OrgModel | undefined>
+
+  /** The organization's models, oldest first. */
+  listOrgModels(organizationId: string): Promise<OrgModel[]>
+
+  /** Records the outcome of validating the uploaded archive. Resolves `false` when gone. */
+  setOrgModelValidation(uploadId: string, validation: OrgModelValidation): Promise<boolean>
+
+  /**
+   * Removes the org model unless a namespace enables it (checked by the database itself, so no
+   * enable can slip in between).
+   */
+  deleteOrgModel(uploadId: string): Promise<'deleted' | 'enabled' | 'missing'>
 
   /** Releases the connection. Idempotent; other calls fail afterwards. */
   close(): Promise<void>

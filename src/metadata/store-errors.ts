@@ -63,3 +63,18 @@ export function namespaceNotFound(ref: string, cause?: unknown): BerthError {
     cause,
   })
 }
+
+export function orgModelNotFound(modelId: string, cause?: unknown): BerthError {
+  return new BerthError('org_model_not_found', `org model "${modelId}" not found`, {
+    details: { model_id: modelId },
+    cause,
+  })
+}
+
+export function orgModelAlreadyExists(modelId: string, cause?: unknown): BerthError {
+  return new BerthError(
+    'model_already_exists',
+    `the organization already has model "${modelId}": upload another version`,
+    { details: { model_id: modelId }, cause },
+  )
+}

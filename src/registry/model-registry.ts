@@ -17,10 +17,11 @@ import {
   UNDEPLOYED,
 } from '../domain/deployment-state.js'
 import { newId } from '../domain/ids.js'
-import { servedOnnx, storedWeights } from '../domain/manifest.js'
+import { type Manifest, servedOnnx, storedWeights } from '../domain/manifest.js'
 import {
   MODEL_VERSION_PATTERN,
   type Model,
+  type ModelFormat,
   modelIdOf,
   type ServingSettings,
 } from '../domain/model.js'
@@ -147,12 +148,7 @@ export class ModelRegistry {
         throw modelAlreadyExists(namespace.id, modelId)
       }
 
-      const unpackDir = await this.#workspace.newUnpackDir()
-      cleanup.push(() => this.#workspace.remove(unpackDir))
-      const inspected = await inspectArchive(staged.path, unpackDir, this.#options.archiveLimits)
-      const manifest = await validateModel(fields.format, inspected)
-      const onnxFile = servedOnnx(manifest)?.primaryFile
-      if (onnxFile !== undefined) await this.#loadCheck.checkOnnx(join(inspected.root, onnxFile))
+      const { root, manifest } = await this.#inspectAndValidate(staged.path, fields.format, cleanup)
 
       const uploadId = newId('upl')
       const key = archiveKey(namespace, uploadId)
@@ -162,11 +158,12 @@ export class ModelRegistry {
         () => this.#workspace.remove(this.#workspace.modelDir(namespace.id, uploadId)),
       ]
       try {
-        await this.#workspace.install(inspected.root, namespace.id, uploadId)
+        await this.#workspace.install(root, namespace.id, uploadId)
         const now = this.#now().toISOString()
         const model: Model = {
           namespaceId: namespace.id,
           organizationId: namespace.organizationId,
+          orgUploadId: null,
           modelId,
           uploadId,
           name: fields.name,
@@ -202,6 +199,58 @@ export class ModelRegistry {
     }
     if (!deploy) return { model: recorded, deploymentStatus: 'not_deployed' }
     const deployed = await this.#startDeployment(recorded, options.wait, false)
+    return {
+      model: deployed.model,
+      deploymentStatus: mixpeekStatus(deployed.model.deployment.status.state),
+    }
+  }
+
+  /**
+   * Validates an archive as an upload does (DESIGN §5: inspection, format checks, the trial load
+   * of an ONNX graph) and keeps nothing. Throws the upload's 400s.
+   */
+  async validateArchive(path: string, format: ModelFormat): Promise<Manifest> {
+    const cleanup: Array<() => Promise<void>> = []
+    try {
+      return (await this.#inspectAndValidate(path, format, cleanup)).manifest
+    } finally {
+      for (const step of cleanup) await step().catch(() => undefined)
+    }
+  }
+
+  /** Unpacks into a new folder (its removal pushed on `cleanup`) and validates the model. */
+  async #inspectAndValidate(
+    path: string,
+    format: ModelFormat,
+    cleanup: Array<() => Promise<void>>,
+  ): Promise<{ root: string; manifest: Manifest }> {
+    const unpackDir = await this.#workspace.newUnpackDir()
+    cleanup.push(() => this.#workspace.remove(unpackDir))
+    const inspected = await inspectArchive(path, unpackDir, this.#options.archiveLimits)
+    const manifest = await validateModel(format, inspected)
+    const onnxFile = servedOnnx(manifest)?.primaryFile
+    if (onnxFile !== undefined) await this.#loadCheck.checkOnnx(join(inspected.root, onnxFile))
+    return { root: inspected.root, manifest }
+  }
+
+  /**
+   * Records an org model enabled in a namespace (`model.orgUploadId` set) once its files are
+   * installed here, then deploys it when asked. Throws `model_already_exists` when the namespace
+   * has its `model_id`, `org_model_not_found` when the org model went meanwhile.
+   */
+  async addEnabled(
+    model: Model,
+    options: { deploy: boolean; wait: boolean },
+  ): Promise<UploadResult> {
+    await this.installLocally(model)
+    try {
+      await this.#metadata.createModel(model)
+    } catch (err) {
+      await this.forgetLocally(model)
+      throw err
+    }
+    if (!options.deploy) return { model, deploymentStatus: 'not_deployed' }
+    const deployed = await this.#startDeployment(model, options.wait, false)
     return {
       model: deployed.model,
       deploymentStatus: mixpeekStatus(deployed.model.deployment.status.state),
@@ -446,7 +495,8 @@ export class ModelRegistry {
     if (model === undefined || !(await this.#metadata.deleteModel(namespace.id, modelId))) {
       throw modelNotFound(namespace, modelId)
     }
-    await this.#artifacts.delete(model.archive.key as ArtifactKey)
+    // An enabled org model's archive is the organization's: it stays.
+    if (model.orgUploadId === null) await this.#artifacts.delete(model.archive.key as ArtifactKey)
     await this.#workspace.remove(this.#workspace.modelDir(model.namespaceId, model.uploadId))
     return model
   }

@@ -5,6 +5,7 @@ import { hashApiKey } from '../../src/domain/api-key.js'
 import type { Deployment } from '../../src/domain/deployment-state.js'
 import { newId } from '../../src/domain/ids.js'
 import type { Namespace } from '../../src/domain/namespace.js'
+import type { OrgModel } from '../../src/domain/org-model.js'
 import type { Organization } from '../../src/domain/organization.js'
 import { isBerthError } from '../../src/errors/berth-error.js'
 import type { MetadataStore } from '../../src/metadata/metadata-store.js'
@@ -345,6 +346,116 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
         for (const r of results) {
           if (r.status === 'rejected') assert.ok(isBerthError(r.reason, 'namespace_name_taken'))
         }
+      })
+    })
+
+    describe('org models', () => {
+      function orgModel(organizationId: string, overrides: Partial<OrgModel> = {}): OrgModel {
+        const uploadId = newId('upl')
+        const name = overrides.name ?? `org-model-${uploadId.slice(4, 10)}`
+        return {
+          organizationId,
+          modelId: `${name}_1_0_0`,
+          uploadId,
+          name,
+          version: '1.0.0',
+          description: 'shared encoder',
+          format: 'onnx',
+          framework: null,
+          taskType: 'embedding',
+          resources: { numCpus: 0.5, numGpus: 0, memoryBytes: 5 * 1024 ** 3 },
+          archive: {
+            key: `org/${uploadId}.tar.gz`,
+            url: `s3://b/org/${uploadId}.tar.gz`,
+            sha256: null,
+            sizeBytes: null,
+          },
+          validationStatus: 'pending',
+          validationErrors: [],
+          manifest: null,
+          uploadExpiresAt: T1,
+          createdAt: T0,
+          updatedAt: T0,
+          ...overrides,
+        }
+      }
+
+      it('creates, finds by model_id or upload_id, lists and records validation', async () => {
+        const org = organization()
+        await store.createOrganization(org)
+        const first = orgModel(org.id, { name: 'first' })
+        const second = orgModel(org.id, { name: 'second', createdAt: T1 })
+        await store.createOrgModel(second)
+        await store.createOrgModel(first)
+        assert.deepEqual(await store.findOrgModel(org.id, { modelId: 'first_1_0_0' }), first)
+        assert.deepEqual(await store.findOrgModel(org.id, { uploadId: second.uploadId }), second)
+        assert.deepEqual(await store.findOrgModelByUpload(second.uploadId), second)
+        assert.equal(await store.findOrgModelByUpload(newId('upl')), undefined)
+        assert.equal(await store.findOrgModel(newId('org'), { modelId: 'first_1_0_0' }), undefined)
+        assert.deepEqual(
+          (await store.listOrgModels(org.id)).map((m) => m.modelId),
+          ['first_1_0_0', 'second_1_0_0'],
+        )
+        await assert.rejects(store.createOrgModel(orgModel(org.id, { name: 'first' })), (err) =>
+          isBerthError(err, 'model_already_exists'),
+        )
+        const other = organization()
+        await store.createOrganization(other)
+        await store.createOrgModel(orgModel(other.id, { name: 'first' }))
+
+        const manifest = modelRecord({ id: 'ns_x', organizationId: org.id }).manifest
+        const validation = {
+          validationStatus: 'passed' as const,
+          validationErrors: [],
+          manifest,
+          sha256: 'ef'.repeat(32),
+          sizeBytes: 6 * 1024 ** 3,
+          updatedAt: T1,
+        }
+        assert.equal(await store.setOrgModelValidation(first.uploadId, validation), true)
+        const passed = await store.findOrgModel(org.id, { uploadId: first.uploadId })
+        assert.equal(passed?.validationStatus, 'passed')
+        assert.deepEqual(passed?.manifest, manifest)
+        assert.deepEqual(passed?.archive, {
+          ...first.archive,
+          sha256: 'ef'.repeat(32),
+          sizeBytes: 6 * 1024 ** 3,
+        })
+        assert.equal(passed?.updatedAt, T1)
+        const failed = {
+          ...validation,
+          validationStatus: 'failed' as const,
+          validationErrors: ['onnx_invalid: not a graph'],
+          manifest: null,
+        }
+        await store.setOrgModelValidation(second.uploadId, failed)
+        assert.deepEqual(
+          (await store.findOrgModel(org.id, { uploadId: second.uploadId }))?.validationErrors,
+          ['onnx_invalid: not a graph'],
+        )
+        assert.equal(await store.setOrgModelValidation(newId('upl'), validation), false)
+      })
+
+      it('refuses to delete an org model while a namespace enables it', async () => {
+        const org = organization()
+        await store.createOrganization(org)
+        const shared = orgModel(org.id)
+        await store.createOrgModel(shared)
+        const ns = namespace(org.id)
+        await store.createNamespace(ns)
+        const enabled = model(ns, { name: shared.name, orgUploadId: shared.uploadId })
+        await store.createModel(enabled)
+        assert.equal((await store.findModel(ns.id, enabled.modelId))?.orgUploadId, shared.uploadId)
+        assert.equal(await store.deleteOrgModel(shared.uploadId), 'enabled')
+        assert.ok(await store.findOrgModel(org.id, { uploadId: shared.uploadId }))
+        await store.deleteModel(ns.id, enabled.modelId)
+        assert.equal(await store.deleteOrgModel(shared.uploadId), 'deleted')
+        assert.equal(await store.deleteOrgModel(shared.uploadId), 'missing')
+        // Enabling what no longer exists fails in the store, whatever raced it.
+        await assert.rejects(
+          store.createModel(model(ns, { orgUploadId: shared.uploadId })),
+          (err) => isBerthError(err, 'org_model_not_found'),
+        )
       })
     })
   })

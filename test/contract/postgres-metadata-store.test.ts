@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { PostgresMetadataStore } from '../../src/metadata/postgres/postgres-metadata-store.js'
 import { postgresForTests, testSchemas } from '../helpers/services.js'
@@ -16,4 +17,19 @@ if ('skip' in postgres) {
     PostgresMetadataStore.open({ driver: 'postgres', url: postgres.url, schema: schemas.next() })
   metadataStoreContract('postgres', open)
   closedStoreContract('postgres', open)
+
+  it('postgres: a refused connection says so without echoing the password', async () => {
+    const url = new URL(postgres.url)
+    // A port nothing listens on: the start fails, as with a database that is down.
+    url.port = '1'
+    url.username = 'berth'
+    url.password = 'sekrit-pg-password'
+    await assert.rejects(
+      PostgresMetadataStore.open({ driver: 'postgres', url: url.toString() }),
+      (err: Error) => {
+        assert.doesNotMatch(`${err.message} ${err.stack ?? ''}`, /sekrit-pg-password/)
+        return true
+      },
+    )
+  })
 }

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { mlpModel, referenceMlp } from '../fixtures/onnx-models.js'
 import { eventually } from '../helpers/processes.js'
 import {
+  listBucket,
   postgresForTests,
-  type S3ForTests,
   s3ForTests,
   testBucket,
   testSchemas,
@@ -93,7 +92,14 @@ function severalInstances(label: string, shared: () => Promise<SharedStores | { 
       // Delete through B: gone on both, and nothing left in either data dir or the store.
       const deleted = await b.request({ method: 'DELETE', url, key: BOOTSTRAP_KEY })
       assert.equal(deleted.statusCode, 200, deleted.body)
-      await eventually(async () => (await infer(a)).statusCode === 404, 10_000)
+      await eventually(async () => (await infer(a)).statusCode === 404, 15_000).catch((err) => {
+        // What A's sync did, to say why it did not follow.
+        const lines = a
+          .logs()
+          .split('\n')
+          .filter((l) => /sync|deployment state|warn|error/.test(l))
+        throw new Error(`${String(err)}\n${lines.slice(-30).join('\n')}`)
+      })
       assert.equal((await infer(b)).statusCode, 404)
       await eventually(async () => (await keptFiles(a.dataDir)).length === 0, 10_000)
       assert.deepEqual(await keptFiles(b.dataDir), [])
@@ -142,19 +148,3 @@ severalInstances('PostgreSQL and S3 (radosgw)', async () => {
     listArchives: () => listBucket(s3, bucket),
   }
 })
-
-/** Every key in the bucket. */
-export async function listBucket(s3: S3ForTests, bucket: string): Promise<string[]> {
-  const client = new S3Client({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-  })
-  try {
-    const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket }))
-    return (listed.Contents ?? []).map((o) => o.Key ?? '')
-  } finally {
-    client.destroy()
-  }
-}

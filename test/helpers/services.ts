@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import pg from 'pg'
 
 /**
@@ -80,4 +81,20 @@ export function s3ForTests(): S3ForTests | { skip: string } {
 /** A fresh bucket name per call: S3 rules (lower case, 3–63 characters). */
 export function testBucket(): string {
   return `berth-test-${randomBytes(6).toString('hex')}`
+}
+
+/** Every key in the bucket. */
+export async function listBucket(s3: S3ForTests, bucket: string): Promise<string[]> {
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  })
+  try {
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket }))
+    return (listed.Contents ?? []).map((o) => o.Key ?? '')
+  } finally {
+    client.destroy()
+  }
 }

@@ -93,6 +93,11 @@ export class FsArtifactStore implements ArtifactStore {
     await removeIfEmpty(dirname(this.#path(key)))
   }
 
+  /** Files cannot sign URLs: berth takes the upload itself (an HMAC-signed berth URL). */
+  async presignPut(): Promise<undefined> {
+    return undefined
+  }
+
   urlOf(key: ArtifactKey): string {
     return pathToFileURL(this.#path(key)).href
   }

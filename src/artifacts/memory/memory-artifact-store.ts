@@ -39,6 +39,11 @@ export class MemoryArtifactStore implements ArtifactStore {
     this.#objects.delete(key)
   }
 
+  /** Files cannot sign URLs: berth takes the upload itself (an HMAC-signed berth URL). */
+  async presignPut(): Promise<undefined> {
+    return undefined
+  }
+
   urlOf(key: ArtifactKey): string {
     return `memory:///${key}`
   }

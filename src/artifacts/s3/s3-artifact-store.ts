@@ -6,10 +6,12 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  PutObjectCommand,
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import type { ArtifactsConfig } from '../../config/config.js'
 import { artifactExists, artifactNotFound } from '../artifact-errors.js'
 import type { ArtifactKey, ArtifactStore } from '../artifact-store.js'
@@ -42,6 +44,10 @@ export class S3ArtifactStore implements ArtifactStore {
     const client = new S3Client({
       region: config.region,
       forcePathStyle: config.forcePathStyle,
+      // Checksums only where S3 requires them: a presigned PUT must not demand a checksum of a
+      // body the server never sees, and older S3 servers (radosgw 16) predate the newer ones.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
       ...(config.endpoint === undefined ? {} : { endpoint: config.endpoint }),
       // A copy: the SDK annotates the object, and the configuration is frozen.
       ...(config.credentials === undefined ? {} : { credentials: { ...config.credentials } }),
@@ -122,6 +128,14 @@ export class S3ArtifactStore implements ArtifactStore {
   async delete(key: ArtifactKey): Promise<void> {
     await this.#client.send(
       new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#objectKey(key) }),
+    )
+  }
+
+  presignPut(key: ArtifactKey, expiresInSeconds: number): Promise<string> {
+    return getSignedUrl(
+      this.#client,
+      new PutObjectCommand({ Bucket: this.#bucket, Key: this.#objectKey(key) }),
+      { expiresIn: expiresInSeconds },
     )
   }
 

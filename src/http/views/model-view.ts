@@ -59,7 +59,7 @@ export function modelView(model: Model, endpoint: string, replicas: number) {
   }
 }
 
-function manifestView(manifest: Manifest): Record<string, unknown> {
+export function manifestView(manifest: Manifest): Record<string, unknown> {
   const common = {
     format: manifest.format,
     runtime: manifest.runtime,

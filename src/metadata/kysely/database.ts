@@ -4,6 +4,7 @@ export interface Database {
   api_keys: ApiKeysTable
   namespaces: NamespacesTable
   models: ModelsTable
+  org_models: OrgModelsTable
 }
 
 export interface OrganizationsTable {
@@ -63,4 +64,33 @@ export interface ModelsTable {
   max_batch_size: number | null
   max_queue_delay_us: number
   replicas: number
+  /** Set when the model is an org model enabled in this namespace. */
+  org_upload_id: string | null
+}
+
+export interface OrgModelsTable {
+  upload_id: string
+  organization_id: string
+  model_id: string
+  name: string
+  version: string
+  description: string | null
+  format: string
+  framework: string | null
+  task_type: string | null
+  num_cpus: number
+  num_gpus: number
+  memory_bytes: number | string
+  archive_key: string
+  archive_url: string
+  archive_sha256: string | null
+  archive_bytes: number | string | null
+  validation_status: string
+  /** JSON array of strings. */
+  validation_errors: string
+  /** JSON text of the Manifest, once validation passed. */
+  manifest: string | null
+  upload_expires_at: string
+  created_at: string
+  updated_at: string
 }

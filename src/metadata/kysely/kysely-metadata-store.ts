@@ -11,6 +11,7 @@ import type {
 import type { Manifest } from '../../domain/manifest.js'
 import type { Model, ModelFormat, ServingSettings } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
+import type { OrgModel, OrgModelValidation, ValidationStatus } from '../../domain/org-model.js'
 import type { Organization, Tier } from '../../domain/organization.js'
 import type { Credential, MetadataStore, Ref } from '../metadata-store.js'
 import { MIGRATIONS } from '../migrations/migrations.js'
@@ -22,6 +23,8 @@ import {
   namespaceNotFound,
   organizationNameTaken,
   organizationNotFound,
+  orgModelAlreadyExists,
+  orgModelNotFound,
 } from '../store-errors.js'
 import type {
   ApiKeysTable,
@@ -29,6 +32,7 @@ import type {
   ModelsTable,
   NamespacesTable,
   OrganizationsTable,
+  OrgModelsTable,
 } from './database.js'
 
 const MIGRATION_ATTEMPTS = 5
@@ -38,7 +42,7 @@ export type ConstraintViolation = 'unique' | 'foreign_key' | undefined
 export type ClassifyError = (err: unknown) => ConstraintViolation
 
 /**
- * The MetadataStore over any Kysely dialect. Dialect adapters (`sqlite/`, later `postgres/`)
+ * The MetadataStore over any Kysely dialect. Dialect adapters (`sqlite/`, `postgres/`)
  * supply the Kysely instance and the translation of their driver's constraint errors; the
  * queries and migrations are shared.
  */
@@ -256,7 +260,99 @@ export class KyselyMetadataStore implements MetadataStore {
     } catch (err) {
       const violation = this.#classify(err)
       if (violation === 'unique') throw modelAlreadyExists(model.namespaceId, model.modelId, err)
-      if (violation === 'foreign_key') throw namespaceNotFound(model.namespaceId, err)
+      if (violation === 'foreign_key') {
+        // Which reference broke: the namespace, or the org model being enabled.
+        const orgUploadId = model.orgUploadId
+        if (orgUploadId !== null && !(await this.#orgModelExists(orgUploadId))) {
+          throw orgModelNotFound(model.modelId, err)
+        }
+        throw namespaceNotFound(model.namespaceId, err)
+      }
+      throw err
+    }
+  }
+
+  async #orgModelExists(uploadId: string): Promise<boolean> {
+    const row = await this.#db
+      .selectFrom('org_models')
+      .select('upload_id')
+      .where('upload_id', '=', uploadId)
+      .executeTakeFirst()
+    return row !== undefined
+  }
+
+  async createOrgModel(model: OrgModel): Promise<void> {
+    try {
+      await this.#db.insertInto('org_models').values(orgModelRow(model)).execute()
+    } catch (err) {
+      const violation = this.#classify(err)
+      if (violation === 'unique') throw orgModelAlreadyExists(model.modelId, err)
+      if (violation === 'foreign_key') throw organizationNotFound(model.organizationId, err)
+      throw err
+    }
+  }
+
+  async findOrgModel(
+    organizationId: string,
+    ref: { readonly modelId: string } | { readonly uploadId: string },
+  ): Promise<OrgModel | undefined> {
+    const query = this.#db
+      .selectFrom('org_models')
+      .selectAll()
+      .where('organization_id', '=', organizationId)
+    const row = await ('modelId' in ref
+      ? query.where('model_id', '=', ref.modelId)
+      : query.where('upload_id', '=', ref.uploadId)
+    ).executeTakeFirst()
+    return row === undefined ? undefined : toOrgModel(row)
+  }
+
+  async findOrgModelByUpload(uploadId: string): Promise<OrgModel | undefined> {
+    const row = await this.#db
+      .selectFrom('org_models')
+      .selectAll()
+      .where('upload_id', '=', uploadId)
+      .executeTakeFirst()
+    return row === undefined ? undefined : toOrgModel(row)
+  }
+
+  async listOrgModels(organizationId: string): Promise<OrgModel[]> {
+    const rows = await this.#db
+      .selectFrom('org_models')
+      .selectAll()
+      .where('organization_id', '=', organizationId)
+      .orderBy('created_at')
+      .orderBy('model_id')
+      .execute()
+    return rows.map(toOrgModel)
+  }
+
+  async setOrgModelValidation(uploadId: string, validation: OrgModelValidation): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('org_models')
+      .set({
+        validation_status: validation.validationStatus,
+        validation_errors: JSON.stringify(validation.validationErrors),
+        manifest: validation.manifest === null ? null : JSON.stringify(validation.manifest),
+        archive_sha256: validation.sha256,
+        archive_bytes: validation.sizeBytes,
+        updated_at: validation.updatedAt,
+      })
+      .where('upload_id', '=', uploadId)
+      .executeTakeFirst()
+    return Number(result.numUpdatedRows) > 0
+  }
+
+  async deleteOrgModel(uploadId: string): Promise<'deleted' | 'enabled' | 'missing'> {
+    try {
+      const result = await this.#db
+        .deleteFrom('org_models')
+        .where('upload_id', '=', uploadId)
+        .executeTakeFirst()
+      return Number(result.numDeletedRows) > 0 ? 'deleted' : 'missing'
+    } catch (err) {
+      // A namespace model still refers to it.
+      if (this.#classify(err) === 'foreign_key') return 'enabled'
       throw err
     }
   }
@@ -393,6 +489,64 @@ function credentialQuery(db: Kysely<Database>) {
     .compile()
 }
 
+function orgModelRow(model: OrgModel): OrgModelsTable {
+  return {
+    upload_id: model.uploadId,
+    organization_id: model.organizationId,
+    model_id: model.modelId,
+    name: model.name,
+    version: model.version,
+    description: model.description,
+    format: model.format,
+    framework: model.framework,
+    task_type: model.taskType,
+    num_cpus: model.resources.numCpus,
+    num_gpus: model.resources.numGpus,
+    memory_bytes: model.resources.memoryBytes,
+    archive_key: model.archive.key,
+    archive_url: model.archive.url,
+    archive_sha256: model.archive.sha256,
+    archive_bytes: model.archive.sizeBytes,
+    validation_status: model.validationStatus,
+    validation_errors: JSON.stringify(model.validationErrors),
+    manifest: model.manifest === null ? null : JSON.stringify(model.manifest),
+    upload_expires_at: model.uploadExpiresAt,
+    created_at: model.createdAt,
+    updated_at: model.updatedAt,
+  }
+}
+
+function toOrgModel(row: Selectable<OrgModelsTable>): OrgModel {
+  return {
+    organizationId: row.organization_id,
+    modelId: row.model_id,
+    uploadId: row.upload_id,
+    name: row.name,
+    version: row.version,
+    description: row.description,
+    format: row.format as ModelFormat,
+    framework: row.framework,
+    taskType: row.task_type,
+    resources: {
+      numCpus: Number(row.num_cpus),
+      numGpus: Number(row.num_gpus),
+      memoryBytes: Number(row.memory_bytes),
+    },
+    archive: {
+      key: row.archive_key,
+      url: row.archive_url,
+      sha256: row.archive_sha256,
+      sizeBytes: row.archive_bytes === null ? null : Number(row.archive_bytes),
+    },
+    validationStatus: row.validation_status as ValidationStatus,
+    validationErrors: JSON.parse(row.validation_errors) as string[],
+    manifest: row.manifest === null ? null : (JSON.parse(row.manifest) as Manifest),
+    uploadExpiresAt: row.upload_expires_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  }
+}
+
 function toOrganization(row: Selectable<OrganizationsTable>): Organization {
   return {
     id: row.id,
@@ -430,6 +584,7 @@ function modelRow(model: Model): ModelsTable {
     namespace_id: model.namespaceId,
     model_id: model.modelId,
     upload_id: model.uploadId,
+    org_upload_id: model.orgUploadId,
     organization_id: model.organizationId,
     name: model.name,
     version: model.version,
@@ -468,6 +623,7 @@ function toModel(row: Selectable<ModelsTable>): Model {
   return {
     namespaceId: row.namespace_id,
     organizationId: row.organization_id,
+    orgUploadId: row.org_upload_id,
     modelId: row.model_id,
     uploadId: row.upload_id,
     name: row.name,

@@ -2,6 +2,7 @@ import type { ApiKey } from '../../domain/api-key.js'
 import type { DeploymentObservation, DesiredState } from '../../domain/deployment-state.js'
 import type { Model, ServingSettings } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
+import type { OrgModel, OrgModelValidation } from '../../domain/org-model.js'
 import type { Organization, Tier } from '../../domain/organization.js'
 import type { Credential, MetadataStore, Ref } from '../metadata-store.js'
 import {
@@ -12,6 +13,8 @@ import {
   namespaceNotFound,
   organizationNameTaken,
   organizationNotFound,
+  orgModelAlreadyExists,
+  orgModelNotFound,
 } from '../store-errors.js'
 
 /**
@@ -24,6 +27,8 @@ export class MemoryMetadataStore implements MetadataStore {
   readonly #namespaces = new Map<string, Namespace>()
   /** Keyed by `namespaceId/modelId`. */
   readonly #models = new Map<string, Model>()
+  /** Keyed by `uploadId`. */
+  readonly #orgModels = new Map<string, OrgModel>()
   #closed = false
 
   async bootstrapOrganization(organization: Organization, key: ApiKey): Promise<boolean> {
@@ -123,6 +128,9 @@ export class MemoryMetadataStore implements MetadataStore {
   async createModel(model: Model): Promise<void> {
     this.#assertOpen()
     if (!this.#namespaces.has(model.namespaceId)) throw namespaceNotFound(model.namespaceId)
+    if (model.orgUploadId !== null && !this.#orgModels.has(model.orgUploadId)) {
+      throw orgModelNotFound(model.modelId)
+    }
     const key = `${model.namespaceId}/${model.modelId}`
     if (this.#models.has(key)) throw modelAlreadyExists(model.namespaceId, model.modelId)
     this.#models.set(key, structuredClone(model))
@@ -199,6 +207,65 @@ export class MemoryMetadataStore implements MetadataStore {
   async deleteModel(namespaceId: string, modelId: string): Promise<boolean> {
     this.#assertOpen()
     return this.#models.delete(`${namespaceId}/${modelId}`)
+  }
+  async createOrgModel(model: OrgModel): Promise<void> {
+    this.#assertOpen()
+    if (!this.#organizations.has(model.organizationId)) {
+      throw organizationNotFound(model.organizationId)
+    }
+    const taken = [...this.#orgModels.values()].some(
+      (m) => m.organizationId === model.organizationId && m.modelId === model.modelId,
+    )
+    if (taken) throw orgModelAlreadyExists(model.modelId)
+    this.#orgModels.set(model.uploadId, structuredClone(model))
+  }
+
+  async findOrgModel(
+    organizationId: string,
+    ref: { readonly modelId: string } | { readonly uploadId: string },
+  ): Promise<OrgModel | undefined> {
+    this.#assertOpen()
+    const found = [...this.#orgModels.values()].find(
+      (m) =>
+        m.organizationId === organizationId &&
+        ('modelId' in ref ? m.modelId === ref.modelId : m.uploadId === ref.uploadId),
+    )
+    return found === undefined ? undefined : structuredClone(found)
+  }
+
+  async findOrgModelByUpload(uploadId: string): Promise<OrgModel | undefined> {
+    this.#assertOpen()
+    const found = this.#orgModels.get(uploadId)
+    return found === undefined ? undefined : structuredClone(found)
+  }
+
+  async listOrgModels(organizationId: string): Promise<OrgModel[]> {
+    this.#assertOpen()
+    return [...this.#orgModels.values()]
+      .filter((m) => m.organizationId === organizationId)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.modelId.localeCompare(b.modelId))
+      .map((m) => structuredClone(m))
+  }
+
+  async setOrgModelValidation(uploadId: string, validation: OrgModelValidation): Promise<boolean> {
+    this.#assertOpen()
+    const model = this.#orgModels.get(uploadId)
+    if (model === undefined) return false
+    const { sha256, sizeBytes, ...rest } = structuredClone(validation)
+    this.#orgModels.set(uploadId, {
+      ...model,
+      ...rest,
+      archive: { ...model.archive, sha256, sizeBytes },
+    })
+    return true
+  }
+
+  async deleteOrgModel(uploadId: string): Promise<'deleted' | 'enabled' | 'missing'> {
+    this.#assertOpen()
+    if (!this.#orgModels.has(uploadId)) return 'missing'
+    if ([...this.#models.values()].some((m) => m.orgUploadId === uploadId)) return 'enabled'
+    this.#orgModels.delete(uploadId)
+    return 'deleted'
   }
 
   async close(): Promise<void> {

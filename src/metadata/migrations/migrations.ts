@@ -4,6 +4,7 @@ import { models } from './0002-models.js'
 import { deployments } from './0003-deployments.js'
 import { serving } from './0004-serving.js'
 import { replicas } from './0005-replicas.js'
+import { orgModels } from './0006-org-models.js'
 
 /**
  * Every schema migration, in order. Names sort lexically; never rename or edit a released
@@ -15,4 +16,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0003-deployments': deployments,
   '0004-serving': serving,
   '0005-replicas': replicas,
+  '0006-org-models': orgModels,
 }
