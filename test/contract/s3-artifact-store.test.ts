@@ -99,6 +99,28 @@ if ('skip' in s3) {
       }
     })
 
+    it('presigns a PUT that S3 takes until it expires, and refuses after', async () => {
+      const store = await open()
+      try {
+        const key = artifactKey('ns_test', 'presigned', 'model.tar.gz')
+        const url = await store.presignPut(key, 60)
+        const put = await fetch(url, { method: 'PUT', body: Buffer.from('archive bytes') })
+        assert.equal(put.status, 200, await put.text())
+        assert.deepEqual(await store.stat(key), { sizeBytes: 13 })
+        await store.delete(key)
+        const soon = await store.presignPut(artifactKey('ns_test', 'presigned', 'late.tar.gz'), 1)
+        await new Promise((r) => setTimeout(r, 2100))
+        const late = await fetch(soon, { method: 'PUT', body: Buffer.from('too late') })
+        assert.equal(late.status, 403)
+        assert.equal(
+          await store.stat(artifactKey('ns_test', 'presigned', 'late.tar.gz')),
+          undefined,
+        )
+      } finally {
+        await store.close()
+      }
+    })
+
     it('says which bucket cannot be used, without the credentials', async () => {
       await assert.rejects(
         S3ArtifactStore.open({

@@ -12,7 +12,14 @@ import {
 } from '../helpers/services.js'
 import { tempDir } from '../helpers/temp-dir.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
-import { createNamespace, keptFiles, uploadAndWait } from '../helpers/uploads.js'
+import {
+  archivePart,
+  createNamespace,
+  formFields,
+  keptFiles,
+  uploadAndWait,
+  uploadModel,
+} from '../helpers/uploads.js'
 
 const X = [0.5, -1, 2, 0.25, 1, 1, 1, 1, -0.5, 0.5, 3, -2, 0, 0, 0, 1]
 
@@ -47,6 +54,12 @@ function severalInstances(label: string, shared: () => Promise<SharedStores | { 
       const b = await startTestApp(env)
       apps.push(b)
       const ns = await createNamespace(a, 'shared')
+      // A refused upload leaves nothing in the shared store (checked at the end).
+      const refused = await uploadModel(a, ns, [
+        ...formFields({ name: 'junk', version: '1.0.0', model_format: 'onnx' }),
+        archivePart(Buffer.from('not an archive')),
+      ])
+      assert.equal(refused.statusCode, 400)
       const model = mlpModel(16, 32, 4, 7)
       const answer = await uploadAndWait(
         a,
