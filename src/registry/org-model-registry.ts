@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream'
-import type { ArchiveWorkspace } from '../archives/archive-workspace.js'
+import type { ArchiveWorkspace, StagedArchive } from '../archives/archive-workspace.js'
 import { artifactKey } from '../artifacts/artifact-key.js'
 import type { ArtifactKey, ArtifactStore } from '../artifacts/artifact-store.js'
 import { UNDEPLOYED } from '../domain/deployment-state.js'
@@ -162,28 +162,32 @@ export class OrgModelRegistry {
       )
     }
     const { workspace, artifacts, registry, metadata } = this.#deps
-    const staged = await workspace.stage(await artifacts.get(key), this.#options.maxArchiveBytes)
     let outcome: Pick<OrgModel, 'validationStatus' | 'validationErrors' | 'manifest'>
+    let stored: { sha256: string; sizeBytes: number } | undefined
+    let staged: StagedArchive | undefined
     try {
+      // Bounded here too: nothing bounded what a client PUT to S3.
+      staged = await workspace.stage(await artifacts.get(key), this.#options.maxArchiveBytes)
       const manifest = await registry.validateArchive(staged.path, model.format)
       outcome = { validationStatus: 'passed', validationErrors: [], manifest }
+      stored = { sha256: staged.sha256, sizeBytes: staged.sizeBytes }
     } catch (err) {
       // The archive's own faults are the outcome; anything else is the server's (500).
-      if (!isBerthError(err) || ERROR_CODES[err.code] !== 'invalid_argument') throw err
+      if (!isArchiveFault(err)) throw err
       outcome = {
         validationStatus: 'failed',
         validationErrors: [`${err.code}: ${err.message}`],
         manifest: null,
       }
     } finally {
-      await workspace.remove(staged.path)
+      if (staged !== undefined) await workspace.remove(staged.path)
     }
-    const passed = outcome.validationStatus === 'passed'
-    if (!passed) await artifacts.delete(key)
+    // A refused archive is not kept: nothing servable, nothing orphaned.
+    if (stored === undefined) await artifacts.delete(key)
     const validation = {
       ...outcome,
-      sha256: passed ? staged.sha256 : null,
-      sizeBytes: passed ? staged.sizeBytes : null,
+      sha256: stored?.sha256 ?? null,
+      sizeBytes: stored?.sizeBytes ?? null,
       updatedAt: this.#now().toISOString(),
     }
     if (!(await metadata.setOrgModelValidation(uploadId, validation))) {
@@ -340,6 +344,13 @@ export class OrgModelRegistry {
     const signature = this.#deps.signature.sign(uploadId, expires)
     return `${this.#options.publicUrl}/v1/models/uploads/${uploadId}/archive?expires=${expires}&signature=${signature}`
   }
+}
+
+/** A fault of the uploaded archive itself (a 400 or 413 of a direct upload). */
+function isArchiveFault(err: unknown): err is BerthError {
+  if (!isBerthError(err)) return false
+  const kind = ERROR_CODES[err.code]
+  return kind === 'invalid_argument' || kind === 'too_large'
 }
 
 function uploadNotFound(uploadId: string): BerthError {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { createHash, createHmac } from 'node:crypto'
+import { createHash, createHmac, randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
@@ -65,7 +65,7 @@ function orgRegistry(label: string, store: () => Promise<Store | { skip: string 
         ctx.skip(s.skip)
         return
       }
-      t = await startTestApp(s.env)
+      t = await startTestApp({ ...s.env, BERTH_MAX_ARCHIVE_BYTES: String(1024 * 1024) })
       const model = mlpModel(16, 32, 4, 7)
       const archive = await tarGzOf({ 'model.onnx': model })
 
@@ -185,6 +185,27 @@ function orgRegistry(label: string, store: () => Promise<Store | { skip: string 
         (await api.get('/v1/models/broken_1_0_0')).json().model.validation_status,
         'failed',
       )
+
+      // Past BERTH_MAX_ARCHIVE_BYTES: berth's URL refuses it (413); S3 takes any size, so the
+      // confirm refuses it instead. Either way nothing is kept.
+      const huge = (
+        await api.post('/v1/models/uploads', {
+          name: 'huge',
+          version: '1.0.0',
+          model_format: 'onnx',
+        })
+      ).json()
+      const big = await putArchive(t, huge.presigned_url, randomBytes(2 * 1024 * 1024))
+      if (new URL(huge.presigned_url).pathname.startsWith('/v1/')) {
+        assert.equal(big.status, 413, big.body)
+        assert.equal(JSON.parse(big.body).error.code, 'archive_too_large')
+      } else {
+        assert.equal(big.status, 200, big.body)
+        const tooBig = (await api.post(`/v1/models/uploads/${huge.upload_id}/confirm`)).json()
+        assert.equal(tooBig.validation_status, 'failed')
+        assert.match(tooBig.validation_errors[0], /^archive_too_large/)
+      }
+      assert.equal((await api.del('/v1/models/huge_1_0_0')).statusCode, 200)
 
       // Enable: in the namespace like a direct upload.
       const ns = await createNamespace(t, 'consumers')

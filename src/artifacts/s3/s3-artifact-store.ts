@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs'
-import { PassThrough, Readable } from 'node:stream'
+import { Readable, Transform } from 'node:stream'
 import {
   CreateBucketCommand,
   DeleteObjectCommand,
@@ -70,9 +70,11 @@ export class S3ArtifactStore implements ArtifactStore {
       throw artifactExists(key)
     }
     let sizeBytes = 0
-    const counted = new PassThrough()
-    counted.on('data', (chunk: Buffer) => {
-      sizeBytes += chunk.length
+    const counted = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        sizeBytes += chunk.length
+        done(null, chunk)
+      },
     })
     // The source's failure must fail the upload: pipe() alone would leave it waiting.
     source.once('error', (err) => counted.destroy(err))
