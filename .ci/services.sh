@@ -50,10 +50,15 @@ stop() {
   rm -rf "$dir"
 }
 
+# Whether something accepts connections on 127.0.0.1:PORT (bash's /dev/tcp: no curl needed).
+listening() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
 # A server left listening (an earlier start not stopped yet) would answer in place of ours.
 assert_free() {
   local port=$1
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  if listening "$port"; then
     echo "services: 127.0.0.1:$port is in use; stop the earlier services first" >&2
     exit 1
   fi
@@ -135,10 +140,10 @@ CONF
   ceph "${c[@]}" osd stat | grep -q '1 up' || { echo "services: the Ceph OSD did not come up" >&2; exit 1; }
   radosgw "${c[@]}" -n client.rgw.a
   for _ in $(seq 1 120); do
-    curl -s -o /dev/null "http://127.0.0.1:$RGW_PORT/" && break
+    listening "$RGW_PORT" && break
     sleep 0.5
   done
-  curl -s -o /dev/null "http://127.0.0.1:$RGW_PORT/" ||
+  listening "$RGW_PORT" ||
     { echo "services: radosgw did not start; see $dir/client.rgw.a.log" >&2; exit 1; }
   timeout 60 radosgw-admin "${c[@]}" user create --uid=berth-test --display-name=berth-test \
     --access-key=berthtest --secret=berthtestsecret >/dev/null

@@ -157,6 +157,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         deployments,
         install: (model) => registry.installLocally(model),
         forget: (model) => registry.forgetLocally(model),
+        installed: () => registry.recordedInstalls(),
+        removeFiles: (keys) => registry.removeInstalls(keys),
         logger,
       },
       { intervalMs: config.deployments.syncIntervalMs },

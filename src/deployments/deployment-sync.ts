@@ -10,6 +10,10 @@ export interface DeploymentSyncDeps {
   readonly install: (model: Model) => Promise<void>
   /** Removes this server's files of a model deleted elsewhere. */
   readonly forget: (model: Model) => Promise<void>
+  /** This server's installed model files (`namespaceId/uploadId`) whose model was recorded. */
+  readonly installed: () => Promise<string[]>
+  /** Removes installed model files: models deleted elsewhere without ever running here. */
+  readonly removeFiles: (keys: readonly string[]) => Promise<void>
   readonly logger: Logger
 }
 
@@ -70,20 +74,22 @@ export class DeploymentSync {
     // What this server was asked before reading the store: a request here after that (or still
     // being written) is newer than what the store shows, and wins.
     const before = deployments.desiredStates()
-    const stored = await metadata.listModelsToReconcile()
+    const installed = await this.#deps.installed()
+    const rows = await metadata.listDesiredStates()
+    const stored = new Map(rows.map((row) => [`${row.namespaceId}/${row.modelId}`, row]))
     const unchanged = (key: string): boolean => {
       const was = before.get(key)
       const now = deployments.desiredStates().get(key)
       if (was === undefined) return now === undefined
       return was.stamp !== undefined && now?.stamp === was.stamp
     }
-    const wanted = new Set<string>()
-    for (const model of stored) {
-      if (model.deployment.desired !== 'deployed') continue
-      const key = `${model.namespaceId}/${model.modelId}`
-      wanted.add(key)
-      if (this.#closed || before.get(key)?.desired === 'deployed' || !unchanged(key)) continue
+    // Wanted deployed, not deployed here: deploy (after fetching the files).
+    for (const [key, row] of stored) {
+      if (this.#closed || row.desired !== 'deployed') continue
+      if (before.get(key)?.desired === 'deployed' || !unchanged(key)) continue
       try {
+        const model = await metadata.findModel(row.namespaceId, row.modelId)
+        if (model === undefined || model.deployment.desired !== 'deployed') continue
         await this.#deps.install(model)
         if (!unchanged(key) || this.#closed) continue
         await deployments.deploy(model, { follow: true })
@@ -92,18 +98,28 @@ export class DeploymentSync {
         logger.warn({ err, model: key }, 'deployment sync: could not deploy')
       }
     }
+    // Deleted elsewhere: forget it here, whatever its state. No longer wanted: undeploy it.
     for (const [key, { model, desired }] of before) {
-      if (this.#closed || desired !== 'deployed' || wanted.has(key) || !unchanged(key)) continue
-      const row = await metadata.findModel(model.namespaceId, model.modelId)
-      if (!unchanged(key)) continue
+      if (this.#closed || !unchanged(key)) continue
+      const row = stored.get(key)
       if (row === undefined) {
+        // Gone from the listing: make sure (it may have been created after the read).
+        if ((await metadata.findModel(model.namespaceId, model.modelId)) !== undefined) continue
+        if (!unchanged(key)) continue
         await deployments.remove(model, { follow: true })
         await this.#deps.forget(model)
         logger.info({ model: key }, 'deployment sync: removed what another instance deleted')
-      } else if (row.deployment.desired === 'not_deployed') {
+      } else if (row.desired === 'not_deployed' && desired === 'deployed') {
         await deployments.undeploy(model, { follow: true })
         logger.info({ model: key }, 'deployment sync: undeploying what another instance undeployed')
       }
+    }
+    // Files recorded before the read whose model the store no longer holds.
+    const known = new Set(rows.map((r) => `${r.namespaceId}/${r.uploadId}`))
+    const orphans = installed.filter((key) => !known.has(key))
+    if (orphans.length > 0 && !this.#closed) {
+      await this.#deps.removeFiles(orphans)
+      logger.info({ removed: orphans.length }, 'deployment sync: removed files of deleted models')
     }
   }
 }

@@ -5,6 +5,15 @@ import type { Namespace } from '../domain/namespace.js'
 import type { OrgModel, OrgModelValidation } from '../domain/org-model.js'
 import type { Organization, Tier } from '../domain/organization.js'
 
+/** A model's desired deployment state, by key. */
+export interface DesiredStateRow {
+  readonly namespaceId: string
+  readonly modelId: string
+  /** Names the model's files on every instance. */
+  readonly uploadId: string
+  readonly desired: DesiredState
+}
+
 /** An API key and the organization it belongs to. */
 export interface Credential {
   readonly key: ApiKey
@@ -106,6 +115,12 @@ export interface MetadataStore {
    * not at rest (`not_deployed`, `failed`): what a starting server must reconcile.
    */
   listModelsToReconcile(): Promise<Model[]>
+
+  /**
+   * What is wanted of every model, in any namespace: one short row each, read by every instance
+   * every few seconds to follow the others (a model absent here was deleted).
+   */
+  listDesiredStates(): Promise<DesiredStateRow[]>
 
   /** Removes the model record. Resolves `false` when there was none. */
   deleteModel(namespaceId: string, modelId: string): Promise<boolean>

@@ -70,6 +70,8 @@ export class ModelRegistry {
   readonly #loadCheck: ModelLoadCheck
   readonly #deployments: DeploymentManager
   readonly #options: ModelRegistryOptions
+  /** `namespaceId/uploadId` of models whose files are installed and whose record is not yet. */
+  readonly #installing = new Set<string>()
   readonly #now: () => Date
 
   constructor(
@@ -157,6 +159,11 @@ export class ModelRegistry {
         () => this.#artifacts.delete(key),
         () => this.#workspace.remove(this.#workspace.modelDir(namespace.id, uploadId)),
       ]
+      const installing = `${namespace.id}/${uploadId}`
+      this.#installing.add(installing)
+      cleanup.push(async () => {
+        this.#installing.delete(installing)
+      })
       try {
         await this.#workspace.install(root, namespace.id, uploadId)
         const now = this.#now().toISOString()
@@ -242,12 +249,16 @@ export class ModelRegistry {
     model: Model,
     options: { deploy: boolean; wait: boolean },
   ): Promise<UploadResult> {
-    await this.installLocally(model)
+    const installing = `${model.namespaceId}/${model.uploadId}`
+    this.#installing.add(installing)
     try {
+      await this.installLocally(model)
       await this.#metadata.createModel(model)
     } catch (err) {
       await this.forgetLocally(model)
       throw err
+    } finally {
+      this.#installing.delete(installing)
     }
     if (!options.deploy) return { model, deploymentStatus: 'not_deployed' }
     const deployed = await this.#startDeployment(model, options.wait, false)
@@ -321,6 +332,25 @@ export class ModelRegistry {
       }
     }
     return removed
+  }
+
+  /**
+   * The installed model folders (`namespaceId/uploadId`) whose model was recorded before this
+   * call: folders of an upload or enable still in progress are left out.
+   */
+  async recordedInstalls(): Promise<string[]> {
+    const installing = new Set(this.#installing)
+    return (await this.#workspace.listInstalled())
+      .map((dir) => `${dir.namespaceId}/${dir.uploadId}`)
+      .filter((key) => !installing.has(key))
+  }
+
+  /** Removes installed model folders (`namespaceId/uploadId` keys). */
+  async removeInstalls(keys: readonly string[]): Promise<void> {
+    for (const key of keys) {
+      const [namespaceId = '', uploadId = ''] = key.split('/')
+      await this.#workspace.remove(this.#workspace.modelDir(namespaceId, uploadId))
+    }
   }
 
   /** The namespace's models, oldest first. */

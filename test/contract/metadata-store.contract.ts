@@ -298,6 +298,36 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
           toReconcile.map((m) => m.modelId),
           [stuck.modelId, wanted.modelId].sort(),
         )
+        const desired = (await store.listDesiredStates()).filter((d) => d.namespaceId === ns.id)
+        assert.deepEqual(
+          desired.sort((a, b) => a.modelId.localeCompare(b.modelId)),
+          [
+            {
+              namespaceId: ns.id,
+              modelId: broken.modelId,
+              uploadId: broken.uploadId,
+              desired: 'not_deployed',
+            },
+            {
+              namespaceId: ns.id,
+              modelId: idle.modelId,
+              uploadId: idle.uploadId,
+              desired: 'not_deployed',
+            },
+            {
+              namespaceId: ns.id,
+              modelId: stuck.modelId,
+              uploadId: stuck.uploadId,
+              desired: 'not_deployed',
+            },
+            {
+              namespaceId: ns.id,
+              modelId: wanted.modelId,
+              uploadId: wanted.uploadId,
+              desired: 'deployed',
+            },
+          ].sort((a, b) => a.modelId.localeCompare(b.modelId)),
+        )
         assert.equal(await record(ns.id, 'gone_1_0_0', deployed), false)
         assert.equal(await store.setDesiredState(ns.id, 'gone_1_0_0', 'deployed'), false)
       })

@@ -102,7 +102,21 @@ function severalInstances(label: string, shared: () => Promise<SharedStores | { 
       assert.equal(redeploy.json().deployment_status, 'deployed')
       await eventually(async () => (await infer(b)).statusCode === 200, 20_000)
 
+      // A model uploaded through A and never deployed: its files live only in A's data dir.
+      await uploadAndWait(
+        a,
+        ns,
+        { name: 'idle', model_format: 'onnx', deploy: 'false' },
+        { 'model.onnx': model },
+      )
+
       // Delete through B: gone on both, and nothing left in either data dir or the store.
+      const idle = await b.request({
+        method: 'DELETE',
+        url: `/v1/namespaces/${ns}/models/idle_1_0_0`,
+        key: BOOTSTRAP_KEY,
+      })
+      assert.equal(idle.statusCode, 200, idle.body)
       const deleted = await b.request({ method: 'DELETE', url, key: BOOTSTRAP_KEY })
       assert.equal(deleted.statusCode, 200, deleted.body)
       await eventually(async () => (await infer(a)).statusCode === 404, 15_000).catch((err) => {
@@ -110,7 +124,7 @@ function severalInstances(label: string, shared: () => Promise<SharedStores | { 
         const lines = a
           .logs()
           .split('\n')
-          .filter((l) => /sync|deployment state|warn|error/.test(l))
+          .filter((l) => /sync|deployment state|not recorded|"level":[45]0/.test(l))
         throw new Error(`${String(err)}\n${lines.slice(-30).join('\n')}`)
       })
       assert.equal((await infer(b)).statusCode, 404)

@@ -13,7 +13,7 @@ import type { Model, ModelFormat, ServingSettings } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
 import type { OrgModel, OrgModelValidation, ValidationStatus } from '../../domain/org-model.js'
 import type { Organization, Tier } from '../../domain/organization.js'
-import type { Credential, MetadataStore, Ref } from '../metadata-store.js'
+import type { Credential, DesiredStateRow, MetadataStore, Ref } from '../metadata-store.js'
 import { MIGRATIONS } from '../migrations/migrations.js'
 import {
   apiKeyNotFound,
@@ -445,6 +445,19 @@ export class KyselyMetadataStore implements MetadataStore {
       .orderBy('model_id')
       .execute()
     return rows.map(toModel)
+  }
+
+  async listDesiredStates(): Promise<DesiredStateRow[]> {
+    const rows = await this.#db
+      .selectFrom('models')
+      .select(['namespace_id', 'model_id', 'upload_id', 'desired_state'])
+      .execute()
+    return rows.map((r) => ({
+      namespaceId: r.namespace_id,
+      modelId: r.model_id,
+      uploadId: r.upload_id,
+      desired: r.desired_state as DesiredState,
+    }))
   }
 
   async deleteModel(namespaceId: string, modelId: string): Promise<boolean> {

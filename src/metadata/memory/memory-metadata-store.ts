@@ -4,7 +4,7 @@ import type { Model, ServingSettings } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
 import type { OrgModel, OrgModelValidation } from '../../domain/org-model.js'
 import type { Organization, Tier } from '../../domain/organization.js'
-import type { Credential, MetadataStore, Ref } from '../metadata-store.js'
+import type { Credential, DesiredStateRow, MetadataStore, Ref } from '../metadata-store.js'
 import {
   apiKeyNotFound,
   modelAlreadyExists,
@@ -208,6 +208,16 @@ export class MemoryMetadataStore implements MetadataStore {
     this.#assertOpen()
     return this.#models.delete(`${namespaceId}/${modelId}`)
   }
+  async listDesiredStates(): Promise<DesiredStateRow[]> {
+    this.#assertOpen()
+    return [...this.#models.values()].map((m) => ({
+      namespaceId: m.namespaceId,
+      modelId: m.modelId,
+      uploadId: m.uploadId,
+      desired: m.deployment.desired,
+    }))
+  }
+
   async createOrgModel(model: OrgModel): Promise<void> {
     this.#assertOpen()
     if (!this.#organizations.has(model.organizationId)) {
