@@ -1,5 +1,9 @@
 import type { Readable } from 'node:stream'
-import type { ArchiveWorkspace, StagedArchive } from '../archives/archive-workspace.js'
+import {
+  type ArchiveWorkspace,
+  archiveTooLarge,
+  type StagedArchive,
+} from '../archives/archive-workspace.js'
 import { artifactKey } from '../artifacts/artifact-key.js'
 import type { ArtifactKey, ArtifactStore } from '../artifacts/artifact-store.js'
 import { UNDEPLOYED } from '../domain/deployment-state.js'
@@ -30,6 +34,8 @@ export interface OrgUploadRequest {
   readonly taskType: string | null
   readonly resources: ResourceRequirements
   readonly expiresInSeconds: number
+  /** The size the client says it will upload (Mixpeek's `file_size_bytes`), if given. */
+  readonly declaredSizeBytes: number | null
 }
 
 export interface OrgUploadTicket {
@@ -76,6 +82,13 @@ export class OrgModelRegistry {
   /** Records a `pending` org model and hands out where to put its archive. */
   async createUpload(principal: Principal, request: OrgUploadRequest): Promise<OrgUploadTicket> {
     assertCustomModelsEnabled(principal)
+    // Refused before anything is recorded: it could never pass validation.
+    if (
+      request.declaredSizeBytes !== null &&
+      request.declaredSizeBytes > this.#options.maxArchiveBytes
+    ) {
+      throw archiveTooLarge(this.#options.maxArchiveBytes)
+    }
     const now = this.#now()
     const uploadId = newId('upl')
     const key = artifactKey('org', principal.organizationId, `${uploadId}.tar.gz`)

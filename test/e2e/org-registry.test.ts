@@ -188,6 +188,14 @@ function orgRegistry(label: string, store: () => Promise<Store | { skip: string 
 
       // Past BERTH_MAX_ARCHIVE_BYTES: berth's URL refuses it (413); S3 takes any size, so the
       // confirm refuses it instead. Either way nothing is kept.
+      const declared = await api.post('/v1/models/uploads', {
+        name: 'huge',
+        version: '1.0.0',
+        model_format: 'onnx',
+        file_size_bytes: 2 * 1024 * 1024,
+      })
+      assert.equal(declared.statusCode, 413)
+      assert.equal(declared.json().error.code, 'archive_too_large')
       const huge = (
         await api.post('/v1/models/uploads', {
           name: 'huge',

@@ -47,7 +47,10 @@ export const orgModelRoutes: FastifyPluginAsyncZod<OrgModelRoutesOptions> = asyn
         summary: 'Start an org model upload: a presigned URL to PUT the archive to',
         security: BEARER_AUTH,
         body: CreateModelUploadRequestSchema,
-        response: { 200: ModelPresignedUrlResponseSchema, ...errorResponses(401, 403, 409, 422) },
+        response: {
+          200: ModelPresignedUrlResponseSchema,
+          ...errorResponses(401, 403, 409, 413, 422),
+        },
       },
     },
     async (request) => {
@@ -66,6 +69,7 @@ export const orgModelRoutes: FastifyPluginAsyncZod<OrgModelRoutesOptions> = asyn
           memoryBytes: resources?.memory ?? 4 * 1024 ** 3,
         },
         expiresInSeconds: body.presigned_url_expiration,
+        declaredSizeBytes: body.file_size_bytes ?? null,
       })
       const { model } = ticket
       return {
