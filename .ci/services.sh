@@ -3,6 +3,7 @@
 #
 #   eval "$(.ci/services.sh start)"     # exports BERTH_TEST_DATABASE_URL, BERTH_TEST_S3_* and
 #                                        # BERTH_SERVICES_DIR; prints what it could not start
+#   .ci/services.sh logs "$BERTH_SERVICES_DIR"    # the servers' logs, after a failure
 #   .ci/services.sh stop "$BERTH_SERVICES_DIR"
 #
 # Needs Debian's packages: postgresql, and radosgw ceph-mon ceph-osd (--no-install-recommends).
@@ -150,7 +151,20 @@ CONF
   echo "export BERTH_TEST_S3_ENDPOINT=http://127.0.0.1:$RGW_PORT BERTH_TEST_S3_KEY=berthtest BERTH_TEST_S3_SECRET=berthtestsecret"
 }
 
+# The servers' own logs, when something failed (printed by .ci/run before it stops them).
+logs() {
+  local dir=${1:?usage: services.sh logs DIR}
+  for log in "$dir"/pg/server.log "$dir"/ceph/*.log; do
+    [ -f "$log" ] || continue
+    echo "=== $log (last 40 lines)"
+    tail -n 40 "$log"
+  done
+}
+
 case "$cmd" in
+  logs)
+    logs "${2:-${BERTH_SERVICES_DIR:-}}"
+    ;;
   start)
     for port in "$PG_PORT" "$RGW_PORT" "$MON_PORT"; do assert_free "$port"; done
     dir=$(mktemp -d /tmp/berth-services.XXXXXX)
@@ -163,7 +177,7 @@ case "$cmd" in
     stop "${2:-${BERTH_SERVICES_DIR:-}}"
     ;;
   *)
-    echo "usage: services.sh start | stop DIR" >&2
+    echo "usage: services.sh start | logs DIR | stop DIR" >&2
     exit 2
     ;;
 esac
