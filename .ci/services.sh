@@ -26,6 +26,27 @@ pg_bin() {
   ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
 }
 
+# Whether a process still runs: a zombie whose threads all ended does not (one left as a
+# zombie under PID 1 is harmless), but a zombie leader with live threads does.
+running() {
+  local pid=$1 state threads
+  state=$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1 || true)
+  [ -n "$state" ] || return 1
+  threads=$(ls "/proc/$pid/task" 2>/dev/null | wc -l)
+  [ "$state" != Z ] || [ "$threads" -gt 1 ]
+}
+
+# Waits up to 10 s for every pid to stop running; fails if one still does.
+wait_gone() {
+  for _ in $(seq 1 50); do
+    local alive=0
+    for pid in "$@"; do running "$pid" && alive=1; done
+    [ $alive = 0 ] && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
 stop() {
   local dir=${1:?usage: services.sh stop DIR}
   local bin
@@ -36,18 +57,7 @@ stop() {
   local pids
   pids=$(cat "$dir"/ceph/*.pid 2>/dev/null || true)
   for pid in $pids; do kill "$pid" 2>/dev/null || true; done
-  # Wait for the daemons to go (they may linger as zombies under PID 1: harmless).
-  for _ in $(seq 1 50); do
-    local alive=0
-    for pid in $pids; do
-      local state
-      state=$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1 || true)
-      if [ -n "$state" ] && [ "$state" != Z ]; then alive=1; fi
-    done
-    [ $alive = 0 ] && break
-    sleep 0.2
-  done
-  for pid in $pids; do kill -9 "$pid" 2>/dev/null || true; done
+  wait_gone $pids || { for pid in $pids; do kill -9 "$pid" 2>/dev/null || true; done; wait_gone $pids || true; }
   rm -rf "$dir"
 }
 
