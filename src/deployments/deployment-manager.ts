@@ -82,6 +82,13 @@ interface Live {
   desiredWrites: number
 }
 
+/** What this server was asked of a model: see `desiredStates()`. */
+export interface DesiredHere {
+  readonly model: Model
+  readonly desired: DesiredState
+  readonly stamp: number | undefined
+}
+
 /** A deploy or undeploy asked of this server, or one it follows from the store. */
 export interface RequestOrigin {
   /**
@@ -214,16 +221,18 @@ export class DeploymentManager {
    * stamp that changes whenever a request here changes it (`undefined` while such a change is
    * still being written, when the store may not show it yet).
    */
-  desiredStates(): Map<string, { model: Model; desired: DesiredState; stamp: number | undefined }> {
-    const states = new Map<
-      string,
-      { model: Model; desired: DesiredState; stamp: number | undefined }
-    >()
-    for (const [key, live] of this.#live) {
-      const stamp = live.desiredWrites > 0 ? undefined : live.desiredStamp
-      states.set(key, { model: live.model, desired: live.record.desired, stamp })
-    }
+  desiredStates(): Map<string, DesiredHere> {
+    const states = new Map<string, DesiredHere>()
+    for (const key of this.#live.keys()) states.set(key, this.desiredStateOf(key) as DesiredHere)
     return states
+  }
+
+  /** One entry of `desiredStates()`, by `namespaceId/modelId`. */
+  desiredStateOf(key: string): DesiredHere | undefined {
+    const live = this.#live.get(key)
+    if (live === undefined) return undefined
+    const stamp = live.desiredWrites > 0 ? undefined : live.desiredStamp
+    return { model: live.model, desired: live.record.desired, stamp }
   }
 
   /** Runner processes serving the model now. */

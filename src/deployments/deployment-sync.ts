@@ -79,7 +79,7 @@ export class DeploymentSync {
     const stored = new Map(rows.map((row) => [`${row.namespaceId}/${row.modelId}`, row]))
     const unchanged = (key: string): boolean => {
       const was = before.get(key)
-      const now = deployments.desiredStates().get(key)
+      const now = deployments.desiredStateOf(key)
       if (was === undefined) return now === undefined
       return was.stamp !== undefined && now?.stamp === was.stamp
     }
