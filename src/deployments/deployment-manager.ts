@@ -80,6 +80,11 @@ interface Live {
   desiredStamp: number
   /** Desired-state writes not yet in the store. */
   desiredWrites: number
+  /**
+   * The redeploy generation (counted in the store) this server's runners follow; `undefined`
+   * until known (the first sync pass adopts the stored one).
+   */
+  generation: number | undefined
 }
 
 /** What this server was asked of a model: see `desiredStates()`. */
@@ -87,6 +92,7 @@ export interface DesiredHere {
   readonly model: Model
   readonly desired: DesiredState
   readonly stamp: number | undefined
+  readonly generation: number | undefined
 }
 
 /** A deploy or undeploy asked of this server, or one it follows from the store. */
@@ -96,6 +102,13 @@ export interface RequestOrigin {
    * written again, so a newer request elsewhere is never overwritten.
    */
   readonly follow?: boolean
+}
+
+/** A deploy's options: a redeploy (`reload`), asked here or followed, of a known generation. */
+export interface DeployOptions extends RequestOrigin {
+  readonly reload?: boolean
+  /** Following the store: the redeploy generation this deploy brings the runners to. */
+  readonly generation?: number
 }
 
 const SETTLED: ReadonlySet<DeploymentState> = new Set(['deployed', 'failed', 'not_deployed'])
@@ -158,13 +171,19 @@ export class DeploymentManager {
    */
   async deploy(
     model: Model,
-    options: { reload?: boolean } & RequestOrigin = {},
+    options: DeployOptions = {},
   ): Promise<{ deployment: Deployment; cached: boolean }> {
     this.#assertOpen()
     const live = this.#liveFor(model)
     // The caller's record is the latest (e.g. new serving settings for the next runner).
     live.model = { ...model, deployment: live.record }
     this.#setDesired(live, 'deployed', options)
+    if (options.generation !== undefined) live.generation = options.generation
+    else if (options.reload === true && options.follow !== true) {
+      // Every other instance serving an older generation redeploys too.
+      const { namespaceId, modelId } = model
+      live.generation = await this.#deps.metadata.bumpDeployGeneration(namespaceId, modelId)
+    }
     const state = live.record.status.state
     let cached = false
     if (state === 'deployed') {
@@ -232,7 +251,13 @@ export class DeploymentManager {
     const live = this.#live.get(key)
     if (live === undefined) return undefined
     const stamp = live.desiredWrites > 0 ? undefined : live.desiredStamp
-    return { model: live.model, desired: live.record.desired, stamp }
+    return { model: live.model, desired: live.record.desired, stamp, generation: live.generation }
+  }
+
+  /** Records the redeploy generation this server's runners follow, when it was not known. */
+  adoptGeneration(key: string, generation: number): void {
+    const live = this.#live.get(key)
+    if (live !== undefined) live.generation ??= generation
   }
 
   /** Runner processes serving the model now. */
@@ -330,6 +355,7 @@ export class DeploymentManager {
         writes: Promise.resolve(),
         desiredStamp: 0,
         desiredWrites: 0,
+        generation: undefined,
       }
       this.#live.set(key, live)
       this.#deps.metrics.setDeploymentState(labelsOf(model), live.record.status.state)

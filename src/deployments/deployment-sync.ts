@@ -83,17 +83,33 @@ export class DeploymentSync {
       if (was === undefined) return now === undefined
       return was.stamp !== undefined && now?.stamp === was.stamp
     }
-    // Wanted deployed, not deployed here: deploy (after fetching the files).
+    // Wanted deployed: deploy what is not deployed here (after fetching the files), redeploy
+    // what another instance redeployed since this one loaded it.
     for (const [key, row] of stored) {
-      if (this.#closed || row.desired !== 'deployed') continue
-      if (before.get(key)?.desired === 'deployed' || !unchanged(key)) continue
+      if (this.#closed || row.desired !== 'deployed' || !unchanged(key)) continue
+      const here = before.get(key)
+      if (here?.desired === 'deployed' && here.generation === undefined) {
+        deployments.adoptGeneration(key, row.generation)
+        continue
+      }
+      const redeploy = here?.desired === 'deployed'
+      if (redeploy && row.generation <= (here.generation ?? 0)) continue
       try {
         const model = await metadata.findModel(row.namespaceId, row.modelId)
         if (model === undefined || model.deployment.desired !== 'deployed') continue
-        await this.#deps.install(model)
+        if (!redeploy) await this.#deps.install(model)
         if (!unchanged(key) || this.#closed) continue
-        await deployments.deploy(model, { follow: true })
-        logger.info({ model: key }, 'deployment sync: deploying what another instance deployed')
+        await deployments.deploy(model, {
+          follow: true,
+          reload: redeploy,
+          generation: row.generation,
+        })
+        logger.info(
+          { model: key, generation: row.generation },
+          redeploy
+            ? 'deployment sync: redeploying what another instance redeployed'
+            : 'deployment sync: deploying what another instance deployed',
+        )
       } catch (err) {
         logger.warn({ err, model: key }, 'deployment sync: could not deploy')
       }

@@ -12,6 +12,8 @@ export interface DesiredStateRow {
   /** Names the model's files on every instance. */
   readonly uploadId: string
   readonly desired: DesiredState
+  /** Redeploys asked so far (see `bumpDeployGeneration`). */
+  readonly generation: number
 }
 
 /** An API key and the organization it belongs to. */
@@ -121,6 +123,13 @@ export interface MetadataStore {
    * every few seconds to follow the others (a model absent here was deleted).
    */
   listDesiredStates(): Promise<DesiredStateRow[]>
+
+  /**
+   * Records that a redeploy was asked (new serving settings, `?reload=true`): every instance
+   * serving an older generation redeploys. Resolves the new generation, `undefined` when the
+   * model no longer exists.
+   */
+  bumpDeployGeneration(namespaceId: string, modelId: string): Promise<number | undefined>
 
   /** Removes the model record. Resolves `false` when there was none. */
   deleteModel(namespaceId: string, modelId: string): Promise<boolean>

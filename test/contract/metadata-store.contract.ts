@@ -298,6 +298,10 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
           toReconcile.map((m) => m.modelId),
           [stuck.modelId, wanted.modelId].sort(),
         )
+        // Two redeploys asked of `wanted` (through any instance): generation 2.
+        assert.equal(await store.bumpDeployGeneration(ns.id, wanted.modelId), 1)
+        assert.equal(await store.bumpDeployGeneration(ns.id, wanted.modelId), 2)
+        assert.equal(await store.bumpDeployGeneration(ns.id, 'gone_1_0_0'), undefined)
         const desired = (await store.listDesiredStates()).filter((d) => d.namespaceId === ns.id)
         assert.deepEqual(
           desired.sort((a, b) => a.modelId.localeCompare(b.modelId)),
@@ -307,24 +311,28 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
               modelId: broken.modelId,
               uploadId: broken.uploadId,
               desired: 'not_deployed',
+              generation: 0,
             },
             {
               namespaceId: ns.id,
               modelId: idle.modelId,
               uploadId: idle.uploadId,
               desired: 'not_deployed',
+              generation: 0,
             },
             {
               namespaceId: ns.id,
               modelId: stuck.modelId,
               uploadId: stuck.uploadId,
               desired: 'not_deployed',
+              generation: 0,
             },
             {
               namespaceId: ns.id,
               modelId: wanted.modelId,
               uploadId: wanted.uploadId,
               desired: 'deployed',
+              generation: 2,
             },
           ].sort((a, b) => a.modelId.localeCompare(b.modelId)),
         )

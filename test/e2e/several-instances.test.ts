@@ -102,6 +102,20 @@ function severalInstances(label: string, shared: () => Promise<SharedStores | { 
       assert.equal(redeploy.json().deployment_status, 'deployed')
       await eventually(async () => (await infer(b)).statusCode === 200, 20_000)
 
+      // New serving settings through B redeploy it on A too (two runner processes there).
+      const settings = await b.request({
+        method: 'POST',
+        url: `${url}/deploy?wait=true`,
+        key: BOOTSTRAP_KEY,
+        body: { replicas: 2 },
+      })
+      assert.equal(settings.json().deployment.replicas, 2, settings.body)
+      const replicasOn = async (app: TestApp) =>
+        (await app.request({ method: 'GET', url, key: BOOTSTRAP_KEY })).json().model.deployment
+          .replicas
+      await eventually(async () => (await replicasOn(a)) === 2, 20_000)
+      assert.equal((await infer(a)).statusCode, 200)
+
       // A model uploaded through A and never deployed: its files live only in A's data dir.
       await uploadAndWait(
         a,

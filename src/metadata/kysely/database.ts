@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely'
+
 /** The tables as Kysely sees them. Column names are snake_case; times are ISO-8601 text. */
 export interface Database {
   organizations: OrganizationsTable
@@ -66,6 +68,8 @@ export interface ModelsTable {
   replicas: number
   /** Set when the model is an org model enabled in this namespace. */
   org_upload_id: string | null
+  /** Redeploys asked through any instance (default 0 on insert). */
+  deploy_generation: Generated<number>
 }
 
 export interface OrgModelsTable {

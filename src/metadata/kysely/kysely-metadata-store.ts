@@ -1,5 +1,5 @@
 import { setTimeout } from 'node:timers/promises'
-import { type Kysely, Migrator, type Selectable, sql } from 'kysely'
+import { type Insertable, type Kysely, Migrator, type Selectable, sql } from 'kysely'
 import type { ApiKey } from '../../domain/api-key.js'
 import type {
   Deployment,
@@ -450,14 +450,27 @@ export class KyselyMetadataStore implements MetadataStore {
   async listDesiredStates(): Promise<DesiredStateRow[]> {
     const rows = await this.#db
       .selectFrom('models')
-      .select(['namespace_id', 'model_id', 'upload_id', 'desired_state'])
+      .select(['namespace_id', 'model_id', 'upload_id', 'desired_state', 'deploy_generation'])
       .execute()
     return rows.map((r) => ({
       namespaceId: r.namespace_id,
       modelId: r.model_id,
       uploadId: r.upload_id,
       desired: r.desired_state as DesiredState,
+      generation: Number(r.deploy_generation),
     }))
+  }
+
+  async bumpDeployGeneration(namespaceId: string, modelId: string): Promise<number | undefined> {
+    // One statement: two instances bumping at once both count.
+    const row = await this.#db
+      .updateTable('models')
+      .set((eb) => ({ deploy_generation: eb('deploy_generation', '+', 1) }))
+      .where('namespace_id', '=', namespaceId)
+      .where('model_id', '=', modelId)
+      .returning('deploy_generation')
+      .executeTakeFirst()
+    return row === undefined ? undefined : Number(row.deploy_generation)
   }
 
   async deleteModel(namespaceId: string, modelId: string): Promise<boolean> {
@@ -592,7 +605,7 @@ function toNamespace(row: Selectable<NamespacesTable>): Namespace {
   }
 }
 
-function modelRow(model: Model): ModelsTable {
+function modelRow(model: Model): Insertable<ModelsTable> {
   return {
     namespace_id: model.namespaceId,
     model_id: model.modelId,

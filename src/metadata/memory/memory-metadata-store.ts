@@ -29,6 +29,8 @@ export class MemoryMetadataStore implements MetadataStore {
   readonly #models = new Map<string, Model>()
   /** Keyed by `uploadId`. */
   readonly #orgModels = new Map<string, OrgModel>()
+  /** Redeploy generations, by `namespaceId/modelId`. */
+  readonly #generations = new Map<string, number>()
   #closed = false
 
   async bootstrapOrganization(organization: Organization, key: ApiKey): Promise<boolean> {
@@ -215,7 +217,17 @@ export class MemoryMetadataStore implements MetadataStore {
       modelId: m.modelId,
       uploadId: m.uploadId,
       desired: m.deployment.desired,
+      generation: this.#generations.get(`${m.namespaceId}/${m.modelId}`) ?? 0,
     }))
+  }
+
+  async bumpDeployGeneration(namespaceId: string, modelId: string): Promise<number | undefined> {
+    this.#assertOpen()
+    const key = `${namespaceId}/${modelId}`
+    if (!this.#models.has(key)) return undefined
+    const next = (this.#generations.get(key) ?? 0) + 1
+    this.#generations.set(key, next)
+    return next
   }
 
   async createOrgModel(model: OrgModel): Promise<void> {

@@ -5,6 +5,7 @@ import { deployments } from './0003-deployments.js'
 import { serving } from './0004-serving.js'
 import { replicas } from './0005-replicas.js'
 import { orgModels } from './0006-org-models.js'
+import { deployGeneration } from './0007-deploy-generation.js'
 
 /**
  * Every schema migration, in order. Names sort lexically; never rename or edit a released
@@ -17,4 +18,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0004-serving': serving,
   '0005-replicas': replicas,
   '0006-org-models': orgModels,
+  '0007-deploy-generation': deployGeneration,
 }
