@@ -12,9 +12,12 @@
 # listen on 127.0.0.1 only. As root, PostgreSQL runs as the `postgres` user.
 set -euo pipefail
 cmd=${1:-start}
-PG_PORT=${BERTH_PG_PORT:-54329}
-RGW_PORT=${BERTH_RGW_PORT:-7480}
-MON_PORT=${BERTH_MON_PORT:-6789}
+# Fresh ports each start (unless given): a daemon of an earlier cluster still shutting down can
+# never answer in place of this one's (seen: an OSD told "wrong fsid" by a stale monitor).
+random_port() { echo $((20000 + RANDOM % 20000)); }
+PG_PORT=${BERTH_PG_PORT:-$(random_port)}
+RGW_PORT=${BERTH_RGW_PORT:-$(random_port)}
+MON_PORT=${BERTH_MON_PORT:-$(random_port)}
 # The memstore OSD holds every object in RAM: keep test objects small.
 STORE_BYTES=${BERTH_RGW_STORE_BYTES:-$((2 * 1024 * 1024 * 1024))}
 
@@ -158,6 +161,9 @@ CONF
     { echo "services: radosgw did not start; see $dir/client.rgw.a.log" >&2; exit 1; }
   timeout 60 radosgw-admin "${c[@]}" user create --uid=berth-test --display-name=berth-test \
     --access-key=berthtest --secret=berthtestsecret >/dev/null
+  # This cluster's own daemons answered: its monitor has its fsid, its gateway logs here.
+  [ "$(ceph "${c[@]}" fsid 2>/dev/null)" = "$fsid" ] && [ -f "$dir/client.rgw.a.log" ] ||
+    { echo "services: the Ceph cluster in $dir is not the one answering" >&2; exit 1; }
   echo "export BERTH_TEST_S3_ENDPOINT=http://127.0.0.1:$RGW_PORT BERTH_TEST_S3_KEY=berthtest BERTH_TEST_S3_SECRET=berthtestsecret"
 }
 
@@ -179,9 +185,12 @@ case "$cmd" in
     for port in "$PG_PORT" "$RGW_PORT" "$MON_PORT"; do assert_free "$port"; done
     dir=$(mktemp -d /tmp/berth-services.XXXXXX)
     chmod 755 "$dir"
+    # A start that fails part-way leaves nothing running.
+    trap 'stop "$dir" >/dev/null 2>&1' EXIT
     echo "export BERTH_SERVICES_DIR=$dir"
     start_postgres "$dir"
     start_radosgw "$dir"
+    trap - EXIT
     ;;
   stop)
     stop "${2:-${BERTH_SERVICES_DIR:-}}"
