@@ -3,14 +3,15 @@
  *   - raw onnxruntime-node `session.run` in this process, one request after another (the floor
  *     a server adds to; concurrency does not apply);
  *   - berth (`berth serve` as a child process, JSON tensors) with dynamic batching (the default),
- *     without (`max_batch_size` 1), and with batching over two replicas;
+ *     without (`max_batch_size` 1), with batching over two replicas, and with queue delays of
+ *     200 and 1000 µs;
  *   - a naive Fastify + onnxruntime-node server running the model on its event loop (what a user
  *     would write by hand; bench/naive-server.ts, also a child process).
  * Models (dynamic batch, one intra-op thread everywhere): an MLP 512→2048→2048→2048→16; a small
  * CNN on 28×28 images; a MiniLM-size BERT encoder (6 layers, hidden 384; random weights,
  * converted by berth's converter), 16 tokens per request.
  *
- *   npm run bench:throughput -- [seconds per cell]     (default: 5)
+ *   npm run bench:throughput -- [seconds per cell] [model filter, e.g. MLP]     (default: 5, all)
  */
 import { spawn } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
@@ -107,6 +108,8 @@ async function minilm(): Promise<Buffer> {
 const CONCURRENCY = [1, 16, 64]
 const NAIVE = fileURLToPath(new URL('./naive-server.js', import.meta.url))
 const seconds = Number(process.argv[2] ?? 5)
+/** Only the models whose label contains this (e.g. `MLP`); all when unset. */
+const only = process.argv[3]
 
 interface Cell {
   readonly rps: number
@@ -190,7 +193,9 @@ async function main(): Promise<void> {
     },
   ]
   const tables: string[] = []
-  for (const model of models) tables.push(await benchModel(model))
+  for (const model of models) {
+    if (only === undefined || model.label.includes(only)) tables.push(await benchModel(model))
+  }
   console.log(
     `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}`,
   )
@@ -203,6 +208,16 @@ const BERTH_VARIANTS = [
   { name: 'batched', label: 'berth, dynamic batching (default)', fields: {} },
   { name: 'unbatched', label: 'berth, `max_batch_size` 1', fields: { max_batch_size: '1' } },
   { name: 'replicas', label: 'berth, dynamic batching, `replicas` 2', fields: { replicas: '2' } },
+  {
+    name: 'delay200',
+    label: 'berth, dynamic batching, `max_queue_delay_us` 200',
+    fields: { max_queue_delay_us: '200' },
+  },
+  {
+    name: 'delay1000',
+    label: 'berth, dynamic batching, `max_queue_delay_us` 1000',
+    fields: { max_queue_delay_us: '1000' },
+  },
 ] as const
 
 /** One model's table: raw, berth with and without batching, naive; c = 1, 16, 64. */
