@@ -140,15 +140,12 @@ export interface MetadataStore {
    */
   createOrgModel(model: OrgModel): Promise<void>
 
-  /** The organization's model with this `model_id` or `upload_id`, or `undefined`. */
-  findOrgModel(
-    organizationId: string,
-    ref: { readonly modelId: string } | { readonly uploadId: string },
-  ): Promise<OrgModel | undefined>
+  /** The organization's model with this `model_id`, or `undefined`. */
+  findOrgModel(organizationId: string, modelId: string): Promise<OrgModel | undefined>
 
   /**
-   * The org model of an upload, whatever its organization: for berth's signed upload URL, whose
-   * signature is the caller's authority.
+   * The org model of an upload, whatever its organization: callers check the organization (or,
+   * for berth's signed upload URL, the signature is the authority).
    */
   findOrgModelByUpload(uploadId: string): Promise<OrgModel | undefined>
 

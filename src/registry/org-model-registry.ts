@@ -163,8 +163,7 @@ export class OrgModelRegistry {
    */
   async confirm(principal: Principal, uploadId: string): Promise<OrgModel> {
     assertCustomModelsEnabled(principal)
-    const model = await this.#deps.metadata.findOrgModel(principal.organizationId, { uploadId })
-    if (model === undefined) throw uploadNotFound(uploadId)
+    const model = await this.#findUpload(uploadId, principal.organizationId)
     if (model.validationStatus !== 'pending') return model
     const key = model.archive.key as ArtifactKey
     if ((await this.#deps.artifacts.stat(key)) === undefined) {
@@ -218,7 +217,7 @@ export class OrgModelRegistry {
   /** Throws `org_model_not_found`. */
   async get(principal: Principal, modelId: string): Promise<OrgModel> {
     assertCustomModelsEnabled(principal)
-    const model = await this.#deps.metadata.findOrgModel(principal.organizationId, { modelId })
+    const model = await this.#deps.metadata.findOrgModel(principal.organizationId, modelId)
     if (model === undefined) throw orgModelNotFound(modelId)
     return model
   }
@@ -346,9 +345,11 @@ export class OrgModelRegistry {
     return this.#deps.registry.delete(principal, namespace.id, modelId)
   }
 
-  async #findUpload(uploadId: string): Promise<OrgModel> {
+  /** The upload's org model; with `organizationId`, only that organization's (else not found). */
+  async #findUpload(uploadId: string, organizationId?: string): Promise<OrgModel> {
     const model = await this.#deps.metadata.findOrgModelByUpload(uploadId)
-    if (model === undefined) throw uploadNotFound(uploadId)
+    const visible = organizationId === undefined || model?.organizationId === organizationId
+    if (model === undefined || !visible) throw uploadNotFound(uploadId)
     return model
   }
 

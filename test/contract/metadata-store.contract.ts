@@ -425,11 +425,11 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
         const second = orgModel(org.id, { name: 'second', createdAt: T1 })
         await store.createOrgModel(second)
         await store.createOrgModel(first)
-        assert.deepEqual(await store.findOrgModel(org.id, { modelId: 'first_1_0_0' }), first)
-        assert.deepEqual(await store.findOrgModel(org.id, { uploadId: second.uploadId }), second)
+        assert.deepEqual(await store.findOrgModel(org.id, 'first_1_0_0'), first)
+        assert.deepEqual(await store.findOrgModel(org.id, 'second_1_0_0'), second)
         assert.deepEqual(await store.findOrgModelByUpload(second.uploadId), second)
         assert.equal(await store.findOrgModelByUpload(newId('upl')), undefined)
-        assert.equal(await store.findOrgModel(newId('org'), { modelId: 'first_1_0_0' }), undefined)
+        assert.equal(await store.findOrgModel(newId('org'), 'first_1_0_0'), undefined)
         assert.deepEqual(
           (await store.listOrgModels(org.id)).map((m) => m.modelId),
           ['first_1_0_0', 'second_1_0_0'],
@@ -451,7 +451,7 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
           updatedAt: T1,
         }
         assert.equal(await store.setOrgModelValidation(first.uploadId, validation), true)
-        const passed = await store.findOrgModel(org.id, { uploadId: first.uploadId })
+        const passed = await store.findOrgModelByUpload(first.uploadId)
         assert.equal(passed?.validationStatus, 'passed')
         assert.deepEqual(passed?.manifest, manifest)
         assert.deepEqual(passed?.archive, {
@@ -467,10 +467,9 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
           manifest: null,
         }
         await store.setOrgModelValidation(second.uploadId, failed)
-        assert.deepEqual(
-          (await store.findOrgModel(org.id, { uploadId: second.uploadId }))?.validationErrors,
-          ['onnx_invalid: not a graph'],
-        )
+        assert.deepEqual((await store.findOrgModelByUpload(second.uploadId))?.validationErrors, [
+          'onnx_invalid: not a graph',
+        ])
         assert.equal(await store.setOrgModelValidation(newId('upl'), validation), false)
       })
 
@@ -485,7 +484,7 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
         await store.createModel(enabled)
         assert.equal((await store.findModel(ns.id, enabled.modelId))?.orgUploadId, shared.uploadId)
         assert.equal(await store.deleteOrgModel(shared.uploadId), 'enabled')
-        assert.ok(await store.findOrgModel(org.id, { uploadId: shared.uploadId }))
+        assert.ok(await store.findOrgModelByUpload(shared.uploadId))
         await store.deleteModel(ns.id, enabled.modelId)
         assert.equal(await store.deleteOrgModel(shared.uploadId), 'deleted')
         assert.equal(await store.deleteOrgModel(shared.uploadId), 'missing')

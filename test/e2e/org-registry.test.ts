@@ -181,10 +181,14 @@ function orgRegistry(label: string, store: () => Promise<Store | { skip: string 
       assert.equal(refused.json().success, false)
       assert.equal(refused.json().validation_status, 'failed')
       assert.match(refused.json().validation_errors[0], /^archive_not_gzip/)
-      assert.equal(
-        (await api.get('/v1/models/broken_1_0_0')).json().model.validation_status,
-        'failed',
-      )
+      const brokenDetail = (await api.get('/v1/models/broken_1_0_0')).json().model
+      assert.equal(brokenDetail.validation_status, 'failed')
+      // No resource_requirements asked: a direct upload's defaults.
+      assert.deepEqual(brokenDetail.resource_requirements, {
+        num_cpus: 1,
+        num_gpus: 0,
+        memory: 4 * 1024 ** 3,
+      })
 
       // Past BERTH_MAX_ARCHIVE_BYTES: berth's URL refuses it (413); S3 takes any size, so the
       // confirm refuses it instead. Either way nothing is kept.

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { mixpeekStatus } from '../../domain/deployment-state.js'
 import type { ResourceRequirements } from '../../domain/model.js'
-import type { OrgModel } from '../../domain/org-model.js'
 import type { OrgModelRegistry } from '../../registry/org-model-registry.js'
 import { principalOf } from '../authentication.js'
 import { BEARER_AUTH, errorResponses } from '../schemas/common.schemas.js'
@@ -23,7 +22,7 @@ import {
   SignedUploadQuerySchema,
   UploadParamsSchema,
 } from '../schemas/org-model.schemas.js'
-import { manifestView } from '../views/model-view.js'
+import { orgModelView } from '../views/org-model-view.js'
 
 export interface OrgModelRoutesOptions {
   readonly orgModels: OrgModelRegistry
@@ -64,9 +63,9 @@ export const orgModelRoutes: FastifyPluginAsyncZod<OrgModelRoutesOptions> = asyn
         framework: body.framework ?? null,
         taskType: body.task_type ?? null,
         resources: {
-          numCpus: resources?.num_cpus ?? 1,
-          numGpus: resources?.num_gpus ?? 0,
-          memoryBytes: resources?.memory ?? 4 * 1024 ** 3,
+          numCpus: resources.num_cpus,
+          numGpus: resources.num_gpus,
+          memoryBytes: resources.memory,
         },
         expiresInSeconds: body.presigned_url_expiration,
         declaredSizeBytes: body.file_size_bytes ?? null,
@@ -339,30 +338,4 @@ export const orgUploadRoutes: FastifyPluginAsyncZod<OrgModelRoutesOptions> = asy
       return { success: true, message: `${sizeBytes} bytes received` }
     },
   )
-}
-
-function orgModelView(model: OrgModel) {
-  return {
-    model_id: model.modelId,
-    organization_id: model.organizationId,
-    name: model.name,
-    version: model.version,
-    description: model.description,
-    s3_archive_url: model.archive.url,
-    model_format: model.format,
-    model_hash: model.archive.sha256,
-    validation_status: model.validationStatus,
-    validation_errors: [...model.validationErrors],
-    framework: model.framework,
-    task_type: model.taskType,
-    resource_requirements: {
-      num_cpus: model.resources.numCpus,
-      num_gpus: model.resources.numGpus,
-      memory: model.resources.memoryBytes,
-    },
-    manifest: model.manifest === null ? null : manifestView(model.manifest),
-    upload_id: model.uploadId,
-    created_at: model.createdAt,
-    updated_at: model.updatedAt,
-  }
 }

@@ -35,7 +35,8 @@ export const CreateModelUploadRequestSchema = z
       .max(UPLOAD_URL_MAX_SECONDS)
       .default(UPLOAD_URL_DEFAULT_SECONDS)
       .describe('seconds'),
-    resource_requirements: ResourceRequirementsSchema.optional(),
+    // Absent: every field's default (the same as a direct upload's).
+    resource_requirements: ResourceRequirementsSchema.prefault({}),
     framework: z.string().max(128).nullable().optional(),
     task_type: z.string().max(64).nullable().optional(),
   })

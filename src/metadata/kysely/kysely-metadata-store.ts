@@ -292,18 +292,13 @@ export class KyselyMetadataStore implements MetadataStore {
     }
   }
 
-  async findOrgModel(
-    organizationId: string,
-    ref: { readonly modelId: string } | { readonly uploadId: string },
-  ): Promise<OrgModel | undefined> {
-    const query = this.#db
+  async findOrgModel(organizationId: string, modelId: string): Promise<OrgModel | undefined> {
+    const row = await this.#db
       .selectFrom('org_models')
       .selectAll()
       .where('organization_id', '=', organizationId)
-    const row = await ('modelId' in ref
-      ? query.where('model_id', '=', ref.modelId)
-      : query.where('upload_id', '=', ref.uploadId)
-    ).executeTakeFirst()
+      .where('model_id', '=', modelId)
+      .executeTakeFirst()
     return row === undefined ? undefined : toOrgModel(row)
   }
 

@@ -242,15 +242,10 @@ export class MemoryMetadataStore implements MetadataStore {
     this.#orgModels.set(model.uploadId, structuredClone(model))
   }
 
-  async findOrgModel(
-    organizationId: string,
-    ref: { readonly modelId: string } | { readonly uploadId: string },
-  ): Promise<OrgModel | undefined> {
+  async findOrgModel(organizationId: string, modelId: string): Promise<OrgModel | undefined> {
     this.#assertOpen()
     const found = [...this.#orgModels.values()].find(
-      (m) =>
-        m.organizationId === organizationId &&
-        ('modelId' in ref ? m.modelId === ref.modelId : m.uploadId === ref.uploadId),
+      (m) => m.organizationId === organizationId && m.modelId === modelId,
     )
     return found === undefined ? undefined : structuredClone(found)
   }
