@@ -14,7 +14,8 @@ set -euo pipefail
 cmd=${1:-start}
 # Fresh ports each start (unless given): a daemon of an earlier cluster still shutting down can
 # never answer in place of this one's (seen: an OSD told "wrong fsid" by a stale monitor).
-random_port() { echo $((20000 + RANDOM % 20000)); }
+# Below Linux's ephemeral range (32768+), where a client socket could hold the port.
+random_port() { echo $((20000 + RANDOM % 12000)); }
 PG_PORT=${BERTH_PG_PORT:-$(random_port)}
 RGW_PORT=${BERTH_RGW_PORT:-$(random_port)}
 MON_PORT=${BERTH_MON_PORT:-$(random_port)}
