@@ -19,6 +19,7 @@ import {
   type RunnerEnd,
   type Scheduler,
 } from '../scheduler/scheduler.js'
+import type { DeploymentControl, DeployOptions, RequestOrigin } from './deployment-control.js'
 import { RunnerPool } from './runner-pool.js'
 import { type ServingPlan, servingPlan } from './serving-plan.js'
 
@@ -95,22 +96,6 @@ export interface DesiredHere {
   readonly generation: number | undefined
 }
 
-/** A deploy or undeploy asked of this server, or one it follows from the store. */
-export interface RequestOrigin {
-  /**
-   * `true`: the store already wants this (another instance was asked); the desired state is not
-   * written again, so a newer request elsewhere is never overwritten.
-   */
-  readonly follow?: boolean
-}
-
-/** A deploy's options: a redeploy (`reload`), asked here or followed, of a known generation. */
-export interface DeployOptions extends RequestOrigin {
-  readonly reload?: boolean
-  /** Following the store: the redeploy generation this deploy brings the runners to. */
-  readonly generation?: number
-}
-
 const SETTLED: ReadonlySet<DeploymentState> = new Set(['deployed', 'failed', 'not_deployed'])
 
 /**
@@ -119,7 +104,7 @@ const SETTLED: ReadonlySet<DeploymentState> = new Set(['deployed', 'failed', 'no
  * is the scheduler's; this class decides when to start, restart (with backoff), give up, and
  * swap runners (a redeploy loads the new runner before the old one stops).
  */
-export class DeploymentManager {
+export class DeploymentManager implements DeploymentControl {
   readonly #deps: DeploymentManagerDeps
   readonly #options: Required<DeploymentManagerOptions>
   readonly #live = new Map<string, Live>()

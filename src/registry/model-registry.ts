@@ -10,7 +10,7 @@ import {
 } from '../archives/archive-workspace.js'
 import { artifactKey } from '../artifacts/artifact-key.js'
 import type { ArtifactKey, ArtifactStore } from '../artifacts/artifact-store.js'
-import type { DeploymentManager } from '../deployments/deployment-manager.js'
+import type { DeploymentControl } from '../deployments/deployment-control.js'
 import {
   type MixpeekDeploymentStatus,
   mixpeekStatus,
@@ -68,7 +68,7 @@ export class ModelRegistry {
   readonly #workspace: ArchiveWorkspace
   readonly #namespaces: NamespaceService
   readonly #loadCheck: ModelLoadCheck
-  readonly #deployments: DeploymentManager
+  readonly #deployments: DeploymentControl
   readonly #options: ModelRegistryOptions
   /** `namespaceId/uploadId` of models whose files are installed and whose record is not yet. */
   readonly #installing = new Set<string>()
@@ -81,7 +81,7 @@ export class ModelRegistry {
       readonly workspace: ArchiveWorkspace
       readonly namespaces: NamespaceService
       readonly loadCheck: ModelLoadCheck
-      readonly deployments: DeploymentManager
+      readonly deployments: DeploymentControl
     },
     options: ModelRegistryOptions,
   ) {
