@@ -1,6 +1,11 @@
+import {
+  CONVERTIBLE_FAMILIES,
+  type EncoderFamily,
+  isConvertible,
+} from '../domain/encoder-families.js'
 import { BerthError } from '../errors/berth-error.js'
 import type { WeightsReader } from '../formats/weights-reader.js'
-import { fromHalf } from '../inference/tensor-data.js'
+import { fromHalf } from '../tensors/tensor-data.js'
 import { FLOAT, GraphBuilder, INT64 } from './graph-builder.js'
 
 /**
@@ -10,14 +15,6 @@ import { FLOAT, GraphBuilder, INT64 } from './graph-builder.js'
  * per layer self-attention + feed-forward with post-LayerNorm, and the pooler where the
  * checkpoint has one.
  */
-
-/** `config.json` `model_type`s berth converts. */
-export const CONVERTIBLE_FAMILIES = ['bert', 'roberta', 'xlm-roberta', 'distilbert'] as const
-export type EncoderFamily = (typeof CONVERTIBLE_FAMILIES)[number]
-
-export function isConvertible(modelType: string | null): modelType is EncoderFamily {
-  return (CONVERTIBLE_FAMILIES as readonly string[]).includes(modelType ?? '')
-}
 
 /** What the graph needs from `config.json`, whatever the family calls it. */
 export interface EncoderConfig {

@@ -8,20 +8,20 @@ import {
   transition,
 } from '../domain/deployment-state.js'
 import type { Model } from '../domain/model.js'
+import { type LoadedSignature, type ServingPlan, servingPlan } from '../domain/serving-plan.js'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
+import type { Serving, ServingLookup } from '../inference/inference-service.js'
+import { RunnerPool } from '../inference/runner-pool.js'
 import type { MetadataStore } from '../metadata/metadata-store.js'
 import type { Metrics, ModelLabels } from '../observability/metrics.js'
 import {
   isRefusal,
-  type LoadedSignature,
   type Reservation,
   type Runner,
   type RunnerEnd,
   type Scheduler,
 } from '../scheduler/scheduler.js'
 import type { DeploymentControl, DeployOptions, RequestOrigin } from './deployment-control.js'
-import { RunnerPool } from './runner-pool.js'
-import { type ServingPlan, servingPlan } from './serving-plan.js'
 
 export interface DeploymentManagerOptions {
   /** Bound on starting a runner and loading the model in it; past it: `failed`/`load_timeout`. */
@@ -45,14 +45,6 @@ export interface DeploymentManagerDeps {
   readonly modelDir: (model: Model) => string
   readonly metrics: Metrics
   readonly logger: Logger
-}
-
-/** A deployed model, ready for requests. */
-export interface Serving {
-  readonly model: Model
-  /** The deployment's runners (its replicas that are up), kept current; one per deployment. */
-  readonly pool: RunnerPool
-  readonly signature: LoadedSignature
 }
 
 /** One model's deployment as this server runs it. */
@@ -104,7 +96,7 @@ const SETTLED: ReadonlySet<DeploymentState> = new Set(['deployed', 'failed', 'no
  * is the scheduler's; this class decides when to start, restart (with backoff), give up, and
  * swap runners (a redeploy loads the new runner before the old one stops).
  */
-export class DeploymentManager implements DeploymentControl {
+export class DeploymentManager implements DeploymentControl, ServingLookup {
   readonly #deps: DeploymentManagerDeps
   readonly #options: Required<DeploymentManagerOptions>
   readonly #live = new Map<string, Live>()

@@ -1,4 +1,5 @@
-import type { ModelFormat } from './model.js'
+import type { TensorSpec } from '../tensors/tensor.js'
+import type { ModelFormat } from './model-format.js'
 
 /** The runtime that serves a model, and the base image it maps to (the seed's split). */
 export type RuntimeName = 'onnx' | 'torch' | 'weights'
@@ -9,13 +10,6 @@ export interface ManifestFile {
   readonly path: string
   readonly sizeBytes: number
   readonly sha256: string
-}
-
-/** One input or output of a model: shape entries are sizes, or names for dynamic dims. */
-export interface TensorSpec {
-  readonly name: string
-  readonly datatype: string
-  readonly shape: readonly (number | string)[]
 }
 
 export interface OnnxDetails {

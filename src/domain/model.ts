@@ -1,9 +1,6 @@
 import type { Deployment } from './deployment-state.js'
 import type { Manifest } from './manifest.js'
-
-/** What a model archive holds, as declared by the uploader (and then checked by parsing). */
-export const MODEL_FORMATS = ['safetensors', 'onnx', 'pytorch', 'huggingface'] as const
-export type ModelFormat = (typeof MODEL_FORMATS)[number]
+import type { ModelFormat } from './model-format.js'
 
 /** Mixpeek's model name rule. */
 export const MODEL_NAME_PATTERN = /^[a-zA-Z][a-zA-Z0-9_-]{2,63}$/

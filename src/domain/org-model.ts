@@ -1,5 +1,6 @@
 import type { Manifest } from './manifest.js'
-import type { ModelFormat, ResourceRequirements } from './model.js'
+import type { ResourceRequirements } from './model.js'
+import type { ModelFormat } from './model-format.js'
 
 /** Where an org model's archive stands: uploaded and not checked yet, usable, or refused. */
 export type ValidationStatus = 'pending' | 'passed' | 'failed'

@@ -1,6 +1,6 @@
 import type { InspectedArchive } from '../archives/archive-inspector.js'
 import type { Manifest } from '../domain/manifest.js'
-import type { ModelFormat } from '../domain/model.js'
+import type { ModelFormat } from '../domain/model-format.js'
 import { BerthError } from '../errors/berth-error.js'
 import { describeHuggingFace } from './huggingface/describe-huggingface.js'
 import { readHfConfig } from './huggingface/hf-config.js'

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { RunnerPool } from '../deployments/runner-pool.js'
 import { isBerthError } from '../errors/berth-error.js'
-import type { WireTensor } from '../runtime/worker-protocol.js'
+import type { WireTensor } from '../tensors/tensor.js'
 import { Batcher, type BatchTarget } from './batcher.js'
+import { RunnerPool } from './runner-pool.js'
 
 const f32 = (rows: number[][]): WireTensor => ({
   name: 'x',

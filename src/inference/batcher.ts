@@ -1,5 +1,5 @@
 import { BerthError } from '../errors/berth-error.js'
-import type { WireTensor } from '../runtime/worker-protocol.js'
+import type { WireTensor } from '../tensors/tensor.js'
 
 /** What the batcher runs a (combined) request on: one runner. */
 export interface BatchTarget {

@@ -1,14 +1,10 @@
-import type { TensorSpec } from '../domain/manifest.js'
 import { BerthError } from '../errors/berth-error.js'
-import type { WireTensor } from '../runtime/worker-protocol.js'
-
-/** The datatype of an input whose signature does not say (TorchScript); its shape is `['*']`. */
-export const ANY_DATATYPE = 'ANY'
-
-export interface Signature {
-  readonly inputs: readonly TensorSpec[]
-  readonly outputs: readonly TensorSpec[]
-}
+import {
+  ANY_DATATYPE,
+  type Signature,
+  type TensorSpec,
+  type WireTensor,
+} from '../tensors/tensor.js'
 
 /**
  * Checks a request against the model's signature before it reaches a runner (DESIGN §6): every

@@ -1,16 +1,21 @@
-import { CONVERTIBLE_FAMILIES } from '../conversion/encoder-to-onnx.js'
-import type { DeploymentManager, Serving } from '../deployments/deployment-manager.js'
-import type { RunnerPool } from '../deployments/runner-pool.js'
-import { isRunnable, servingPlan, taskOf } from '../deployments/serving-plan.js'
+import { CONVERTIBLE_FAMILIES } from '../domain/encoder-families.js'
 import { servedOnnx } from '../domain/manifest.js'
 import type { Model, ServingSettings } from '../domain/model.js'
+import {
+  isRunnable,
+  type LoadedSignature,
+  type RunnerRuntime,
+  servingPlan,
+  TEXT_INPUT,
+  taskOf,
+} from '../domain/serving-plan.js'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
 import { ERROR_CODES } from '../errors/error-codes.js'
 import type { Metrics } from '../observability/metrics.js'
-import { TEXT_INPUT, type WireTensor } from '../runtime/worker-protocol.js'
-import type { RunnerRuntime } from '../scheduler/scheduler.js'
+import type { Signature, WireTensor } from '../tensors/tensor.js'
+import { decodeStrings, encodeStrings } from '../tensors/tensor-data.js'
 import { Batcher } from './batcher.js'
-import { checkInputs, type Signature } from './check-inputs.js'
+import { checkInputs } from './check-inputs.js'
 import {
   decodeInferHeader,
   type EncodedResponse,
@@ -18,7 +23,7 @@ import {
   type InferRequest,
   parseInferBody,
 } from './oip-codec.js'
-import { decodeStrings, encodeStrings } from './tensor-data.js'
+import type { RunnerPool } from './runner-pool.js'
 
 export interface InferenceServiceOptions {
   /** Bound on one request, queueing included: 504 past it. */
@@ -50,6 +55,25 @@ const PLATFORMS: Readonly<Record<RunnerRuntime, string>> = {
   weights: 'berth_weights',
 }
 
+/** A deployed model, ready for requests. */
+export interface Serving {
+  readonly model: Model
+  /** The deployment's runners (its replicas that are up), kept current; one per deployment. */
+  readonly pool: RunnerPool
+  readonly signature: LoadedSignature
+}
+
+/** What the data plane needs of the deployments: which runners serve a model, and its signature. */
+export interface ServingLookup {
+  /**
+   * The runners answering the model's requests. Throws `model_not_ready` (with the state and
+   * reason) when there is none.
+   */
+  serving(model: Model): Serving
+  /** The inputs and outputs the model's serving runner reported, when it has one. */
+  liveSignature(model: Model): LoadedSignature | undefined
+}
+
 type Outcome = 'success' | 'bad_request' | 'not_ready' | 'timeout' | 'error'
 type Labels = Record<'namespace' | 'model' | 'version', string>
 
@@ -59,7 +83,7 @@ type Labels = Record<'namespace' | 'model' | 'version', string>
  * runner process, never here.
  */
 export class InferenceService {
-  readonly #deployments: DeploymentManager
+  readonly #deployments: ServingLookup
   readonly #metrics: Metrics
   readonly #timeoutMs: number
   readonly #maxInFlight: number
@@ -70,7 +94,7 @@ export class InferenceService {
   >()
 
   constructor(
-    deps: { readonly deployments: DeploymentManager; readonly metrics: Metrics },
+    deps: { readonly deployments: ServingLookup; readonly metrics: Metrics },
     options: InferenceServiceOptions,
   ) {
     this.#deployments = deps.deployments
@@ -166,7 +190,7 @@ export class InferenceService {
     }
     const texts = input as string[]
     const serving = this.#deployments.serving(model)
-    const text = {
+    const text: WireTensor = {
       name: TEXT_INPUT,
       datatype: 'BYTES',
       shape: [texts.length],

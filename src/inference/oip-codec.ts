@@ -1,6 +1,6 @@
 import { BerthError } from '../errors/berth-error.js'
-import type { WireTensor } from '../runtime/worker-protocol.js'
-import { encodeValues, flatten, ITEM_BYTES, valuesAsJson } from './tensor-data.js'
+import { ITEM_BYTES, isFixedDatatype, type WireTensor } from '../tensors/tensor.js'
+import { decodeStrings, encodeValues, flatten, valuesAsJson } from '../tensors/tensor-data.js'
 
 /**
  * The Open Inference Protocol (KServe v2) request and response bodies, JSON and with the binary
@@ -82,8 +82,11 @@ export function decodeInferHeader(header: Record<string, unknown>, binary: Buffe
       throw dataInvalid(name, '"shape" must be an array of non-negative integers')
     }
     const count = (shape as number[]).reduce((a, b) => a * b, 1)
+    // An own key of the table: `constructor` and the like are not datatypes.
+    if (!isFixedDatatype(datatype)) {
+      throw dataInvalid(name, `datatype ${datatype} is not supported`)
+    }
     const item = ITEM_BYTES[datatype]
-    if (item === undefined) throw dataInvalid(name, `datatype ${datatype} is not supported`)
     const parameters = isRecord(raw.parameters) ? raw.parameters : {}
     const binarySize = parameters.binary_data_size
     if (binarySize !== undefined) {
@@ -157,7 +160,7 @@ export function encodeInferResponse(
       binary.push(t.data)
       return `${head},"parameters":{"binary_data_size":${t.data.byteLength}}}`
     }
-    return `${head},"data":${valuesAsJson(t.datatype, t.data)}}`
+    return `${head},"data":${dataAsJson(t)}}`
   })
   const id = meta.id === undefined ? '' : `"id":${JSON.stringify(meta.id)},`
   const json = Buffer.from(
@@ -186,4 +189,17 @@ function dataInvalid(input: string, problem: string): BerthError {
   return new BerthError('input_data_invalid', `input "${input}" ${problem}`, {
     details: { input },
   })
+}
+
+/** A tensor's elements as JSON text: numbers, or strings for `BYTES`. */
+function dataAsJson(t: WireTensor): string {
+  if (isFixedDatatype(t.datatype)) return valuesAsJson(t.datatype, t.data)
+  if (t.datatype === 'BYTES') {
+    const strings = decodeStrings(t.data)
+    if (strings !== undefined) return JSON.stringify(strings)
+  }
+  throw new BerthError(
+    'inference_failed',
+    `output "${t.name}" (${t.datatype}) can only be returned as binary data: ask for it with binary_data_output`,
+  )
 }

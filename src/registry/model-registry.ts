@@ -21,10 +21,10 @@ import { type Manifest, servedOnnx, storedWeights } from '../domain/manifest.js'
 import {
   MODEL_VERSION_PATTERN,
   type Model,
-  type ModelFormat,
   modelIdOf,
   type ServingSettings,
 } from '../domain/model.js'
+import type { ModelFormat } from '../domain/model-format.js'
 import type { Namespace } from '../domain/namespace.js'
 import { assertCustomModelsEnabled, type Principal } from '../domain/organization.js'
 import { BerthError, fieldValidationError } from '../errors/berth-error.js'
@@ -33,7 +33,7 @@ import { openWeights, type WeightsReader, type WeightTensor } from '../formats/w
 import type { MetadataStore } from '../metadata/metadata-store.js'
 import { modelAlreadyExists } from '../metadata/store-errors.js'
 import type { NamespaceService } from '../namespaces/namespace-service.js'
-import type { ModelLoadCheck } from './model-load-check.js'
+import type { ModelLoadCheck } from '../scheduler/model-load-check.js'
 import { parseUploadFields } from './upload-fields.js'
 
 export interface UploadResult {

@@ -11,10 +11,10 @@ import { newId } from '../domain/ids.js'
 import {
   DEFAULT_SERVING,
   type Model,
-  type ModelFormat,
   modelIdOf,
   type ResourceRequirements,
 } from '../domain/model.js'
+import type { ModelFormat } from '../domain/model-format.js'
 import type { OrgModel } from '../domain/org-model.js'
 import { assertCustomModelsEnabled, type Principal } from '../domain/organization.js'
 import { BerthError, isBerthError } from '../errors/berth-error.js'

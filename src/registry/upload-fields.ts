@@ -3,12 +3,11 @@ import {
   MAX_BATCH_SIZE,
   MAX_QUEUE_DELAY_US,
   MAX_REPLICAS,
-  MODEL_FORMATS,
   MODEL_NAME_PATTERN,
   MODEL_VERSION_PATTERN,
-  type ModelFormat,
   type ServingSettings,
 } from '../domain/model.js'
+import { MODEL_FORMATS, type ModelFormat } from '../domain/model-format.js'
 import { type FieldError, toFieldErrors } from '../errors/berth-error.js'
 
 /** The upload form's fields, parsed. */

@@ -1,5 +1,5 @@
-import type { TensorSpec } from '../domain/manifest.js'
-import type { WeightFiles, WireTensor } from './worker-protocol.js'
+import type { WeightFiles } from '../domain/serving-plan.js'
+import type { TensorSpec, WireTensor } from '../tensors/tensor.js'
 
 export interface LoadOptions {
   /** Threads for one inference (ONNX Runtime's intra-op pool); at least 1. */

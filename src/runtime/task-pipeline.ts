@@ -1,10 +1,11 @@
 import { readFile, stat } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { Tokenizer } from '@huggingface/tokenizers'
+import { type TaskSpec, TEXT_INPUT } from '../domain/serving-plan.js'
 import { BerthError } from '../errors/berth-error.js'
-import { decodeStrings, encodeStrings } from '../inference/tensor-data.js'
+import type { WireTensor } from '../tensors/tensor.js'
+import { decodeStrings, encodeStrings } from '../tensors/tensor-data.js'
 import type { LoadedModel } from './model-runtime.js'
-import { type TaskSpec, TEXT_INPUT, type WireTensor } from './worker-protocol.js'
 
 /** Largest tokenizer file read. */
 const MAX_TOKENIZER_BYTES = 64 * 1024 * 1024

@@ -1,5 +1,6 @@
-import type { TensorSpec } from '../domain/manifest.js'
+import type { TaskSpec, WeightFiles } from '../domain/serving-plan.js'
 import type { ErrorCode } from '../errors/error-codes.js'
+import type { TensorSpec, WireTensor } from '../tensors/tensor.js'
 
 /**
  * The runner protocol: length-prefixed frames on a pipe between berth and a runner process.
@@ -12,33 +13,6 @@ import type { ErrorCode } from '../errors/error-codes.js'
  * Tensor data never goes through JSON. Every request carries an `id` the answer repeats; a
  * `started` handshake precedes everything; errors travel as data ({code, message}).
  */
-
-/** Weight files to load, for the weights runtime: relative to the model folder. */
-export interface WeightFiles {
-  readonly source: 'safetensors' | 'pytorch'
-  readonly files: readonly string[]
-}
-
-/** The one input of a task request: its texts, as a `BYTES` tensor. */
-export const TEXT_INPUT = 'berth.text'
-
-/** A task pipeline around the model (DESIGN §6): texts in, embeddings or label scores out. */
-export interface TaskSpec {
-  readonly kind: 'embedding' | 'classification'
-  /** sentence-transformers pooling; `mean` when the model does not say. */
-  readonly pooling: 'mean' | 'cls' | 'max'
-  readonly normalize: boolean
-  /** The folder holding tokenizer.json (and tokenizer_config.json, config.json). */
-  readonly dir: string
-}
-
-/** A tensor on the wire: Open Inference Protocol datatype, shape, raw little-endian bytes. */
-export interface WireTensor {
-  readonly name: string
-  readonly datatype: string
-  readonly shape: readonly number[]
-  readonly data: Uint8Array
-}
 
 export interface WireError {
   readonly code: ErrorCode

@@ -1,9 +1,6 @@
-import type { TensorSpec } from '../domain/manifest.js'
 import type { ResourceRequirements } from '../domain/model.js'
-import type { TaskSpec, WeightFiles, WireTensor } from '../runtime/worker-protocol.js'
-
-/** Which runtime a runner hosts. */
-export type RunnerRuntime = 'onnx' | 'weights' | 'encoder' | 'torch'
+import type { LoadedSignature, LoadTarget, RunnerRuntime } from '../domain/serving-plan.js'
+import type { WireTensor } from '../tensors/tensor.js'
 
 /** Capacity held for a deployment's runners (`replicas` of `resources` each) until released. */
 export interface Reservation {
@@ -38,19 +35,6 @@ export interface RunnerSpec {
   readonly runtime: RunnerRuntime
   /** For logs: `namespace/model_id`. */
   readonly label: string
-}
-
-/** What a runner loads. */
-export interface LoadTarget {
-  readonly path: string
-  readonly weights?: WeightFiles
-  readonly task?: TaskSpec
-}
-
-/** The signature the runtime reports once the model is loaded. */
-export interface LoadedSignature {
-  readonly inputs: readonly TensorSpec[]
-  readonly outputs: readonly TensorSpec[]
 }
 
 /**

@@ -1,17 +1,87 @@
 import assert from 'node:assert/strict'
-import { dirname, join, normalize } from 'node:path'
-import { it } from 'node:test'
+import { describe, it } from 'node:test'
 import { BERTH_VERSION } from '../../src/version.js'
+import {
+  cycles,
+  folderEdges,
+  type ImportEdge,
+  importGraph,
+  importsOf,
+  upwardEdges,
+} from '../helpers/import-graph.js'
 import { readRepoFile, sourceFiles } from '../helpers/repo.js'
 
-/** Repo-relative targets of the relative imports of one source file. */
-async function importsOf(file: string): Promise<string[]> {
-  const source = await readRepoFile(file)
-  const specifiers = [...source.matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)].map(
-    (m) => m[1] ?? '',
-  )
-  return specifiers.map((s) => (s.startsWith('.') ? normalize(join(dirname(file), s)) : s))
-}
+/**
+ * The layers of `src/`, lowest first: a folder imports only its own files and folders of lower
+ * layers. docs/architecture.md shows the same list.
+ */
+const LAYERS: readonly (readonly string[])[] = [
+  ['errors'],
+  ['tensors'],
+  ['domain'],
+  ['config'],
+  ['observability'],
+  ['archives'],
+  ['formats'],
+  ['conversion'],
+  ['runtime'],
+  ['metadata', 'artifacts', 'scheduler'],
+  ['inference'],
+  ['deployments'],
+  ['accounts', 'namespaces'],
+  ['registry'],
+  ['http', 'cli'],
+  ['(root)'],
+]
+
+describe('layers', () => {
+  it('imports only downward, and every folder has a layer', async () => {
+    const edges = await importGraph(await sourceFiles())
+    assert.deepEqual(upwardEdges(edges, LAYERS), [])
+  })
+
+  it('has no import cycle between files or between folders', async () => {
+    const edges = await importGraph(await sourceFiles())
+    assert.deepEqual(cycles(edges), [])
+    assert.deepEqual(cycles(folderEdges(edges)), [])
+  })
+
+  it('is the order docs/architecture.md shows', async () => {
+    const doc = await readRepoFile('docs/architecture.md')
+    const block = /<!-- layers -->\n```\n([\s\S]*?)```/.exec(doc)?.[1] ?? ''
+    const documented = block
+      .trim()
+      .split('\n')
+      .map((line) =>
+        line
+          .replace(/\s+#.*$/, '')
+          .trim()
+          .split(/\s+/),
+      )
+      .reverse()
+    assert.deepEqual(documented, LAYERS)
+  })
+
+  it('catches an upward import, a peer import, a folder without a layer and cycles', () => {
+    const layers = [['low'], ['mid', 'peer'], ['top']]
+    const edge = (from: string, to: string): ImportEdge => ({
+      from: `src/${from}.ts`,
+      to: `src/${to}.ts`,
+    })
+    assert.deepEqual(upwardEdges([edge('top/a', 'mid/b'), edge('mid/b', 'low/c')], layers), [])
+    assert.equal(upwardEdges([edge('low/c', 'top/a')], layers).length, 1)
+    assert.equal(upwardEdges([edge('mid/b', 'peer/d')], layers).length, 1)
+    assert.equal(upwardEdges([edge('top/a', 'nowhere/e')], layers).length, 1)
+    const fileCycle = [edge('mid/a', 'mid/b'), edge('mid/b', 'mid/c'), edge('mid/c', 'mid/a')]
+    assert.deepEqual(cycles(fileCycle), [['src/mid/a.ts', 'src/mid/b.ts', 'src/mid/c.ts']])
+    assert.deepEqual(cycles([edge('mid/a', 'mid/a')]), [['src/mid/a.ts']])
+    assert.deepEqual(cycles([edge('mid/a', 'mid/b'), edge('mid/a', 'mid/c')]), [])
+    // No file cycle, but the folders import each other.
+    const folderCycle = [edge('mid/a', 'top/b'), edge('top/c', 'mid/d')]
+    assert.deepEqual(cycles(folderCycle), [])
+    assert.deepEqual(cycles(folderEdges(folderCycle)), [['mid', 'top']])
+  })
+})
 
 it('reads process.env only in src/main.ts', async () => {
   for (const file of await sourceFiles()) {
@@ -20,13 +90,14 @@ it('reads process.env only in src/main.ts', async () => {
   }
 })
 
-it('keeps domain/ pure: it imports only errors/ and node built-ins', async () => {
+it('keeps domain/ pure: it imports only errors/, tensors/ and node built-ins', async () => {
   for (const file of (await sourceFiles()).filter((f) => f.startsWith('src/domain/'))) {
     for (const target of await importsOf(file)) {
       assert.ok(
         target.startsWith('node:') ||
           target.startsWith('src/domain/') ||
-          target.startsWith('src/errors/'),
+          target.startsWith('src/errors/') ||
+          target.startsWith('src/tensors/'),
         `${file} imports ${target}`,
       )
     }

@@ -4,11 +4,11 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import * as ort from 'onnxruntime-node'
 import {
-  CONVERTIBLE_FAMILIES,
   encoderConfig,
   encoderInputs,
   encoderToOnnx,
 } from '../../src/conversion/encoder-to-onnx.js'
+import { CONVERTIBLE_FAMILIES } from '../../src/domain/encoder-families.js'
 import { isBerthError } from '../../src/errors/berth-error.js'
 import { openWeights } from '../../src/formats/weights-reader.js'
 import { type EncoderReference, makeEncoders, torchSkipReason } from '../fixtures/torch-fixtures.js'

@@ -21,7 +21,7 @@ describe('inference timeouts', () => {
       )
       const request = {
         id: undefined,
-        inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1], data: f32([1]) }],
+        inputs: [{ name: 'x', datatype: 'FP32' as const, shape: [1, 1], data: f32([1]) }],
         outputs: null,
         binaryOutputs: new Set<string>(),
       }

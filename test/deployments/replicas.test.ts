@@ -6,7 +6,7 @@ import { deploymentHarness } from './deployment-harness.js'
 
 const request = {
   id: undefined,
-  inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1], data: new Uint8Array(4) }],
+  inputs: [{ name: 'x', datatype: 'FP32' as const, shape: [1, 1], data: new Uint8Array(4) }],
   outputs: null,
   binaryOutputs: new Set<string>(),
 }

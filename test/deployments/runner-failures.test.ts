@@ -6,7 +6,7 @@ import type { ErrorCode } from '../../src/errors/error-codes.js'
 import { eventually, isGone } from '../helpers/processes.js'
 import { deploymentHarness, f32, MIB } from './deployment-harness.js'
 
-const INPUT = [{ name: 'x', datatype: 'FP32', shape: [1, 1], data: f32([1]) }]
+const INPUT = [{ name: 'x', datatype: 'FP32' as const, shape: [1, 1], data: f32([1]) }]
 
 /**
  * DESIGN §6/§7: whatever a runner does, the server stays up, the deployment ends in a state

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import onnxProto from 'onnx-proto'
-import type { ManifestFile, OnnxDetails, TensorSpec } from '../../domain/manifest.js'
+import type { ManifestFile, OnnxDetails } from '../../domain/manifest.js'
 import { BerthError } from '../../errors/berth-error.js'
+import type { TensorSpec } from '../../tensors/tensor.js'
 import { oipDatatype } from './onnx-datatypes.js'
 
 const { onnx } = onnxProto

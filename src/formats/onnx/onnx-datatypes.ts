@@ -1,8 +1,10 @@
+import type { Datatype, DeclaredDatatype } from '../../tensors/tensor.js'
+
 /**
  * ONNX `TensorProto.DataType` numbers → Open Inference Protocol datatype names. Types without
  * an OIP name (complex, float8, 4-bit) keep an `ONNX_<number>` name: described, not served.
  */
-const OIP_BY_ONNX: Readonly<Record<number, string>> = {
+const OIP_BY_ONNX: Readonly<Partial<Record<number, Datatype>>> = {
   1: 'FP32',
   2: 'UINT8',
   3: 'INT8',
@@ -19,6 +21,6 @@ const OIP_BY_ONNX: Readonly<Record<number, string>> = {
   16: 'BF16',
 }
 
-export function oipDatatype(onnxType: number): string {
+export function oipDatatype(onnxType: number): DeclaredDatatype {
   return OIP_BY_ONNX[onnxType] ?? `ONNX_${onnxType}`
 }

@@ -1,11 +1,7 @@
 import { z } from 'zod'
 import { DEPLOYMENT_STATES } from '../../domain/deployment-state.js'
-import {
-  MAX_BATCH_SIZE,
-  MAX_QUEUE_DELAY_US,
-  MAX_REPLICAS,
-  MODEL_FORMATS,
-} from '../../domain/model.js'
+import { MAX_BATCH_SIZE, MAX_QUEUE_DELAY_US, MAX_REPLICAS } from '../../domain/model.js'
+import { MODEL_FORMATS } from '../../domain/model-format.js'
 import { schemaRegistry } from './common.schemas.js'
 
 /**

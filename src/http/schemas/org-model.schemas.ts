@@ -1,5 +1,6 @@
 import { z } from 'zod'
-import { MODEL_FORMATS, MODEL_NAME_PATTERN, MODEL_VERSION_PATTERN } from '../../domain/model.js'
+import { MODEL_NAME_PATTERN, MODEL_VERSION_PATTERN } from '../../domain/model.js'
+import { MODEL_FORMATS } from '../../domain/model-format.js'
 import {
   UPLOAD_URL_DEFAULT_SECONDS,
   UPLOAD_URL_MAX_SECONDS,

@@ -4,10 +4,10 @@ import {
   type Manifest,
   type OnnxDetails,
   servedOnnx,
-  type TensorSpec,
   type WeightsDetails,
 } from '../../domain/manifest.js'
 import type { Model } from '../../domain/model.js'
+import type { TensorSpec } from '../../tensors/tensor.js'
 
 /** The model record as `GET …/models/{model_id}` shows it (Mixpeek's fields, then berth's). */
 /** The deployment as berth shows it. */

@@ -9,7 +9,8 @@ import type {
   DesiredState,
 } from '../../domain/deployment-state.js'
 import type { Manifest } from '../../domain/manifest.js'
-import type { Model, ModelFormat, ServingSettings } from '../../domain/model.js'
+import type { Model, ServingSettings } from '../../domain/model.js'
+import type { ModelFormat } from '../../domain/model-format.js'
 import type { Namespace } from '../../domain/namespace.js'
 import type { OrgModel, OrgModelValidation, ValidationStatus } from '../../domain/org-model.js'
 import type { Organization, Tier } from '../../domain/organization.js'

@@ -1,13 +1,12 @@
 import * as ort from 'onnxruntime-node'
-import type { TensorSpec } from '../../domain/manifest.js'
 import { BerthError } from '../../errors/berth-error.js'
+import type { Datatype, TensorSpec, WireTensor } from '../../tensors/tensor.js'
 import type { LoadedModel, LoadOptions, ModelRuntime } from '../model-runtime.js'
-import type { WireTensor } from '../worker-protocol.js'
 
 type OrtType = ort.Tensor.Type
 
 /** Open Inference Protocol datatype ↔ ONNX Runtime tensor type, for the numeric types ORT runs. */
-const ORT_BY_OIP: Readonly<Record<string, OrtType>> = {
+const ORT_BY_OIP: Readonly<Partial<Record<Datatype, OrtType>>> = {
   FP32: 'float32',
   FP64: 'float64',
   FP16: 'float16',
@@ -21,7 +20,9 @@ const ORT_BY_OIP: Readonly<Record<string, OrtType>> = {
   UINT64: 'uint64',
   BOOL: 'bool',
 }
-const OIP_BY_ORT = new Map(Object.entries(ORT_BY_OIP).map(([oip, type]) => [type as string, oip]))
+const OIP_BY_ORT = new Map(
+  Object.entries(ORT_BY_OIP).map(([oip, type]) => [type as string, oip as Datatype]),
+)
 
 /** Typed-array constructors over the raw bytes, per ORT type. */
 const VIEW: Readonly<
@@ -150,9 +151,16 @@ function toOrt(tensor: WireTensor): ort.Tensor {
 
 function fromOrt(name: string, tensor: ort.Tensor): WireTensor {
   const data = tensor.data as ArrayBufferView
+  const datatype = OIP_BY_ORT.get(tensor.type)
+  if (datatype === undefined) {
+    throw new BerthError(
+      'inference_failed',
+      `output "${name}" is of type ${tensor.type}, which berth cannot return`,
+    )
+  }
   return {
     name,
-    datatype: OIP_BY_ORT.get(tensor.type) ?? `ORT_${tensor.type}`,
+    datatype,
     shape: [...tensor.dims],
     data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
   }

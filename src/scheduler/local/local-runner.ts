@@ -1,13 +1,8 @@
+import type { LoadedSignature, LoadTarget } from '../../domain/serving-plan.js'
 import { BerthError } from '../../errors/berth-error.js'
 import type { ErrorCode } from '../../errors/error-codes.js'
-import type { WireTensor } from '../../runtime/worker-protocol.js'
-import type {
-  LoadedSignature,
-  LoadTarget,
-  Runner,
-  RunnerEnd,
-  RunnerEndCause,
-} from '../scheduler.js'
+import type { WireTensor } from '../../tensors/tensor.js'
+import type { Runner, RunnerEnd, RunnerEndCause } from '../scheduler.js'
 import { residentBytes } from './resident-memory.js'
 import type { WorkerProcess } from './worker-process.js'
 

@@ -3,15 +3,9 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { NodeCapacity } from '../../config/config.js'
 import type { ResourceRequirements } from '../../domain/model.js'
+import type { RunnerRuntime } from '../../domain/serving-plan.js'
 import { BerthError } from '../../errors/berth-error.js'
-import type {
-  Refusal,
-  Reservation,
-  Runner,
-  RunnerRuntime,
-  RunnerSpec,
-  Scheduler,
-} from '../scheduler.js'
+import type { Refusal, Reservation, Runner, RunnerSpec, Scheduler } from '../scheduler.js'
 import { LocalRunner } from './local-runner.js'
 import { TORCH_WORKER, TorchPython } from './torch-python.js'
 import { WorkerProcess } from './worker-process.js'

@@ -1,5 +1,5 @@
 import { BerthError, isBerthError } from '../../errors/berth-error.js'
-import type { ModelLoadCheck } from '../../registry/model-load-check.js'
+import type { ModelLoadCheck } from '../model-load-check.js'
 import type { WorkerProcess } from './worker-process.js'
 
 export interface RunnerLoadCheckOptions {

@@ -1,9 +1,40 @@
 import { join } from 'node:path'
-import { isConvertible } from '../conversion/encoder-to-onnx.js'
-import { servedOnnx, storedWeights } from '../domain/manifest.js'
-import type { Model } from '../domain/model.js'
-import type { TaskSpec } from '../runtime/worker-protocol.js'
-import type { LoadTarget, RunnerRuntime } from '../scheduler/scheduler.js'
+import type { Signature } from '../tensors/tensor.js'
+import { isConvertible } from './encoder-families.js'
+import { servedOnnx, storedWeights } from './manifest.js'
+import type { Model } from './model.js'
+
+/** Which runtime a runner hosts. */
+export type RunnerRuntime = 'onnx' | 'weights' | 'encoder' | 'torch'
+
+/** Weight files to load, for the weights runtime: relative to the model folder. */
+export interface WeightFiles {
+  readonly source: 'safetensors' | 'pytorch'
+  readonly files: readonly string[]
+}
+
+/** The one input of a task request: its texts, as a `BYTES` tensor. */
+export const TEXT_INPUT = 'berth.text'
+
+/** A task pipeline around the model: texts in, embeddings or label scores out. */
+export interface TaskSpec {
+  readonly kind: 'embedding' | 'classification'
+  /** sentence-transformers pooling; `mean` when the model does not say. */
+  readonly pooling: 'mean' | 'cls' | 'max'
+  readonly normalize: boolean
+  /** The folder holding tokenizer.json (and tokenizer_config.json, config.json). */
+  readonly dir: string
+}
+
+/** What a runner loads. */
+export interface LoadTarget {
+  readonly path: string
+  readonly weights?: WeightFiles
+  readonly task?: TaskSpec
+}
+
+/** The signature the runtime reports once the model is loaded. */
+export type LoadedSignature = Signature
 
 /** How a model is run, or why it cannot be. */
 export type ServingPlan =
@@ -15,7 +46,7 @@ export type ServingPlan =
     }
   | { readonly notServable: string }
 
-/** The task pipeline a model is served with (DESIGN §6), when it has a tokenizer and a task. */
+/** The task pipeline a model is served with, when it has a tokenizer and a task. */
 export function taskOf(model: Model): Omit<TaskSpec, 'dir'> | undefined {
   const kind = model.taskType?.toLowerCase()
   if (kind !== 'embedding' && kind !== 'classification') return undefined

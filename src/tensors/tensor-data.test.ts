@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { encodeValues, flatten, fromHalf, ITEM_BYTES, toHalf, valuesAsJson } from './tensor-data.js'
+import { type FixedDatatype, ITEM_BYTES } from './tensor.js'
+import { encodeValues, flatten, fromHalf, toHalf, valuesAsJson } from './tensor-data.js'
 
 describe('tensor data', () => {
   it('round-trips every datatype through bytes and back to JSON', () => {
-    const cases: ReadonlyArray<readonly [string, unknown[], string]> = [
+    const cases: ReadonlyArray<readonly [FixedDatatype, unknown[], string]> = [
       ['BOOL', [true, false, 1, 0], '[true,false,true,false]'],
       ['UINT8', [0, 255], '[0,255]'],
       ['UINT16', [0, 65535], '[0,65535]'],
@@ -25,7 +26,7 @@ describe('tensor data', () => {
     for (const [datatype, values, json] of cases) {
       const bytes = encodeValues(datatype, values)
       assert.ok(bytes instanceof Uint8Array, datatype)
-      assert.equal(bytes.byteLength, values.length * (ITEM_BYTES[datatype] ?? 0), datatype)
+      assert.equal(bytes.byteLength, values.length * ITEM_BYTES[datatype], datatype)
       assert.equal(valuesAsJson(datatype, bytes), json, datatype)
     }
   })

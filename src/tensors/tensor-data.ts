@@ -1,25 +1,12 @@
+import { type FixedDatatype, ITEM_BYTES, isFixedDatatype } from './tensor.js'
+
 /**
  * Open Inference Protocol tensor data: raw little-endian bytes ↔ the JSON `data` arrays of the
- * protocol, for the fixed-size datatypes. `BYTES` (strings) is not among them yet.
+ * protocol for the fixed-size datatypes; `BYTES` tensors (length-prefixed strings); and the
+ * binary16 conversions FP16 needs.
  */
 
-/** Bytes per element, per OIP datatype berth can carry. */
-export const ITEM_BYTES: Readonly<Record<string, number>> = {
-  BOOL: 1,
-  UINT8: 1,
-  UINT16: 2,
-  UINT32: 4,
-  UINT64: 8,
-  INT8: 1,
-  INT16: 2,
-  INT32: 4,
-  INT64: 8,
-  FP16: 2,
-  FP32: 4,
-  FP64: 8,
-}
-
-const INT_RANGE: Readonly<Record<string, readonly [number, number]>> = {
+const INT_RANGE: Readonly<Partial<Record<FixedDatatype, readonly [number, number]>>> = {
   UINT8: [0, 2 ** 8 - 1],
   UINT16: [0, 2 ** 16 - 1],
   UINT32: [0, 2 ** 32 - 1],
@@ -40,8 +27,8 @@ export function flatten(data: readonly unknown[]): unknown[] {
  */
 export function encodeValues(datatype: string, values: readonly unknown[]): Uint8Array | string {
   const n = values.length
+  if (!isFixedDatatype(datatype)) return `datatype ${datatype} is not supported`
   const item = ITEM_BYTES[datatype]
-  if (item === undefined) return `datatype ${datatype} is not supported`
   const bytes = new Uint8Array(n * item)
   const view = new DataView(bytes.buffer)
   for (let i = 0; i < n; i++) {
@@ -87,9 +74,9 @@ export function encodeValues(datatype: string, values: readonly unknown[]): Uint
 }
 
 /** The tensor's elements as JSON text (an array), exact for 64-bit integers. */
-export function valuesAsJson(datatype: string, data: Uint8Array): string {
+export function valuesAsJson(datatype: FixedDatatype, data: Uint8Array): string {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength)
-  const item = ITEM_BYTES[datatype] ?? 1
+  const item = ITEM_BYTES[datatype]
   const n = Math.floor(data.byteLength / item)
   const parts = new Array<string>(n)
   for (let i = 0; i < n; i++) {
@@ -132,7 +119,7 @@ function toBigInt(v: unknown): bigint | undefined {
   return undefined
 }
 
-function setInt(view: DataView, datatype: string, at: number, v: number): void {
+function setInt(view: DataView, datatype: FixedDatatype, at: number, v: number): void {
   switch (datatype) {
     case 'UINT8':
       view.setUint8(at, v)
@@ -155,7 +142,7 @@ function setInt(view: DataView, datatype: string, at: number, v: number): void {
   }
 }
 
-function getInt(view: DataView, datatype: string, at: number): number {
+function getInt(view: DataView, datatype: FixedDatatype, at: number): number {
   switch (datatype) {
     case 'UINT8':
       return view.getUint8(at)
