@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { type FixedDatatype, ITEM_BYTES } from './tensor.js'
+import { type FixedDatatype, ITEM_BYTES, isDatatype, isFixedDatatype } from './tensor.js'
 import { encodeValues, flatten, fromHalf, toHalf, valuesAsJson } from './tensor-data.js'
 
 describe('tensor data', () => {
@@ -69,5 +69,16 @@ describe('tensor data', () => {
       [1, 2, 3, 4],
     )
     assert.deepEqual(flatten([1, 2]), [1, 2])
+  })
+
+  it('takes only own datatype names: prototype keys are not datatypes', () => {
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'fp32']) {
+      assert.equal(isDatatype(name), false, name)
+      assert.equal(isFixedDatatype(name), false, name)
+      assert.equal(encodeValues(name, [1]), `datatype ${name} is not supported`)
+    }
+    assert.equal(isDatatype('BYTES'), true)
+    assert.equal(isFixedDatatype('BYTES'), false)
+    assert.equal(isFixedDatatype('FP32'), true)
   })
 })
