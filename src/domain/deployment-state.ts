@@ -1,6 +1,7 @@
 import { BerthError } from '../errors/berth-error.js'
+import type { ErrorCode } from '../errors/error-codes.js'
 
-/** DESIGN §2: where a model's deployment is in its life. */
+/** Where a model's deployment is in its life. */
 export const DEPLOYMENT_STATES = [
   'not_deployed',
   'pending',
@@ -111,6 +112,58 @@ export function transition(
     )
   }
   return { state: to, reason, since: now.toISOString() }
+}
+
+/**
+ * How a runner let its deployment down: how a serving runner ended (the scheduler's causes), or
+ * why a load failed.
+ */
+export type RunnerFailure =
+  | 'crashed'
+  | 'protocol_error'
+  | 'unresponsive'
+  | 'memory_limit_exceeded'
+  | 'load_timeout'
+  | 'runtime_unavailable'
+  | 'model_load_failed'
+
+/**
+ * The one table of what a runner failure means for its deployment: the reason it records, and
+ * whether the runner is restarted (with backoff, within the restart budget) or the deployment
+ * is `failed` at once (retrying cannot help: the same memory, the same missing runtime).
+ */
+export const RUNNER_FAILURES: {
+  readonly [F in RunnerFailure]: {
+    readonly reason: DeploymentReason
+    readonly action: 'restart' | 'fail'
+  }
+} = {
+  crashed: { reason: 'runner_crashed', action: 'restart' },
+  protocol_error: { reason: 'runner_protocol_error', action: 'restart' },
+  unresponsive: { reason: 'runner_unresponsive', action: 'restart' },
+  memory_limit_exceeded: { reason: 'memory_limit_exceeded', action: 'fail' },
+  load_timeout: { reason: 'load_timeout', action: 'fail' },
+  runtime_unavailable: { reason: 'runtime_unavailable', action: 'fail' },
+  model_load_failed: { reason: 'model_load_failed', action: 'fail' },
+}
+
+/** The failure a load's error stands for, by its code (`undefined`: not a berth error). */
+export function loadFailureOf(code: ErrorCode | undefined): RunnerFailure {
+  switch (code) {
+    case 'runner_crashed':
+      return 'crashed'
+    case 'runner_protocol_error':
+      return 'protocol_error'
+    case 'runner_start_timeout':
+    case 'runner_timeout':
+      return 'load_timeout'
+    case 'runner_memory_limit_exceeded':
+      return 'memory_limit_exceeded'
+    case 'runtime_unavailable':
+      return 'runtime_unavailable'
+    default:
+      return 'model_load_failed'
+  }
 }
 
 /** Mixpeek's four-value `deployment_status`. */

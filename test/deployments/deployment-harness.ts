@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { pino } from 'pino'
 import type { NodeCapacity } from '../../src/config/config.js'
 import { DeploymentManager } from '../../src/deployments/deployment-manager.js'
+import type { Clock } from '../../src/domain/clock.js'
 import type { Deployment } from '../../src/domain/deployment-state.js'
 import { UNDEPLOYED } from '../../src/domain/deployment-state.js'
 import { newId } from '../../src/domain/ids.js'
@@ -27,6 +28,8 @@ export interface HarnessOptions {
   readonly node?: Partial<NodeCapacity>
   readonly maxRestarts?: number
   readonly loadTimeoutMs?: number
+  /** Time for restart backoff (e.g. a `TestClock`); the system clock by default. */
+  readonly clock?: Clock
 }
 
 /**
@@ -78,6 +81,7 @@ export async function deploymentHarness(options: HarnessOptions) {
       maxRestarts: options.maxRestarts ?? 0,
       restartBackoffMs: 20,
       drainMs: 200,
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
     },
   )
 

@@ -4,6 +4,7 @@ import { type DeploymentReason, mixpeekStatus } from '../../src/domain/deploymen
 import { isBerthError } from '../../src/errors/berth-error.js'
 import type { ErrorCode } from '../../src/errors/error-codes.js'
 import { eventually, isGone } from '../helpers/processes.js'
+import { TestClock } from '../helpers/test-clock.js'
 import { deploymentHarness, f32, MIB } from './deployment-harness.js'
 
 const INPUT = [{ name: 'x', datatype: 'FP32' as const, shape: [1, 1], data: f32([1]) }]
@@ -104,6 +105,34 @@ describe('runner failure modes, through the deployment manager', () => {
       const pids = await h.pids()
       assert.equal(new Set(pids).size, 3)
       await eventually(() => pids.every(isGone))
+    } finally {
+      await h.close()
+    }
+  })
+
+  it('waits exactly the backoff before each restart (a test clock, no sleeping)', async () => {
+    const clock = new TestClock()
+    const h = await deploymentHarness({ mode: 'crash-on-infer', maxRestarts: 2, clock })
+    try {
+      const model = await h.model('backoff')
+      await h.manager.deploy(model)
+      assert.equal((await h.manager.waitUntilSettled(model, 5000)).status.state, 'deployed')
+      for (const backoff of [20, 40]) {
+        await assert.rejects(h.runnerOf(model).infer(INPUT, null, 1000))
+        await eventually(() => clock.pending.length === 1)
+        assert.deepEqual(clock.pending, [backoff])
+        const restarting = h.manager.deploymentOf(model).status
+        assert.deepEqual([restarting.state, restarting.reason], ['loading', 'restarting'])
+        // Nothing starts before the backoff has passed.
+        clock.tick(backoff - 1)
+        assert.equal((await h.pids()).length, backoff === 20 ? 1 : 2)
+        clock.tick(1)
+        assert.equal((await h.manager.waitUntilSettled(model, 5000)).status.state, 'deployed')
+      }
+      await assert.rejects(h.runnerOf(model).infer(INPUT, null, 1000))
+      await eventually(() => h.manager.deploymentOf(model).status.state === 'failed')
+      assert.deepEqual(clock.pending, [])
+      assert.equal((await h.pids()).length, 3)
     } finally {
       await h.close()
     }

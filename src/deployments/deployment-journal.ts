@@ -1,0 +1,95 @@
+import type { Logger } from 'pino'
+import type { DeploymentObservation, DesiredState } from '../domain/deployment-state.js'
+import type { MetadataStore } from '../metadata/metadata-store.js'
+
+/** The store calls a journal makes. */
+export type JournalStore = Pick<MetadataStore, 'setDeploymentStatus' | 'setDesiredState'>
+
+/**
+ * One deployment's writes to the store, in the order they happened, and whoever waits for the
+ * deployment to reach a state. A failed write is logged and does not stop the ones after it:
+ * the next change records the whole state again.
+ */
+export class DeploymentJournal {
+  readonly #store: JournalStore
+  readonly #logger: Logger
+  readonly #namespaceId: string
+  readonly #modelId: string
+  #writes: Promise<void> = Promise.resolve()
+  readonly #waiters = new Set<() => void>()
+  #desiredWrites = 0
+
+  constructor(
+    deps: { readonly store: JournalStore; readonly logger: Logger },
+    model: { readonly namespaceId: string; readonly modelId: string },
+  ) {
+    this.#store = deps.store
+    this.#logger = deps.logger
+    this.#namespaceId = model.namespaceId
+    this.#modelId = model.modelId
+  }
+
+  /** Records where the deployment is, after every earlier write; then wakes the waiters. */
+  record(observed: DeploymentObservation): void {
+    this.#append(
+      () => this.#store.setDeploymentStatus(this.#namespaceId, this.#modelId, observed),
+      () => {
+        for (const wake of [...this.#waiters]) wake()
+      },
+    )
+  }
+
+  /** Records what is wanted, after every earlier write. */
+  recordDesired(desired: DesiredState): void {
+    this.#desiredWrites += 1
+    void this.#append(() =>
+      this.#store.setDesiredState(this.#namespaceId, this.#modelId, desired),
+    ).finally(() => {
+      this.#desiredWrites -= 1
+    })
+  }
+
+  /** Whether a desired state asked here may not be in the store yet. */
+  get desiredPending(): boolean {
+    return this.#desiredWrites > 0
+  }
+
+  /** Resolves once every write asked so far is done (or failed and was logged). */
+  settled(): Promise<void> {
+    return this.#writes
+  }
+
+  /**
+   * Resolves when `done()` holds after a write (checked at once too), or after `timeoutMs`;
+   * then once the writes so far are settled.
+   */
+  async waitFor(done: () => boolean, timeoutMs: number): Promise<void> {
+    if (!done()) {
+      await new Promise<void>((resolve) => {
+        const check = () => {
+          if (done()) finish()
+        }
+        const finish = () => {
+          clearTimeout(timer)
+          this.#waiters.delete(check)
+          resolve()
+        }
+        const timer = setTimeout(finish, timeoutMs)
+        this.#waiters.add(check)
+      })
+    }
+    await this.#writes
+  }
+
+  #append(write: () => Promise<unknown>, after?: () => void): Promise<void> {
+    const written = this.#writes.then(write).then(
+      () => undefined,
+      (err: unknown) => {
+        const model = `${this.#namespaceId}/${this.#modelId}`
+        this.#logger.error({ err, model }, 'deployment: not recorded')
+      },
+    )
+    this.#writes = after === undefined ? written : written.then(after)
+    return written
+  }
+}
