@@ -1,4 +1,4 @@
-/** Bounds on what an uploaded archive may unpack to (DESIGN §5). */
+/** Bounds on what an uploaded archive may unpack to (configured by `BERTH_MAX_*`). */
 export interface ArchiveLimits {
   /** Entries of any kind, directories included. */
   readonly maxEntries: number

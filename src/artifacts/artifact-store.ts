@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream'
 export type ArtifactKey = string & { readonly __brand: 'ArtifactKey' }
 
 /**
- * Where uploaded archives are kept, unchanged and never overwritten (DESIGN §2). Objects are
+ * Where uploaded archives are kept, unchanged and never overwritten. Objects are
  * written once and read as streams; memory stays flat whatever their size.
  * Not in the port: directories, renames, SDK clients.
  */

@@ -44,7 +44,7 @@ export type ArtifactsConfig =
       }
     }
 
-/** What the local node offers to deployments (DESIGN §7). */
+/** What the local node offers to deployments: admission reserves against it. */
 export interface NodeCapacity {
   /** CPUs deployments may reserve before overcommit. */
   readonly cpus: number

@@ -1,7 +1,7 @@
 import { BerthError } from '../errors/berth-error.js'
 import type { ErrorCode } from '../errors/error-codes.js'
 
-/** Where a model's deployment is in its life. */
+/** Where a model's deployment is in its life; every state carries a reason and a time. */
 export const DEPLOYMENT_STATES = [
   'not_deployed',
   'pending',

@@ -11,7 +11,7 @@ export const UPLOAD_URL_MAX_SECONDS = 86_400
 export const UPLOAD_URL_DEFAULT_SECONDS = 3600
 
 /**
- * A model in the organization registry (DESIGN §4.3): uploaded once through a presigned URL,
+ * A model in the organization registry: uploaded once through a presigned URL,
  * validated on confirm, then enabled in any of the organization's namespaces. Its archive is
  * the organization's: namespaces that enable it share it.
  */

@@ -58,7 +58,7 @@ export const ERROR_CODES = {
   // artifact store
   artifact_exists: 'already_exists',
   artifact_not_found: 'not_found',
-  // archives (DESIGN §5): every rejection has its own code
+  // archives: every rejection has its own code
   archive_too_large: 'too_large',
   archive_not_gzip: 'invalid_argument',
   archive_not_tar: 'invalid_argument',
@@ -76,7 +76,7 @@ export const ERROR_CODES = {
   archive_too_many_entries: 'invalid_argument',
   archive_unpacked_too_large: 'invalid_argument',
   archive_compression_ratio_exceeded: 'invalid_argument',
-  // model content (DESIGN §5): checked by parsing, never by file name alone
+  // model content: checked by parsing, never by file name alone
   model_format_mismatch: 'invalid_argument',
   onnx_invalid: 'invalid_argument',
   onnx_external_data_invalid: 'invalid_argument',

@@ -7,7 +7,7 @@ import {
 } from '../tensors/tensor.js'
 
 /**
- * Checks a request against the model's signature before it reaches a runner (DESIGN §6): every
+ * Checks a request against the model's signature before it reaches a runner, so a bad input is a 400, never a 500: every
  * input known, none missing, datatype, rank and fixed dims as declared; requested outputs exist.
  * Strict where it protects the user, lenient where ONNX Runtime is: a one-element tensor is
  * accepted (and reshaped) where the model declares a scalar. Returns the inputs in the model's

@@ -167,7 +167,7 @@ export class InferenceService {
     return this.#dispatch(serving, inputs, request.outputs, deadline, batchable(signature))
   }
 
-  /** Texts in, `{embeddings, dimensions}` or `{predictions}` out (DESIGN §6). */
+  /** Texts in, `{embeddings, dimensions}` or `{predictions}` out. */
   async #task(model: Model, input: unknown, deadline: number): Promise<EncodedResponse> {
     const task = taskOf(model)
     if (task === undefined) {

@@ -213,7 +213,7 @@ export class ModelRegistry {
   }
 
   /**
-   * Validates an archive as an upload does (DESIGN §5: inspection, format checks, the trial load
+   * Validates an archive as an upload does (inspection, format checks, the trial load
    * of an ONNX graph) and keeps nothing. Throws the upload's 400s.
    */
   async validateArchive(path: string, format: ModelFormat): Promise<Manifest> {
@@ -269,7 +269,7 @@ export class ModelRegistry {
   }
 
   /**
-   * Deploys the model (DESIGN §4.2): already deployed is `cached` unless `reload` asks for a
+   * Deploys the model: already deployed is `cached` unless `reload` asks for a
    * fresh runner. With `wait`, resolves once it is `deployed` or `failed` (bounded).
    */
   async deploy(
@@ -380,7 +380,7 @@ export class ModelRegistry {
   }
 
   /**
-   * The model an Open Inference Protocol name means (DESIGN §4.4): a `model_id`, or a model name
+   * The model an Open Inference Protocol name means: a `model_id`, or a model name
    * standing for its highest deployed version (its highest version when none is deployed);
    * with `version`, that exact version. Throws `model_not_found`.
    */

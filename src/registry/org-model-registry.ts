@@ -62,9 +62,9 @@ export interface OrgModelRegistryOptions {
 }
 
 /**
- * The organization registry (DESIGN §4.3, Mixpeek's presigned flow): a model is uploaded once
- * for the organization through a presigned URL, validated on confirm exactly as a direct upload
- * (DESIGN §5), and enabled in any of the organization's namespaces, where it is listed, deployed
+ * The organization registry (Mixpeek's presigned flow): a model is uploaded once
+ * for the organization through a presigned URL, validated on confirm exactly as a direct upload,
+ * and enabled in any of the organization's namespaces, where it is listed, deployed
  * and served like a direct upload. Its archive is the organization's until the org model is
  * deleted, which is refused while a namespace enables it.
  */
@@ -156,7 +156,7 @@ export class OrgModelRegistry {
   }
 
   /**
-   * Validates the uploaded archive exactly as a direct upload (DESIGN §5) and records the
+   * Validates the uploaded archive exactly as a direct upload and records the
    * outcome: `passed` with the manifest, or `failed` with the errors (the archive is then
    * removed: nothing servable, nothing orphaned). Confirming again answers the recorded outcome.
    * Throws `upload_not_found`, and `upload_not_received` while no archive is there.

@@ -13,7 +13,7 @@ const MAX_TOKENIZER_BYTES = 64 * 1024 * 1024
 const DEFAULT_MAX_LENGTH = 512
 
 /**
- * A model with a tokenizer and a task (DESIGN §6): texts in, embeddings or label scores out.
+ * A model with a tokenizer and a task: texts in, embeddings or label scores out.
  * Requests whose only input is `TEXT_INPUT` are tokenized (truncated to the model's maximum
  * length, padded to the longest in the batch), run as one batch, and pooled (embedding: mean,
  * CLS or max over real tokens, then L2-normalised when configured) or soft-maxed

@@ -64,7 +64,7 @@ export interface Runner {
 }
 
 /**
- * Places runners on capacity (DESIGN §7). `reserve` is synchronous so admission decisions never
+ * Places runners on capacity. `reserve` is synchronous so admission decisions never
  * interleave; a reservation outlives its runners (a crashed runner restarts inside it).
  */
 export interface Scheduler {

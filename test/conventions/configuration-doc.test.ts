@@ -19,7 +19,7 @@ it('docs/configuration.md lists exactly the variables the loader reads', async (
   assert.deepEqual([...documented].sort(), [...read].sort())
 })
 
-it('DESIGN.md variables are all read', async () => {
+it('the variables of the original contract are all read', async () => {
   const source = await readRepoFile('src/config/load-config.ts')
   for (const name of [
     'BERTH_HOST',

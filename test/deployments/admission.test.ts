@@ -7,7 +7,7 @@ import { deploymentHarness, MIB } from './deployment-harness.js'
 
 const GIB = 1024 * MIB
 
-/** DESIGN §7: a deployment starts only while its resources fit the node. */
+/** Admission: a deployment starts only while its resources fit the node. */
 describe('admission on the local node', () => {
   it('keeps a deployment pending with its reason until another is undeployed', async () => {
     const h = await deploymentHarness({ mode: 'echo', node: { cpus: 2, cpuOvercommit: 1 } })

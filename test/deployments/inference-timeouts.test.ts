@@ -6,7 +6,7 @@ import { InferenceService } from '../../src/inference/inference-service.js'
 import { eventually, isGone } from '../helpers/processes.js'
 import { deploymentHarness, f32 } from './deployment-harness.js'
 
-/** DESIGN §6: a request over the configured timeout is a 504, and a hung runner is replaced. */
+/** A request over the configured timeout is a 504, and a hung runner is replaced. */
 describe('inference timeouts', () => {
   it('times out a hung request and the one queued behind it, then replaces the runner', async () => {
     const h = await deploymentHarness({ mode: 'hang-on-infer', maxRestarts: 1 })

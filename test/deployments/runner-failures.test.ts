@@ -10,7 +10,7 @@ import { deploymentHarness, f32, MIB } from './deployment-harness.js'
 const INPUT = [{ name: 'x', datatype: 'FP32' as const, shape: [1, 1], data: f32([1]) }]
 
 /**
- * DESIGN §6/§7: whatever a runner does, the server stays up, the deployment ends in a state
+ * Whatever a runner does, the server stays up, the deployment ends in a state
  * with a reason, and no runner process is left behind.
  */
 describe('runner failure modes, through the deployment manager', () => {

@@ -24,7 +24,7 @@ async function upload(
 
 const X = [1, 0.5, -0.25, 2]
 
-/** DESIGN §4.4: the KServe v2 data plane, namespace from X-Namespace. */
+/** The KServe v2 data plane, namespace from X-Namespace. */
 describe('Open Inference Protocol (/v2)', () => {
   let t: TestApp
   let ns: string

@@ -96,14 +96,14 @@ describe('OpenAPI document', () => {
     assert.ok(!Object.keys(doc.components.schemas).some((n) => n.endsWith('Input')))
   })
 
-  it("agrees with the seed's upload contract: fields, types, enums, defaults, required", async () => {
-    const seed = JSON.parse(await readRepoFile('test/fixtures/seed-upload-schemas.json'))
+  it("agrees with Mixpeek's upload contract: fields, types, enums, defaults, required", async () => {
+    const mixpeek = JSON.parse(await readRepoFile('test/fixtures/mixpeek-upload-schemas.json'))
     const upload = doc.paths['/v1/namespaces/{namespace_id}/models']?.post as Operation & {
       operationId?: string
       parameters?: Array<{ name: string; in: string }>
     }
     assert.equal(upload.operationId, 'upload_model_v1_namespaces__namespace_id__models_post')
-    // The seed's one parameter, plus berth's documented `?wait=true` (DESIGN §5).
+    // Mixpeek's one parameter, plus berth's documented `?wait=true` (docs/http-api.md).
     assert.deepEqual(upload.parameters?.map((p) => `${p.in}:${p.name}`).sort(), [
       'path:namespace_id',
       'query:wait',
@@ -116,7 +116,7 @@ describe('OpenAPI document', () => {
       'application/json': { schema: { $ref: '#/components/schemas/ModelUploadResponse' } },
     })
     for (const name of [bodyName, 'ModelUploadResponse']) {
-      const theirs = seed[name] as SchemaObject
+      const theirs = mixpeek[name] as SchemaObject
       const ours = doc.components.schemas[name] as SchemaObject
       assert.deepEqual([...(ours.required ?? [])].sort(), [...(theirs.required ?? [])].sort(), name)
       for (const [field, expected] of Object.entries(theirs.properties ?? {})) {

@@ -14,7 +14,7 @@ import { createNamespace, uploadAndWait } from '../helpers/uploads.js'
 
 const TEXTS = ['Hello world!', 'the model is serving on cpu', 'berth']
 
-/** DESIGN §6 task bodies: a tokenizer and a task_type turn texts into embeddings or labels. */
+/** Task bodies: a tokenizer and a task_type turn texts into embeddings or labels. */
 describe('HuggingFace task pipelines', async () => {
   const skip = await torchSkipReason()
   let t: TestApp

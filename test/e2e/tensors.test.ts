@@ -11,7 +11,7 @@ import { tempDir } from '../helpers/temp-dir.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
 import { archivePart, createNamespace, formFields, uploadModel } from '../helpers/uploads.js'
 
-/** `GET …/tensors[/{name}]`: the weights inventory and raw tensor bytes (DESIGN §4.2). */
+/** `GET …/tensors[/{name}]`: the weights inventory and raw tensor bytes. */
 describe('weights inventory over HTTP', async () => {
   const skip = await torchSkipReason()
   let t: TestApp

@@ -61,7 +61,7 @@ async function answerInfer(
   return reply.type(encoded.contentType).send(encoded.body)
 }
 
-/** `POST /v1/namespaces/{ns}/models/{model_id}/infer`: the model's `endpoint` (DESIGN §6). */
+/** `POST /v1/namespaces/{ns}/models/{model_id}/infer`: the model's `endpoint`. */
 export const inferenceRoutes: FastifyPluginAsyncZod<InferenceRoutesOptions> = async (
   app,
   { registry, inference, maxRequestBytes },
@@ -118,7 +118,7 @@ export const oipHealthRoutes: FastifyPluginAsyncZod = async (app) => {
 }
 
 /**
- * The Open Inference Protocol (KServe v2) data plane, DESIGN §4.4. The namespace comes from
+ * The Open Inference Protocol (KServe v2) data plane. The namespace comes from
  * `X-Namespace`; `{name}` is a model name (its highest deployed version) or a `model_id`.
  */
 export const oipRoutes: FastifyPluginAsyncZod<InferenceRoutesOptions> = async (app, options) => {

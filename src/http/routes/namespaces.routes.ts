@@ -17,7 +17,7 @@ export interface NamespaceRoutesOptions {
 
 const tags = ['Namespaces']
 
-/** `/v1/namespaces`: DESIGN §4.1. Registered behind the authentication hook. */
+/** `/v1/namespaces`: create, list, get, delete. Registered behind the authentication hook. */
 export const namespaceRoutes: FastifyPluginAsyncZod<NamespaceRoutesOptions> = async (
   app,
   { namespaces },

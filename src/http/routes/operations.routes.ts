@@ -8,7 +8,7 @@ export interface OperationsRoutesOptions {
 
 const tags = ['Operations']
 
-/** `/healthz` and `/metrics`: open, no API key (DESIGN §3, §4.5). */
+/** `/healthz` and `/metrics`: open, no API key (probes and scrapers carry none). */
 export const operationsRoutes: FastifyPluginAsyncZod<OperationsRoutesOptions> = async (
   app,
   { metrics },

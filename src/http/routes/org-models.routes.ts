@@ -31,7 +31,7 @@ export interface OrgModelRoutesOptions {
 const tags = ['Models']
 
 /**
- * The organization registry, DESIGN §4.3 (Mixpeek's `/v1/models…` and the namespace enable and
+ * The organization registry (Mixpeek's `/v1/models…` and the namespace enable and
  * disable routes). Behind the authentication hook.
  */
 export const orgModelRoutes: FastifyPluginAsyncZod<OrgModelRoutesOptions> = async (

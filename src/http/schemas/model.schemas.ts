@@ -5,7 +5,7 @@ import { MODEL_FORMATS } from '../../domain/model-format.js'
 import { schemaRegistry } from './common.schemas.js'
 
 /**
- * The upload form, exactly as the seed's OpenAPI declares it (same fields, types, enums,
+ * The upload form, exactly as Mixpeek's OpenAPI declares it (same fields, types, enums,
  * defaults, required list), plus berth's `deploy`. For the document only: the multipart body is
  * parsed and validated by the registry.
  */
@@ -97,7 +97,7 @@ const TensorSpecSchema = z.object({
   shape: z.array(z.union([z.number().int(), z.string()])).describe('sizes; names for dynamic dims'),
 })
 
-/** berth's view of a deployment: DESIGN §2's state, its reason and time. */
+/** berth's view of a deployment: its state (`domain/deployment-state.ts`), reason and time. */
 export const DeploymentSchema = z.object({
   state: z.enum(DEPLOYMENT_STATES),
   reason: z.string().describe('machine-readable, e.g. insufficient_cpu, runner_crashed'),

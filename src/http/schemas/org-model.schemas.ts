@@ -7,7 +7,8 @@ import {
   UPLOAD_URL_MIN_SECONDS,
 } from '../../domain/org-model.js'
 
-// Mixpeek's organization registry (mixpeek-api.md §2 #3–#5, #9–#13), DESIGN §4.3.
+// Mixpeek's organization registry: presigned upload, confirm, list, get, delete, and enabling
+// org models in a namespace (docs/http-api.md).
 
 const ResourceRequirementsSchema = z
   .object({
