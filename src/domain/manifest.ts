@@ -1,7 +1,10 @@
 import type { TensorSpec } from '../tensors/tensor.js'
 import type { ModelFormat } from './model-format.js'
 
-/** The runtime that serves a model, and the base image it maps to (Mixpeek's `serve-minimal` / `serve-gpu` split). */
+/**
+ * The runtime that serves a model, and the base image it maps to (Mixpeek's `serve-minimal` /
+ * `serve-gpu` split).
+ */
 export type RuntimeName = 'onnx' | 'torch' | 'weights'
 export type BaseImage = 'berth/runtime-minimal' | 'berth/runtime-full'
 

@@ -26,7 +26,8 @@ export interface Credential {
 export type Ref = { readonly id: string } | { readonly name: string }
 
 /**
- * Durable record of organizations, API keys and namespaces (models and deployments join later).
+ * Durable record of organizations, API keys, namespaces, models with their deployment state and
+ * desired state, and the organization registry's models.
  *
  * Every method may be called concurrently, also from other processes sharing the same database
  * (the admin CLI writes while the server runs); uniqueness is enforced by the database, never by

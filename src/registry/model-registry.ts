@@ -481,7 +481,6 @@ export class ModelRegistry {
     return { ...model, deployment: this.#deployments.deploymentOf(model) }
   }
 
-  /** Removes the record, then the stored archive and the unpacked files. Throws `model_not_found`. */
   /**
    * Makes sure this server has the model's unpacked files: a model uploaded through another
    * instance is fetched from the artifact store, checked against its recorded SHA-256, and
@@ -517,6 +516,10 @@ export class ModelRegistry {
     await this.#workspace.remove(this.#workspace.modelDir(model.namespaceId, model.uploadId))
   }
 
+  /**
+   * Undeploys the model, removes its record, then its stored archive (an enabled org model's
+   * archive stays: it is the organization's) and its unpacked files. Throws `model_not_found`.
+   */
   async delete(principal: Principal, namespaceRef: string, modelId: string): Promise<Model> {
     const namespace = await this.namespaceFor(principal, namespaceRef)
     const model = await this.#metadata.findModel(namespace.id, modelId)

@@ -36,8 +36,10 @@ export interface ModelRoutesOptions {
 
 const tags = ['Custom Models']
 
-/** `/v1/namespaces/{namespace_id}/models…`: upload, list, get, delete, deploy, undeploy. Behind the
- * authentication hook. */
+/**
+ * `/v1/namespaces/{namespace_id}/models…`: upload, list, get, delete, deploy and undeploy. Behind
+ * the authentication hook.
+ */
 export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app, options) => {
   const { registry, publicUrl, metrics } = options
   await app.register(multipart, {
