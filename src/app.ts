@@ -90,10 +90,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const swept = await workspace.sweepStale(STALE_AFTER_MS)
     if (swept > 0) logger.info({ swept }, 'removed files left in tmp/ by an earlier crash')
     const metrics = new Metrics()
+    // Two bounds with no variable of their own. A runner's start (spawn and handshake) is bounded
+    // by the load timeout: both bound the same wait for a new runner to be usable, and the load
+    // timeout documents it. A runner stopped by an undeploy or a redeploy drains its in-flight
+    // requests for as long as a shutdown drains the server's: the same promise to the clients.
+    const runnerStartTimeoutMs = config.limits.loadTimeoutMs
+    const runnerDrainMs = config.shutdownTimeoutMs
     const scheduler = await LocalScheduler.open({
       node: config.scheduler.node,
       runDir: join(config.dataDir, 'run'),
-      startTimeoutMs: config.limits.loadTimeoutMs,
+      startTimeoutMs: runnerStartTimeoutMs,
       killGraceMs: RUNNER_KILL_GRACE_MS,
       memoryPollMs: MEMORY_POLL_MS,
       maxFrameBytes: MAX_RUNNER_FRAME_BYTES,
@@ -118,7 +124,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         loadTimeoutMs: config.limits.loadTimeoutMs,
         maxRestarts: config.deployments.maxRestarts,
         restartBackoffMs: config.deployments.restartBackoffMs,
-        drainMs: config.shutdownTimeoutMs,
+        drainMs: runnerDrainMs,
       },
     )
     closers.unshift(['deployments', () => deployments.close()])

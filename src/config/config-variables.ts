@@ -1,0 +1,314 @@
+import { LOG_LEVELS } from './config.js'
+
+/** A default that depends on other variables or on the machine, in the words the docs use. */
+export interface DerivedDefault {
+  readonly shown: string
+}
+
+interface Described {
+  /** What the variable means, in one line (docs/configuration.md says more). */
+  readonly meaning: string
+  /** Read by the client commands (`berth upload`, `ls`, …) rather than the server. */
+  readonly client?: true
+}
+
+/** An integer from `min` to `max` (decimal digits only). */
+export interface IntVariable extends Described {
+  readonly kind: 'int'
+  readonly default: number
+  readonly min: number
+  readonly max: number
+  /** A size in bytes: the docs add the size in KiB, MiB or GiB. */
+  readonly unit?: 'bytes'
+}
+
+/** A decimal number from `min` to `max`; the default may come from the machine. */
+export interface NumberVariable extends Described {
+  readonly kind: 'number'
+  readonly default: number | DerivedDefault
+  readonly min: number
+  readonly max: number
+}
+
+/** `true`/`1`/`yes` or `false`/`0`/`no`, any case. */
+export interface BoolVariable extends Described {
+  readonly kind: 'bool'
+  readonly default: boolean
+}
+
+/** One of `values`. */
+export interface ChoiceVariable extends Described {
+  readonly kind: 'choice'
+  readonly values: readonly string[]
+  readonly default: string
+}
+
+/** Text checked by its own reader (URLs, keys, paths); `undefined` default: unset. */
+export interface TextVariable extends Described {
+  readonly kind: 'text'
+  readonly default: string | DerivedDefault | undefined
+  /** What is accepted, in the words the docs use. */
+  readonly accepts: string
+}
+
+export type VariableSpec =
+  | IntVariable
+  | NumberVariable
+  | BoolVariable
+  | ChoiceVariable
+  | TextVariable
+
+const GIB = 1024 ** 3
+const HOUR_MS = 3_600_000
+
+/**
+ * Every `BERTH_` variable berth reads: its default, its bounds and what it means, defined once.
+ * `loadConfig` reads through this table, and a conventions test checks docs/configuration.md
+ * against it (names, defaults, bounds). A new variable is one entry here and one row there.
+ */
+export const CONFIG_VARIABLES = {
+  BERTH_HOST: {
+    kind: 'text',
+    default: '127.0.0.1',
+    accepts: 'host name or IP address',
+    meaning: 'address to listen on',
+  },
+  BERTH_PORT: { kind: 'int', default: 8080, min: 0, max: 65_535, meaning: 'port to listen on' },
+  BERTH_PUBLIC_URL: {
+    kind: 'text',
+    default: { shown: '`http://HOST:PORT`' },
+    accepts: '`http(s)://` URL',
+    meaning: 'base of the endpoint URLs handed to clients',
+  },
+  BERTH_DATA_DIR: {
+    kind: 'text',
+    default: './data',
+    accepts: 'directory',
+    meaning: 'embedded SQLite file, local archives, unpacked models, generated keys',
+  },
+  BERTH_DATABASE_URL: {
+    kind: 'text',
+    default: { shown: '`sqlite://$BERTH_DATA_DIR/berth.db`' },
+    accepts: '`sqlite://…`, `postgres://…`',
+    meaning: 'the metadata store',
+  },
+  BERTH_DATABASE_SCHEMA: {
+    kind: 'text',
+    default: undefined,
+    accepts: 'lower-case SQL identifier',
+    meaning: "PostgreSQL schema of berth's tables",
+  },
+  BERTH_DATABASE_POOL_SIZE: {
+    kind: 'int',
+    default: 10,
+    min: 1,
+    max: 1000,
+    meaning: 'PostgreSQL connections per instance',
+  },
+  BERTH_STORAGE_URL: {
+    kind: 'text',
+    default: { shown: '`file://$BERTH_DATA_DIR/archives`' },
+    accepts: '`file://…`, `s3://…`',
+    meaning: 'the artifact store for uploaded archives',
+  },
+  BERTH_S3_ENDPOINT: {
+    kind: 'text',
+    default: { shown: 'unset (AWS)' },
+    accepts: 'URL',
+    meaning: 'an S3-compatible server',
+  },
+  BERTH_S3_REGION: {
+    kind: 'text',
+    default: 'us-east-1',
+    accepts: 'region name',
+    meaning: 'the region signed into S3 requests',
+  },
+  BERTH_S3_FORCE_PATH_STYLE: {
+    kind: 'bool',
+    default: false,
+    meaning: 'path-style S3 addressing',
+  },
+  BERTH_SCHEDULER: {
+    kind: 'choice',
+    values: ['local'],
+    default: 'local',
+    meaning: 'where runners are placed',
+  },
+  BERTH_BOOTSTRAP_API_KEY: {
+    kind: 'text',
+    default: undefined,
+    accepts: '`sk_` + 16 or more printable characters',
+    meaning: 'key of the `default` organization created on first start',
+  },
+  BERTH_UPLOAD_SIGNING_KEY: {
+    kind: 'text',
+    default: { shown: 'generated' },
+    accepts: '32 or more characters',
+    meaning: "signs berth's own presigned upload URLs",
+  },
+  BERTH_MAX_ARCHIVE_BYTES: {
+    kind: 'int',
+    default: 10 * GIB,
+    min: 1,
+    max: Number.MAX_SAFE_INTEGER,
+    unit: 'bytes',
+    meaning: 'largest model archive accepted',
+  },
+  BERTH_MAX_ARCHIVE_ENTRIES: {
+    kind: 'int',
+    default: 10_000,
+    min: 1,
+    max: 10_000_000,
+    meaning: 'most entries an archive may hold',
+  },
+  BERTH_MAX_UNPACKED_BYTES: {
+    kind: 'int',
+    default: 40 * GIB,
+    min: 1,
+    max: Number.MAX_SAFE_INTEGER,
+    unit: 'bytes',
+    meaning: 'most bytes an archive may unpack to',
+  },
+  BERTH_MAX_COMPRESSION_RATIO: {
+    kind: 'int',
+    default: 50,
+    min: 1,
+    max: 1_000_000,
+    meaning: 'expansion past which an archive is a decompression bomb',
+  },
+  BERTH_LOAD_TIMEOUT_MS: {
+    kind: 'int',
+    default: 120_000,
+    min: 100,
+    max: HOUR_MS,
+    meaning: 'bound on starting a runner and loading a model in it',
+  },
+  BERTH_NODE_CPUS: {
+    kind: 'number',
+    default: { shown: "the machine's CPU count" },
+    min: 0.1,
+    max: 100_000,
+    meaning: 'CPUs this node offers to deployments',
+  },
+  BERTH_CPU_OVERCOMMIT: {
+    kind: 'number',
+    default: 4,
+    min: 1,
+    max: 1000,
+    meaning: 'how many times the node CPUs reserved `num_cpus` may add up to',
+  },
+  BERTH_NODE_MEMORY_GB: {
+    kind: 'number',
+    default: { shown: "the machine's memory" },
+    min: 0.01,
+    max: 1_000_000,
+    meaning: 'memory (GiB) this node offers to deployments',
+  },
+  BERTH_NODE_GPUS: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: 64,
+    meaning: 'GPUs this node offers to deployments',
+  },
+  BERTH_RUNNER_MAX_RESTARTS: {
+    kind: 'int',
+    default: 3,
+    min: 0,
+    max: 1000,
+    meaning: 'restarts of a crashing runner before the deployment fails',
+  },
+  BERTH_RUNNER_RESTART_BACKOFF_MS: {
+    kind: 'int',
+    default: 500,
+    min: 0,
+    max: 600_000,
+    meaning: 'first restart delay, doubled per consecutive crash',
+  },
+  BERTH_DEPLOY_WAIT_TIMEOUT_MS: {
+    kind: 'int',
+    default: 300_000,
+    min: 0,
+    max: HOUR_MS,
+    meaning: 'bound on `?wait=true`',
+  },
+  BERTH_SYNC_INTERVAL_MS: {
+    kind: 'int',
+    default: 2000,
+    min: 50,
+    max: HOUR_MS,
+    meaning: 'how often an instance follows the desired states in the database',
+  },
+  BERTH_INFER_TIMEOUT_MS: {
+    kind: 'int',
+    default: 30_000,
+    min: 1,
+    max: HOUR_MS,
+    meaning: 'bound on one inference request, queueing included',
+  },
+  BERTH_MAX_INFER_BYTES: {
+    kind: 'int',
+    default: 64 * 1024 ** 2,
+    min: 1024,
+    max: 2 ** 31 - 1,
+    unit: 'bytes',
+    meaning: 'largest inference request body',
+  },
+  BERTH_SPARE_RUNNERS: {
+    kind: 'int',
+    default: 1,
+    min: 0,
+    max: 16,
+    meaning: 'ONNX runner processes kept started ahead of need',
+  },
+  BERTH_TORCH_PYTHON: {
+    kind: 'text',
+    default: { shown: 'unset (auto-detect)' },
+    accepts: 'path of a python3',
+    meaning: 'a python3 that can `import torch`, for TorchScript',
+  },
+  BERTH_BODY_LIMIT_BYTES: {
+    kind: 'int',
+    default: 1024 ** 2,
+    min: 1024,
+    max: GIB,
+    unit: 'bytes',
+    meaning: 'largest JSON request body',
+  },
+  BERTH_LOG_LEVEL: {
+    kind: 'choice',
+    values: LOG_LEVELS,
+    default: 'info',
+    meaning: 'least severe level logged',
+  },
+  BERTH_SHUTDOWN_TIMEOUT_MS: {
+    kind: 'int',
+    default: 10_000,
+    min: 0,
+    max: HOUR_MS,
+    meaning: 'how long in-flight requests may finish at shutdown or undeploy',
+  },
+  BERTH_URL: {
+    kind: 'text',
+    default: { shown: '`$BERTH_PUBLIC_URL`' },
+    accepts: '`http(s)://` URL',
+    meaning: 'the server the client commands talk to',
+    client: true,
+  },
+  BERTH_API_KEY: {
+    kind: 'text',
+    default: {
+      shown: 'the key in `$BERTH_DATA_DIR/bootstrap-api-key`, if that file exists',
+    },
+    accepts: 'API key',
+    meaning: 'the key the client commands send',
+    client: true,
+  },
+} as const satisfies Readonly<Record<`BERTH_${string}`, VariableSpec>>
+
+export type VariableName = keyof typeof CONFIG_VARIABLES
+
+/** The names of the variables of one kind, so a reader can only read a variable as its kind. */
+export type VariableOfKind<K extends VariableSpec['kind']> = {
+  [N in VariableName]: (typeof CONFIG_VARIABLES)[N]['kind'] extends K ? N : never
+}[VariableName]
