@@ -7,7 +7,7 @@ import {
   type Tier,
 } from '../domain/organization.js'
 import { BerthError, fieldValidationError } from '../errors/berth-error.js'
-import type { MetadataStore } from '../metadata/metadata-store.js'
+import type { AccountRecords } from '../metadata/metadata-store.js'
 import { organizationNotFound } from '../metadata/store-errors.js'
 
 /** The organization created on first start. */
@@ -35,10 +35,10 @@ export interface AccountServiceOptions {
 
 /** Organizations, their tiers and API keys, and turning a bearer key into a Principal. */
 export class AccountService {
-  readonly #store: MetadataStore
+  readonly #store: AccountRecords
   readonly #now: () => Date
 
-  constructor(store: MetadataStore, options: AccountServiceOptions = {}) {
+  constructor(store: AccountRecords, options: AccountServiceOptions = {}) {
     this.#store = store
     this.#now = options.now ?? (() => new Date())
   }

@@ -13,7 +13,7 @@ import type { Model } from '../domain/model.js'
 import { type LoadedSignature, type ServingPlan, servingPlan } from '../domain/serving-plan.js'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
 import type { Serving, ServingLookup } from '../inference/inference-service.js'
-import type { MetadataStore } from '../metadata/metadata-store.js'
+import type { DeploymentRecords } from '../metadata/metadata-store.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { Runner, RunnerEnd, Scheduler } from '../scheduler/scheduler.js'
 import { AdmissionQueue } from './admission-queue.js'
@@ -39,7 +39,7 @@ export interface DeploymentManagerOptions {
 }
 
 export interface DeploymentManagerDeps {
-  readonly metadata: MetadataStore
+  readonly metadata: DeploymentRecords
   readonly scheduler: Scheduler
   /** Where a model's unpacked files are installed. */
   readonly modelDir: (model: Model) => string

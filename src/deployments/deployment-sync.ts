@@ -1,10 +1,10 @@
 import type { Logger } from 'pino'
 import type { Model } from '../domain/model.js'
-import type { MetadataStore } from '../metadata/metadata-store.js'
+import type { DeploymentRecords, ModelRecords } from '../metadata/metadata-store.js'
 import type { DeploymentManager } from './deployment-manager.js'
 
 export interface DeploymentSyncDeps {
-  readonly metadata: MetadataStore
+  readonly metadata: DeploymentRecords & Pick<ModelRecords, 'findModel'>
   readonly deployments: DeploymentManager
   /** Gets the model's files onto this server (uploaded elsewhere: fetched and unpacked). */
   readonly install: (model: Model) => Promise<void>

@@ -26,15 +26,28 @@ export interface Credential {
 export type Ref = { readonly id: string } | { readonly name: string }
 
 /**
- * Durable record of organizations, API keys, namespaces, models with their deployment state and
- * desired state, and the organization registry's models.
+ * Durable record of organizations and their API keys, namespaces, models with their deployments,
+ * and the organization model registry: one port with one contract suite, typed as the
+ * intersection of one narrow interface per aggregate so that each service declares only the
+ * slice it uses (`AccountService` takes `AccountRecords`).
  *
  * Every method may be called concurrently, also from other processes sharing the same database
  * (the admin CLI writes while the server runs); uniqueness is enforced by the database, never by
  * a read-then-write in the caller. Not in the port: transactions, connections, SQL.
  * Timestamps are ISO-8601 strings chosen by the caller.
  */
-export interface MetadataStore {
+export interface MetadataStore
+  extends AccountRecords,
+    NamespaceRecords,
+    ModelRecords,
+    DeploymentRecords,
+    OrgModelRecords {
+  /** Releases the connection. Idempotent; other calls fail afterwards. */
+  close(): Promise<void>
+}
+
+/** Organizations and their API keys. */
+export interface AccountRecords {
   /**
    * Creates the `default` organization and its first key in one step, only if the store holds
    * no organization at all. Resolves `false` (and writes nothing) otherwise. Safe to race.
@@ -64,7 +77,10 @@ export interface MetadataStore {
    * first `revokedAt`.
    */
   revokeApiKey(id: string, revokedAt: string): Promise<ApiKey>
+}
 
+/** An organization's namespaces. */
+export interface NamespaceRecords {
   /** Adds a namespace. Throws `namespace_name_taken` when the org already has that name. */
   createNamespace(namespace: Namespace): Promise<void>
 
@@ -79,7 +95,10 @@ export interface MetadataStore {
    * `namespace_not_empty` while it holds models (checked by the database, so race-free).
    */
   deleteNamespace(organizationId: string, id: string): Promise<boolean>
+}
 
+/** A namespace's models: what each model is and how it is served (its catalog record). */
+export interface ModelRecords {
   /**
    * Adds a model. Throws `model_already_exists` when the namespace already has its `modelId`,
    * `namespace_not_found` when the namespace no longer exists, `org_model_not_found` when the
@@ -93,6 +112,19 @@ export interface MetadataStore {
   /** The namespace's models, oldest first. */
   listModels(namespaceId: string): Promise<Model[]>
 
+  /** Records the model's serving settings. Resolves `false` when the model no longer exists. */
+  setServing(namespaceId: string, modelId: string, serving: ServingSettings): Promise<boolean>
+
+  /** Removes the model record. Resolves `false` when there was none. */
+  deleteModel(namespaceId: string, modelId: string): Promise<boolean>
+}
+
+/**
+ * What is wanted of each model's deployment and where it is: the desired state is written on a
+ * user's request, the observed state by the deployment manager, and every instance follows the
+ * desired states.
+ */
+export interface DeploymentRecords {
   /**
    * Records where the model's deployment is (state, reason, since, message, deployed_at), leaving
    * the desired state alone. Resolves `false` when the model no longer exists. Last write wins.
@@ -109,9 +141,6 @@ export interface MetadataStore {
    * when the model no longer exists.
    */
   setDesiredState(namespaceId: string, modelId: string, desired: DesiredState): Promise<boolean>
-
-  /** Records the model's serving settings. Resolves `false` when the model no longer exists. */
-  setServing(namespaceId: string, modelId: string, serving: ServingSettings): Promise<boolean>
 
   /**
    * Every model, in any namespace, whose desired state is `deployed` or whose recorded state is
@@ -131,10 +160,10 @@ export interface MetadataStore {
    * model no longer exists.
    */
   bumpDeployGeneration(namespaceId: string, modelId: string): Promise<number | undefined>
+}
 
-  /** Removes the model record. Resolves `false` when there was none. */
-  deleteModel(namespaceId: string, modelId: string): Promise<boolean>
-
+/** The organization model registry: models uploaded once, then enabled in its namespaces. */
+export interface OrgModelRecords {
   /**
    * Adds a model to the organization registry (at presign time, `pending`). Throws
    * `model_already_exists` when the organization has its `model_id`.
@@ -161,7 +190,4 @@ export interface MetadataStore {
    * enable can slip in between).
    */
   deleteOrgModel(uploadId: string): Promise<'deleted' | 'enabled' | 'missing'>
-
-  /** Releases the connection. Idempotent; other calls fail afterwards. */
-  close(): Promise<void>
 }

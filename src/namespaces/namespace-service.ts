@@ -6,7 +6,7 @@ import {
 } from '../domain/namespace.js'
 import type { Principal } from '../domain/organization.js'
 import { type FieldError, fieldValidationError } from '../errors/berth-error.js'
-import type { MetadataStore } from '../metadata/metadata-store.js'
+import type { NamespaceRecords } from '../metadata/metadata-store.js'
 import { namespaceNotFound } from '../metadata/store-errors.js'
 
 export interface NewNamespace {
@@ -23,10 +23,10 @@ export interface NamespaceServiceOptions {
  * `namespace_not_found`, exactly as if it did not exist.
  */
 export class NamespaceService {
-  readonly #store: MetadataStore
+  readonly #store: NamespaceRecords
   readonly #now: () => Date
 
-  constructor(store: MetadataStore, options: NamespaceServiceOptions = {}) {
+  constructor(store: NamespaceRecords, options: NamespaceServiceOptions = {}) {
     this.#store = store
     this.#now = options.now ?? (() => new Date())
   }

@@ -30,7 +30,7 @@ import { assertCustomModelsEnabled, type Principal } from '../domain/organizatio
 import { BerthError, fieldValidationError } from '../errors/berth-error.js'
 import { validateModel } from '../formats/validate-model.js'
 import { openWeights, type WeightsReader, type WeightTensor } from '../formats/weights-reader.js'
-import type { MetadataStore } from '../metadata/metadata-store.js'
+import type { ModelRecords } from '../metadata/metadata-store.js'
 import { modelAlreadyExists } from '../metadata/store-errors.js'
 import type { NamespaceService } from '../namespaces/namespace-service.js'
 import type { ModelLoadCheck } from '../scheduler/model-load-check.js'
@@ -63,7 +63,7 @@ const GIB = 1024 ** 3
  * method checks the caller's tier first (`custom_models_not_enabled`), then the namespace.
  */
 export class ModelRegistry {
-  readonly #metadata: MetadataStore
+  readonly #metadata: ModelRecords
   readonly #artifacts: ArtifactStore
   readonly #workspace: ArchiveWorkspace
   readonly #namespaces: NamespaceService
@@ -76,7 +76,7 @@ export class ModelRegistry {
 
   constructor(
     deps: {
-      readonly metadata: MetadataStore
+      readonly metadata: ModelRecords
       readonly artifacts: ArtifactStore
       readonly workspace: ArchiveWorkspace
       readonly namespaces: NamespaceService

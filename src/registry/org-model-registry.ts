@@ -19,7 +19,7 @@ import type { OrgModel } from '../domain/org-model.js'
 import { assertCustomModelsEnabled, type Principal } from '../domain/organization.js'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
 import { ERROR_CODES } from '../errors/error-codes.js'
-import type { MetadataStore } from '../metadata/metadata-store.js'
+import type { ModelRecords, NamespaceRecords, OrgModelRecords } from '../metadata/metadata-store.js'
 import { orgModelNotFound } from '../metadata/store-errors.js'
 import type { ModelRegistry, UploadResult } from './model-registry.js'
 import type { UploadSignature } from './upload-signature.js'
@@ -47,7 +47,10 @@ export interface OrgUploadTicket {
 }
 
 export interface OrgModelRegistryDeps {
-  readonly metadata: MetadataStore
+  /** Its own records, and reads of the namespaces' models that enable its models. */
+  readonly metadata: OrgModelRecords &
+    Pick<NamespaceRecords, 'listNamespaces'> &
+    Pick<ModelRecords, 'findModel' | 'listModels'>
   readonly artifacts: ArtifactStore
   readonly workspace: ArchiveWorkspace
   readonly registry: ModelRegistry
