@@ -4,17 +4,23 @@ import Database from 'better-sqlite3'
 import { Kysely, SqliteDialect } from 'kysely'
 import type { MetadataConfig } from '../../config/config.js'
 import type { Database as Schema } from '../kysely/database.js'
-import { type ConstraintViolation, KyselyMetadataStore } from '../kysely/kysely-metadata-store.js'
+import {
+  type ConstraintViolation,
+  type DialectPolicy,
+  driverErrorCode,
+} from '../kysely/dialect-policy.js'
+import { KyselyMetadataStore } from '../kysely/kysely-metadata-store.js'
 
 export type SqliteMetadataStoreConfig = Extract<MetadataConfig, { driver: 'sqlite' }>
 
 /**
  * The embedded default: one SQLite file (WAL mode), shared safely with the admin CLI and other
- * processes on the same machine.
+ * processes on the same machine. The shared Kysely store over better-sqlite3, with SQLite's
+ * error codes.
  */
-export class SqliteMetadataStore extends KyselyMetadataStore {
+export const SqliteMetadataStore = {
   /** Opens (creating if needed) the database file and migrates it to the latest schema. */
-  static async open(config: SqliteMetadataStoreConfig): Promise<SqliteMetadataStore> {
+  async open(config: SqliteMetadataStoreConfig): Promise<KyselyMetadataStore> {
     if (config.path !== ':memory:') mkdirSync(dirname(config.path), { recursive: true })
     const sqlite = new Database(config.path)
     // WAL lets the CLI write while the server reads; busy_timeout makes writers queue instead of
@@ -23,9 +29,9 @@ export class SqliteMetadataStore extends KyselyMetadataStore {
     sqlite.pragma('busy_timeout = 5000')
     sqlite.pragma('foreign_keys = ON')
     sqlite.pragma('synchronous = NORMAL')
-    const store = new SqliteMetadataStore(
+    const store = new KyselyMetadataStore(
       new Kysely<Schema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) }),
-      classifySqliteError,
+      sqliteDialectPolicy,
     )
     try {
       await store.migrate()
@@ -34,8 +40,11 @@ export class SqliteMetadataStore extends KyselyMetadataStore {
       throw err
     }
     return store
-  }
+  },
 }
+
+/** SQLite keeps everything in the one file: only its constraint error codes are its own. */
+const sqliteDialectPolicy: DialectPolicy = { classifyError: classifySqliteError }
 
 /** Distinct SQL texts kept prepared; berth issues far fewer, so this only bounds a surprise. */
 const MAX_CACHED_STATEMENTS = 500
@@ -65,7 +74,7 @@ function withStatementCache(sqlite: Database.Database) {
 }
 
 function classifySqliteError(err: unknown): ConstraintViolation {
-  const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined
+  const code = driverErrorCode(err)
   if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
     return 'unique'
   }
