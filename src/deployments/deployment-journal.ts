@@ -1,9 +1,9 @@
 import type { Logger } from 'pino'
 import type { DeploymentObservation, DesiredState } from '../domain/deployment-state.js'
-import type { MetadataStore } from '../metadata/metadata-store.js'
+import type { DeploymentRecords } from '../metadata/metadata-store.js'
 
 /** The store calls a journal makes. */
-export type JournalStore = Pick<MetadataStore, 'setDeploymentStatus' | 'setDesiredState'>
+export type JournalStore = Pick<DeploymentRecords, 'setDeploymentStatus' | 'setDesiredState'>
 
 /**
  * One deployment's writes to the store, in the order they happened, and whoever waits for the
