@@ -14,12 +14,12 @@ import { type LoadedSignature, type ServingPlan, servingPlan } from '../domain/s
 import { BerthError, isBerthError } from '../errors/berth-error.js'
 import type { Serving, ServingLookup } from '../inference/inference-service.js'
 import type { DeploymentRecords } from '../metadata/metadata-store.js'
-import type { Metrics } from '../observability/metrics.js'
+import { type Metrics, modelLabels } from '../observability/metrics.js'
 import type { Runner, RunnerEnd, Scheduler } from '../scheduler/scheduler.js'
 import { AdmissionQueue } from './admission-queue.js'
 import type { DeploymentControl, DeployOptions, RequestOrigin } from './deployment-control.js'
 import { DeploymentJournal } from './deployment-journal.js'
-import { labelsOf, ModelDeployment } from './model-deployment.js'
+import { ModelDeployment } from './model-deployment.js'
 import { RestartPolicy } from './restart-policy.js'
 
 export interface DeploymentManagerOptions {
@@ -155,7 +155,7 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
   async remove(model: Model, origin: RequestOrigin = {}): Promise<void> {
     await this.undeploy(model, origin)
     this.#deployments.delete(keyOf(model))
-    this.#deps.metrics.forgetModel(labelsOf(model))
+    this.#deps.metrics.forgetModel(modelLabels(model))
   }
 
   deploymentOf(model: Model): Deployment {

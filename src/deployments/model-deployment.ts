@@ -10,7 +10,7 @@ import {
 import type { Model } from '../domain/model.js'
 import type { LoadedSignature, LoadTarget, RunnerRuntime } from '../domain/serving-plan.js'
 import { RunnerPool } from '../inference/runner-pool.js'
-import type { Metrics, ModelLabels } from '../observability/metrics.js'
+import { type Metrics, type ModelLabels, modelLabels } from '../observability/metrics.js'
 import type { Reservation, Runner, RunnerEnd, Scheduler } from '../scheduler/scheduler.js'
 import type { DeploymentJournal } from './deployment-journal.js'
 import type { RestartHistory } from './restart-policy.js'
@@ -86,7 +86,7 @@ export class ModelDeployment {
   }
 
   get labels(): ModelLabels {
-    return labelsOf(this.model)
+    return modelLabels(this.model)
   }
 
   get epoch(): number {
@@ -307,8 +307,4 @@ export class ModelDeployment {
   #now(): string {
     return new Date(this.#deps.clock.now()).toISOString()
   }
-}
-
-export function labelsOf(model: Model): ModelLabels {
-  return { namespace: model.namespaceId, model: model.name, version: model.version }
 }

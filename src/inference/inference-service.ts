@@ -11,7 +11,7 @@ import {
 } from '../domain/serving-plan.js'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
 import { ERROR_CODES } from '../errors/error-codes.js'
-import type { Metrics } from '../observability/metrics.js'
+import { type Metrics, type ModelLabels, modelLabels } from '../observability/metrics.js'
 import type { Signature, WireTensor } from '../tensors/tensor.js'
 import { decodeStrings, encodeStrings } from '../tensors/tensor-data.js'
 import { Batcher } from './batcher.js'
@@ -75,7 +75,6 @@ export interface ServingLookup {
 }
 
 type Outcome = 'success' | 'bad_request' | 'not_ready' | 'timeout' | 'error'
-type Labels = Record<'namespace' | 'model' | 'version', string>
 
 /**
  * The data plane, whatever the transport: checks a request against the model's signature,
@@ -229,7 +228,7 @@ export class InferenceService {
     deadline: number,
     canBatch: boolean,
   ): Promise<WireTensor[]> {
-    const labels = labelsOf(serving.model)
+    const labels = modelLabels(serving.model)
     return this.#batcherFor(serving).run(inputs, outputs, deadline, {
       canBatch,
       onStart: (waitedMs) => this.#metrics.inferenceQueue.observe(labels, waitedMs / 1000),
@@ -239,7 +238,7 @@ export class InferenceService {
   /** Runs `work` with the request's deadline, recording its outcome and latency. */
   async #measured<T>(model: Model, work: (deadline: number) => Promise<T>): Promise<T> {
     const started = performance.now()
-    const labels = labelsOf(model)
+    const labels = modelLabels(model)
     try {
       const result = await work(started + this.#timeoutMs)
       this.#count(labels, 'success')
@@ -266,7 +265,7 @@ export class InferenceService {
     ) {
       return current.batcher
     }
-    const labels = labelsOf(serving.model)
+    const labels = modelLabels(serving.model)
     const batcher = new Batcher(serving.pool, {
       maxBatchSize: settings.maxBatchSize ?? this.#defaultMaxBatchSize,
       maxQueueDelayUs: settings.maxQueueDelayUs,
@@ -277,7 +276,7 @@ export class InferenceService {
     return batcher
   }
 
-  #count(labels: Labels, outcome: Outcome): void {
+  #count(labels: ModelLabels, outcome: Outcome): void {
     this.#metrics.inferenceRequests.inc({ ...labels, outcome })
   }
 }
@@ -306,10 +305,6 @@ function notServable(model: Model): BerthError {
     `model "${model.modelId}" (${model.format}) has no graph berth can run: upload an ONNX export, or weights of an encoder berth converts (config.json with model_type ${CONVERTIBLE_FAMILIES.join(', ')})`,
     { details: { model_id: model.modelId, model_format: model.format } },
   )
-}
-
-function labelsOf(model: Model): Labels {
-  return { namespace: model.namespaceId, model: model.name, version: model.version }
 }
 
 function outcomeOf(err: unknown): Outcome {

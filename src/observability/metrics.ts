@@ -7,6 +7,15 @@ export const METRIC_PREFIX = 'berth_'
 type ModelLabel = 'namespace' | 'model' | 'version'
 export type ModelLabels = Readonly<Record<ModelLabel, string>>
 
+/** The labels of a model's series: its namespace id, name and version. */
+export function modelLabels(model: {
+  readonly namespaceId: string
+  readonly name: string
+  readonly version: string
+}): ModelLabels {
+  return { namespace: model.namespaceId, model: model.name, version: model.version }
+}
+
 const LATENCY_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ]
