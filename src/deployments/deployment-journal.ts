@@ -3,7 +3,7 @@ import type { DeploymentObservation, DesiredState } from '../domain/deployment-s
 import type { DeploymentRecords } from '../metadata/metadata-store.js'
 
 /** The store calls a journal makes. */
-export type JournalStore = Pick<DeploymentRecords, 'setDeploymentStatus' | 'setDesiredState'>
+export type JournalStore = Pick<DeploymentRecords, 'setDeploymentStatus'>
 
 /**
  * One deployment's writes to the store, in the order they happened, and whoever waits for the
@@ -17,7 +17,6 @@ export class DeploymentJournal {
   readonly #modelId: string
   #writes: Promise<void> = Promise.resolve()
   readonly #waiters = new Set<() => void>()
-  #desiredWrites = 0
 
   constructor(
     deps: { readonly store: JournalStore; readonly logger: Logger },
@@ -37,21 +36,6 @@ export class DeploymentJournal {
         for (const wake of [...this.#waiters]) wake()
       },
     )
-  }
-
-  /** Records what is wanted, after every earlier write. */
-  recordDesired(desired: DesiredState): void {
-    this.#desiredWrites += 1
-    void this.#append(() =>
-      this.#store.setDesiredState(this.#namespaceId, this.#modelId, desired),
-    ).finally(() => {
-      this.#desiredWrites -= 1
-    })
-  }
-
-  /** Whether a desired state asked here may not be in the store yet. */
-  get desiredPending(): boolean {
-    return this.#desiredWrites > 0
   }
 
   /** Resolves once every write asked so far is done (or failed and was logged). */

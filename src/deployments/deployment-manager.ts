@@ -1,455 +1,209 @@
-import type { Logger } from 'pino'
-import { type Clock, systemClock } from '../domain/clock.js'
-import {
-  type Deployment,
-  type DeploymentReason,
-  type DeploymentState,
-  type DesiredState,
-  loadFailureOf,
-  RUNNER_FAILURES,
-  type RunnerFailure,
-} from '../domain/deployment-state.js'
+import type { Deployment } from '../domain/deployment-state.js'
 import type { Model } from '../domain/model.js'
-import { type LoadedSignature, type ServingPlan, servingPlan } from '../domain/serving-plan.js'
-import { BerthError, isBerthError } from '../errors/berth-error.js'
+import type { LoadedSignature } from '../domain/serving-plan.js'
 import type { Serving, ServingLookup } from '../inference/inference-service.js'
-import type { DeploymentRecords } from '../metadata/metadata-store.js'
-import { type Metrics, modelLabels } from '../observability/metrics.js'
-import type { Runner, RunnerEnd, Scheduler } from '../scheduler/scheduler.js'
-import { AdmissionQueue } from './admission-queue.js'
-import type { DeploymentControl, DeployOptions, RequestOrigin } from './deployment-control.js'
-import { DeploymentJournal } from './deployment-journal.js'
-import { ModelDeployment } from './model-deployment.js'
-import { RestartPolicy } from './restart-policy.js'
+import type {
+  DeploymentRecords,
+  DesiredStateRow,
+  ModelRecords,
+} from '../metadata/metadata-store.js'
+import type { DeploymentControl, DeployOptions } from './deployment-control.js'
+import {
+  ModelLifecycle,
+  type ModelLifecycleDeps,
+  type ModelLifecycleOptions,
+} from './model-lifecycle.js'
 
-export interface DeploymentManagerOptions {
-  /** Bound on starting a runner and loading the model in it; past it: `failed`/`load_timeout`. */
-  readonly loadTimeoutMs: number
-  /** Restarts of a crashing runner before `failed`. */
-  readonly maxRestarts: number
-  /** First restart delay; doubles per consecutive crash, up to `maxRestartBackoffMs`. */
-  readonly restartBackoffMs: number
-  readonly maxRestartBackoffMs?: number
-  /** A runner that served this long without crashing starts a fresh restart budget. */
-  readonly restartResetMs?: number
-  /** On undeploy, how long in-flight requests may finish before the runner is stopped. */
-  readonly drainMs: number
-  /** Time and timers (restart backoff, recorded times); the system clock by default. */
-  readonly clock?: Clock
+export type DeploymentManagerOptions = ModelLifecycleOptions
+
+export interface DeploymentManagerDeps extends ModelLifecycleDeps {
+  readonly metadata: DeploymentRecords & Pick<ModelRecords, 'findModel'>
 }
 
-export interface DeploymentManagerDeps {
-  readonly metadata: DeploymentRecords
-  readonly scheduler: Scheduler
-  /** Where a model's unpacked files are installed. */
-  readonly modelDir: (model: Model) => string
-  readonly metrics: Metrics
-  readonly logger: Logger
+/** What following the store needs besides the deployments: the model's files on this server. */
+export interface FollowHooks {
+  /** Gets the model's files onto this server (uploaded elsewhere: fetched and unpacked). */
+  readonly install: (model: Model) => Promise<void>
+  /** Removes this server's files of a model deleted elsewhere. */
+  readonly forget: (model: Model) => Promise<void>
 }
 
-/** What this server was asked of a model: see `desiredStates()`. */
-export interface DesiredHere {
-  readonly model: Model
-  readonly desired: DesiredState
-  readonly stamp: number | undefined
-  readonly generation: number | undefined
-}
-
-const SETTLED: ReadonlySet<DeploymentState> = new Set(['deployed', 'failed', 'not_deployed'])
+/** What following the store did to one model here. */
+export type Followed =
+  | 'deployed'
+  | 'redeployed'
+  | 'undeployed'
+  | 'removed'
+  | 'adopted'
+  | 'unchanged'
 
 /**
- * Deployments: the state machine of each model's deployment, driven by deploy and undeploy
- * requests and by what runners do. The parts: a `ModelDeployment` per model (its runners,
- * capacity, epoch and journal of recorded states), the `AdmissionQueue` (capacity, in request
- * order), the `RestartPolicy` (backoff and budget) and the table of runner failures in the
- * domain. This class decides when each part acts: start, restart, give up, and swap runners (a
- * redeploy loads the new runners before the old ones stop).
+ * What should be deployed (Triton's `ModelRepositoryManager`): deploy and undeploy requests are
+ * recorded in the store as the model's desired state (and a redeploy as a new generation), then
+ * carried out by the `ModelLifecycle`; `follow` brings this server in line with what the store
+ * wants when another instance was asked. Requests and follows act on one model one at a time.
  */
 export class DeploymentManager implements DeploymentControl, ServingLookup {
-  readonly #deps: DeploymentManagerDeps
-  readonly #options: DeploymentManagerOptions
-  readonly #clock: Clock
-  readonly #policy: RestartPolicy
-  readonly #queue: AdmissionQueue<ModelDeployment>
-  readonly #deployments = new Map<string, ModelDeployment>()
-  #closed = false
-  /** Loads and redeploys in progress: `close()` waits for them. */
-  readonly #flows = new Set<Promise<void>>()
+  readonly #metadata: DeploymentManagerDeps['metadata']
+  readonly #lifecycle: ModelLifecycle
+  /** Per model, the end of the last request or follow acting on it. */
+  readonly #turns = new Map<string, Promise<void>>()
 
   constructor(deps: DeploymentManagerDeps, options: DeploymentManagerOptions) {
-    this.#deps = deps
-    this.#options = options
-    this.#clock = options.clock ?? systemClock
-    this.#policy = new RestartPolicy({
-      maxRestarts: options.maxRestarts,
-      backoffMs: options.restartBackoffMs,
-      maxBackoffMs: options.maxRestartBackoffMs ?? 30_000,
-      resetAfterMs: options.restartResetMs ?? 60_000,
-    })
-    this.#queue = new AdmissionQueue(deps.scheduler)
+    this.#metadata = deps.metadata
+    this.#lifecycle = new ModelLifecycle(deps, options)
   }
 
   /**
    * Brings the store's deployments in line with a server that runs nothing yet: what should be
    * deployed is admitted again, whatever was half-done is set to rest. Run once, at start.
    */
-  async reconcile(): Promise<void> {
-    for (const model of await this.#deps.metadata.listModelsToReconcile()) {
-      // A failed deployment stays failed until someone deploys it again.
-      if (model.deployment.status.state === 'failed') continue
-      const d = this.#deploymentOf(model)
-      // This process owns no runner yet: whatever was recorded, the deployment starts over.
-      const since = new Date(this.#clock.now()).toISOString()
-      const wanted = model.deployment.desired === 'deployed'
-      d.reset({
-        ...d.record,
-        status: wanted
-          ? { state: 'pending', reason: 'deploy_requested', since }
-          : { state: 'not_deployed', reason: 'undeployed', since },
-        message: wanted ? 'restarted with the server' : null,
-      })
-      if (wanted) this.#queue.enqueue(d)
-    }
-    this.#admitPending()
+  reconcile(): Promise<void> {
+    return this.#lifecycle.reconcile()
   }
 
-  async deploy(
+  deploy(
     model: Model,
     options: DeployOptions = {},
   ): Promise<{ deployment: Deployment; cached: boolean }> {
     this.#assertOpen()
-    const d = this.#deploymentOf(model)
-    // The caller's record is the latest (e.g. new serving settings for the next runners).
-    d.model = { ...model, deployment: d.record }
-    this.#setDesired(d, 'deployed', options)
-    if (options.generation !== undefined) d.generation = options.generation
-    else if (options.reload === true && options.follow !== true) {
-      // Every other instance serving an older generation redeploys too.
+    return this.#exclusive(keyOf(model), async () => {
       const { namespaceId, modelId } = model
-      d.generation = await this.#deps.metadata.bumpDeployGeneration(namespaceId, modelId)
-    }
-    const state = d.record.status.state
-    let cached = false
-    if (state === 'deployed') {
-      if (options.reload === true) this.#track(this.#redeploy(d))
-      else cached = true
-    } else if (state === 'not_deployed' || state === 'failed') {
-      this.#toPending(d, 'deploy_requested')
-      this.#admitPending()
-    }
-    // `pending`/`loading` are on their way; `unloading` is followed by a new start.
-    const deployment = d.record
-    await d.journal.settled()
-    return { deployment, cached }
-  }
-
-  async undeploy(model: Model, origin: RequestOrigin = {}): Promise<Deployment> {
-    this.#assertOpen()
-    const d = this.#deploymentOf(model)
-    this.#setDesired(d, 'not_deployed', origin)
-    await this.#stop(d)
-    await d.journal.settled()
-    return d.record
-  }
-
-  async remove(model: Model, origin: RequestOrigin = {}): Promise<void> {
-    await this.undeploy(model, origin)
-    this.#deployments.delete(keyOf(model))
-    this.#deps.metrics.forgetModel(modelLabels(model))
-  }
-
-  deploymentOf(model: Model): Deployment {
-    return this.#deployments.get(keyOf(model))?.record ?? model.deployment
-  }
-
-  liveModel(namespaceId: string, modelId: string): Model | undefined {
-    return this.#deployments.get(`${namespaceId}/${modelId}`)?.current
-  }
-
-  liveSignature(model: Model): LoadedSignature | undefined {
-    return this.#deployments.get(keyOf(model))?.signature
-  }
-
-  /**
-   * For following the store: each model this server manages, with its desired state here and a
-   * stamp that changes whenever a request here changes it (`undefined` while such a change is
-   * still being written, when the store may not show it yet).
-   */
-  desiredStates(): Map<string, DesiredHere> {
-    const states = new Map<string, DesiredHere>()
-    for (const key of this.#deployments.keys()) {
-      states.set(key, this.desiredStateOf(key) as DesiredHere)
-    }
-    return states
-  }
-
-  /** One entry of `desiredStates()`, by `namespaceId/modelId`. */
-  desiredStateOf(key: string): DesiredHere | undefined {
-    const d = this.#deployments.get(key)
-    if (d === undefined) return undefined
-    const stamp = d.journal.desiredPending ? undefined : d.desiredStamp
-    return { model: d.model, desired: d.record.desired, stamp, generation: d.generation }
-  }
-
-  /** Records the redeploy generation this server's runners follow, when it was not known. */
-  adoptGeneration(key: string, generation: number): void {
-    const d = this.#deployments.get(key)
-    if (d !== undefined) d.generation ??= generation
-  }
-
-  replicasOf(model: Model): number {
-    return this.#deployments.get(keyOf(model))?.pool.targets.length ?? 0
-  }
-
-  async waitUntilSettled(model: Model, timeoutMs: number): Promise<Deployment> {
-    const d = this.#deployments.get(keyOf(model))
-    if (d === undefined) return model.deployment
-    const settled = () =>
-      SETTLED.has(d.record.status.state) &&
-      (d.record.status.state !== 'not_deployed' || d.record.desired === 'not_deployed')
-    await d.journal.waitFor(settled, timeoutMs)
-    return d.record
-  }
-
-  serving(model: Model): Serving {
-    const d = this.#deployments.get(keyOf(model))
-    if (d !== undefined && d.pool.targets.length > 0 && d.signature !== undefined) {
-      return { model: d.model, pool: d.pool, signature: d.signature }
-    }
-    throw notReady(model, d?.record ?? model.deployment)
-  }
-
-  /** Stops every runner (the store keeps what should be deployed, for the next start). */
-  async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
-    const shutdown = new BerthError('server_shutting_down', 'the server is shutting down')
-    await Promise.all(
-      [...this.#deployments.values()].map(async (d) => {
-        d.supersede()
-        await d.stopAll(0, shutdown)
-        await d.journal.settled()
-      }),
-    )
-    await Promise.allSettled([...this.#flows])
-  }
-
-  #track(promise: Promise<void>): void {
-    this.#flows.add(promise)
-    const forget = () => this.#flows.delete(promise)
-    promise.then(forget, forget)
-  }
-
-  #deploymentOf(model: Model): ModelDeployment {
-    const key = keyOf(model)
-    let d = this.#deployments.get(key)
-    if (d === undefined) {
-      const { metadata, logger } = this.#deps
-      d = new ModelDeployment(model, {
-        scheduler: this.#deps.scheduler,
-        journal: new DeploymentJournal({ store: metadata, logger }, model),
-        clock: this.#clock,
-        metrics: this.#deps.metrics,
-        logger,
-        loadTimeoutMs: this.#options.loadTimeoutMs,
-      })
-      this.#deployments.set(key, d)
-    }
-    return d
-  }
-
-  /** Starts what fits, in request order; records why the others wait or can never start. */
-  #admitPending(): void {
-    if (this.#closed) return
-    for (const d of this.#queue.waiting()) {
-      if (d.record.status.state !== 'pending') {
-        this.#queue.remove(d)
-        continue
-      }
-      const plan = this.#planFor(d.model)
-      if ('notServable' in plan) {
-        this.#queue.remove(d)
-        d.moveTo('failed', 'model_not_servable', plan.notServable)
-        continue
-      }
-      const admission = this.#queue.reserve(d.model.resources, d.model.serving.replicas)
-      if (admission.kind === 'waits') {
-        if (d.record.status.reason !== admission.reason) {
-          d.moveTo('pending', admission.reason, admission.message)
-        }
-        continue
-      }
-      this.#queue.remove(d)
-      if (admission.kind === 'never') {
-        d.moveTo('failed', admission.reason, admission.message)
-        continue
-      }
-      d.hold(admission.reservation)
-      this.#track(this.#load(d, d.epoch, plan, 'loading_model'))
-    }
-  }
-
-  /**
-   * Starts the replicas the deployment's reservation lacks and loads the model in them; then
-   * serves them beside any already serving.
-   */
-  async #load(d: ModelDeployment, epoch: number, plan: ServingPlan, reason: DeploymentReason) {
-    const reservation = d.reservation
-    if ('notServable' in plan || reservation === undefined) return
-    const missing = d.missing
-    if (missing <= 0) return
-    // With replicas still serving, the deployment stays `deployed` while one comes back.
-    if (d.pool.targets.length === 0) d.moveTo('loading', reason, null)
-    const superseded = () => epoch !== d.epoch || this.#closed
-    try {
-      const loaded = await d.startReplicas(reservation, plan, missing, superseded)
-      if (loaded !== undefined)
-        d.serve(loaded, (runner, end) => this.#onRunnerEnded(d, runner, end))
-    } catch (err) {
-      if (superseded()) return
-      this.#onLoadFailed(d, err)
-    }
-  }
-
-  #onLoadFailed(d: ModelDeployment, err: unknown): void {
-    const message = err instanceof Error ? err.message : String(err)
-    this.#deps.logger.warn({ err, model: d.key }, 'deployment: the model did not load')
-    this.#onFailure(d, loadFailureOf(isBerthError(err) ? err.code : undefined), message)
-  }
-
-  #onRunnerEnded(d: ModelDeployment, runner: Runner, end: RunnerEnd): void {
-    if (end.cause === 'stopped' || this.#closed || !d.drop(runner)) return
-    this.#deps.logger.warn({ model: d.key, ...end }, 'deployment: runner ended')
-    this.#onFailure(d, end.cause, end.message)
-  }
-
-  /** What the failure table says: restart after a backoff while the budget lasts, or fail. */
-  #onFailure(d: ModelDeployment, failure: RunnerFailure, message: string): void {
-    const { reason, action } = RUNNER_FAILURES[failure]
-    if (action === 'fail') {
-      this.#fail(d, reason, message)
-      return
-    }
-    const decision = this.#policy.decide(d.restarts, this.#clock.now())
-    if (!decision.restart) {
-      const gaveUp = `${message} (gave up after ${this.#policy.maxRestarts} restarts)`
-      this.#fail(d, reason, gaveUp)
-      return
-    }
-    d.restarts = decision.history
-    this.#deps.metrics.runnerRestarts.inc(d.labels)
-    const serving = d.pool.targets.length
-    if (serving === 0) d.moveTo('loading', 'restarting', message)
-    else {
-      const wanted = d.reservation?.replicas ?? serving
-      d.moveTo('deployed', 'restarting', `${serving} of ${wanted} replicas serving; ${message}`)
-    }
-    d.scheduleRestart(decision.delayMs, (epoch) => {
-      if (this.#closed) return
-      this.#track(this.#load(d, epoch, this.#planFor(d.model), 'restarting'))
+      // Written even when unchanged here: another instance may have written the opposite.
+      await this.#metadata.setDesiredState(namespaceId, modelId, 'deployed')
+      // A redeploy: every other instance serving an older generation redeploys too.
+      const reload = options.reload === true
+      const generation = reload
+        ? await this.#metadata.bumpDeployGeneration(namespaceId, modelId)
+        : undefined
+      return this.#lifecycle.deploy(model, reload, generation)
     })
   }
 
-  /** Ends the deployment as `failed`, releasing what it held. */
-  #fail(d: ModelDeployment, reason: DeploymentReason, message: string): void {
-    d.supersede()
-    d.moveTo('failed', reason, message)
-    for (const runner of d.takeRunners(notReady(d.model, d.record))) void runner.stop(0)
-    d.release()
-    this.#admitPending()
+  undeploy(model: Model): Promise<Deployment> {
+    this.#assertOpen()
+    return this.#exclusive(keyOf(model), async () => {
+      await this.#metadata.setDesiredState(model.namespaceId, model.modelId, 'not_deployed')
+      return this.#lifecycle.undeploy(model)
+    })
+  }
+
+  async remove(model: Model): Promise<void> {
+    await this.undeploy(model)
+    this.#lifecycle.forget(model)
+  }
+
+  /** The models this server manages (anything but never touched or forgotten). */
+  managed(): Model[] {
+    return this.#lifecycle.managed()
   }
 
   /**
-   * Loads fresh runners (as many replicas as now wanted) beside the serving ones, then swaps
-   * them and stops the old. When the node has no room for both, the old ones stop first and
-   * the deployment is admitted again like a new one.
+   * Whether this server's deployment of a model may differ from the stored desired state (`row`;
+   * `undefined`: the model is not in the store). A cheap check on a listing that may be stale:
+   * `follow` reads the model again before acting.
    */
-  async #redeploy(d: ModelDeployment): Promise<void> {
-    const plan = this.#planFor(d.model)
-    if ('notServable' in plan || d.pool.targets.length === 0) return
-    const epoch = d.epoch
-    d.moveTo('loading', 'redeploying', null)
-    const replicas = d.model.serving.replicas
-    const extra = this.#queue.reserve(d.model.resources, replicas)
-    if (extra.kind !== 'admitted') {
-      d.supersede()
-      // Requests queued meanwhile wait for the new runners (up to their deadline).
-      await d.stopAll(this.#options.drainMs)
-      if (d.record.status.state !== 'loading' || this.#closed) return
-      this.#toPending(d, 'redeploying')
-      this.#admitPending()
-      return
-    }
-    const superseded = () => epoch !== d.epoch || this.#closed
-    try {
-      const loaded = await d.startReplicas(extra.reservation, plan, replicas, superseded)
-      if (loaded === undefined) {
-        extra.reservation.release()
-        return
+  differs(key: string, row: DesiredStateRow | undefined): boolean {
+    const d = this.#lifecycle.get(key)
+    if (row === undefined) return d !== undefined
+    const wanted = d?.record.desired ?? 'not_deployed'
+    if (row.desired !== wanted) return true
+    return wanted === 'deployed' && (d?.generation ?? -1) < row.generation
+  }
+
+  /**
+   * Level-triggered following (as a Kubernetes controller does): reads the model's stored desired
+   * state afresh and brings this server's deployment in line with it: deploys (after `install`),
+   * redeploys a newer `generation`, undeploys, or forgets a model deleted elsewhere. Requests for
+   * the model here wait for it, and it for them, so a stale read never undoes a newer request.
+   */
+  follow(
+    row: DesiredStateRow | { readonly namespaceId: string; readonly modelId: string },
+    hooks: FollowHooks,
+  ): Promise<Followed> {
+    const key = `${row.namespaceId}/${row.modelId}`
+    return this.#exclusive(key, async (): Promise<Followed> => {
+      if (this.#lifecycle.closed) return 'unchanged'
+      const fresh = await this.#metadata.findModel(row.namespaceId, row.modelId)
+      const d = this.#lifecycle.get(key)
+      if (fresh === undefined) {
+        if (d === undefined) return 'unchanged'
+        await this.#lifecycle.undeploy(d.model)
+        this.#lifecycle.forget(d.model)
+        await hooks.forget(d.model)
+        return 'removed'
       }
-      await d.swapTo(loaded, extra.reservation, this.#options.drainMs, (runner, end) =>
-        this.#onRunnerEnded(d, runner, end),
-      )
-    } catch (err) {
-      extra.reservation.release()
-      if (superseded()) return
-      // The old runners still serve: stay deployed, and say why the new ones did not come up.
-      const message = err instanceof Error ? err.message : String(err)
-      if (d.pool.targets.length > 0) d.moveTo('deployed', 'ready', `redeploy failed: ${message}`)
-      else this.#onLoadFailed(d, err)
-    }
+      const here = d?.record.desired ?? 'not_deployed'
+      if (fresh.deployment.desired === 'not_deployed') {
+        if (here !== 'deployed' || d === undefined) return 'unchanged'
+        await this.#lifecycle.undeploy(d.model)
+        return 'undeployed'
+      }
+      // The generation only grows: a stale listing can only under-report it.
+      const generation = 'generation' in row ? row.generation : undefined
+      if (here !== 'deployed' || d === undefined) {
+        await hooks.install(fresh)
+        await this.#lifecycle.deploy(fresh, false, generation)
+        return 'deployed'
+      }
+      if (generation === undefined) return 'unchanged'
+      if (d.generation === undefined) {
+        // Deployed here before its generation was known (at start): these runners are current.
+        d.generation = generation
+        return 'adopted'
+      }
+      if (generation <= d.generation) return 'unchanged'
+      await this.#lifecycle.deploy(fresh, true, generation)
+      return 'redeployed'
+    })
   }
 
-  /** Undeploy: stop everything the deployment runs, release its capacity, rest. */
-  async #stop(d: ModelDeployment): Promise<void> {
-    d.supersede()
-    this.#queue.remove(d)
-    const state = d.record.status.state
-    if (state === 'not_deployed' || state === 'unloading') return
-    if (state === 'failed' || state === 'pending') {
-      d.moveTo('not_deployed', 'undeployed', null)
-      return
-    }
-    d.moveTo('unloading', 'unload_requested', null)
-    await d.stopAll(this.#options.drainMs, notReady(d.model, d.record))
-    d.moveTo('not_deployed', 'undeployed', null)
-    // A deploy that arrived while unloading starts now.
-    if (d.record.desired === 'deployed') this.#toPending(d, 'deploy_requested')
-    this.#admitPending()
+  deploymentOf(model: Model): Deployment {
+    return this.#lifecycle.deploymentOf(model)
   }
 
-  #toPending(d: ModelDeployment, reason: DeploymentReason): void {
-    d.restarts = { restarts: 0, readySince: undefined }
-    d.moveTo('pending', reason, null)
-    this.#queue.enqueue(d)
+  liveModel(namespaceId: string, modelId: string): Model | undefined {
+    return this.#lifecycle.liveModel(namespaceId, modelId)
   }
 
-  #planFor(model: Model): ServingPlan {
-    return servingPlan(model, this.#deps.modelDir(model))
+  liveSignature(model: Model): LoadedSignature | undefined {
+    return this.#lifecycle.liveSignature(model)
   }
 
-  #setDesired(d: ModelDeployment, desired: DesiredState, origin: RequestOrigin): void {
-    if (origin.follow !== true) {
-      // Written even when unchanged here: another instance may have written the opposite.
-      d.desiredStamp += 1
-      d.journal.recordDesired(desired)
-    }
-    if (d.record.desired !== desired) d.record = { ...d.record, desired }
+  replicasOf(model: Model): number {
+    return this.#lifecycle.replicasOf(model)
+  }
+
+  waitUntilSettled(model: Model, timeoutMs: number): Promise<Deployment> {
+    return this.#lifecycle.waitUntilSettled(model, timeoutMs)
+  }
+
+  serving(model: Model): Serving {
+    return this.#lifecycle.serving(model)
+  }
+
+  /** Stops every runner (the store keeps what should be deployed, for the next start). */
+  close(): Promise<void> {
+    return this.#lifecycle.close()
+  }
+
+  /** Runs `work` after every earlier request or follow for the model has finished. */
+  #exclusive<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const result = (this.#turns.get(key) ?? Promise.resolve()).then(work)
+    const turn = result.then(
+      () => undefined,
+      () => undefined,
+    )
+    this.#turns.set(key, turn)
+    void turn.then(() => {
+      if (this.#turns.get(key) === turn) this.#turns.delete(key)
+    })
+    return result
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new BerthError('server_shutting_down', 'the server is shutting down')
+    this.#lifecycle.assertOpen()
   }
-}
-
-/** 503 `model_not_ready`, saying where the deployment is. */
-function notReady(model: Model, deployment: Deployment): BerthError {
-  const { status, message } = deployment
-  return new BerthError(
-    'model_not_ready',
-    `model "${model.modelId}" is ${status.state} (${status.reason})${message === null ? '' : `: ${message}`}`,
-    { details: { model_id: model.modelId, state: status.state, reason: status.reason } },
-  )
 }
 
 function keyOf(model: Model): string {

@@ -1,6 +1,10 @@
 import type { Logger } from 'pino'
 import type { Model } from '../domain/model.js'
-import type { DeploymentRecords, ModelRecords } from '../metadata/metadata-store.js'
+import type {
+  DeploymentRecords,
+  DesiredStateRow,
+  ModelRecords,
+} from '../metadata/metadata-store.js'
 import type { DeploymentManager } from './deployment-manager.js'
 
 export interface DeploymentSyncDeps {
@@ -18,10 +22,12 @@ export interface DeploymentSyncDeps {
 }
 
 /**
- * Several berth instances on one database: each follows the desired states recorded there.
- * Every `intervalMs` it deploys here what is wanted deployed (fetching the model's files when it
- * was uploaded elsewhere), undeploys what is no longer wanted, and forgets what was deleted.
- * Each instance runs its own runners; the store is the only thing they share.
+ * Several berth instances on one database: each follows the desired states recorded there,
+ * level-triggered. Every `intervalMs` it lists the stored desired states and redeploy
+ * generations, and for every model whose deployment here may differ asks the deployment manager
+ * to bring it in line (which reads the model afresh first): deploy (fetching the model's files
+ * when it was uploaded elsewhere), redeploy, undeploy, or forget what was deleted. Each instance
+ * runs its own runners; the store is the only thing they share.
  */
 export class DeploymentSync {
   readonly #deps: DeploymentSyncDeps
@@ -71,63 +77,27 @@ export class DeploymentSync {
 
   async #follow(): Promise<void> {
     const { metadata, deployments, logger } = this.#deps
-    // What this server was asked before reading the store: a request here after that (or still
-    // being written) is newer than what the store shows, and wins.
-    const before = deployments.desiredStates()
     const installed = await this.#deps.installed()
     const rows = await metadata.listDesiredStates()
     const stored = new Map(rows.map((row) => [`${row.namespaceId}/${row.modelId}`, row]))
-    const unchanged = (key: string): boolean => {
-      const was = before.get(key)
-      const now = deployments.desiredStateOf(key)
-      if (was === undefined) return now === undefined
-      return was.stamp !== undefined && now?.stamp === was.stamp
+    // Every stored model, and every model managed here (one missing from the store was deleted).
+    const models = new Map<string, DesiredStateRow | Model>(stored)
+    for (const model of deployments.managed()) {
+      const key = `${model.namespaceId}/${model.modelId}`
+      if (!models.has(key)) models.set(key, model)
     }
-    // Wanted deployed: deploy what is not deployed here (after fetching the files), redeploy
-    // what another instance redeployed since this one loaded it.
-    for (const [key, row] of stored) {
-      if (this.#closed || row.desired !== 'deployed' || !unchanged(key)) continue
-      const here = before.get(key)
-      if (here?.desired === 'deployed' && here.generation === undefined) {
-        deployments.adoptGeneration(key, row.generation)
-        continue
-      }
-      const redeploy = here?.desired === 'deployed'
-      if (redeploy && row.generation <= (here.generation ?? 0)) continue
+    const hooks = { install: this.#deps.install, forget: this.#deps.forget }
+    for (const [key, model] of models) {
+      if (this.#closed) return
+      // The listing may be stale: `follow` reads the model again before it acts.
+      if (!deployments.differs(key, stored.get(key))) continue
       try {
-        const model = await metadata.findModel(row.namespaceId, row.modelId)
-        if (model === undefined || model.deployment.desired !== 'deployed') continue
-        if (!redeploy) await this.#deps.install(model)
-        if (!unchanged(key) || this.#closed) continue
-        await deployments.deploy(model, {
-          follow: true,
-          reload: redeploy,
-          generation: row.generation,
-        })
-        logger.info(
-          { model: key, generation: row.generation },
-          redeploy
-            ? 'deployment sync: redeploying what another instance redeployed'
-            : 'deployment sync: deploying what another instance deployed',
-        )
+        const followed = await deployments.follow(stored.get(key) ?? model, hooks)
+        if (followed !== 'unchanged' && followed !== 'adopted') {
+          logger.info({ model: key }, `deployment sync: ${followed} as another instance asked`)
+        }
       } catch (err) {
-        logger.warn({ err, model: key }, 'deployment sync: could not deploy')
-      }
-    }
-    // Deleted elsewhere: forget it here, whatever its state. No longer wanted: undeploy it.
-    for (const [key, { model, desired }] of before) {
-      if (this.#closed || !unchanged(key)) continue
-      const row = stored.get(key)
-      if (row === undefined) {
-        // Gone from the listing: make sure (it may have been created after the read).
-        if ((await metadata.findModel(model.namespaceId, model.modelId)) !== undefined) continue
-        if (!unchanged(key)) continue
-        await deployments.remove(model, { follow: true })
-        await this.#deps.forget(model)
-        logger.info({ model: key }, 'deployment sync: removed what another instance deleted')
-      } else if (row.desired === 'not_deployed' && desired === 'deployed') {
-        await deployments.undeploy(model, { follow: true })
-        logger.info({ model: key }, 'deployment sync: undeploying what another instance undeployed')
+        logger.warn({ err, model: key }, 'deployment sync: could not follow')
       }
     }
     // Files recorded before the read whose model the store no longer holds.

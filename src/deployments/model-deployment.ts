@@ -51,11 +51,9 @@ export class ModelDeployment {
   /** Where restarts stand: see `RestartPolicy`. */
   restarts: RestartHistory = { restarts: 0, readySince: undefined }
   readonly journal: DeploymentJournal
-  /** Bumped by every desired-state change asked of this server (for following the store). */
-  desiredStamp = 0
   /**
    * The redeploy generation (counted in the store) this server's runners follow; `undefined`
-   * until known (the first sync pass adopts the stored one).
+   * until known (following the store adopts the stored one).
    */
   generation: number | undefined
   readonly #deps: ModelDeploymentDeps

@@ -1,0 +1,438 @@
+import type { Logger } from 'pino'
+import { type Clock, systemClock } from '../domain/clock.js'
+import {
+  type Deployment,
+  type DeploymentReason,
+  type DeploymentState,
+  type DesiredState,
+  loadFailureOf,
+  RUNNER_FAILURES,
+  type RunnerFailure,
+} from '../domain/deployment-state.js'
+import type { Model } from '../domain/model.js'
+import { type LoadedSignature, type ServingPlan, servingPlan } from '../domain/serving-plan.js'
+import { BerthError, isBerthError } from '../errors/berth-error.js'
+import type { Serving, ServingLookup } from '../inference/inference-service.js'
+import type {
+  DeploymentRecords,
+  DesiredStateRow,
+  ModelRecords,
+} from '../metadata/metadata-store.js'
+import { type Metrics, modelLabels } from '../observability/metrics.js'
+import type { Runner, RunnerEnd, Scheduler } from '../scheduler/scheduler.js'
+import { AdmissionQueue } from './admission-queue.js'
+import { DeploymentJournal } from './deployment-journal.js'
+import { ModelDeployment } from './model-deployment.js'
+import { RestartPolicy } from './restart-policy.js'
+
+export interface ModelLifecycleOptions {
+  /** Bound on starting a runner and loading the model in it; past it: `failed`/`load_timeout`. */
+  readonly loadTimeoutMs: number
+  /** Restarts of a crashing runner before `failed`. */
+  readonly maxRestarts: number
+  /** First restart delay; doubles per consecutive crash, up to `maxRestartBackoffMs`. */
+  readonly restartBackoffMs: number
+  readonly maxRestartBackoffMs?: number
+  /** A runner that served this long without crashing starts a fresh restart budget. */
+  readonly restartResetMs?: number
+  /** On undeploy, how long in-flight requests may finish before the runner is stopped. */
+  readonly drainMs: number
+  /** Time and timers (restart backoff, recorded times); the system clock by default. */
+  readonly clock?: Clock
+}
+
+export interface ModelLifecycleDeps {
+  readonly metadata: Pick<DeploymentRecords, 'listModelsToReconcile' | 'setDeploymentStatus'>
+  readonly scheduler: Scheduler
+  /** Where a model's unpacked files are installed. */
+  readonly modelDir: (model: Model) => string
+  readonly metrics: Metrics
+  readonly logger: Logger
+}
+
+const SETTLED: ReadonlySet<DeploymentState> = new Set(['deployed', 'failed', 'not_deployed'])
+
+/**
+ * The life of each model's deployment on this server (Triton's `ModelLifeCycle`): the state
+ * machine driven by deploys, undeploys and what runners do. The parts: a `ModelDeployment` per
+ * model (its runners, capacity, epoch and journal of recorded states), the `AdmissionQueue`
+ * (capacity, in request order), the `RestartPolicy` (backoff and budget) and the domain's table
+ * of runner failures. This class decides when each part acts: start, restart, give up, and swap
+ * runners (a redeploy loads the new runners before the old ones stop). What should be deployed
+ * is for the `DeploymentManager` to say.
+ */
+export class ModelLifecycle implements ServingLookup {
+  readonly #deps: ModelLifecycleDeps
+  readonly #options: ModelLifecycleOptions
+  readonly #clock: Clock
+  readonly #policy: RestartPolicy
+  readonly #queue: AdmissionQueue<ModelDeployment>
+  readonly #deployments = new Map<string, ModelDeployment>()
+  #closed = false
+  /** Loads and redeploys in progress: `close()` waits for them. */
+  readonly #flows = new Set<Promise<void>>()
+
+  constructor(deps: ModelLifecycleDeps, options: ModelLifecycleOptions) {
+    this.#deps = deps
+    this.#options = options
+    this.#clock = options.clock ?? systemClock
+    this.#policy = new RestartPolicy({
+      maxRestarts: options.maxRestarts,
+      backoffMs: options.restartBackoffMs,
+      maxBackoffMs: options.maxRestartBackoffMs ?? 30_000,
+      resetAfterMs: options.restartResetMs ?? 60_000,
+    })
+    this.#queue = new AdmissionQueue(deps.scheduler)
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /** The model's deployment here, by `namespaceId/modelId`; `undefined` when never touched. */
+  get(key: string): ModelDeployment | undefined {
+    return this.#deployments.get(key)
+  }
+
+  /** The models this server manages (anything but never touched or forgotten). */
+  managed(): Model[] {
+    return [...this.#deployments.values()].map((d) => d.model)
+  }
+
+  /**
+   * Brings the store's deployments in line with a server that runs nothing yet: what should be
+   * deployed is admitted again, whatever was half-done is set to rest. Run once, at start.
+   */
+  async reconcile(): Promise<void> {
+    for (const model of await this.#deps.metadata.listModelsToReconcile()) {
+      // A failed deployment stays failed until someone deploys it again.
+      if (model.deployment.status.state === 'failed') continue
+      const d = this.#deploymentOf(model)
+      // This process owns no runner yet: whatever was recorded, the deployment starts over.
+      const since = new Date(this.#clock.now()).toISOString()
+      const wanted = model.deployment.desired === 'deployed'
+      d.reset({
+        ...d.record,
+        status: wanted
+          ? { state: 'pending', reason: 'deploy_requested', since }
+          : { state: 'not_deployed', reason: 'undeployed', since },
+        message: wanted ? 'restarted with the server' : null,
+      })
+      if (wanted) this.#queue.enqueue(d)
+    }
+    this.#admitPending()
+  }
+
+  deploymentOf(model: Model): Deployment {
+    return this.#deployments.get(keyOf(model))?.record ?? model.deployment
+  }
+
+  liveModel(namespaceId: string, modelId: string): Model | undefined {
+    return this.#deployments.get(`${namespaceId}/${modelId}`)?.current
+  }
+
+  liveSignature(model: Model): LoadedSignature | undefined {
+    return this.#deployments.get(keyOf(model))?.signature
+  }
+
+  replicasOf(model: Model): number {
+    return this.#deployments.get(keyOf(model))?.pool.targets.length ?? 0
+  }
+
+  async waitUntilSettled(model: Model, timeoutMs: number): Promise<Deployment> {
+    const d = this.#deployments.get(keyOf(model))
+    if (d === undefined) return model.deployment
+    const settled = () =>
+      SETTLED.has(d.record.status.state) &&
+      (d.record.status.state !== 'not_deployed' || d.record.desired === 'not_deployed')
+    await d.journal.waitFor(settled, timeoutMs)
+    return d.record
+  }
+
+  serving(model: Model): Serving {
+    const d = this.#deployments.get(keyOf(model))
+    if (d !== undefined && d.pool.targets.length > 0 && d.signature !== undefined) {
+      return { model: d.model, pool: d.pool, signature: d.signature }
+    }
+    throw notReady(model, d?.record ?? model.deployment)
+  }
+
+  /** Stops every runner (the store keeps what should be deployed, for the next start). */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    const shutdown = new BerthError('server_shutting_down', 'the server is shutting down')
+    await Promise.all(
+      [...this.#deployments.values()].map(async (d) => {
+        d.supersede()
+        await d.stopAll(0, shutdown)
+        await d.journal.settled()
+      }),
+    )
+    await Promise.allSettled([...this.#flows])
+  }
+
+  #track(promise: Promise<void>): void {
+    this.#flows.add(promise)
+    const forget = () => this.#flows.delete(promise)
+    promise.then(forget, forget)
+  }
+
+  #deploymentOf(model: Model): ModelDeployment {
+    const key = keyOf(model)
+    let d = this.#deployments.get(key)
+    if (d === undefined) {
+      const { metadata, logger } = this.#deps
+      d = new ModelDeployment(model, {
+        scheduler: this.#deps.scheduler,
+        journal: new DeploymentJournal({ store: metadata, logger }, model),
+        clock: this.#clock,
+        metrics: this.#deps.metrics,
+        logger,
+        loadTimeoutMs: this.#options.loadTimeoutMs,
+      })
+      this.#deployments.set(key, d)
+    }
+    return d
+  }
+
+  /** Starts what fits, in request order; records why the others wait or can never start. */
+  #admitPending(): void {
+    if (this.#closed) return
+    for (const d of this.#queue.waiting()) {
+      if (d.record.status.state !== 'pending') {
+        this.#queue.remove(d)
+        continue
+      }
+      const plan = this.#planFor(d.model)
+      if ('notServable' in plan) {
+        this.#queue.remove(d)
+        d.moveTo('failed', 'model_not_servable', plan.notServable)
+        continue
+      }
+      const admission = this.#queue.reserve(d.model.resources, d.model.serving.replicas)
+      if (admission.kind === 'waits') {
+        if (d.record.status.reason !== admission.reason) {
+          d.moveTo('pending', admission.reason, admission.message)
+        }
+        continue
+      }
+      this.#queue.remove(d)
+      if (admission.kind === 'never') {
+        d.moveTo('failed', admission.reason, admission.message)
+        continue
+      }
+      d.hold(admission.reservation)
+      this.#track(this.#load(d, d.epoch, plan, 'loading_model'))
+    }
+  }
+
+  /**
+   * Starts the replicas the deployment's reservation lacks and loads the model in them; then
+   * serves them beside any already serving.
+   */
+  async #load(d: ModelDeployment, epoch: number, plan: ServingPlan, reason: DeploymentReason) {
+    const reservation = d.reservation
+    if ('notServable' in plan || reservation === undefined) return
+    const missing = d.missing
+    if (missing <= 0) return
+    // With replicas still serving, the deployment stays `deployed` while one comes back.
+    if (d.pool.targets.length === 0) d.moveTo('loading', reason, null)
+    const superseded = () => epoch !== d.epoch || this.#closed
+    try {
+      const loaded = await d.startReplicas(reservation, plan, missing, superseded)
+      if (loaded !== undefined)
+        d.serve(loaded, (runner, end) => this.#onRunnerEnded(d, runner, end))
+    } catch (err) {
+      if (superseded()) return
+      this.#onLoadFailed(d, err)
+    }
+  }
+
+  #onLoadFailed(d: ModelDeployment, err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err)
+    this.#deps.logger.warn({ err, model: d.key }, 'deployment: the model did not load')
+    this.#onFailure(d, loadFailureOf(isBerthError(err) ? err.code : undefined), message)
+  }
+
+  #onRunnerEnded(d: ModelDeployment, runner: Runner, end: RunnerEnd): void {
+    if (end.cause === 'stopped' || this.#closed || !d.drop(runner)) return
+    this.#deps.logger.warn({ model: d.key, ...end }, 'deployment: runner ended')
+    this.#onFailure(d, end.cause, end.message)
+  }
+
+  /** What the failure table says: restart after a backoff while the budget lasts, or fail. */
+  #onFailure(d: ModelDeployment, failure: RunnerFailure, message: string): void {
+    const { reason, action } = RUNNER_FAILURES[failure]
+    if (action === 'fail') {
+      this.#fail(d, reason, message)
+      return
+    }
+    const decision = this.#policy.decide(d.restarts, this.#clock.now())
+    if (!decision.restart) {
+      const gaveUp = `${message} (gave up after ${this.#policy.maxRestarts} restarts)`
+      this.#fail(d, reason, gaveUp)
+      return
+    }
+    d.restarts = decision.history
+    this.#deps.metrics.runnerRestarts.inc(d.labels)
+    const serving = d.pool.targets.length
+    if (serving === 0) d.moveTo('loading', 'restarting', message)
+    else {
+      const wanted = d.reservation?.replicas ?? serving
+      d.moveTo('deployed', 'restarting', `${serving} of ${wanted} replicas serving; ${message}`)
+    }
+    d.scheduleRestart(decision.delayMs, (epoch) => {
+      if (this.#closed) return
+      this.#track(this.#load(d, epoch, this.#planFor(d.model), 'restarting'))
+    })
+  }
+
+  /** Ends the deployment as `failed`, releasing what it held. */
+  #fail(d: ModelDeployment, reason: DeploymentReason, message: string): void {
+    d.supersede()
+    d.moveTo('failed', reason, message)
+    for (const runner of d.takeRunners(notReady(d.model, d.record))) void runner.stop(0)
+    d.release()
+    this.#admitPending()
+  }
+
+  /**
+   * Loads fresh runners (as many replicas as now wanted) beside the serving ones, then swaps
+   * them and stops the old. When the node has no room for both, the old ones stop first and
+   * the deployment is admitted again like a new one.
+   */
+  async #redeploy(d: ModelDeployment): Promise<void> {
+    const plan = this.#planFor(d.model)
+    if ('notServable' in plan || d.pool.targets.length === 0) return
+    const epoch = d.epoch
+    d.moveTo('loading', 'redeploying', null)
+    const replicas = d.model.serving.replicas
+    const extra = this.#queue.reserve(d.model.resources, replicas)
+    if (extra.kind !== 'admitted') {
+      d.supersede()
+      // Requests queued meanwhile wait for the new runners (up to their deadline).
+      await d.stopAll(this.#options.drainMs)
+      if (d.record.status.state !== 'loading' || this.#closed) return
+      this.#toPending(d, 'redeploying')
+      this.#admitPending()
+      return
+    }
+    const superseded = () => epoch !== d.epoch || this.#closed
+    try {
+      const loaded = await d.startReplicas(extra.reservation, plan, replicas, superseded)
+      if (loaded === undefined) {
+        extra.reservation.release()
+        return
+      }
+      await d.swapTo(loaded, extra.reservation, this.#options.drainMs, (runner, end) =>
+        this.#onRunnerEnded(d, runner, end),
+      )
+    } catch (err) {
+      extra.reservation.release()
+      if (superseded()) return
+      // The old runners still serve: stay deployed, and say why the new ones did not come up.
+      const message = err instanceof Error ? err.message : String(err)
+      if (d.pool.targets.length > 0) d.moveTo('deployed', 'ready', `redeploy failed: ${message}`)
+      else this.#onLoadFailed(d, err)
+    }
+  }
+
+  /** Undeploy: stop everything the deployment runs, release its capacity, rest. */
+  async #stop(d: ModelDeployment): Promise<void> {
+    d.supersede()
+    this.#queue.remove(d)
+    const state = d.record.status.state
+    if (state === 'not_deployed' || state === 'unloading') return
+    if (state === 'failed' || state === 'pending') {
+      d.moveTo('not_deployed', 'undeployed', null)
+      return
+    }
+    d.moveTo('unloading', 'unload_requested', null)
+    await d.stopAll(this.#options.drainMs, notReady(d.model, d.record))
+    d.moveTo('not_deployed', 'undeployed', null)
+    // A deploy that arrived while unloading starts now.
+    if (d.record.desired === 'deployed') this.#toPending(d, 'deploy_requested')
+    this.#admitPending()
+  }
+
+  #toPending(d: ModelDeployment, reason: DeploymentReason): void {
+    d.restarts = { restarts: 0, readySince: undefined }
+    d.moveTo('pending', reason, null)
+    this.#queue.enqueue(d)
+  }
+
+  #planFor(model: Model): ServingPlan {
+    return servingPlan(model, this.#deps.modelDir(model))
+  }
+
+  /**
+   * Deploys the model (the caller recorded that it is wanted): starts it, starts it again after
+   * `failed`, or with `reload` redeploys it. `generation`: the redeploy generation it is then at.
+   * Resolves once the change is recorded, with the deployment as it then stood.
+   */
+  async deploy(
+    model: Model,
+    reload: boolean,
+    generation: number | undefined,
+  ): Promise<{ deployment: Deployment; cached: boolean }> {
+    this.assertOpen()
+    const d = this.#deploymentOf(model)
+    // The caller's record is the latest (e.g. new serving settings for the next runners).
+    d.model = { ...model, deployment: d.record }
+    this.#want(d, 'deployed')
+    if (generation !== undefined) d.generation = generation
+    const state = d.record.status.state
+    let cached = false
+    if (state === 'deployed') {
+      if (reload) this.#track(this.#redeploy(d))
+      else cached = true
+    } else if (state === 'not_deployed' || state === 'failed') {
+      this.#toPending(d, 'deploy_requested')
+      this.#admitPending()
+    }
+    // `pending`/`loading` are on their way; `unloading` is followed by a new start.
+    const deployment = d.record
+    await d.journal.settled()
+    return { deployment, cached }
+  }
+
+  /** Undeploys the model (the caller recorded that it is not wanted): stop, release, rest. */
+  async undeploy(model: Model): Promise<Deployment> {
+    this.assertOpen()
+    const d = this.#deploymentOf(model)
+    this.#want(d, 'not_deployed')
+    await this.#stop(d)
+    await d.journal.settled()
+    return d.record
+  }
+
+  /** Forgets the model (deleted): its deployment here must be at rest. */
+  forget(model: Model): void {
+    this.#deployments.delete(keyOf(model))
+    this.#deps.metrics.forgetModel(modelLabels(model))
+  }
+
+  #want(d: ModelDeployment, desired: DesiredState): void {
+    if (d.record.desired !== desired) d.record = { ...d.record, desired }
+  }
+
+  /** Throws `server_shutting_down` once closing. */
+  assertOpen(): void {
+    if (this.#closed) throw new BerthError('server_shutting_down', 'the server is shutting down')
+  }
+}
+
+/** 503 `model_not_ready`, saying where the deployment is. */
+function notReady(model: Model, deployment: Deployment): BerthError {
+  const { status, message } = deployment
+  return new BerthError(
+    'model_not_ready',
+    `model "${model.modelId}" is ${status.state} (${status.reason})${message === null ? '' : `: ${message}`}`,
+    { details: { model_id: model.modelId, state: status.state, reason: status.reason } },
+  )
+}
+
+function keyOf(model: Model): string {
+  return `${model.namespaceId}/${model.modelId}`
+}
