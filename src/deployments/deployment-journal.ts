@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import type { DeploymentObservation, DesiredState } from '../domain/deployment-state.js'
+import type { DeploymentObservation } from '../domain/deployment-state.js'
 import type { DeploymentRecords } from '../metadata/metadata-store.js'
 
 /** The store calls a journal makes. */

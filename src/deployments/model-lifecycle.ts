@@ -13,11 +13,7 @@ import type { Model } from '../domain/model.js'
 import { type LoadedSignature, type ServingPlan, servingPlan } from '../domain/serving-plan.js'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
 import type { Serving, ServingLookup } from '../inference/inference-service.js'
-import type {
-  DeploymentRecords,
-  DesiredStateRow,
-  ModelRecords,
-} from '../metadata/metadata-store.js'
+import type { DeploymentRecords } from '../metadata/metadata-store.js'
 import { type Metrics, modelLabels } from '../observability/metrics.js'
 import type { Runner, RunnerEnd, Scheduler } from '../scheduler/scheduler.js'
 import { AdmissionQueue } from './admission-queue.js'
