@@ -15,8 +15,12 @@ import { createMetadataStore } from './metadata/create-metadata-store.js'
 import { NamespaceService } from './namespaces/namespace-service.js'
 import { createLogger } from './observability/logger.js'
 import { Metrics } from './observability/metrics.js'
-import { ModelRegistry } from './registry/model-registry.js'
+import { DeploymentService } from './registry/deployment-service.js'
+import { InstalledModels } from './registry/installed-models.js'
+import { ModelCatalog } from './registry/model-catalog.js'
 import { OrgModelRegistry } from './registry/org-model-registry.js'
+import { TensorInventory } from './registry/tensor-inventory.js'
+import { UploadPipeline } from './registry/upload-pipeline.js'
 import { UploadSignature } from './registry/upload-signature.js'
 import { LocalScheduler } from './scheduler/local/local-scheduler.js'
 import { RunnerLoadCheck } from './scheduler/local/runner-load-check.js'
@@ -132,39 +136,56 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       { deployments, metrics },
       { timeoutMs: config.inference.timeoutMs },
     )
-    const registry = new ModelRegistry(
-      { metadata, artifacts, namespaces, workspace, loadCheck, deployments },
-      {
-        waitTimeoutMs: config.deployments.waitTimeoutMs,
-        maxArchiveBytes: config.limits.maxArchiveBytes,
-        archiveLimits: {
-          maxEntries: config.limits.maxArchiveEntries,
-          maxUnpackedBytes: config.limits.maxUnpackedBytes,
-          maxCompressionRatio: config.limits.maxCompressionRatio,
-          ratioGraceBytes: RATIO_GRACE_BYTES,
-        },
-      },
+    const archiveLimits = {
+      maxEntries: config.limits.maxArchiveEntries,
+      maxUnpackedBytes: config.limits.maxUnpackedBytes,
+      maxCompressionRatio: config.limits.maxCompressionRatio,
+      ratioGraceBytes: RATIO_GRACE_BYTES,
+    }
+    const maxArchiveBytes = config.limits.maxArchiveBytes
+    const installed = new InstalledModels(
+      { workspace, artifacts, metadata },
+      { maxArchiveBytes, archiveLimits },
     )
+    const catalog = new ModelCatalog({ metadata, artifacts, namespaces, installed, deployments })
+    const modelDeployments = new DeploymentService(
+      { catalog, metadata, control: deployments },
+      { waitTimeoutMs: config.deployments.waitTimeoutMs },
+    )
+    const uploads = new UploadPipeline(
+      {
+        metadata,
+        artifacts,
+        workspace,
+        installed,
+        loadCheck,
+        catalog,
+        deployments: modelDeployments,
+      },
+      { maxArchiveBytes, archiveLimits },
+    )
+    const tensors = new TensorInventory({ catalog, installed })
     const orgModels = new OrgModelRegistry(
       {
         metadata,
         artifacts,
         workspace,
-        registry,
+        catalog,
+        uploads,
         signature: new UploadSignature(await uploadSigningKey(config)),
       },
-      { publicUrl: config.http.publicUrl, maxArchiveBytes: config.limits.maxArchiveBytes },
+      { publicUrl: config.http.publicUrl, maxArchiveBytes },
     )
-    const orphans = await registry.removeOrphanedFiles(STALE_AFTER_MS)
+    const orphans = await installed.removeOrphanedFiles(STALE_AFTER_MS)
     if (orphans > 0) logger.info({ orphans }, 'removed unpacked model files no model record owns')
     const sync = new DeploymentSync(
       {
         metadata,
         deployments,
-        install: (model) => registry.installLocally(model),
-        forget: (model) => registry.forgetLocally(model),
-        installed: () => registry.recordedInstalls(),
-        removeFiles: (keys) => registry.removeInstalls(keys),
+        install: (model) => installed.installLocally(model),
+        forget: (model) => installed.forgetLocally(model),
+        installed: () => installed.recordedInstalls(),
+        removeFiles: (keys) => installed.removeInstalls(keys),
         logger,
       },
       { intervalMs: config.deployments.syncIntervalMs },
@@ -185,7 +206,17 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         version: BERTH_VERSION,
         maxInferBytes: config.inference.maxRequestBytes,
       },
-      { accounts, namespaces, registry, orgModels, inference, metrics },
+      {
+        accounts,
+        namespaces,
+        uploads,
+        catalog,
+        deployments: modelDeployments,
+        tensors,
+        orgModels,
+        inference,
+        metrics,
+      },
     )
 
     let closing: Promise<void> | undefined

@@ -13,8 +13,11 @@ import { BerthError } from '../errors/berth-error.js'
 import type { InferenceService } from '../inference/inference-service.js'
 import type { NamespaceService } from '../namespaces/namespace-service.js'
 import type { Metrics } from '../observability/metrics.js'
-import type { ModelRegistry } from '../registry/model-registry.js'
+import type { DeploymentService } from '../registry/deployment-service.js'
+import type { ModelCatalog } from '../registry/model-catalog.js'
 import type { OrgModelRegistry } from '../registry/org-model-registry.js'
+import type { TensorInventory } from '../registry/tensor-inventory.js'
+import type { UploadPipeline } from '../registry/upload-pipeline.js'
 import { authenticate } from './authentication.js'
 import { installErrorHandler } from './error-handler.js'
 import { tidyComponentSchemas } from './openapi-components.js'
@@ -40,7 +43,10 @@ export interface ServerOptions {
 export interface ServerServices {
   readonly accounts: AccountService
   readonly namespaces: NamespaceService
-  readonly registry: ModelRegistry
+  readonly uploads: UploadPipeline
+  readonly catalog: ModelCatalog
+  readonly deployments: DeploymentService
+  readonly tensors: TensorInventory
   readonly orgModels: OrgModelRegistry
   readonly inference: InferenceService
   readonly metrics: Metrics
@@ -122,7 +128,7 @@ export async function buildServer(
 
   await app.register(operationsRoutes, { metrics: services.metrics })
   const inferenceOptions = {
-    registry: services.registry,
+    catalog: services.catalog,
     inference: services.inference,
     maxRequestBytes: options.maxInferBytes,
     version: options.version,
@@ -132,12 +138,14 @@ export async function buildServer(
       v1.addHook('onRequest', authenticate(services.accounts))
       await v1.register(namespaceRoutes, { namespaces: services.namespaces })
       await v1.register(modelRoutes, {
-        registry: services.registry,
+        uploads: services.uploads,
+        catalog: services.catalog,
+        deployments: services.deployments,
         publicUrl: options.publicUrl,
         maxArchiveBytes: options.maxArchiveBytes,
         metrics: services.metrics,
       })
-      await v1.register(tensorRoutes, { registry: services.registry })
+      await v1.register(tensorRoutes, { tensors: services.tensors })
       await v1.register(inferenceRoutes, inferenceOptions)
       await v1.register(orgModelRoutes, { orgModels: services.orgModels })
     },

@@ -25,8 +25,23 @@ export const validatorCompiler: FastifySchemaCompiler<z.ZodType> = ({ schema, ht
 }
 
 /**
- * For multipart routes: the body is streamed and checked by the handler (its schema only
- * documents the form); params and query are validated as everywhere else.
+ * Validates data a handler collected itself (a multipart form) with the part's zod schema, as
+ * the compiler above does. Resolves the parsed value; throws `request_validation_failed`.
+ */
+export function parseRequestPart<S extends z.ZodType>(
+  schema: S,
+  data: unknown,
+  httpPart: 'body' | 'querystring' = 'body',
+): z.output<S> {
+  const result = schema.safeParse(data, { reportInput: true })
+  if (result.success) return result.data
+  throw fieldValidationError(toFieldErrors(LOC_ROOT[httpPart] ?? 'body', result.error.issues))
+}
+
+/**
+ * For multipart routes: the body is streamed by the handler, which then checks the form it
+ * collected with the same schema (`parseRequestPart`); params and query are validated as
+ * everywhere else.
  */
 export function multipartValidatorCompiler<S>(route: FastifyRouteSchemaDef<S>) {
   if (route.httpPart === 'body') return () => ({ value: undefined })

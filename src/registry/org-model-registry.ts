@@ -1,9 +1,5 @@
 import type { Readable } from 'node:stream'
-import {
-  type ArchiveWorkspace,
-  archiveTooLarge,
-  type StagedArchive,
-} from '../archives/archive-workspace.js'
+import { type ArchiveWorkspace, archiveTooLarge } from '../archives/archive-workspace.js'
 import { artifactKey } from '../artifacts/artifact-key.js'
 import type { ArtifactKey, ArtifactStore } from '../artifacts/artifact-store.js'
 import { UNDEPLOYED } from '../domain/deployment-state.js'
@@ -21,7 +17,9 @@ import { BerthError, isBerthError } from '../errors/berth-error.js'
 import { ERROR_CODES } from '../errors/error-codes.js'
 import type { ModelRecords, NamespaceRecords, OrgModelRecords } from '../metadata/metadata-store.js'
 import { orgModelNotFound } from '../metadata/store-errors.js'
-import type { ModelRegistry, UploadResult } from './model-registry.js'
+import type { ModelCatalog } from './model-catalog.js'
+import { UndoStack } from './undo-stack.js'
+import type { UploadPipeline, UploadResult } from './upload-pipeline.js'
 import type { UploadSignature } from './upload-signature.js'
 
 /** What `POST /v1/models/uploads` asks for (validated by the route). */
@@ -53,7 +51,10 @@ export interface OrgModelRegistryDeps {
     Pick<ModelRecords, 'findModel' | 'listModels'>
   readonly artifacts: ArtifactStore
   readonly workspace: ArchiveWorkspace
-  readonly registry: ModelRegistry
+  /** Namespaces of custom-model calls, and the removal of a disabled org model. */
+  readonly catalog: Pick<ModelCatalog, 'namespaceFor' | 'delete'>
+  /** Validation exactly as a direct upload's, and the enabled model's recording. */
+  readonly uploads: Pick<UploadPipeline, 'validateArchive' | 'addEnabled'>
   readonly signature: UploadSignature
 }
 
@@ -176,14 +177,15 @@ export class OrgModelRegistry {
         { details: { upload_id: uploadId } },
       )
     }
-    const { workspace, artifacts, registry, metadata } = this.#deps
+    const { workspace, artifacts, uploads, metadata } = this.#deps
     let outcome: Pick<OrgModel, 'validationStatus' | 'validationErrors' | 'manifest'>
     let stored: { sha256: string; sizeBytes: number } | undefined
-    let staged: StagedArchive | undefined
+    const cleanup = new UndoStack()
     try {
       // Bounded here too: nothing bounded what a client PUT to S3.
-      staged = await workspace.stage(await artifacts.get(key), this.#options.maxArchiveBytes)
-      const manifest = await registry.validateArchive(staged.path, model.format)
+      const staged = await workspace.stage(await artifacts.get(key), this.#options.maxArchiveBytes)
+      cleanup.push(() => workspace.remove(staged.path))
+      const manifest = await uploads.validateArchive(staged.path, model.format)
       outcome = { validationStatus: 'passed', validationErrors: [], manifest }
       stored = { sha256: staged.sha256, sizeBytes: staged.sizeBytes }
     } catch (err) {
@@ -195,7 +197,7 @@ export class OrgModelRegistry {
         manifest: null,
       }
     } finally {
-      if (staged !== undefined) await workspace.remove(staged.path)
+      await cleanup.unwind()
     }
     // A refused archive is not kept: nothing servable, nothing orphaned.
     if (stored === undefined) await artifacts.delete(key)
@@ -261,7 +263,7 @@ export class OrgModelRegistry {
     principal: Principal,
     namespaceRef: string,
   ): Promise<{ namespaceId: string; models: Array<{ model: OrgModel; enabled: boolean }> }> {
-    const namespace = await this.#deps.registry.namespaceFor(principal, namespaceRef)
+    const namespace = await this.#deps.catalog.namespaceFor(principal, namespaceRef)
     const enabled = new Set(
       (await this.#deps.metadata.listModels(namespace.id)).map((m) => m.orgUploadId),
     )
@@ -288,7 +290,7 @@ export class OrgModelRegistry {
       readonly resourceOverrides: Partial<ResourceRequirements>
     },
   ): Promise<UploadResult> {
-    const namespace = await this.#deps.registry.namespaceFor(principal, namespaceRef)
+    const namespace = await this.#deps.catalog.namespaceFor(principal, namespaceRef)
     const org = await this.get(principal, modelId)
     if (org.validationStatus !== 'passed' || org.manifest === null) {
       throw new BerthError(
@@ -328,7 +330,7 @@ export class OrgModelRegistry {
       createdAt: now,
       updatedAt: now,
     }
-    return this.#deps.registry.addEnabled(model, { deploy: options.deploy, wait: options.wait })
+    return this.#deps.uploads.addEnabled(model, { deploy: options.deploy, wait: options.wait })
   }
 
   /**
@@ -336,7 +338,7 @@ export class OrgModelRegistry {
    * `org_model_not_enabled` when the namespace does not enable it.
    */
   async disable(principal: Principal, namespaceRef: string, modelId: string): Promise<Model> {
-    const namespace = await this.#deps.registry.namespaceFor(principal, namespaceRef)
+    const namespace = await this.#deps.catalog.namespaceFor(principal, namespaceRef)
     const model = await this.#deps.metadata.findModel(namespace.id, modelId)
     if (model === undefined || model.orgUploadId === null) {
       throw new BerthError(
@@ -345,7 +347,7 @@ export class OrgModelRegistry {
         { details: { model_id: modelId, namespace_id: namespace.id } },
       )
     }
-    return this.#deps.registry.delete(principal, namespace.id, modelId)
+    return this.#deps.catalog.delete(principal, namespace.id, modelId)
   }
 
   /** The upload's org model; with `organizationId`, only that organization's (else not found). */

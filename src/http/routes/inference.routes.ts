@@ -4,7 +4,7 @@ import { z } from 'zod'
 import type { Model } from '../../domain/model.js'
 import { BerthError } from '../../errors/berth-error.js'
 import type { InferenceService } from '../../inference/inference-service.js'
-import type { ModelRegistry } from '../../registry/model-registry.js'
+import type { ModelCatalog } from '../../registry/model-catalog.js'
 import { principalOf } from '../authentication.js'
 import { BEARER_AUTH, errorResponses } from '../schemas/common.schemas.js'
 import {
@@ -20,7 +20,7 @@ import { ModelParamsSchema } from '../schemas/model.schemas.js'
 import { rawBodyValidatorCompiler } from '../validation.js'
 
 export interface InferenceRoutesOptions {
-  readonly registry: ModelRegistry
+  readonly catalog: ModelCatalog
   readonly inference: InferenceService
   readonly maxRequestBytes: number
   readonly version: string
@@ -64,7 +64,7 @@ async function answerInfer(
 /** `POST /v1/namespaces/{ns}/models/{model_id}/infer`: the model's `endpoint`. */
 export const inferenceRoutes: FastifyPluginAsyncZod<InferenceRoutesOptions> = async (
   app,
-  { registry, inference, maxRequestBytes },
+  { catalog, inference, maxRequestBytes },
 ) => {
   acceptRawBodies(app, maxRequestBytes)
   app.post(
@@ -84,7 +84,7 @@ export const inferenceRoutes: FastifyPluginAsyncZod<InferenceRoutesOptions> = as
     },
     async (request, reply) => {
       const { namespace_id, model_id } = request.params
-      const model = await registry.get(principalOf(request), namespace_id, model_id)
+      const model = await catalog.get(principalOf(request), namespace_id, model_id)
       return answerInfer(request, reply, inference, model)
     },
   )
@@ -122,12 +122,12 @@ export const oipHealthRoutes: FastifyPluginAsyncZod = async (app) => {
  * `X-Namespace`; `{name}` is a model name (its highest deployed version) or a `model_id`.
  */
 export const oipRoutes: FastifyPluginAsyncZod<InferenceRoutesOptions> = async (app, options) => {
-  const { registry, inference, maxRequestBytes, version } = options
+  const { catalog, inference, maxRequestBytes, version } = options
   const tags = ['Open Inference Protocol']
   acceptRawBodies(app, maxRequestBytes)
 
   const modelFor = (request: FastifyRequest, name: string, modelVersion?: string) =>
-    registry.resolve(principalOf(request), namespaceOf(request), name, modelVersion)
+    catalog.resolve(principalOf(request), namespaceOf(request), name, modelVersion)
 
   app.get(
     '',
@@ -148,7 +148,7 @@ export const oipRoutes: FastifyPluginAsyncZod<InferenceRoutesOptions> = async (a
       dims.map((d) => (typeof d === 'number' ? d : -1))
     return {
       name: model.name,
-      versions: await registry.versionsOf(model),
+      versions: await catalog.versionsOf(model),
       platform: inference.platformOf(model),
       model_id: model.modelId,
       inputs: (signature?.inputs ?? []).map((t) => ({ ...t, shape: shapeOf(t.shape) })),

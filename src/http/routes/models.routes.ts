@@ -1,13 +1,16 @@
 import multipart from '@fastify/multipart'
 import type { FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import type { z } from 'zod'
 import type { StagedArchive } from '../../archives/archive-workspace.js'
 import { mixpeekStatus } from '../../domain/deployment-state.js'
 import type { Model, ServingSettings } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
 import { fieldValidationError } from '../../errors/berth-error.js'
 import type { Metrics } from '../../observability/metrics.js'
-import type { ModelRegistry } from '../../registry/model-registry.js'
+import type { DeploymentService } from '../../registry/deployment-service.js'
+import type { ModelCatalog } from '../../registry/model-catalog.js'
+import type { UploadPipeline, UploadRequest } from '../../registry/upload-pipeline.js'
 import { principalOf } from '../authentication.js'
 import { BEARER_AUTH, errorResponses } from '../schemas/common.schemas.js'
 import {
@@ -24,11 +27,13 @@ import {
   UploadModelBodySchema,
   WaitQuerySchema,
 } from '../schemas/model.schemas.js'
-import { multipartValidatorCompiler } from '../validation.js'
+import { multipartValidatorCompiler, parseRequestPart } from '../validation.js'
 import { deploymentView, modelView } from '../views/model-view.js'
 
 export interface ModelRoutesOptions {
-  readonly registry: ModelRegistry
+  readonly uploads: UploadPipeline
+  readonly catalog: ModelCatalog
+  readonly deployments: DeploymentService
   readonly publicUrl: string
   readonly maxArchiveBytes: number
   readonly metrics: Metrics
@@ -41,7 +46,7 @@ const tags = ['Custom Models']
  * the authentication hook.
  */
 export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app, options) => {
-  const { registry, publicUrl, metrics } = options
+  const { uploads, catalog, deployments, publicUrl, metrics } = options
   await app.register(multipart, {
     // berth enforces the archive limit itself while staging (archive_too_large); this bound only
     // keeps busboy from stopping first.
@@ -82,17 +87,30 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
       let namespace: Namespace
       let form: { staged: StagedArchive | undefined; fields: Record<string, string> }
       try {
-        namespace = await registry.namespaceFor(principalOf(request), request.params.namespace_id)
-        registry.assertDeclaredLength(contentLength(request))
-        form = await readUploadForm(request, registry)
+        namespace = await uploads.begin(
+          principalOf(request),
+          request.params.namespace_id,
+          contentLength(request),
+        )
+        form = await readUploadForm(request, uploads)
       } catch (err) {
         // The body may be unread: close the connection rather than drain a huge upload.
         reply.header('connection', 'close')
         throw err
       }
-      if (form.staged !== undefined) metrics.uploadBytes.inc(form.staged.sizeBytes)
       const { staged, fields } = form
-      const { model, deploymentStatus } = await registry.completeUpload(namespace, staged, fields, {
+      if (staged !== undefined) metrics.uploadBytes.inc(staged.sizeBytes)
+      let upload: UploadRequest
+      try {
+        // The staged archive stands for the `file` part: the schema requires it like any field.
+        upload = uploadRequestOf(
+          parseRequestPart(UploadModelBodySchema, { ...fields, file: staged }),
+        )
+      } catch (err) {
+        if (staged !== undefined) await uploads.discardStaged(staged)
+        throw err
+      }
+      const { model, deploymentStatus } = await uploads.completeUpload(namespace, upload, {
         wait: request.query.wait === 'true',
       })
       return {
@@ -117,7 +135,7 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
       },
     },
     async (request) => {
-      const { namespace, models } = await registry.list(
+      const { namespace, models } = await catalog.list(
         principalOf(request),
         request.params.namespace_id,
       )
@@ -154,10 +172,10 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
     },
     async (request) => {
       const { namespace_id, model_id } = request.params
-      const model = await registry.get(principalOf(request), namespace_id, model_id)
+      const model = await catalog.get(principalOf(request), namespace_id, model_id)
       return {
         success: true,
-        model: modelView(model, endpointOf(model), registry.replicasOf(model)),
+        model: modelView(model, endpointOf(model), deployments.replicasOf(model)),
       }
     },
   )
@@ -180,7 +198,7 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
     },
     async (request) => {
       const { namespace_id, model_id } = request.params
-      const { model, cached } = await registry.deploy(
+      const { model, cached } = await deployments.deploy(
         principalOf(request),
         namespace_id,
         model_id,
@@ -201,7 +219,7 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
         message: cached
           ? 'the model is already deployed'
           : `deployment ${status.state} (${status.reason})${message === null ? '' : `: ${message}`}`,
-        deployment: deploymentView(model.deployment, registry.replicasOf(model)),
+        deployment: deploymentView(model.deployment, deployments.replicasOf(model)),
       }
     },
   )
@@ -221,7 +239,7 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
     },
     async (request) => {
       const { namespace_id, model_id } = request.params
-      const model = await registry.undeploy(principalOf(request), namespace_id, model_id)
+      const model = await deployments.undeploy(principalOf(request), namespace_id, model_id)
       return {
         success: true,
         model_id: model.modelId,
@@ -246,7 +264,7 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
     },
     async (request) => {
       const { namespace_id, model_id } = request.params
-      const model = await registry.delete(principalOf(request), namespace_id, model_id)
+      const model = await catalog.delete(principalOf(request), namespace_id, model_id)
       return { success: true, model_id: model.modelId, message: `model "${model.modelId}" deleted` }
     },
   )
@@ -258,7 +276,7 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
  */
 async function readUploadForm(
   request: FastifyRequest,
-  registry: ModelRegistry,
+  uploads: UploadPipeline,
 ): Promise<{ staged: StagedArchive | undefined; fields: Record<string, string> }> {
   // Field names come from the client: a prototype-less object, so "__proto__" is just a name.
   const fields: Record<string, string> = Object.create(null)
@@ -280,13 +298,38 @@ async function readUploadForm(
           },
         ])
       }
-      staged = await registry.stageArchive(part.file)
+      staged = await uploads.stageArchive(part.file)
     }
   } catch (err) {
-    if (staged !== undefined) await registry.discardStaged(staged)
+    if (staged !== undefined) await uploads.discardStaged(staged)
     throw err
   }
   return { staged, fields }
+}
+
+const GIB = 1024 ** 3
+
+/** The upload form, validated, as the upload pipeline takes it. */
+function uploadRequestOf(form: z.output<typeof UploadModelBodySchema>): UploadRequest {
+  return {
+    archive: form.file,
+    name: form.name,
+    version: form.version,
+    format: form.model_format,
+    framework: form.framework ?? null,
+    taskType: form.task_type ?? null,
+    resources: {
+      numCpus: form.num_cpus,
+      numGpus: form.num_gpus,
+      memoryBytes: Math.round(form.memory_gb * GIB),
+    },
+    serving: {
+      maxBatchSize: form.max_batch_size ?? null,
+      maxQueueDelayUs: form.max_queue_delay_us,
+      replicas: form.replicas,
+    },
+    deploy: form.deploy,
+  }
 }
 
 /** The settings a deploy body changes (absent fields keep theirs). */

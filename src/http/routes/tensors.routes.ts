@@ -1,12 +1,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import type { ModelRegistry } from '../../registry/model-registry.js'
+import type { TensorInventory } from '../../registry/tensor-inventory.js'
 import { principalOf } from '../authentication.js'
 import { BEARER_AUTH, errorResponses } from '../schemas/common.schemas.js'
 import { ModelParamsSchema } from '../schemas/model.schemas.js'
 
 export interface TensorRoutesOptions {
-  readonly registry: ModelRegistry
+  readonly tensors: TensorInventory
 }
 
 const tags = ['Custom Models']
@@ -35,7 +35,7 @@ const TensorParamsSchema = ModelParamsSchema.extend({
  */
 export const tensorRoutes: FastifyPluginAsyncZod<TensorRoutesOptions> = async (
   app,
-  { registry },
+  { tensors: inventory },
 ) => {
   app.get(
     '/namespaces/:namespace_id/models/:model_id/tensors',
@@ -50,7 +50,7 @@ export const tensorRoutes: FastifyPluginAsyncZod<TensorRoutesOptions> = async (
     },
     async (request) => {
       const { namespace_id, model_id } = request.params
-      const { model, tensors } = await registry.tensors(
+      const { model, tensors } = await inventory.tensors(
         principalOf(request),
         namespace_id,
         model_id,
@@ -83,7 +83,7 @@ export const tensorRoutes: FastifyPluginAsyncZod<TensorRoutesOptions> = async (
     },
     async (request, reply) => {
       const { namespace_id, model_id, tensor_name } = request.params
-      const { tensor, stream } = await registry.tensorBytes(
+      const { tensor, stream } = await inventory.tensorBytes(
         principalOf(request),
         namespace_id,
         model_id,

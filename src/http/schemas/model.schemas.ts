@@ -1,52 +1,106 @@
 import { z } from 'zod'
+import type { StagedArchive } from '../../archives/archive-workspace.js'
 import { DEPLOYMENT_STATES } from '../../domain/deployment-state.js'
-import { MAX_BATCH_SIZE, MAX_QUEUE_DELAY_US, MAX_REPLICAS } from '../../domain/model.js'
+import {
+  MAX_BATCH_SIZE,
+  MAX_QUEUE_DELAY_US,
+  MAX_REPLICAS,
+  MODEL_NAME_PATTERN,
+  MODEL_VERSION_PATTERN,
+} from '../../domain/model.js'
 import { MODEL_FORMATS } from '../../domain/model-format.js'
 import { schemaRegistry } from './common.schemas.js'
 
+// Multipart fields arrive as text: numbers and booleans are read as FastAPI reads them, and an
+// empty field counts as absent (its default applies). The document shows the types read.
+const absentIfBlank = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (value === '' ? undefined : value), schema)
+const BOOLEAN_WORDS: Readonly<Record<string, boolean>> = {
+  true: true,
+  false: false,
+  '1': true,
+  '0': false,
+  yes: true,
+  no: false,
+  on: true,
+  off: false,
+}
+const formBoolean = (fallback: boolean) =>
+  absentIfBlank(
+    z.preprocess(
+      (value) =>
+        typeof value === 'string' ? (BOOLEAN_WORDS[value.toLowerCase()] ?? value) : value,
+      z.boolean().default(fallback),
+    ),
+  )
+
+function isStagedArchive(value: unknown): value is StagedArchive {
+  return typeof value === 'object' && value !== null && 'path' in value && 'sha256' in value
+}
+
 /**
- * The upload form, exactly as Mixpeek's OpenAPI declares it (same fields, types, enums,
- * defaults, required list), plus berth's `deploy`. For the document only: the multipart body is
- * parsed and validated by the registry.
+ * The upload form: Mixpeek's OpenAPI body (same fields, types, enums, defaults, required list)
+ * plus berth's `deploy` and serving settings, with the bounds berth enforces. The route streams
+ * the parts, then checks what it collected (the text fields, and `file` as the archive it
+ * staged) against this schema, so the document states exactly what is enforced.
  */
 export const UploadModelBodySchema = z.object({
-  file: z
-    .string()
-    .meta({ format: 'binary', title: 'File', description: 'Model archive (.tar.gz)' }),
-  name: z.string().meta({ title: 'Name', description: 'Model name' }),
-  version: z.string().meta({ title: 'Version', description: 'Model version' }),
-  model_format: z.enum(MODEL_FORMATS).meta({ title: 'Model Format', description: 'Model format' }),
-  framework: z
-    .string()
-    .nullable()
-    .optional()
-    .meta({ title: 'Framework', description: 'ML framework (e.g., sentence-transformers)' }),
-  task_type: z
-    .string()
-    .nullable()
-    .optional()
-    .meta({ title: 'Task Type', description: 'Task type (e.g., embedding, classification)' }),
-  num_cpus: z.number().default(1).meta({ title: 'Num Cpus', description: 'CPU requirements' }),
-  num_gpus: z
-    .number()
-    .int()
-    .default(0)
-    .meta({ title: 'Num Gpus', description: 'GPU requirements' }),
-  memory_gb: z.number().default(4).meta({ title: 'Memory Gb', description: 'Memory in GB' }),
-  deploy: z
-    .boolean()
-    .default(true)
-    .meta({ title: 'Deploy', description: 'berth: deploy right after upload (default true)' }),
-  max_batch_size: z.number().int().min(1).max(MAX_BATCH_SIZE).optional().meta({
-    title: 'Max Batch Size',
-    description:
-      'berth: most rows run together by dynamic batching (default: 32 when every input has a dynamic first dimension, else 1)',
+  file: z.custom<StagedArchive>(isStagedArchive).meta({
+    type: 'string',
+    format: 'binary',
+    title: 'File',
+    description: 'Model archive (.tar.gz)',
   }),
-  max_queue_delay_us: z.number().int().min(0).max(MAX_QUEUE_DELAY_US).default(0).meta({
+  name: z
+    .string()
+    .regex(
+      MODEL_NAME_PATTERN,
+      'must be 3–64 characters: a letter, then letters, digits, "_" or "-"',
+    )
+    .meta({ title: 'Name', description: 'Model name' }),
+  version: z
+    .string()
+    .regex(MODEL_VERSION_PATTERN, 'must be MAJOR.MINOR.PATCH, e.g. 1.0.0')
+    .meta({ title: 'Version', description: 'Model version' }),
+  model_format: z.enum(MODEL_FORMATS).meta({ title: 'Model Format', description: 'Model format' }),
+  framework: absentIfBlank(z.string().max(128).nullable().optional()).meta({
+    title: 'Framework',
+    description: 'ML framework (e.g., sentence-transformers)',
+  }),
+  task_type: absentIfBlank(z.string().max(64).nullable().optional()).meta({
+    title: 'Task Type',
+    description: 'Task type (e.g., embedding, classification)',
+  }),
+  num_cpus: absentIfBlank(z.coerce.number().min(0.1).max(64).default(1)).meta({
+    title: 'Num Cpus',
+    description: 'CPU requirements',
+  }),
+  num_gpus: absentIfBlank(z.coerce.number().int().min(0).max(8).default(0)).meta({
+    title: 'Num Gpus',
+    description: 'GPU requirements',
+  }),
+  memory_gb: absentIfBlank(z.coerce.number().gt(0).max(4096).default(4)).meta({
+    title: 'Memory Gb',
+    description: 'Memory in GB',
+  }),
+  deploy: formBoolean(true).meta({
+    title: 'Deploy',
+    description: 'berth: deploy right after upload (default true)',
+  }),
+  max_batch_size: absentIfBlank(z.coerce.number().int().min(1).max(MAX_BATCH_SIZE).optional()).meta(
+    {
+      title: 'Max Batch Size',
+      description:
+        'berth: most rows run together by dynamic batching (default: 32 when every input has a dynamic first dimension, else 1)',
+    },
+  ),
+  max_queue_delay_us: absentIfBlank(
+    z.coerce.number().int().min(0).max(MAX_QUEUE_DELAY_US).default(0),
+  ).meta({
     title: 'Max Queue Delay Us',
     description: 'berth: how long a lone request may wait for others to batch with, in µs',
   }),
-  replicas: z.number().int().min(1).max(MAX_REPLICAS).default(1).meta({
+  replicas: absentIfBlank(z.coerce.number().int().min(1).max(MAX_REPLICAS).default(1)).meta({
     title: 'Replicas',
     description:
       'berth: runner processes serving the model, each admitted with the resources above (default 1)',

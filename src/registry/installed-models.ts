@@ -1,0 +1,149 @@
+import { stat } from 'node:fs/promises'
+import { inspectArchive } from '../archives/archive-inspector.js'
+import type { ArchiveLimits } from '../archives/archive-limits.js'
+import type { ArchiveWorkspace } from '../archives/archive-workspace.js'
+import type { ArtifactKey, ArtifactStore } from '../artifacts/artifact-store.js'
+import type { Model } from '../domain/model.js'
+import type { ModelRecords } from '../metadata/metadata-store.js'
+
+export interface InstalledModelsDeps {
+  readonly workspace: ArchiveWorkspace
+  readonly artifacts: Pick<ArtifactStore, 'get'>
+  readonly metadata: Pick<ModelRecords, 'listModels'>
+}
+
+export interface InstalledModelsOptions {
+  readonly maxArchiveBytes: number
+  readonly archiveLimits: ArchiveLimits
+}
+
+/** The model a folder of unpacked files belongs to. */
+type InstallKey = Pick<Model, 'namespaceId' | 'uploadId'>
+
+/**
+ * This server's unpacked model files (`models/{namespaceId}/{uploadId}`): a cache of the archives
+ * in the artifact store, which stay the source of truth. Uploads install into it; models
+ * uploaded or deleted through another instance are fetched or forgotten here; folders no model
+ * record owns are removed.
+ */
+export class InstalledModels {
+  readonly #deps: InstalledModelsDeps
+  readonly #options: InstalledModelsOptions
+  /** `namespaceId/uploadId` of models whose files are installed and whose record is not yet. */
+  readonly #installing = new Set<string>()
+
+  constructor(deps: InstalledModelsDeps, options: InstalledModelsOptions) {
+    this.#deps = deps
+    this.#options = options
+  }
+
+  /** Where the model's unpacked files are. */
+  dirOf(model: InstallKey): string {
+    return this.#deps.workspace.modelDir(model.namespaceId, model.uploadId)
+  }
+
+  /**
+   * Marks the model's folder as installed ahead of its record, until the returned function is
+   * called: meanwhile `recordedInstalls` leaves it out, so it is not taken for a deleted model's.
+   */
+  beginInstall(model: InstallKey): () => void {
+    const key = keyOf(model)
+    this.#installing.add(key)
+    return () => {
+      this.#installing.delete(key)
+    }
+  }
+
+  /** Moves an unpacked, validated folder into place as the model's files (a rename). */
+  async install(unpackedRoot: string, model: InstallKey): Promise<void> {
+    await this.#deps.workspace.install(unpackedRoot, model.namespaceId, model.uploadId)
+  }
+
+  /**
+   * Makes sure this server has the model's unpacked files: a model uploaded through another
+   * instance is fetched from the artifact store, checked against its recorded SHA-256, and
+   * unpacked with the same limits as an upload. Throws when the archive is missing or altered.
+   */
+  async installLocally(model: Model): Promise<void> {
+    const { workspace, artifacts } = this.#deps
+    const target = this.dirOf(model)
+    if (await exists(target)) return
+    const staged = await workspace.stage(
+      await artifacts.get(model.archive.key as ArtifactKey),
+      this.#options.maxArchiveBytes,
+    )
+    const unpackDir = await workspace.newUnpackDir()
+    try {
+      if (staged.sha256 !== model.archive.sha256) {
+        throw new Error(
+          `the stored archive of ${model.namespaceId}/${model.modelId} does not match its recorded SHA-256`,
+        )
+      }
+      const inspected = await inspectArchive(staged.path, unpackDir, this.#options.archiveLimits)
+      // Another pass may have installed it meanwhile: keep the first.
+      if (!(await exists(target))) await this.install(inspected.root, model)
+    } finally {
+      await workspace.remove(staged.path)
+      await workspace.remove(unpackDir)
+    }
+  }
+
+  /** Removes this server's unpacked files of the model. Idempotent. */
+  async forgetLocally(model: InstallKey): Promise<void> {
+    await this.#deps.workspace.remove(this.dirOf(model))
+  }
+
+  /**
+   * Removes installed model folders that no model record owns (a crash between installing the
+   * files and recording the model, or during a delete), if untouched for `olderThanMs`.
+   * Resolves how many were removed. Run at start.
+   */
+  async removeOrphanedFiles(olderThanMs: number, now = Date.now()): Promise<number> {
+    const owned = new Map<string, Set<string>>()
+    let removed = 0
+    for (const dir of await this.#deps.workspace.listInstalled()) {
+      if (now - dir.modifiedMs <= olderThanMs) continue
+      let uploads = owned.get(dir.namespaceId)
+      if (uploads === undefined) {
+        const models = await this.#deps.metadata.listModels(dir.namespaceId)
+        uploads = new Set(models.map((m) => m.uploadId))
+        owned.set(dir.namespaceId, uploads)
+      }
+      if (!uploads.has(dir.uploadId)) {
+        await this.forgetLocally(dir)
+        removed += 1
+      }
+    }
+    return removed
+  }
+
+  /**
+   * The installed model folders (`namespaceId/uploadId`) whose model was recorded before this
+   * call: folders of an upload or enable still in progress are left out.
+   */
+  async recordedInstalls(): Promise<string[]> {
+    const installing = new Set(this.#installing)
+    return (await this.#deps.workspace.listInstalled())
+      .map(keyOf)
+      .filter((key) => !installing.has(key))
+  }
+
+  /** Removes installed model folders (`namespaceId/uploadId` keys). */
+  async removeInstalls(keys: readonly string[]): Promise<void> {
+    for (const key of keys) {
+      const [namespaceId = '', uploadId = ''] = key.split('/')
+      await this.forgetLocally({ namespaceId, uploadId })
+    }
+  }
+}
+
+function keyOf(model: InstallKey): string {
+  return `${model.namespaceId}/${model.uploadId}`
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  )
+}

@@ -1,0 +1,253 @@
+import { join } from 'node:path'
+import type { Readable } from 'node:stream'
+import { inspectArchive } from '../archives/archive-inspector.js'
+import type { ArchiveLimits } from '../archives/archive-limits.js'
+import {
+  type ArchiveWorkspace,
+  archiveTooLarge,
+  type StagedArchive,
+} from '../archives/archive-workspace.js'
+import { artifactKey } from '../artifacts/artifact-key.js'
+import type { ArtifactStore } from '../artifacts/artifact-store.js'
+import {
+  type MixpeekDeploymentStatus,
+  mixpeekStatus,
+  UNDEPLOYED,
+} from '../domain/deployment-state.js'
+import { newId } from '../domain/ids.js'
+import { type Manifest, servedOnnx } from '../domain/manifest.js'
+import {
+  type Model,
+  modelIdOf,
+  type ResourceRequirements,
+  type ServingSettings,
+} from '../domain/model.js'
+import type { ModelFormat } from '../domain/model-format.js'
+import type { Namespace } from '../domain/namespace.js'
+import type { Principal } from '../domain/organization.js'
+import { validateModel } from '../formats/validate-model.js'
+import type { ModelRecords } from '../metadata/metadata-store.js'
+import { modelAlreadyExists } from '../metadata/store-errors.js'
+import type { ModelLoadCheck } from '../scheduler/model-load-check.js'
+import type { DeploymentService } from './deployment-service.js'
+import type { InstalledModels } from './installed-models.js'
+import type { ModelCatalog } from './model-catalog.js'
+import { UndoStack } from './undo-stack.js'
+
+/** A direct upload, its fields validated by the caller: the staged archive and what it is. */
+export interface UploadRequest {
+  readonly archive: StagedArchive
+  readonly name: string
+  readonly version: string
+  readonly format: ModelFormat
+  readonly framework: string | null
+  readonly taskType: string | null
+  readonly resources: ResourceRequirements
+  readonly serving: ServingSettings
+  /** Deploy right after recording the model. */
+  readonly deploy: boolean
+}
+
+export interface UploadResult {
+  readonly model: Model
+  readonly deploymentStatus: MixpeekDeploymentStatus
+}
+
+export interface UploadPipelineDeps {
+  readonly metadata: Pick<ModelRecords, 'findModel' | 'createModel'>
+  readonly artifacts: Pick<ArtifactStore, 'putFile' | 'delete' | 'urlOf'>
+  readonly workspace: ArchiveWorkspace
+  readonly installed: Pick<
+    InstalledModels,
+    'beginInstall' | 'install' | 'installLocally' | 'forgetLocally'
+  >
+  readonly loadCheck: ModelLoadCheck
+  readonly catalog: Pick<ModelCatalog, 'namespaceFor'>
+  readonly deployments: Pick<DeploymentService, 'start'>
+}
+
+export interface UploadPipelineOptions {
+  readonly maxArchiveBytes: number
+  readonly archiveLimits: ArchiveLimits
+  readonly now?: () => Date
+}
+
+/** Room for the multipart framing and form fields around the archive. */
+const FORM_ALLOWANCE_BYTES = 1024 * 1024
+
+/**
+ * Models entering a namespace: a direct upload (stage → validate → store → install → record →
+ * deploy when asked), and an org model enabled from the organization registry. Each step pushes
+ * its undo; whatever fails, nothing is left behind.
+ */
+export class UploadPipeline {
+  readonly #deps: UploadPipelineDeps
+  readonly #options: UploadPipelineOptions
+  readonly #now: () => Date
+
+  constructor(deps: UploadPipelineDeps, options: UploadPipelineOptions) {
+    this.#deps = deps
+    this.#options = options
+    this.#now = options.now ?? (() => new Date())
+  }
+
+  /**
+   * What is checked before an upload's body is read: the caller's tier
+   * (`custom_models_not_enabled`), the namespace (`namespace_not_found`), and a declared length
+   * already past the limit (`archive_too_large`). Resolves the namespace.
+   */
+  async begin(
+    principal: Principal,
+    namespaceRef: string,
+    declaredLength: number | undefined,
+  ): Promise<Namespace> {
+    const namespace = await this.#deps.catalog.namespaceFor(principal, namespaceRef)
+    const max = this.#options.maxArchiveBytes
+    if (declaredLength !== undefined && declaredLength > max + FORM_ALLOWANCE_BYTES) {
+      throw archiveTooLarge(max)
+    }
+    return namespace
+  }
+
+  /** Streams the archive to local disk while hashing it. Throws `archive_too_large`. */
+  stageArchive(source: Readable): Promise<StagedArchive> {
+    return this.#deps.workspace.stage(source, this.#options.maxArchiveBytes)
+  }
+
+  /** Forgets a staged archive (any failure before `completeUpload`). Idempotent. */
+  discardStaged(staged: StagedArchive): Promise<void> {
+    return this.#deps.workspace.remove(staged.path)
+  }
+
+  /**
+   * Refuses a taken `model_id` (409 `model_already_exists`), inspects and validates the archive
+   * (400 `archive_*` / format codes; an ONNX graph must also load in a runner:
+   * `model_load_failed`), then stores the archive, installs the unpacked files, records the
+   * model and deploys it when asked. Whatever fails, nothing is left behind; the staged archive
+   * is always removed.
+   */
+  async completeUpload(
+    namespace: Namespace,
+    request: UploadRequest,
+    options: { readonly wait: boolean } = { wait: false },
+  ): Promise<UploadResult> {
+    const { metadata, artifacts, installed } = this.#deps
+    const cleanup = new UndoStack()
+    cleanup.push(() => this.discardStaged(request.archive))
+    const undo = new UndoStack()
+    let recorded: Model
+    try {
+      const modelId = modelIdOf(request.name, request.version)
+      if ((await metadata.findModel(namespace.id, modelId)) !== undefined) {
+        throw modelAlreadyExists(namespace.id, modelId)
+      }
+      const { path, sha256, sizeBytes } = request.archive
+      const { root, manifest } = await this.#inspectAndValidate(path, request.format, cleanup)
+
+      const uploadId = newId('upl')
+      const key = artifactKey(namespace.id, `${uploadId}.tar.gz`)
+      await artifacts.putFile(key, path)
+      undo.push(() => artifacts.delete(key))
+      const target = { namespaceId: namespace.id, uploadId }
+      const installing = installed.beginInstall(target)
+      cleanup.push(async () => installing())
+      undo.push(() => installed.forgetLocally(target))
+      await installed.install(root, target)
+      const now = this.#now().toISOString()
+      const model: Model = {
+        namespaceId: namespace.id,
+        organizationId: namespace.organizationId,
+        orgUploadId: null,
+        modelId,
+        uploadId,
+        name: request.name,
+        version: request.version,
+        format: request.format,
+        framework: request.framework,
+        taskType: request.taskType,
+        resources: request.resources,
+        serving: request.serving,
+        archive: { key, url: artifacts.urlOf(key), sha256, sizeBytes },
+        manifest,
+        deployment: UNDEPLOYED(now),
+        createdAt: now,
+        updatedAt: now,
+      }
+      await metadata.createModel(model)
+      recorded = model
+    } catch (err) {
+      await undo.unwind()
+      throw err
+    } finally {
+      await cleanup.unwind()
+    }
+    return this.#deployIfAsked(recorded, { deploy: request.deploy, wait: options.wait })
+  }
+
+  /**
+   * Validates an archive as an upload does (inspection, format checks, the trial load of an
+   * ONNX graph) and keeps nothing. Throws the upload's 400s.
+   */
+  async validateArchive(path: string, format: ModelFormat): Promise<Manifest> {
+    const cleanup = new UndoStack()
+    try {
+      return (await this.#inspectAndValidate(path, format, cleanup)).manifest
+    } finally {
+      await cleanup.unwind()
+    }
+  }
+
+  /**
+   * Records an org model enabled in a namespace (`model.orgUploadId` set) once its files are
+   * installed here, then deploys it when asked. Throws `model_already_exists` when the namespace
+   * has its `model_id`.
+   */
+  async addEnabled(
+    model: Model,
+    options: { readonly deploy: boolean; readonly wait: boolean },
+  ): Promise<UploadResult> {
+    const { installed, metadata } = this.#deps
+    const installing = installed.beginInstall(model)
+    try {
+      await installed.installLocally(model)
+      await metadata.createModel(model)
+    } catch (err) {
+      await installed.forgetLocally(model)
+      throw err
+    } finally {
+      installing()
+    }
+    return this.#deployIfAsked(model, options)
+  }
+
+  async #deployIfAsked(
+    model: Model,
+    options: { readonly deploy: boolean; readonly wait: boolean },
+  ): Promise<UploadResult> {
+    if (!options.deploy) return { model, deploymentStatus: 'not_deployed' }
+    const deployed = await this.#deps.deployments.start(model, {
+      wait: options.wait,
+      reload: false,
+    })
+    return {
+      model: deployed.model,
+      deploymentStatus: mixpeekStatus(deployed.model.deployment.status.state),
+    }
+  }
+
+  /** Unpacks into a new folder (its removal pushed on `cleanup`) and validates the model. */
+  async #inspectAndValidate(
+    path: string,
+    format: ModelFormat,
+    cleanup: UndoStack,
+  ): Promise<{ root: string; manifest: Manifest }> {
+    const { workspace, loadCheck } = this.#deps
+    const unpackDir = await workspace.newUnpackDir()
+    cleanup.push(() => workspace.remove(unpackDir))
+    const inspected = await inspectArchive(path, unpackDir, this.#options.archiveLimits)
+    const manifest = await validateModel(format, inspected)
+    const onnxFile = servedOnnx(manifest)?.primaryFile
+    if (onnxFile !== undefined) await loadCheck.checkOnnx(join(inspected.root, onnxFile))
+    return { root: inspected.root, manifest }
+  }
+}
