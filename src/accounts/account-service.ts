@@ -6,7 +6,7 @@ import {
   type Principal,
   type Tier,
 } from '../domain/organization.js'
-import { BerthError, fieldValidationError } from '../errors/berth-error.js'
+import { BerthError, invalidInputs } from '../errors/berth-error.js'
 import type { AccountRecords } from '../metadata/metadata-store.js'
 import { organizationNotFound } from '../metadata/store-errors.js'
 
@@ -71,10 +71,10 @@ export class AccountService {
   /** Throws `request_validation_failed` for a bad name, `organization_name_taken` for a used one. */
   async createOrganization(name: string, tier: Tier): Promise<Organization> {
     if (!ORGANIZATION_NAME_PATTERN.test(name)) {
-      throw fieldValidationError([
+      throw invalidInputs([
         {
-          loc: ['name'],
-          msg: `must match ${ORGANIZATION_NAME_PATTERN.source}`,
+          field: 'name',
+          message: `must match ${ORGANIZATION_NAME_PATTERN.source}`,
           type: 'string_pattern_mismatch',
         },
       ])

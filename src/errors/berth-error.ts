@@ -1,12 +1,5 @@
 import { ERROR_CODES, type ErrorCode, type ErrorKind } from './error-codes.js'
 
-/** One invalid input field, in FastAPI's shape (`loc`, `msg`, `type`). */
-export interface FieldError {
-  readonly loc: readonly (string | number)[]
-  readonly msg: string
-  readonly type: string
-}
-
 /** Identifiers and facts that are safe to show a client. Never paths, SQL or secrets. */
 export type ErrorDetails = Readonly<Record<string, unknown>>
 
@@ -38,30 +31,22 @@ export function isBerthError(err: unknown, code?: ErrorCode): err is BerthError 
   return err instanceof BerthError && (code === undefined || err.code === code)
 }
 
-/** A 422 listing every invalid field at once. */
-export function fieldValidationError(fieldErrors: readonly FieldError[]): BerthError {
-  const names = fieldErrors.map((e) => e.loc.join('.')).join(', ')
-  return new BerthError('request_validation_failed', `invalid request: ${names}`, {
-    details: { validation_errors: fieldErrors },
-  })
-}
-
-/** The parts of a schema-validation issue (zod's shape) that a FieldError needs. */
-export interface ValidationIssue {
-  readonly path: readonly PropertyKey[]
+/** One input a service refused, named as the API names it (e.g. `namespace_name`). */
+export interface InvalidInput {
+  readonly field: string
   readonly message: string
-  readonly code: string
-  readonly input?: unknown
+  /** What is wrong with it, e.g. `string_pattern_mismatch`, `string_too_long`. */
+  readonly type: string
 }
 
 /**
- * FastAPI-style field errors from validation issues, under `root` (`body`, `query`, `path`).
- * An issue whose input is absent is FastAPI's `missing`.
+ * `request_validation_failed` raised by a service, listing every refused input in
+ * `details.invalid_inputs`. Each transport shows it in its own shape (HTTP: FastAPI's
+ * `detail[]`, see `http/field-errors.ts`).
  */
-export function toFieldErrors(root: string, issues: readonly ValidationIssue[]): FieldError[] {
-  return issues.map((issue) => {
-    const loc = [root, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))]
-    if (issue.input === undefined) return { loc, msg: 'Field required', type: 'missing' }
-    return { loc, msg: issue.message, type: issue.code }
+export function invalidInputs(inputs: readonly InvalidInput[]): BerthError {
+  const names = inputs.map((input) => input.field).join(', ')
+  return new BerthError('request_validation_failed', `invalid request: ${names}`, {
+    details: { invalid_inputs: inputs },
   })
 }

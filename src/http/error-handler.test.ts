@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { BerthError, fieldValidationError } from '../errors/berth-error.js'
+import { BerthError, invalidInputs } from '../errors/berth-error.js'
 import { toHttpError } from './error-handler.js'
+import { fieldValidationError } from './field-errors.js'
 
 describe('toHttpError', () => {
   it('maps a berth error to its status, type and code, with details', () => {
@@ -30,6 +31,29 @@ describe('toHttpError', () => {
     assert.equal(status, 422)
     assert.equal(body.error.type, 'ValidationError')
     assert.deepEqual(body.detail, fields)
+  })
+
+  it("shows a service's refused inputs as body fields in FastAPI's detail[]", () => {
+    const { status, body } = toHttpError(
+      invalidInputs([
+        { field: 'namespace_name', message: 'must match ^x$', type: 'string_pattern_mismatch' },
+      ]),
+    )
+    const fields = [
+      { loc: ['body', 'namespace_name'], msg: 'must match ^x$', type: 'string_pattern_mismatch' },
+    ]
+    assert.equal(status, 422)
+    assert.deepEqual(body, {
+      success: false,
+      status: 422,
+      error: {
+        type: 'ValidationError',
+        message: 'invalid request: body.namespace_name',
+        code: 'request_validation_failed',
+        details: { validation_errors: fields },
+      },
+      detail: fields,
+    })
   })
 
   it('hides everything about unknown errors', () => {

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify'
-import { BerthError, type FieldError, isBerthError } from '../errors/berth-error.js'
+import { BerthError, isBerthError } from '../errors/berth-error.js'
 import type { ErrorKind } from '../errors/error-codes.js'
+import { type FieldError, withFieldErrors } from './field-errors.js'
 
 /** Mixpeek's `error.type` names. */
 export type ErrorType =
@@ -54,7 +55,7 @@ export interface HttpError {
 
 /** Pure: turns anything thrown while handling a request into a status and a body. */
 export function toHttpError(err: unknown): HttpError {
-  const known = isBerthError(err) ? err : fromFastifyError(err)
+  const known = isBerthError(err) ? withFieldErrors(err) : fromFastifyError(err)
   if (known === undefined || known.kind === 'internal') {
     // Never the original message: it may hold SQL, paths or secrets.
     return {

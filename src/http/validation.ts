@@ -1,7 +1,7 @@
 import type { FastifySchemaCompiler } from 'fastify'
 import type { FastifyRouteSchemaDef } from 'fastify/types/schema.js'
 import type { z } from 'zod'
-import { fieldValidationError, toFieldErrors } from '../errors/berth-error.js'
+import { fieldValidationError, toFieldErrors } from './field-errors.js'
 
 const LOC_ROOT: Readonly<Record<string, string>> = {
   body: 'body',

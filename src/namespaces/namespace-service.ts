@@ -5,7 +5,7 @@ import {
   type Namespace,
 } from '../domain/namespace.js'
 import type { Principal } from '../domain/organization.js'
-import { type FieldError, fieldValidationError } from '../errors/berth-error.js'
+import { type InvalidInput, invalidInputs } from '../errors/berth-error.js'
 import type { NamespaceRecords } from '../metadata/metadata-store.js'
 import { namespaceNotFound } from '../metadata/store-errors.js'
 
@@ -31,25 +31,28 @@ export class NamespaceService {
     this.#now = options.now ?? (() => new Date())
   }
 
-  /** Throws `request_validation_failed` for a bad name or description, `namespace_name_taken`. */
+  /**
+   * Throws `request_validation_failed` for a bad name or description (each named in
+   * `details.invalid_inputs` as the API names it), `namespace_name_taken`.
+   */
   async create(principal: Principal, input: NewNamespace): Promise<Namespace> {
-    const problems: FieldError[] = []
+    const problems: InvalidInput[] = []
     if (!NAMESPACE_NAME_PATTERN.test(input.name)) {
       problems.push({
-        loc: ['body', 'namespace_name'],
-        msg: `must match ${NAMESPACE_NAME_PATTERN.source}`,
+        field: 'namespace_name',
+        message: `must match ${NAMESPACE_NAME_PATTERN.source}`,
         type: 'string_pattern_mismatch',
       })
     }
     const description = input.description ?? null
     if (description !== null && description.length > NAMESPACE_DESCRIPTION_MAX) {
       problems.push({
-        loc: ['body', 'description'],
-        msg: `must be at most ${NAMESPACE_DESCRIPTION_MAX} characters`,
+        field: 'description',
+        message: `must be at most ${NAMESPACE_DESCRIPTION_MAX} characters`,
         type: 'string_too_long',
       })
     }
-    if (problems.length > 0) throw fieldValidationError(problems)
+    if (problems.length > 0) throw invalidInputs(problems)
 
     const now = this.#now().toISOString()
     const namespace: Namespace = {

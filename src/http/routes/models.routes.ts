@@ -6,12 +6,12 @@ import type { StagedArchive } from '../../archives/archive-workspace.js'
 import { mixpeekStatus } from '../../domain/deployment-state.js'
 import type { Model, ServingSettings } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
-import { fieldValidationError } from '../../errors/berth-error.js'
 import type { Metrics } from '../../observability/metrics.js'
 import type { DeploymentService } from '../../registry/deployment-service.js'
 import type { ModelCatalog } from '../../registry/model-catalog.js'
 import type { UploadPipeline, UploadRequest } from '../../registry/upload-pipeline.js'
 import { principalOf } from '../authentication.js'
+import { fieldValidationError } from '../field-errors.js'
 import { BEARER_AUTH, errorResponses } from '../schemas/common.schemas.js'
 import {
   DeployBodySchema,
