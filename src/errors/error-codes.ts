@@ -58,6 +58,7 @@ export const ERROR_CODES = {
   // artifact store
   artifact_exists: 'already_exists',
   artifact_not_found: 'not_found',
+  stored_archive_corrupt: 'internal',
   // archives: every rejection has its own code
   archive_too_large: 'too_large',
   archive_not_gzip: 'invalid_argument',

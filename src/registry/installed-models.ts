@@ -4,6 +4,7 @@ import type { ArchiveLimits } from '../archives/archive-limits.js'
 import type { ArchiveWorkspace } from '../archives/archive-workspace.js'
 import type { ArtifactKey, ArtifactStore } from '../artifacts/artifact-store.js'
 import type { Model } from '../domain/model.js'
+import { BerthError } from '../errors/berth-error.js'
 import type { ModelRecords } from '../metadata/metadata-store.js'
 
 export interface InstalledModelsDeps {
@@ -62,7 +63,9 @@ export class InstalledModels {
   /**
    * Makes sure this server has the model's unpacked files: a model uploaded through another
    * instance is fetched from the artifact store, checked against its recorded SHA-256, and
-   * unpacked with the same limits as an upload. Throws when the archive is missing or altered.
+   * unpacked with the same limits as an upload. Throws `stored_archive_corrupt` when the stored
+   * archive is not the one recorded, the artifact store's errors when it is missing, and the
+   * archive codes of an upload.
    */
   async installLocally(model: Model): Promise<void> {
     const { workspace, artifacts } = this.#deps
@@ -75,8 +78,10 @@ export class InstalledModels {
     const unpackDir = await workspace.newUnpackDir()
     try {
       if (staged.sha256 !== model.archive.sha256) {
-        throw new Error(
+        throw new BerthError(
+          'stored_archive_corrupt',
           `the stored archive of ${model.namespaceId}/${model.modelId} does not match its recorded SHA-256`,
+          { details: { namespace_id: model.namespaceId, model_id: model.modelId } },
         )
       }
       const inspected = await inspectArchive(staged.path, unpackDir, this.#options.archiveLimits)

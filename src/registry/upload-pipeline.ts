@@ -200,7 +200,7 @@ export class UploadPipeline {
   /**
    * Records an org model enabled in a namespace (`model.orgUploadId` set) once its files are
    * installed here, then deploys it when asked. Throws `model_already_exists` when the namespace
-   * has its `model_id`.
+   * has its `model_id`, `stored_archive_corrupt` when its archive is not the one validated.
    */
   async addEnabled(
     model: Model,
