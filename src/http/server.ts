@@ -52,6 +52,8 @@ export interface ServerServices {
   readonly metrics: Metrics
 }
 
+const MAX_PATH_PARAM_LENGTH = 16 * 1024
+
 // Client-chosen request ids are echoed in headers and logs, so only a tame alphabet is kept.
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -66,6 +68,10 @@ export async function buildServer(
   const app = Fastify({
     loggerInstance: options.logger,
     bodyLimit: options.bodyLimitBytes,
+    // Path parameters are bounded by their schemas (a 422 naming the field, as documented). The
+    // router's own default (100 characters, a bare 414 outside the error envelope) would cut in
+    // first; Node's limit on the request head still bounds the URL.
+    maxParamLength: MAX_PATH_PARAM_LENGTH,
     requestIdHeader: false,
     genReqId: (req) => {
       const incoming = req.headers['x-request-id']
