@@ -4,8 +4,10 @@
     python3 torch_worker.py
 
 Frames: u32 LE frame length, u32 LE header length, a UTF-8 JSON header, then the tensors' raw
-little-endian bytes in header order (see src/runtime/worker-protocol.ts). It answers `started`
-first, then one request at a time; errors travel as data. It exits when berth closes fd 3.
+little-endian bytes in header order (see src/runtime/worker-protocol.ts). It sends `started` with
+the protocol version first, then answers one request at a time (a `ping` with a `pong`); errors
+travel as data, with the codes a runner may send (RUNNER_ERROR_CODES there). It exits when berth
+closes fd 3, or sends a message it does not know.
 Only TorchScript is loaded (torch.jit.load: no pickle code runs).
 """
 import json
@@ -22,6 +24,9 @@ DTYPES = {
     'UINT8': torch.uint8, 'BOOL': torch.bool,
 }
 NAMES = {v: k for k, v in DTYPES.items()}
+
+# RUNNER_PROTOCOL_VERSION in src/runtime/worker-protocol.ts: berth refuses any other.
+PROTOCOL = 1
 
 channel = os.fdopen(3, 'r+b', buffering=0)
 model = None
@@ -81,6 +86,8 @@ def outputs_of(result):
 def handle(header, payload):
     global model
     kind, request_id = header.get('type'), header.get('id')
+    if kind == 'ping':
+        return send({'type': 'pong', 'id': request_id})
     if kind == 'load':
         torch.set_num_threads(max(1, int(header.get('intraOpThreads', 1))))
         try:
@@ -116,10 +123,12 @@ def handle(header, payload):
         if wanted is not None:
             tensors = [(n, t) for n, t in tensors if n in wanted]
         return send({'type': 'result', 'id': request_id}, tensors)
-    return fail(request_id, 'runner_protocol_error', f'unknown message {kind}')
+    # berth and this runner disagree on the protocol: no answer would be right (as worker-main).
+    sys.stderr.write(f'torch runner: unknown message {kind!r}\n')
+    sys.exit(3)
 
 
-send({'type': 'started', 'pid': os.getpid()})
+send({'type': 'started', 'protocol': PROTOCOL, 'pid': os.getpid()})
 while True:
     frame_length, header_length = struct.unpack('<II', read_exact(8))
     rest = read_exact(frame_length - 4)

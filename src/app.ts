@@ -107,6 +107,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       killGraceMs: RUNNER_KILL_GRACE_MS,
       memoryPollMs: MEMORY_POLL_MS,
       maxFrameBytes: MAX_RUNNER_FRAME_BYTES,
+      ping: config.scheduler.runnerPing,
       torchPython: config.scheduler.torchPython,
       spareRunners: config.scheduler.spareRunners,
       log: (line, fields) => logger.info({ ...fields, line }, 'runner output'),

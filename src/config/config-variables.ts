@@ -261,6 +261,20 @@ export const CONFIG_VARIABLES = {
     max: 16,
     meaning: 'ONNX runner processes kept started ahead of need',
   },
+  BERTH_RUNNER_PING_INTERVAL_MS: {
+    kind: 'int',
+    default: 5000,
+    min: 0,
+    max: HOUR_MS,
+    meaning: 'how often an idle runner is pinged (0: never)',
+  },
+  BERTH_RUNNER_PING_TIMEOUT_MS: {
+    kind: 'int',
+    default: 5000,
+    min: 10,
+    max: HOUR_MS,
+    meaning: 'how long a pinged runner has to answer before it is restarted',
+  },
   BERTH_TORCH_PYTHON: {
     kind: 'text',
     default: { shown: 'unset (auto-detect)' },

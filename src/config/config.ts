@@ -62,6 +62,11 @@ export type SchedulerConfig = {
   readonly torchPython: string | undefined
   /** ONNX runner processes kept started ahead of need, so a deploy or upload check skips the start. */
   readonly spareRunners: number
+  /**
+   * Liveness pings of idle runners: how often, and how long one has to answer before it is
+   * killed and restarted (`runner_unresponsive`); `undefined` turns them off.
+   */
+  readonly runnerPing: { readonly intervalMs: number; readonly timeoutMs: number } | undefined
 }
 
 /** How deployments are kept alive. */

@@ -45,6 +45,7 @@ describe('loadConfig', () => {
       node: { cpus: 6, cpuOvercommit: 4, memoryBytes: 8 * 1024 ** 3, gpus: 0 },
       torchPython: undefined,
       spareRunners: 1,
+      runnerPing: { intervalMs: 5000, timeoutMs: 5000 },
     })
     const set = loadConfig(
       {
@@ -62,6 +63,20 @@ describe('loadConfig', () => {
       gpus: 2,
     })
     assert.equal(problemsOf({ BERTH_NODE_CPUS: 'many', BERTH_CPU_OVERCOMMIT: '0.5' }).length, 2)
+  })
+
+  it('pings idle runners unless told otherwise', () => {
+    const set = loadConfig({
+      BERTH_RUNNER_PING_INTERVAL_MS: '250',
+      BERTH_RUNNER_PING_TIMEOUT_MS: '100',
+    })
+    assert.deepEqual(set.scheduler.runnerPing, { intervalMs: 250, timeoutMs: 100 })
+    assert.equal(loadConfig({ BERTH_RUNNER_PING_INTERVAL_MS: '0' }).scheduler.runnerPing, undefined)
+    assert.equal(
+      problemsOf({ BERTH_RUNNER_PING_INTERVAL_MS: 'often', BERTH_RUNNER_PING_TIMEOUT_MS: '5' })
+        .length,
+      2,
+    )
   })
 
   it('derives paths and the public URL from other variables', () => {

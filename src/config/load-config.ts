@@ -296,7 +296,14 @@ function readScheduler(read: EnvReader, host: HostFacts): SchedulerConfig {
     },
     torchPython: read.raw('BERTH_TORCH_PYTHON'),
     spareRunners: read.int('BERTH_SPARE_RUNNERS'),
+    runnerPing: readRunnerPing(read),
   }
+}
+
+function readRunnerPing(read: EnvReader): SchedulerConfig['runnerPing'] {
+  const intervalMs = read.int('BERTH_RUNNER_PING_INTERVAL_MS')
+  const timeoutMs = read.int('BERTH_RUNNER_PING_TIMEOUT_MS')
+  return intervalMs === 0 ? undefined : { intervalMs, timeoutMs }
 }
 
 // Keys are compared as opaque strings; the prefix keeps them recognisable to secret scanners.

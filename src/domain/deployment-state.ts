@@ -154,6 +154,9 @@ export function loadFailureOf(code: ErrorCode | undefined): RunnerFailure {
       return 'crashed'
     case 'runner_protocol_error':
       return 'protocol_error'
+    // A runner (a spare, say) that missed a ping before its load was sent: start another.
+    case 'runner_unresponsive':
+      return 'unresponsive'
     case 'runner_start_timeout':
     case 'runner_timeout':
       return 'load_timeout'

@@ -94,6 +94,7 @@ export const ERROR_CODES = {
   runner_start_timeout: 'unavailable',
   runner_timeout: 'deadline_exceeded',
   runner_memory_limit_exceeded: 'unavailable',
+  runner_unresponsive: 'unavailable',
   model_not_ready: 'unavailable',
   model_not_servable: 'invalid_argument',
   runtime_unavailable: 'unavailable',

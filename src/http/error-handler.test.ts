@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { BerthError, invalidInputs } from '../errors/berth-error.js'
+import type { ErrorCode } from '../errors/error-codes.js'
 import { toHttpError } from './error-handler.js'
 import { fieldValidationError } from './field-errors.js'
 
@@ -69,6 +70,15 @@ describe('toHttpError', () => {
     })
     assert.equal(toHttpError('a string').status, 500)
     assert.equal(toHttpError(null).status, 500)
+  })
+
+  it('answers 500, never throws, for an error whose kind is not in the table', () => {
+    // What a code from outside the catalog gave before runner codes were checked.
+    const forged = new BerthError('constructor' as ErrorCode, 'forged')
+    const { status, body, unexpected } = toHttpError(forged)
+    assert.equal(status, 500)
+    assert.equal(unexpected, true)
+    assert.equal(body.error.code, 'internal_error')
   })
 
   it("maps Fastify's client errors, never its server errors", () => {

@@ -56,7 +56,12 @@ export interface HttpError {
 /** Pure: turns anything thrown while handling a request into a status and a body. */
 export function toHttpError(err: unknown): HttpError {
   const known = isBerthError(err) ? withFieldErrors(err) : fromFastifyError(err)
-  if (known === undefined || known.kind === 'internal') {
+  // A kind outside the table (only a forged code could make one) is a server fault, not a throw.
+  if (
+    known === undefined ||
+    !Object.hasOwn(HTTP_BY_KIND, known.kind) ||
+    known.kind === 'internal'
+  ) {
     // Never the original message: it may hold SQL, paths or secrets.
     return {
       status: 500,

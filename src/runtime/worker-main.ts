@@ -8,13 +8,17 @@ import { WeightsModelRuntime } from './weights/weights-model-runtime.js'
 import {
   FrameDecoder,
   type FromWorker,
+  isRunnerErrorCode,
   isToWorker,
+  RUNNER_PROTOCOL_VERSION,
   type ToWorker,
+  type WireError,
   writeFrame,
 } from './worker-protocol.js'
 
 // The entry point of a runner process. It speaks the runner protocol on fd 3, runs one request
-// at a time, and exits when berth closes the channel (or dies).
+// at a time (a ping is answered at once, ahead of them), and exits when berth closes the channel
+// (or dies).
 
 const MAX_FRAME_BYTES = 2 ** 32 - 1
 
@@ -40,7 +44,7 @@ function send(message: FromWorker): void {
   writeFrame(channel, message)
 }
 
-async function handle(message: ToWorker): Promise<FromWorker> {
+async function handle(message: Exclude<ToWorker, { type: 'ping' }>): Promise<FromWorker> {
   switch (message.type) {
     case 'load': {
       await model?.unload()
@@ -75,20 +79,30 @@ channel.on('data', (chunk: Buffer) => {
     process.exit(3)
   }
   for (const message of messages) {
+    // Answered here, not queued: berth pings only while nothing is outstanding, and a pong that
+    // waited behind a request would only say the request was slow.
+    if (message.type === 'ping') {
+      send({ type: 'pong', id: message.id })
+      continue
+    }
     queue = queue.then(async () => {
       try {
         send(await handle(message))
       } catch (err) {
-        const error = isBerthError(err)
-          ? { code: err.code, message: err.message }
-          : { code: 'internal_error' as const, message: String(err) }
-        send({ type: 'failed', id: message.id, error })
+        send({ type: 'failed', id: message.id, error: wireError(err) })
       }
     })
   }
 })
+
+/** A failure as the protocol carries it: berth refuses codes a runner may not send. */
+function wireError(err: unknown): WireError {
+  if (!isBerthError(err)) return { code: 'internal_error', message: String(err) }
+  if (isRunnerErrorCode(err.code)) return { code: err.code, message: err.message }
+  return { code: 'internal_error', message: `${err.code}: ${err.message}` }
+}
 // berth went away: nothing is left to serve.
 channel.on('close', () => process.exit(0))
 channel.on('error', () => process.exit(0))
 
-send({ type: 'started', pid: process.pid })
+send({ type: 'started', protocol: RUNNER_PROTOCOL_VERSION, pid: process.pid })

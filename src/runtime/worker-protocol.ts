@@ -11,11 +11,50 @@ import type { TensorSpec, WireTensor } from '../tensors/tensor.js'
  *   payload the tensors' raw little-endian bytes, back to back in header order
  *
  * Tensor data never goes through JSON. Every request carries an `id` the answer repeats; a
- * `started` handshake precedes everything; errors travel as data ({code, message}).
+ * `started` handshake, carrying the protocol version, precedes everything; errors travel as data
+ * ({code, message}), with a code from `RUNNER_ERROR_CODES` only. While a runner is idle berth
+ * sends `ping` now and then, and the runner answers `pong` at once.
  */
 
+/**
+ * The version of this protocol, sent in the `started` handshake. berth refuses a runner that
+ * speaks another (or none): raise it whenever a message changes meaning, in every runner
+ * (`worker-main.ts`, `python/torch_worker.py`).
+ */
+export const RUNNER_PROTOCOL_VERSION = 1
+
+/**
+ * The error codes a runner may send: what loading or running a model can go wrong with, and
+ * `internal_error` for an exception it did not expect. A runner is untrusted, so any other code
+ * (one that would mean an authentication failure, say, or `constructor`) makes its message
+ * malformed: the runner is ended with `runner_protocol_error`.
+ */
+export const RUNNER_ERROR_CODES = [
+  'model_load_failed',
+  'model_not_servable',
+  'model_not_convertible',
+  'inference_failed',
+  'tensor_not_found',
+  'weights_corrupt',
+  'safetensors_invalid',
+  'pytorch_invalid',
+  'unsafe_pickle',
+  'internal_error',
+] as const satisfies readonly ErrorCode[]
+
+export type RunnerErrorCode = (typeof RUNNER_ERROR_CODES)[number]
+
+const RUNNER_ERROR_CODE_SET: Readonly<Record<string, true>> = Object.freeze(
+  Object.fromEntries(RUNNER_ERROR_CODES.map((code) => [code, true] as const)),
+)
+
+/** Whether a runner may send `code`: own properties only, so `constructor` is not one. */
+export function isRunnerErrorCode(code: string): code is RunnerErrorCode {
+  return Object.hasOwn(RUNNER_ERROR_CODE_SET, code)
+}
+
 export interface WireError {
-  readonly code: ErrorCode
+  readonly code: RunnerErrorCode
   readonly message: string
 }
 
@@ -37,9 +76,11 @@ export type ToWorker =
       readonly outputs: readonly string[] | null
     }
   | { readonly type: 'unload'; readonly id: number }
+  /** Liveness, sent only while no request is outstanding: answer `pong` at once. */
+  | { readonly type: 'ping'; readonly id: number }
 
 export type FromWorker =
-  | { readonly type: 'started'; readonly pid: number }
+  | { readonly type: 'started'; readonly protocol: number; readonly pid: number }
   | {
       readonly type: 'loaded'
       readonly id: number
@@ -49,6 +90,7 @@ export type FromWorker =
   | { readonly type: 'result'; readonly id: number; readonly outputs: readonly WireTensor[] }
   | { readonly type: 'unloaded'; readonly id: number }
   | { readonly type: 'failed'; readonly id: number; readonly error: WireError }
+  | { readonly type: 'pong'; readonly id: number }
 
 interface TensorHeader {
   readonly name: string
@@ -228,18 +270,21 @@ export function isFromWorker(value: unknown): value is FromWorker {
   if (!isObject(value)) return false
   switch (value.type) {
     case 'started':
-      return isId(value.pid)
+      // The version is checked by whoever started the runner, which can say what it expected.
+      return isId(value.pid) && isId(value.protocol)
     case 'loaded':
       return isId(value.id) && isSpecList(value.inputs) && isSpecList(value.outputs)
     case 'result':
       return isId(value.id) && isTensorList(value.outputs)
     case 'unloaded':
+    case 'pong':
       return isId(value.id)
     case 'failed':
       return (
         isId(value.id) &&
         isObject(value.error) &&
         typeof value.error.code === 'string' &&
+        isRunnerErrorCode(value.error.code) &&
         typeof value.error.message === 'string'
       )
     default:
@@ -264,6 +309,7 @@ export function isToWorker(value: unknown): value is ToWorker {
           (Array.isArray(value.outputs) && value.outputs.every((o) => typeof o === 'string')))
       )
     case 'unload':
+    case 'ping':
       return true
     default:
       return false

@@ -18,7 +18,10 @@ export interface Refusal {
   readonly message: string
 }
 
-/** How a runner ended. `stopped` is the only expected one. */
+/**
+ * How a runner ended. `stopped` is the only expected one; `unresponsive`: it outlived a call's
+ * timeout, or did not answer a liveness ping while idle.
+ */
 export type RunnerEndCause =
   | 'stopped'
   | 'crashed'

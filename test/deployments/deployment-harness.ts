@@ -12,6 +12,7 @@ import type { Model, ResourceRequirements } from '../../src/domain/model.js'
 import { SqliteMetadataStore } from '../../src/metadata/sqlite/sqlite-metadata-store.js'
 import { Metrics } from '../../src/observability/metrics.js'
 import { LocalScheduler } from '../../src/scheduler/local/local-scheduler.js'
+import type { RunnerPing } from '../../src/scheduler/local/worker-process.js'
 import type { Runner } from '../../src/scheduler/scheduler.js'
 import { modelRecord } from '../fixtures/model-records.js'
 import { tempDir } from '../helpers/temp-dir.js'
@@ -30,6 +31,8 @@ export interface HarnessOptions {
   readonly loadTimeoutMs?: number
   /** Time for restart backoff (e.g. a `TestClock`); the system clock by default. */
   readonly clock?: Clock
+  /** Liveness pings of idle runners; none unless given. */
+  readonly ping?: RunnerPing
 }
 
 /**
@@ -65,6 +68,7 @@ export async function deploymentHarness(options: HarnessOptions) {
     killGraceMs: 300,
     memoryPollMs: 20,
     maxFrameBytes: 1 << 30,
+    ping: options.ping,
     command: () => ({ entry: MISBEHAVING, args: [options.mode, pidLog] }),
   })
   const metrics = new Metrics()

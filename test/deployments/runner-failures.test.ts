@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import Fastify from 'fastify'
 import { type DeploymentReason, mixpeekStatus } from '../../src/domain/deployment-state.js'
 import { isBerthError } from '../../src/errors/berth-error.js'
 import type { ErrorCode } from '../../src/errors/error-codes.js'
+import { installErrorHandler } from '../../src/http/error-handler.js'
 import { eventually, isGone } from '../helpers/processes.js'
 import { TestClock } from '../helpers/test-clock.js'
 import { deploymentHarness, f32, MIB } from './deployment-harness.js'
@@ -19,6 +21,8 @@ describe('runner failure modes, through the deployment manager', () => {
     ['hang-on-load', 'load_timeout', { loadTimeoutMs: 300 }],
     ['bad-message', 'runner_protocol_error', {}],
     ['memory-on-load', 'memory_limit_exceeded', {}],
+    ['protocol-2', 'runner_protocol_error', {}],
+    ['protocol-none', 'runner_protocol_error', {}],
   ]
   for (const [mode, reason, extra] of onLoad) {
     it(`${mode}: the deployment fails with ${reason}`, async () => {
@@ -51,6 +55,8 @@ describe('runner failure modes, through the deployment manager', () => {
     ['crash-on-infer', 'runner_crashed', 'runner_crashed'],
     ['hang-on-infer', 'runner_timeout', 'runner_unresponsive'],
     ['bad-message-on-infer', 'runner_protocol_error', 'runner_protocol_error'],
+    ['forge-constructor-on-infer', 'runner_protocol_error', 'runner_protocol_error'],
+    ['forge-api_key_invalid-on-infer', 'runner_protocol_error', 'runner_protocol_error'],
   ]
   for (const [mode, code, reason] of midRequest) {
     it(`${mode}: the request fails with ${code}, then the deployment with ${reason}`, async () => {
@@ -73,6 +79,70 @@ describe('runner failure modes, through the deployment manager', () => {
       }
     })
   }
+
+  it('a forged error code answers 503 runner_protocol_error, and the server answers on', async () => {
+    const h = await deploymentHarness({ mode: 'forge-constructor-on-infer' })
+    const server = Fastify()
+    try {
+      const model = await h.model('forger')
+      await h.manager.deploy(model)
+      assert.equal((await h.manager.waitUntilSettled(model, 5000)).status.state, 'deployed')
+      const runner = h.runnerOf(model)
+      installErrorHandler(server)
+      server.post('/infer', async () => {
+        await runner.infer(INPUT, null, 2000)
+        return { ok: true }
+      })
+      const answer = await server.inject({ method: 'POST', url: '/infer' })
+      assert.equal(answer.statusCode, 503)
+      assert.deepEqual(answer.json(), {
+        success: false,
+        status: 503,
+        error: {
+          type: 'UnavailableError',
+          message: 'the runner sent a malformed message',
+          code: 'runner_protocol_error',
+        },
+      })
+      // The error handler survived: the next request gets its own proper answer.
+      const next = await server.inject({ method: 'GET', url: '/nothing' })
+      assert.equal(next.statusCode, 404)
+      assert.equal(next.json().error.code, 'route_not_found')
+    } finally {
+      await server.close()
+      await h.close()
+    }
+  })
+
+  it('restarts a runner that stops answering pings while idle, then gives up: runner_unresponsive', async () => {
+    const h = await deploymentHarness({
+      mode: 'ignore-ping',
+      maxRestarts: 1,
+      ping: { intervalMs: 20, timeoutMs: 100 },
+    })
+    try {
+      const model = await h.model('deaf')
+      await h.manager.deploy(model)
+      assert.equal((await h.manager.waitUntilSettled(model, 5000)).status.state, 'deployed')
+      // Idle, unanswered: killed and restarted, the reason on the way and in the end.
+      await eventually(() => h.manager.deploymentOf(model).status.reason === 'restarting')
+      assert.match(h.manager.deploymentOf(model).message ?? '', /did not answer a ping/)
+      await eventually(() => h.manager.deploymentOf(model).status.state === 'failed')
+      const failed = h.manager.deploymentOf(model)
+      assert.equal(failed.status.reason, 'runner_unresponsive')
+      assert.match(failed.message ?? '', /gave up after 1 restarts/)
+      assert.deepEqual(await h.recorded(model), failed)
+      const metrics = await h.metrics.registry.getSingleMetricAsString(
+        'berth_runner_restarts_total',
+      )
+      assert.match(metrics, /berth_runner_restarts_total\{[^}]*model="deaf"[^}]*\} 1$/m)
+      const pids = await h.pids()
+      assert.equal(new Set(pids).size, 2)
+      await eventually(() => pids.every(isGone))
+    } finally {
+      await h.close()
+    }
+  })
 
   it('restarts a crashed runner with backoff, then gives up and says so', async () => {
     const h = await deploymentHarness({ mode: 'crash-on-infer', maxRestarts: 2 })

@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { isBerthError } from '../../src/errors/berth-error.js'
 import type { ErrorCode } from '../../src/errors/error-codes.js'
+import { RUNNER_PROTOCOL_VERSION } from '../../src/runtime/worker-protocol.js'
+import { TORCH_WORKER } from '../../src/scheduler/local/torch-python.js'
 import { WorkerProcess } from '../../src/scheduler/local/worker-process.js'
 import { mlpModel, referenceMlp } from '../fixtures/onnx-models.js'
+import { SYSTEM_PYTHON, torchSkipReason } from '../fixtures/torch-fixtures.js'
+import { eventually } from '../helpers/processes.js'
 import { tempDir } from '../helpers/temp-dir.js'
 
 const MISBEHAVING = fileURLToPath(
@@ -60,6 +64,14 @@ describe('runner processes: failure modes', () => {
     ['crash-mid-request', 'call', 'runner_crashed'],
     ['hang-mid-request', 'call', 'runner_timeout'],
     ['bad-message', 'call', 'runner_protocol_error'],
+    // A runner may send only the codes of model and runtime failures: not one that walks the
+    // prototype of the catalog, nor one that would answer 401 for it.
+    ['forge-constructor-on-infer', 'call', 'runner_protocol_error'],
+    ['forge-__proto__-on-infer', 'call', 'runner_protocol_error'],
+    ['forge-api_key_invalid-on-infer', 'call', 'runner_protocol_error'],
+    ['forge-runner_protocol_error-on-infer', 'call', 'runner_protocol_error'],
+    ['protocol-2', 'start', 'runner_protocol_error'],
+    ['protocol-none', 'start', 'runner_protocol_error'],
   ]
   for (const [mode, when, code] of failures) {
     it(`${mode}: ${code}, and no process is left`, async () => {
@@ -70,19 +82,126 @@ describe('runner processes: failure modes', () => {
         return
       }
       const worker = await start(mode)
-      await assert.rejects(worker.call(infer, 500), (err) => isBerthError(err, code))
-      // Later calls fail the same way at once; the process is gone.
-      await assert.rejects(worker.call(infer, 500), (err) => isBerthError(err, code))
-      await worker.stop()
+      try {
+        await assert.rejects(worker.call(infer, 500), (err) => isBerthError(err, code))
+        // Later calls fail the same way at once; the process is gone.
+        await assert.rejects(worker.call(infer, 500), (err) => isBerthError(err, code))
+      } finally {
+        // Also when an assertion failed: a runner left alive would hold the test process.
+        await worker.stop()
+      }
       assert.ok(isGone(worker.pid))
     })
   }
+
+  it('refuses a runner speaking another protocol version, saying which, and ends it', async () => {
+    const dir = await tempDir()
+    try {
+      const pidLog = join(dir.path, 'pids')
+      await assert.rejects(
+        WorkerProcess.start({ ...OPTIONS, entry: MISBEHAVING, args: ['protocol-2', pidLog] }),
+        (err) =>
+          isBerthError(err, 'runner_protocol_error') &&
+          err.details?.runner_protocol === 2 &&
+          err.details?.expected_protocol === RUNNER_PROTOCOL_VERSION,
+      )
+      const pid = Number((await readFile(pidLog, 'utf8')).trim())
+      assert.ok(pid > 0)
+      await eventually(() => isGone(pid))
+    } finally {
+      await dir.remove()
+    }
+  })
 
   it('kills a runner that ignores SIGTERM', async () => {
     const worker = await start('ignore-sigterm')
     const exit = await worker.stop()
     assert.equal(exit.signal, 'SIGKILL')
     assert.ok(isGone(worker.pid))
+  })
+})
+
+describe('runner processes: liveness while idle', async () => {
+  const torchSkip = await torchSkipReason()
+  const PING = { intervalMs: 20, timeoutMs: 150 }
+  const echo = {
+    type: 'infer',
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: f32([1]) }],
+    outputs: null,
+  } as const
+  const start = (mode: string) =>
+    WorkerProcess.start({ ...OPTIONS, entry: MISBEHAVING, args: [mode], ping: PING })
+
+  it('kills a runner that does not answer a ping (runner_unresponsive), though it served', async () => {
+    const worker = await start('ignore-ping')
+    assert.equal((await worker.call(echo, 2000)).type, 'result')
+    const exit = await worker.exited
+    assert.equal(exit.signal, 'SIGKILL')
+    assert.ok(isBerthError(worker.failure, 'runner_unresponsive'))
+    assert.equal(worker.failure?.details?.ping_timeout_ms, PING.timeoutMs)
+    await assert.rejects(worker.call(echo, 500), (err) => isBerthError(err, 'runner_unresponsive'))
+    assert.ok(isGone(worker.pid))
+  })
+
+  it('keeps a runner that answers, across many pings', async () => {
+    const worker = await start('echo')
+    try {
+      // Ten intervals or more: every ping answered in time, or the runner would be gone.
+      await new Promise((resolve) => setTimeout(resolve, 10 * PING.intervalMs + PING.timeoutMs))
+      assert.equal(worker.failure, undefined)
+      assert.equal((await worker.call(echo, 2000)).type, 'result')
+    } finally {
+      await worker.stop()
+    }
+  })
+
+  it('does not ping a runner busy with a request, which could not answer', async () => {
+    // The runner computes for 300 ms, twice the pong deadline, without reading its channel.
+    const worker = await start('busy-on-infer')
+    try {
+      for (let i = 0; i < 2; i++) assert.equal((await worker.call(echo, 5000)).type, 'result')
+      assert.equal(worker.failure, undefined)
+    } finally {
+      await worker.stop()
+    }
+  })
+
+  it("berth's own runner answers pings, and serves after them", async () => {
+    const worker = await WorkerProcess.start({
+      ...OPTIONS,
+      entry: RUNNER,
+      args: ['onnx'],
+      ping: PING,
+    })
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 10 * PING.intervalMs + PING.timeoutMs))
+      assert.equal(worker.failure, undefined)
+      // No model loaded: the runner says so with a code it may send.
+      await assert.rejects(worker.call(echo, 5000), (err) => isBerthError(err, 'model_load_failed'))
+      assert.equal(worker.failure, undefined)
+    } finally {
+      await worker.stop()
+    }
+  })
+
+  it('the python torch runner shakes hands with this protocol and answers pings', {
+    skip: torchSkip,
+  }, async () => {
+    const worker = await WorkerProcess.start({
+      ...OPTIONS,
+      startTimeoutMs: 60_000,
+      executable: SYSTEM_PYTHON,
+      entry: TORCH_WORKER,
+      ping: PING,
+    })
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 10 * PING.intervalMs + PING.timeoutMs))
+      assert.equal(worker.failure, undefined)
+      await assert.rejects(worker.call(echo, 5000), (err) => isBerthError(err, 'model_load_failed'))
+      assert.equal(worker.failure, undefined)
+    } finally {
+      await worker.stop()
+    }
   })
 })
 

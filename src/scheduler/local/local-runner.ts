@@ -111,6 +111,7 @@ const CAUSE_BY_CODE: Partial<Record<ErrorCode, RunnerEndCause>> = {
   runner_memory_limit_exceeded: 'memory_limit_exceeded',
   runner_protocol_error: 'protocol_error',
   runner_timeout: 'unresponsive',
+  runner_unresponsive: 'unresponsive',
 }
 
 function unexpected(type: string): BerthError {

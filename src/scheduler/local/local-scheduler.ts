@@ -8,7 +8,7 @@ import { BerthError } from '../../errors/berth-error.js'
 import type { Refusal, Reservation, Runner, RunnerSpec, Scheduler } from '../scheduler.js'
 import { LocalRunner } from './local-runner.js'
 import { TORCH_WORKER, TorchPython } from './torch-python.js'
-import { WorkerProcess } from './worker-process.js'
+import { type RunnerPing, WorkerProcess } from './worker-process.js'
 
 export const RUNNER_ENTRY = fileURLToPath(new URL('../../runtime/worker-main.js', import.meta.url))
 
@@ -28,6 +28,8 @@ export interface LocalSchedulerOptions {
   readonly killGraceMs: number
   readonly memoryPollMs: number
   readonly maxFrameBytes: number
+  /** Liveness checks of idle runners (spares included); unset: none. */
+  readonly ping?: RunnerPing | undefined
   /** A python3 with torch for the torch runtime (BERTH_TORCH_PYTHON); auto-detected when unset. */
   readonly torchPython?: string | undefined
   /** Defaults to berth's runners: `runtime/worker-main.js RUNTIME`, or python for `torch`. */
@@ -169,6 +171,7 @@ export class LocalScheduler implements Scheduler {
       startTimeoutMs: this.#options.startTimeoutMs,
       killGraceMs: this.#options.killGraceMs,
       maxFrameBytes: this.#options.maxFrameBytes,
+      ...(this.#options.ping === undefined ? {} : { ping: this.#options.ping }),
       ...(log === undefined
         ? {}
         : {

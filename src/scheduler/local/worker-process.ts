@@ -1,16 +1,30 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import type { Duplex } from 'node:stream'
 import { BerthError } from '../../errors/berth-error.js'
-import { ERROR_CODES, type ErrorCode } from '../../errors/error-codes.js'
 import {
   FrameDecoder,
   type FromWorker,
   isFromWorker,
+  RUNNER_PROTOCOL_VERSION,
   type ToWorker,
   writeFrame,
 } from '../../runtime/worker-protocol.js'
 
-type Request = ToWorker extends infer M ? (M extends ToWorker ? Omit<M, 'id'> : never) : never
+/** What a caller may send: every message but `ping`, which the process sends itself. */
+type Request =
+  Exclude<ToWorker, { type: 'ping' }> extends infer M
+    ? M extends ToWorker
+      ? Omit<M, 'id'>
+      : never
+    : never
+
+/** Liveness checks of an idle runner (Triton's stub health check, in spirit). */
+export interface RunnerPing {
+  /** How often a runner with nothing outstanding is pinged. */
+  readonly intervalMs: number
+  /** How long it has to answer before it is killed (`runner_unresponsive`). */
+  readonly timeoutMs: number
+}
 
 export interface WorkerProcessOptions {
   /** The program that runs `entry`; Node itself unless said otherwise (e.g. python3). */
@@ -25,6 +39,8 @@ export interface WorkerProcessOptions {
   /** After SIGTERM, how long to wait before SIGKILL. */
   readonly killGraceMs: number
   readonly maxFrameBytes: number
+  /** Pings the runner while it is idle, once started; unset: no liveness checks. */
+  readonly ping?: RunnerPing
   /** Receives the runner's stdout and stderr lines. */
   readonly log?: (line: string) => void
 }
@@ -41,10 +57,11 @@ interface Pending {
 }
 
 /**
- * One runner child process: spawn, handshake, requests matched to answers by id, timeouts, and
- * a stop that escalates from SIGTERM to SIGKILL. A crash, a hang or a malformed message fails the
- * pending requests with `runner_*` errors and ends the process; it never throws into the caller's
- * event loop.
+ * One runner child process: spawn, handshake (refused unless the runner speaks
+ * `RUNNER_PROTOCOL_VERSION`), requests matched to answers by id, timeouts, pings while idle, and
+ * a stop that escalates from SIGTERM to SIGKILL. A crash, a hang, a missed ping or a malformed
+ * message (an error code a runner may not send included) fails the pending requests with
+ * `runner_*` errors and ends the process; it never throws into the caller's event loop.
  */
 export class WorkerProcess {
   readonly #child: ChildProcess
@@ -54,6 +71,9 @@ export class WorkerProcess {
   #nextId = 1
   #failure: BerthError | undefined
   #stopping: Promise<WorkerExit> | undefined
+  #pinging: NodeJS.Timeout | undefined
+  /** The ping awaiting its pong, and the timer that kills the runner if none comes. */
+  #awaitedPong: { readonly id: number; readonly timer: NodeJS.Timeout } | undefined
   /** Resolves when the process has exited, however it ended. */
   readonly exited: Promise<WorkerExit>
 
@@ -63,6 +83,8 @@ export class WorkerProcess {
     this.#options = options
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
+        clearInterval(this.#pinging)
+        clearTimeout(this.#awaitedPong?.timer)
         this.#fail(
           this.#failure ??
             new BerthError('runner_crashed', 'the runner process exited', {
@@ -113,6 +135,7 @@ export class WorkerProcess {
       await worker.stop()
       throw err
     }
+    if (options.ping !== undefined) worker.#startPinging(options.ping)
     return worker
   }
 
@@ -167,6 +190,9 @@ export class WorkerProcess {
   /** Stops the runner: SIGTERM, then SIGKILL after the grace period. Idempotent. */
   stop(): Promise<WorkerExit> {
     this.#stopping ??= (async () => {
+      // A runner asked to stop owes no pong: ending it as unresponsive would misname its end.
+      clearInterval(this.#pinging)
+      clearTimeout(this.#awaitedPong?.timer)
       if (this.#child.exitCode === null && this.#child.signalCode === null) {
         this.#channel.end()
         this.#child.kill('SIGTERM')
@@ -201,21 +227,68 @@ export class WorkerProcess {
 
   #receive(message: FromWorker): void {
     if (message.type === 'started') {
+      if (message.protocol !== RUNNER_PROTOCOL_VERSION) {
+        this.kill(
+          new BerthError(
+            'runner_protocol_error',
+            `the runner speaks protocol version ${message.protocol}; this server speaks ${RUNNER_PROTOCOL_VERSION}`,
+            {
+              details: {
+                runner_protocol: message.protocol,
+                expected_protocol: RUNNER_PROTOCOL_VERSION,
+              },
+            },
+          ),
+        )
+        return
+      }
       this.#onStarted?.()
+      return
+    }
+    if (message.type === 'pong') {
+      if (message.id === this.#awaitedPong?.id) {
+        clearTimeout(this.#awaitedPong.timer)
+        this.#awaitedPong = undefined
+      }
       return
     }
     const pending = this.#pending.get(message.id)
     if (pending === undefined) return
     this.#pending.delete(message.id)
     clearTimeout(pending.timer)
-    if (message.type === 'failed') {
-      // The runner is untrusted: an unknown code becomes a protocol error, not a berth code.
-      const code =
-        message.error.code in ERROR_CODES
-          ? (message.error.code as ErrorCode)
-          : 'runner_protocol_error'
-      pending.reject(new BerthError(code, message.error.message))
-    } else pending.resolve(message)
+    // The code is one a runner may send: `isFromWorker` refused the frame otherwise.
+    if (message.type === 'failed')
+      pending.reject(new BerthError(message.error.code, message.error.message))
+    else pending.resolve(message)
+  }
+
+  #startPinging(ping: RunnerPing): void {
+    if (this.#failure !== undefined) return // it ended already: its exit cleared no timer
+    this.#pinging = setInterval(() => this.#ping(ping.timeoutMs), ping.intervalMs)
+    this.#pinging.unref()
+  }
+
+  /**
+   * Pings the runner if it is idle. A busy one is not: its calls' own timeouts watch it, and a
+   * runtime computing synchronously could not answer. A runner answers a ping before reading
+   * anything sent after it, so a request sent meanwhile does not delay the pong.
+   */
+  #ping(timeoutMs: number): void {
+    const busy = this.#pending.size > 0 || this.#awaitedPong !== undefined
+    if (busy || this.#failure !== undefined || this.#stopping !== undefined) return
+    const id = this.#nextId++
+    const timer = setTimeout(() => {
+      this.kill(
+        new BerthError(
+          'runner_unresponsive',
+          `the runner did not answer a ping within ${timeoutMs} ms`,
+          { details: { ping_timeout_ms: timeoutMs } },
+        ),
+      )
+    }, timeoutMs)
+    timer.unref()
+    this.#awaitedPong = { id, timer }
+    writeFrame(this.#channel, { type: 'ping', id })
   }
 
   /** Fails every pending request (and every later one) with `err`. */
