@@ -135,7 +135,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     closers.unshift(['deployments', () => deployments.close()])
     const inference = new InferenceService(
       { deployments, metrics },
-      { timeoutMs: config.inference.timeoutMs },
+      { timeoutMs: config.inference.timeoutMs, maxQueueSize: config.inference.maxQueueSize },
     )
     const archiveLimits = {
       maxEntries: config.limits.maxArchiveEntries,

@@ -254,6 +254,13 @@ export const CONFIG_VARIABLES = {
     unit: 'bytes',
     meaning: 'largest inference request body',
   },
+  BERTH_MAX_QUEUE_SIZE: {
+    kind: 'int',
+    default: 1024,
+    min: 1,
+    max: 1_000_000,
+    meaning: 'most inference requests waiting per deployment',
+  },
   BERTH_SPARE_RUNNERS: {
     kind: 'int',
     default: 1,

@@ -86,6 +86,8 @@ export interface InferenceConfig {
   readonly timeoutMs: number
   /** Largest inference request body (JSON or binary tensors). */
   readonly maxRequestBytes: number
+  /** Requests waiting per deployment (running ones not counted); past it: 429 `queue_full`. */
+  readonly maxQueueSize: number
 }
 
 export interface LimitsConfig {

@@ -65,16 +65,18 @@ describe('loadConfig', () => {
     assert.equal(problemsOf({ BERTH_NODE_CPUS: 'many', BERTH_CPU_OVERCOMMIT: '0.5' }).length, 2)
   })
 
-  it('pings idle runners unless told otherwise', () => {
+  it('bounds the queue and pings idle runners unless told otherwise', () => {
+    assert.equal(loadConfig({}).inference.maxQueueSize, 1024)
     const set = loadConfig({
+      BERTH_MAX_QUEUE_SIZE: '8',
       BERTH_RUNNER_PING_INTERVAL_MS: '250',
       BERTH_RUNNER_PING_TIMEOUT_MS: '100',
     })
+    assert.equal(set.inference.maxQueueSize, 8)
     assert.deepEqual(set.scheduler.runnerPing, { intervalMs: 250, timeoutMs: 100 })
     assert.equal(loadConfig({ BERTH_RUNNER_PING_INTERVAL_MS: '0' }).scheduler.runnerPing, undefined)
     assert.equal(
-      problemsOf({ BERTH_RUNNER_PING_INTERVAL_MS: 'often', BERTH_RUNNER_PING_TIMEOUT_MS: '5' })
-        .length,
+      problemsOf({ BERTH_MAX_QUEUE_SIZE: '0', BERTH_RUNNER_PING_TIMEOUT_MS: '5' }).length,
       2,
     )
   })

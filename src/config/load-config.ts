@@ -155,6 +155,7 @@ export function loadConfig(env: Env, host: HostFacts = detectHost()): Config {
     inference: {
       timeoutMs: read.int('BERTH_INFER_TIMEOUT_MS'),
       maxRequestBytes: read.int('BERTH_MAX_INFER_BYTES'),
+      maxQueueSize: read.int('BERTH_MAX_QUEUE_SIZE'),
     },
     logLevel: read.choice('BERTH_LOG_LEVEL'),
     shutdownTimeoutMs: read.int('BERTH_SHUTDOWN_TIMEOUT_MS'),

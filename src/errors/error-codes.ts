@@ -104,6 +104,7 @@ export const ERROR_CODES = {
   tensor_not_found: 'not_found',
   weights_corrupt: 'internal',
   inference_timeout: 'deadline_exceeded',
+  queue_full: 'resource_exhausted',
   infer_request_invalid: 'invalid_argument',
   input_unknown: 'invalid_argument',
   input_missing: 'invalid_argument',

@@ -72,6 +72,19 @@ describe('toHttpError', () => {
     assert.equal(toHttpError(null).status, 500)
   })
 
+  it('answers 429 for exhausted resources, with a Retry-After', () => {
+    const { status, body, retryAfterS } = toHttpError(
+      new BerthError('queue_full', 'the model has 4 requests waiting already', {
+        details: { max_queue_size: 4 },
+      }),
+    )
+    assert.equal(status, 429)
+    assert.equal(body.error.type, 'TooManyRequestsError')
+    assert.equal(body.error.code, 'queue_full')
+    assert.equal(retryAfterS, 1)
+    assert.equal(toHttpError(new BerthError('model_not_found', 'no')).retryAfterS, undefined)
+  })
+
   it('answers 500, never throws, for an error whose kind is not in the table', () => {
     // What a code from outside the catalog gave before runner codes were checked.
     const forged = new BerthError('constructor' as ErrorCode, 'forged')

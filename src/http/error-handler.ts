@@ -49,9 +49,17 @@ export interface ErrorBody {
 export interface HttpError {
   readonly status: number
   readonly body: ErrorBody
+  /** Seconds a client should wait before retrying (`Retry-After`): set for 429 answers. */
+  readonly retryAfterS?: number
   /** True for server faults: they are logged with their stack, the client sees nothing of it. */
   readonly unexpected: boolean
 }
+
+/**
+ * How long a client refused for load (`resource_exhausted`) should wait: a deployment's queue
+ * drains in milliseconds to seconds, so a second is short and still lets it drain.
+ */
+const RETRY_AFTER_S = 1
 
 /** Pure: turns anything thrown while handling a request into a status and a body. */
 export function toHttpError(err: unknown): HttpError {
@@ -69,7 +77,11 @@ export function toHttpError(err: unknown): HttpError {
       unexpected: true,
     }
   }
-  return { status: HTTP_BY_KIND[known.kind].status, body: envelope(known), unexpected: false }
+  const status = HTTP_BY_KIND[known.kind].status
+  if (known.kind === 'resource_exhausted') {
+    return { status, body: envelope(known), unexpected: false, retryAfterS: RETRY_AFTER_S }
+  }
+  return { status, body: envelope(known), unexpected: false }
 }
 
 function envelope(err: BerthError): ErrorBody {
@@ -105,9 +117,10 @@ function fromFastifyError(err: unknown): BerthError | undefined {
 /** Installs the one error handler and the unknown-route handler. */
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err, request, reply) => {
-    const { status, body, unexpected } = toHttpError(err)
+    const { status, body, unexpected, retryAfterS } = toHttpError(err)
     if (unexpected) request.log.error({ err }, 'request failed')
     else request.log.info({ code: body.error.code, status }, 'request refused')
+    if (retryAfterS !== undefined) reply.header('retry-after', String(retryAfterS))
     return reply.status(status).send(body)
   })
   app.setNotFoundHandler((request) => {

@@ -216,6 +216,39 @@ describe('dynamic batching', () => {
     assert.deepEqual(values((await answer)[0]), [2, 4])
   })
 
+  it('refuses a request at once with queue_full past maxQueueSize, and takes them again once it drains', async () => {
+    const { target, calls, releaseAll } = doubler()
+    const batcher = new Batcher(poolOf(target), {
+      maxBatchSize: 1,
+      maxInFlight: 1,
+      maxQueueSize: 2,
+    })
+    // One runs, two wait: the queue is full (the running one does not count).
+    const accepted = [1, 2, 3].map((v) =>
+      batcher.run([f32([[v, v]])], null, far(), { canBatch: true }),
+    )
+    assert.equal(calls.length, 1)
+    await assert.rejects(
+      batcher.run([f32([[4, 4]])], null, far(), { canBatch: true }),
+      (err) => isBerthError(err, 'queue_full') && err.details?.max_queue_size === 2,
+    )
+    // Refused, not queued: it never reaches the runner, and nothing else is lost.
+    assert.equal(batcher.outstanding, 3)
+    await releaseAll()
+    assert.deepEqual(
+      (await Promise.all(accepted)).map((o) => values(o[0])),
+      [
+        [2, 2],
+        [4, 4],
+        [6, 6],
+      ],
+    )
+    assert.equal(calls.length, 3)
+    const again = batcher.run([f32([[5, 5]])], null, far(), { canBatch: true })
+    await releaseAll()
+    assert.deepEqual(values((await again)[0]), [10, 10])
+  })
+
   it('fails queued requests with the error the pool gives when no runner is coming', async () => {
     const { target } = doubler()
     const pool = poolOf(target)

@@ -36,6 +36,11 @@ export interface BatcherOptions {
   readonly maxQueueDelayUs?: number
   /** Calls on one runner at once: two keep it busy while the next batch is assembled. */
   readonly maxInFlight: number
+  /**
+   * Most requests waiting (running ones not counted), as Triton's `max_queue_size`; one more
+   * is refused at once with `queue_full`. Unset: no bound.
+   */
+  readonly maxQueueSize?: number
   /** Called once per runner call with the number of requests it combined. */
   readonly onBatch?: (requests: number) => void
 }
@@ -59,7 +64,7 @@ interface Item {
  * outputs asked for) are concatenated along it, run once on the runner with the fewest calls
  * outstanding, and the outputs split back by rows. A request alone runs as it came, and nothing
  * waits for company (no added delay at low load). A request still queued at its deadline fails
- * with `inference_timeout`.
+ * with `inference_timeout`; one that finds the queue full fails at once with `queue_full`.
  */
 export class Batcher {
   readonly #pool: BatchTargets
@@ -86,7 +91,8 @@ export class Batcher {
   /**
    * Runs one request; `canBatch` says whether the model allows joining it with others (every
    * input and output has a dynamic first dimension); `onStart` learns how long it waited in the
-   * queue. Rejects with what the runner answered for its batch, or `inference_timeout`.
+   * queue. Rejects with what the runner answered for its batch, `inference_timeout`, or
+   * `queue_full` when `maxQueueSize` requests are already waiting.
    */
   run(
     inputs: readonly WireTensor[],
@@ -95,6 +101,17 @@ export class Batcher {
     options: { readonly canBatch: boolean; readonly onStart?: (waitedMs: number) => void },
   ): Promise<WireTensor[]> {
     const onStart = options.onStart
+    const maxQueueSize = this.#options.maxQueueSize
+    // Checked before queueing: a request that finds a runner free leaves the queue at once.
+    if (maxQueueSize !== undefined && this.#queue.length >= maxQueueSize) {
+      return Promise.reject(
+        new BerthError(
+          'queue_full',
+          `the model has ${maxQueueSize} requests waiting already; retry later`,
+          { details: { max_queue_size: maxQueueSize } },
+        ),
+      )
+    }
     return new Promise((resolve, reject) => {
       const item: Item = {
         inputs,

@@ -39,6 +39,8 @@ export interface InferenceServiceOptions {
    * first dimension are batched.
    */
   readonly defaultMaxBatchSize?: number
+  /** Requests waiting per deployment; one more gets 429 `queue_full`. Unset: no bound. */
+  readonly maxQueueSize?: number
 }
 
 /** Rows per batch unless configured: Triton's common default for dynamic-batch models. */
@@ -74,7 +76,7 @@ export interface ServingLookup {
   liveSignature(model: Model): LoadedSignature | undefined
 }
 
-type Outcome = 'success' | 'bad_request' | 'not_ready' | 'timeout' | 'error'
+type Outcome = 'success' | 'bad_request' | 'not_ready' | 'timeout' | 'rejected' | 'error'
 
 /**
  * The data plane, whatever the transport: checks a request against the model's signature,
@@ -87,6 +89,7 @@ export class InferenceService {
   readonly #timeoutMs: number
   readonly #maxInFlight: number
   readonly #defaultMaxBatchSize: number
+  readonly #maxQueueSize: number | undefined
   readonly #batchers = new WeakMap<
     RunnerPool,
     { readonly batcher: Batcher; readonly settings: ServingSettings }
@@ -101,6 +104,7 @@ export class InferenceService {
     this.#timeoutMs = options.timeoutMs
     this.#maxInFlight = options.maxInFlightPerRunner ?? 2
     this.#defaultMaxBatchSize = options.defaultMaxBatchSize ?? DEFAULT_MAX_BATCH_SIZE
+    this.#maxQueueSize = options.maxQueueSize
   }
 
   /**
@@ -152,7 +156,8 @@ export class InferenceService {
   /**
    * Runs one decoded request. Throws the 400s of `checkInputs`, `model_not_servable`,
    * `model_not_ready` (503), `inference_failed` (400: the model refused the values),
-   * `inference_timeout` / `runner_timeout` (504) and `runner_*` (503) when the runner broke.
+   * `inference_timeout` / `runner_timeout` (504), `queue_full` (429) when too many requests
+   * wait already, and `runner_*` (503) when the runner broke.
    */
   infer(model: Model, request: InferRequest): Promise<WireTensor[]> {
     return this.#measured(model, (deadline) => this.#infer(model, request, deadline))
@@ -270,6 +275,7 @@ export class InferenceService {
       maxBatchSize: settings.maxBatchSize ?? this.#defaultMaxBatchSize,
       maxQueueDelayUs: settings.maxQueueDelayUs,
       maxInFlight: this.#maxInFlight,
+      ...(this.#maxQueueSize === undefined ? {} : { maxQueueSize: this.#maxQueueSize }),
       onBatch: (requests) => this.#metrics.batchSize.observe(labels, requests),
     })
     this.#batchers.set(serving.pool, { batcher, settings })
@@ -312,6 +318,7 @@ function outcomeOf(err: unknown): Outcome {
   if (err.code === 'model_not_ready') return 'not_ready'
   const kind = ERROR_CODES[err.code]
   if (kind === 'deadline_exceeded') return 'timeout'
+  if (kind === 'resource_exhausted') return 'rejected'
   if (kind === 'invalid_argument') return 'bad_request'
   return 'error'
 }

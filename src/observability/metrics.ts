@@ -55,7 +55,7 @@ export class Metrics {
     const registers = [this.registry]
     this.inferenceRequests = new Counter({
       name: `${METRIC_PREFIX}inference_requests_total`,
-      help: 'Inference requests by outcome (success, bad_request, not_ready, timeout, error)',
+      help: 'Inference requests by outcome (success, bad_request, not_ready, timeout, rejected, error)',
       labelNames: [...perModel, 'outcome'],
       registers,
     })

@@ -29,7 +29,7 @@ export interface InferenceRoutesOptions {
 /** The binary tensor extension's header: length of the JSON part of the body. */
 const HEADER_LENGTH = 'inference-header-content-length'
 
-const inferErrors = errorResponses(400, 401, 403, 404, 413, 422, 503, 504)
+const inferErrors = errorResponses(400, 401, 403, 404, 413, 422, 429, 503, 504)
 
 /** The request body, raw: JSON or JSON + binary tensors, decoded by the OIP codec. */
 function acceptRawBodies(app: FastifyInstance, maxRequestBytes: number): void {
