@@ -110,6 +110,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       ping: config.scheduler.runnerPing,
       torchPython: config.scheduler.torchPython,
       spareRunners: config.scheduler.spareRunners,
+      runnerEnv: config.scheduler.runnerEnv,
       log: (line, fields) => logger.info({ ...fields, line }, 'runner output'),
     })
     closers.push(['scheduler', () => scheduler.close()])

@@ -63,6 +63,11 @@ export type SchedulerConfig = {
   /** ONNX runner processes kept started ahead of need, so a deploy or upload check skips the start. */
   readonly spareRunners: number
   /**
+   * The environment runners get: only the `RUNNER_ENV_NAMES` the server was given. Runners load
+   * untrusted models, so never the database URL, keys or cloud credentials.
+   */
+  readonly runnerEnv: Readonly<Record<string, string>>
+  /**
    * Liveness pings of idle runners: how often, and how long one has to answer before it is
    * killed and restarted (`runner_unresponsive`); `undefined` turns them off.
    */

@@ -38,6 +38,24 @@ describe('loadConfig', () => {
     assert.equal(config.logLevel, 'info')
   })
 
+  it("gives runners only the allowed part of the server's environment", () => {
+    const env = {
+      PATH: '/usr/bin',
+      HOME: '/home/berth',
+      OPENBLAS_CORETYPE: 'Haswell',
+      OMP_NUM_THREADS: '1',
+      AWS_SECRET_ACCESS_KEY: 'secret',
+      BERTH_DATABASE_URL: 'postgres://user:password@db/berth',
+      NODE_OPTIONS: '--require /tmp/evil.js',
+    }
+    assert.deepEqual(loadConfig(env).scheduler.runnerEnv, {
+      PATH: '/usr/bin',
+      HOME: '/home/berth',
+      OPENBLAS_CORETYPE: 'Haswell',
+      OMP_NUM_THREADS: '1',
+    })
+  })
+
   it('offers the detected machine to deployments unless told otherwise', () => {
     const host = { cpus: 6, memoryBytes: 8 * 1024 ** 3 }
     assert.deepEqual(loadConfig({}, host).scheduler, {
@@ -46,6 +64,7 @@ describe('loadConfig', () => {
       torchPython: undefined,
       spareRunners: 1,
       runnerPing: { intervalMs: 5000, timeoutMs: 5000 },
+      runnerEnv: {},
     })
     const set = loadConfig(
       {

@@ -136,7 +136,7 @@ export function loadConfig(env: Env, host: HostFacts = detectHost()): Config {
     dataDir,
     metadata: readMetadata(read, dataDir),
     artifacts: readArtifacts(read, dataDir),
-    scheduler: readScheduler(read, host),
+    scheduler: readScheduler(read, host, env),
     bootstrapApiKey: readBootstrapKey(read),
     uploadSigningKey: readSigningKey(read),
     limits: {
@@ -278,7 +278,7 @@ function readArtifacts(read: EnvReader, dataDir: string): ArtifactsConfig {
   return { driver: 'fs', root: join(dataDir, 'archives') }
 }
 
-function readScheduler(read: EnvReader, host: HostFacts): SchedulerConfig {
+function readScheduler(read: EnvReader, host: HostFacts, env: Env): SchedulerConfig {
   // Named in the docs as planned, so it gets its own answer rather than "must be one of".
   if (read.raw('BERTH_SCHEDULER') === 'kubernetes') {
     read.problems.push('BERTH_SCHEDULER: kubernetes is not supported by this version of berth yet')
@@ -298,7 +298,37 @@ function readScheduler(read: EnvReader, host: HostFacts): SchedulerConfig {
     torchPython: read.raw('BERTH_TORCH_PYTHON'),
     spareRunners: read.int('BERTH_SPARE_RUNNERS'),
     runnerPing: readRunnerPing(read),
+    runnerEnv: runnerEnvironment(env),
   }
+}
+
+/**
+ * What runners inherit of the server's environment: where programs and libraries are, the
+ * locale, time zone and temp dir, and the math libraries' settings (OpenBLAS, OpenMP, MKL: their
+ * kernels and threads decide the very bits a model computes). Nothing else: a runner loads
+ * untrusted models, and the server's environment holds its database URL, keys and `AWS_*`
+ * credentials.
+ */
+export const RUNNER_ENV_NAMES = [
+  'PATH',
+  'HOME',
+  'LANG',
+  'LC_ALL',
+  'TZ',
+  'TMPDIR',
+  'LD_LIBRARY_PATH',
+]
+const RUNNER_ENV_PREFIXES = ['OPENBLAS_', 'OMP_', 'MKL_', 'KMP_', 'GOTO_']
+
+/** The part of `env` runners get: see `RUNNER_ENV_NAMES`. */
+function runnerEnvironment(env: Env): Record<string, string> {
+  const passes = (name: string) =>
+    RUNNER_ENV_NAMES.includes(name) || RUNNER_ENV_PREFIXES.some((p) => name.startsWith(p))
+  return Object.fromEntries(
+    Object.entries(env).filter(
+      (entry): entry is [string, string] => passes(entry[0]) && entry[1] !== undefined,
+    ),
+  )
 }
 
 function readRunnerPing(read: EnvReader): SchedulerConfig['runnerPing'] {

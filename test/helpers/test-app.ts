@@ -35,6 +35,9 @@ export interface TestApp {
 export async function startTestApp(env: Record<string, string | undefined> = {}): Promise<TestApp> {
   const dir = await tempDir()
   const config = loadConfig({
+    // The process's own environment but berth's variables, as `berth serve` would see it
+    // (runners get their allowed part of it: the math libraries' settings change their results).
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BERTH_'))),
     BERTH_DATA_DIR: dir.path,
     BERTH_BOOTSTRAP_API_KEY: BOOTSTRAP_KEY,
     ...env,

@@ -36,6 +36,8 @@ export interface LocalSchedulerOptions {
   readonly command?: (runtime: RunnerRuntime) => RunnerCommand
   /** ONNX runner processes kept started ahead of need (0: none). */
   readonly spareRunners?: number
+  /** The runners' environment (never the server's own); unset: an empty one. */
+  readonly runnerEnv?: Readonly<Record<string, string>>
   readonly log?: (line: string, fields: Record<string, unknown>) => void
 }
 
@@ -171,6 +173,7 @@ export class LocalScheduler implements Scheduler {
       startTimeoutMs: this.#options.startTimeoutMs,
       killGraceMs: this.#options.killGraceMs,
       maxFrameBytes: this.#options.maxFrameBytes,
+      ...(this.#options.runnerEnv === undefined ? {} : { env: this.#options.runnerEnv }),
       ...(this.#options.ping === undefined ? {} : { ping: this.#options.ping }),
       ...(log === undefined
         ? {}

@@ -39,6 +39,8 @@ export interface WorkerProcessOptions {
   /** After SIGTERM, how long to wait before SIGKILL. */
   readonly killGraceMs: number
   readonly maxFrameBytes: number
+  /** The runner's whole environment; unset: none at all (never the server's own). */
+  readonly env?: Readonly<Record<string, string>>
   /** Pings the runner while it is idle, once started; unset: no liveness checks. */
   readonly ping?: RunnerPing
   /** Receives the runner's stdout and stderr lines. */
@@ -103,6 +105,8 @@ export class WorkerProcess {
       [...(options.execArgv ?? []), options.entry, ...(options.args ?? [])],
       {
         stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+        // A runner loads untrusted models: it sees only what it is given, not the server's secrets.
+        env: { ...options.env },
       },
     )
     const channel = child.stdio[3] as Duplex
