@@ -54,18 +54,25 @@ export interface StoredArchive {
   readonly sizeBytes: number
 }
 
-export interface Model {
-  readonly namespaceId: string
-  readonly organizationId: string
-  readonly modelId: string
-  /** Random id of the upload that created the model; names its archive and unpacked files. */
-  readonly uploadId: string
+/**
+ * What the uploader says a model is, wherever it is recorded: a namespace's model, an org
+ * model, an upload request.
+ */
+export interface ModelDescriptor {
   readonly name: string
   readonly version: string
   readonly format: ModelFormat
   readonly framework: string | null
   readonly taskType: string | null
   readonly resources: ResourceRequirements
+}
+
+export interface Model extends ModelDescriptor {
+  readonly namespaceId: string
+  readonly organizationId: string
+  readonly modelId: string
+  /** Random id of the upload that created the model; names its archive and unpacked files. */
+  readonly uploadId: string
   readonly serving: ServingSettings
   readonly archive: StoredArchive
   readonly manifest: Manifest

@@ -1,6 +1,5 @@
 import type { Manifest } from './manifest.js'
-import type { ResourceRequirements } from './model.js'
-import type { ModelFormat } from './model-format.js'
+import type { ModelDescriptor } from './model.js'
 
 /** Where an org model's archive stands: uploaded and not checked yet, usable, or refused. */
 export type ValidationStatus = 'pending' | 'passed' | 'failed'
@@ -15,19 +14,13 @@ export const UPLOAD_URL_DEFAULT_SECONDS = 3600
  * validated on confirm, then enabled in any of the organization's namespaces. Its archive is
  * the organization's: namespaces that enable it share it.
  */
-export interface OrgModel {
+export interface OrgModel extends ModelDescriptor {
   readonly organizationId: string
   /** `{name}_{version with . as _}`, unique in the organization. */
   readonly modelId: string
   /** `upl_…`: names the upload and the archive; unique everywhere. */
   readonly uploadId: string
-  readonly name: string
-  readonly version: string
   readonly description: string | null
-  readonly format: ModelFormat
-  readonly framework: string | null
-  readonly taskType: string | null
-  readonly resources: ResourceRequirements
   readonly archive: {
     readonly key: string
     readonly url: string

@@ -18,8 +18,8 @@ import { newId } from '../domain/ids.js'
 import { type Manifest, servedOnnx } from '../domain/manifest.js'
 import {
   type Model,
+  type ModelDescriptor,
   modelIdOf,
-  type ResourceRequirements,
   type ServingSettings,
 } from '../domain/model.js'
 import type { ModelFormat } from '../domain/model-format.js'
@@ -35,14 +35,8 @@ import type { ModelCatalog } from './model-catalog.js'
 import { UndoStack } from './undo-stack.js'
 
 /** A direct upload, its fields validated by the caller: the staged archive and what it is. */
-export interface UploadRequest {
+export interface UploadRequest extends ModelDescriptor {
   readonly archive: StagedArchive
-  readonly name: string
-  readonly version: string
-  readonly format: ModelFormat
-  readonly framework: string | null
-  readonly taskType: string | null
-  readonly resources: ResourceRequirements
   readonly serving: ServingSettings
   /** Deploy right after recording the model. */
   readonly deploy: boolean
