@@ -185,7 +185,14 @@ export class FrameDecoder<M> {
   }
 
   #decode(headerBytes: Buffer, payload: Buffer): M {
-    const header: unknown = JSON.parse(headerBytes.toString('utf8'))
+    // Every refusal is a plain "bad frame" Error: a SyntaxError or TypeError escaping from here
+    // would say the decoder broke, when it is the peer that did.
+    let header: unknown
+    try {
+      header = JSON.parse(headerBytes.toString('utf8'))
+    } catch (err) {
+      throw new Error('bad frame: header is not JSON', { cause: err })
+    }
     if (typeof header !== 'object' || header === null)
       throw new Error('bad frame: header is not an object')
     const record = header as Record<string, unknown>
@@ -195,6 +202,8 @@ export class FrameDecoder<M> {
       if ((record.type === 'infer') !== (field === 'inputs')) continue
       let offset = 0
       record[field] = list.map((t: unknown) => {
+        if (typeof t !== 'object' || t === null)
+          throw new Error('bad frame: tensor is not an object')
         const desc = t as Partial<TensorHeader>
         const length = desc.byteLength
         if (
