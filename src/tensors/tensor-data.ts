@@ -18,7 +18,19 @@ const INT_RANGE: Readonly<Partial<Record<FixedDatatype, readonly [number, number
 /** Flattens OIP `data` (flat, or nested row-major) into its elements. */
 export function flatten(data: readonly unknown[]): unknown[] {
   if (!data.some(Array.isArray)) return data as unknown[]
-  return (data as unknown[]).flat(Number.POSITIVE_INFINITY)
+  // Without recursion: `flat(Infinity)` recurses per level, and a client may nest 100k deep.
+  const out: unknown[] = []
+  const stack: Array<{ readonly list: readonly unknown[]; at: number }> = [{ list: data, at: 0 }]
+  for (let top = stack[0]; top !== undefined; top = stack[stack.length - 1]) {
+    if (top.at === top.list.length) {
+      stack.pop()
+      continue
+    }
+    const value = top.list[top.at++]
+    if (Array.isArray(value)) stack.push({ list: value, at: 0 })
+    else out.push(value)
+  }
+  return out
 }
 
 /**
@@ -33,7 +45,7 @@ export function encodeValues(datatype: string, values: readonly unknown[]): Uint
   const view = new DataView(bytes.buffer)
   for (let i = 0; i < n; i++) {
     const v = values[i]
-    const bad = () => `element ${i} (${JSON.stringify(v) ?? String(v)}) is not a valid ${datatype}`
+    const bad = () => `element ${i} (${shown(v)}) is not a valid ${datatype}`
     switch (datatype) {
       case 'FP32':
         if (typeof v !== 'number') return bad()
@@ -71,6 +83,14 @@ export function encodeValues(datatype: string, values: readonly unknown[]): Uint
     }
   }
   return bytes
+}
+
+/** A bad element as an error message shows it. */
+function shown(v: unknown): string {
+  // Not a container's JSON: a client's object may be nested deeper than the stack goes.
+  if (Array.isArray(v)) return 'an array'
+  if (typeof v === 'object' && v !== null) return 'an object'
+  return JSON.stringify(v) ?? String(v)
 }
 
 /** The tensor's elements as JSON text (an array), exact for 64-bit integers. */
@@ -172,6 +192,12 @@ export function toHalf(x: number): number {
   if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0)
   let e = exp - 127 + 15
   if (e >= 0x1f) return sign | 0x7c00
+  // `x` was rounded to float32 first. When that landed exactly halfway between two halves, the
+  // tie may not be real: a double just above or below it goes its own way, not to the even one.
+  const rounded = f32[0] as number
+  const roundUp = (rest: number, mid: number, half: number) =>
+    rest > mid ||
+    (rest === mid && (rounded === x ? (half & 1) === 1 : Math.abs(x) > Math.abs(rounded)))
   if (e <= 0) {
     if (e < -10) return sign
     mant |= 0x800000
@@ -179,11 +205,11 @@ export function toHalf(x: number): number {
     const half = mant >>> shift
     const rest = mant & ((1 << shift) - 1)
     const mid = 1 << (shift - 1)
-    return sign | (half + (rest > mid || (rest === mid && (half & 1) === 1) ? 1 : 0))
+    return sign | (half + (roundUp(rest, mid, half) ? 1 : 0))
   }
   const rest = mant & 0x1fff
   mant >>>= 13
-  if (rest > 0x1000 || (rest === 0x1000 && (mant & 1) === 1)) {
+  if (roundUp(rest, 0x1000, mant)) {
     mant += 1
     if (mant === 0x400) {
       mant = 0
