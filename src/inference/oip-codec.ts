@@ -90,10 +90,14 @@ export function decodeInferHeader(header: Record<string, unknown>, binary: Buffe
     const parameters = isRecord(raw.parameters) ? raw.parameters : {}
     const binarySize = parameters.binary_data_size
     if (binarySize !== undefined) {
-      if (!Number.isSafeInteger(binarySize) || (binarySize as number) !== count * item) {
+      // Not printed unless a number: String() of a deeply nested array overflows the stack.
+      if (!Number.isSafeInteger(binarySize)) {
+        throw dataInvalid(name, 'has a binary_data_size that is not an integer')
+      }
+      if ((binarySize as number) !== count * item) {
         throw dataInvalid(
           name,
-          `binary_data_size ${String(binarySize)} does not match shape [${shape.join(', ')}] of ${datatype} (${count * item} bytes)`,
+          `binary_data_size ${binarySize as number} does not match shape [${shape.join(', ')}] of ${datatype} (${count * item} bytes)`,
         )
       }
       if (offset + count * item > binary.length) {

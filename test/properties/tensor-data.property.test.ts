@@ -173,7 +173,7 @@ describe('tensor data properties', () => {
       {
         ...runs(300),
         examples: [
-          ['FP32', [new DeepNesting('object', 10_000)]],
+          ['FP32', [new DeepNesting('object', 40_000)]],
           ['constructor', [1]],
           ['toString', []],
         ],
