@@ -19,8 +19,13 @@ export interface InspectedArchive {
   readonly unpackedBytes: number
 }
 
-const MAX_PATH_LENGTH = 4096
-const MAX_SEGMENT_LENGTH = 255
+/**
+ * Bounds on entry names, in UTF-8 bytes as the filesystem counts them: a segment over NAME_MAX
+ * (255), or a path that with the data dir in front would pass PATH_MAX (4096), would fail in
+ * `open()` with ENAMETOOLONG, a server error, instead of being refused.
+ */
+const MAX_PATH_BYTES = 1024
+const MAX_SEGMENT_BYTES = 255
 const GZIP_MAGIC = [0x1f, 0x8b]
 // zlib's 16 KiB default makes tens of thousands of small writes per GiB; measured in bench/.
 const IO_CHUNK = 1024 * 1024
@@ -88,7 +93,12 @@ export async function inspectArchive(
       () => undefined,
       (e: unknown) => e,
     )
-    throw translate(isBerthError(err) ? err : (meter.failure ?? upstream ?? err))
+    // A premature close is what `destroy()` above did to the pipeline: never the cause.
+    const broke =
+      (upstream as { code?: unknown } | undefined)?.code === 'ERR_STREAM_PREMATURE_CLOSE'
+        ? undefined
+        : upstream
+    throw translate(isBerthError(err) ? err : (meter.failure ?? broke ?? err))
   }
 
   if (files.length === 0) throw archiveError('archive_empty', 'the archive holds no files')
@@ -175,7 +185,7 @@ class ByteMeter {
 
 /** Checks one entry name and returns it normalised (no `.` or empty segments; `''` for the root). */
 function safePath(name: string): string {
-  if (name.length === 0 || name.length > MAX_PATH_LENGTH || name.includes('\0')) {
+  if (name.length === 0 || Buffer.byteLength(name) > MAX_PATH_BYTES || name.includes('\0')) {
     throw archiveError(
       'archive_invalid_path',
       'an entry has an empty, overlong or NUL-bearing name',
@@ -193,7 +203,7 @@ function safePath(name: string): string {
   if (segments.includes('..')) {
     throw archiveError('archive_path_traversal', 'an entry path contains ".."', { entry: name })
   }
-  if (segments.some((s) => s.length > MAX_SEGMENT_LENGTH)) {
+  if (segments.some((s) => Buffer.byteLength(s) > MAX_SEGMENT_BYTES)) {
     throw archiveError('archive_invalid_path', 'an entry has an overlong name', {
       entry: name.slice(0, 200),
     })
@@ -287,7 +297,13 @@ function translate(err: unknown): unknown {
   if (typeof code === 'string' && code.startsWith('Z_')) {
     return new BerthError('archive_not_gzip', 'the gzip data is corrupt', { cause: err })
   }
-  if (message.startsWith('Invalid tar header')) {
+  // tar-stream has no error codes: its refusals of a header (a checksum, a size that is not a
+  // number, a pax or long-name header over its 4 MiB bound) are known by their messages.
+  if (
+    message.startsWith('Invalid tar header') ||
+    message === 'Invalid header' ||
+    message === 'Header exceeds max size'
+  ) {
     return new BerthError('archive_not_tar', 'the archive is not a tar file', { cause: err })
   }
   return err
