@@ -247,7 +247,9 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks): unknown {
       case 0x65: {
         // APPENDS
         const items = popMark()
-        asList(top()).push(...items)
+        const list = asList(top())
+        // One at a time: spread, a pickle's 200k items would overflow the call stack.
+        for (const item of items) list.push(item)
         break
       }
       case 0x64: {

@@ -43,6 +43,8 @@ const ALLOWED_GLOBALS = new Set([
 ])
 
 const MAX_PICKLE_BYTES = 64 * 1024 * 1024
+/** Entries walked over all of a state_dict's (nested) dicts: far above any real checkpoint. */
+const MAX_DICT_ENTRIES = 1_000_000
 const ZIP_MAGIC = Buffer.from([0x50, 0x4b, 0x03, 0x04])
 
 interface Storage {
@@ -152,8 +154,7 @@ async function openCheckpoint(
     const pickle = await readEntry(zip, pickleEntry)
     const root = unpickle(pickle, stateDictHooks(prefix, entries, label))
     if (!(root instanceof Map)) throw invalid(label, 'its pickle is not a dict of tensors')
-    const tensors: TorchTensor[] = []
-    collectTensors(root, '', tensors)
+    const tensors = collectTensors(root, label)
     return { zip, entries, checkpoint: { kind: 'state_dict', tensors } }
   } catch (err) {
     zip.close()
@@ -318,14 +319,35 @@ function rebuildTensor(args: readonly unknown[], label: string): Tensor {
   }
 }
 
-function collectTensors(dict: Map<unknown, unknown>, prefix: string, out: TorchTensor[]): void {
-  for (const [key, value] of dict) {
-    const name = `${prefix}${String(key)}`
-    if (isTensor(value)) {
-      const { isTensor: _, ...tensor } = value
-      out.push({ name, ...tensor })
-    } else if (value instanceof Map) collectTensors(value, `${name}.`, out)
+/**
+ * The tensors under `root`, named by their key path. The walk is bounded: a pickle can put one
+ * dict under two keys at every level (the memo shares it), which a few hundred bytes turn into
+ * 2^levels paths, and can put a dict inside itself.
+ */
+function collectTensors(root: Map<unknown, unknown>, label: string): TorchTensor[] {
+  const out: TorchTensor[] = []
+  const ancestors = new Set<Map<unknown, unknown>>([root])
+  let walked = 0
+  const walk = (dict: Map<unknown, unknown>, prefix: string): void => {
+    for (const [key, value] of dict) {
+      walked += 1
+      if (walked > MAX_DICT_ENTRIES) {
+        throw invalid(label, `its pickle has more than ${MAX_DICT_ENTRIES} dict entries`)
+      }
+      const name = `${prefix}${String(key)}`
+      if (isTensor(value)) {
+        const { isTensor: _, ...tensor } = value
+        out.push({ name, ...tensor })
+      } else if (value instanceof Map) {
+        if (ancestors.has(value)) throw invalid(label, 'its pickle has a dict inside itself')
+        ancestors.add(value)
+        walk(value, `${name}.`)
+        ancestors.delete(value)
+      }
+    }
   }
+  walk(root, '')
+  return out
 }
 
 function isTensor(value: unknown): value is Tensor {
