@@ -150,7 +150,9 @@ function tensorsOf(
 
 /**
  * Reassembles frames from a byte stream. `push` returns the complete messages so far; a frame
- * that is too large, or a header that is not a known message, throws (the peer is broken).
+ * that is too large (known from its first 8 bytes, before it is buffered), or one that is not a
+ * known message, throws a plain Error ("bad frame: …"): the peer is broken, and the parent
+ * turns that into `runner_protocol_error`.
  */
 export class FrameDecoder<M> {
   readonly #maxFrameBytes: number

@@ -192,12 +192,7 @@ export function toHalf(x: number): number {
   if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0)
   let e = exp - 127 + 15
   if (e >= 0x1f) return sign | 0x7c00
-  // `x` was rounded to float32 first. When that landed exactly halfway between two halves, the
-  // tie may not be real: a double just above or below it goes its own way, not to the even one.
   const rounded = f32[0] as number
-  const roundUp = (rest: number, mid: number, half: number) =>
-    rest > mid ||
-    (rest === mid && (rounded === x ? (half & 1) === 1 : Math.abs(x) > Math.abs(rounded)))
   if (e <= 0) {
     if (e < -10) return sign
     mant |= 0x800000
@@ -205,11 +200,11 @@ export function toHalf(x: number): number {
     const half = mant >>> shift
     const rest = mant & ((1 << shift) - 1)
     const mid = 1 << (shift - 1)
-    return sign | (half + (roundUp(rest, mid, half) ? 1 : 0))
+    return sign | (half + (roundsUp(rest, mid, half, x, rounded) ? 1 : 0))
   }
   const rest = mant & 0x1fff
   mant >>>= 13
-  if (roundUp(rest, 0x1000, mant)) {
+  if (roundsUp(rest, 0x1000, mant, x, rounded)) {
     mant += 1
     if (mant === 0x400) {
       mant = 0
@@ -218,6 +213,16 @@ export function toHalf(x: number): number {
     }
   }
   return sign | (e << 10) | mant
+}
+
+/**
+ * Whether the half whose dropped bits are `rest` (halfway: `mid`) rounds up from `half`, to
+ * nearest, ties to even. `x` reached here as float32 `rounded`: when that rounding landed exactly
+ * halfway, the tie is not real, and `x` above or below it says which way to go.
+ */
+function roundsUp(rest: number, mid: number, half: number, x: number, rounded: number): boolean {
+  if (rest !== mid) return rest > mid
+  return rounded === x ? (half & 1) === 1 : Math.abs(x) > Math.abs(rounded)
 }
 
 /** The number whose binary16 bits are `h`. */

@@ -6,9 +6,9 @@ import type { ErrorCode } from '../../src/errors/error-codes.js'
 import { HTTP_BY_KIND } from '../../src/http/error-handler.js'
 
 /**
- * The one seed every property runs with, so a failure reproduces exactly. fast-check prints it
- * in the failure, with the `path` of the shrunk counterexample: rerun with
- * `BERTH_PROPERTY_SEED=<seed>` (and `path` in `runs`) to replay it, or another seed to explore.
+ * The one seed every property runs with, so every run is the same and a failure reproduces.
+ * fast-check prints it in the failure (with the `path` of the shrunk counterexample);
+ * `BERTH_PROPERTY_SEED=<n>` runs the properties with another seed, to explore.
  */
 export const PROPERTY_SEED = Number(process.env.BERTH_PROPERTY_SEED ?? 1_652_990_832)
 
