@@ -16,10 +16,12 @@ import { type PickledTensor, pickle, stateDictPickle } from '../fixtures/pickle-
 import { zipStored } from '../fixtures/zip-builder.js'
 import { tempDir } from '../helpers/temp-dir.js'
 import {
+  allocatesUnder,
   hostileBytes,
   parsedOrRefused,
   parsedOrRefusedAsync,
   runs,
+  uintLE,
   withinMs,
 } from './property-helpers.js'
 
@@ -239,6 +241,47 @@ describe('safe unpickler properties', () => {
       // Found by this property: APPENDS spread its items as call arguments, and a pickle of
       // 200k NONEs overflowed the stack.
       { ...runs(1000), examples: [[bulkAppend(200_000)]] },
+    )
+  })
+
+  it('refuses lengths the pickle only declares, without allocating them', async () => {
+    // BINUNICODE, BINBYTES (u32 length); BINUNICODE8, BINBYTES8 (u64); LONG4 (u32 byte count).
+    const opcodes = [
+      [0x58, 4],
+      [0x42, 4],
+      [0x8d, 8],
+      [0x8e, 8],
+      [0x8b, 4],
+    ] as const
+    await fc.assert(
+      fc.asyncProperty(
+        fc
+          .constantFrom(...opcodes)
+          .chain(([opcode, width]) =>
+            fc.tuple(
+              fc.constant(opcode),
+              fc.constant(width),
+              fc.bigInt({ min: 65n, max: 2n ** BigInt(8 * width) - 1n }),
+            ),
+          ),
+        fc.uint8Array({ maxLength: 64 }),
+        async ([opcode, width, length], rest) => {
+          fc.pre(length > BigInt(rest.length))
+          const bytes = Buffer.concat([
+            pickle.proto(2),
+            Buffer.from([opcode]),
+            uintLE(length, width),
+            rest,
+          ])
+          await allocatesUnder(16 * 1024 * 1024, () => {
+            assert.equal(
+              parsedOrRefused(() => unpickle(bytes, spyHooks()), CODES),
+              undefined,
+            )
+          })
+        },
+      ),
+      runs(200),
     )
   })
 
