@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { RunnerPool } from '../../src/deployments/runner-pool.js'
 import { Batcher, type BatchTarget } from '../../src/inference/batcher.js'
-import type { WireTensor } from '../../src/runtime/worker-protocol.js'
+import { RunnerPool } from '../../src/inference/runner-pool.js'
+import type { WireTensor } from '../../src/tensors/tensor.js'
 import { runs } from './property-helpers.js'
 
 /**
@@ -96,7 +96,7 @@ function outputsFor(x: WireTensor, outputs: readonly string[] | null): WireTenso
   const values = floats(x)
   const width = x.shape[1] as number
   const rows = x.shape[0] as number
-  const y = {
+  const y: WireTensor = {
     name: 'y',
     datatype: 'FP32',
     shape: [rows, 3],
@@ -110,7 +110,7 @@ function outputsFor(x: WireTensor, outputs: readonly string[] | null): WireTenso
       ).buffer,
     ),
   }
-  const z = {
+  const z: WireTensor = {
     name: 'z',
     datatype: 'INT32',
     shape: [rows],

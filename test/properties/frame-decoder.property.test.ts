@@ -1,15 +1,17 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
+import { ERROR_CODES, type ErrorCode } from '../../src/errors/error-codes.js'
 import {
   encodeFrame,
   FrameDecoder,
   type FromWorker,
   isFromWorker,
   isToWorker,
+  RUNNER_ERROR_CODES,
   type ToWorker,
-  type WireTensor,
 } from '../../src/runtime/worker-protocol.js'
+import { DATATYPES, type WireTensor } from '../../src/tensors/tensor.js'
 import { hostileBytes, runs, uintLE, withinMs } from './property-helpers.js'
 
 /**
@@ -28,13 +30,18 @@ const text = fc.string({ unit: 'binary', maxLength: 12 })
 const dims = fc.array(fc.nat({ max: 2 ** 40 }), { maxLength: 4 })
 const tensor: fc.Arbitrary<WireTensor> = fc.record({
   name: text,
-  datatype: fc.constantFrom('FP32', 'INT64', 'BYTES', 'BOOL'),
+  datatype: fc.constantFrom(...DATATYPES),
   shape: dims,
   data: fc.uint8Array({ maxLength: 64 }),
 })
 const spec = fc.record({
   name: text,
-  datatype: text,
+  datatype: fc.constantFrom(
+    ...DATATYPES,
+    'ANY' as const,
+    'UNSUPPORTED' as const,
+    'ORT_string' as const,
+  ),
   shape: fc.array(fc.oneof(fc.nat(), text), { maxLength: 4 }),
 })
 
@@ -65,10 +72,11 @@ const toWorker: fc.Arbitrary<ToWorker> = fc.oneof(
     outputs: fc.option(fc.array(text, { maxLength: 3 }), { nil: null }),
   }),
   fc.record({ type: fc.constant('unload' as const), id }),
+  fc.record({ type: fc.constant('ping' as const), id }),
 )
 
 const fromWorker: fc.Arbitrary<FromWorker> = fc.oneof(
-  fc.record({ type: fc.constant('started' as const), pid: id }),
+  fc.record({ type: fc.constant('started' as const), protocol: id, pid: id }),
   fc.record({
     type: fc.constant('loaded' as const),
     id,
@@ -84,8 +92,9 @@ const fromWorker: fc.Arbitrary<FromWorker> = fc.oneof(
   fc.record({
     type: fc.constant('failed' as const),
     id,
-    error: fc.record({ code: fc.constant('inference_failed' as const), message: text }),
+    error: fc.record({ code: fc.constantFrom(...RUNNER_ERROR_CODES), message: text }),
   }),
+  fc.record({ type: fc.constant('pong' as const), id }),
 )
 
 const frameBytes = (messages: readonly (ToWorker | FromWorker)[]) =>
@@ -223,10 +232,12 @@ describe('runner message guards', () => {
         assert.equal(typeof isToWorker(value), 'boolean')
         // Nothing but an object tagged with a known type gets through.
         const type = (value as { type?: unknown } | null)?.type
-        if (!['started', 'loaded', 'result', 'unloaded', 'failed'].includes(type as string)) {
+        if (
+          !['started', 'loaded', 'result', 'unloaded', 'failed', 'pong'].includes(type as string)
+        ) {
           assert.equal(isFromWorker(value), false)
         }
-        if (!['load', 'infer', 'unload'].includes(type as string)) {
+        if (!['load', 'infer', 'unload', 'ping'].includes(type as string)) {
           assert.equal(isToWorker(value), false)
         }
       }),
@@ -266,6 +277,31 @@ describe('runner message guards', () => {
         fc.pre(acceptsNot(message.type, field, (broken as Record<string, unknown>)[field]))
         assert.equal(isToWorker(broken), false)
       }),
+      runs(300),
+    )
+  })
+
+  it('refuse a failure whose code a runner may not send', () => {
+    const forbidden = (Object.keys(ERROR_CODES) as ErrorCode[]).filter(
+      (code) => !(RUNNER_ERROR_CODES as readonly string[]).includes(code),
+    )
+    fc.assert(
+      fc.property(
+        id,
+        fc.oneof(
+          fc.constantFrom(...forbidden),
+          fc.constantFrom('constructor', '__proto__', 'toString', 'hasOwnProperty', ''),
+          fc.string(),
+        ),
+        text,
+        (failedId, code, message) => {
+          fc.pre(!(RUNNER_ERROR_CODES as readonly string[]).includes(code))
+          assert.equal(
+            isFromWorker({ type: 'failed', id: failedId, error: { code, message } }),
+            false,
+          )
+        },
+      ),
       runs(300),
     )
   })
@@ -322,7 +358,7 @@ function assertDeliberateTrue(err: unknown): true {
 function requiredFields(message: ToWorker | FromWorker): string[] {
   switch (message.type) {
     case 'started':
-      return ['type', 'pid']
+      return ['type', 'protocol', 'pid']
     case 'load':
       return ['type', 'id', 'modelPath', 'intraOpThreads']
     case 'infer':
@@ -343,7 +379,7 @@ function requiredFields(message: ToWorker | FromWorker): string[] {
  * integer, any string a model path, and `null` a fine `outputs` of an infer.
  */
 function acceptsNot(type: string, field: string, value: unknown): boolean {
-  if (['id', 'pid', 'intraOpThreads'].includes(field) && value === -1) return false
+  if (['id', 'pid', 'protocol', 'intraOpThreads'].includes(field) && value === -1) return false
   if (field === 'modelPath' && typeof value === 'string') return false
   if (type === 'infer' && field === 'outputs' && value === null) return false
   return true

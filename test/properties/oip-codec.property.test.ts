@@ -7,8 +7,8 @@ import {
   decodeInferRequest,
   encodeInferResponse,
 } from '../../src/inference/oip-codec.js'
-import { encodeValues, ITEM_BYTES, valuesAsJson } from '../../src/inference/tensor-data.js'
-import type { WireTensor } from '../../src/runtime/worker-protocol.js'
+import { type FixedDatatype, ITEM_BYTES, type WireTensor } from '../../src/tensors/tensor.js'
+import { encodeValues, valuesAsJson } from '../../src/tensors/tensor-data.js'
 import {
   allocatesUnder,
   DeepNesting,
@@ -32,7 +32,7 @@ const CODES: readonly ErrorCode[] = ['infer_request_invalid', 'input_data_invali
 /** One valid input: its JSON description, and the bytes berth must decode it to. */
 interface ValidInput {
   readonly name: string
-  readonly datatype: string
+  readonly datatype: FixedDatatype
   readonly shape: readonly number[]
   readonly values: readonly unknown[]
   readonly bytes: Uint8Array
@@ -45,7 +45,9 @@ const float = fc
   .double({ noNaN: true, noDefaultInfinity: true })
   .map((v) => (Object.is(v, -0) ? 0 : v))
 
-const elementOf: Readonly<Record<string, fc.Arbitrary<unknown>>> = {
+const DATATYPES = Object.keys(ITEM_BYTES) as FixedDatatype[]
+
+const elementOf: Readonly<Record<FixedDatatype, fc.Arbitrary<unknown>>> = {
   BOOL: fc.boolean(),
   UINT8: fc.integer({ min: 0, max: 255 }),
   UINT16: fc.integer({ min: 0, max: 65535 }),
@@ -74,7 +76,7 @@ function nest(values: readonly unknown[], shape: readonly number[]): unknown {
 const validInput = (name: string): fc.Arbitrary<ValidInput> =>
   fc
     .tuple(
-      fc.constantFrom(...Object.keys(elementOf)),
+      fc.constantFrom(...DATATYPES),
       fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 3 }),
       fc.constantFrom('flat' as const, 'nested' as const, 'binary' as const),
     )
@@ -225,6 +227,38 @@ describe('Open Inference Protocol codec properties', () => {
     )
   })
 
+  it('answers whatever tensors a runner returns with a body or a 400, never a throw of its own', () => {
+    // A runner is untrusted: its frames are checked for shape, not for what the datatype says.
+    const output = fc.record({
+      name: fc.string({ maxLength: 6 }),
+      datatype: fc.oneof(
+        fc.constantFrom(...DATATYPES, 'BYTES', 'BF16'),
+        fc.constantFrom('ORT_float8e4m3fn', 'constructor', ''),
+        fc.string({ maxLength: 6 }),
+      ),
+      shape: fc.array(fc.nat(4), { maxLength: 3 }),
+      data: fc.uint8Array({ maxLength: 48 }),
+    })
+    fc.assert(
+      fc.property(fc.array(output, { maxLength: 4 }), fc.boolean(), (outputs, binary) => {
+        const encoded = parsedOrRefused(
+          () =>
+            encodeInferResponse(
+              { modelName: 'm', modelVersion: '1', id: undefined },
+              outputs as WireTensor[],
+              binary ? true : new Set(),
+            ),
+          ['inference_failed'],
+        )
+        if (encoded === undefined) return
+        const end = encoded.headerLength ?? encoded.body.length
+        const header = JSON.parse(encoded.body.subarray(0, end).toString('utf8'))
+        assert.equal(header.outputs.length, outputs.length)
+      }),
+      runs(300),
+    )
+  })
+
   it('answers damaged bodies with a decoded request or a 400', () => {
     const samples = validRequest.map((r) => {
       const { body, headerLength } = bodyOf(r)
@@ -303,14 +337,14 @@ describe('Open Inference Protocol codec properties', () => {
   it('refuses sizes it was only told, without allocating them', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.constantFrom(...Object.keys(ITEM_BYTES)),
+        fc.constantFrom(...DATATYPES),
         fc.array(fc.integer({ min: 2 ** 10, max: 2 ** 24 }), { minLength: 2, maxLength: 4 }),
         fc.boolean(),
         async (datatype, shape, binary) => {
           const count = shape.reduce((a, b) => a * b, 1)
-          fc.pre(count * (ITEM_BYTES[datatype] as number) >= 2 ** 30)
+          fc.pre(count * ITEM_BYTES[datatype] >= 2 ** 30)
           const input = binary
-            ? { parameters: { binary_data_size: count * (ITEM_BYTES[datatype] as number) } }
+            ? { parameters: { binary_data_size: count * ITEM_BYTES[datatype] } }
             : { data: [1, 2, 3] }
           const json = Buffer.from(
             JSON.stringify({ inputs: [{ name: 'x', datatype, shape, ...input }] }),
@@ -333,7 +367,7 @@ describe('Open Inference Protocol codec properties', () => {
 /** A tensor's bytes as a JSON answer carries them: -0 is written "0" and comes back as +0. */
 function zeroSign(t: WireTensor): Uint8Array {
   if (!t.datatype.startsWith('FP')) return t.data
-  const item = ITEM_BYTES[t.datatype] as number
+  const item = ITEM_BYTES[t.datatype as FixedDatatype]
   const out = Uint8Array.from(t.data)
   const view = new DataView(out.buffer)
   for (let at = 0; at < out.length; at += item) {
