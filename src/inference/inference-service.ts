@@ -204,7 +204,14 @@ export class InferenceService {
       (await this.#dispatch(serving, [text], null, deadline, false)).map((o) => [o.name, o]),
     )
     const rows = (tensor: WireTensor | undefined, width: number): number[][] => {
-      // An aligned copy of the FP32 bytes, read as numbers (JSON turns NaN into null, as OIP does).
+      if (tensor !== undefined && tensor.datatype !== 'FP32') {
+        throw new BerthError(
+          'inference_failed',
+          `the task pipeline answered "${tensor.name}" as ${tensor.datatype}, not FP32`,
+        )
+      }
+      // An aligned copy of the FP32 bytes (a whole number of them: the runner protocol checks
+      // every tensor's length against its shape), read as numbers (JSON turns NaN into null).
       const copy = Uint8Array.prototype.slice.call(tensor?.data ?? new Uint8Array())
       const values = new Float32Array(copy.buffer, 0, copy.byteLength / 4)
       return Array.from({ length: texts.length }, (_, r) =>

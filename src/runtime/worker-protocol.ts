@@ -1,6 +1,12 @@
 import type { TaskSpec, WeightFiles } from '../domain/serving-plan.js'
 import type { ErrorCode } from '../errors/error-codes.js'
-import type { TensorSpec, WireTensor } from '../tensors/tensor.js'
+import {
+  ITEM_BYTES,
+  isDatatype,
+  isFixedDatatype,
+  type TensorSpec,
+  type WireTensor,
+} from '../tensors/tensor.js'
 
 /**
  * The runner protocol: length-prefixed frames on a pipe between berth and a runner process.
@@ -253,14 +259,18 @@ const isTensorHead = (t: unknown): t is Record<string, unknown> & { shape: unkno
   typeof t.name === 'string' &&
   typeof t.datatype === 'string' &&
   Array.isArray(t.shape)
-const isTensorList = (v: unknown) =>
-  Array.isArray(v) &&
-  v.every(
-    (t) =>
-      isTensorHead(t) &&
-      t.shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0) &&
-      t.data instanceof Uint8Array,
-  )
+/**
+ * A tensor: an OIP datatype, a shape of sizes, and for the fixed-size datatypes exactly the bytes
+ * the shape needs (so no reader downstream meets a short or ragged buffer).
+ */
+const isTensor = (t: unknown): t is WireTensor => {
+  if (!isTensorHead(t) || !isDatatype(t.datatype) || !(t.data instanceof Uint8Array)) return false
+  if (!t.shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) return false
+  if (!isFixedDatatype(t.datatype)) return true
+  const count = (t.shape as number[]).reduce((a, b) => a * b, 1)
+  return t.data.byteLength === count * ITEM_BYTES[t.datatype]
+}
+const isTensorList = (v: unknown) => Array.isArray(v) && v.every(isTensor)
 const isSpecList = (v: unknown) => Array.isArray(v) && v.every(isTensorHead)
 
 const isWeightFiles = (v: unknown): v is WeightFiles =>

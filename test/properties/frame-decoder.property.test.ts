@@ -11,7 +11,12 @@ import {
   RUNNER_ERROR_CODES,
   type ToWorker,
 } from '../../src/runtime/worker-protocol.js'
-import { DATATYPES, type WireTensor } from '../../src/tensors/tensor.js'
+import {
+  DATATYPES,
+  ITEM_BYTES,
+  isFixedDatatype,
+  type WireTensor,
+} from '../../src/tensors/tensor.js'
 import { hostileBytes, runs, uintLE, withinMs } from './property-helpers.js'
 
 /**
@@ -27,13 +32,20 @@ const MAX_FRAME_BYTES = 64 * 1024
 
 const id = fc.nat({ max: Number.MAX_SAFE_INTEGER })
 const text = fc.string({ unit: 'binary', maxLength: 12 })
-const dims = fc.array(fc.nat({ max: 2 ** 40 }), { maxLength: 4 })
-const tensor: fc.Arbitrary<WireTensor> = fc.record({
-  name: text,
-  datatype: fc.constantFrom(...DATATYPES),
-  shape: dims,
-  data: fc.uint8Array({ maxLength: 64 }),
-})
+/** A tensor as the protocol allows it: fixed-size datatypes carry exactly their shape's bytes. */
+const tensor: fc.Arbitrary<WireTensor> = fc
+  .record({
+    name: text,
+    datatype: fc.constantFrom(...DATATYPES),
+    shape: fc.array(fc.nat({ max: 4 }), { maxLength: 3 }),
+    bytes: fc.uint8Array({ maxLength: 64 }),
+  })
+  .map(({ name, datatype, shape, bytes }) => {
+    if (!isFixedDatatype(datatype)) return { name, datatype, shape, data: bytes }
+    const data = new Uint8Array(shape.reduce((a, b) => a * b, 1) * ITEM_BYTES[datatype])
+    data.set(bytes.subarray(0, data.byteLength))
+    return { name, datatype, shape, data }
+  })
 const spec = fc.record({
   name: text,
   datatype: fc.constantFrom(
@@ -277,6 +289,27 @@ describe('runner message guards', () => {
         fc.pre(acceptsNot(message.type, field, (broken as Record<string, unknown>)[field]))
         assert.equal(isToWorker(broken), false)
       }),
+      runs(300),
+    )
+  })
+
+  it('refuse a result tensor whose bytes do not fit its shape, or that is not of an OIP datatype', () => {
+    fc.assert(
+      fc.property(
+        id,
+        tensor,
+        fc.integer({ min: -3, max: 3 }).filter((d) => d !== 0),
+        fc.constantFrom('FP8', 'constructor', 'fp32', ''),
+        (resultId, t, delta, datatype) => {
+          const result = (outputs: unknown[]) => ({ type: 'result', id: resultId, outputs })
+          assert.ok(isFromWorker(result([t])))
+          assert.equal(isFromWorker(result([{ ...t, datatype }])), false)
+          if (!isFixedDatatype(t.datatype)) return
+          const length = Math.max(0, t.data.byteLength + delta)
+          fc.pre(length !== t.data.byteLength)
+          assert.equal(isFromWorker(result([{ ...t, data: new Uint8Array(length) }])), false)
+        },
+      ),
       runs(300),
     )
   })
