@@ -71,7 +71,7 @@ export async function buildServer(
     // Path parameters are bounded by their schemas (a 422 naming the field, as documented). The
     // router's own default (100 characters, a bare 414 outside the error envelope) would cut in
     // first; Node's limit on the request head still bounds the URL.
-    maxParamLength: MAX_PATH_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
     requestIdHeader: false,
     genReqId: (req) => {
       const incoming = req.headers['x-request-id']
