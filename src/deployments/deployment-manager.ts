@@ -36,6 +36,8 @@ export type Followed =
   | 'removed'
   | 'adopted'
   | 'unchanged'
+  /** A request for the model was being carried out: left for the next pass. */
+  | 'busy'
 
 /**
  * What should be deployed (Triton's `ModelRepositoryManager`): deploy and undeploy requests are
@@ -88,9 +90,13 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
     })
   }
 
-  async remove(model: Model): Promise<void> {
-    await this.undeploy(model)
-    this.#lifecycle.forget(model)
+  remove(model: Model): Promise<void> {
+    this.#assertOpen()
+    return this.#exclusive(keyOf(model), async () => {
+      await this.#metadata.setDesiredState(model.namespaceId, model.modelId, 'not_deployed')
+      await this.#lifecycle.undeploy(model)
+      this.#lifecycle.forget(model)
+    })
   }
 
   /** The models this server manages (anything but never touched or forgotten). */
@@ -106,6 +112,8 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
   differs(key: string, row: DesiredStateRow | undefined): boolean {
     const d = this.#lifecycle.get(key)
     if (row === undefined) return d !== undefined
+    // Deleted and uploaded again under the same id: another model.
+    if (d !== undefined && d.model.uploadId !== row.uploadId) return true
     const wanted = d?.record.desired ?? 'not_deployed'
     if (row.desired !== wanted) return true
     return wanted === 'deployed' && (d?.generation ?? -1) < row.generation
@@ -114,48 +122,73 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
   /**
    * Level-triggered following (as a Kubernetes controller does): reads the model's stored desired
    * state afresh and brings this server's deployment in line with it: deploys (after `install`),
-   * redeploys a newer `generation`, undeploys, or forgets a model deleted elsewhere. Requests for
-   * the model here wait for it, and it for them, so a stale read never undoes a newer request.
+   * redeploys a newer `generation`, undeploys, or forgets a model deleted (or replaced by a new
+   * upload) elsewhere. It acts in the model's turn, after reading it again there, so a stale
+   * listing never undoes a newer request here; a model whose turn is taken (a request is being
+   * carried out) is left for the next pass (`busy`), so following never waits behind requests.
+   * The model's files are fetched before its turn: a long download holds up no request.
    */
-  follow(
+  async follow(
     row: DesiredStateRow | { readonly namespaceId: string; readonly modelId: string },
     hooks: FollowHooks,
   ): Promise<Followed> {
     const key = `${row.namespaceId}/${row.modelId}`
-    return this.#exclusive(key, async (): Promise<Followed> => {
-      if (this.#lifecycle.closed) return 'unchanged'
-      const fresh = await this.#metadata.findModel(row.namespaceId, row.modelId)
-      const d = this.#lifecycle.get(key)
-      if (fresh === undefined) {
-        if (d === undefined) return 'unchanged'
-        await this.#lifecycle.undeploy(d.model)
-        this.#lifecycle.forget(d.model)
-        await hooks.forget(d.model)
-        return 'removed'
+    const wanted = 'desired' in row && row.desired === 'deployed'
+    const here = this.#lifecycle.get(key)
+    let fetched: string | undefined
+    if (wanted && (here?.record.desired !== 'deployed' || here.model.uploadId !== row.uploadId)) {
+      const model = await this.#metadata.findModel(row.namespaceId, row.modelId)
+      if (model?.deployment.desired === 'deployed') {
+        await hooks.install(model)
+        fetched = model.uploadId
       }
-      const here = d?.record.desired ?? 'not_deployed'
-      if (fresh.deployment.desired === 'not_deployed') {
-        if (here !== 'deployed' || d === undefined) return 'unchanged'
-        await this.#lifecycle.undeploy(d.model)
-        return 'undeployed'
-      }
-      // The generation only grows: a stale listing can only under-report it.
-      const generation = 'generation' in row ? row.generation : undefined
-      if (here !== 'deployed' || d === undefined) {
-        await hooks.install(fresh)
-        await this.#lifecycle.deploy(fresh, false, generation)
-        return 'deployed'
-      }
-      if (generation === undefined) return 'unchanged'
-      if (d.generation === undefined) {
-        // Deployed here before its generation was known (at start): these runners are current.
-        d.generation = generation
-        return 'adopted'
-      }
-      if (generation <= d.generation) return 'unchanged'
-      await this.#lifecycle.deploy(fresh, true, generation)
-      return 'redeployed'
-    })
+    }
+    // The generation only grows: a stale listing can only under-report it.
+    const generation = 'generation' in row ? row.generation : undefined
+    return this.#tryExclusive(key, () => this.#converge(key, generation, fetched, hooks))
+  }
+
+  /** `follow`, in the model's turn. */
+  async #converge(
+    key: string,
+    generation: number | undefined,
+    fetched: string | undefined,
+    hooks: FollowHooks,
+  ): Promise<Followed> {
+    if (this.#lifecycle.closed) return 'unchanged'
+    const [namespaceId, modelId] = key.split('/') as [string, string]
+    const fresh = await this.#metadata.findModel(namespaceId, modelId)
+    let d = this.#lifecycle.get(key)
+    let removed = false
+    if (d !== undefined && (fresh === undefined || fresh.uploadId !== d.model.uploadId)) {
+      await this.#lifecycle.undeploy(d.model)
+      this.#lifecycle.forget(d.model)
+      await hooks.forget(d.model)
+      d = undefined
+      removed = true
+    }
+    if (fresh === undefined) return removed ? 'removed' : 'unchanged'
+    const here = d?.record.desired ?? 'not_deployed'
+    if (fresh.deployment.desired === 'not_deployed') {
+      if (here !== 'deployed' || d === undefined) return removed ? 'removed' : 'unchanged'
+      await this.#lifecycle.undeploy(d.model)
+      return 'undeployed'
+    }
+    if (here !== 'deployed' || d === undefined) {
+      // Fetched before this turn, unless another upload took its place meanwhile.
+      if (fresh.uploadId !== fetched) await hooks.install(fresh)
+      await this.#lifecycle.deploy(fresh, false, generation)
+      return 'deployed'
+    }
+    if (generation === undefined) return 'unchanged'
+    if (d.generation === undefined) {
+      // Deployed here before its generation was known (at start): these runners are current.
+      d.generation = generation
+      return 'adopted'
+    }
+    if (generation <= d.generation) return 'unchanged'
+    await this.#lifecycle.deploy(fresh, true, generation)
+    return 'redeployed'
   }
 
   deploymentOf(model: Model): Deployment {
@@ -199,6 +232,12 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
       if (this.#turns.get(key) === turn) this.#turns.delete(key)
     })
     return result
+  }
+
+  /** Runs `work` in the model's turn if nothing else holds it now; else answers `busy`. */
+  #tryExclusive(key: string, work: () => Promise<Followed>): Promise<Followed> {
+    if (this.#turns.has(key)) return Promise.resolve('busy')
+    return this.#exclusive(key, work)
   }
 
   #assertOpen(): void {

@@ -93,7 +93,7 @@ export class DeploymentSync {
       if (!deployments.differs(key, stored.get(key))) continue
       try {
         const followed = await deployments.follow(stored.get(key) ?? model, hooks)
-        if (followed !== 'unchanged' && followed !== 'adopted') {
+        if (followed !== 'unchanged' && followed !== 'adopted' && followed !== 'busy') {
           logger.info({ model: key }, `deployment sync: ${followed} as another instance asked`)
         }
       } catch (err) {

@@ -319,13 +319,17 @@ export class ModelLifecycle implements ServingLookup {
       const loaded = await d.startReplicas(extra.reservation, plan, replicas, superseded)
       if (loaded === undefined) {
         extra.reservation.release()
+        this.#admitPending()
         return
       }
       await d.swapTo(loaded, extra.reservation, this.#options.drainMs, (runner, end) =>
         this.#onRunnerEnded(d, runner, end),
       )
+      // The old runners' capacity is free (a deployment may also have shrunk): admit who waits.
+      this.#admitPending()
     } catch (err) {
       extra.reservation.release()
+      this.#admitPending()
       if (superseded()) return
       // The old runners still serve: stay deployed, and say why the new ones did not come up.
       const message = err instanceof Error ? err.message : String(err)
@@ -377,8 +381,10 @@ export class ModelLifecycle implements ServingLookup {
     // The caller's record is the latest (e.g. new serving settings for the next runners).
     d.model = { ...model, deployment: d.record }
     this.#want(d, 'deployed')
-    if (generation !== undefined) d.generation = generation
     const state = d.record.status.state
+    // A redeploy asked while runners are loading is not carried out: the generation stays
+    // behind, so following the store asks again once they are up.
+    if (generation !== undefined && (!reload || state !== 'loading')) d.generation = generation
     let cached = false
     if (state === 'deployed') {
       if (reload) this.#track(this.#redeploy(d))

@@ -11,7 +11,12 @@ import {
 } from '../domain/serving-plan.js'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
 import { ERROR_CODES } from '../errors/error-codes.js'
-import { type Metrics, type ModelLabels, modelLabels } from '../observability/metrics.js'
+import {
+  type InferenceOutcome,
+  type Metrics,
+  type ModelLabels,
+  modelLabels,
+} from '../observability/metrics.js'
 import type { Signature, WireTensor } from '../tensors/tensor.js'
 import { decodeStrings, encodeStrings } from '../tensors/tensor-data.js'
 import { Batcher } from './batcher.js'
@@ -76,7 +81,7 @@ export interface ServingLookup {
   liveSignature(model: Model): LoadedSignature | undefined
 }
 
-type Outcome = 'success' | 'bad_request' | 'not_ready' | 'timeout' | 'rejected' | 'error'
+type Outcome = InferenceOutcome
 
 /**
  * The data plane, whatever the transport: checks a request against the model's signature,

@@ -7,6 +7,17 @@ export const METRIC_PREFIX = 'berth_'
 type ModelLabel = 'namespace' | 'model' | 'version'
 export type ModelLabels = Readonly<Record<ModelLabel, string>>
 
+/** How an inference request ended, as `berth_inference_requests_total` counts it. */
+export const INFERENCE_OUTCOMES = [
+  'success',
+  'bad_request',
+  'not_ready',
+  'timeout',
+  'rejected',
+  'error',
+] as const
+export type InferenceOutcome = (typeof INFERENCE_OUTCOMES)[number]
+
 /** The labels of a model's series: its namespace id, name and version. */
 export function modelLabels(model: {
   readonly namespaceId: string
@@ -108,19 +119,22 @@ export class Metrics {
     }
   }
 
-  /** Drops every series of a deleted model. */
+  /**
+   * Drops every series of a deleted model. prom-client removes a series only by its whole label
+   * set, so the series with one more label are removed value by value.
+   */
   forgetModel(model: ModelLabels): void {
     for (const metric of [
-      this.inferenceRequests,
       this.inferenceDuration,
       this.inferenceQueue,
       this.batchSize,
-      this.deploymentState,
       this.runnerRestarts,
       this.modelLoadDuration,
     ]) {
       metric.remove(model)
     }
+    for (const state of DEPLOYMENT_STATES) this.deploymentState.remove({ ...model, state })
+    for (const outcome of INFERENCE_OUTCOMES) this.inferenceRequests.remove({ ...model, outcome })
   }
 
   /** The exposition text and its content type. */
