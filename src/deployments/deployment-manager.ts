@@ -60,8 +60,15 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
    * Brings the store's deployments in line with a server that runs nothing yet: what should be
    * deployed is admitted again, whatever was half-done is set to rest. Run once, at start.
    */
-  reconcile(): Promise<void> {
-    return this.#lifecycle.reconcile()
+  async reconcile(): Promise<void> {
+    // Read first: the runners about to load are of this redeploy generation or a newer one (a
+    // newer one than recorded here only costs one redeploy more when following).
+    const rows = await this.#metadata.listDesiredStates()
+    await this.#lifecycle.reconcile()
+    for (const row of rows) {
+      const d = this.#lifecycle.get(`${row.namespaceId}/${row.modelId}`)
+      if (d !== undefined && d.model.uploadId === row.uploadId) d.generation ??= row.generation
+    }
   }
 
   deploy(

@@ -101,9 +101,10 @@ export class ModelLifecycle implements ServingLookup {
    */
   async reconcile(): Promise<void> {
     for (const model of await this.#deps.metadata.listModelsToReconcile()) {
-      // A failed deployment stays failed until someone deploys it again.
-      if (model.deployment.status.state === 'failed') continue
       const d = this.#deploymentOf(model)
+      // A failed deployment stays failed until someone deploys it again (known here, so
+      // following the store does not start it either).
+      if (model.deployment.status.state === 'failed') continue
       // This process owns no runner yet: whatever was recorded, the deployment starts over.
       const since = new Date(this.#clock.now()).toISOString()
       const wanted = model.deployment.desired === 'deployed'

@@ -137,6 +137,10 @@ describe('deployment lifecycle', () => {
       // A failed deployment waits for someone to deploy it again.
       assert.equal((await h.recorded(broken))?.status.reason, 'load_timeout')
       assert.equal((await h.recorded(kept))?.status.state, 'deployed')
+      // Nor does following the store start it, or touch the others: a pass is quiet.
+      for (const row of await h.store.listDesiredStates()) {
+        assert.equal(restarted.differs(`${row.namespaceId}/${row.modelId}`, row), false)
+      }
       await restarted.close()
     } finally {
       await h.close()
