@@ -113,6 +113,22 @@ describe('runner processes: failure modes', () => {
     }
   })
 
+  it('says when it is idle: at once with nothing pending, else when the last answer comes', async () => {
+    const worker = await start('busy-on-infer')
+    try {
+      await worker.idle(0)
+      // Busy for 300 ms: a short wait gives up with the request still pending.
+      const call = worker.call(infer, 5000)
+      await worker.idle(10)
+      assert.equal(worker.inFlight, 1)
+      await worker.idle(5000)
+      assert.equal(worker.inFlight, 0)
+      assert.equal((await call).type, 'result')
+    } finally {
+      await worker.stop()
+    }
+  })
+
   it('kills a runner that ignores SIGTERM', async () => {
     const worker = await start('ignore-sigterm')
     const exit = await worker.stop()

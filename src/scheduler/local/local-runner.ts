@@ -73,10 +73,7 @@ export class LocalRunner implements Runner {
   stop(drainMs: number): Promise<void> {
     this.#stopping ??= (async () => {
       this.#stopRequested = true
-      const deadline = Date.now() + drainMs
-      while (this.#worker.inFlight > 0 && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 5))
-      }
+      await this.#worker.idle(drainMs)
       await this.#worker.stop()
     })()
     return this.#stopping

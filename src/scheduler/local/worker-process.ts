@@ -70,6 +70,8 @@ export class WorkerProcess {
   readonly #channel: Duplex
   readonly #options: WorkerProcessOptions
   readonly #pending = new Map<number, Pending>()
+  /** Woken whenever the last pending request is answered or failed. */
+  readonly #idleWaiters = new Set<() => void>()
   #nextId = 1
   #failure: BerthError | undefined
   #stopping: Promise<WorkerExit> | undefined
@@ -157,6 +159,20 @@ export class WorkerProcess {
   /** Requests sent and not yet answered. */
   get inFlight(): number {
     return this.#pending.size
+  }
+
+  /** Resolves once no request is pending, or after `timeoutMs`, whichever comes first. */
+  idle(timeoutMs: number): Promise<void> {
+    if (this.#pending.size === 0) return Promise.resolve()
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        this.#idleWaiters.delete(done)
+        resolve()
+      }
+      const timer = setTimeout(done, timeoutMs)
+      this.#idleWaiters.add(done)
+    })
   }
 
   /** Ends the runner at once (SIGKILL), failing every pending request with `reason`. */
@@ -260,6 +276,7 @@ export class WorkerProcess {
     if (pending === undefined) return
     this.#pending.delete(message.id)
     clearTimeout(pending.timer)
+    this.#wakeIfIdle()
     // The code is one a runner may send: `isFromWorker` refused the frame otherwise.
     if (message.type === 'failed')
       pending.reject(new BerthError(message.error.code, message.error.message))
@@ -303,5 +320,10 @@ export class WorkerProcess {
       pending.reject(this.#failure)
       this.#pending.delete(id)
     }
+    this.#wakeIfIdle()
+  }
+
+  #wakeIfIdle(): void {
+    if (this.#pending.size === 0) for (const wake of [...this.#idleWaiters]) wake()
   }
 }
