@@ -61,8 +61,12 @@ export class ModelDeployment {
   #signature: LoadedSignature | undefined
   /** Runners being started or loaded (first load, restart or redeploy). */
   readonly #loading = new Set<Runner>()
-  /** Replicas being brought up into the current reservation (counted before their start). */
-  #starting = 0
+  /**
+   * Replicas being brought up, per reservation (counted before their start). Only the current
+   * reservation's count matters: a start overtaken by an undeploy still runs out (and stops
+   * itself) while a new deployment holds a new reservation.
+   */
+  readonly #starting = new Map<Reservation, number>()
   #epoch = 0
   #cancelRestart: (() => void) | undefined
 
@@ -103,7 +107,9 @@ export class ModelDeployment {
   /** Replicas the reservation has room for that neither serve nor are being started. */
   get missing(): number {
     const wanted = this.#reservation?.replicas ?? 0
-    return wanted - this.pool.targets.length - this.#starting
+    const starting =
+      this.#reservation === undefined ? 0 : (this.#starting.get(this.#reservation) ?? 0)
+    return wanted - this.pool.targets.length - starting
   }
 
   /** The model with its deployment as this server sees it. */
@@ -153,8 +159,9 @@ export class ModelDeployment {
     })
   }
 
-  /** Holds `reservation` as the deployment's capacity. */
+  /** Holds `reservation` as the deployment's capacity: its one owner, until `release`. */
   hold(reservation: Reservation): void {
+    if (this.#reservation !== reservation) this.#reservation?.release()
     this.#reservation = reservation
   }
 
@@ -175,15 +182,16 @@ export class ModelDeployment {
     count: number,
     superseded: () => boolean,
   ): Promise<Loaded[] | undefined> {
-    const counted = reservation === this.#reservation
-    if (counted) this.#starting += count
+    this.#starting.set(reservation, (this.#starting.get(reservation) ?? 0) + count)
     let results: PromiseSettledResult<Loaded | undefined>[]
     try {
       results = await Promise.allSettled(
         Array.from({ length: count }, () => this.#startAndLoad(reservation, plan, superseded)),
       )
     } finally {
-      if (counted) this.#starting -= count
+      const left = (this.#starting.get(reservation) ?? count) - count
+      if (left > 0) this.#starting.set(reservation, left)
+      else this.#starting.delete(reservation)
     }
     const loaded = results.flatMap((r) =>
       r.status === 'fulfilled' && r.value !== undefined ? [r.value] : [],

@@ -346,6 +346,8 @@ export class ModelLifecycle implements ServingLookup {
     const state = d.record.status.state
     if (state === 'not_deployed' || state === 'unloading') return
     if (state === 'failed' || state === 'pending') {
+      // Idempotent: nothing should be held here, and if anything is, it is not kept.
+      d.release()
       d.moveTo('not_deployed', 'undeployed', null)
       return
     }
