@@ -7,6 +7,7 @@ import { AccountService, type BootstrapResult } from './accounts/account-service
 import { ArchiveWorkspace } from './archives/archive-workspace.js'
 import { createArtifactStore } from './artifacts/create-artifact-store.js'
 import type { Config } from './config/config.js'
+import { DataDirLock } from './data-dir-lock.js'
 import { DeploymentManager } from './deployments/deployment-manager.js'
 import { DeploymentSync } from './deployments/deployment-sync.js'
 import { buildServer } from './http/server.js'
@@ -83,8 +84,17 @@ async function uploadSigningKey(config: Config): Promise<Buffer> {
 /** The composition root: builds every adapter and service from the configuration. */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel)
-  const metadata = await createMetadataStore(config.metadata)
-  const artifacts = await createArtifactStore(config.artifacts)
+  // First: a second server on this directory would end this one's runners as leftovers.
+  const lock = await DataDirLock.acquire(config.dataDir)
+  let metadata: Awaited<ReturnType<typeof createMetadataStore>>
+  let artifacts: Awaited<ReturnType<typeof createArtifactStore>>
+  try {
+    metadata = await createMetadataStore(config.metadata)
+    artifacts = await createArtifactStore(config.artifacts)
+  } catch (err) {
+    await lock.release()
+    throw err
+  }
   // Owners of runners, closed in this order after the HTTP server and before the stores.
   const closers: Array<readonly [string, () => Promise<void>]> = []
   try {
@@ -229,6 +239,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         ...closers,
         ['artifacts', () => artifacts.close()],
         ['metadata', () => metadata.close()],
+        ['data directory lock', () => lock.release()],
       ]
       // Every step runs even if an earlier one failed.
       for (const [step, run] of steps) {
@@ -252,6 +263,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     for (const [, close] of closers) await close().catch(() => undefined)
     await artifacts.close()
     await metadata.close()
+    await lock.release()
     throw err
   }
 }

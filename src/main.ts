@@ -20,6 +20,15 @@ async function main(argv: readonly string[]): Promise<void> {
     process.exitCode = command === undefined ? EXIT_USAGE : 0
     return
   }
+  if (command === 'serve' && argv.length > 1) {
+    // `serve` takes no arguments: a help flag (or a typo) must never start a second server.
+    const help = ['--help', '-h', 'help'].includes(argv[1] ?? '')
+    const text = `${SERVE_USAGE}\n`
+    if (help) process.stdout.write(text)
+    else process.stderr.write(`berth: serve takes no arguments\n${text}`)
+    process.exitCode = help ? 0 : EXIT_USAGE
+    return
+  }
   const config = readConfig()
   if (config === undefined) return
   if (command === 'serve') return serve(config)
@@ -48,8 +57,20 @@ function readConfig(): Config | undefined {
   }
 }
 
+const SERVE_USAGE = `usage: berth serve
+
+Runs the server on BERTH_HOST:BERTH_PORT with the configuration in the BERTH_* variables (see
+docs/configuration.md). One server per BERTH_DATA_DIR: a second one refuses to start.`
+
 async function serve(config: Config): Promise<void> {
-  const app = await createApp(config)
+  let app: Awaited<ReturnType<typeof createApp>>
+  try {
+    app = await createApp(config)
+  } catch (err) {
+    reportError(err)
+    process.exitCode = EXIT_FAILURE
+    return
+  }
   if (app.bootstrap.created && app.bootstrap.generatedKey !== undefined) {
     // Printed once, on purpose outside the logger: logs must never carry keys.
     process.stdout.write(
@@ -93,7 +114,9 @@ function reportError(err: unknown): void {
   } else if (isBerthError(err)) {
     const error = { code: err.code, message: err.message, details: err.details }
     process.stderr.write(`${JSON.stringify({ error })}\n`)
-    if (err.code === 'config_invalid') process.stderr.write(`berth: ${err.message}\n`)
+    if (err.code === 'config_invalid' || err.code === 'data_dir_locked') {
+      process.stderr.write(`berth: ${err.message}\n`)
+    }
   } else {
     process.stderr.write(
       `berth: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,

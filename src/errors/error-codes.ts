@@ -24,6 +24,7 @@ export type ErrorKind =
 export const ERROR_CODES = {
   // configuration and command line
   config_invalid: 'invalid_argument',
+  data_dir_locked: 'failed_precondition',
   cli_usage_invalid: 'invalid_argument',
   cli_server_unreachable: 'unavailable',
   // requests

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { DataDirLock } from '../../src/data-dir-lock.js'
+import { isBerthError } from '../../src/errors/berth-error.js'
+import { mlpModel } from '../fixtures/onnx-models.js'
+import { runBerth } from '../helpers/berth-process.js'
+import { isGone } from '../helpers/processes.js'
+import { tempDir } from '../helpers/temp-dir.js'
+import { startTestApp } from '../helpers/test-app.js'
+import { createNamespace, uploadAndWait } from '../helpers/uploads.js'
+
+describe('one server per data directory', () => {
+  it('refuses a second holder while the first lives, and takes over after it is gone', async () => {
+    const dir = await tempDir()
+    try {
+      const first = await DataDirLock.acquire(dir.path)
+      await assert.rejects(DataDirLock.acquire(dir.path), (err) =>
+        isBerthError(err, 'data_dir_locked'),
+      )
+      await first.release()
+      await first.release()
+      const again = await DataDirLock.acquire(dir.path)
+      await again.release()
+    } finally {
+      await dir.remove()
+    }
+  })
+
+  it('takes over a lock whose holder died, or whose pid now belongs to another process', async () => {
+    const dir = await tempDir()
+    try {
+      const dead = spawnSync(process.execPath, ['-e', '']).pid
+      await writeFile(join(dir.path, 'berth.lock'), JSON.stringify({ pid: dead, startedAt: '1' }))
+      await (await DataDirLock.acquire(dir.path)).release()
+      // This very pid, but started at another time: a reused pid, not the holder.
+      const reused = { pid: process.pid, startedAt: 'not-this-process' }
+      await writeFile(join(dir.path, 'berth.lock'), JSON.stringify(reused))
+      await (await DataDirLock.acquire(dir.path)).release()
+      await writeFile(join(dir.path, 'berth.lock'), 'half-written')
+      await (await DataDirLock.acquire(dir.path)).release()
+    } finally {
+      await dir.remove()
+    }
+  })
+
+  it("a second `berth serve` on a live server's directory refuses to start and ends none of its runners", async () => {
+    const app = await startTestApp({ BERTH_SPARE_RUNNERS: '0' })
+    try {
+      const ns = await createNamespace(app, 'locked')
+      const answer = await uploadAndWait(
+        app,
+        ns,
+        { name: 'mlp', model_format: 'onnx', memory_gb: '0.5' },
+        { 'model.onnx': mlpModel(4, 8, 2, 1) },
+      )
+      assert.equal(answer.deployment_status, 'deployed')
+      const runners = (await readdir(join(app.dataDir, 'run'))).map(Number)
+      assert.ok(runners.length > 0)
+      const lock = JSON.parse(await readFile(join(app.dataDir, 'berth.lock'), 'utf8'))
+      assert.equal(lock.pid, process.pid)
+
+      const second = await runBerth(['serve'], {
+        BERTH_DATA_DIR: app.dataDir,
+        BERTH_PORT: '0',
+        BERTH_BOOTSTRAP_API_KEY: 'sk_second_server_key_0123456789',
+      })
+      assert.equal(second.code, 1, second.stderr)
+      assert.match(second.stderr, /"code":"data_dir_locked"/)
+      assert.ok(
+        runners.every((pid) => !isGone(pid)),
+        'the first server kept its runners',
+      )
+      // `serve --help` explains, and starts nothing.
+      const help = await runBerth(['serve', '--help'], { BERTH_DATA_DIR: app.dataDir })
+      assert.equal(help.code, 0)
+      assert.match(help.stdout, /usage: berth serve/)
+      assert.ok(runners.every((pid) => !isGone(pid)))
+    } finally {
+      await app.close()
+    }
+  })
+})
