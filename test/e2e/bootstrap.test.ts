@@ -44,13 +44,19 @@ describe('bootstrap', () => {
       assert.equal(await readFile(file, 'utf8'), `${key}\n`)
       assert.equal((await t.request({ method: 'GET', url: '/v1/namespaces', key })).statusCode, 200)
 
-      // A second start on the same data finds an organization and creates nothing.
-      const again = await createApp(t.config, { logger: createLogger('silent') })
+      // A second start on the same database finds an organization and creates nothing. (Its
+      // own data directory: one server per directory, and this one still runs.)
+      const second = await tempDir()
+      const again = await createApp(
+        { ...t.config, dataDir: second.path },
+        { logger: createLogger('silent') },
+      )
       try {
         assert.deepEqual(again.bootstrap, { created: false })
         assert.equal(await readFile(file, 'utf8'), `${key}\n`)
       } finally {
         await again.close()
+        await second.remove()
       }
     } finally {
       await t.close()
@@ -101,9 +107,17 @@ describe('bootstrap', () => {
   it('bootstraps once when several instances start on one empty store', async () => {
     const dir = await tempDir()
     try {
-      const config = loadConfig({ BERTH_DATA_DIR: dir.path, BERTH_BOOTSTRAP_API_KEY: undefined })
+      // One database; each instance its own data directory (one server per directory).
+      const database = `sqlite://${join(dir.path, 'berth.db')}`
+      const configs = ['a', 'b', 'c'].map((name) =>
+        loadConfig({
+          BERTH_DATA_DIR: join(dir.path, name),
+          BERTH_DATABASE_URL: database,
+          BERTH_BOOTSTRAP_API_KEY: undefined,
+        }),
+      )
       const apps = await Promise.all(
-        Array.from({ length: 3 }, () => createApp(config, { logger: createLogger('silent') })),
+        configs.map((config) => createApp(config, { logger: createLogger('silent') })),
       )
       assert.equal(apps.filter((a) => a.bootstrap.created).length, 1)
       await Promise.all(apps.map((a) => a.close()))
