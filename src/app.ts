@@ -161,7 +161,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     )
     const catalog = new ModelCatalog({ metadata, artifacts, namespaces, installed, deployments })
     const modelDeployments = new DeploymentService(
-      { catalog, metadata, control: deployments },
+      {
+        catalog,
+        metadata,
+        control: deployments,
+        install: (model) => installed.installLocally(model),
+      },
       { waitTimeoutMs: config.deployments.waitTimeoutMs },
     )
     const uploads = new UploadPipeline(

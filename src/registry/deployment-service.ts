@@ -15,6 +15,11 @@ export interface DeploymentServiceDeps {
   readonly catalog: Pick<ModelCatalog, 'get'>
   readonly metadata: Pick<ModelRecords, 'setServing'>
   readonly control: DeploymentControl
+  /**
+   * Gets the model's files onto this server before it deploys there: a model uploaded through
+   * another instance is fetched and unpacked; one already here costs a `stat`.
+   */
+  readonly install: (model: Model) => Promise<void>
 }
 
 export interface DeploymentServiceOptions {
@@ -38,7 +43,9 @@ export class DeploymentService {
   /**
    * Deploys the model: already deployed is `cached` unless `reload` asks for a fresh runner.
    * New serving settings are recorded, and a deployed model is redeployed to apply them. With
-   * `wait`, resolves once it is `deployed` or `failed` (bounded). Throws `model_not_found`.
+   * `wait`, resolves once it is `deployed` or `failed` (bounded). A model uploaded through another
+   * instance is fetched first. Throws `model_not_found`, and what fetching throws
+   * (`stored_archive_corrupt`, the artifact store's codes).
    */
   async deploy(
     principal: Principal,
@@ -60,6 +67,7 @@ export class DeploymentService {
         reload = true
       }
     }
+    await this.#deps.install(model)
     return this.start(model, { wait: options.wait, reload })
   }
 

@@ -123,6 +123,22 @@ function severalInstances(label: string, shared: () => Promise<SharedStores | { 
         { name: 'idle', model_format: 'onnx', deploy: 'false' },
         { 'model.onnx': model },
       )
+      // Deployed through B, which fetches the archive for a deploy it takes itself (it once
+      // failed for good: "File doesn't exist").
+      const idleUrl = `/v1/namespaces/${ns}/models/idle_1_0_0`
+      const idleDeploy = await b.request({
+        method: 'POST',
+        url: `${idleUrl}/deploy?wait=true`,
+        key: BOOTSTRAP_KEY,
+      })
+      assert.equal(idleDeploy.json().deployment_status, 'deployed', idleDeploy.body)
+      const idleInfer = await b.request({
+        method: 'POST',
+        url: `${idleUrl}/infer`,
+        key: BOOTSTRAP_KEY,
+        body,
+      })
+      assert.equal(idleInfer.statusCode, 200, idleInfer.body)
 
       // Delete through B: gone on both, and nothing left in either data dir or the store.
       const idle = await b.request({
