@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config/load-config.js'
 import { createLogger } from '../../src/observability/logger.js'
 import { tempDir } from '../helpers/temp-dir.js'
 import { BOOTSTRAP_KEY, startTestApp } from '../helpers/test-app.js'
+import { createNamespace } from '../helpers/uploads.js'
 
 async function filesUnder(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true })
@@ -101,6 +102,24 @@ describe('bootstrap', () => {
         assert.equal(logs.includes(key.slice(3)), false, 'a key reached the logs')
     } finally {
       await t.close()
+    }
+  })
+
+  it('keeps what it creates private: the data directory 0700, the database files 0600', async () => {
+    const parent = await tempDir()
+    const dataDir = join(parent.path, 'fresh')
+    const t = await startTestApp({ BERTH_DATA_DIR: dataDir })
+    try {
+      await createNamespace(t, 'private')
+      assert.equal((await stat(dataDir)).mode & 0o777, 0o700)
+      const files = (await readdir(dataDir)).filter((f) => f.startsWith('berth.'))
+      assert.ok(files.includes('berth.db') && files.includes('berth.db-wal'), files.join())
+      for (const file of files) {
+        assert.equal((await stat(join(dataDir, file))).mode & 0o777, 0o600, file)
+      }
+    } finally {
+      await t.close()
+      await parent.remove()
     }
   })
 

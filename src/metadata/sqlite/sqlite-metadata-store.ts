@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { Kysely, SqliteDialect } from 'kysely'
@@ -21,7 +21,12 @@ export type SqliteMetadataStoreConfig = Extract<MetadataConfig, { driver: 'sqlit
 export const SqliteMetadataStore = {
   /** Opens (creating if needed) the database file and migrates it to the latest schema. */
   async open(config: SqliteMetadataStoreConfig): Promise<KyselyMetadataStore> {
-    if (config.path !== ':memory:') mkdirSync(dirname(config.path), { recursive: true })
+    if (config.path !== ':memory:') {
+      // The file holds every key's hash: readable by this user only. SQLite gives its -wal and
+      // -shm files the database file's mode. (Both modes apply only to what is created here.)
+      mkdirSync(dirname(config.path), { recursive: true, mode: 0o700 })
+      closeSync(openSync(config.path, 'a', 0o600))
+    }
     const sqlite = new Database(config.path)
     // WAL lets the CLI write while the server reads; busy_timeout makes writers queue instead of
     // failing with SQLITE_BUSY when two processes write at once.
