@@ -6,6 +6,7 @@ import type { StagedArchive } from '../../archives/archive-workspace.js'
 import { mixpeekStatus } from '../../domain/deployment-state.js'
 import type { Model, ServingSettings } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
+import { BerthError, isBerthError } from '../../errors/berth-error.js'
 import type { Metrics } from '../../observability/metrics.js'
 import type { DeploymentService } from '../../registry/deployment-service.js'
 import type { ModelCatalog } from '../../registry/model-catalog.js'
@@ -302,9 +303,31 @@ async function readUploadForm(
     }
   } catch (err) {
     if (staged !== undefined) await uploads.discardStaged(staged)
-    throw err
+    throw isMalformedMultipart(err)
+      ? new BerthError('request_malformed', `the multipart body is malformed: ${err.message}`, {
+          details: { reason: 'multipart' },
+          cause: err,
+        })
+      : err
   }
   return { staged, fields }
+}
+
+/**
+ * The multipart parser's own complaints about the body (no or a bad boundary, a body that ends
+ * mid-part): the client's error, and fixed texts that are safe to show. File system errors carry
+ * a `code` and stay internal.
+ */
+const MULTIPART_COMPLAINTS = [/boundary/i, /unexpected end of multipart data/i, /needle/i]
+
+function isMalformedMultipart(err: unknown): err is Error {
+  return (
+    err instanceof Error &&
+    !isBerthError(err) &&
+    !('code' in err) &&
+    !('statusCode' in err) &&
+    MULTIPART_COMPLAINTS.some((complaint) => complaint.test(err.message))
+  )
 }
 
 const GIB = 1024 ** 3
