@@ -1,10 +1,18 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { isRefusal } from '../../src/scheduler/scheduler.js'
+import { isRefusal, type Scheduler } from '../../src/scheduler/scheduler.js'
 import { eventually } from '../helpers/processes.js'
 import { deploymentHarness } from './deployment-harness.js'
 
 const GIB = 1024 ** 3
+
+/** Whether nothing is reserved on the 2-CPU, 4 GiB node: a reservation of all of it fits. */
+function wholeNodeFree(scheduler: Pick<Scheduler, 'reserve'>): boolean {
+  const all = scheduler.reserve({ numCpus: 2, numGpus: 0, memoryBytes: 4 * GIB }, 1)
+  if (isRefusal(all)) return false
+  all.release()
+  return true
+}
 
 /**
  * Two clients alternating deploy and undeploy on one model must leave no capacity reserved once
@@ -26,12 +34,7 @@ describe('reservations under deploy/undeploy races', () => {
       await h.manager.undeploy(model)
       assert.equal(h.manager.deploymentOf(model).status.state, 'not_deployed')
       // The node holds nothing: a reservation of all of it fits.
-      await eventually(() => {
-        const all = h.scheduler.reserve({ numCpus: 2, numGpus: 0, memoryBytes: 4 * GIB }, 1)
-        if (isRefusal(all)) return false
-        all.release()
-        return true
-      })
+      await eventually(() => wholeNodeFree(h.scheduler))
       const pids = await h.pids()
       assert.ok(pids.length >= 1)
     } finally {
@@ -53,12 +56,7 @@ describe('reservations under deploy/undeploy races', () => {
         h.manager.undeploy(model),
       ])
       assert.equal(h.manager.deploymentOf(model).status.state, 'not_deployed')
-      await eventually(() => {
-        const all = h.scheduler.reserve({ numCpus: 2, numGpus: 0, memoryBytes: 4 * GIB }, 1)
-        if (isRefusal(all)) return false
-        all.release()
-        return true
-      })
+      await eventually(() => wholeNodeFree(h.scheduler))
     } finally {
       await h.close()
     }

@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { DataDirLock } from '../../src/data-dir-lock.js'
 import { isBerthError } from '../../src/errors/berth-error.js'
-import { mlpModel } from '../fixtures/onnx-models.js'
 import { runBerth } from '../helpers/berth-process.js'
 import { isGone } from '../helpers/processes.js'
 import { tempDir } from '../helpers/temp-dir.js'
 import { startTestApp } from '../helpers/test-app.js'
-import { createNamespace, uploadAndWait } from '../helpers/uploads.js'
+import { deployTinyMlp } from '../helpers/uploads.js'
 
 describe('one server per data directory', () => {
   it('refuses a second holder while the first lives, and takes over after it is gone', async () => {
@@ -49,15 +48,7 @@ describe('one server per data directory', () => {
   it("a second `berth serve` on a live server's directory refuses to start and ends none of its runners", async () => {
     const app = await startTestApp({ BERTH_SPARE_RUNNERS: '0' })
     try {
-      const ns = await createNamespace(app, 'locked')
-      const answer = await uploadAndWait(
-        app,
-        ns,
-        { name: 'mlp', model_format: 'onnx', memory_gb: '0.5' },
-        { 'model.onnx': mlpModel(4, 8, 2, 1) },
-      )
-      assert.equal(answer.deployment_status, 'deployed')
-      const runners = (await readdir(join(app.dataDir, 'run'))).map(Number)
+      const { runnerPids: runners } = await deployTinyMlp(app, 'locked')
       assert.ok(runners.length > 0)
       const lock = JSON.parse(await readFile(join(app.dataDir, 'berth.lock'), 'utf8'))
       assert.equal(lock.pid, process.pid)

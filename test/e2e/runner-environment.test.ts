@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict'
-import { readdir, readFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { readFile } from 'node:fs/promises'
 import { describe, it } from 'node:test'
-import { mlpModel } from '../fixtures/onnx-models.js'
 import { BOOTSTRAP_KEY, startTestApp } from '../helpers/test-app.js'
-import { createNamespace, uploadAndWait } from '../helpers/uploads.js'
+import { deployTinyMlp } from '../helpers/uploads.js'
 
 /** The environment of a live process, from /proc. */
 async function environOf(pid: number): Promise<Record<string, string>> {
@@ -31,15 +29,7 @@ describe('runner environment', () => {
       BERTH_SPARE_RUNNERS: '0',
     })
     try {
-      const ns = await createNamespace(app, 'env')
-      const answer = await uploadAndWait(
-        app,
-        ns,
-        { name: 'mlp', model_format: 'onnx', memory_gb: '0.5' },
-        { 'model.onnx': mlpModel(4, 8, 2, 1) },
-      )
-      assert.equal(answer.deployment_status, 'deployed')
-      const pids = (await readdir(join(app.dataDir, 'run'))).map(Number)
+      const { namespaceId: ns, runnerPids: pids } = await deployTinyMlp(app, 'env')
       assert.ok(pids.length >= 1)
       for (const pid of pids) {
         const env = await environOf(pid)

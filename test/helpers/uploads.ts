@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { LightMyRequestResponse } from 'fastify'
+import { mlpModel } from '../fixtures/onnx-models.js'
 import { tarGzOf } from '../fixtures/tar-builder.js'
 import { type FormPart, multipartBody } from './multipart.js'
 import { BOOTSTRAP_KEY, type TestApp } from './test-app.js'
@@ -98,4 +99,24 @@ export async function getModel(t: TestApp, namespace: string, modelId: string) {
   })
   if (res.statusCode !== 200) throw new Error(`cannot get ${modelId}: ${res.body}`)
   return res.json().model
+}
+
+/**
+ * A tiny ONNX MLP (`x`: [n, 4] → [n, 2]) uploaded as `mlp` 1.0.0 into a new namespace and deployed
+ * (`memory_gb` 0.5); resolves the namespace id and the pids of the runners serving now.
+ */
+export async function deployTinyMlp(
+  t: TestApp,
+  namespace: string,
+): Promise<{ namespaceId: string; runnerPids: number[] }> {
+  const namespaceId = await createNamespace(t, namespace)
+  const answer = await uploadAndWait(
+    t,
+    namespaceId,
+    { name: 'mlp', model_format: 'onnx', memory_gb: '0.5' },
+    { 'model.onnx': mlpModel(4, 8, 2, 1) },
+  )
+  if (answer.deployment_status !== 'deployed') throw new Error(`not deployed: ${answer.model_id}`)
+  const runnerPids = (await readdir(join(t.dataDir, 'run'))).map(Number)
+  return { namespaceId, runnerPids }
 }
