@@ -101,7 +101,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const accounts = new AccountService(metadata)
     const namespaces = new NamespaceService(metadata)
     const workspace = new ArchiveWorkspace(config.dataDir)
-    const swept = await workspace.sweepStale(STALE_AFTER_MS)
+    // This server holds the directory's lock and takes no request yet: whatever tmp/ holds, however
+    // fresh, was left by a server that died (an upload cut off by a crash).
+    const swept = await workspace.sweepStale(Number.NEGATIVE_INFINITY)
     if (swept > 0) logger.info({ swept }, 'removed files left in tmp/ by an earlier crash')
     const metrics = new Metrics()
     // Two bounds with no variable of their own. A runner's start (spawn and handshake) is bounded

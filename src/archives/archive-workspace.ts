@@ -88,8 +88,9 @@ export class ArchiveWorkspace {
   }
 
   /**
-   * Removes what a crashed process left in `tmp/`: entries not modified for `olderThanMs`. An
-   * upload in progress keeps touching its files, so it is never swept. Resolves the count removed.
+   * Removes what a crashed process left in `tmp/`: entries not modified for `olderThanMs` (an
+   * upload in progress keeps touching its files, so it is never swept), or every entry with
+   * `-Infinity` when no upload can be in progress. Resolves the count removed.
    */
   async sweepStale(olderThanMs: number, now = Date.now()): Promise<number> {
     const entries = await readdir(this.#tmp).catch(() => [] as string[])

@@ -43,3 +43,19 @@ it('removes, at start, unpacked model folders that no record owns, and keeps the
     await t.close()
   }
 })
+
+it('removes at start what an upload cut off by a crash left in tmp/, however fresh', async () => {
+  const first = await startTestApp()
+  const tmp = join(first.dataDir, 'tmp')
+  await first.stop()
+  // A server killed mid-upload: a staged archive written a moment ago.
+  await mkdir(tmp, { recursive: true })
+  await writeFile(join(tmp, 'upload-cut-off.tar.gz'), Buffer.alloc(1024, 1))
+  const again = await createApp(first.config, { logger: createLogger('silent') })
+  try {
+    assert.deepEqual(await readdir(tmp), [])
+  } finally {
+    await again.close()
+    await first.close()
+  }
+})
