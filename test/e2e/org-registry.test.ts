@@ -150,6 +150,11 @@ function orgRegistry(label: string, store: () => Promise<Store | { skip: string 
 
       const put = await putArchive(t, ticket.presigned_url, archive)
       assert.equal(put.status, 200, put.body)
+      // The URL is a bearer credential: its signature never reaches the logs.
+      const signed = new URL(ticket.presigned_url).searchParams
+      const secret = signed.get('signature') ?? signed.get('X-Amz-Signature') ?? ''
+      assert.ok(secret.length > 0)
+      assert.ok(!t.logs().includes(secret), 'the upload URL signature was logged')
       const confirmed = await api.post(`/v1/models/uploads/${ticket.upload_id}/confirm`, {})
       assert.equal(confirmed.statusCode, 200, confirmed.body)
       assert.equal(confirmed.json().validation_status, 'passed')

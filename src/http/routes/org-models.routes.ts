@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { mixpeekStatus } from '../../domain/deployment-state.js'
 import type { ResourceRequirements } from '../../domain/model.js'
@@ -316,6 +317,8 @@ export const orgUploadRoutes: FastifyPluginAsyncZod<OrgModelRoutesOptions> = asy
   app.put(
     '/models/uploads/:upload_id/archive',
     {
+      // The URL is a bearer credential until it expires: logged without its signature.
+      logSerializers: { req: signedUploadRequestForLog },
       schema: {
         tags,
         summary: 'Upload an org model archive to a berth presigned URL',
@@ -338,4 +341,14 @@ export const orgUploadRoutes: FastifyPluginAsyncZod<OrgModelRoutesOptions> = asy
       return { success: true, message: `${sizeBytes} bytes received` }
     },
   )
+}
+
+/** What the request log says of a PUT to a signed upload URL: its path, never its signature. */
+function signedUploadRequestForLog(request: FastifyRequest): Record<string, unknown> {
+  return {
+    method: request.method,
+    url: request.url.replace(/([?&]signature=)[^&]*/, '$1[redacted]'),
+    host: request.host,
+    remoteAddress: request.ip,
+  }
 }
