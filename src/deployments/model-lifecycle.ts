@@ -234,7 +234,10 @@ export class ModelLifecycle implements ServingLookup {
     const missing = d.missing
     if (missing <= 0) return
     // With replicas still serving, the deployment stays `deployed` while one comes back.
-    if (d.pool.targets.length === 0) d.moveTo('loading', reason, null)
+    // A restart keeps saying why it restarts (the failure's message) until the runners are up.
+    if (d.pool.targets.length === 0) {
+      d.moveTo('loading', reason, reason === 'restarting' ? d.record.message : null)
+    }
     const superseded = () => epoch !== d.epoch || this.#closed
     try {
       const loaded = await d.startReplicas(reservation, plan, missing, superseded)
