@@ -86,18 +86,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const logger = options.logger ?? createLogger(config.logLevel)
   // First: a second server on this directory would end this one's runners as leftovers.
   const lock = await DataDirLock.acquire(config.dataDir)
-  let metadata: Awaited<ReturnType<typeof createMetadataStore>>
-  let artifacts: Awaited<ReturnType<typeof createArtifactStore>>
+  // What the app holds, newest first: closed in this order after the HTTP server (the owners of
+  // runners, then the stores, then the lock), or at once when the start fails.
+  const closers: Array<readonly [string, () => Promise<void>]> = [
+    ['data directory lock', () => lock.release()],
+  ]
   try {
-    metadata = await createMetadataStore(config.metadata)
-    artifacts = await createArtifactStore(config.artifacts)
-  } catch (err) {
-    await lock.release()
-    throw err
-  }
-  // Owners of runners, closed in this order after the HTTP server and before the stores.
-  const closers: Array<readonly [string, () => Promise<void>]> = []
-  try {
+    const metadata = await createMetadataStore(config.metadata)
+    closers.unshift(['metadata', () => metadata.close()])
+    const artifacts = await createArtifactStore(config.artifacts)
+    closers.unshift(['artifacts', () => artifacts.close()])
     const accounts = new AccountService(metadata)
     const namespaces = new NamespaceService(metadata)
     const workspace = new ArchiveWorkspace(config.dataDir)
@@ -125,7 +123,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       runnerEnv: config.scheduler.runnerEnv,
       log: (line, fields) => logger.info({ ...fields, line }, 'runner output'),
     })
-    closers.push(['scheduler', () => scheduler.close()])
+    closers.unshift(['scheduler', () => scheduler.close()])
     const loadCheck = new RunnerLoadCheck({
       timeoutMs: config.limits.loadTimeoutMs,
       startWorker: () => scheduler.startWorker('onnx', 'upload load check'),
@@ -244,9 +242,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       const steps: ReadonlyArray<readonly [string, () => Promise<void>]> = [
         ['http', () => closeServer(server, config.shutdownTimeoutMs)],
         ...closers,
-        ['artifacts', () => artifacts.close()],
-        ['metadata', () => metadata.close()],
-        ['data directory lock', () => lock.release()],
       ]
       // Every step runs even if an earlier one failed.
       for (const [step, run] of steps) {
@@ -268,9 +263,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     }
   } catch (err) {
     for (const [, close] of closers) await close().catch(() => undefined)
-    await artifacts.close()
-    await metadata.close()
-    await lock.release()
     throw err
   }
 }

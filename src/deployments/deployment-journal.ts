@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import type { DeploymentObservation } from '../domain/deployment-state.js'
+import { type ModelRef, modelKey } from '../domain/model.js'
 import type { DeploymentRecords } from '../metadata/metadata-store.js'
 
 /** The store calls a journal makes. */
@@ -13,25 +14,20 @@ export type JournalStore = Pick<DeploymentRecords, 'setDeploymentStatus'>
 export class DeploymentJournal {
   readonly #store: JournalStore
   readonly #logger: Logger
-  readonly #namespaceId: string
-  readonly #modelId: string
+  readonly #model: ModelRef
   #writes: Promise<void> = Promise.resolve()
   readonly #waiters = new Set<() => void>()
 
-  constructor(
-    deps: { readonly store: JournalStore; readonly logger: Logger },
-    model: { readonly namespaceId: string; readonly modelId: string },
-  ) {
+  constructor(deps: { readonly store: JournalStore; readonly logger: Logger }, model: ModelRef) {
     this.#store = deps.store
     this.#logger = deps.logger
-    this.#namespaceId = model.namespaceId
-    this.#modelId = model.modelId
+    this.#model = { namespaceId: model.namespaceId, modelId: model.modelId }
   }
 
   /** Records where the deployment is, after every earlier write; then wakes the waiters. */
   record(observed: DeploymentObservation): void {
     this.#append(
-      () => this.#store.setDeploymentStatus(this.#namespaceId, this.#modelId, observed),
+      () => this.#store.setDeploymentStatus(this.#model.namespaceId, this.#model.modelId, observed),
       () => {
         for (const wake of [...this.#waiters]) wake()
       },
@@ -69,8 +65,7 @@ export class DeploymentJournal {
     const written = this.#writes.then(write).then(
       () => undefined,
       (err: unknown) => {
-        const model = `${this.#namespaceId}/${this.#modelId}`
-        this.#logger.error({ err, model }, 'deployment: not recorded')
+        this.#logger.error({ err, model: modelKey(this.#model) }, 'deployment: not recorded')
       },
     )
     this.#writes = after === undefined ? written : written.then(after)

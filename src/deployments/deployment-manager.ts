@@ -1,12 +1,12 @@
 import type { Deployment } from '../domain/deployment-state.js'
-import type { Model } from '../domain/model.js'
-import type { LoadedSignature } from '../domain/serving-plan.js'
+import { type Model, type ModelRef, modelKey } from '../domain/model.js'
 import type { Serving, ServingLookup } from '../inference/inference-service.js'
 import type {
   DeploymentRecords,
   DesiredStateRow,
   ModelRecords,
 } from '../metadata/metadata-store.js'
+import type { Signature } from '../tensors/tensor.js'
 import type { DeploymentControl, DeployOptions } from './deployment-control.js'
 import {
   ModelLifecycle,
@@ -66,7 +66,7 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
     const rows = await this.#metadata.listDesiredStates()
     await this.#lifecycle.reconcile()
     for (const row of rows) {
-      const d = this.#lifecycle.get(`${row.namespaceId}/${row.modelId}`)
+      const d = this.#lifecycle.get(modelKey(row))
       if (d !== undefined && d.model.uploadId === row.uploadId) d.generation ??= row.generation
     }
   }
@@ -76,7 +76,7 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
     options: DeployOptions = {},
   ): Promise<{ deployment: Deployment; cached: boolean }> {
     this.#assertOpen()
-    return this.#exclusive(keyOf(model), async () => {
+    return this.#exclusive(model, async () => {
       const { namespaceId, modelId } = model
       // Written even when unchanged here: another instance may have written the opposite.
       await this.#metadata.setDesiredState(namespaceId, modelId, 'deployed')
@@ -91,17 +91,13 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
 
   undeploy(model: Model): Promise<Deployment> {
     this.#assertOpen()
-    return this.#exclusive(keyOf(model), async () => {
-      await this.#metadata.setDesiredState(model.namespaceId, model.modelId, 'not_deployed')
-      return this.#lifecycle.undeploy(model)
-    })
+    return this.#exclusive(model, () => this.#undeploy(model))
   }
 
   remove(model: Model): Promise<void> {
     this.#assertOpen()
-    return this.#exclusive(keyOf(model), async () => {
-      await this.#metadata.setDesiredState(model.namespaceId, model.modelId, 'not_deployed')
-      await this.#lifecycle.undeploy(model)
+    return this.#exclusive(model, async () => {
+      await this.#undeploy(model)
       this.#lifecycle.forget(model)
     })
   }
@@ -116,8 +112,8 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
    * `undefined`: the model is not in the store). A cheap check on a listing that may be stale:
    * `follow` reads the model again before acting.
    */
-  differs(key: string, row: DesiredStateRow | undefined): boolean {
-    const d = this.#lifecycle.get(key)
+  differs(ref: ModelRef, row: DesiredStateRow | undefined): boolean {
+    const d = this.#lifecycle.get(modelKey(ref))
     if (row === undefined) return d !== undefined
     // Deleted and uploaded again under the same id: another model.
     if (d !== undefined && d.model.uploadId !== row.uploadId) return true
@@ -130,42 +126,42 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
    * Level-triggered following (as a Kubernetes controller does): reads the model's stored desired
    * state afresh and brings this server's deployment in line with it: deploys (after `install`),
    * redeploys a newer `generation`, undeploys, or forgets a model deleted (or replaced by a new
-   * upload) elsewhere. It acts in the model's turn, after reading it again there, so a stale
-   * listing never undoes a newer request here; a model whose turn is taken (a request is being
-   * carried out) is left for the next pass (`busy`), so following never waits behind requests.
-   * The model's files are fetched before its turn: a long download holds up no request.
+   * upload) elsewhere. `row` is the model in the listing, `undefined` when it was not there. It
+   * acts in the model's turn, after reading it again there, so a stale listing never undoes a
+   * newer request here; a model whose turn is taken (a request is being carried out) is left for
+   * the next pass (`busy`), so following never waits behind requests. The model's files are
+   * fetched before its turn: a long download holds up no request.
    */
   async follow(
-    row: DesiredStateRow | { readonly namespaceId: string; readonly modelId: string },
+    ref: ModelRef,
+    row: DesiredStateRow | undefined,
     hooks: FollowHooks,
   ): Promise<Followed> {
-    const key = `${row.namespaceId}/${row.modelId}`
-    const wanted = 'desired' in row && row.desired === 'deployed'
-    const here = this.#lifecycle.get(key)
+    const here = this.#lifecycle.get(modelKey(ref))
     let fetched: string | undefined
+    const wanted = row?.desired === 'deployed'
     if (wanted && (here?.record.desired !== 'deployed' || here.model.uploadId !== row.uploadId)) {
-      const model = await this.#metadata.findModel(row.namespaceId, row.modelId)
+      const model = await this.#metadata.findModel(ref.namespaceId, ref.modelId)
       if (model?.deployment.desired === 'deployed') {
         await hooks.install(model)
         fetched = model.uploadId
       }
     }
+    if (this.#turns.has(modelKey(ref))) return 'busy'
     // The generation only grows: a stale listing can only under-report it.
-    const generation = 'generation' in row ? row.generation : undefined
-    return this.#tryExclusive(key, () => this.#converge(key, generation, fetched, hooks))
+    return this.#exclusive(ref, () => this.#converge(ref, row?.generation, fetched, hooks))
   }
 
   /** `follow`, in the model's turn. */
   async #converge(
-    key: string,
+    ref: ModelRef,
     generation: number | undefined,
     fetched: string | undefined,
     hooks: FollowHooks,
   ): Promise<Followed> {
     if (this.#lifecycle.closed) return 'unchanged'
-    const [namespaceId, modelId] = key.split('/') as [string, string]
-    const fresh = await this.#metadata.findModel(namespaceId, modelId)
-    let d = this.#lifecycle.get(key)
+    const fresh = await this.#metadata.findModel(ref.namespaceId, ref.modelId)
+    let d = this.#lifecycle.get(modelKey(ref))
     let removed = false
     if (d !== undefined && (fresh === undefined || fresh.uploadId !== d.model.uploadId)) {
       await this.#lifecycle.undeploy(d.model)
@@ -206,7 +202,7 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
     return this.#lifecycle.liveModel(namespaceId, modelId)
   }
 
-  liveSignature(model: Model): LoadedSignature | undefined {
+  liveSignature(model: Model): Signature | undefined {
     return this.#lifecycle.liveSignature(model)
   }
 
@@ -228,7 +224,8 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
   }
 
   /** Runs `work` after every earlier request or follow for the model has finished. */
-  #exclusive<T>(key: string, work: () => Promise<T>): Promise<T> {
+  #exclusive<T>(ref: ModelRef, work: () => Promise<T>): Promise<T> {
+    const key = modelKey(ref)
     const result = (this.#turns.get(key) ?? Promise.resolve()).then(work)
     const turn = result.then(
       () => undefined,
@@ -241,17 +238,13 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
     return result
   }
 
-  /** Runs `work` in the model's turn if nothing else holds it now; else answers `busy`. */
-  #tryExclusive(key: string, work: () => Promise<Followed>): Promise<Followed> {
-    if (this.#turns.has(key)) return Promise.resolve('busy')
-    return this.#exclusive(key, work)
+  /** An undeploy, in the model's turn: recorded as wanted, then carried out. */
+  async #undeploy(model: Model): Promise<Deployment> {
+    await this.#metadata.setDesiredState(model.namespaceId, model.modelId, 'not_deployed')
+    return this.#lifecycle.undeploy(model)
   }
 
   #assertOpen(): void {
     this.#lifecycle.assertOpen()
   }
-}
-
-function keyOf(model: Model): string {
-  return `${model.namespaceId}/${model.modelId}`
 }

@@ -1,10 +1,6 @@
 import type { Logger } from 'pino'
-import type { Model } from '../domain/model.js'
-import type {
-  DeploymentRecords,
-  DesiredStateRow,
-  ModelRecords,
-} from '../metadata/metadata-store.js'
+import { installKey, type Model, type ModelRef, modelKey } from '../domain/model.js'
+import type { DeploymentRecords, ModelRecords } from '../metadata/metadata-store.js'
 import type { DeploymentManager } from './deployment-manager.js'
 
 export interface DeploymentSyncDeps {
@@ -63,7 +59,7 @@ export class DeploymentSync {
     for (const model of await this.#deps.metadata.listModelsToReconcile()) {
       if (model.deployment.desired !== 'deployed') continue
       await this.#deps.install(model).catch((err: unknown) => {
-        const key = `${model.namespaceId}/${model.modelId}`
+        const key = modelKey(model)
         this.#deps.logger.warn({ err, model: key }, 'deployment sync: could not fetch the model')
       })
     }
@@ -79,20 +75,20 @@ export class DeploymentSync {
     const { metadata, deployments, logger } = this.#deps
     const installed = await this.#deps.installed()
     const rows = await metadata.listDesiredStates()
-    const stored = new Map(rows.map((row) => [`${row.namespaceId}/${row.modelId}`, row]))
+    const stored = new Map(rows.map((row) => [modelKey(row), row]))
     // Every stored model, and every model managed here (one missing from the store was deleted).
-    const models = new Map<string, DesiredStateRow | Model>(stored)
+    const models = new Map<string, ModelRef>(stored)
     for (const model of deployments.managed()) {
-      const key = `${model.namespaceId}/${model.modelId}`
-      if (!models.has(key)) models.set(key, model)
+      if (!models.has(modelKey(model))) models.set(modelKey(model), model)
     }
     const hooks = { install: this.#deps.install, forget: this.#deps.forget }
-    for (const [key, model] of models) {
+    for (const [key, ref] of models) {
       if (this.#closed) return
+      const row = stored.get(key)
       // The listing may be stale: `follow` reads the model again before it acts.
-      if (!deployments.differs(key, stored.get(key))) continue
+      if (!deployments.differs(ref, row)) continue
       try {
-        const followed = await deployments.follow(stored.get(key) ?? model, hooks)
+        const followed = await deployments.follow(ref, row, hooks)
         if (followed !== 'unchanged' && followed !== 'adopted' && followed !== 'busy') {
           logger.info({ model: key }, `deployment sync: ${followed} as another instance asked`)
         }
@@ -101,7 +97,7 @@ export class DeploymentSync {
       }
     }
     // Files recorded before the read whose model the store no longer holds.
-    const known = new Set(rows.map((r) => `${r.namespaceId}/${r.uploadId}`))
+    const known = new Set(rows.map(installKey))
     const orphans = installed.filter((key) => !known.has(key))
     if (orphans.length > 0 && !this.#closed) {
       await this.#deps.removeFiles(orphans)

@@ -7,11 +7,12 @@ import {
   NEVER_DEPLOYED,
   transition,
 } from '../domain/deployment-state.js'
-import type { Model } from '../domain/model.js'
-import type { LoadedSignature, LoadTarget, RunnerRuntime } from '../domain/serving-plan.js'
+import { type Model, modelKey } from '../domain/model.js'
+import type { LoadTarget, RunnerRuntime } from '../domain/serving-plan.js'
 import { RunnerPool } from '../inference/runner-pool.js'
 import { type Metrics, type ModelLabels, modelLabels } from '../observability/metrics.js'
 import type { Reservation, Runner, RunnerEnd, Scheduler } from '../scheduler/scheduler.js'
+import type { Signature } from '../tensors/tensor.js'
 import type { DeploymentJournal } from './deployment-journal.js'
 import type { RestartHistory } from './restart-policy.js'
 
@@ -28,7 +29,7 @@ export interface ModelDeploymentDeps {
 /** A runner with the model loaded. */
 export interface Loaded {
   readonly runner: Runner
-  readonly signature: LoadedSignature
+  readonly signature: Signature
 }
 
 /** What a runner is started and loaded with. */
@@ -58,7 +59,7 @@ export class ModelDeployment {
   generation: number | undefined
   readonly #deps: ModelDeploymentDeps
   #reservation: Reservation | undefined
-  #signature: LoadedSignature | undefined
+  #signature: Signature | undefined
   /** Runners being started or loaded (first load, restart or redeploy). */
   readonly #loading = new Set<Runner>()
   /**
@@ -84,7 +85,7 @@ export class ModelDeployment {
   }
 
   get key(): string {
-    return `${this.model.namespaceId}/${this.model.modelId}`
+    return modelKey(this.model)
   }
 
   get labels(): ModelLabels {
@@ -100,7 +101,7 @@ export class ModelDeployment {
   }
 
   /** The signature the serving runners reported; `undefined` while none serves. */
-  get signature(): LoadedSignature | undefined {
+  get signature(): Signature | undefined {
     return this.#signature
   }
 
@@ -122,7 +123,7 @@ export class ModelDeployment {
    * the store after the earlier changes, and wakes whoever waits for it.
    */
   moveTo(state: DeploymentState, reason: DeploymentReason, message: string | null): void {
-    const status = transition(this.record.status, state, reason, new Date(this.#now()))
+    const status = transition(this.record.status, state, reason, new Date(this.#deps.clock.now()))
     this.record = {
       ...this.record,
       status,
@@ -189,7 +190,7 @@ export class ModelDeployment {
         Array.from({ length: count }, () => this.#startAndLoad(reservation, plan, superseded)),
       )
     } finally {
-      const left = (this.#starting.get(reservation) ?? count) - count
+      const left = (this.#starting.get(reservation) ?? 0) - count
       if (left > 0) this.#starting.set(reservation, left)
       else this.#starting.delete(reservation)
     }

@@ -9,13 +9,14 @@ import {
   RUNNER_FAILURES,
   type RunnerFailure,
 } from '../domain/deployment-state.js'
-import type { Model } from '../domain/model.js'
-import { type LoadedSignature, type ServingPlan, servingPlan } from '../domain/serving-plan.js'
+import { type Model, modelKey } from '../domain/model.js'
+import { type ServingPlan, servingPlan } from '../domain/serving-plan.js'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
 import type { Serving, ServingLookup } from '../inference/inference-service.js'
 import type { DeploymentRecords } from '../metadata/metadata-store.js'
 import { type Metrics, modelLabels } from '../observability/metrics.js'
 import type { Runner, RunnerEnd, Scheduler } from '../scheduler/scheduler.js'
+import type { Signature } from '../tensors/tensor.js'
 import { AdmissionQueue } from './admission-queue.js'
 import { DeploymentJournal } from './deployment-journal.js'
 import { ModelDeployment } from './model-deployment.js'
@@ -121,23 +122,23 @@ export class ModelLifecycle implements ServingLookup {
   }
 
   deploymentOf(model: Model): Deployment {
-    return this.#deployments.get(keyOf(model))?.record ?? model.deployment
+    return this.#deployments.get(modelKey(model))?.record ?? model.deployment
   }
 
   liveModel(namespaceId: string, modelId: string): Model | undefined {
-    return this.#deployments.get(`${namespaceId}/${modelId}`)?.current
+    return this.#deployments.get(modelKey({ namespaceId, modelId }))?.current
   }
 
-  liveSignature(model: Model): LoadedSignature | undefined {
-    return this.#deployments.get(keyOf(model))?.signature
+  liveSignature(model: Model): Signature | undefined {
+    return this.#deployments.get(modelKey(model))?.signature
   }
 
   replicasOf(model: Model): number {
-    return this.#deployments.get(keyOf(model))?.pool.targets.length ?? 0
+    return this.#deployments.get(modelKey(model))?.pool.targets.length ?? 0
   }
 
   async waitUntilSettled(model: Model, timeoutMs: number): Promise<Deployment> {
-    const d = this.#deployments.get(keyOf(model))
+    const d = this.#deployments.get(modelKey(model))
     if (d === undefined) return model.deployment
     const settled = () =>
       SETTLED.has(d.record.status.state) &&
@@ -147,7 +148,7 @@ export class ModelLifecycle implements ServingLookup {
   }
 
   serving(model: Model): Serving {
-    const d = this.#deployments.get(keyOf(model))
+    const d = this.#deployments.get(modelKey(model))
     if (d !== undefined && d.pool.targets.length > 0 && d.signature !== undefined) {
       return { model: d.model, pool: d.pool, signature: d.signature }
     }
@@ -176,7 +177,7 @@ export class ModelLifecycle implements ServingLookup {
   }
 
   #deploymentOf(model: Model): ModelDeployment {
-    const key = keyOf(model)
+    const key = modelKey(model)
     let d = this.#deployments.get(key)
     if (d === undefined) {
       const { metadata, logger } = this.#deps
@@ -233,10 +234,10 @@ export class ModelLifecycle implements ServingLookup {
     if ('notServable' in plan || reservation === undefined) return
     const missing = d.missing
     if (missing <= 0) return
-    // With replicas still serving, the deployment stays `deployed` while one comes back.
-    // A restart keeps saying why it restarts (the failure's message) until the runners are up.
-    if (d.pool.targets.length === 0) {
-      d.moveTo('loading', reason, reason === 'restarting' ? d.record.message : null)
+    // With replicas still serving, the deployment stays `deployed` while one comes back; a
+    // restart is `loading` already, saying why it restarts, until its runners are up.
+    if (d.pool.targets.length === 0 && d.record.status.state !== 'loading') {
+      d.moveTo('loading', reason, null)
     }
     const superseded = () => epoch !== d.epoch || this.#closed
     try {
@@ -357,8 +358,6 @@ export class ModelLifecycle implements ServingLookup {
     d.moveTo('unloading', 'unload_requested', null)
     await d.stopAll(this.#options.drainMs, notReady(d.model, d.record))
     d.moveTo('not_deployed', 'undeployed', null)
-    // A deploy that arrived while unloading starts now.
-    if (d.record.desired === 'deployed') this.#toPending(d, 'deploy_requested')
     this.#admitPending()
   }
 
@@ -399,7 +398,7 @@ export class ModelLifecycle implements ServingLookup {
       this.#toPending(d, 'deploy_requested')
       this.#admitPending()
     }
-    // `pending`/`loading` are on their way; `unloading` is followed by a new start.
+    // `pending`/`loading` are on their way.
     const deployment = d.record
     await d.journal.settled()
     return { deployment, cached }
@@ -417,7 +416,7 @@ export class ModelLifecycle implements ServingLookup {
 
   /** Forgets the model (deleted): its deployment here must be at rest. */
   forget(model: Model): void {
-    this.#deployments.delete(keyOf(model))
+    this.#deployments.delete(modelKey(model))
     this.#deps.metrics.forgetModel(modelLabels(model))
   }
 
@@ -439,8 +438,4 @@ function notReady(model: Model, deployment: Deployment): BerthError {
     `model "${model.modelId}" is ${status.state} (${status.reason})${message === null ? '' : `: ${message}`}`,
     { details: { model_id: model.modelId, state: status.state, reason: status.reason } },
   )
-}
-
-function keyOf(model: Model): string {
-  return `${model.namespaceId}/${model.modelId}`
 }

@@ -15,12 +15,31 @@ export function modelIdOf(name: string, version: string): string {
   return `${name}_${version.replaceAll('.', '_')}`
 }
 
+/** A model, by where it lives: its namespace and its `model_id`. */
+export interface ModelRef {
+  readonly namespaceId: string
+  readonly modelId: string
+}
+
+/** The model's key in maps of this server's deployments: `namespaceId/modelId`. */
+export function modelKey(model: ModelRef): string {
+  return `${model.namespaceId}/${model.modelId}`
+}
+
+/** The key of a model's unpacked files (`namespaceId/uploadId`), as the local cache lists them. */
+export function installKey(model: { readonly namespaceId: string; readonly uploadId: string }) {
+  return `${model.namespaceId}/${model.uploadId}`
+}
+
 /** CPUs, GPUs and memory a deployment of the model needs. */
 export interface ResourceRequirements {
   readonly numCpus: number
   readonly numGpus: number
   readonly memoryBytes: number
 }
+
+/** What a model may ask for, wherever its requirements are given (upload, org model, enable). */
+export const RESOURCE_BOUNDS = { minCpus: 0.1, maxCpus: 64, maxGpus: 8, maxMemoryGb: 4096 } as const
 
 /** How a deployment serves requests (dynamic batching, as Triton configures it). */
 export interface ServingSettings {

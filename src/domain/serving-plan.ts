@@ -1,5 +1,4 @@
 import { join } from 'node:path'
-import type { Signature } from '../tensors/tensor.js'
 import { isConvertible } from './encoder-families.js'
 import { servedOnnx, storedWeights } from './manifest.js'
 import type { Model } from './model.js'
@@ -32,9 +31,6 @@ export interface LoadTarget {
   readonly weights?: WeightFiles
   readonly task?: TaskSpec
 }
-
-/** The signature the runtime reports once the model is loaded. */
-export type LoadedSignature = Signature
 
 /** How a model is run, or why it cannot be. */
 export type ServingPlan =

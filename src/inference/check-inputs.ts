@@ -1,14 +1,16 @@
 import { BerthError } from '../errors/berth-error.js'
 import {
   ANY_DATATYPE,
+  elementCount,
   type Signature,
   type TensorSpec,
   type WireTensor,
 } from '../tensors/tensor.js'
 
 /**
- * Checks a request against the model's signature before it reaches a runner, so a bad input is a 400, never a 500: every
- * input known, none missing, datatype, rank and fixed dims as declared; requested outputs exist.
+ * Checks a request against the model's signature before it reaches a runner, so a bad input is
+ * a 400, never a 500: every input known, none missing, datatype, rank and fixed dims as
+ * declared; requested outputs exist.
  * Strict where it protects the user, lenient where ONNX Runtime is: a one-element tensor is
  * accepted (and reshaped) where the model declares a scalar. Returns the inputs in the model's
  * order. Throws 400s naming the input: `input_unknown`, `input_missing`,
@@ -64,7 +66,7 @@ export function checkInputs(
 }
 
 function checkShape(spec: TensorSpec, t: WireTensor): WireTensor {
-  const elements = t.shape.reduce((a, b) => a * b, 1)
+  const elements = elementCount(t.shape)
   if (spec.shape.length === 0) {
     if (elements === 1) return t.shape.length === 0 ? t : { ...t, shape: [] }
     throw mismatch(spec, t, 'must be a scalar (shape [] or one element)')

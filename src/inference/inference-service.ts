@@ -3,7 +3,6 @@ import { servedOnnx } from '../domain/manifest.js'
 import type { Model, ServingSettings } from '../domain/model.js'
 import {
   isRunnable,
-  type LoadedSignature,
   type RunnerRuntime,
   servingPlan,
   TEXT_INPUT,
@@ -67,7 +66,7 @@ export interface Serving {
   readonly model: Model
   /** The deployment's runners (its replicas that are up), kept current; one per deployment. */
   readonly pool: RunnerPool
-  readonly signature: LoadedSignature
+  readonly signature: Signature
 }
 
 /** What the data plane needs of the deployments: which runners serve a model, and its signature. */
@@ -78,10 +77,8 @@ export interface ServingLookup {
    */
   serving(model: Model): Serving
   /** The inputs and outputs the model's serving runner reported, when it has one. */
-  liveSignature(model: Model): LoadedSignature | undefined
+  liveSignature(model: Model): Signature | undefined
 }
-
-type Outcome = InferenceOutcome
 
 /**
  * The data plane, whatever the transport: checks a request against the model's signature,
@@ -294,7 +291,7 @@ export class InferenceService {
     return batcher
   }
 
-  #count(labels: ModelLabels, outcome: Outcome): void {
+  #count(labels: ModelLabels, outcome: InferenceOutcome): void {
     this.#metrics.inferenceRequests.inc({ ...labels, outcome })
   }
 }
@@ -325,7 +322,7 @@ function notServable(model: Model): BerthError {
   )
 }
 
-function outcomeOf(err: unknown): Outcome {
+function outcomeOf(err: unknown): InferenceOutcome {
   if (!isBerthError(err)) return 'error'
   if (err.code === 'model_not_ready') return 'not_ready'
   const kind = ERROR_CODES[err.code]

@@ -1,5 +1,5 @@
 import { BerthError } from '../errors/berth-error.js'
-import { ITEM_BYTES, isFixedDatatype, type WireTensor } from '../tensors/tensor.js'
+import { elementCount, ITEM_BYTES, isFixedDatatype, type WireTensor } from '../tensors/tensor.js'
 import { decodeStrings, encodeValues, flatten, valuesAsJson } from '../tensors/tensor-data.js'
 
 /**
@@ -81,7 +81,7 @@ export function decodeInferHeader(header: Record<string, unknown>, binary: Buffe
     ) {
       throw dataInvalid(name, '"shape" must be an array of non-negative integers')
     }
-    const count = (shape as number[]).reduce((a, b) => a * b, 1)
+    const count = elementCount(shape as number[])
     // An own key of the table: `constructor` and the like are not datatypes.
     if (!isFixedDatatype(datatype)) {
       throw dataInvalid(name, `datatype ${datatype} is not supported`)

@@ -3,7 +3,7 @@ import { inspectArchive } from '../archives/archive-inspector.js'
 import type { ArchiveLimits } from '../archives/archive-limits.js'
 import type { ArchiveWorkspace } from '../archives/archive-workspace.js'
 import type { ArtifactKey, ArtifactStore } from '../artifacts/artifact-store.js'
-import type { Model } from '../domain/model.js'
+import { installKey, type Model, modelKey } from '../domain/model.js'
 import { BerthError } from '../errors/berth-error.js'
 import type { ModelRecords } from '../metadata/metadata-store.js'
 
@@ -48,7 +48,7 @@ export class InstalledModels {
    * called: meanwhile `recordedInstalls` leaves it out, so it is not taken for a deleted model's.
    */
   beginInstall(model: InstallKey): () => void {
-    const key = keyOf(model)
+    const key = installKey(model)
     this.#installing.add(key)
     return () => {
       this.#installing.delete(key)
@@ -80,7 +80,7 @@ export class InstalledModels {
       if (staged.sha256 !== model.archive.sha256) {
         throw new BerthError(
           'stored_archive_corrupt',
-          `the stored archive of ${model.namespaceId}/${model.modelId} does not match its recorded SHA-256`,
+          `the stored archive of ${modelKey(model)} does not match its recorded SHA-256`,
           { details: { namespace_id: model.namespaceId, model_id: model.modelId } },
         )
       }
@@ -129,7 +129,7 @@ export class InstalledModels {
   async recordedInstalls(): Promise<string[]> {
     const installing = new Set(this.#installing)
     return (await this.#deps.workspace.listInstalled())
-      .map(keyOf)
+      .map(installKey)
       .filter((key) => !installing.has(key))
   }
 
@@ -140,10 +140,6 @@ export class InstalledModels {
       await this.forgetLocally({ namespaceId, uploadId })
     }
   }
-}
-
-function keyOf(model: InstallKey): string {
-  return `${model.namespaceId}/${model.uploadId}`
 }
 
 async function exists(path: string): Promise<boolean> {

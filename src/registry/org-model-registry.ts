@@ -19,7 +19,7 @@ import type { ModelRecords, NamespaceRecords, OrgModelRecords } from '../metadat
 import { orgModelNotFound } from '../metadata/store-errors.js'
 import type { ModelCatalog } from './model-catalog.js'
 import { UndoStack } from './undo-stack.js'
-import type { UploadPipeline, UploadResult } from './upload-pipeline.js'
+import type { UploadPipeline } from './upload-pipeline.js'
 import type { UploadSignature } from './upload-signature.js'
 
 /** What `POST /v1/models/uploads` asks for (validated by the route). */
@@ -289,7 +289,7 @@ export class OrgModelRegistry {
       readonly wait: boolean
       readonly resourceOverrides: Partial<ResourceRequirements>
     },
-  ): Promise<UploadResult> {
+  ): Promise<Model> {
     const namespace = await this.#deps.catalog.namespaceFor(principal, namespaceRef)
     const org = await this.get(principal, modelId)
     if (org.validationStatus !== 'passed' || org.manifest === null) {

@@ -9,11 +9,7 @@ import {
 } from '../archives/archive-workspace.js'
 import { artifactKey } from '../artifacts/artifact-key.js'
 import type { ArtifactStore } from '../artifacts/artifact-store.js'
-import {
-  type MixpeekDeploymentStatus,
-  mixpeekStatus,
-  UNDEPLOYED,
-} from '../domain/deployment-state.js'
+import { UNDEPLOYED } from '../domain/deployment-state.js'
 import { newId } from '../domain/ids.js'
 import { type Manifest, servedOnnx } from '../domain/manifest.js'
 import {
@@ -40,11 +36,6 @@ export interface UploadRequest extends ModelDescriptor {
   readonly serving: ServingSettings
   /** Deploy right after recording the model. */
   readonly deploy: boolean
-}
-
-export interface UploadResult {
-  readonly model: Model
-  readonly deploymentStatus: MixpeekDeploymentStatus
 }
 
 export interface UploadPipelineDeps {
@@ -117,14 +108,14 @@ export class UploadPipeline {
    * Refuses a taken `model_id` (409 `model_already_exists`), inspects and validates the archive
    * (400 `archive_*` / format codes; an ONNX graph must also load in a runner:
    * `model_load_failed`), then stores the archive, installs the unpacked files, records the
-   * model and deploys it when asked. Whatever fails, nothing is left behind; the staged archive
-   * is always removed.
+   * model and deploys it when asked. Resolves the model with its deployment as it then stands.
+   * Whatever fails, nothing is left behind; the staged archive is always removed.
    */
   async completeUpload(
     namespace: Namespace,
     request: UploadRequest,
     options: { readonly wait: boolean } = { wait: false },
-  ): Promise<UploadResult> {
+  ): Promise<Model> {
     const { metadata, artifacts, installed } = this.#deps
     const cleanup = new UndoStack()
     cleanup.push(() => this.discardStaged(request.archive))
@@ -199,7 +190,7 @@ export class UploadPipeline {
   async addEnabled(
     model: Model,
     options: { readonly deploy: boolean; readonly wait: boolean },
-  ): Promise<UploadResult> {
+  ): Promise<Model> {
     const { installed, metadata } = this.#deps
     const installing = installed.beginInstall(model)
     try {
@@ -217,16 +208,9 @@ export class UploadPipeline {
   async #deployIfAsked(
     model: Model,
     options: { readonly deploy: boolean; readonly wait: boolean },
-  ): Promise<UploadResult> {
-    if (!options.deploy) return { model, deploymentStatus: 'not_deployed' }
-    const deployed = await this.#deps.deployments.start(model, {
-      wait: options.wait,
-      reload: false,
-    })
-    return {
-      model: deployed.model,
-      deploymentStatus: mixpeekStatus(deployed.model.deployment.status.state),
-    }
+  ): Promise<Model> {
+    if (!options.deploy) return model
+    return (await this.#deps.deployments.start(model, { wait: options.wait, reload: false })).model
   }
 
   /** Unpacks into a new folder (its removal pushed on `cleanup`) and validates the model. */

@@ -1,6 +1,7 @@
 import type { TaskSpec, WeightFiles } from '../domain/serving-plan.js'
 import type { ErrorCode } from '../errors/error-codes.js'
 import {
+  elementCount,
   ITEM_BYTES,
   isDatatype,
   isFixedDatatype,
@@ -267,8 +268,7 @@ const isTensor = (t: unknown): t is WireTensor => {
   if (!isTensorHead(t) || !isDatatype(t.datatype) || !(t.data instanceof Uint8Array)) return false
   if (!t.shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) return false
   if (!isFixedDatatype(t.datatype)) return true
-  const count = (t.shape as number[]).reduce((a, b) => a * b, 1)
-  return t.data.byteLength === count * ITEM_BYTES[t.datatype]
+  return t.data.byteLength === elementCount(t.shape as number[]) * ITEM_BYTES[t.datatype]
 }
 const isTensorList = (v: unknown) => Array.isArray(v) && v.every(isTensor)
 const isSpecList = (v: unknown) => Array.isArray(v) && v.every(isTensorHead)

@@ -1,6 +1,6 @@
 import type { ResourceRequirements } from '../domain/model.js'
-import type { LoadedSignature, LoadTarget, RunnerRuntime } from '../domain/serving-plan.js'
-import type { WireTensor } from '../tensors/tensor.js'
+import type { LoadTarget, RunnerRuntime } from '../domain/serving-plan.js'
+import type { Signature, WireTensor } from '../tensors/tensor.js'
 
 /** Capacity held for a deployment's runners (`replicas` of `resources` each) until released. */
 export interface Reservation {
@@ -51,7 +51,7 @@ export interface Runner {
    * Loads the model at `target.path` (a file, or for weights the model folder with the files
    * named in `target.weights`). Throws `runner_timeout` past `timeoutMs`.
    */
-  load(target: LoadTarget, timeoutMs: number): Promise<LoadedSignature>
+  load(target: LoadTarget, timeoutMs: number): Promise<Signature>
   /** Runs the model. Past `timeoutMs` the runner is presumed hung and ended (`runner_timeout`). */
   infer(
     inputs: readonly WireTensor[],

@@ -55,6 +55,11 @@ export function isFixedDatatype(datatype: string): datatype is FixedDatatype {
   return Object.hasOwn(ITEM_BYTES, datatype)
 }
 
+/** How many elements a tensor of `shape` holds (1 for a scalar, `[]`). */
+export function elementCount(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1)
+}
+
 /** A tensor on the wire: its datatype, shape, and raw little-endian bytes. */
 export interface WireTensor {
   readonly name: string

@@ -139,7 +139,7 @@ describe('deployment lifecycle', () => {
       assert.equal((await h.recorded(kept))?.status.state, 'deployed')
       // Nor does following the store start it, or touch the others: a pass is quiet.
       for (const row of await h.store.listDesiredStates()) {
-        assert.equal(restarted.differs(`${row.namespaceId}/${row.modelId}`, row), false)
+        assert.equal(restarted.differs(row, row), false)
       }
       await restarted.close()
     } finally {

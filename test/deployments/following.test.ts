@@ -34,14 +34,13 @@ describe('following the stored desired state', () => {
       await h.store.setDesiredState(model.namespaceId, model.modelId, 'deployed')
       const [row] = await h.store.listDesiredStates()
       assert.ok(row !== undefined)
-      const key = `${model.namespaceId}/${model.modelId}`
-      assert.equal(h.manager.differs(key, row), true)
+      assert.equal(h.manager.differs(model, row), true)
       const { hooks, installed } = recordingHooks()
-      assert.equal(await h.manager.follow(row, hooks), 'deployed')
+      assert.equal(await h.manager.follow(model, row, hooks), 'deployed')
       assert.deepEqual(installed, [model.uploadId])
       assert.equal((await h.manager.waitUntilSettled(model, 5000)).status.state, 'deployed')
       // The steady state: nothing differs, so the next passes leave the model alone.
-      assert.equal(h.manager.differs(key, row), false)
+      assert.equal(h.manager.differs(model, row), false)
     } finally {
       await h.close()
     }
@@ -60,11 +59,11 @@ describe('following the stored desired state', () => {
         desired: 'not_deployed' as const,
         generation: 0,
       }
-      assert.equal(await h.manager.follow(stale, recordingHooks().hooks), 'busy')
+      assert.equal(await h.manager.follow(model, stale, recordingHooks().hooks), 'busy')
       await request
       assert.equal((await h.manager.waitUntilSettled(model, 5000)).status.state, 'deployed')
       // Read again in its turn, the store says deployed: the stale listing changes nothing.
-      assert.equal(await h.manager.follow(stale, recordingHooks().hooks), 'adopted')
+      assert.equal(await h.manager.follow(model, stale, recordingHooks().hooks), 'adopted')
       assert.equal(h.manager.deploymentOf(model).status.state, 'deployed')
     } finally {
       await h.close()
@@ -85,9 +84,9 @@ describe('following the stored desired state', () => {
       await h.store.setDesiredState(second.namespaceId, second.modelId, 'deployed')
       const [row] = await h.store.listDesiredStates()
       assert.ok(row !== undefined)
-      assert.equal(h.manager.differs(`${first.namespaceId}/${first.modelId}`, row), true)
+      assert.equal(h.manager.differs(first, row), true)
       const { hooks, installed, forgotten } = recordingHooks()
-      assert.equal(await h.manager.follow(row, hooks), 'deployed')
+      assert.equal(await h.manager.follow(first, row, hooks), 'deployed')
       assert.deepEqual(forgotten, [first.uploadId])
       assert.deepEqual(installed, [second.uploadId])
       assert.equal(

@@ -111,13 +111,13 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
         if (staged !== undefined) await uploads.discardStaged(staged)
         throw err
       }
-      const { model, deploymentStatus } = await uploads.completeUpload(namespace, upload, {
+      const model = await uploads.completeUpload(namespace, upload, {
         wait: request.query.wait === 'true',
       })
       return {
         success: true,
         model_id: model.modelId,
-        deployment_status: deploymentStatus,
+        deployment_status: mixpeekStatus(model.deployment.status.state),
         endpoint: endpointOf(model),
         model_archive_url: model.archive.url,
       }

@@ -257,12 +257,11 @@ export const orgModelRoutes: FastifyPluginAsyncZod<OrgModelRoutesOptions> = asyn
         ...(overrides.memory === undefined ? {} : { memoryBytes: overrides.memory }),
       }
       const deploy = request.body?.deploy ?? false
-      const { model, deploymentStatus } = await orgModels.enable(
-        principalOf(request),
-        namespace_id,
-        model_id,
-        { deploy, wait: request.query.wait === 'true', resourceOverrides },
-      )
+      const model = await orgModels.enable(principalOf(request), namespace_id, model_id, {
+        deploy,
+        wait: request.query.wait === 'true',
+        resourceOverrides,
+      })
       const mixpeek = mixpeekStatus(model.deployment.status.state)
       const status: 'deployed' | 'pending' | 'failed' | 'skipped' = !deploy
         ? 'skipped'
@@ -270,7 +269,7 @@ export const orgModelRoutes: FastifyPluginAsyncZod<OrgModelRoutesOptions> = asyn
           ? 'pending'
           : mixpeek
       return {
-        success: deploymentStatus !== 'failed',
+        success: mixpeek !== 'failed',
         model_id: model.modelId,
         namespace_id: model.namespaceId,
         deployment_status: status,

@@ -7,6 +7,7 @@ import {
   MAX_REPLICAS,
   MODEL_NAME_PATTERN,
   MODEL_VERSION_PATTERN,
+  RESOURCE_BOUNDS,
 } from '../../domain/model.js'
 import { MODEL_FORMATS } from '../../domain/model-format.js'
 import { schemaRegistry } from './common.schemas.js'
@@ -71,15 +72,21 @@ export const UploadModelBodySchema = z.object({
     title: 'Task Type',
     description: 'Task type (e.g., embedding, classification)',
   }),
-  num_cpus: absentIfBlank(z.coerce.number().min(0.1).max(64).default(1)).meta({
+  num_cpus: absentIfBlank(
+    z.coerce.number().min(RESOURCE_BOUNDS.minCpus).max(RESOURCE_BOUNDS.maxCpus).default(1),
+  ).meta({
     title: 'Num Cpus',
     description: 'CPU requirements',
   }),
-  num_gpus: absentIfBlank(z.coerce.number().int().min(0).max(8).default(0)).meta({
+  num_gpus: absentIfBlank(
+    z.coerce.number().int().min(0).max(RESOURCE_BOUNDS.maxGpus).default(0),
+  ).meta({
     title: 'Num Gpus',
     description: 'GPU requirements',
   }),
-  memory_gb: absentIfBlank(z.coerce.number().gt(0).max(4096).default(4)).meta({
+  memory_gb: absentIfBlank(
+    z.coerce.number().gt(0).max(RESOURCE_BOUNDS.maxMemoryGb).default(4),
+  ).meta({
     title: 'Memory Gb',
     description: 'Memory in GB',
   }),

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { MODEL_NAME_PATTERN, MODEL_VERSION_PATTERN } from '../../domain/model.js'
+import { MODEL_NAME_PATTERN, MODEL_VERSION_PATTERN, RESOURCE_BOUNDS } from '../../domain/model.js'
 import { MODEL_FORMATS } from '../../domain/model-format.js'
 import {
   UPLOAD_URL_DEFAULT_SECONDS,
@@ -12,8 +12,8 @@ import {
 
 const ResourceRequirementsSchema = z
   .object({
-    num_cpus: z.number().min(0.1).max(64).default(1),
-    num_gpus: z.number().int().min(0).max(8).default(0),
+    num_cpus: z.number().min(RESOURCE_BOUNDS.minCpus).max(RESOURCE_BOUNDS.maxCpus).default(1),
+    num_gpus: z.number().int().min(0).max(RESOURCE_BOUNDS.maxGpus).default(0),
     memory: z
       .number()
       .int()
@@ -167,8 +167,8 @@ export const EnableOrgModelRequestSchema = z
     deploy: z.boolean().default(false),
     resource_overrides: z
       .object({
-        num_cpus: z.number().min(0.1).max(64).optional(),
-        num_gpus: z.number().int().min(0).max(8).optional(),
+        num_cpus: z.number().min(RESOURCE_BOUNDS.minCpus).max(RESOURCE_BOUNDS.maxCpus).optional(),
+        num_gpus: z.number().int().min(0).max(RESOURCE_BOUNDS.maxGpus).optional(),
         memory: z.number().int().min(1).optional().describe('bytes'),
       })
       .strict()

@@ -1,9 +1,9 @@
-import type { Kysely } from 'kysely'
+import type { Kysely, Updateable } from 'kysely'
 import type { DeploymentObservation, DesiredState } from '../../domain/deployment-state.js'
 import type { Model, ServingSettings } from '../../domain/model.js'
 import type { DesiredStateRow } from '../metadata-store.js'
 import { modelAlreadyExists, namespaceNotFound, orgModelNotFound } from '../store-errors.js'
-import type { Database } from './database.js'
+import type { Database, ModelsTable } from './database.js'
 import type { DialectPolicy } from './dialect-policy.js'
 import { orgModelExists } from './org-model-queries.js'
 import { modelRow, observationColumns, servingColumns, toDesiredStateRow, toModel } from './rows.js'
@@ -58,19 +58,13 @@ export async function listModels(db: Kysely<Database>, namespaceId: string): Pro
   return rows.map(toModel)
 }
 
-export async function setServing(
+export function setServing(
   db: Kysely<Database>,
   namespaceId: string,
   modelId: string,
   serving: ServingSettings,
 ): Promise<boolean> {
-  const result = await db
-    .updateTable('models')
-    .set(servingColumns(serving))
-    .where('namespace_id', '=', namespaceId)
-    .where('model_id', '=', modelId)
-    .executeTakeFirst()
-  return Number(result.numUpdatedRows) > 0
+  return updateModel(db, namespaceId, modelId, servingColumns(serving))
 }
 
 export async function deleteModel(
@@ -86,34 +80,22 @@ export async function deleteModel(
   return Number(result.numDeletedRows) > 0
 }
 
-export async function setDeploymentStatus(
+export function setDeploymentStatus(
   db: Kysely<Database>,
   namespaceId: string,
   modelId: string,
   observed: DeploymentObservation,
 ): Promise<boolean> {
-  const result = await db
-    .updateTable('models')
-    .set(observationColumns(observed))
-    .where('namespace_id', '=', namespaceId)
-    .where('model_id', '=', modelId)
-    .executeTakeFirst()
-  return Number(result.numUpdatedRows) > 0
+  return updateModel(db, namespaceId, modelId, observationColumns(observed))
 }
 
-export async function setDesiredState(
+export function setDesiredState(
   db: Kysely<Database>,
   namespaceId: string,
   modelId: string,
   desired: DesiredState,
 ): Promise<boolean> {
-  const result = await db
-    .updateTable('models')
-    .set({ desired_state: desired })
-    .where('namespace_id', '=', namespaceId)
-    .where('model_id', '=', modelId)
-    .executeTakeFirst()
-  return Number(result.numUpdatedRows) > 0
+  return updateModel(db, namespaceId, modelId, { desired_state: desired })
 }
 
 export async function listModelsToReconcile(db: Kysely<Database>): Promise<Model[]> {
@@ -155,4 +137,20 @@ export async function bumpDeployGeneration(
     .returning('deploy_generation')
     .executeTakeFirst()
   return row === undefined ? undefined : Number(row.deploy_generation)
+}
+
+/** Sets columns of one model's row; resolves whether the model was there. */
+async function updateModel(
+  db: Kysely<Database>,
+  namespaceId: string,
+  modelId: string,
+  columns: Updateable<ModelsTable>,
+): Promise<boolean> {
+  const result = await db
+    .updateTable('models')
+    .set(columns)
+    .where('namespace_id', '=', namespaceId)
+    .where('model_id', '=', modelId)
+    .executeTakeFirst()
+  return Number(result.numUpdatedRows) > 0
 }

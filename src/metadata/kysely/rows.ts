@@ -10,6 +10,7 @@ import type {
 import type { Manifest } from '../../domain/manifest.js'
 import type {
   Model,
+  ModelDescriptor,
   ResourceRequirements,
   ServingSettings,
   StoredArchive,
@@ -99,13 +100,7 @@ export function toNamespace(row: Selectable<NamespacesTable>): Namespace {
  * block of columns, so one pair of mappers serves both. Only the archive's hash and size differ:
  * an org model's are unknown until its upload is confirmed.
  */
-interface Described<S extends string | null, B extends number | null> {
-  readonly name: string
-  readonly version: string
-  readonly format: ModelFormat
-  readonly framework: string | null
-  readonly taskType: string | null
-  readonly resources: ResourceRequirements
+interface Described<S extends string | null, B extends number | null> extends ModelDescriptor {
   readonly archive: {
     readonly key: string
     readonly url: string
@@ -152,7 +147,7 @@ function archiveColumns<S extends string | null, B extends number | null>(
 }
 
 /** The shared description, less the archive (see `toArchive`). */
-function toDescription(row: Pick<ModelsTable, DescriptionColumn>) {
+function toDescription(row: Pick<ModelsTable, DescriptionColumn>): ModelDescriptor {
   return {
     name: row.name,
     version: row.version,

@@ -1,7 +1,7 @@
-import type { LoadedSignature, LoadTarget } from '../../domain/serving-plan.js'
+import type { LoadTarget } from '../../domain/serving-plan.js'
 import { BerthError } from '../../errors/berth-error.js'
 import type { ErrorCode } from '../../errors/error-codes.js'
-import type { WireTensor } from '../../tensors/tensor.js'
+import type { Signature, WireTensor } from '../../tensors/tensor.js'
 import type { Runner, RunnerEnd, RunnerEndCause } from '../scheduler.js'
 import { residentBytes } from './resident-memory.js'
 import type { WorkerProcess } from './worker-process.js'
@@ -45,7 +45,7 @@ export class LocalRunner implements Runner {
     return this.#worker.inFlight
   }
 
-  async load(target: LoadTarget, timeoutMs: number): Promise<LoadedSignature> {
+  async load(target: LoadTarget, timeoutMs: number): Promise<Signature> {
     const answer = await this.#worker.call(
       {
         type: 'load',

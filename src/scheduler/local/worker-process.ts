@@ -87,8 +87,7 @@ export class WorkerProcess {
     this.#options = options
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
-        clearInterval(this.#pinging)
-        clearTimeout(this.#awaitedPong?.timer)
+        this.#stopPinging()
         this.#fail(
           this.#failure ??
             new BerthError('runner_crashed', 'the runner process exited', {
@@ -211,8 +210,7 @@ export class WorkerProcess {
   stop(): Promise<WorkerExit> {
     this.#stopping ??= (async () => {
       // A runner asked to stop owes no pong: ending it as unresponsive would misname its end.
-      clearInterval(this.#pinging)
-      clearTimeout(this.#awaitedPong?.timer)
+      this.#stopPinging()
       if (this.#child.exitCode === null && this.#child.signalCode === null) {
         this.#channel.end()
         this.#child.kill('SIGTERM')
@@ -281,6 +279,11 @@ export class WorkerProcess {
     if (message.type === 'failed')
       pending.reject(new BerthError(message.error.code, message.error.message))
     else pending.resolve(message)
+  }
+
+  #stopPinging(): void {
+    clearInterval(this.#pinging)
+    clearTimeout(this.#awaitedPong?.timer)
   }
 
   #startPinging(ping: RunnerPing): void {
