@@ -1,4 +1,4 @@
-import { createApp } from './app.js'
+import { type App, createApp } from './app.js'
 import { ADMIN_USAGE, runAdminCommand } from './cli/admin-commands.js'
 import { CLIENT_USAGE, isClientCommand, runClientCommand } from './cli/client-commands.js'
 import { ServerRefused } from './cli/server-client.js'
@@ -63,7 +63,7 @@ Runs the server on BERTH_HOST:BERTH_PORT with the configuration in the BERTH_* v
 docs/configuration.md). One server per BERTH_DATA_DIR: a second one refuses to start.`
 
 async function serve(config: Config): Promise<void> {
-  let app: Awaited<ReturnType<typeof createApp>>
+  let app: App
   try {
     app = await createApp(config)
   } catch (err) {

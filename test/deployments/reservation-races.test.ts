@@ -49,12 +49,16 @@ describe('reservations under deploy/undeploy races', () => {
     const h = await deploymentHarness({ mode: 'echo', node: { cpus: 2, memoryBytes: 4 * GIB } })
     try {
       const model = await h.model('overtaken', { numCpus: 1, memoryBytes: 1 * GIB })
-      await Promise.all([
+      const asked = [
         h.manager.deploy(model),
         h.manager.undeploy(model),
         h.manager.deploy(model),
         h.manager.undeploy(model),
-      ])
+      ]
+      // The first deploy was admitted: its capacity is held (the rest wait their turn).
+      await asked[0]
+      assert.equal(wholeNodeFree(h.scheduler), false)
+      await Promise.all(asked)
       assert.equal(h.manager.deploymentOf(model).status.state, 'not_deployed')
       await eventually(() => wholeNodeFree(h.scheduler))
     } finally {

@@ -2,12 +2,16 @@ import assert from 'node:assert/strict'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { setTimeout as delay } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { isBerthError } from '../../src/errors/berth-error.js'
 import type { ErrorCode } from '../../src/errors/error-codes.js'
 import { RUNNER_PROTOCOL_VERSION } from '../../src/runtime/worker-protocol.js'
 import { TORCH_WORKER } from '../../src/scheduler/local/torch-python.js'
-import { WorkerProcess } from '../../src/scheduler/local/worker-process.js'
+import {
+  WorkerProcess,
+  type WorkerProcessOptions,
+} from '../../src/scheduler/local/worker-process.js'
 import { mlpModel, referenceMlp } from '../fixtures/onnx-models.js'
 import { SYSTEM_PYTHON, torchSkipReason } from '../fixtures/torch-fixtures.js'
 import { eventually } from '../helpers/processes.js'
@@ -121,7 +125,12 @@ describe('runner processes: failure modes', () => {
       const call = worker.call(infer, 5000)
       await worker.idle(10)
       assert.equal(worker.inFlight, 1)
-      await worker.idle(5000)
+      // Woken by the answer, not by its own bound: a minute would outlast the sentinel.
+      const woken = await Promise.race([
+        worker.idle(60_000).then(() => 'idle'),
+        delay(10_000, 'still waiting', { ref: false }),
+      ])
+      assert.equal(woken, 'idle')
       assert.equal(worker.inFlight, 0)
       assert.equal((await call).type, 'result')
     } finally {
@@ -182,43 +191,39 @@ describe('runner processes: liveness while idle', async () => {
     }
   })
 
-  it("berth's own runner answers pings, and serves after them", async () => {
-    const worker = await WorkerProcess.start({
-      ...OPTIONS,
-      entry: RUNNER,
-      args: ['onnx'],
-      ping: PING,
-    })
+  /**
+   * Lets a real runner through ten pings, then calls it: it is still there, and refuses the call
+   * (no model loaded) with a code a runner may send.
+   */
+  async function answersPingsThenServes(
+    runner: Partial<WorkerProcessOptions> & Pick<WorkerProcessOptions, 'entry'>,
+  ) {
+    const worker = await WorkerProcess.start({ ...OPTIONS, ...runner, ping: PING })
     try {
       await new Promise((resolve) => setTimeout(resolve, 10 * PING.intervalMs + PING.timeoutMs))
       assert.equal(worker.failure, undefined)
-      // No model loaded: the runner says so with a code it may send.
       await assert.rejects(worker.call(echo, 5000), (err) => isBerthError(err, 'model_load_failed'))
       assert.equal(worker.failure, undefined)
     } finally {
       await worker.stop()
     }
-  })
+  }
 
-  it('the python torch runner shakes hands with this protocol and answers pings', {
-    skip: torchSkip,
-  }, async () => {
-    const worker = await WorkerProcess.start({
-      ...OPTIONS,
-      startTimeoutMs: 60_000,
-      executable: SYSTEM_PYTHON,
-      entry: TORCH_WORKER,
-      ping: PING,
-    })
-    try {
-      await new Promise((resolve) => setTimeout(resolve, 10 * PING.intervalMs + PING.timeoutMs))
-      assert.equal(worker.failure, undefined)
-      await assert.rejects(worker.call(echo, 5000), (err) => isBerthError(err, 'model_load_failed'))
-      assert.equal(worker.failure, undefined)
-    } finally {
-      await worker.stop()
-    }
-  })
+  it("berth's own runner answers pings, and serves after them", () =>
+    answersPingsThenServes({ entry: RUNNER, args: ['onnx'] }))
+
+  it(
+    'the python torch runner shakes hands with this protocol and answers pings',
+    {
+      skip: torchSkip,
+    },
+    () =>
+      answersPingsThenServes({
+        entry: TORCH_WORKER,
+        executable: SYSTEM_PYTHON,
+        startTimeoutMs: 60_000,
+      }),
+  )
 })
 
 describe('runner processes: ONNX Runtime', () => {

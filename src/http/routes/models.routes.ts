@@ -28,7 +28,7 @@ import {
   UploadModelBodySchema,
   WaitQuerySchema,
 } from '../schemas/model.schemas.js'
-import { multipartValidatorCompiler, parseRequestPart } from '../validation.js'
+import { multipartValidatorCompiler, parseBody } from '../validation.js'
 import { deploymentView, modelView } from '../views/model-view.js'
 
 export interface ModelRoutesOptions {
@@ -104,9 +104,7 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
       let upload: UploadRequest
       try {
         // The staged archive stands for the `file` part: the schema requires it like any field.
-        upload = uploadRequestOf(
-          parseRequestPart(UploadModelBodySchema, { ...fields, file: staged }),
-        )
+        upload = uploadRequestOf(parseBody(UploadModelBodySchema, { ...fields, file: staged }))
       } catch (err) {
         if (staged !== undefined) await uploads.discardStaged(staged)
         throw err
