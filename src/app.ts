@@ -10,6 +10,7 @@ import type { Config } from './config/config.js'
 import { DataDirLock } from './data-dir-lock.js'
 import { DeploymentManager } from './deployments/deployment-manager.js'
 import { DeploymentSync } from './deployments/deployment-sync.js'
+import { type CrashHook, type CrashPoint, noCrash } from './domain/crash-points.js'
 import { buildServer } from './http/server.js'
 import { InferenceService } from './inference/inference-service.js'
 import { createMetadataStore } from './metadata/create-metadata-store.js'
@@ -18,6 +19,7 @@ import { createLogger } from './observability/logger.js'
 import { Metrics } from './observability/metrics.js'
 import { DeploymentService } from './registry/deployment-service.js'
 import { InstalledModels } from './registry/installed-models.js'
+import { LeftoverSweeper } from './registry/leftover-sweeper.js'
 import { ModelCatalog } from './registry/model-catalog.js'
 import { OrgModelRegistry } from './registry/org-model-registry.js'
 import { TensorInventory } from './registry/tensor-inventory.js'
@@ -45,8 +47,8 @@ export interface App {
   close(): Promise<void>
 }
 
-/** Local files untouched this long belong to no live upload (uploads keep writing theirs). */
-const STALE_AFTER_MS = 60 * 60 * 1000
+/** How often what no live request or record owns is looked for (tmp/, archives). */
+const SWEEP_INTERVAL_MS = 5 * 60 * 1000
 
 /** Small, very regular files may compress far better than weights; the ratio rule starts here. */
 const RATIO_GRACE_BYTES = 64 * 1024 * 1024
@@ -81,6 +83,17 @@ async function uploadSigningKey(config: Config): Promise<Buffer> {
   return Buffer.from((await readFile(file, 'utf8')).trim())
 }
 
+/**
+ * The crash tests' hook: SIGKILL at the one named point (no cleanup, no answer, as a power cut
+ * or the kernel's OOM killer would), and nothing anywhere else.
+ */
+function crashHook(crashAt: CrashPoint | undefined): CrashHook {
+  if (crashAt === undefined) return noCrash
+  return (point) => {
+    if (point === crashAt) process.kill(process.pid, 'SIGKILL')
+  }
+}
+
 /** The composition root: builds every adapter and service from the configuration. */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel)
@@ -99,11 +112,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const accounts = new AccountService(metadata)
     const namespaces = new NamespaceService(metadata)
     const workspace = new ArchiveWorkspace(config.dataDir)
-    // This server holds the directory's lock and takes no request yet: whatever tmp/ holds, however
-    // fresh, was left by a server that died (an upload cut off by a crash).
-    const swept = await workspace.sweepStale(Number.NEGATIVE_INFINITY)
-    if (swept > 0) logger.info({ swept }, 'removed files left in tmp/ by an earlier crash')
     const metrics = new Metrics()
+    const crash = crashHook(config.crashAt)
     // Two bounds with no variable of their own. A runner's start (spawn and handshake) is bounded
     // by the load timeout: both bound the same wait for a new runner to be usable, and the load
     // timeout documents it. A runner stopped by an undeploy or a redeploy drains its in-flight
@@ -135,6 +145,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         modelDir: (model) => workspace.modelDir(model.namespaceId, model.uploadId),
         metrics,
         logger,
+        crash,
       },
       {
         loadTimeoutMs: config.limits.loadTimeoutMs,
@@ -159,7 +170,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       { workspace, artifacts, metadata },
       { maxArchiveBytes, archiveLimits },
     )
-    const catalog = new ModelCatalog({ metadata, artifacts, namespaces, installed, deployments })
+    const catalog = new ModelCatalog({
+      metadata,
+      artifacts,
+      namespaces,
+      installed,
+      deployments,
+      crash,
+    })
     const modelDeployments = new DeploymentService(
       {
         catalog,
@@ -178,6 +196,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         loadCheck,
         catalog,
         deployments: modelDeployments,
+        crash,
       },
       { maxArchiveBytes, archiveLimits },
     )
@@ -193,8 +212,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       },
       { publicUrl: config.http.publicUrl, maxArchiveBytes },
     )
-    const orphans = await installed.removeOrphanedFiles(STALE_AFTER_MS)
-    if (orphans > 0) logger.info({ orphans }, 'removed unpacked model files no model record owns')
+    const sweeper = new LeftoverSweeper(
+      { workspace, installed, artifacts, metadata, logger },
+      { archiveGraceMs: config.limits.orphanGraceMs, intervalMs: SWEEP_INTERVAL_MS },
+    )
+    closers.unshift(['leftover sweeper', () => sweeper.close()])
+    // Before any request: what a crash left is nobody's, however fresh.
+    await sweeper.atStart()
+    sweeper.start()
     const sync = new DeploymentSync(
       {
         metadata,

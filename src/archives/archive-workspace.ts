@@ -28,6 +28,8 @@ export interface StagedArchive {
 export class ArchiveWorkspace {
   readonly #tmp: string
   readonly #models: string
+  /** Paths in tmp/ handed out and not yet removed or installed: owned by a live request. */
+  readonly #live = new Set<string>()
 
   constructor(dataDir: string) {
     this.#tmp = resolve(dataDir, 'tmp')
@@ -42,6 +44,7 @@ export class ArchiveWorkspace {
   async stage(source: Readable, maxBytes: number): Promise<StagedArchive> {
     await mkdir(this.#tmp, { recursive: true })
     const path = join(this.#tmp, `upload-${randomUUID()}.tar.gz`)
+    this.#live.add(path)
     const hash = createHash('sha256')
     let sizeBytes = 0
     try {
@@ -70,6 +73,7 @@ export class ArchiveWorkspace {
   /** A new, empty folder to unpack an archive into; the caller removes or installs it. */
   async newUnpackDir(): Promise<string> {
     const path = join(this.#tmp, `unpack-${randomUUID()}`)
+    this.#live.add(path)
     await mkdir(path, { recursive: true, mode: 0o700 })
     return path
   }
@@ -84,24 +88,24 @@ export class ArchiveWorkspace {
     const target = this.modelDir(namespaceId, uploadId)
     await mkdir(dirname(target), { recursive: true })
     await rename(unpackedRoot, target)
+    this.#live.delete(unpackedRoot)
     return target
   }
 
   /**
-   * Removes what a crashed process left in `tmp/`: entries not modified for `olderThanMs` (an
-   * upload in progress keeps touching its files, so it is never swept), or every entry with
-   * `-Infinity` when no upload can be in progress. Resolves the count removed.
+   * Removes what no live request owns in `tmp/`: what a crashed process left (at start, before
+   * any request, that is everything), and what a failed cleanup missed. A path handed out by
+   * `stage` or `newUnpackDir` is owned until `remove` (or `install`) releases it. Resolves the
+   * count removed.
    */
-  async sweepStale(olderThanMs: number, now = Date.now()): Promise<number> {
+  async sweepUnowned(): Promise<number> {
     const entries = await readdir(this.#tmp).catch(() => [] as string[])
     let removed = 0
     for (const name of entries) {
       const path = join(this.#tmp, name)
-      const info = await stat(path).catch(() => undefined)
-      if (info !== undefined && now - info.mtimeMs > olderThanMs) {
-        await this.remove(path)
-        removed += 1
-      }
+      if (this.#live.has(path)) continue
+      await rm(path, { recursive: true, force: true })
+      removed += 1
     }
     return removed
   }
@@ -124,6 +128,10 @@ export class ArchiveWorkspace {
 
   /** Removes a file or folder this workspace handed out. Idempotent. */
   async remove(path: string): Promise<void> {
-    await rm(path, { recursive: true, force: true })
+    try {
+      await rm(path, { recursive: true, force: true })
+    } finally {
+      this.#live.delete(path)
+    }
   }
 }

@@ -3,6 +3,12 @@ import type { Readable } from 'node:stream'
 /** A key built only by `artifactKey()`, so it is always a safe relative path. */
 export type ArtifactKey = string & { readonly __brand: 'ArtifactKey' }
 
+/** An object as listed: its key and when it was last written. */
+export interface StoredObject {
+  readonly key: ArtifactKey
+  readonly modifiedMs: number
+}
+
 /**
  * Where uploaded archives are kept, unchanged and never overwritten. Objects are
  * written once and read as streams; memory stays flat whatever their size.
@@ -27,6 +33,13 @@ export interface ArtifactStore {
 
   /** The object's size, or `undefined` when there is none. */
   stat(key: ArtifactKey): Promise<{ sizeBytes: number } | undefined>
+
+  /**
+   * Every object in the store, and what an interrupted write left where the store can have
+   * leftovers (a file store's temp files), in no particular order; for finding objects no record
+   * owns. Pages through large stores without holding them in memory.
+   */
+  list(): AsyncIterable<StoredObject>
 
   /** Removes the object. Idempotent: deleting a missing key succeeds. */
   delete(key: ArtifactKey): Promise<void>

@@ -1,3 +1,4 @@
+import { CRASH_POINTS } from '../domain/crash-points.js'
 import { LOG_LEVELS } from './config.js'
 
 /** A default that depends on other variables or on the machine, in the words the docs use. */
@@ -308,6 +309,19 @@ export const CONFIG_VARIABLES = {
     min: 0,
     max: HOUR_MS,
     meaning: 'how long in-flight requests may finish at shutdown or undeploy',
+  },
+  BERTH_ORPHAN_GRACE_MS: {
+    kind: 'int',
+    default: HOUR_MS,
+    min: 0,
+    max: 7 * 24 * HOUR_MS,
+    meaning: 'age past which a stored archive no record holds is removed',
+  },
+  BERTH_TEST_CRASH_AT: {
+    kind: 'choice',
+    values: ['off', ...CRASH_POINTS],
+    default: 'off',
+    meaning: 'crash tests only: the point at which the server kills itself',
   },
   BERTH_URL: {
     kind: 'text',

@@ -1,3 +1,5 @@
+import type { CrashPoint } from '../domain/crash-points.js'
+
 /** Levels accepted by `BERTH_LOG_LEVEL` (pino's, plus `silent`). */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -102,6 +104,11 @@ export interface LimitsConfig {
   readonly maxCompressionRatio: number
   /** Bound on starting a runner and loading a model in it. */
   readonly loadTimeoutMs: number
+  /**
+   * Age past which a stored archive that no record holds is removed as a crash's leftover
+   * (another instance's upload stores its archive a moment before recording it).
+   */
+  readonly orphanGraceMs: number
 }
 
 /** How the `berth upload` client reaches a server. */
@@ -129,5 +136,10 @@ export interface Config {
   readonly logLevel: LogLevel
   /** Bound on draining in-flight requests at shutdown before connections are cut. */
   readonly shutdownTimeoutMs: number
+  /**
+   * Crash-consistency tests only: the server kills itself (SIGKILL) on reaching this point of
+   * the upload, deploy or delete path. `undefined` in any real use.
+   */
+  readonly crashAt: CrashPoint | undefined
   readonly client: ClientConfig
 }

@@ -126,6 +126,7 @@ export function loadConfig(env: Env, host: HostFacts = detectHost()): Config {
   const dataDir = read.string('BERTH_DATA_DIR')
   const publicUrl = readPublicUrl(read, listenHost, port)
 
+  const crashAt = read.choice('BERTH_TEST_CRASH_AT')
   const config: Config = {
     http: {
       host: listenHost,
@@ -145,6 +146,7 @@ export function loadConfig(env: Env, host: HostFacts = detectHost()): Config {
       maxUnpackedBytes: read.int('BERTH_MAX_UNPACKED_BYTES'),
       maxCompressionRatio: read.int('BERTH_MAX_COMPRESSION_RATIO'),
       loadTimeoutMs: read.int('BERTH_LOAD_TIMEOUT_MS'),
+      orphanGraceMs: read.int('BERTH_ORPHAN_GRACE_MS'),
     },
     deployments: {
       maxRestarts: read.int('BERTH_RUNNER_MAX_RESTARTS'),
@@ -159,6 +161,7 @@ export function loadConfig(env: Env, host: HostFacts = detectHost()): Config {
     },
     logLevel: read.choice('BERTH_LOG_LEVEL'),
     shutdownTimeoutMs: read.int('BERTH_SHUTDOWN_TIMEOUT_MS'),
+    crashAt: crashAt === 'off' ? undefined : crashAt,
     client: {
       url: readClientUrl(read) ?? publicUrl,
       apiKey: read.raw('BERTH_API_KEY'),

@@ -1,3 +1,4 @@
+import { type CrashHook, noCrash } from '../domain/crash-points.js'
 import type { Deployment } from '../domain/deployment-state.js'
 import { type Model, type ModelRef, modelKey } from '../domain/model.js'
 import type { Serving, ServingLookup } from '../inference/inference-service.js'
@@ -48,11 +49,13 @@ export type Followed =
 export class DeploymentManager implements DeploymentControl, ServingLookup {
   readonly #metadata: DeploymentManagerDeps['metadata']
   readonly #lifecycle: ModelLifecycle
+  readonly #crash: CrashHook
   /** Per model, the end of the last request or follow acting on it. */
   readonly #turns = new Map<string, Promise<void>>()
 
   constructor(deps: DeploymentManagerDeps, options: DeploymentManagerOptions) {
     this.#metadata = deps.metadata
+    this.#crash = deps.crash ?? noCrash
     this.#lifecycle = new ModelLifecycle(deps, options)
   }
 
@@ -80,6 +83,7 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
       const { namespaceId, modelId } = model
       // Written even when unchanged here: another instance may have written the opposite.
       await this.#metadata.setDesiredState(namespaceId, modelId, 'deployed')
+      this.#crash('deploy_recorded')
       // A redeploy: every other instance serving an older generation redeploys too.
       const reload = options.reload === true
       const generation = reload
@@ -241,6 +245,7 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
   /** An undeploy, in the model's turn: recorded as wanted, then carried out. */
   async #undeploy(model: Model): Promise<Deployment> {
     await this.#metadata.setDesiredState(model.namespaceId, model.modelId, 'not_deployed')
+    this.#crash('undeploy_recorded')
     return this.#lifecycle.undeploy(model)
   }
 

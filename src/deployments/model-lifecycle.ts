@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import { type Clock, systemClock } from '../domain/clock.js'
+import type { CrashHook } from '../domain/crash-points.js'
 import {
   type Deployment,
   type DeploymentReason,
@@ -45,6 +46,8 @@ export interface ModelLifecycleDeps {
   readonly modelDir: (model: Model) => string
   readonly metrics: Metrics
   readonly logger: Logger
+  /** Crash-consistency tests kill the server here (`BERTH_TEST_CRASH_AT`); a no-op otherwise. */
+  readonly crash?: CrashHook
 }
 
 const SETTLED: ReadonlySet<DeploymentState> = new Set(['deployed', 'failed', 'not_deployed'])
@@ -242,8 +245,10 @@ export class ModelLifecycle implements ServingLookup {
     const superseded = () => epoch !== d.epoch || this.#closed
     try {
       const loaded = await d.startReplicas(reservation, plan, missing, superseded)
-      if (loaded !== undefined)
+      if (loaded !== undefined) {
+        this.#deps.crash?.('deploy_loaded')
         d.serve(loaded, (runner, end) => this.#onRunnerEnded(d, runner, end))
+      }
     } catch (err) {
       if (superseded()) return
       this.#onLoadFailed(d, err)

@@ -91,6 +91,16 @@ export const UNDEPLOYED = (since: string): Deployment => ({
   deployedAt: null,
 })
 
+/**
+ * A new model's deployment as first recorded: never deployed yet, but wanted deployed when the
+ * upload asked for it, so a crash between the record and the deploy loses no request (a restart
+ * deploys what is recorded as wanted).
+ */
+export const NEW_DEPLOYMENT = (since: string, deploy: boolean): Deployment => ({
+  ...UNDEPLOYED(since),
+  desired: deploy ? 'deployed' : 'not_deployed',
+})
+
 export function canTransition(from: DeploymentState, to: DeploymentState): boolean {
   return NEXT[from].includes(to)
 }

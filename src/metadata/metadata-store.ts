@@ -117,6 +117,12 @@ export interface ModelRecords {
 
   /** Removes the model record. Resolves `false` when there was none. */
   deleteModel(namespaceId: string, modelId: string): Promise<boolean>
+
+  /**
+   * Every archive key a record holds, the models' and the org models' (a presigned upload's
+   * before it arrives included): an archive not among them belongs to no one.
+   */
+  listArchiveKeys(): Promise<Set<string>>
 }
 
 /**

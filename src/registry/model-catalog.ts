@@ -1,5 +1,6 @@
 import type { ArtifactKey, ArtifactStore } from '../artifacts/artifact-store.js'
 import type { DeploymentControl } from '../deployments/deployment-control.js'
+import type { CrashHook } from '../domain/crash-points.js'
 import { MODEL_VERSION_PATTERN, type Model, modelIdOf } from '../domain/model.js'
 import type { Namespace } from '../domain/namespace.js'
 import { assertCustomModelsEnabled, type Principal } from '../domain/organization.js'
@@ -15,6 +16,8 @@ export interface ModelCatalogDeps {
   readonly installed: Pick<InstalledModels, 'forgetLocally'>
   /** Models this server runs, with their deployment as it is now. */
   readonly deployments: Pick<DeploymentControl, 'liveModel' | 'deploymentOf' | 'remove'>
+  /** Crash-consistency tests kill the server here (`BERTH_TEST_CRASH_AT`); a no-op otherwise. */
+  readonly crash?: CrashHook
 }
 
 /**
@@ -111,6 +114,7 @@ export class ModelCatalog {
     if (model === undefined || !(await metadata.deleteModel(namespace.id, modelId))) {
       throw modelNotFound(namespace, modelId)
     }
+    this.#deps.crash?.('delete_recorded')
     if (model.orgUploadId === null) await artifacts.delete(model.archive.key as ArtifactKey)
     await installed.forgetLocally(model)
     return model

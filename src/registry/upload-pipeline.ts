@@ -9,7 +9,8 @@ import {
 } from '../archives/archive-workspace.js'
 import { artifactKey } from '../artifacts/artifact-key.js'
 import type { ArtifactStore } from '../artifacts/artifact-store.js'
-import { UNDEPLOYED } from '../domain/deployment-state.js'
+import { type CrashHook, noCrash } from '../domain/crash-points.js'
+import { NEW_DEPLOYMENT } from '../domain/deployment-state.js'
 import { newId } from '../domain/ids.js'
 import { type Manifest, servedOnnx } from '../domain/manifest.js'
 import {
@@ -49,6 +50,8 @@ export interface UploadPipelineDeps {
   readonly loadCheck: ModelLoadCheck
   readonly catalog: Pick<ModelCatalog, 'namespaceFor'>
   readonly deployments: Pick<DeploymentService, 'start'>
+  /** Crash-consistency tests kill the server here (`BERTH_TEST_CRASH_AT`); a no-op otherwise. */
+  readonly crash?: CrashHook
 }
 
 export interface UploadPipelineOptions {
@@ -120,6 +123,8 @@ export class UploadPipeline {
     const cleanup = new UndoStack()
     cleanup.push(() => this.discardStaged(request.archive))
     const undo = new UndoStack()
+    const crash = this.#deps.crash ?? noCrash
+    crash('upload_staged')
     let recorded: Model
     try {
       const modelId = modelIdOf(request.name, request.version)
@@ -128,16 +133,19 @@ export class UploadPipeline {
       }
       const { path, sha256, sizeBytes } = request.archive
       const { root, manifest } = await this.#inspectAndValidate(path, request.format, cleanup)
+      crash('upload_validated')
 
       const uploadId = newId('upl')
       const key = artifactKey(namespace.id, `${uploadId}.tar.gz`)
       await artifacts.putFile(key, path)
       undo.push(() => artifacts.delete(key))
+      crash('upload_stored')
       const target = { namespaceId: namespace.id, uploadId }
       const installing = installed.beginInstall(target)
       cleanup.push(async () => installing())
       undo.push(() => installed.forgetLocally(target))
       await installed.install(root, target)
+      crash('upload_installed')
       const now = this.#now().toISOString()
       const model: Model = {
         namespaceId: namespace.id,
@@ -154,11 +162,12 @@ export class UploadPipeline {
         serving: request.serving,
         archive: { key, url: artifacts.urlOf(key), sha256, sizeBytes },
         manifest,
-        deployment: UNDEPLOYED(now),
+        deployment: NEW_DEPLOYMENT(now, request.deploy),
         createdAt: now,
         updatedAt: now,
       }
       await metadata.createModel(model)
+      crash('upload_recorded')
       recorded = model
     } catch (err) {
       await undo.unwind()
@@ -195,7 +204,10 @@ export class UploadPipeline {
     const installing = installed.beginInstall(model)
     try {
       await installed.installLocally(model)
-      await metadata.createModel(model)
+      await metadata.createModel({
+        ...model,
+        deployment: NEW_DEPLOYMENT(model.deployment.status.since, options.deploy),
+      })
     } catch (err) {
       await installed.forgetLocally(model)
       throw err

@@ -7,7 +7,7 @@ import { ArchiveWorkspace } from '../../src/archives/archive-workspace.js'
 import { isBerthError } from '../../src/errors/berth-error.js'
 import { tempDir } from '../helpers/temp-dir.js'
 
-it('stages with a hash, refuses past the limit leaving nothing, and sweeps only stale leftovers', async () => {
+it('stages with a hash, refuses past the limit leaving nothing, and sweeps only what no request owns', async () => {
   const dir = await tempDir()
   try {
     const workspace = new ArchiveWorkspace(dir.path)
@@ -20,14 +20,23 @@ it('stages with a hash, refuses past the limit leaving nothing, and sweeps only 
     )
     assert.deepEqual(await readdir(join(dir.path, 'tmp')), [staged.path.split('/').pop()])
 
-    // A crash left an unpack folder two hours ago; the live staged file stays.
-    const stale = join(dir.path, 'tmp', 'unpack-crashed')
-    await mkdir(stale)
-    await writeFile(join(stale, 'model.onnx'), 'x')
-    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000)
-    await utimes(stale, twoHoursAgo, twoHoursAgo)
-    assert.equal(await workspace.sweepStale(3600_000), 1)
-    assert.deepEqual(await readdir(join(dir.path, 'tmp')), [staged.path.split('/').pop()])
+    // A crash (or a cleanup that failed) left an unpack folder a moment ago; the staged file and
+    // the unpack folder handed out to live requests stay, however old.
+    const left = join(dir.path, 'tmp', 'unpack-crashed')
+    await mkdir(left)
+    await writeFile(join(left, 'model.onnx'), 'x')
+    const unpacking = await workspace.newUnpackDir()
+    const dayAgo = new Date(Date.now() - 24 * 3600_000)
+    await utimes(staged.path, dayAgo, dayAgo)
+    assert.equal(await workspace.sweepUnowned(), 1)
+    const live = [staged.path, unpacking].map((p) => p.split('/').pop()).sort()
+    assert.deepEqual((await readdir(join(dir.path, 'tmp'))).sort(), live)
+
+    // Released (removed, or installed as a model's files): nothing of it is left to sweep.
+    await workspace.install(unpacking, 'ns_1', 'upl_1')
+    await workspace.remove(staged.path)
+    assert.equal(await workspace.sweepUnowned(), 0)
+    assert.deepEqual(await readdir(join(dir.path, 'tmp')), [])
   } finally {
     await dir.remove()
   }

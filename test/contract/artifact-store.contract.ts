@@ -114,6 +114,22 @@ export function artifactStoreContract(
       await assert.rejects(store.get(key), (err) => isBerthError(err, 'artifact_not_found'))
     })
 
+    it('lists what it holds, with when each was written, and not what it deleted', async () => {
+      const [kept, deleted] = [freshKey(), freshKey()]
+      // S3 keeps whole seconds.
+      const before = Math.floor(Date.now() / 1000) * 1000
+      await store.put(kept, Readable.from([Buffer.from('kept')]))
+      await store.put(deleted, Readable.from([Buffer.from('deleted')]))
+      await store.delete(deleted)
+      const after = Date.now()
+      const listed = new Map<string, number>()
+      for await (const object of store.list()) listed.set(object.key, object.modifiedMs)
+      assert.ok(!listed.has(deleted), 'a deleted object is not listed')
+      const modifiedMs = listed.get(kept)
+      assert.ok(modifiedMs !== undefined, `${kept} is listed`)
+      assert.ok(modifiedMs >= before && modifiedMs <= after, `written at ${modifiedMs}`)
+    })
+
     it('gives every key a URL naming it', () => {
       const key = freshKey()
       assert.ok(store.urlOf(key).endsWith(key))

@@ -473,6 +473,24 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
         assert.equal(await store.setOrgModelValidation(newId('upl'), validation), false)
       })
 
+      it('lists every archive key a model or an org model holds, and no other', async () => {
+        const org = organization()
+        await store.createOrganization(org)
+        const ns = namespace(org.id)
+        await store.createNamespace(ns)
+        const pending = orgModel(org.id)
+        await store.createOrgModel(pending)
+        const direct = model(ns, { name: 'direct' })
+        await store.createModel(direct)
+        const gone = model(ns, { name: 'gone' })
+        await store.createModel(gone)
+        await store.deleteModel(ns.id, gone.modelId)
+        const keys = await store.listArchiveKeys()
+        assert.ok(keys.has(pending.archive.key), 'a presigned upload not yet arrived')
+        assert.ok(keys.has(direct.archive.key))
+        assert.ok(!keys.has(gone.archive.key), 'a deleted model holds nothing')
+      })
+
       it('refuses to delete an org model while a namespace enables it', async () => {
         const org = organization()
         await store.createOrganization(org)

@@ -76,7 +76,8 @@ export async function startBerthServe(env: Record<string, string>): Promise<Serv
     url,
     output: () => output,
     stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode !== null) return child.exitCode
+      // Ended already (on its own, or killed by a signal: then the code is null).
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
       const exited = once(child, 'exit')
       child.kill(signal)
       const [code] = await exited

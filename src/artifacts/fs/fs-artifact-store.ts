@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { link, mkdir, rmdir, stat, unlink } from 'node:fs/promises'
-import { dirname, join, resolve } from 'node:path'
+import { link, mkdir, readdir, rmdir, stat, unlink } from 'node:fs/promises'
+import { dirname, join, relative, resolve, sep } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { pathToFileURL } from 'node:url'
 import type { ArtifactsConfig } from '../../config/config.js'
 import { artifactExists, artifactNotFound } from '../artifact-errors.js'
-import type { ArtifactKey, ArtifactStore } from '../artifact-store.js'
+import type { ArtifactKey, ArtifactStore, StoredObject } from '../artifact-store.js'
 
 export type FsArtifactStoreConfig = Extract<ArtifactsConfig, { driver: 'fs' }>
 
@@ -81,6 +81,24 @@ export class FsArtifactStore implements ArtifactStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw err
+    }
+  }
+
+  /** Every file under the root, temp files of interrupted puts (`.tmp-…`) included. */
+  async *list(): AsyncIterable<StoredObject> {
+    const entries = await readdir(this.#root, { recursive: true, withFileTypes: true }).catch(
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return []
+        throw err
+      },
+    )
+    for (const entry of entries) {
+      if (!entry.isFile()) continue
+      const path = join(entry.parentPath, entry.name)
+      const info = await stat(path).catch(() => undefined)
+      if (info === undefined) continue
+      const key = relative(this.#root, path).split(sep).join('/')
+      yield { key: key as ArtifactKey, modifiedMs: info.mtimeMs }
     }
   }
 

@@ -1,11 +1,11 @@
 import { createReadStream } from 'node:fs'
 import { Readable } from 'node:stream'
 import { artifactExists, artifactNotFound } from '../artifact-errors.js'
-import type { ArtifactKey, ArtifactStore } from '../artifact-store.js'
+import type { ArtifactKey, ArtifactStore, StoredObject } from '../artifact-store.js'
 
 /** Archives in memory: the fast test double. Passes the same contract suite as the real stores. */
 export class MemoryArtifactStore implements ArtifactStore {
-  readonly #objects = new Map<string, Buffer>()
+  readonly #objects = new Map<string, { body: Buffer; modifiedMs: number }>()
 
   async put(key: ArtifactKey, source: Readable): Promise<{ sizeBytes: number }> {
     const chunks: Buffer[] = []
@@ -14,7 +14,7 @@ export class MemoryArtifactStore implements ArtifactStore {
       throw artifactExists(key)
     }
     const body = Buffer.concat(chunks)
-    this.#objects.set(key, body)
+    this.#objects.set(key, { body, modifiedMs: Date.now() })
     return { sizeBytes: body.length }
   }
 
@@ -23,16 +23,22 @@ export class MemoryArtifactStore implements ArtifactStore {
   }
 
   async get(key: ArtifactKey): Promise<Readable> {
-    const body = this.#objects.get(key)
-    if (body === undefined) {
+    const object = this.#objects.get(key)
+    if (object === undefined) {
       throw artifactNotFound(key)
     }
-    return Readable.from([body])
+    return Readable.from([object.body])
   }
 
   async stat(key: ArtifactKey): Promise<{ sizeBytes: number } | undefined> {
-    const body = this.#objects.get(key)
-    return body === undefined ? undefined : { sizeBytes: body.length }
+    const object = this.#objects.get(key)
+    return object === undefined ? undefined : { sizeBytes: object.body.length }
+  }
+
+  async *list(): AsyncIterable<StoredObject> {
+    for (const [key, { modifiedMs }] of [...this.#objects]) {
+      yield { key: key as ArtifactKey, modifiedMs }
+    }
   }
 
   async delete(key: ArtifactKey): Promise<void> {

@@ -6,6 +6,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -14,7 +15,7 @@ import { Upload } from '@aws-sdk/lib-storage'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import type { ArtifactsConfig } from '../../config/config.js'
 import { artifactExists, artifactNotFound } from '../artifact-errors.js'
-import type { ArtifactKey, ArtifactStore } from '../artifact-store.js'
+import type { ArtifactKey, ArtifactStore, StoredObject } from '../artifact-store.js'
 
 export type S3ArtifactStoreConfig = Extract<ArtifactsConfig, { driver: 's3' }>
 
@@ -125,6 +126,27 @@ export class S3ArtifactStore implements ArtifactStore {
       if (isMissing(err)) return undefined
       throw err
     }
+  }
+
+  /** Every object under the prefix, a page (1,000 keys) at a time. */
+  async *list(): AsyncIterable<StoredObject> {
+    const prefix = this.#prefix === '' ? '' : `${this.#prefix}/`
+    let token: string | undefined
+    do {
+      const page = await this.#client.send(
+        new ListObjectsV2Command({
+          Bucket: this.#bucket,
+          Prefix: prefix,
+          ...(token === undefined ? {} : { ContinuationToken: token }),
+        }),
+      )
+      for (const object of page.Contents ?? []) {
+        if (object.Key === undefined) continue
+        const key = object.Key.slice(prefix.length) as ArtifactKey
+        yield { key, modifiedMs: object.LastModified?.getTime() ?? 0 }
+      }
+      token = page.IsTruncated === true ? page.NextContinuationToken : undefined
+    } while (token !== undefined)
   }
 
   async delete(key: ArtifactKey): Promise<void> {

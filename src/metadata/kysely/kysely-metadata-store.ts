@@ -101,6 +101,10 @@ export class KyselyMetadataStore implements MetadataStore {
     return models.deleteModel(this.#db, namespaceId, modelId)
   }
 
+  listArchiveKeys(): Promise<Set<string>> {
+    return models.listArchiveKeys(this.#db)
+  }
+
   setDeploymentStatus(
     namespaceId: string,
     modelId: string,

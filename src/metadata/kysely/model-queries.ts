@@ -98,6 +98,15 @@ export function setDesiredState(
   return updateModel(db, namespaceId, modelId, { desired_state: desired })
 }
 
+export async function listArchiveKeys(db: Kysely<Database>): Promise<Set<string>> {
+  const rows = await db
+    .selectFrom('models')
+    .select('archive_key')
+    .union(db.selectFrom('org_models').select('archive_key'))
+    .execute()
+  return new Set(rows.map((row) => row.archive_key))
+}
+
 export async function listModelsToReconcile(db: Kysely<Database>): Promise<Model[]> {
   const rows = await db
     .selectFrom('models')

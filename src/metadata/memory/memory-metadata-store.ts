@@ -152,6 +152,14 @@ export class MemoryMetadataStore implements MetadataStore {
       .map((m) => structuredClone(m))
   }
 
+  async listArchiveKeys(): Promise<Set<string>> {
+    this.#assertOpen()
+    return new Set([
+      ...[...this.#models.values()].map((m) => m.archive.key),
+      ...[...this.#orgModels.values()].map((m) => m.archive.key),
+    ])
+  }
+
   async setDeploymentStatus(
     namespaceId: string,
     modelId: string,
