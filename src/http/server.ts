@@ -9,6 +9,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod'
 import type { AccountService } from '../accounts/account-service.js'
+import type { HttpTimeouts } from '../config/config.js'
 import { BerthError } from '../errors/berth-error.js'
 import type { InferenceService } from '../inference/inference-service.js'
 import type { NamespaceService } from '../namespaces/namespace-service.js'
@@ -39,6 +40,8 @@ export interface ServerOptions {
   readonly version: string
   /** Largest inference request body (JSON or binary tensors). */
   readonly maxInferBytes: number
+  /** How long a connection waits on its client (head, keep-alive, body). */
+  readonly timeouts: HttpTimeouts
 }
 
 export interface ServerServices {
@@ -68,7 +71,7 @@ export async function buildServer(
   options: ServerOptions,
   services: ServerServices,
 ): Promise<FastifyInstance> {
-  const guard = new ConnectionGuard(options.logger)
+  const guard = new ConnectionGuard(options.timeouts, options.logger)
   const app = Fastify({
     loggerInstance: options.logger,
     bodyLimit: options.bodyLimitBytes,
