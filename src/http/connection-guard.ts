@@ -134,7 +134,7 @@ export class ConnectionGuard {
       { details: { phase: 'body', timeout_ms: timeoutMs } },
     )
     request.log.info({ code: err.code, bound, timeoutMs }, 'request body too slow: closing')
-    if (!reply.raw.headersSent && socket.writable) socket.write(rawErrorResponse(err))
+    if (!reply.raw.headersSent && socket.writable) socket.write(rawErrorResponse(err, request.id))
     // The reader of the body (an upload's staging) fails with this error and cleans up.
     request.raw.destroy(err)
     socket.destroy()

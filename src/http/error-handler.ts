@@ -169,14 +169,16 @@ export function clientErrorOf(err: { readonly code?: unknown }): BerthError {
 
 /**
  * A whole HTTP/1.1 response carrying `err`'s envelope and `Connection: close`, for a connection
- * no route can answer on (its request could not be read, or will not be read to its end).
+ * no route can answer on (its request could not be read, or will not be read to its end); with
+ * the request's id when there was a request to give one to.
  */
-export function rawErrorResponse(err: BerthError): string {
+export function rawErrorResponse(err: BerthError, requestId?: string): string {
   const { status, body } = toHttpError(err)
   const json = JSON.stringify(body)
   return (
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
     'Content-Type: application/json; charset=utf-8\r\n' +
+    (requestId === undefined ? '' : `x-request-id: ${requestId}\r\n`) +
     `Content-Length: ${Buffer.byteLength(json)}\r\n` +
     'Connection: close\r\n\r\n' +
     json

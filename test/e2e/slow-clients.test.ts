@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { f32, safetensorsBytes } from '../fixtures/safetensors.js'
 import { tarGzOf } from '../fixtures/tar-builder.js'
 import { multipartBody } from '../helpers/multipart.js'
-import { listenLocally, RawConnection } from '../helpers/raw-http.js'
+import { listenLocally, RawConnection, type RawResponse } from '../helpers/raw-http.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
 import { createNamespace, formFields, keptFiles } from '../helpers/uploads.js'
 
@@ -41,12 +41,13 @@ describe('slow clients', () => {
   after(() => t.close())
 
   /** Reads the answer's envelope; the connection must be closed after it. */
-  async function refusal(c: RawConnection, status: number, code: string): Promise<void> {
+  async function refusal(c: RawConnection, status: number, code: string): Promise<RawResponse> {
     const res = await c.response(BODY_MS + SLACK_MS)
     assert.equal(res.status, status, c.received())
     assert.equal(JSON.parse(res.body).error.code, code)
     assert.equal(res.headers.connection, 'close')
     assert.ok(await c.closed(SLACK_MS), 'closed after the answer')
+    return res
   }
 
   it('closes a connection whose headers trickle past the headers timeout (slow loris)', async () => {
@@ -92,7 +93,12 @@ describe('slow clients', () => {
     for (let i = 0; i < 100 && (await keptFiles(t.dataDir)).length === 0; i++) await sleep(10)
     assert.equal((await keptFiles(t.dataDir)).length, 1, 'the upload was being staged')
     // Nothing more is sent.
-    await refusal(c, 408, 'request_timeout')
+    const res = await refusal(c, 408, 'request_timeout')
+    assert.deepEqual(JSON.parse(res.body).error.details, {
+      phase: 'body',
+      timeout_ms: BODY_IDLE_MS,
+    })
+    assert.match(res.headers['x-request-id'] ?? '', /^req_/)
     assert.ok((c.closedAfterMs ?? 0) >= BODY_IDLE_MS, 'not before the idle timeout')
     for (let i = 0; i < 100 && (await keptFiles(t.dataDir)).length > 0; i++) await sleep(10)
     assert.deepEqual(await keptFiles(t.dataDir), [])
