@@ -247,6 +247,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         maxArchiveBytes: config.limits.maxArchiveBytes,
         version: BERTH_VERSION,
         maxInferBytes: config.inference.maxRequestBytes,
+        timeouts: config.http.timeouts,
       },
       {
         accounts,

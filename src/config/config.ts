@@ -11,6 +11,19 @@ export interface HttpConfig {
   readonly publicUrl: string
   /** Largest JSON request body accepted (uploads stream and have their own limit). */
   readonly bodyLimitBytes: number
+  readonly timeouts: HttpTimeouts
+}
+
+/** How long the server waits on a client before it closes the connection. */
+export interface HttpTimeouts {
+  /** From the start of a request to the end of its head (request line and headers). */
+  readonly headersMs: number
+  /** An idle kept-alive connection is closed after this long. */
+  readonly keepAliveMs: number
+  /** From the end of the head to the end of the body, uploads excepted. */
+  readonly bodyMs: number
+  /** Longest wait for the next byte of a body, uploads included. */
+  readonly bodyIdleMs: number
 }
 
 /** Where organizations, keys, namespaces and models are recorded. */

@@ -133,6 +133,12 @@ export function loadConfig(env: Env, host: HostFacts = detectHost()): Config {
       port,
       publicUrl,
       bodyLimitBytes: read.int('BERTH_BODY_LIMIT_BYTES'),
+      timeouts: {
+        headersMs: read.int('BERTH_HEADERS_TIMEOUT_MS'),
+        keepAliveMs: read.int('BERTH_KEEP_ALIVE_TIMEOUT_MS'),
+        bodyMs: read.int('BERTH_BODY_TIMEOUT_MS'),
+        bodyIdleMs: read.int('BERTH_BODY_IDLE_TIMEOUT_MS'),
+      },
     },
     dataDir,
     metadata: readMetadata(read, dataDir),

@@ -10,6 +10,9 @@ export type ErrorKind =
   | 'already_exists'
   | 'failed_precondition'
   | 'too_large'
+  | 'headers_too_large'
+  | 'uri_too_long'
+  | 'client_too_slow'
   | 'invalid_field'
   | 'resource_exhausted'
   | 'internal'
@@ -30,6 +33,9 @@ export const ERROR_CODES = {
   // requests
   request_malformed: 'invalid_argument',
   request_body_too_large: 'too_large',
+  request_headers_too_large: 'headers_too_large',
+  request_uri_too_long: 'uri_too_long',
+  request_timeout: 'client_too_slow',
   request_validation_failed: 'invalid_field',
   route_not_found: 'not_found',
   // authentication and organizations

@@ -1,4 +1,5 @@
-import type { FastifyError, FastifyInstance } from 'fastify'
+import { maxHeaderSize, STATUS_CODES } from 'node:http'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
 import type { ErrorKind } from '../errors/error-codes.js'
 import { type FieldError, withFieldErrors } from './field-errors.js'
@@ -23,11 +24,14 @@ export const HTTP_BY_KIND: Readonly<Record<ErrorKind, { status: number; type: Er
   unauthenticated: { status: 401, type: 'UnauthorizedError' },
   permission_denied: { status: 403, type: 'ForbiddenError' },
   not_found: { status: 404, type: 'NotFoundError' },
+  client_too_slow: { status: 408, type: 'TimeoutError' },
   already_exists: { status: 409, type: 'AlreadyExistsError' },
   failed_precondition: { status: 409, type: 'AlreadyExistsError' },
   too_large: { status: 413, type: 'PayloadTooLargeError' },
+  uri_too_long: { status: 414, type: 'PayloadTooLargeError' },
   invalid_field: { status: 422, type: 'ValidationError' },
   resource_exhausted: { status: 429, type: 'TooManyRequestsError' },
+  headers_too_large: { status: 431, type: 'PayloadTooLargeError' },
   internal: { status: 500, type: 'InternalServerError' },
   unavailable: { status: 503, type: 'UnavailableError' },
   deadline_exceeded: { status: 504, type: 'TimeoutError' },
@@ -128,4 +132,76 @@ export function installErrorHandler(app: FastifyInstance): void {
       details: { method: request.method, path: request.url.split('?')[0] },
     })
   })
+}
+
+/**
+ * What Node's HTTP parser could not read (its `clientError` event, before any route) as a berth
+ * error: 408 `request_timeout` (the head did not arrive within the headers timeout), 431
+ * `request_headers_too_large` (request line and headers past Node's limit), 413
+ * `request_body_too_large` (chunk extensions past Node's limit), else 400 `request_malformed`
+ * with the parser's reason (`HPE_…`: Node's fixed names, safe to show).
+ */
+export function clientErrorOf(err: { readonly code?: unknown }): BerthError {
+  const code = typeof err.code === 'string' ? err.code : undefined
+  switch (code) {
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new BerthError('request_timeout', 'the request head did not arrive in time', {
+        details: { phase: 'headers' },
+        cause: err,
+      })
+    case 'HPE_HEADER_OVERFLOW':
+      return new BerthError(
+        'request_headers_too_large',
+        `the request line and headers are larger than ${maxHeaderSize} bytes`,
+        { details: { max_bytes: maxHeaderSize }, cause: err },
+      )
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return new BerthError('request_body_too_large', 'the chunk extensions are too large', {
+        cause: err,
+      })
+    default:
+      return new BerthError('request_malformed', 'the request is not valid HTTP/1.1', {
+        details: code !== undefined && /^HPE_[A-Z_]+$/.test(code) ? { reason: code } : {},
+        cause: err,
+      })
+  }
+}
+
+/**
+ * A whole HTTP/1.1 response carrying `err`'s envelope and `Connection: close`, for a connection
+ * no route can answer on (its request could not be read, or will not be read to its end); with
+ * the request's id when there was a request to give one to.
+ */
+export function rawErrorResponse(err: BerthError, requestId?: string): string {
+  const { status, body } = toHttpError(err)
+  const json = JSON.stringify(body)
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
+    'Content-Type: application/json; charset=utf-8\r\n' +
+    (requestId === undefined ? '' : `x-request-id: ${requestId}\r\n`) +
+    `Content-Length: ${Buffer.byteLength(json)}\r\n` +
+    'Connection: close\r\n\r\n' +
+    json
+  )
+}
+
+/**
+ * Fastify's `frameworkErrors`: what its router refuses before any hook runs, in the envelope: a
+ * path that does not percent-decode (400 `request_malformed`) and a path segment longer than the
+ * router's bound (414 `request_uri_too_long`), with `Connection: close`.
+ */
+export function answerFrameworkError(
+  err: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const refused =
+    err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? new BerthError('request_uri_too_long', 'a segment of the path is too long', { cause: err })
+      : err
+  const { status, body, unexpected } = toHttpError(refused)
+  if (unexpected) request.log.error({ err }, 'request failed')
+  else request.log.info({ code: body.error.code, status }, 'request refused')
+  // Like the parser's refusals: a client that sends these is not kept.
+  reply.code(status).header('x-request-id', request.id).header('connection', 'close').send(body)
 }

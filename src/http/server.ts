@@ -9,6 +9,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod'
 import type { AccountService } from '../accounts/account-service.js'
+import type { HttpTimeouts } from '../config/config.js'
 import { BerthError } from '../errors/berth-error.js'
 import type { InferenceService } from '../inference/inference-service.js'
 import type { NamespaceService } from '../namespaces/namespace-service.js'
@@ -19,7 +20,8 @@ import type { OrgModelRegistry } from '../registry/org-model-registry.js'
 import type { TensorInventory } from '../registry/tensor-inventory.js'
 import type { UploadPipeline } from '../registry/upload-pipeline.js'
 import { authenticate } from './authentication.js'
-import { installErrorHandler } from './error-handler.js'
+import { ConnectionGuard } from './connection-guard.js'
+import { answerFrameworkError, installErrorHandler } from './error-handler.js'
 import { tidyComponentSchemas } from './openapi-components.js'
 import { inferenceRoutes, oipHealthRoutes, oipRoutes } from './routes/inference.routes.js'
 import { modelRoutes } from './routes/models.routes.js'
@@ -38,6 +40,8 @@ export interface ServerOptions {
   readonly version: string
   /** Largest inference request body (JSON or binary tensors). */
   readonly maxInferBytes: number
+  /** How long a connection waits on its client (head, keep-alive, body). */
+  readonly timeouts: HttpTimeouts
 }
 
 export interface ServerServices {
@@ -52,7 +56,9 @@ export interface ServerServices {
   readonly metrics: Metrics
 }
 
-const MAX_PATH_PARAM_LENGTH = 16 * 1024
+// Past every path parameter's schema bound (1024 characters, encoded up to three times as long)
+// and below Node's 16 KiB bound on the request head, so that a longer segment answers 414.
+const MAX_PATH_PARAM_LENGTH = 8 * 1024
 
 // Client-chosen request ids are echoed in headers and logs, so only a tame alphabet is kept.
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/
@@ -65,13 +71,16 @@ export async function buildServer(
   options: ServerOptions,
   services: ServerServices,
 ): Promise<FastifyInstance> {
+  const guard = new ConnectionGuard(options.timeouts, options.logger)
   const app = Fastify({
     loggerInstance: options.logger,
     bodyLimit: options.bodyLimitBytes,
+    ...guard.serverOptions(),
     // Path parameters are bounded by their schemas (a 422 naming the field, as documented). The
-    // router's own default (100 characters, a bare 414 outside the error envelope) would cut in
-    // first; Node's limit on the request head still bounds the URL.
+    // router's own default (100 characters) would cut in first; past this bound it answers 414
+    // `request_uri_too_long`, and Node's limit on the request head bounds the whole URL (431).
     routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
+    frameworkErrors: answerFrameworkError,
     requestIdHeader: false,
     genReqId: (req) => {
       const incoming = req.headers['x-request-id']
@@ -86,6 +95,7 @@ export async function buildServer(
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
   installErrorHandler(app)
+  guard.install(app)
 
   let closing = false
   app.addHook('preClose', async () => {

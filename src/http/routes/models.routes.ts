@@ -12,6 +12,7 @@ import type { DeploymentService } from '../../registry/deployment-service.js'
 import type { ModelCatalog } from '../../registry/model-catalog.js'
 import type { UploadPipeline, UploadRequest } from '../../registry/upload-pipeline.js'
 import { principalOf } from '../authentication.js'
+import { STREAMED_BODY } from '../connection-guard.js'
 import { fieldValidationError } from '../field-errors.js'
 import { BEARER_AUTH, errorResponses } from '../schemas/common.schemas.js'
 import {
@@ -83,6 +84,8 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
         },
       },
       validatorCompiler: multipartValidatorCompiler,
+      // An archive takes as long as it keeps coming.
+      config: STREAMED_BODY,
     },
     async (request, reply) => {
       let namespace: Namespace

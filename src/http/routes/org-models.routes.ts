@@ -4,6 +4,7 @@ import { mixpeekStatus } from '../../domain/deployment-state.js'
 import type { ResourceRequirements } from '../../domain/model.js'
 import type { OrgModelRegistry } from '../../registry/org-model-registry.js'
 import { principalOf } from '../authentication.js'
+import { STREAMED_BODY } from '../connection-guard.js'
 import { BEARER_AUTH, errorResponses } from '../schemas/common.schemas.js'
 import { WaitQuerySchema } from '../schemas/model.schemas.js'
 import {
@@ -318,6 +319,8 @@ export const orgUploadRoutes: FastifyPluginAsyncZod<OrgModelRoutesOptions> = asy
     {
       // The URL is a bearer credential until it expires: logged without its signature.
       logSerializers: { req: signedUploadRequestForLog },
+      // An archive takes as long as it keeps coming.
+      config: STREAMED_BODY,
       schema: {
         tags,
         summary: 'Upload an org model archive to a berth presigned URL',
