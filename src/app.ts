@@ -155,6 +155,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       },
     )
     closers.unshift(['deployments', () => deployments.close()])
+    metrics.watchCapacityLeaks(() => {
+      const { unowned, misheld } = deployments.auditReservations()
+      return unowned + misheld.length
+    })
     const inference = new InferenceService(
       { deployments, metrics },
       { timeoutMs: config.inference.timeoutMs, maxQueueSize: config.inference.maxQueueSize },

@@ -14,6 +14,7 @@ import {
   type ModelLifecycleDeps,
   type ModelLifecycleOptions,
 } from './model-lifecycle.js'
+import type { ReservationAudit } from './reservation-audit.js'
 
 export type DeploymentManagerOptions = ModelLifecycleOptions
 
@@ -104,6 +105,11 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
       await this.#undeploy(model)
       this.#lifecycle.forget(model)
     })
+  }
+
+  /** The reservation invariant, checked now (see `auditReservations`). */
+  auditReservations(): ReservationAudit {
+    return this.#lifecycle.auditReservations()
   }
 
   /** The models this server manages (anything but never touched or forgotten). */

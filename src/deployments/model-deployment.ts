@@ -59,6 +59,8 @@ export class ModelDeployment {
   generation: number | undefined
   readonly #deps: ModelDeploymentDeps
   #reservation: Reservation | undefined
+  /** Capacity of runners a redeploy replaced, held until they have drained and stopped. */
+  readonly #retiring = new Set<Reservation>()
   #signature: Signature | undefined
   /** Runners being started or loaded (first load, restart or redeploy). */
   readonly #loading = new Set<Runner>()
@@ -160,6 +162,13 @@ export class ModelDeployment {
     })
   }
 
+  /** Every reservation the deployment owns: its capacity, and that of runners still retiring. */
+  get owned(): readonly Reservation[] {
+    return this.#reservation === undefined
+      ? [...this.#retiring]
+      : [this.#reservation, ...this.#retiring]
+  }
+
   /** Holds `reservation` as the deployment's capacity: its one owner, until `release`. */
   hold(reservation: Reservation): void {
     if (this.#reservation !== reservation) this.#reservation?.release()
@@ -254,13 +263,20 @@ export class ModelDeployment {
     this.supersede()
     const old = [...this.pool.targets]
     const oldReservation = this.#reservation
+    if (oldReservation !== undefined) this.#retiring.add(oldReservation)
     this.#reservation = reservation
     this.restarts = { restarts: 0, readySince: undefined }
     this.#signature = undefined
     this.pool.set([])
     this.serve(loaded, onEnded)
-    await Promise.all(old.map((r) => r.stop(drainMs)))
-    oldReservation?.release()
+    try {
+      await Promise.all(old.map((r) => r.stop(drainMs)))
+    } finally {
+      if (oldReservation !== undefined) {
+        oldReservation.release()
+        this.#retiring.delete(oldReservation)
+      }
+    }
   }
 
   /** Stops every runner (draining up to `drainMs`) and releases the capacity. */

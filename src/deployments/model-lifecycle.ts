@@ -16,11 +16,12 @@ import { BerthError, isBerthError } from '../errors/berth-error.js'
 import type { Serving, ServingLookup } from '../inference/inference-service.js'
 import type { DeploymentRecords } from '../metadata/metadata-store.js'
 import { type Metrics, modelLabels } from '../observability/metrics.js'
-import type { Runner, RunnerEnd, Scheduler } from '../scheduler/scheduler.js'
+import type { Reservation, Runner, RunnerEnd, Scheduler } from '../scheduler/scheduler.js'
 import type { Signature } from '../tensors/tensor.js'
 import { AdmissionQueue } from './admission-queue.js'
 import { DeploymentJournal } from './deployment-journal.js'
 import { ModelDeployment } from './model-deployment.js'
+import { auditReservations, type ReservationAudit } from './reservation-audit.js'
 import { RestartPolicy } from './restart-policy.js'
 
 export interface ModelLifecycleOptions {
@@ -71,6 +72,8 @@ export class ModelLifecycle implements ServingLookup {
   #closed = false
   /** Loads and redeploys in progress: `close()` waits for them. */
   readonly #flows = new Set<Promise<void>>()
+  /** Capacity a redeploy holds for its new runners until it hands it to the deployment. */
+  readonly #redeploying = new Set<Reservation>()
 
   constructor(deps: ModelLifecycleDeps, options: ModelLifecycleOptions) {
     this.#deps = deps
@@ -92,6 +95,21 @@ export class ModelLifecycle implements ServingLookup {
   /** The model's deployment here, by `namespaceId/modelId`; `undefined` when never touched. */
   get(key: string): ModelDeployment | undefined {
     return this.#deployments.get(key)
+  }
+
+  /**
+   * Checks the reservation invariant (see `auditReservations`) against what the scheduler
+   * holds. Once closing, runners are being ended and only leaks are counted.
+   */
+  auditReservations(): ReservationAudit {
+    const owners = [...this.#deployments.values()].map((d) => ({
+      key: d.key,
+      state: d.record.status.state,
+      reservation: d.reservation,
+      owned: d.owned,
+    }))
+    const audit = auditReservations(this.#deps.scheduler.held(), owners, this.#redeploying)
+    return this.#closed ? { ...audit, misheld: [] } : audit
   }
 
   /** The models this server manages (anything but never touched or forgotten). */
@@ -324,21 +342,28 @@ export class ModelLifecycle implements ServingLookup {
       this.#admitPending()
       return
     }
+    // The new runners' capacity is this flow's until the swap hands it to the deployment.
+    const reservation = extra.reservation
+    this.#redeploying.add(reservation)
+    const dropReservation = () => {
+      if (this.#redeploying.delete(reservation)) reservation.release()
+    }
     const superseded = () => epoch !== d.epoch || this.#closed
     try {
-      const loaded = await d.startReplicas(extra.reservation, plan, replicas, superseded)
+      const loaded = await d.startReplicas(reservation, plan, replicas, superseded)
       if (loaded === undefined) {
-        extra.reservation.release()
+        dropReservation()
         this.#admitPending()
         return
       }
-      await d.swapTo(loaded, extra.reservation, this.#options.drainMs, (runner, end) =>
+      this.#redeploying.delete(reservation)
+      await d.swapTo(loaded, reservation, this.#options.drainMs, (runner, end) =>
         this.#onRunnerEnded(d, runner, end),
       )
       // The old runners' capacity is free (a deployment may also have shrunk): admit who waits.
       this.#admitPending()
     } catch (err) {
-      extra.reservation.release()
+      dropReservation()
       this.#admitPending()
       if (superseded()) return
       // The old runners still serve: stay deployed, and say why the new ones did not come up.

@@ -23,4 +23,14 @@ describe('metrics', () => {
       /berth_inference_requests_total\{[^}]*model="kept"[^}]*outcome="rejected"\} 1/,
     )
   })
+
+  it('reports the capacity leaks the watcher counts at each scrape, and 0 with none', async () => {
+    const metrics = new Metrics()
+    assert.match((await metrics.render()).body, /^berth_capacity_leaks 0$/m)
+    let leaks = 3
+    metrics.watchCapacityLeaks(() => leaks)
+    assert.match((await metrics.render()).body, /^berth_capacity_leaks 3$/m)
+    leaks = 0
+    assert.match((await metrics.render()).body, /^berth_capacity_leaks 0$/m)
+  })
 })

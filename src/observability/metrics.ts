@@ -47,6 +47,8 @@ export class Metrics {
   readonly deploymentState: Gauge<ModelLabel | 'state'>
   readonly runnerRestarts: Counter<ModelLabel>
   readonly modelLoadDuration: Histogram<ModelLabel>
+  /** Counts capacity leaks when scraped; nothing to count until `watchCapacityLeaks`. */
+  #countLeaks: () => number = () => 0
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX })
@@ -110,6 +112,20 @@ export class Metrics {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
       registers,
     })
+    const metrics = this
+    new Gauge({
+      name: `${METRIC_PREFIX}capacity_leaks`,
+      help: 'Reserved capacity no deployment owns, plus deployments whose reservation does not match their state (always 0 unless berth has a bug)',
+      registers,
+      collect() {
+        this.set(metrics.#countLeaks())
+      },
+    })
+  }
+
+  /** Has `berth_capacity_leaks` report what `count` finds at each scrape. */
+  watchCapacityLeaks(count: () => number): void {
+    this.#countLeaks = count
   }
 
   /** Shows `state` as the model's one current deployment state. */

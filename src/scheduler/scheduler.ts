@@ -76,6 +76,8 @@ export interface Scheduler {
    * cannot now (or ever).
    */
   reserve(resources: ResourceRequirements, replicas?: number): Reservation | Refusal
+  /** The reservations not yet released: the capacity that is taken, for audits. */
+  held(): readonly Reservation[]
   /**
    * Starts a runner inside a reservation; resolves after its handshake. Throws
    * `runner_start_timeout` or `runner_crashed` when it does not come up.

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -133,11 +134,17 @@ export async function deploymentHarness(options: HarnessOptions) {
         .filter((l) => l !== '')
         .map(Number)
     },
+    /**
+     * Checks the reservation invariant, then closes. Every lifecycle test ends here, so each one
+     * also proves it leaked no capacity, whatever state it left its models in.
+     */
     async close(): Promise<void> {
+      const audit = manager.auditReservations()
       await manager.close()
       await scheduler.close()
       await store.close()
       await dir.remove()
+      assert.deepEqual(audit, { unowned: 0, misheld: [] }, 'the reservation invariant held')
     },
   }
 }

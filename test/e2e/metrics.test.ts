@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
+import { deployTinyMlp } from '../helpers/uploads.js'
 
 describe('metrics', () => {
   let t: TestApp
@@ -27,5 +28,16 @@ describe('metrics', () => {
       /^berth_http_request_duration_seconds_count\{method="GET",route="\/v1\/namespaces",status_code="401"\} 1$/m,
     )
     assert.match(res.body, /^berth_upload_bytes_total 0$/m)
+  })
+
+  it('reports no capacity leak after a deploy and an undeploy', async () => {
+    const { namespaceId } = await deployTinyMlp(t, 'leaks')
+    await t.request({
+      method: 'POST',
+      url: `/v1/namespaces/${namespaceId}/models/mlp_1_0_0/undeploy`,
+      key: BOOTSTRAP_KEY,
+    })
+    const res = await t.request({ method: 'GET', url: '/metrics' })
+    assert.match(res.body, /^berth_capacity_leaks 0$/m)
   })
 })

@@ -58,6 +58,7 @@ export class LocalScheduler implements Scheduler {
   readonly #torch: TorchPython
   readonly #used: Used = { cpus: 0, memoryBytes: 0, gpus: 0 }
   readonly #runners = new Set<Runner>()
+  readonly #held = new Set<Reservation>()
   /** Started ONNX runner processes with no model yet, taken by the next start. */
   readonly #spares: Promise<WorkerProcess | undefined>[] = []
   /** Every runner process alive, spares and checks included. */
@@ -98,17 +99,24 @@ export class LocalScheduler implements Scheduler {
     used.memoryBytes += total.memoryBytes
     used.gpus += total.numGpus
     let released = false
-    return {
+    const reservation: Reservation = {
       resources,
       replicas,
       release: () => {
         if (released) return
         released = true
+        this.#held.delete(reservation)
         used.cpus -= total.numCpus
         used.memoryBytes -= total.memoryBytes
         used.gpus -= total.numGpus
       },
     }
+    this.#held.add(reservation)
+    return reservation
+  }
+
+  held(): readonly Reservation[] {
+    return [...this.#held]
   }
 
   start(reservation: Reservation, spec: RunnerSpec): Promise<Runner> {
