@@ -13,7 +13,7 @@ export interface HttpAnswer {
 export function httpClient(port: number, sockets: number) {
   const agent = new Agent({ keepAlive: true, maxSockets: sockets })
   const call = (
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'DELETE',
     path: string,
     headers: Record<string, string> = {},
     body?: Buffer,
@@ -48,6 +48,7 @@ export function httpClient(port: number, sockets: number) {
     get: (path: string, headers?: Record<string, string>) => call('GET', path, headers),
     post: (path: string, body: Buffer, headers: Record<string, string>) =>
       call('POST', path, headers, body),
+    delete: (path: string, headers?: Record<string, string>) => call('DELETE', path, headers),
     close: () => agent.destroy(),
   }
 }
