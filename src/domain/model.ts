@@ -38,8 +38,27 @@ export interface ResourceRequirements {
   readonly memoryBytes: number
 }
 
-/** What a model may ask for, wherever its requirements are given (upload, org model, enable). */
-export const RESOURCE_BOUNDS = { minCpus: 0.1, maxCpus: 64, maxGpus: 8, maxMemoryGb: 4096 } as const
+/**
+ * What a model may ask for, wherever its requirements are given (upload, org model, enable).
+ * Memory starts at 0.25 GiB: a runner process with ONNX Runtime loaded holds about 0.1 GiB before
+ * any model, and its resident memory is held to `memory_gb`, so less would be admitted, deployed
+ * and killed at once (`memory_limit_exceeded`).
+ */
+export const RESOURCE_BOUNDS = {
+  minCpus: 0.1,
+  maxCpus: 64,
+  maxGpus: 8,
+  minMemoryGb: 0.25,
+  maxMemoryGb: 4096,
+} as const
+
+const GIB = 1024 ** 3
+
+/** `RESOURCE_BOUNDS`' memory in bytes, as the organization registry's requests give it. */
+export const MEMORY_BYTES_BOUNDS = {
+  min: RESOURCE_BOUNDS.minMemoryGb * GIB,
+  max: RESOURCE_BOUNDS.maxMemoryGb * GIB,
+} as const
 
 /** How a deployment serves requests (dynamic batching, as Triton configures it). */
 export interface ServingSettings {

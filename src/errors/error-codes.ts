@@ -37,6 +37,8 @@ export const ERROR_CODES = {
   request_uri_too_long: 'uri_too_long',
   request_timeout: 'client_too_slow',
   request_validation_failed: 'invalid_field',
+  form_field_too_large: 'too_large',
+  form_too_many_fields: 'too_large',
   route_not_found: 'not_found',
   // authentication and organizations
   api_key_missing: 'unauthenticated',

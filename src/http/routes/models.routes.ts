@@ -44,6 +44,13 @@ export interface ModelRoutesOptions {
 const tags = ['Custom Models']
 
 /**
+ * Bounds on the upload form's text parts. Known fields hold at most 128 characters; unknown ones
+ * (newer clients send fields berth does not take) are ignored up to the same size, and any field
+ * past it is refused (`form_field_too_large`) rather than cut short and read.
+ */
+const FORM_LIMITS = { fields: 32, parts: 40, fieldBytes: 16 * 1024, fieldNameBytes: 100 } as const
+
+/**
  * `/v1/namespaces/{namespace_id}/models…`: upload, list, get, delete, deploy and undeploy. Behind
  * the authentication hook.
  */
@@ -51,13 +58,14 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
   const { uploads, catalog, deployments, publicUrl, metrics } = options
   await app.register(multipart, {
     // berth enforces the archive limit itself while staging (archive_too_large); this bound only
-    // keeps busboy from stopping first.
+    // keeps busboy from stopping first. The form's text is bounded in size and count, so fields
+    // cost a request little memory; readUploadForm turns each limit into its own 413.
     limits: {
       fileSize: options.maxArchiveBytes + 1,
       files: 4,
-      fields: 32,
-      fieldSize: 64 * 1024,
-      parts: 40,
+      fields: FORM_LIMITS.fields,
+      fieldSize: FORM_LIMITS.fieldBytes,
+      parts: FORM_LIMITS.parts,
     },
   })
 
@@ -287,6 +295,12 @@ async function readUploadForm(
   try {
     for await (const part of request.parts()) {
       if (part.type === 'field') {
+        // busboy cuts an oversized value short and says so: refused, never read cut. A part's
+        // name comes from its header, which busboy bounds only loosely.
+        if (part.valueTruncated || Buffer.byteLength(part.fieldname) > FORM_LIMITS.fieldNameBytes) {
+          throw fieldTooLarge(part.fieldname.slice(0, FORM_LIMITS.fieldNameBytes))
+        }
+        // Unknown fields are collected too: the schema drops them.
         if (typeof part.value === 'string') fields[part.fieldname] = part.value
         continue
       }
@@ -304,6 +318,13 @@ async function readUploadForm(
     }
   } catch (err) {
     if (staged !== undefined) await uploads.discardStaged(staged)
+    if (isTooManyParts(err)) {
+      throw new BerthError(
+        'form_too_many_fields',
+        `the upload form has more than ${FORM_LIMITS.fields} fields or ${FORM_LIMITS.parts} parts`,
+        { details: { max_fields: FORM_LIMITS.fields, max_parts: FORM_LIMITS.parts }, cause: err },
+      )
+    }
     throw isMalformedMultipart(err)
       ? new BerthError('request_malformed', `the multipart body is malformed: ${err.message}`, {
           details: { reason: 'multipart' },
@@ -312,6 +333,26 @@ async function readUploadForm(
       : err
   }
   return { staged, fields }
+}
+
+function fieldTooLarge(field: string): BerthError {
+  return new BerthError(
+    'form_field_too_large',
+    `the form field "${field}" is too large: at most ${FORM_LIMITS.fieldBytes} bytes, and ${FORM_LIMITS.fieldNameBytes} for its name`,
+    {
+      details: {
+        field,
+        max_bytes: FORM_LIMITS.fieldBytes,
+        max_name_bytes: FORM_LIMITS.fieldNameBytes,
+      },
+    },
+  )
+}
+
+/** @fastify/multipart's errors for a form past the `fields` or `parts` limit. */
+function isTooManyParts(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  return code === 'FST_FIELDS_LIMIT' || code === 'FST_PARTS_LIMIT'
 }
 
 /**

@@ -12,10 +12,27 @@ import {
 import { MODEL_FORMATS } from '../../domain/model-format.js'
 import { schemaRegistry } from './common.schemas.js'
 
-// Multipart fields arrive as text: numbers and booleans are read as FastAPI reads them, and an
-// empty field counts as absent (its default applies). The document shows the types read.
+// Multipart fields arrive as text. An empty field counts as absent and its default applies, as
+// FastAPI reads a form (HTML forms and some clients send every field, empty when unset). The
+// document shows the types read.
 const absentIfBlank = <T extends z.ZodType>(schema: T) =>
   z.preprocess((value) => (value === '' ? undefined : value), schema)
+
+// Numbers are read only as written in decimal digits (an optional sign; a fraction where the field
+// is not an integer), with blanks around them allowed as pydantic allows them. `Number()` would
+// also read "0x10", "0b1", "1e1", "Infinity" and a blank (as 0): a value its sender did not write.
+const DECIMAL_NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)$/
+const DECIMAL_INTEGER = /^[+-]?\d+$/
+const decimalOf = (pattern: RegExp) => (value: unknown) =>
+  typeof value === 'string' && pattern.test(value.trim()) ? Number(value.trim()) : value
+/** A form number: `schema` checks the bounds, after the text is read as a decimal. */
+const formNumber = <T extends z.ZodType>(schema: T) =>
+  absentIfBlank(z.preprocess(decimalOf(DECIMAL_NUMBER), schema))
+/** A form integer: decimal digits only (no fraction, not even ".0"). */
+const formInteger = <T extends z.ZodType>(schema: T) =>
+  absentIfBlank(z.preprocess(decimalOf(DECIMAL_INTEGER), schema))
+const NOT_DECIMAL = { error: 'must be a number written in decimal digits, e.g. 1.5' }
+const NOT_INTEGER = { error: 'must be an integer written in decimal digits, e.g. 2' }
 const BOOLEAN_WORDS: Readonly<Record<string, boolean>> = {
   true: true,
   false: false,
@@ -72,20 +89,24 @@ export const UploadModelBodySchema = z.object({
     title: 'Task Type',
     description: 'Task type (e.g., embedding, classification)',
   }),
-  num_cpus: absentIfBlank(
-    z.coerce.number().min(RESOURCE_BOUNDS.minCpus).max(RESOURCE_BOUNDS.maxCpus).default(1),
+  num_cpus: formNumber(
+    z.number(NOT_DECIMAL).min(RESOURCE_BOUNDS.minCpus).max(RESOURCE_BOUNDS.maxCpus).default(1),
   ).meta({
     title: 'Num Cpus',
     description: 'CPU requirements',
   }),
-  num_gpus: absentIfBlank(
-    z.coerce.number().int().min(0).max(RESOURCE_BOUNDS.maxGpus).default(0),
+  num_gpus: formInteger(
+    z.number(NOT_INTEGER).int().min(0).max(RESOURCE_BOUNDS.maxGpus).default(0),
   ).meta({
     title: 'Num Gpus',
     description: 'GPU requirements',
   }),
-  memory_gb: absentIfBlank(
-    z.coerce.number().gt(0).max(RESOURCE_BOUNDS.maxMemoryGb).default(4),
+  memory_gb: formNumber(
+    z
+      .number(NOT_DECIMAL)
+      .min(RESOURCE_BOUNDS.minMemoryGb)
+      .max(RESOURCE_BOUNDS.maxMemoryGb)
+      .default(4),
   ).meta({
     title: 'Memory Gb',
     description: 'Memory in GB',
@@ -94,20 +115,20 @@ export const UploadModelBodySchema = z.object({
     title: 'Deploy',
     description: 'berth: deploy right after upload (default true)',
   }),
-  max_batch_size: absentIfBlank(z.coerce.number().int().min(1).max(MAX_BATCH_SIZE).optional()).meta(
-    {
-      title: 'Max Batch Size',
-      description:
-        'berth: most rows run together by dynamic batching (default: 32 when every input has a dynamic first dimension, else 1)',
-    },
-  ),
-  max_queue_delay_us: absentIfBlank(
-    z.coerce.number().int().min(0).max(MAX_QUEUE_DELAY_US).default(0),
+  max_batch_size: formInteger(
+    z.number(NOT_INTEGER).int().min(1).max(MAX_BATCH_SIZE).optional(),
+  ).meta({
+    title: 'Max Batch Size',
+    description:
+      'berth: most rows run together by dynamic batching (default: 32 when every input has a dynamic first dimension, else 1)',
+  }),
+  max_queue_delay_us: formInteger(
+    z.number(NOT_INTEGER).int().min(0).max(MAX_QUEUE_DELAY_US).default(0),
   ).meta({
     title: 'Max Queue Delay Us',
     description: 'berth: how long a lone request may wait for others to batch with, in µs',
   }),
-  replicas: absentIfBlank(z.coerce.number().int().min(1).max(MAX_REPLICAS).default(1)).meta({
+  replicas: formInteger(z.number(NOT_INTEGER).int().min(1).max(MAX_REPLICAS).default(1)).meta({
     title: 'Replicas',
     description:
       'berth: runner processes serving the model, each admitted with the resources above (default 1)',

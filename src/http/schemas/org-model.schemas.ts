@@ -1,5 +1,10 @@
 import { z } from 'zod'
-import { MODEL_NAME_PATTERN, MODEL_VERSION_PATTERN, RESOURCE_BOUNDS } from '../../domain/model.js'
+import {
+  MEMORY_BYTES_BOUNDS,
+  MODEL_NAME_PATTERN,
+  MODEL_VERSION_PATTERN,
+  RESOURCE_BOUNDS,
+} from '../../domain/model.js'
 import { MODEL_FORMATS } from '../../domain/model-format.js'
 import {
   UPLOAD_URL_DEFAULT_SECONDS,
@@ -17,7 +22,8 @@ const ResourceRequirementsSchema = z
     memory: z
       .number()
       .int()
-      .min(1)
+      .min(MEMORY_BYTES_BOUNDS.min)
+      .max(MEMORY_BYTES_BOUNDS.max)
       .default(4 * 1024 ** 3)
       .describe('bytes'),
   })
@@ -169,7 +175,13 @@ export const EnableOrgModelRequestSchema = z
       .object({
         num_cpus: z.number().min(RESOURCE_BOUNDS.minCpus).max(RESOURCE_BOUNDS.maxCpus).optional(),
         num_gpus: z.number().int().min(0).max(RESOURCE_BOUNDS.maxGpus).optional(),
-        memory: z.number().int().min(1).optional().describe('bytes'),
+        memory: z
+          .number()
+          .int()
+          .min(MEMORY_BYTES_BOUNDS.min)
+          .max(MEMORY_BYTES_BOUNDS.max)
+          .optional()
+          .describe('bytes'),
       })
       .strict()
       .nullable()
