@@ -51,7 +51,7 @@ function readConfig(): Config | undefined {
   try {
     return loadConfig(process.env)
   } catch (err) {
-    reportError(err)
+    reportStartFailure(err)
     process.exitCode = EXIT_FAILURE
     return undefined
   }
@@ -67,7 +67,7 @@ async function serve(config: Config): Promise<void> {
   try {
     app = await createApp(config)
   } catch (err) {
-    reportError(err)
+    reportStartFailure(err)
     process.exitCode = EXIT_FAILURE
     return
   }
@@ -107,6 +107,7 @@ async function serve(config: Config): Promise<void> {
   }
 }
 
+/** A command's failure: the server's envelope or berth's error, as JSON on stderr. */
 function reportError(err: unknown): void {
   if (err instanceof ServerRefused) {
     // The server's own error envelope, unchanged.
@@ -114,14 +115,31 @@ function reportError(err: unknown): void {
   } else if (isBerthError(err)) {
     const error = { code: err.code, message: err.message, details: err.details }
     process.stderr.write(`${JSON.stringify({ error })}\n`)
-    if (err.code === 'config_invalid' || err.code === 'data_dir_locked') {
-      process.stderr.write(`berth: ${err.message}\n`)
-    }
   } else {
-    process.stderr.write(
-      `berth: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-    )
+    process.stderr.write(`berth: ${stackOf(err)}\n`)
   }
+}
+
+/**
+ * A configuration that does not load, or a server that cannot start (its database unreachable,
+ * its directory locked): for the operator, one line per problem, `berth: CODE: what`, the code
+ * being the one docs/errors.md explains. Only a fault of berth's own shows its stack.
+ */
+function reportStartFailure(err: unknown): void {
+  if (!isBerthError(err)) {
+    process.stderr.write(`berth: ${stackOf(err)}\n`)
+    return
+  }
+  const problems = err.details?.problems
+  const lines =
+    err.code === 'config_invalid' && Array.isArray(problems) ? problems.map(String) : [err.message]
+  for (const line of lines) {
+    process.stderr.write(`berth: ${err.code}: ${line.replace(/\s*\n\s*/g, ' ')}\n`)
+  }
+}
+
+function stackOf(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? err.message) : String(err)
 }
 
 await main(process.argv.slice(2))

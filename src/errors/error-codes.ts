@@ -30,6 +30,8 @@ export const ERROR_CODES = {
   data_dir_locked: 'failed_precondition',
   cli_usage_invalid: 'invalid_argument',
   cli_server_unreachable: 'unavailable',
+  metadata_unavailable: 'unavailable',
+  artifacts_unavailable: 'unavailable',
   // requests
   request_malformed: 'invalid_argument',
   request_body_too_large: 'too_large',

@@ -135,9 +135,15 @@ describe('berth serve', () => {
       BERTH_BOOTSTRAP_API_KEY: 'hunter2',
     })
     assert.equal(run.code, 1)
-    const { error } = JSON.parse(run.stderr.split('\n')[0] ?? '')
-    assert.equal(error.code, 'config_invalid')
-    const problems: string[] = error.details.problems
+    // One line per problem, each with its code: no JSON, no stack.
+    const lines = run.stderr.trimEnd().split('\n')
+    assert.equal(lines.length, 4, run.stderr)
+    const prefix = 'berth: config_invalid: '
+    assert.ok(
+      lines.every((line) => line.startsWith(prefix)),
+      run.stderr,
+    )
+    const problems = lines.map((line) => line.slice(prefix.length))
     for (const name of [
       'BERTH_PORT',
       'BERTH_LOG_LEVEL',

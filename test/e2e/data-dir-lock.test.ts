@@ -59,7 +59,7 @@ describe('one server per data directory', () => {
         BERTH_BOOTSTRAP_API_KEY: 'sk_second_server_key_0123456789',
       })
       assert.equal(second.code, 1, second.stderr)
-      assert.match(second.stderr, /"code":"data_dir_locked"/)
+      assert.match(second.stderr, /^berth: data_dir_locked: [^\n]+\n$/)
       assert.ok(
         runners.every((pid) => !isGone(pid)),
         'the first server kept its runners',

@@ -14,6 +14,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import type { ArtifactsConfig } from '../../config/config.js'
+import { BerthError } from '../../errors/berth-error.js'
 import { artifactExists, artifactNotFound } from '../artifact-errors.js'
 import type { ArtifactKey, ArtifactStore, StoredObject } from '../artifact-store.js'
 
@@ -40,7 +41,10 @@ export class S3ArtifactStore implements ArtifactStore {
     this.#prefix = config.prefix
   }
 
-  /** Connects, creating the bucket when it is missing; throws (at start) when it cannot. */
+  /**
+   * Connects, creating the bucket when it is missing. Throws `artifacts_unavailable` (at start)
+   * when it cannot, naming the bucket and the reason, never the credentials.
+   */
   static async open(config: S3ArtifactStoreConfig): Promise<S3ArtifactStore> {
     const client = new S3Client({
       region: config.region,
@@ -58,9 +62,11 @@ export class S3ArtifactStore implements ArtifactStore {
       await store.#ensureBucket()
     } catch (err) {
       client.destroy()
-      throw new Error(`the S3 bucket "${config.bucket}" cannot be used: ${describe(err)}`, {
-        cause: err,
-      })
+      throw new BerthError(
+        'artifacts_unavailable',
+        `the S3 bucket "${config.bucket}" cannot be used: ${describe(err)}`,
+        { details: { bucket: config.bucket }, cause: err },
+      )
     }
     return store
   }
