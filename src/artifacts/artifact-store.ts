@@ -51,7 +51,10 @@ export interface ArtifactStore {
    */
   presignPut(key: ArtifactKey, expiresInSeconds: number): Promise<string | undefined>
 
-  /** The address shown to clients: `file:///…` or `s3://bucket/key`. */
+  /**
+   * The address shown to clients: `s3://bucket/key`, or `berth://archives/key` for the file
+   * store (never a path on the server).
+   */
   urlOf(key: ArtifactKey): string
 
   /** Releases clients and handles. Idempotent. */

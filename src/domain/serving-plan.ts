@@ -28,6 +28,11 @@ export interface TaskSpec {
 /** What a runner loads. */
 export interface LoadTarget {
   readonly path: string
+  /**
+   * The model's folder (`path` is in it, or is it). A runtime's errors name files by the path they
+   * were given: answers show them relative to this folder, never where the server keeps it.
+   */
+  readonly root: string
   readonly weights?: WeightFiles
   readonly task?: TaskSpec
 }
@@ -78,13 +83,17 @@ export function servingPlan(model: Model, modelDir: string): ServingPlan {
   if (onnx !== undefined) {
     return {
       runtime: 'onnx',
-      target: { path: join(modelDir, onnx.primaryFile), ...withTask },
+      target: { path: join(modelDir, onnx.primaryFile), root: modelDir, ...withTask },
       runnable: true,
     }
   }
   const d = model.manifest.details
   if (d.kind === 'torchscript') {
-    return { runtime: 'torch', target: { path: join(modelDir, d.file) }, runnable: true }
+    return {
+      runtime: 'torch',
+      target: { path: join(modelDir, d.file), root: modelDir },
+      runnable: true,
+    }
   }
   const weights = storedWeights(model.manifest)
   if (weights !== undefined) {
@@ -92,7 +101,7 @@ export function servingPlan(model: Model, modelDir: string): ServingPlan {
     const runnable = isRunnable(model)
     return {
       runtime: runnable ? 'encoder' : 'weights',
-      target: { path: modelDir, weights: files, ...withTask },
+      target: { path: modelDir, root: modelDir, weights: files, ...withTask },
       runnable,
     }
   }

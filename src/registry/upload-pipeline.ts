@@ -1,4 +1,3 @@
-import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { inspectArchive } from '../archives/archive-inspector.js'
 import type { ArchiveLimits } from '../archives/archive-limits.js'
@@ -237,7 +236,7 @@ export class UploadPipeline {
     const inspected = await inspectArchive(path, unpackDir, this.#options.archiveLimits)
     const manifest = await validateModel(format, inspected)
     const onnxFile = servedOnnx(manifest)?.primaryFile
-    if (onnxFile !== undefined) await loadCheck.checkOnnx(join(inspected.root, onnxFile))
+    if (onnxFile !== undefined) await loadCheck.checkOnnx(inspected.root, onnxFile)
     return { root: inspected.root, manifest }
   }
 }

@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import { runAdminCommand } from '../../src/cli/admin-commands.js'
 import { HOSTILE_ARCHIVES } from '../fixtures/hostile-archives.js'
 import { externalDataModel, mlpModel, unloadableModel } from '../fixtures/onnx-models.js'
@@ -44,6 +43,9 @@ describe('model upload', () => {
   })
   after(() => t.close())
 
+  /** Where the file store keeps the archive a `berth://archives/KEY` URL names. */
+  const storedArchive = (url: string) =>
+    join(t.dataDir, 'archives', url.slice('berth://archives/'.length))
   const upload = (parts: FormPart[], options: { key?: string; namespace?: string } = {}) =>
     uploadModel(t, options.namespace ?? ns, parts, options.key)
   const file = archivePart
@@ -66,9 +68,13 @@ describe('model upload', () => {
       body.endpoint,
       `${t.config.http.publicUrl}/v1/namespaces/${ns}/models/tiny-mlp_1_0_0/infer`,
     )
-    assert.match(body.model_archive_url, /^file:\/\//)
+    // The archive by its key in the store, not by a path of the server.
+    assert.match(
+      body.model_archive_url,
+      /^berth:\/\/archives\/ns_[0-9a-f]+\/upl_[0-9a-f]+\.tar\.gz$/,
+    )
     // The archive is stored unchanged.
-    const stored = await readFile(fileURLToPath(body.model_archive_url))
+    const stored = await readFile(storedArchive(body.model_archive_url))
     assert.deepEqual(stored, onnxArchive)
 
     const detail = await t.request({
@@ -345,7 +351,7 @@ describe('model upload', () => {
   it('deletes a model with its archive and files; the namespace can go once empty', async () => {
     const res = await upload([...fields({ name: 'doomed', version: '1.0.0' }), file(onnxArchive)])
     assert.equal(res.statusCode, 200)
-    const url = fileURLToPath(res.json().model_archive_url)
+    const url = storedArchive(res.json().model_archive_url)
     await stat(url)
     const gone = await t.request({
       method: 'DELETE',

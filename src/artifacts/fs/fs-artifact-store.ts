@@ -4,12 +4,14 @@ import { link, mkdir, readdir, rmdir, stat, unlink } from 'node:fs/promises'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { pathToFileURL } from 'node:url'
 import type { ArtifactsConfig } from '../../config/config.js'
 import { artifactExists, artifactNotFound } from '../artifact-errors.js'
 import type { ArtifactKey, ArtifactStore, StoredObject } from '../artifact-store.js'
 
 export type FsArtifactStoreConfig = Extract<ArtifactsConfig, { driver: 'fs' }>
+
+/** What the file store's archive URLs start with; the key follows. */
+export const FS_ARCHIVE_URL_PREFIX = 'berth://archives/'
 
 /**
  * Archives as files under one root directory. A put writes a temp file beside the target, then
@@ -116,8 +118,9 @@ export class FsArtifactStore implements ArtifactStore {
     return undefined
   }
 
+  /** `berth://archives/KEY`: the object by its key, never by the server path that holds it. */
   urlOf(key: ArtifactKey): string {
-    return pathToFileURL(this.#path(key)).href
+    return `${FS_ARCHIVE_URL_PREFIX}${key}`
   }
 
   async close(): Promise<void> {}

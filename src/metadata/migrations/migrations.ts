@@ -6,6 +6,7 @@ import { serving } from './0004-serving.js'
 import { replicas } from './0005-replicas.js'
 import { orgModels } from './0006-org-models.js'
 import { deployGeneration } from './0007-deploy-generation.js'
+import { archiveUrls } from './0008-archive-urls.js'
 
 /**
  * Every schema migration, in order. Names sort lexically; never rename or edit a released
@@ -19,4 +20,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0005-replicas': replicas,
   '0006-org-models': orgModels,
   '0007-deploy-generation': deployGeneration,
+  '0008-archive-urls': archiveUrls,
 }

@@ -1,6 +1,7 @@
 import type { LoadTarget } from '../../domain/serving-plan.js'
 import { BerthError } from '../../errors/berth-error.js'
 import type { ErrorCode } from '../../errors/error-codes.js'
+import { withServerPathsHidden } from '../../errors/hide-server-paths.js'
 import type { Signature, WireTensor } from '../../tensors/tensor.js'
 import type { Runner, RunnerEnd, RunnerEndCause } from '../scheduler.js'
 import { residentBytes } from './resident-memory.js'
@@ -27,6 +28,8 @@ export class LocalRunner implements Runner {
   readonly #options: LocalRunnerOptions
   readonly #watch: NodeJS.Timeout
   #stopRequested = false
+  /** The loaded model's folder: the runner's errors show paths relative to it. */
+  #root = ''
   #stopping: Promise<void> | undefined
 
   constructor(worker: WorkerProcess, options: LocalRunnerOptions) {
@@ -46,16 +49,21 @@ export class LocalRunner implements Runner {
   }
 
   async load(target: LoadTarget, timeoutMs: number): Promise<Signature> {
-    const answer = await this.#worker.call(
-      {
-        type: 'load',
-        modelPath: target.path,
-        intraOpThreads: this.#options.intraOpThreads,
-        ...(target.weights === undefined ? {} : { weights: target.weights }),
-        ...(target.task === undefined ? {} : { task: target.task }),
-      },
-      timeoutMs,
-    )
+    this.#root = target.root
+    const answer = await this.#worker
+      .call(
+        {
+          type: 'load',
+          modelPath: target.path,
+          intraOpThreads: this.#options.intraOpThreads,
+          ...(target.weights === undefined ? {} : { weights: target.weights }),
+          ...(target.task === undefined ? {} : { task: target.task }),
+        },
+        timeoutMs,
+      )
+      .catch((err: unknown) => {
+        throw withServerPathsHidden(err, target.root)
+      })
     if (answer.type !== 'loaded') throw unexpected(answer.type)
     return { inputs: answer.inputs, outputs: answer.outputs }
   }
@@ -65,7 +73,11 @@ export class LocalRunner implements Runner {
     outputs: readonly string[] | null,
     timeoutMs: number,
   ): Promise<WireTensor[]> {
-    const answer = await this.#worker.call({ type: 'infer', inputs, outputs }, timeoutMs)
+    const answer = await this.#worker
+      .call({ type: 'infer', inputs, outputs }, timeoutMs)
+      .catch((err: unknown) => {
+        throw withServerPathsHidden(err, this.#root)
+      })
     if (answer.type !== 'result') throw unexpected(answer.type)
     return [...answer.outputs]
   }

@@ -1,4 +1,6 @@
+import { join } from 'node:path'
 import { BerthError, isBerthError } from '../../errors/berth-error.js'
+import { withServerPathsHidden } from '../../errors/hide-server-paths.js'
 import type { ModelLoadCheck } from '../model-load-check.js'
 import type { WorkerProcess } from './worker-process.js'
 
@@ -20,12 +22,13 @@ export class RunnerLoadCheck implements ModelLoadCheck {
     this.#options = options
   }
 
-  async checkOnnx(modelPath: string): Promise<void> {
+  async checkOnnx(root: string, file: string): Promise<void> {
     const worker = await this.#options.startWorker()
     try {
+      const modelPath = join(root, file)
       await worker.call({ type: 'load', modelPath, intraOpThreads: 1 }, this.#options.timeoutMs)
     } catch (err) {
-      if (isBerthError(err, 'model_load_failed')) throw err
+      if (isBerthError(err, 'model_load_failed')) throw withServerPathsHidden(err, root)
       // The model took its runner down or never finished loading: the model is at fault.
       throw new BerthError('model_load_failed', 'loading the model crashed or hung its runner', {
         details: { reason: isBerthError(err) ? err.code : 'unknown' },

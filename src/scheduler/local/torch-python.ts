@@ -29,12 +29,13 @@ export class TorchPython {
     this.#found ??= new Promise((resolve, reject) => {
       execFile(this.#candidate, ['-c', 'import torch'], { timeout: 60_000 }, (err) => {
         if (err === null) return resolve(this.#candidate)
-        const which = this.#configured ? `BERTH_TORCH_PYTHON (${this.#candidate})` : this.#candidate
+        // A deployment's message is shown to clients: the configured path is the operator's.
+        const which = this.#configured ? 'the python3 BERTH_TORCH_PYTHON names' : SYSTEM_PYTHON
         reject(
           new BerthError(
             'runtime_unavailable',
             `TorchScript needs a python3 that can import torch, and ${which} cannot: install it with "apt-get install python3-torch libopenblas0-pthread" (Debian), or set BERTH_TORCH_PYTHON to a python3 that has torch`,
-            { details: { runtime: 'torch', python: this.#candidate } },
+            { details: { runtime: 'torch' }, cause: err },
           ),
         )
       })
