@@ -118,11 +118,23 @@ function fromFastifyError(err: unknown): BerthError | undefined {
   })
 }
 
+/** An error's code, or its message: what a debug line needs, without a stack. */
+function reasonOf(err: unknown): string {
+  if (isBerthError(err)) return err.code
+  const code = (err as { code?: unknown } | null)?.code
+  if (typeof code === 'string') return code
+  return err instanceof Error ? err.message : String(err)
+}
+
 /** Installs the one error handler and the unknown-route handler. */
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err, request, reply) => {
     const { status, body, unexpected, retryAfterS } = toHttpError(err)
-    if (unexpected) request.log.error({ err }, 'request failed')
+    if (reply.raw.destroyed) {
+      // The client went away (an upload's stream then fails with "aborted"): its doing, not a
+      // fault, and the close is logged once already (server.ts). Nothing can be answered.
+      request.log.debug({ reason: reasonOf(err) }, 'request ended after the client went away')
+    } else if (unexpected) request.log.error({ err }, 'request failed')
     else request.log.info({ code: body.error.code, status }, 'request refused')
     if (retryAfterS !== undefined) reply.header('retry-after', String(retryAfterS))
     return reply.status(status).send(body)

@@ -103,6 +103,13 @@ export async function buildServer(
   })
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
+    // A client that leaves before its answer is written (mid-upload, while its inference waits)
+    // is the client's doing, not a server fault: said once, at info, whatever was cut short.
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) {
+        request.log.info({ elapsedMs: Math.round(reply.elapsedTime) }, 'the client went away')
+      }
+    })
     if (closing) {
       reply.header('connection', 'close')
       throw new BerthError('server_shutting_down', 'the server is shutting down')
