@@ -11,7 +11,8 @@ import { DataDirLock } from './data-dir-lock.js'
 import { DeploymentManager } from './deployments/deployment-manager.js'
 import { DeploymentSync } from './deployments/deployment-sync.js'
 import { type CrashHook, type CrashPoint, noCrash } from './domain/crash-points.js'
-import { buildServer } from './http/server.js'
+import { metricsAccessOf } from './http/routes/metrics.routes.js'
+import { buildMetricsServer, buildServer } from './http/server.js'
 import { InferenceService } from './inference/inference-service.js'
 import { createMetadataStore } from './metadata/create-metadata-store.js'
 import { NamespaceService } from './namespaces/namespace-service.js'
@@ -37,6 +38,8 @@ export interface AppOptions {
 export interface App {
   /** Not listening yet: `main.ts` listens, tests `inject()`. */
   readonly server: FastifyInstance
+  /** `/metrics` on a listener of its own (BERTH_METRICS_PORT), not listening yet; else unset. */
+  readonly metricsServer: FastifyInstance | undefined
   readonly logger: Logger
   /** What the first start created; `generatedKeyFile` is where a generated key was written. */
   readonly bootstrap: BootstrapResult & { readonly generatedKeyFile?: string }
@@ -243,6 +246,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     sync.start()
 
     const bootstrap = await bootstrapOrganization(accounts, config)
+    const metricsAccess = metricsAccessOf(config.metrics, config.http.host)
+    if (metricsAccess.api?.kind === 'refused') {
+      logger.warn(
+        { host: config.http.host },
+        '/metrics is not served: the API listens beyond this machine; set BERTH_METRICS_TOKEN, or BERTH_METRICS_PORT for a listener of its own',
+      )
+    }
     const server = await buildServer(
       {
         logger,
@@ -252,6 +262,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         version: BERTH_VERSION,
         maxInferBytes: config.inference.maxRequestBytes,
         timeouts: config.http.timeouts,
+        metricsAccess: metricsAccess.api,
       },
       {
         accounts,
@@ -266,11 +277,26 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       },
     )
 
+    const metricsServer =
+      metricsAccess.own === undefined
+        ? undefined
+        : await buildMetricsServer({
+            logger: logger.child({ listener: 'metrics' }),
+            metrics,
+            access: metricsAccess.own,
+            timeouts: config.http.timeouts,
+          })
+
     let closing: Promise<void> | undefined
     const shutdown = async (): Promise<void> => {
       // Stop accepting and drain requests, then runners (TERM, then KILL), then the stores.
       const steps: ReadonlyArray<readonly [string, () => Promise<void>]> = [
         ['http', () => closeServer(server, config.shutdownTimeoutMs)],
+        ...(metricsServer === undefined
+          ? []
+          : [
+              ['metrics http', () => closeServer(metricsServer, config.shutdownTimeoutMs)] as const,
+            ]),
         ...closers,
       ]
       // Every step runs even if an earlier one failed.
@@ -284,6 +310,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     }
     return {
       server,
+      metricsServer,
       logger,
       bootstrap,
       close: () => {

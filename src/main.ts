@@ -59,8 +59,9 @@ function readConfig(): Config | undefined {
 
 const SERVE_USAGE = `usage: berth serve
 
-Runs the server on BERTH_HOST:BERTH_PORT with the configuration in the BERTH_* variables (see
-docs/configuration.md). One server per BERTH_DATA_DIR: a second one refuses to start.`
+Runs the server on BERTH_HOST:BERTH_PORT (and /metrics on BERTH_METRICS_HOST:BERTH_METRICS_PORT
+when that is set) with the configuration in the BERTH_* variables (see docs/configuration.md).
+One server per BERTH_DATA_DIR: a second one refuses to start.`
 
 async function serve(config: Config): Promise<void> {
   let app: App
@@ -100,6 +101,10 @@ async function serve(config: Config): Promise<void> {
 
   try {
     await app.server.listen({ host: config.http.host, port: config.http.port })
+    const { listen } = config.metrics
+    if (app.metricsServer !== undefined && listen !== undefined) {
+      await app.metricsServer.listen({ host: listen.host, port: listen.port })
+    }
   } catch (err) {
     app.logger.error({ err }, 'cannot listen')
     process.exitCode = EXIT_FAILURE

@@ -75,6 +75,24 @@ export const CONFIG_VARIABLES = {
     meaning: 'address to listen on',
   },
   BERTH_PORT: { kind: 'int', default: 8080, min: 0, max: 65_535, meaning: 'port to listen on' },
+  BERTH_METRICS_TOKEN: {
+    kind: 'text',
+    default: undefined,
+    accepts: '16 or more printable characters, no spaces',
+    meaning: '`/metrics` requires `Authorization: Bearer` this token',
+  },
+  BERTH_METRICS_PORT: {
+    kind: 'text',
+    default: { shown: 'unset (the API port)' },
+    accepts: '`0`–`65535`',
+    meaning: 'port of a listener of its own for `/metrics`',
+  },
+  BERTH_METRICS_HOST: {
+    kind: 'text',
+    default: '127.0.0.1',
+    accepts: 'host name or IP address',
+    meaning: 'address of the `/metrics` listener',
+  },
   BERTH_PUBLIC_URL: {
     kind: 'text',
     default: { shown: '`http://HOST:PORT`' },

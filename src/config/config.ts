@@ -26,6 +26,17 @@ export interface HttpTimeouts {
   readonly bodyIdleMs: number
 }
 
+/**
+ * How `/metrics` is served. Its series name every organization's namespaces, models and states, so
+ * it is open only on a loopback API address; otherwise it needs the token or a listener of its own.
+ */
+export interface MetricsConfig {
+  /** The bearer token `/metrics` requires wherever it is served; unset: none. A secret. */
+  readonly token: string | undefined
+  /** A listener serving only `/metrics`; unset: `/metrics` is on the API port. */
+  readonly listen: { readonly host: string; readonly port: number } | undefined
+}
+
 /** Where organizations, keys, namespaces and models are recorded. */
 export type MetadataConfig =
   | { readonly driver: 'sqlite'; readonly path: string }
@@ -135,6 +146,7 @@ export interface ClientConfig {
 /** The whole configuration of a berth process; built only by `loadConfig`, deep-frozen. */
 export interface Config {
   readonly http: HttpConfig
+  readonly metrics: MetricsConfig
   readonly dataDir: string
   readonly metadata: MetadataConfig
   readonly artifacts: ArtifactsConfig

@@ -199,6 +199,33 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ BERTH_BOOTSTRAP_API_KEY: key }).bootstrapApiKey, key)
   })
 
+  it('reads how /metrics is served, checking the token without echoing it', () => {
+    assert.deepEqual(loadConfig({}).metrics, { token: undefined, listen: undefined })
+    const token = 'metrics-token-0123456789'
+    assert.deepEqual(
+      loadConfig({ BERTH_METRICS_TOKEN: token, BERTH_METRICS_PORT: '9464' }).metrics,
+      {
+        token,
+        listen: { host: '127.0.0.1', port: 9464 },
+      },
+    )
+    assert.deepEqual(
+      loadConfig({ BERTH_METRICS_PORT: '0', BERTH_METRICS_HOST: '10.0.0.5' }).metrics.listen,
+      { host: '10.0.0.5', port: 0 },
+    )
+    const problems = problemsOf({
+      BERTH_METRICS_TOKEN: 'short hunter2',
+      BERTH_METRICS_PORT: '0x10',
+    })
+    assert.equal(problems.length, 2, problems.join('\n'))
+    assert.ok(problems[0]?.startsWith('BERTH_METRICS_TOKEN'))
+    assert.ok(!problems.join('\n').includes('hunter2'), 'the token was echoed')
+    assert.ok(problems[1]?.startsWith('BERTH_METRICS_PORT'))
+    const alone = problemsOf({ BERTH_METRICS_HOST: '0.0.0.0' })
+    assert.equal(alone.length, 1)
+    assert.ok(alone[0]?.startsWith('BERTH_METRICS_HOST'))
+  })
+
   it('treats empty values as unset and freezes the result', () => {
     const config = loadConfig({ BERTH_PORT: '', BERTH_HOST: '  ' })
     assert.equal(config.http.port, 8080)

@@ -1,7 +1,13 @@
 import { availableParallelism, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { BerthError } from '../errors/berth-error.js'
-import type { ArtifactsConfig, Config, MetadataConfig, SchedulerConfig } from './config.js'
+import type {
+  ArtifactsConfig,
+  Config,
+  MetadataConfig,
+  MetricsConfig,
+  SchedulerConfig,
+} from './config.js'
 import {
   type ChoiceVariable,
   CONFIG_VARIABLES,
@@ -140,6 +146,7 @@ export function loadConfig(env: Env, host: HostFacts = detectHost()): Config {
         bodyIdleMs: read.int('BERTH_BODY_IDLE_TIMEOUT_MS'),
       },
     },
+    metrics: readMetrics(read),
     dataDir,
     metadata: readMetadata(read, dataDir),
     artifacts: readArtifacts(read, dataDir),
@@ -210,6 +217,34 @@ function readClientUrl(read: EnvReader): string | undefined {
     read.problems.push(`BERTH_URL must be an absolute http(s) URL, got "${value}"`)
   }
   return value.replace(/\/+$/, '')
+}
+
+/** A header-safe token: printable ASCII without blanks, long enough not to be guessed. */
+const METRICS_TOKEN_PATTERN = /^[\x21-\x7e]{16,}$/
+
+function readMetrics(read: EnvReader): MetricsConfig {
+  const token = read.raw('BERTH_METRICS_TOKEN')
+  if (token !== undefined && !METRICS_TOKEN_PATTERN.test(token)) {
+    // Never echo the value: it is a secret.
+    read.problems.push(
+      'BERTH_METRICS_TOKEN must be 16 or more printable characters, without spaces',
+    )
+  }
+  const host = read.string('BERTH_METRICS_HOST')
+  const port = read.raw('BERTH_METRICS_PORT')
+  if (port === undefined) {
+    if (read.raw('BERTH_METRICS_HOST') !== undefined) {
+      read.problems.push(
+        'BERTH_METRICS_HOST needs BERTH_METRICS_PORT: it is the address of that listener',
+      )
+    }
+    return { token, listen: undefined }
+  }
+  const parsed = /^\d+$/.test(port) ? Number(port) : Number.NaN
+  if (!Number.isSafeInteger(parsed) || parsed > 65_535) {
+    read.problems.push(`BERTH_METRICS_PORT must be an integer from 0 to 65535, got "${port}"`)
+  }
+  return { token, listen: { host, port: parsed } }
 }
 
 /** A plain lower-case identifier: it is put in SQL unquoted by hand nowhere, but keep it simple. */

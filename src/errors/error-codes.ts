@@ -46,6 +46,8 @@ export const ERROR_CODES = {
   api_key_missing: 'unauthenticated',
   api_key_invalid: 'unauthenticated',
   api_key_not_found: 'not_found',
+  metrics_token_invalid: 'unauthenticated',
+  metrics_not_exposed: 'permission_denied',
   custom_models_not_enabled: 'permission_denied',
   organization_not_found: 'not_found',
   organization_name_taken: 'already_exists',

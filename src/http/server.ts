@@ -24,6 +24,7 @@ import { ConnectionGuard } from './connection-guard.js'
 import { answerFrameworkError, installErrorHandler } from './error-handler.js'
 import { tidyComponentSchemas } from './openapi-components.js'
 import { inferenceRoutes, oipHealthRoutes, oipRoutes } from './routes/inference.routes.js'
+import { type MetricsAccess, metricsRoutes, orgMetricsRoutes } from './routes/metrics.routes.js'
 import { modelRoutes } from './routes/models.routes.js'
 import { namespaceRoutes } from './routes/namespaces.routes.js'
 import { operationsRoutes } from './routes/operations.routes.js'
@@ -42,6 +43,8 @@ export interface ServerOptions {
   readonly maxInferBytes: number
   /** How long a connection waits on its client (head, keep-alive, body). */
   readonly timeouts: HttpTimeouts
+  /** Who may read `/metrics` on this server; `undefined`: it is served by a listener of its own. */
+  readonly metricsAccess: MetricsAccess | undefined
 }
 
 export interface ServerServices {
@@ -149,7 +152,13 @@ export async function buildServer(
   await app.register(swaggerUi, { routePrefix: '/docs' })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
-  await app.register(operationsRoutes, { metrics: services.metrics })
+  await app.register(operationsRoutes)
+  if (options.metricsAccess !== undefined) {
+    await app.register(metricsRoutes, {
+      metrics: services.metrics,
+      access: options.metricsAccess,
+    })
+  }
   const inferenceOptions = {
     catalog: services.catalog,
     inference: services.inference,
@@ -171,6 +180,10 @@ export async function buildServer(
       await v1.register(tensorRoutes, { tensors: services.tensors })
       await v1.register(inferenceRoutes, inferenceOptions)
       await v1.register(orgModelRoutes, { orgModels: services.orgModels })
+      await v1.register(orgMetricsRoutes, {
+        metrics: services.metrics,
+        namespaces: services.namespaces,
+      })
     },
     { prefix: '/v1' },
   )
@@ -184,5 +197,30 @@ export async function buildServer(
     },
     { prefix: '/v2' },
   )
+  return app
+}
+
+/**
+ * The listener of its own that serves `/metrics` (BERTH_METRICS_PORT), as `access` allows, and
+ * nothing else; errors in the same envelope as the API's. It does not listen; `main.ts` does.
+ */
+export async function buildMetricsServer(options: {
+  readonly logger: FastifyBaseLogger
+  readonly metrics: Metrics
+  readonly access: MetricsAccess
+  /** The API's bounds on slow clients hold here too. */
+  readonly timeouts: HttpTimeouts
+}): Promise<FastifyInstance> {
+  const guard = new ConnectionGuard(options.timeouts, options.logger)
+  const app = Fastify({
+    loggerInstance: options.logger,
+    ...guard.serverOptions(),
+    frameworkErrors: answerFrameworkError,
+  }).withTypeProvider<ZodTypeProvider>()
+  app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
+  installErrorHandler(app)
+  guard.install(app)
+  await app.register(metricsRoutes, { metrics: options.metrics, access: options.access })
   return app
 }

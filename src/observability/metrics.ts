@@ -27,6 +27,24 @@ export function modelLabels(model: {
   return { namespace: model.namespaceId, model: model.name, version: model.version }
 }
 
+/** The metrics labelled by model (`namespace`, `model`, `version`), without their prefix. */
+const PER_MODEL_METRICS = [
+  'inference_requests_total',
+  'inference_duration_seconds',
+  'inference_queue_seconds',
+  'inference_batch_size',
+  'deployment_state',
+  'runner_restarts_total',
+  'model_load_duration_seconds',
+] as const
+
+/** A sample's `namespace` label (label values escape `\\`, `"` and newlines). */
+const NAMESPACE_LABEL = /([{,])namespace="((?:[^"\\]|\\.)*)"/
+
+function escapeLabel(value: string): string {
+  return value.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n')
+}
+
 const LATENCY_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ]
@@ -156,5 +174,33 @@ export class Metrics {
   /** The exposition text and its content type. */
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() }
+  }
+
+  /**
+   * The per-model series of the namespaces in `names` (id → name) only, their `namespace` label
+   * the name: what one organization may see of its own models. Server-wide series (HTTP, process)
+   * and other namespaces' series are left out.
+   */
+  async renderNamespaces(
+    names: ReadonlyMap<string, string>,
+  ): Promise<{ contentType: string; body: string }> {
+    const families: string[] = []
+    for (const name of PER_MODEL_METRICS) {
+      const text = await this.registry.getSingleMetricAsString(`${METRIC_PREFIX}${name}`)
+      const lines = text.split('\n').flatMap((line) => {
+        if (line.startsWith('#') || line === '') return [line]
+        const match = NAMESPACE_LABEL.exec(line)
+        const shown = match === null ? undefined : names.get(match[2] ?? '')
+        if (shown === undefined) return []
+        return [
+          line.replace(
+            NAMESPACE_LABEL,
+            (_, before: string) => `${before}namespace="${escapeLabel(shown)}"`,
+          ),
+        ]
+      })
+      families.push(lines.join('\n'))
+    }
+    return { contentType: this.registry.contentType, body: `${families.join('\n').trimEnd()}\n` }
   }
 }
