@@ -177,7 +177,15 @@ async function main(): Promise<void> {
     const matmul = await watched(() => infer('matmul', JSON.stringify({ inputs: [a, b] })))
     console.log(`3. [40000,1]·[1,40000] matmul: ${tally([matmul.result])}`)
     console.log(`   server RSS ${matmul.rss}; /healthz ${matmul.healthz}`)
-    const next = await infer('matmul', JSON.stringify({ inputs: [{ ...a, shape: [1, 1], data: [2] }, { ...b, shape: [1, 1], data: [3] }] }))
+    const next = await infer(
+      'matmul',
+      JSON.stringify({
+        inputs: [
+          { ...a, shape: [1, 1], data: [2] },
+          { ...b, shape: [1, 1], data: [3] },
+        ],
+      }),
+    )
     console.log(`   then: state ${await state('matmul')}, next small request ${next.status}`)
   } finally {
     await server.stop()

@@ -285,20 +285,27 @@ export class ModelLifecycle implements ServingLookup {
     this.#onFailure(d, end.cause, end.message)
   }
 
-  /** What the failure table says: restart after a backoff while the budget lasts, or fail. */
+  /**
+   * What the failure table says: restart after a backoff while the budget lasts, replace at
+   * once (a request's fault: the budget is for the runner's own), or fail.
+   */
   #onFailure(d: ModelDeployment, failure: RunnerFailure, message: string): void {
     const { reason, action } = RUNNER_FAILURES[failure]
     if (action === 'fail') {
       this.#fail(d, reason, message)
       return
     }
-    const decision = this.#policy.decide(d.restarts, this.#clock.now())
-    if (!decision.restart) {
-      const gaveUp = `${message} (gave up after ${this.#policy.maxRestarts} restarts)`
-      this.#fail(d, reason, gaveUp)
-      return
+    let delayMs = 0
+    if (action === 'restart') {
+      const decision = this.#policy.decide(d.restarts, this.#clock.now())
+      if (!decision.restart) {
+        const gaveUp = `${message} (gave up after ${this.#policy.maxRestarts} restarts)`
+        this.#fail(d, reason, gaveUp)
+        return
+      }
+      d.restarts = decision.history
+      delayMs = decision.delayMs
     }
-    d.restarts = decision.history
     this.#deps.metrics.runnerRestarts.inc(d.labels)
     const serving = d.pool.targets.length
     if (serving === 0) d.moveTo('loading', 'restarting', message)
@@ -306,7 +313,7 @@ export class ModelLifecycle implements ServingLookup {
       const wanted = d.reservation?.replicas ?? serving
       d.moveTo('deployed', 'restarting', `${serving} of ${wanted} replicas serving; ${message}`)
     }
-    d.scheduleRestart(decision.delayMs, (epoch) => {
+    d.scheduleRestart(delayMs, (epoch) => {
       if (this.#closed) return
       this.#track(this.#load(d, epoch, this.#planFor(d.model), 'restarting'))
     })

@@ -133,25 +133,31 @@ export type RunnerFailure =
   | 'protocol_error'
   | 'unresponsive'
   | 'memory_limit_exceeded'
+  | 'request_out_of_memory'
   | 'load_timeout'
   | 'runtime_unavailable'
   | 'model_load_failed'
 
 /**
  * The one table of what a runner failure means for its deployment: the reason it records, and
- * whether the runner is restarted (with backoff, within the restart budget) or the deployment
- * is `failed` at once (retrying cannot help: the same memory, the same missing runtime).
+ * whether the runner is restarted (with backoff, within the restart budget), replaced (at once
+ * and outside the budget: the runner was sound, a request asked more than its memory holds, and
+ * that request has its answer) or the deployment is `failed` at once (retrying cannot help: the
+ * same memory, the same missing runtime).
  */
 export const RUNNER_FAILURES: {
   readonly [F in RunnerFailure]: {
     readonly reason: DeploymentReason
-    readonly action: 'restart' | 'fail'
+    readonly action: 'restart' | 'replace' | 'fail'
   }
 } = {
   crashed: { reason: 'runner_crashed', action: 'restart' },
   protocol_error: { reason: 'runner_protocol_error', action: 'restart' },
   unresponsive: { reason: 'runner_unresponsive', action: 'restart' },
+  // Past `memory_gb` while loading or idle: the model itself does not fit.
   memory_limit_exceeded: { reason: 'memory_limit_exceeded', action: 'fail' },
+  // Past `memory_gb` while running requests: they did not fit; the next ones may.
+  request_out_of_memory: { reason: 'memory_limit_exceeded', action: 'replace' },
   load_timeout: { reason: 'load_timeout', action: 'fail' },
   runtime_unavailable: { reason: 'runtime_unavailable', action: 'fail' },
   model_load_failed: { reason: 'model_load_failed', action: 'fail' },

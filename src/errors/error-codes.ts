@@ -116,6 +116,7 @@ export const ERROR_CODES = {
   model_not_convertible: 'invalid_argument',
   tensor_not_found: 'not_found',
   weights_corrupt: 'internal',
+  inference_out_of_memory: 'too_large',
   inference_timeout: 'deadline_exceeded',
   queue_full: 'resource_exhausted',
   infer_request_invalid: 'invalid_argument',

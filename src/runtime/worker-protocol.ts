@@ -41,6 +41,7 @@ export const RUNNER_ERROR_CODES = [
   'model_not_servable',
   'model_not_convertible',
   'inference_failed',
+  'inference_out_of_memory',
   'tensor_not_found',
   'weights_corrupt',
   'safetensors_invalid',

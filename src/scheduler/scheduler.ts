@@ -20,12 +20,15 @@ export interface Refusal {
 
 /**
  * How a runner ended. `stopped` is the only expected one; `unresponsive`: it outlived a call's
- * timeout, or did not answer a liveness ping while idle.
+ * timeout, or did not answer a liveness ping while idle; `memory_limit_exceeded`: it went past
+ * its memory while loading or idle, `request_out_of_memory`: while running requests (they failed
+ * with `inference_out_of_memory`).
  */
 export type RunnerEndCause =
   | 'stopped'
   | 'crashed'
   | 'memory_limit_exceeded'
+  | 'request_out_of_memory'
   | 'protocol_error'
   | 'unresponsive'
 

@@ -181,6 +181,45 @@ describe('runner failure modes, through the deployment manager', () => {
     }
   })
 
+  it('a runner that goes past its memory during a request is replaced, however often: the request fails with inference_out_of_memory, the deployment serves on', async () => {
+    // No restart budget at all: a request's memory is not the runner's fault.
+    const h = await deploymentHarness({ mode: 'memory-on-infer', maxRestarts: 0 })
+    try {
+      const model = await h.model('greedy', { memoryBytes: 256 * MIB })
+      await h.manager.deploy(model)
+      for (let round = 1; round <= 3; round++) {
+        assert.equal((await h.manager.waitUntilSettled(model, 5000)).status.state, 'deployed')
+        const runner = h.runnerOf(model)
+        await assert.rejects(
+          runner.infer(INPUT, null, 10_000),
+          (err) =>
+            isBerthError(err, 'inference_out_of_memory') &&
+            (err.details?.limit_bytes as number) === 256 * MIB &&
+            (err.details?.resident_bytes as number) > 256 * MIB,
+        )
+        assert.equal((await runner.ended).cause, 'request_out_of_memory')
+        // A new runner, never `failed` on the way.
+        await eventually(() => {
+          const { state } = h.manager.deploymentOf(model).status
+          assert.notEqual(state, 'failed')
+          return state === 'deployed' && h.runnerOf(model) !== runner
+        })
+      }
+      const served = await h.manager.waitUntilSettled(model, 5000)
+      assert.deepEqual([served.status.state, served.status.reason], ['deployed', 'ready'])
+      assert.deepEqual(await h.recorded(model), served)
+      const metrics = await h.metrics.registry.getSingleMetricAsString(
+        'berth_runner_restarts_total',
+      )
+      assert.match(metrics, /berth_runner_restarts_total\{[^}]*model="greedy"[^}]*\} 3$/m)
+      const pids = await h.pids()
+      assert.equal(new Set(pids).size, 4)
+      await eventually(() => pids.slice(0, 3).every(isGone))
+    } finally {
+      await h.close()
+    }
+  })
+
   it('waits exactly the backoff before each restart (a test clock, no sleeping)', async () => {
     const clock = new TestClock()
     const h = await deploymentHarness({ mode: 'crash-on-infer', maxRestarts: 2, clock })

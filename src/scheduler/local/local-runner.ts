@@ -19,7 +19,10 @@ export interface LocalRunnerOptions {
 /**
  * A runner child process on this machine, with its memory watched: `memory_gb` cannot be
  * enforced by Node itself (ONNX Runtime allocates outside the V8 heap), so the resident set is
- * sampled and the process killed past the limit.
+ * sampled and the process killed past the limit. Past it while running requests (or right
+ * after one: a fast request may end between two samples, its memory still held), the requests
+ * are to blame: they fail with `inference_out_of_memory` and the runner ends as
+ * `request_out_of_memory`; past it while loading or idle, the model is (`memory_limit_exceeded`).
  */
 export class LocalRunner implements Runner {
   readonly id: string
@@ -31,6 +34,10 @@ export class LocalRunner implements Runner {
   /** The loaded model's folder: the runner's errors show paths relative to it. */
   #root = ''
   #stopping: Promise<void> | undefined
+  /** Inference calls outstanding. */
+  #inferring = 0
+  /** Whether an inference call was outstanding at some time since the last memory sample. */
+  #inferredSinceSample = false
 
   constructor(worker: WorkerProcess, options: LocalRunnerOptions) {
     this.#worker = worker
@@ -73,13 +80,20 @@ export class LocalRunner implements Runner {
     outputs: readonly string[] | null,
     timeoutMs: number,
   ): Promise<WireTensor[]> {
-    const answer = await this.#worker
-      .call({ type: 'infer', inputs, outputs }, timeoutMs)
-      .catch((err: unknown) => {
-        throw withServerPathsHidden(err, this.#root)
-      })
-    if (answer.type !== 'result') throw unexpected(answer.type)
-    return [...answer.outputs]
+    this.#inferring += 1
+    this.#inferredSinceSample = true
+    try {
+      const answer = await this.#worker
+        .call({ type: 'infer', inputs, outputs }, timeoutMs)
+        .catch((err: unknown) => {
+          throw withServerPathsHidden(err, this.#root)
+        })
+      if (answer.type !== 'result') throw unexpected(answer.type)
+      return [...answer.outputs]
+    } finally {
+      this.#inferring -= 1
+      this.#inferredSinceSample = true
+    }
   }
 
   stop(drainMs: number): Promise<void> {
@@ -94,14 +108,24 @@ export class LocalRunner implements Runner {
   async #checkMemory(): Promise<void> {
     const pid = this.#worker.pid
     if (pid === undefined || this.#worker.failure !== undefined) return
+    const inferred = this.#inferredSinceSample
+    this.#inferredSinceSample = false
     const bytes = await residentBytes(pid)
-    if (bytes === undefined || bytes <= this.#options.memoryLimitBytes) return
+    const limit = this.#options.memoryLimitBytes
+    if (bytes === undefined || bytes <= limit) return
+    const details = { resident_bytes: bytes, limit_bytes: limit }
     this.#worker.kill(
-      new BerthError(
-        'runner_memory_limit_exceeded',
-        `the runner used ${bytes} bytes of memory, over its limit of ${this.#options.memoryLimitBytes}`,
-        { details: { resident_bytes: bytes, limit_bytes: this.#options.memoryLimitBytes } },
-      ),
+      inferred || this.#inferring > 0
+        ? new BerthError(
+            'inference_out_of_memory',
+            `a request took the model's runner to ${bytes} bytes of memory, past its memory_gb (${limit} bytes), and the runner was replaced: send smaller requests, or deploy the model with more memory_gb`,
+            { details },
+          )
+        : new BerthError(
+            'runner_memory_limit_exceeded',
+            `the runner used ${bytes} bytes of memory, over its limit of ${limit}`,
+            { details },
+          ),
     )
   }
 
@@ -118,6 +142,7 @@ export class LocalRunner implements Runner {
 /** Failures that say why the runner ended better than its exit status does. */
 const CAUSE_BY_CODE: Partial<Record<ErrorCode, RunnerEndCause>> = {
   runner_memory_limit_exceeded: 'memory_limit_exceeded',
+  inference_out_of_memory: 'request_out_of_memory',
   runner_protocol_error: 'protocol_error',
   runner_timeout: 'unresponsive',
   runner_unresponsive: 'unresponsive',

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict'
+import { readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { constantOfShapeModel, mlpModel } from '../fixtures/onnx-models.js'
+import { eventually } from '../helpers/processes.js'
+import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
+import { createNamespace, getModel, uploadAndWait } from '../helpers/uploads.js'
+
+/**
+ * Issue 13, report 3: one request's memory is that request's problem. A request that takes the
+ * model's runner past its `memory_gb` (or past what it can allocate) fails alone, with
+ * `inference_out_of_memory`; the deployment replaces the runner if it had to die and serves the
+ * next request. It used to fail the deployment for good (`failed`/`memory_limit_exceeded`).
+ */
+describe('a request that needs more memory than the runner has', () => {
+  let t: TestApp
+  let ns: string
+  const infer = (model: string, body: unknown) =>
+    t.request({
+      method: 'POST',
+      url: `/v1/namespaces/${ns}/models/${model}_1_0_0/infer`,
+      key: BOOTSTRAP_KEY,
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+      headers: { 'content-type': 'application/json' },
+    })
+  const runnerPids = async () => (await readdir(join(t.dataDir, 'run'))).map(Number).sort()
+  const deploymentOf = async (model: string) => {
+    const { state, reason } = (await getModel(t, ns, `${model}_1_0_0`)).deployment
+    return { state, reason }
+  }
+  const restartsOf = async (model: string) => {
+    const metrics = (await t.request({ method: 'GET', url: '/metrics' })).body
+    const found = new RegExp(`berth_runner_restarts_total\\{[^}]*model="${model}"[^}]*\\} (\\d+)`)
+    return Number(found.exec(metrics)?.[1] ?? 0)
+  }
+
+  before(async () => {
+    t = await startTestApp()
+    ns = await createNamespace(t, 'request-memory')
+    // Its hidden layer is 1024 wide: 4 FP32 per row in, 4 KiB per row in the middle.
+    const wide = await uploadAndWait(
+      t,
+      ns,
+      { name: 'wide', model_format: 'onnx', memory_gb: '0.25' },
+      { 'model.onnx': mlpModel(4, 1024, 4, 3) },
+    )
+    assert.equal(wide.deployment_status, 'deployed')
+    const ones = await uploadAndWait(
+      t,
+      ns,
+      { name: 'ones', model_format: 'onnx', memory_gb: '0.5' },
+      { 'model.onnx': constantOfShapeModel() },
+    )
+    assert.equal(ones.deployment_status, 'deployed')
+  })
+  after(() => t.close())
+
+  it('a JSON request whose activations pass memory_gb fails with 413 inference_out_of_memory; the runner is replaced and the next request served', async () => {
+    // The report's 66 MB JSON body, scaled down: 400,000 rows (4 MB of JSON) whose hidden
+    // activations (1.6 GB) cannot fit in the 0.25 GB the model was deployed with.
+    const rows = 400_000
+    const data = new Array(rows).fill('[0.5,-0.25,1,2]').join(',')
+    const body = `{"inputs":[{"name":"x","datatype":"FP32","shape":[${rows},4],"data":[${data}]}]}`
+    const pidsBefore = await runnerPids()
+    const answer = await infer('wide', body)
+    assert.equal(answer.statusCode, 413, answer.body)
+    const error = answer.json().error
+    assert.equal(error.code, 'inference_out_of_memory')
+    assert.equal(error.type, 'PayloadTooLargeError')
+    assert.equal(error.details.limit_bytes, 0.25 * 1024 ** 3)
+    assert.ok(error.details.resident_bytes > error.details.limit_bytes)
+    // Never failed: its runner was replaced (one restart), and the new one serves the model.
+    await eventually(async () => {
+      const { state } = await deploymentOf('wide')
+      assert.notEqual(state, 'failed')
+      return state === 'deployed' && (await restartsOf('wide')) === 1
+    }, 20_000)
+    assert.deepEqual(await deploymentOf('wide'), { state: 'deployed', reason: 'ready' })
+    assert.notDeepEqual(await runnerPids(), pidsBefore)
+    const next = await infer('wide', {
+      inputs: [{ name: 'x', shape: [2, 4], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6, 7, 8] }],
+    })
+    assert.equal(next.statusCode, 200, next.body)
+    assert.deepEqual(next.json().outputs[0].shape, [2, 4])
+  })
+
+  it('an output ONNX Runtime cannot allocate fails with 413 inference_out_of_memory; the same runner serves on', async () => {
+    const pidsBefore = await runnerPids()
+    // 2^46 floats: 256 TiB, more than any address space holds.
+    const answer = await infer('ones', {
+      inputs: [{ name: 'shape', shape: [1], datatype: 'INT64', data: [2 ** 46] }],
+    })
+    assert.equal(answer.statusCode, 413, answer.body)
+    assert.equal(answer.json().error.code, 'inference_out_of_memory')
+    const next = await infer('ones', {
+      inputs: [{ name: 'shape', shape: [1], datatype: 'INT64', data: [3] }],
+    })
+    assert.equal(next.statusCode, 200, next.body)
+    assert.deepEqual(next.json().outputs[0].data, [1, 1, 1])
+    assert.deepEqual(await runnerPids(), pidsBefore)
+    assert.deepEqual(await deploymentOf('ones'), { state: 'deployed', reason: 'ready' })
+    assert.equal(await restartsOf('ones'), 0)
+  })
+})
