@@ -164,7 +164,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     })
     const inference = new InferenceService(
       { deployments, metrics },
-      { timeoutMs: config.inference.timeoutMs, maxQueueSize: config.inference.maxQueueSize },
+      {
+        timeoutMs: config.inference.timeoutMs,
+        maxQueueSize: config.inference.maxQueueSize,
+        maxTensorBytes: config.inference.maxTensorBytes,
+      },
     )
     const archiveLimits = {
       maxEntries: config.limits.maxArchiveEntries,

@@ -273,6 +273,14 @@ export const CONFIG_VARIABLES = {
     unit: 'bytes',
     meaning: 'largest inference request body',
   },
+  BERTH_MAX_INFER_TENSOR_BYTES: {
+    kind: 'int',
+    default: GIB,
+    min: 1024,
+    max: GIB,
+    unit: 'bytes',
+    meaning: 'most bytes of tensors one inference request brings into a runner',
+  },
   BERTH_MAX_QUEUE_SIZE: {
     kind: 'int',
     default: 1024,

@@ -119,6 +119,12 @@ export interface InferenceConfig {
   readonly maxRequestBytes: number
   /** Requests waiting per deployment (running ones not counted); past it: 429 `queue_full`. */
   readonly maxQueueSize: number
+  /**
+   * Most bytes of tensors one request brings into a runner: its decoded inputs and its
+   * outputs where the signature tells their size. A deployment's bound is the lower of this and
+   * half its `memory_gb`; past it: 413 before the request runs.
+   */
+  readonly maxTensorBytes: number
 }
 
 export interface LimitsConfig {

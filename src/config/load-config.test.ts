@@ -85,6 +85,15 @@ describe('loadConfig', () => {
     assert.equal(problemsOf({ BERTH_NODE_CPUS: 'many', BERTH_CPU_OVERCOMMIT: '0.5' }).length, 2)
   })
 
+  it('bounds the tensors a request brings into a runner', () => {
+    assert.equal(loadConfig({}).inference.maxTensorBytes, 1024 ** 3)
+    assert.equal(
+      loadConfig({ BERTH_MAX_INFER_TENSOR_BYTES: '1048576' }).inference.maxTensorBytes,
+      1024 ** 2,
+    )
+    assert.equal(problemsOf({ BERTH_MAX_INFER_TENSOR_BYTES: String(1024 ** 3 + 1) }).length, 1)
+  })
+
   it('bounds the queue and pings idle runners unless told otherwise', () => {
     assert.equal(loadConfig({}).inference.maxQueueSize, 1024)
     const set = loadConfig({

@@ -171,6 +171,7 @@ export function loadConfig(env: Env, host: HostFacts = detectHost()): Config {
       timeoutMs: read.int('BERTH_INFER_TIMEOUT_MS'),
       maxRequestBytes: read.int('BERTH_MAX_INFER_BYTES'),
       maxQueueSize: read.int('BERTH_MAX_QUEUE_SIZE'),
+      maxTensorBytes: read.int('BERTH_MAX_INFER_TENSOR_BYTES'),
     },
     logLevel: read.choice('BERTH_LOG_LEVEL'),
     shutdownTimeoutMs: read.int('BERTH_SHUTDOWN_TIMEOUT_MS'),

@@ -117,6 +117,8 @@ export const ERROR_CODES = {
   tensor_not_found: 'not_found',
   weights_corrupt: 'internal',
   inference_out_of_memory: 'too_large',
+  inference_input_too_large: 'too_large',
+  inference_output_too_large: 'too_large',
   inference_timeout: 'deadline_exceeded',
   queue_full: 'resource_exhausted',
   infer_request_invalid: 'invalid_argument',

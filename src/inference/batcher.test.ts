@@ -88,6 +88,44 @@ describe('dynamic batching', () => {
     })
   })
 
+  it('joins requests only while their bytes fit maxBatchBytes', async () => {
+    const { target, calls, releaseAll } = doubler()
+    const batcher = new Batcher(poolOf(target), {
+      maxBatchSize: 32,
+      maxBatchBytes: 100,
+      maxInFlight: 1,
+    })
+    // The first runs at once; the next five wait: 40 + 40 fit, a third would not.
+    const answers = [1, 2, 3, 4, 5, 6].map((v) =>
+      batcher.run([f32([[v, v]])], null, far(), { canBatch: true, bytes: 40 }),
+    )
+    await releaseAll()
+    await Promise.all(answers)
+    assert.deepEqual(calls, [
+      [1, 2],
+      [2, 2],
+      [2, 2],
+      [1, 2],
+    ])
+    // Unless said, a request brings its inputs' bytes (8 per row here).
+    const small = new Batcher(poolOf(target), {
+      maxBatchSize: 32,
+      maxBatchBytes: 16,
+      maxInFlight: 1,
+    })
+    calls.length = 0
+    const more = [1, 2, 3, 4].map((v) =>
+      small.run([f32([[v, v]])], null, far(), { canBatch: true }),
+    )
+    await releaseAll()
+    await Promise.all(more)
+    assert.deepEqual(calls, [
+      [1, 2],
+      [2, 2],
+      [1, 2],
+    ])
+  })
+
   it('holds a request that finds the runner free for its queue delay, for company', async () => {
     const { target, calls, releaseAll } = doubler()
     const batcher = new Batcher(poolOf(target), {

@@ -30,6 +30,11 @@ export interface BatcherOptions {
    */
   readonly maxBatchSize: number
   /**
+   * Most bytes of tensors (what each request says it brings) run together: requests join a
+   * batch only while their sum stays within it. Unset: no bound.
+   */
+  readonly maxBatchBytes?: number
+  /**
    * How long a batchable request that finds the runner free may wait for others to join it
    * (Triton's `max_queue_delay_microseconds`); 0: it runs at once.
    */
@@ -49,6 +54,7 @@ interface Item {
   readonly inputs: readonly WireTensor[]
   readonly outputs: readonly string[] | null
   readonly rows: number
+  readonly bytes: number
   readonly deadline: number
   readonly resolve: (outputs: WireTensor[]) => void
   readonly reject: (err: unknown) => void
@@ -63,7 +69,8 @@ interface Item {
  * agree on everything but a dynamic first dimension (names, order, datatypes, other dims,
  * outputs asked for) are concatenated along it, run once on the runner with the fewest calls
  * outstanding, and the outputs split back by rows. A request alone runs as it came, and nothing
- * waits for company (no added delay at low load). A request still queued at its deadline fails
+ * waits for company (no added delay at low load); a batch holds at most `maxBatchSize` rows and
+ * `maxBatchBytes` bytes. A request still queued at its deadline fails
  * with `inference_timeout`; one that finds the queue full fails at once with `queue_full`.
  */
 export class Batcher {
@@ -90,15 +97,19 @@ export class Batcher {
 
   /**
    * Runs one request; `canBatch` says whether the model allows joining it with others (every
-   * input and output has a dynamic first dimension); `onStart` learns how long it waited in the
-   * queue. Rejects with what the runner answered for its batch, `inference_timeout`, or
+   * input and output has a dynamic first dimension); `bytes` is what it brings into the runner
+   * (its inputs' bytes unless said); `onStart` learns how long it waited in the queue. Rejects with what the runner answered for its batch, `inference_timeout`, or
    * `queue_full` when `maxQueueSize` requests are already waiting.
    */
   run(
     inputs: readonly WireTensor[],
     outputs: readonly string[] | null,
     deadline: number,
-    options: { readonly canBatch: boolean; readonly onStart?: (waitedMs: number) => void },
+    options: {
+      readonly canBatch: boolean
+      readonly bytes?: number
+      readonly onStart?: (waitedMs: number) => void
+    },
   ): Promise<WireTensor[]> {
     const onStart = options.onStart
     const maxQueueSize = this.#options.maxQueueSize
@@ -117,6 +128,7 @@ export class Batcher {
         inputs,
         outputs,
         rows: options.canBatch && batchable(inputs) ? (inputs[0]?.shape[0] as number) : 0,
+        bytes: options.bytes ?? inputs.reduce((sum, t) => sum + t.data.byteLength, 0),
         deadline,
         resolve,
         reject,
@@ -211,11 +223,18 @@ export class Batcher {
     const batch = [head]
     if (head.rows === 0 || this.#options.maxBatchSize <= 1) return batch
     let rows = head.rows
+    let bytes = head.bytes
+    const maxBytes = this.#options.maxBatchBytes ?? Number.POSITIVE_INFINITY
     for (let i = 0; i < this.#queue.length; ) {
       const item = this.#queue[i] as Item
-      if (rows + item.rows <= this.#options.maxBatchSize && compatible(head, item)) {
+      if (
+        rows + item.rows <= this.#options.maxBatchSize &&
+        bytes + item.bytes <= maxBytes &&
+        compatible(head, item)
+      ) {
         batch.push(item)
         rows += item.rows
+        bytes += item.bytes
         this.#queue.splice(i, 1)
       } else i += 1
     }

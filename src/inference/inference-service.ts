@@ -20,6 +20,7 @@ import type { Signature, WireTensor } from '../tensors/tensor.js'
 import { decodeStrings, encodeStrings } from '../tensors/tensor-data.js'
 import { Batcher } from './batcher.js'
 import { checkInputs } from './check-inputs.js'
+import { checkSizes, heldBytes, type SizeLimits } from './check-sizes.js'
 import {
   decodeInferHeader,
   type EncodedResponse,
@@ -45,6 +46,12 @@ export interface InferenceServiceOptions {
   readonly defaultMaxBatchSize?: number
   /** Requests waiting per deployment; one more gets 429 `queue_full`. Unset: no bound. */
   readonly maxQueueSize?: number
+  /**
+   * Most bytes of tensors one request brings into a runner: its decoded inputs and its outputs
+   * where the signature tells their size (see `checkSizes`; the deployment's `memory_gb` bounds
+   * them too). Unset: only the memory.
+   */
+  readonly maxTensorBytes?: number
 }
 
 /** Rows per batch unless configured: Triton's common default for dynamic-batch models. */
@@ -92,9 +99,14 @@ export class InferenceService {
   readonly #maxInFlight: number
   readonly #defaultMaxBatchSize: number
   readonly #maxQueueSize: number | undefined
+  readonly #maxTensorBytes: number
   readonly #batchers = new WeakMap<
     RunnerPool,
-    { readonly batcher: Batcher; readonly settings: ServingSettings }
+    {
+      readonly batcher: Batcher
+      readonly settings: ServingSettings
+      readonly memoryBytes: number
+    }
   >()
 
   constructor(
@@ -107,6 +119,7 @@ export class InferenceService {
     this.#maxInFlight = options.maxInFlightPerRunner ?? 2
     this.#defaultMaxBatchSize = options.defaultMaxBatchSize ?? DEFAULT_MAX_BATCH_SIZE
     this.#maxQueueSize = options.maxQueueSize
+    this.#maxTensorBytes = options.maxTensorBytes ?? Number.POSITIVE_INFINITY
   }
 
   /**
@@ -159,7 +172,9 @@ export class InferenceService {
    * Runs one decoded request. Throws the 400s of `checkInputs`, `model_not_servable`,
    * `model_not_ready` (503), `inference_failed` (400: the model refused the values),
    * `inference_timeout` / `runner_timeout` (504), `queue_full` (429) when too many requests
-   * wait already, and `runner_*` (503) when the runner broke.
+   * wait already, `runner_*` (503) when the runner broke, and 413s for a request that does not
+   * fit its deployment: `inference_input_too_large` and `inference_output_too_large` before it
+   * runs (see `checkSizes`), `inference_out_of_memory` when it did not fit after all.
    */
   infer(model: Model, request: InferRequest): Promise<WireTensor[]> {
     return this.#measured(model, (deadline) => this.#infer(model, request, deadline))
@@ -170,7 +185,14 @@ export class InferenceService {
     const serving = this.#deployments.serving(model)
     const signature = servedOnnx(model.manifest) ?? serving.signature
     const inputs = checkInputs(signature, request.inputs, request.outputs)
-    return this.#dispatch(serving, inputs, request.outputs, deadline, batchable(signature))
+    const bytes = checkSizes(signature, inputs, request.outputs, this.#limitsOf(serving.model))
+    return this.#dispatch(serving, inputs, request.outputs, deadline, batchable(signature), {
+      bytes: heldBytes(bytes),
+    })
+  }
+
+  #limitsOf(model: Model): SizeLimits {
+    return { memoryBytes: model.resources.memoryBytes, maxTensorBytes: this.#maxTensorBytes }
   }
 
   /** Texts in, `{embeddings, dimensions}` or `{predictions}` out. */
@@ -241,10 +263,12 @@ export class InferenceService {
     outputs: readonly string[] | null,
     deadline: number,
     canBatch: boolean,
+    sizes: { readonly bytes?: number } = {},
   ): Promise<WireTensor[]> {
     const labels = modelLabels(serving.model)
     return this.#batcherFor(serving).run(inputs, outputs, deadline, {
       canBatch,
+      ...sizes,
       onStart: (waitedMs) => this.#metrics.inferenceQueue.observe(labels, waitedMs / 1000),
     })
   }
@@ -271,23 +295,27 @@ export class InferenceService {
    */
   #batcherFor(serving: Serving): Batcher {
     const settings = serving.model.serving
+    // A batch must fit the runner's memory as a request must (what each request holds, summed).
+    const memoryBytes = serving.model.resources.memoryBytes
     const current = this.#batchers.get(serving.pool)
     if (
       current !== undefined &&
       current.settings.maxBatchSize === settings.maxBatchSize &&
-      current.settings.maxQueueDelayUs === settings.maxQueueDelayUs
+      current.settings.maxQueueDelayUs === settings.maxQueueDelayUs &&
+      current.memoryBytes === memoryBytes
     ) {
       return current.batcher
     }
     const labels = modelLabels(serving.model)
     const batcher = new Batcher(serving.pool, {
       maxBatchSize: settings.maxBatchSize ?? this.#defaultMaxBatchSize,
+      maxBatchBytes: memoryBytes,
       maxQueueDelayUs: settings.maxQueueDelayUs,
       maxInFlight: this.#maxInFlight,
       ...(this.#maxQueueSize === undefined ? {} : { maxQueueSize: this.#maxQueueSize }),
       onBatch: (requests) => this.#metrics.batchSize.observe(labels, requests),
     })
-    this.#batchers.set(serving.pool, { batcher, settings })
+    this.#batchers.set(serving.pool, { batcher, settings, memoryBytes })
     return batcher
   }
 

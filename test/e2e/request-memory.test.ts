@@ -2,18 +2,21 @@ import assert from 'node:assert/strict'
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { constantOfShapeModel, mlpModel } from '../fixtures/onnx-models.js'
+import { constantOfShapeModel, matmulModel, mlpModel } from '../fixtures/onnx-models.js'
 import { eventually } from '../helpers/processes.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
 import { createNamespace, getModel, uploadAndWait } from '../helpers/uploads.js'
 
 /**
- * Issue 13, report 3: one request's memory is that request's problem. A request that takes the
- * model's runner past its `memory_gb` (or past what it can allocate) fails alone, with
- * `inference_out_of_memory`; the deployment replaces the runner if it had to die and serves the
- * next request. It used to fail the deployment for good (`failed`/`memory_limit_exceeded`).
+ * Issue 13, report 3: one request's memory is that request's problem. A request whose tensors
+ * cannot fit its deployment is refused before a runner sees it (413
+ * `inference_input_too_large`, `inference_output_too_large`); one that takes the model's runner
+ * past its `memory_gb` all the same (or past what it can allocate) fails alone, with
+ * `inference_out_of_memory`, and the deployment replaces the runner if it had to die. Either
+ * way the next request is served. Each used to fail the deployment for good
+ * (`failed`/`memory_limit_exceeded`).
  */
-describe('a request that needs more memory than the runner has', () => {
+describe('requests that need more memory than the runner has', () => {
   let t: TestApp
   let ns: string
   const infer = (model: string, body: unknown) =>
@@ -36,7 +39,7 @@ describe('a request that needs more memory than the runner has', () => {
   }
 
   before(async () => {
-    t = await startTestApp()
+    t = await startTestApp({ BERTH_MAX_INFER_TENSOR_BYTES: String(16 * 1024 ** 2) })
     ns = await createNamespace(t, 'request-memory')
     // Its hidden layer is 1024 wide: 4 FP32 per row in, 4 KiB per row in the middle.
     const wide = await uploadAndWait(
@@ -53,8 +56,83 @@ describe('a request that needs more memory than the runner has', () => {
       { 'model.onnx': constantOfShapeModel() },
     )
     assert.equal(ones.deployment_status, 'deployed')
+    const matmul = await uploadAndWait(
+      t,
+      ns,
+      { name: 'matmul', model_format: 'onnx', memory_gb: '0.5' },
+      { 'model.onnx': matmulModel() },
+    )
+    assert.equal(matmul.deployment_status, 'deployed')
   })
   after(() => t.close())
+
+  it('a [40000,1]·[1,40000] matmul (a 6.4 GB output) is refused with 413 inference_output_too_large; the deployment serves on', async () => {
+    const pidsBefore = await runnerPids()
+    const ones = (n: number) => new Array(n).fill(1)
+    const answer = await infer('matmul', {
+      inputs: [
+        { name: 'a', shape: [40000, 1], datatype: 'FP32', data: ones(40000) },
+        { name: 'b', shape: [1, 40000], datatype: 'FP32', data: ones(40000) },
+      ],
+    })
+    assert.equal(answer.statusCode, 413, answer.body)
+    const error = answer.json().error
+    assert.equal(error.code, 'inference_output_too_large')
+    assert.deepEqual(error.details, {
+      input_bytes: 320_000,
+      output_bytes: 6_400_000_000,
+      memory_bytes: 0.5 * 1024 ** 3,
+      max_tensor_bytes: 16 * 1024 ** 2,
+      output: 'c',
+      shape: [40000, 40000],
+    })
+    assert.deepEqual(await deploymentOf('matmul'), { state: 'deployed', reason: 'ready' })
+    const next = await infer('matmul', {
+      inputs: [
+        { name: 'a', shape: [1, 1], datatype: 'FP32', data: [2] },
+        { name: 'b', shape: [1, 1], datatype: 'FP32', data: [3] },
+      ],
+    })
+    assert.equal(next.statusCode, 200, next.body)
+    assert.deepEqual(next.json().outputs[0].data, [6])
+    // The runner never saw it.
+    assert.deepEqual(await runnerPids(), pidsBefore)
+    assert.equal(await restartsOf('matmul'), 0)
+  })
+
+  it('inputs past BERTH_MAX_INFER_TENSOR_BYTES are refused with 413 inference_input_too_large', async () => {
+    // 17.6 MB of binary FP32, under the 64 MiB body limit, over the 16 MiB of tensors.
+    const rows = 1_100_000
+    const header = Buffer.from(
+      JSON.stringify({
+        inputs: [
+          {
+            name: 'x',
+            shape: [rows, 4],
+            datatype: 'FP32',
+            parameters: { binary_data_size: rows * 16 },
+          },
+        ],
+      }),
+    )
+    const answer = await t.request({
+      method: 'POST',
+      url: `/v1/namespaces/${ns}/models/wide_1_0_0/infer`,
+      key: BOOTSTRAP_KEY,
+      body: Buffer.concat([header, Buffer.alloc(rows * 16)]),
+      headers: {
+        'content-type': 'application/octet-stream',
+        'inference-header-content-length': String(header.length),
+      },
+    })
+    assert.equal(answer.statusCode, 413, answer.body)
+    assert.equal(answer.json().error.code, 'inference_input_too_large')
+    assert.deepEqual(answer.json().error.details, {
+      input_bytes: rows * 16,
+      limit_bytes: 16 * 1024 ** 2,
+    })
+    assert.deepEqual(await deploymentOf('wide'), { state: 'deployed', reason: 'ready' })
+  })
 
   it('a JSON request whose activations pass memory_gb fails with 413 inference_out_of_memory; the runner is replaced and the next request served', async () => {
     // The report's 66 MB JSON body, scaled down: 400,000 rows (4 MB of JSON) whose hidden
