@@ -126,6 +126,24 @@ describe('dynamic batching', () => {
     ])
   })
 
+  it('sends nothing to a runner that failed: requests wait for the runners to change', async () => {
+    const { target, calls, releaseAll } = doubler()
+    const failed: BatchTarget = {
+      failed: true,
+      infer: () => Promise.reject(new Error('sent to a failed runner')),
+    }
+    const pool = poolOf(failed)
+    const batcher = new Batcher(pool, { maxBatchSize: 1, maxInFlight: 2 })
+    const answer = batcher.run([f32([[1, 2]])], null, far(), { canBatch: false })
+    await new Promise((r) => setTimeout(r, 20))
+    assert.deepEqual(calls, [])
+    // Its replacement comes: the request runs there.
+    pool.set([target])
+    await releaseAll()
+    assert.deepEqual(values((await answer)[0]), [2, 4])
+    assert.deepEqual(calls, [[1, 2]])
+  })
+
   it('holds a request that finds the runner free for its queue delay, for company', async () => {
     const { target, calls, releaseAll } = doubler()
     const batcher = new Batcher(poolOf(target), {

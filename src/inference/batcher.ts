@@ -8,6 +8,11 @@ export interface BatchTarget {
     outputs: readonly string[] | null,
     timeoutMs: number,
   ): Promise<WireTensor[]>
+  /**
+   * A runner that failed takes nothing more: requests wait for the runners to change (its
+   * replacement) rather than fail with its end. Unset: it takes requests.
+   */
+  readonly failed?: boolean
 }
 
 /** The runners of one deployment (its replicas), which come and go. */
@@ -179,6 +184,7 @@ export class Batcher {
     let best: BatchTarget | undefined
     let fewest = this.#options.maxInFlight
     for (const target of this.#pool.targets) {
+      if (target.failed === true) continue
       const running = this.#running.get(target) ?? 0
       if (running < fewest) {
         best = target

@@ -63,6 +63,8 @@ export interface Runner {
   ): Promise<WireTensor[]>
   /** Requests sent and not yet answered. */
   readonly inFlight: number
+  /** Whether the runner failed and takes no more requests (`ended` follows). */
+  readonly failed: boolean
   /** Waits for in-flight requests (at most `timeoutMs`), then ends the runner. Idempotent. */
   stop(drainMs: number): Promise<void>
   /** Resolves once, when the runner has ended, with why. */

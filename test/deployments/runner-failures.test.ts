@@ -190,12 +190,23 @@ describe('runner failure modes, through the deployment manager', () => {
       for (let round = 1; round <= 3; round++) {
         assert.equal((await h.manager.waitUntilSettled(model, 5000)).status.state, 'deployed')
         const runner = h.runnerOf(model)
-        await assert.rejects(
+        // The runner runs one request at a time: the first is to blame, the second waited.
+        const [first, second] = [
           runner.infer(INPUT, null, 10_000),
+          runner.infer(INPUT, null, 10_000),
+        ]
+        await assert.rejects(
+          first,
           (err) =>
             isBerthError(err, 'inference_out_of_memory') &&
             (err.details?.limit_bytes as number) === 256 * MIB &&
             (err.details?.resident_bytes as number) > 256 * MIB,
+        )
+        await assert.rejects(second, (err) => isBerthError(err, 'runner_crashed'))
+        assert.equal(runner.failed, true)
+        // Sent after it died: not to blame either.
+        await assert.rejects(runner.infer(INPUT, null, 1000), (err) =>
+          isBerthError(err, 'runner_crashed'),
         )
         assert.equal((await runner.ended).cause, 'request_out_of_memory')
         // A new runner, never `failed` on the way.

@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict'
-import { readdir } from 'node:fs/promises'
-import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { constantOfShapeModel, matmulModel, mlpModel } from '../fixtures/onnx-models.js'
 import { eventually } from '../helpers/processes.js'
@@ -27,7 +25,6 @@ describe('requests that need more memory than the runner has', () => {
       body: typeof body === 'string' ? body : JSON.stringify(body),
       headers: { 'content-type': 'application/json' },
     })
-  const runnerPids = async () => (await readdir(join(t.dataDir, 'run'))).map(Number).sort()
   const deploymentOf = async (model: string) => {
     const { state, reason } = (await getModel(t, ns, `${model}_1_0_0`)).deployment
     return { state, reason }
@@ -67,7 +64,6 @@ describe('requests that need more memory than the runner has', () => {
   after(() => t.close())
 
   it('a [40000,1]·[1,40000] matmul (a 6.4 GB output) is refused with 413 inference_output_too_large; the deployment serves on', async () => {
-    const pidsBefore = await runnerPids()
     const ones = (n: number) => new Array(n).fill(1)
     const answer = await infer('matmul', {
       inputs: [
@@ -95,8 +91,7 @@ describe('requests that need more memory than the runner has', () => {
     })
     assert.equal(next.statusCode, 200, next.body)
     assert.deepEqual(next.json().outputs[0].data, [6])
-    // The runner never saw it.
-    assert.deepEqual(await runnerPids(), pidsBefore)
+    // Its runner was never in danger: not restarted.
     assert.equal(await restartsOf('matmul'), 0)
   })
 
@@ -140,7 +135,6 @@ describe('requests that need more memory than the runner has', () => {
     const rows = 400_000
     const data = new Array(rows).fill('[0.5,-0.25,1,2]').join(',')
     const body = `{"inputs":[{"name":"x","datatype":"FP32","shape":[${rows},4],"data":[${data}]}]}`
-    const pidsBefore = await runnerPids()
     const answer = await infer('wide', body)
     assert.equal(answer.statusCode, 413, answer.body)
     const error = answer.json().error
@@ -155,7 +149,6 @@ describe('requests that need more memory than the runner has', () => {
       return state === 'deployed' && (await restartsOf('wide')) === 1
     }, 20_000)
     assert.deepEqual(await deploymentOf('wide'), { state: 'deployed', reason: 'ready' })
-    assert.notDeepEqual(await runnerPids(), pidsBefore)
     const next = await infer('wide', {
       inputs: [{ name: 'x', shape: [2, 4], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6, 7, 8] }],
     })
@@ -164,7 +157,6 @@ describe('requests that need more memory than the runner has', () => {
   })
 
   it('an output ONNX Runtime cannot allocate fails with 413 inference_out_of_memory; the same runner serves on', async () => {
-    const pidsBefore = await runnerPids()
     // 2^46 floats: 256 TiB, more than any address space holds.
     const answer = await infer('ones', {
       inputs: [{ name: 'shape', shape: [1], datatype: 'INT64', data: [2 ** 46] }],
@@ -176,7 +168,6 @@ describe('requests that need more memory than the runner has', () => {
     })
     assert.equal(next.statusCode, 200, next.body)
     assert.deepEqual(next.json().outputs[0].data, [1, 1, 1])
-    assert.deepEqual(await runnerPids(), pidsBefore)
     assert.deepEqual(await deploymentOf('ones'), { state: 'deployed', reason: 'ready' })
     assert.equal(await restartsOf('ones'), 0)
   })

@@ -1,5 +1,5 @@
 import type { LoadTarget } from '../../domain/serving-plan.js'
-import { BerthError } from '../../errors/berth-error.js'
+import { BerthError, isBerthError } from '../../errors/berth-error.js'
 import type { ErrorCode } from '../../errors/error-codes.js'
 import { withServerPathsHidden } from '../../errors/hide-server-paths.js'
 import type { Signature, WireTensor } from '../../tensors/tensor.js'
@@ -34,8 +34,10 @@ export class LocalRunner implements Runner {
   /** The loaded model's folder: the runner's errors show paths relative to it. */
   #root = ''
   #stopping: Promise<void> | undefined
-  /** Inference calls outstanding. */
-  #inferring = 0
+  /** Inference calls outstanding, oldest first: the runner runs them in this order. */
+  readonly #inferring: object[] = []
+  /** The call running when the runner went past its memory: the one to blame. */
+  #culprit: object | undefined
   /** Whether an inference call was outstanding at some time since the last memory sample. */
   #inferredSinceSample = false
 
@@ -80,7 +82,8 @@ export class LocalRunner implements Runner {
     outputs: readonly string[] | null,
     timeoutMs: number,
   ): Promise<WireTensor[]> {
-    this.#inferring += 1
+    const call = {}
+    this.#inferring.push(call)
     this.#inferredSinceSample = true
     try {
       const answer = await this.#worker
@@ -90,10 +93,26 @@ export class LocalRunner implements Runner {
         })
       if (answer.type !== 'result') throw unexpected(answer.type)
       return [...answer.outputs]
+    } catch (err) {
+      // Only the request that was running is to blame; those queued behind it in the runner
+      // (or sent once it was killed) lost their runner, as in a crash, and may be sent again.
+      const killed = err === this.#worker.failure
+      if (killed && isBerthError(err, 'inference_out_of_memory') && call !== this.#culprit) {
+        throw new BerthError(
+          'runner_crashed',
+          "the model's runner was replaced before this request ran: a request before it took the runner past its memory_gb",
+          { cause: err },
+        )
+      }
+      throw err
     } finally {
-      this.#inferring -= 1
+      this.#inferring.splice(this.#inferring.indexOf(call), 1)
       this.#inferredSinceSample = true
     }
+  }
+
+  get failed(): boolean {
+    return this.#worker.failure !== undefined
   }
 
   stop(drainMs: number): Promise<void> {
@@ -114,8 +133,10 @@ export class LocalRunner implements Runner {
     const limit = this.#options.memoryLimitBytes
     if (bytes === undefined || bytes <= limit) return
     const details = { resident_bytes: bytes, limit_bytes: limit }
+    const running = this.#inferring[0]
+    this.#culprit = running
     this.#worker.kill(
-      inferred || this.#inferring > 0
+      inferred || running !== undefined
         ? new BerthError(
             'inference_out_of_memory',
             `a request took the model's runner to ${bytes} bytes of memory, past its memory_gb (${limit} bytes), and the runner was replaced: send smaller requests, or deploy the model with more memory_gb`,
