@@ -11,6 +11,8 @@
  * Extra `BERTH_*` variables for the server may be given in the environment (e.g.
  * `BERTH_MAX_INFER_JSON_BYTES=67108864` to let the big JSON bodies through to the decoder).
  */
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { readFile, writeFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import { matmulModel, mlpModel } from '../test/fixtures/onnx-models.js'
@@ -118,19 +120,28 @@ async function main(): Promise<void> {
     const watched = async <T>(work: () => Promise<T>) => {
       await resetPeak(pid)
       const before = (await status(pid)).rss
-      const healthz: number[] = []
-      let running = true
-      const probe = (async () => {
-        while (running) {
-          const started = performance.now()
-          await fetch(`${url}/healthz`).then((r) => r.arrayBuffer())
-          healthz.push(performance.now() - started)
-          await new Promise((r) => setTimeout(r, 100))
-        }
-      })()
+      // Probed from another process: this one is busy sending the bodies, and its own event
+      // loop's delays are not the server's.
+      const probe = spawn(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `while (true) { const t = performance.now(); await fetch(${JSON.stringify(`${url}/healthz`)}).then((r) => r.arrayBuffer()); console.log(performance.now() - t); await new Promise((r) => setTimeout(r, 100)) }`,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      )
+      let probed = ''
+      probe.stdout.on('data', (chunk) => {
+        probed += String(chunk)
+      })
       const result = await work()
-      running = false
-      await probe
+      probe.kill()
+      await once(probe, 'exit')
+      const healthz = probed
+        .split('\n')
+        .filter((l) => l !== '')
+        .map(Number)
       const after = await status(pid)
       return {
         result,
@@ -188,6 +199,16 @@ async function main(): Promise<void> {
     )
     console.log(`   then: state ${await state('matmul')}, next small request ${next.status}`)
   } finally {
+    if (process.env.BENCH_LOG !== undefined) {
+      console.log(
+        server
+          .output()
+          .split('\n')
+          .filter((l) => /deployment|runner|refused/.test(l))
+          .map((l) => l.slice(0, 260))
+          .join('\n'),
+      )
+    }
     await server.stop()
     await dir.remove()
   }

@@ -168,8 +168,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         timeoutMs: config.inference.timeoutMs,
         maxQueueSize: config.inference.maxQueueSize,
         maxTensorBytes: config.inference.maxTensorBytes,
+        maxJsonBytes: config.inference.maxJsonBytes,
+        memoryBudgetBytes: config.inference.memoryBudgetBytes,
       },
     )
+    closers.unshift(['inference', () => inference.close()])
     const archiveLimits = {
       maxEntries: config.limits.maxArchiveEntries,
       maxUnpackedBytes: config.limits.maxUnpackedBytes,

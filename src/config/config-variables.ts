@@ -273,6 +273,22 @@ export const CONFIG_VARIABLES = {
     unit: 'bytes',
     meaning: 'largest inference request body',
   },
+  BERTH_MAX_INFER_JSON_BYTES: {
+    kind: 'int',
+    default: 16 * 1024 ** 2,
+    min: 1024,
+    max: 2 ** 31 - 1,
+    unit: 'bytes',
+    meaning: 'largest JSON part of an inference request',
+  },
+  BERTH_INFER_MEMORY_BUDGET_BYTES: {
+    kind: 'int',
+    default: GIB,
+    min: 1024 ** 2,
+    max: Number.MAX_SAFE_INTEGER,
+    unit: 'bytes',
+    meaning: 'server memory inference request bodies may take at once',
+  },
   BERTH_MAX_INFER_TENSOR_BYTES: {
     kind: 'int',
     default: GIB,

@@ -117,6 +117,13 @@ export interface InferenceConfig {
   readonly timeoutMs: number
   /** Largest inference request body (JSON or binary tensors). */
   readonly maxRequestBytes: number
+  /** Largest JSON part of one (the whole body, or a binary request's JSON header). */
+  readonly maxJsonBytes: number
+  /**
+   * Memory that inference request bodies being read, decoded and answered may take at once,
+   * counted from their lengths (JSON several times over); past it: 429 `decode_budget_full`.
+   */
+  readonly memoryBudgetBytes: number
   /** Requests waiting per deployment (running ones not counted); past it: 429 `queue_full`. */
   readonly maxQueueSize: number
   /**

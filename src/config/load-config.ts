@@ -170,6 +170,8 @@ export function loadConfig(env: Env, host: HostFacts = detectHost()): Config {
     inference: {
       timeoutMs: read.int('BERTH_INFER_TIMEOUT_MS'),
       maxRequestBytes: read.int('BERTH_MAX_INFER_BYTES'),
+      maxJsonBytes: read.int('BERTH_MAX_INFER_JSON_BYTES'),
+      memoryBudgetBytes: read.int('BERTH_INFER_MEMORY_BUDGET_BYTES'),
       maxQueueSize: read.int('BERTH_MAX_QUEUE_SIZE'),
       maxTensorBytes: read.int('BERTH_MAX_INFER_TENSOR_BYTES'),
     },

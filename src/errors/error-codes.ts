@@ -121,6 +121,7 @@ export const ERROR_CODES = {
   inference_output_too_large: 'too_large',
   inference_timeout: 'deadline_exceeded',
   queue_full: 'resource_exhausted',
+  decode_budget_full: 'resource_exhausted',
   infer_request_invalid: 'invalid_argument',
   input_unknown: 'invalid_argument',
   input_missing: 'invalid_argument',

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { CONVERTIBLE_FAMILIES } from '../domain/encoder-families.js'
 import { servedOnnx } from '../domain/manifest.js'
 import type { Model, ServingSettings } from '../domain/model.js'
@@ -19,15 +20,11 @@ import {
 import type { Signature, WireTensor } from '../tensors/tensor.js'
 import { decodeStrings, encodeStrings } from '../tensors/tensor-data.js'
 import { Batcher } from './batcher.js'
+import { ByteBudget } from './byte-budget.js'
 import { checkInputs } from './check-inputs.js'
 import { checkSizes, heldBytes, type SizeLimits } from './check-sizes.js'
-import {
-  decodeInferHeader,
-  type EncodedResponse,
-  encodeInferResponse,
-  type InferRequest,
-  parseInferBody,
-} from './oip-codec.js'
+import { JsonDecoder } from './json-decoder.js'
+import { type EncodedResponse, encodeInferResponse, type InferRequest } from './oip-codec.js'
 import type { RunnerPool } from './runner-pool.js'
 
 export interface InferenceServiceOptions {
@@ -52,7 +49,31 @@ export interface InferenceServiceOptions {
    * them too). Unset: only the memory.
    */
   readonly maxTensorBytes?: number
+  /**
+   * Largest JSON part of a request body (the whole body, or a binary request's JSON header);
+   * larger: 413 `request_body_too_large`. Unset: no bound but the body's.
+   */
+  readonly maxJsonBytes?: number
+  /**
+   * Bytes of memory that request bodies being read and decoded may take at once, server-wide
+   * (see `reserveBody`); past it: 429 `decode_budget_full`. Unset: no bound.
+   */
+  readonly memoryBudgetBytes?: number
+  /** Worker threads decoding large JSON bodies; one less than the CPUs (1 to 4) unless said. */
+  readonly decodeThreads?: number
 }
+
+/**
+ * What decoding a JSON body takes, per byte of it: the body, its text, the parsed arrays of
+ * numbers (a JS array element costs 8 to 16 bytes, a nested row an array of its own), the
+ * flattened values and the tensor's bytes, and the garbage collector's slack. Measured (bench/
+ * request-memory.ts): a 66 MB body of FP32 rows of four took the server 10.2 times its size above
+ * its resting memory. Binary tensor bytes cost themselves: the tensors are views of the body.
+ */
+const JSON_DECODE_FACTOR = 10
+
+/** JSON bodies up to this size are decoded on the event loop (a millisecond or two). */
+const INLINE_DECODE_BYTES = 64 * 1024
 
 /** Rows per batch unless configured: Triton's common default for dynamic-batch models. */
 const DEFAULT_MAX_BATCH_SIZE = 32
@@ -100,6 +121,9 @@ export class InferenceService {
   readonly #defaultMaxBatchSize: number
   readonly #maxQueueSize: number | undefined
   readonly #maxTensorBytes: number
+  readonly #maxJsonBytes: number
+  readonly #budget: ByteBudget
+  readonly #decoder: JsonDecoder
   readonly #batchers = new WeakMap<
     RunnerPool,
     {
@@ -120,6 +144,51 @@ export class InferenceService {
     this.#defaultMaxBatchSize = options.defaultMaxBatchSize ?? DEFAULT_MAX_BATCH_SIZE
     this.#maxQueueSize = options.maxQueueSize
     this.#maxTensorBytes = options.maxTensorBytes ?? Number.POSITIVE_INFINITY
+    this.#maxJsonBytes = options.maxJsonBytes ?? Number.POSITIVE_INFINITY
+    this.#budget = new ByteBudget(options.memoryBudgetBytes ?? Number.POSITIVE_INFINITY)
+    this.#decoder = new JsonDecoder({
+      inlineBytes: INLINE_DECODE_BYTES,
+      threads: options.decodeThreads ?? Math.min(4, Math.max(1, availableParallelism() - 1)),
+    })
+  }
+
+  /**
+   * Holds the memory a request body will take while it is read and decoded, against the
+   * server-wide budget, before a byte of it is read: `bytes` is the body's length, `jsonBytes`
+   * its JSON part's (`undefined`: not known before it is read). Returns the release, to call
+   * once the answer is sent. Throws `request_body_too_large` (413) for JSON past its bound, and
+   * `decode_budget_full` (429) while other requests hold the budget.
+   */
+  reserveBody(sizes: {
+    readonly bytes: number
+    readonly jsonBytes: number | undefined
+  }): () => void {
+    if (sizes.jsonBytes !== undefined) this.#checkJsonBytes(sizes.jsonBytes)
+    const json = Math.min(sizes.jsonBytes ?? this.#maxJsonBytes, sizes.bytes)
+    const need = json * JSON_DECODE_FACTOR + (sizes.bytes - json)
+    const release = this.#budget.tryTake(need)
+    if (release === undefined) {
+      throw new BerthError(
+        'decode_budget_full',
+        'the server holds as many inference requests in memory as it allows (BERTH_INFER_MEMORY_BUDGET_BYTES); retry later',
+        { details: { budget_bytes: this.#budget.capacity, request_bytes: need } },
+      )
+    }
+    return release
+  }
+
+  /** Ends the threads that decode large bodies. */
+  close(): Promise<void> {
+    return this.#decoder.close()
+  }
+
+  #checkJsonBytes(bytes: number): void {
+    if (bytes <= this.#maxJsonBytes) return
+    throw new BerthError(
+      'request_body_too_large',
+      `the request's JSON is ${bytes} bytes, more than the ${this.#maxJsonBytes} accepted: send large tensors as binary data (Inference-Header-Content-Length)`,
+      { details: { json_bytes: bytes, limit_bytes: this.#maxJsonBytes } },
+    )
   }
 
   /**
@@ -149,16 +218,17 @@ export class InferenceService {
   /**
    * Runs one request body: Open Inference Protocol (JSON, or with the binary extension when
    * `headerLength` is given), or a task body (`{"input": [...]}`) for models with a tokenizer
-   * and a task. Counts every outcome, malformed bodies included. Throws what `infer` throws,
-   * `infer_request_invalid`, `input_data_invalid` and `task_not_supported`.
+   * and a task. Large JSON is decoded off the event loop (the body is handed over: do not use it
+   * afterwards). Counts every outcome, malformed bodies included. Throws what `infer` throws,
+   * `infer_request_invalid`, `input_data_invalid`, `task_not_supported` and
+   * `request_body_too_large` (JSON past its bound).
    */
   inferOip(model: Model, body: Buffer, headerLength: number | undefined): Promise<EncodedResponse> {
     return this.#measured(model, async (deadline) => {
-      const { header, binary } = parseInferBody(body, headerLength)
-      if (headerLength === undefined && 'input' in header && !('inputs' in header)) {
-        return this.#task(model, header.input, deadline)
-      }
-      const request = decodeInferHeader(header, binary)
+      this.#checkJsonBytes(headerLength ?? body.length)
+      const decoded = await this.#decoder.decode(body, headerLength)
+      if ('task' in decoded) return this.#task(model, decoded.task, deadline)
+      const request = decoded.request
       const outputs = await this.#infer(model, request, deadline)
       return encodeInferResponse(
         { modelName: model.name, modelVersion: model.version, id: request.id },
@@ -356,6 +426,7 @@ function outcomeOf(err: unknown): InferenceOutcome {
   const kind = ERROR_CODES[err.code]
   if (kind === 'deadline_exceeded') return 'timeout'
   if (kind === 'resource_exhausted') return 'rejected'
-  if (kind === 'invalid_argument') return 'bad_request'
+  // Too large for the model (413s) is the request's fault, as a bad input is.
+  if (kind === 'invalid_argument' || kind === 'too_large') return 'bad_request'
   return 'error'
 }

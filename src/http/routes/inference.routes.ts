@@ -1,4 +1,9 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type {
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  preParsingAsyncHookHandler,
+} from 'fastify'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { Model } from '../../domain/model.js'
@@ -41,6 +46,32 @@ function acceptRawBodies(app: FastifyInstance, maxRequestBytes: number): void {
   )
 }
 
+/**
+ * Holds the memory the body will take against the server's budget before it is read (by its
+ * declared length; the largest accepted when it declares none), and gives it back once the
+ * answer is sent or the connection is gone. Refuses at once, unread: JSON past its bound (413),
+ * and any body while the budget is spent (429 `decode_budget_full`, with `Retry-After`).
+ */
+function reserveBody(
+  inference: InferenceService,
+  maxRequestBytes: number,
+): preParsingAsyncHookHandler {
+  return async (request, reply, payload) => {
+    const declared = Number(request.headers['content-length'])
+    const known = Number.isSafeInteger(declared) && declared >= 0
+    const bytes = known ? Math.min(declared, maxRequestBytes) : maxRequestBytes
+    const header = request.headers[HEADER_LENGTH]
+    const headerLength = header === undefined ? Number.NaN : Number(header)
+    let jsonBytes: number | undefined
+    if (header === undefined) jsonBytes = known ? bytes : undefined
+    else if (Number.isSafeInteger(headerLength))
+      jsonBytes = Math.max(0, Math.min(headerLength, bytes))
+    const release = inference.reserveBody({ bytes, jsonBytes })
+    reply.raw.once('close', release)
+    return payload
+  }
+}
+
 async function answerInfer(
   request: FastifyRequest,
   reply: FastifyReply,
@@ -70,6 +101,7 @@ export const inferenceRoutes: FastifyPluginAsyncZod<InferenceRoutesOptions> = as
   app.post(
     '/namespaces/:namespace_id/models/:model_id/infer',
     {
+      preParsing: reserveBody(inference, maxRequestBytes),
       schema: {
         tags: ['Inference'],
         summary: 'Run the model (Open Inference Protocol request)',
@@ -202,6 +234,7 @@ export const oipRoutes: FastifyPluginAsyncZod<InferenceRoutesOptions> = async (a
     app.post(
       `${path}/infer`,
       {
+        preParsing: reserveBody(inference, maxRequestBytes),
         schema: {
           tags,
           summary: 'Run the model',
