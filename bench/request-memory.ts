@@ -9,7 +9,8 @@
  *   npm run bench:request-memory -- [MB per request] [concurrent requests]   (default: 60 12)
  *
  * Extra `BERTH_*` variables for the server may be given in the environment (e.g.
- * `BERTH_MAX_INFER_JSON_BYTES=67108864` to let the big JSON bodies through to the decoder).
+ * `BERTH_MAX_INFER_JSON_BYTES=67108864` to let the big JSON bodies through to the decoder);
+ * `BENCH_LOG=1` prints the server's log lines about deployments and refusals at the end.
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -146,7 +147,10 @@ async function main(): Promise<void> {
       return {
         result,
         rss: `${(before / MIB).toFixed(0)} → peak ${(after.hwm / MIB).toFixed(0)} MiB (after: ${(after.rss / MIB).toFixed(0)})`,
-        healthz: `${healthz.length} probes, slowest ${Math.max(...healthz).toFixed(0)} ms, median ${healthz.sort((a, b) => a - b)[Math.floor(healthz.length / 2)]?.toFixed(0)} ms`,
+        healthz:
+          healthz.length === 0
+            ? 'not probed (answered within 100 ms)'
+            : `${healthz.length} probes, slowest ${Math.max(...healthz).toFixed(0)} ms, median ${healthz.sort((a, b) => a - b)[Math.floor(healthz.length / 2)]?.toFixed(0)} ms`,
       }
     }
     const tally = (answers: ReadonlyArray<{ status: number; code: string; retryAfter: unknown }>) =>
@@ -161,6 +165,8 @@ async function main(): Promise<void> {
         .join(', ')
     /** Waits (up to 30 s) for a restart to finish, then sends a small request. */
     const afterwards = async (model: string) => {
+      // A runner killed for memory ends when the kernel has freed it, after the answer.
+      await new Promise((r) => setTimeout(r, 1000))
       for (let i = 0; i < 300 && !(await state(model)).startsWith('deployed/ready'); i++) {
         await new Promise((r) => setTimeout(r, 100))
       }
@@ -198,6 +204,9 @@ async function main(): Promise<void> {
       }),
     )
     console.log(`   then: state ${await state('matmul')}, next small request ${next.status}`)
+    // Idle decode threads end after 10 s, and their heaps go back to the system.
+    await new Promise((r) => setTimeout(r, 15_000))
+    console.log(`\n4. 15 s later: server RSS ${((await status(pid)).rss / MIB).toFixed(0)} MiB`)
   } finally {
     if (process.env.BENCH_LOG !== undefined) {
       console.log(

@@ -23,8 +23,8 @@ import { Batcher } from './batcher.js'
 import { ByteBudget } from './byte-budget.js'
 import { checkInputs } from './check-inputs.js'
 import { checkSizes, heldBytes, type SizeLimits } from './check-sizes.js'
-import { JsonDecoder } from './json-decoder.js'
-import { type EncodedResponse, encodeInferResponse, type InferRequest } from './oip-codec.js'
+import { JsonCodec } from './json-codec.js'
+import type { EncodedResponse, InferRequest } from './oip-codec.js'
 import type { RunnerPool } from './runner-pool.js'
 
 export interface InferenceServiceOptions {
@@ -59,8 +59,11 @@ export interface InferenceServiceOptions {
    * (see `reserveBody`); past it: 429 `decode_budget_full`. Unset: no bound.
    */
   readonly memoryBudgetBytes?: number
-  /** Worker threads decoding large JSON bodies; one less than the CPUs (1 to 4) unless said. */
-  readonly decodeThreads?: number
+  /**
+   * Worker threads that decode large JSON bodies and encode large JSON answers; one less than
+   * the CPUs (1 to 4) unless said.
+   */
+  readonly codecThreads?: number
 }
 
 /**
@@ -72,8 +75,14 @@ export interface InferenceServiceOptions {
  */
 const JSON_DECODE_FACTOR = 10
 
-/** JSON bodies up to this size are decoded on the event loop (a millisecond or two). */
-const INLINE_DECODE_BYTES = 64 * 1024
+/**
+ * JSON bodies up to this size, and answers with up to this many bytes of tensors written as
+ * JSON, are handled on the event loop (a few milliseconds at most).
+ */
+const INLINE_CODEC_BYTES = 16 * 1024
+
+/** A codec thread idle this long ends, and the memory its heap grew to goes back. */
+const CODEC_THREAD_IDLE_MS = 10_000
 
 /** Rows per batch unless configured: Triton's common default for dynamic-batch models. */
 const DEFAULT_MAX_BATCH_SIZE = 32
@@ -123,7 +132,7 @@ export class InferenceService {
   readonly #maxTensorBytes: number
   readonly #maxJsonBytes: number
   readonly #budget: ByteBudget
-  readonly #decoder: JsonDecoder
+  readonly #codec: JsonCodec
   readonly #batchers = new WeakMap<
     RunnerPool,
     {
@@ -146,9 +155,10 @@ export class InferenceService {
     this.#maxTensorBytes = options.maxTensorBytes ?? Number.POSITIVE_INFINITY
     this.#maxJsonBytes = options.maxJsonBytes ?? Number.POSITIVE_INFINITY
     this.#budget = new ByteBudget(options.memoryBudgetBytes ?? Number.POSITIVE_INFINITY)
-    this.#decoder = new JsonDecoder({
-      inlineBytes: INLINE_DECODE_BYTES,
-      threads: options.decodeThreads ?? Math.min(4, Math.max(1, availableParallelism() - 1)),
+    this.#codec = new JsonCodec({
+      inlineBytes: INLINE_CODEC_BYTES,
+      threads: options.codecThreads ?? Math.min(4, Math.max(1, availableParallelism() - 1)),
+      idleMs: CODEC_THREAD_IDLE_MS,
     })
   }
 
@@ -177,9 +187,9 @@ export class InferenceService {
     return release
   }
 
-  /** Ends the threads that decode large bodies. */
+  /** Ends the threads that decode large bodies and encode large answers. */
   close(): Promise<void> {
-    return this.#decoder.close()
+    return this.#codec.close()
   }
 
   #checkJsonBytes(bytes: number): void {
@@ -218,19 +228,19 @@ export class InferenceService {
   /**
    * Runs one request body: Open Inference Protocol (JSON, or with the binary extension when
    * `headerLength` is given), or a task body (`{"input": [...]}`) for models with a tokenizer
-   * and a task. Large JSON is decoded off the event loop (the body is handed over: do not use it
-   * afterwards). Counts every outcome, malformed bodies included. Throws what `infer` throws,
+   * and a task. Large JSON is decoded and encoded off the event loop (the body is handed over:
+   * do not use it afterwards). Counts every outcome, malformed bodies included. Throws what `infer` throws,
    * `infer_request_invalid`, `input_data_invalid`, `task_not_supported` and
    * `request_body_too_large` (JSON past its bound).
    */
   inferOip(model: Model, body: Buffer, headerLength: number | undefined): Promise<EncodedResponse> {
     return this.#measured(model, async (deadline) => {
       this.#checkJsonBytes(headerLength ?? body.length)
-      const decoded = await this.#decoder.decode(body, headerLength)
+      const decoded = await this.#codec.decode(body, headerLength)
       if ('task' in decoded) return this.#task(model, decoded.task, deadline)
       const request = decoded.request
       const outputs = await this.#infer(model, request, deadline)
-      return encodeInferResponse(
+      return this.#codec.encode(
         { modelName: model.name, modelVersion: model.version, id: request.id },
         outputs,
         request.binaryOutputs,

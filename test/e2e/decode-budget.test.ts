@@ -178,7 +178,7 @@ describe('the bound on the JSON of an inference request', () => {
     assert.equal(answer.json().error.code, 'request_body_too_large')
   })
 
-  it('decodes JSON past 64 KiB off the event loop with the same answers, errors included', async () => {
+  it('decodes JSON past 16 KiB off the event loop with the same answers, errors included', async () => {
     // Under the bound of this server, over the size decoded inline.
     const rows = 6000
     const json = rowsBody(rows)
