@@ -93,12 +93,22 @@ async function main(): Promise<void> {
     await upload('mlp', mlpModel(4, 64, 4, 1))
     await upload('matmul', matmulModel())
 
+    /**
+     * Sends the body at once, as most clients do. An answer the server gives before reading the
+     * body closes the connection; a client still sending may see only the close (counted as
+     * "closed before the answer was read").
+     */
     const infer = async (model: string, body: Buffer | string) => {
-      const res = await fetch(`${url}/v1/namespaces/bench/models/${model}_1_0_0/infer`, {
-        method: 'POST',
-        headers: { ...auth, 'content-type': 'application/json' },
-        body,
-      })
+      let res: Response
+      try {
+        res = await fetch(`${url}/v1/namespaces/bench/models/${model}_1_0_0/infer`, {
+          method: 'POST',
+          headers: { ...auth, 'content-type': 'application/json' },
+          body,
+        })
+      } catch {
+        return { status: 0, code: 'closed before the answer was read', retryAfter: null }
+      }
       const text = await res.text()
       let code = ''
       if (res.status !== 200) code = (JSON.parse(text) as { error: { code: string } }).error.code
@@ -156,7 +166,7 @@ async function main(): Promise<void> {
     const tally = (answers: ReadonlyArray<{ status: number; code: string; retryAfter: unknown }>) =>
       Object.entries(
         answers.reduce<Record<string, number>>((acc, a) => {
-          const key = `${a.status}${a.code === '' ? '' : ` ${a.code}`}${a.retryAfter === null ? '' : ` (Retry-After ${a.retryAfter})`}`
+          const key = `${a.status === 0 ? 'connection' : a.status}${a.code === '' ? '' : ` ${a.code}`}${a.retryAfter === null ? '' : ` (Retry-After ${a.retryAfter})`}`
           acc[key] = (acc[key] ?? 0) + 1
           return acc
         }, {}),

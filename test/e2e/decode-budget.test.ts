@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { request } from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import { mlpModel } from '../fixtures/onnx-models.js'
 import { tarGzOf } from '../fixtures/tar-builder.js'
@@ -67,17 +68,57 @@ describe('the server-wide budget of request memory', () => {
     await dir?.remove()
   })
 
-  const infer = async (body: string) => {
-    const res = await fetch(`${server.url}/v1/namespaces/budget/models/mlp_1_0_0/infer`, {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'application/json' },
-      body,
+  /**
+   * POSTs `body` the way a careful client does: the head first, the body only when no answer
+   * came within 300 ms. An answer that comes first was given without reading a byte of the body
+   * (`bodySent` false), and the connection is dropped (the server closes it after an early
+   * answer anyway).
+   */
+  const infer = (body: string) =>
+    new Promise<{
+      status: number
+      retryAfter: string | undefined
+      bodySent: boolean
+      answer: { error?: { code: string; details: Record<string, unknown> } }
+    }>((resolve, reject) => {
+      let bodySent = false
+      let answered = false
+      const req = request(
+        `${server.url}/v1/namespaces/budget/models/mlp_1_0_0/infer`,
+        {
+          method: 'POST',
+          headers: {
+            ...auth,
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+          },
+        },
+        (res) => {
+          answered = true
+          clearTimeout(timer)
+          const sent = bodySent
+          const chunks: Buffer[] = []
+          res.on('data', (chunk: Buffer) => chunks.push(chunk))
+          res.on('end', () => {
+            if (!sent) req.destroy()
+            resolve({
+              status: res.statusCode ?? 0,
+              retryAfter: res.headers['retry-after'],
+              bodySent: sent,
+              answer: JSON.parse(Buffer.concat(chunks).toString()),
+            })
+          })
+        },
+      )
+      req.on('error', (err) => {
+        if (!answered) reject(err)
+      })
+      req.flushHeaders()
+      const timer = setTimeout(() => {
+        bodySent = true
+        req.end(body)
+      }, 300)
     })
-    const answer = (await res.json()) as {
-      error?: { code: string; details: Record<string, unknown> }
-    }
-    return { status: res.status, retryAfter: res.headers.get('retry-after'), answer }
-  }
 
   it('refuses concurrent bodies past the budget with 429 decode_budget_full and Retry-After, while /healthz answers', async () => {
     const body = rowsBody(250_000)
@@ -92,7 +133,9 @@ describe('the server-wide budget of request memory', () => {
     assert.equal(served.length + refused.length, 12, JSON.stringify(settled.map((a) => a.answer)))
     assert.ok(served.length >= 1, 'one body at a time fits')
     assert.ok(refused.length >= 1, 'the others do not')
+    for (const r of served) assert.equal(r.bodySent, true)
     for (const r of refused) {
+      assert.equal(r.bodySent, false, 'refused before its body was read')
       assert.equal(r.retryAfter, '1')
       assert.equal(r.answer.error?.code, 'decode_budget_full')
       assert.equal(r.answer.error?.details.budget_bytes, 48 * MIB)

@@ -89,26 +89,31 @@ export class LocalRunner implements Runner {
       const answer = await this.#worker
         .call({ type: 'infer', inputs, outputs }, timeoutMs)
         .catch((err: unknown) => {
-          throw withServerPathsHidden(err, this.#root)
+          throw withServerPathsHidden(this.#blame(err, call), this.#root)
         })
       if (answer.type !== 'result') throw unexpected(answer.type)
       return [...answer.outputs]
-    } catch (err) {
-      // Only the request that was running is to blame; those queued behind it in the runner
-      // (or sent once it was killed) lost their runner, as in a crash, and may be sent again.
-      const killed = err === this.#worker.failure
-      if (killed && isBerthError(err, 'inference_out_of_memory') && call !== this.#culprit) {
-        throw new BerthError(
-          'runner_crashed',
-          "the model's runner was replaced before this request ran: a request before it took the runner past its memory_gb",
-          { cause: err },
-        )
-      }
-      throw err
     } finally {
       this.#inferring.splice(this.#inferring.indexOf(call), 1)
       this.#inferredSinceSample = true
     }
+  }
+
+  /**
+   * Only the request that was running when the runner went past its memory is to blame; those
+   * queued behind it in the runner (or sent once it was killed) lost their runner, as in a
+   * crash, and may be sent again.
+   */
+  #blame(err: unknown, call: object): unknown {
+    const killed = err === this.#worker.failure
+    if (!killed || !isBerthError(err, 'inference_out_of_memory') || call === this.#culprit) {
+      return err
+    }
+    return new BerthError(
+      'runner_crashed',
+      "the model's runner was replaced before this request ran: a request before it took the runner past its memory_gb",
+      { cause: err },
+    )
   }
 
   get failed(): boolean {
