@@ -80,8 +80,10 @@ export class ConnectionGuard {
       done()
     })
     app.addHook('onSend', (request, reply, payload, done) => {
-      if (connectionOf(request) !== undefined && hasBody(request) && !request.raw.complete) {
+      const socket = connectionOf(request)
+      if (socket !== undefined && hasBody(request) && !request.raw.complete) {
         reply.header('connection', 'close')
+        lingerOnClose(socket)
       }
       done(null, payload)
     })
@@ -159,6 +161,33 @@ export class ConnectionGuard {
 function connectionOf(request: FastifyRequest): Socket | undefined {
   const socket: unknown = request.raw.socket
   return socket instanceof Socket ? socket : undefined
+}
+
+/**
+ * How long a connection answered before its body's end keeps reading (and discarding) after the
+ * answer, before it is cut: long enough for a client that writes its whole body before reading
+ * (Python's `requests`, `fetch`) to finish on a local network and read the answer, short enough
+ * that a trickling client holds nothing.
+ */
+const LINGER_MS = 500
+
+/**
+ * A lingering close (as Apache's): Node ends a `Connection: close` socket with `destroySoon`,
+ * which closes it as soon as the answer is written. A body still arriving then meets a closed
+ * socket, and the kernel answers it with a reset that reaches the client before (and instead
+ * of) the answer. Here the write side is ended after the answer, the rest of the body is read
+ * and dropped (Node's parser dumps it) until the client closes its side or `LINGER_MS` pass.
+ */
+function lingerOnClose(socket: Socket): void {
+  socket.destroySoon = () => {
+    if (socket.destroyed) return
+    socket.end()
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS)
+    timer.unref()
+    socket.once('close', () => clearTimeout(timer))
+    socket.once('end', () => socket.destroy())
+    socket.resume()
+  }
 }
 
 /** Whether the head announces a body (Node has validated the two headers). */
