@@ -348,7 +348,7 @@ export const CONFIG_VARIABLES = {
   },
   BERTH_KEEP_ALIVE_TIMEOUT_MS: {
     kind: 'int',
-    default: 5000,
+    default: 72_000,
     min: 100,
     max: HOUR_MS,
     meaning: 'how long an idle kept-alive connection stays open',

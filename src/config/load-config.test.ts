@@ -21,7 +21,7 @@ describe('loadConfig', () => {
       port: 8080,
       publicUrl: 'http://127.0.0.1:8080',
       bodyLimitBytes: 1048576,
-      timeouts: { headersMs: 30_000, keepAliveMs: 5000, bodyMs: 60_000, bodyIdleMs: 30_000 },
+      timeouts: { headersMs: 30_000, keepAliveMs: 72_000, bodyMs: 60_000, bodyIdleMs: 30_000 },
     })
     assert.equal(config.dataDir, './data')
     assert.deepEqual(config.metadata, { driver: 'sqlite', path: 'data/berth.db' })
