@@ -268,6 +268,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     http.close()
     await server.stop()
     server = undefined
+    // Ended with the server (a killed process may linger a moment until it is reaped).
+    const stopDeadline = performance.now() + 5000
+    while (runners.some((r) => !isGone(r)) && performance.now() < stopDeadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
     leakedProcesses += runners.filter((r) => !isGone(r)).length
 
     const warm = samples.filter((s) => s.at >= options.soakMs * options.warmupShare)

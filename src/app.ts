@@ -232,7 +232,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     )
     closers.unshift(['leftover sweeper', () => sweeper.close()])
     // Before any request: what a crash left is nobody's, however fresh.
-    await sweeper.atStart()
+    await sweeper.atStart().catch((err: unknown) => {
+      // A cleanup: what it could not remove now, the next sweep tries again.
+      logger.warn({ err }, 'could not remove what an earlier crash left')
+    })
     sweeper.start()
     const sync = new DeploymentSync(
       {

@@ -129,7 +129,8 @@ export interface InferenceConfig {
   /**
    * Most bytes of tensors one request brings into a runner: its decoded inputs and its
    * outputs where the signature tells their size. A deployment's bound is the lower of this and
-   * half its `memory_gb`; past it: 413 before the request runs.
+   * its `memory_gb` (outputs counted twice there: a runner holds each twice while sending it);
+   * past it: 413 before the request runs.
    */
   readonly maxTensorBytes: number
 }

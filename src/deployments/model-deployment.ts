@@ -51,6 +51,11 @@ export class ModelDeployment {
   readonly pool = new RunnerPool()
   /** Where restarts stand: see `RestartPolicy`. */
   restarts: RestartHistory = { restarts: 0, readySince: undefined }
+  /** Runners replaced for a request's fault since `since` (see `maxReplaces`). */
+  replaces: { readonly count: number; readonly since: number } = {
+    count: 0,
+    since: Number.NEGATIVE_INFINITY,
+  }
   readonly journal: DeploymentJournal
   /**
    * The redeploy generation (counted in the store) this server's runners follow; `undefined`

@@ -34,6 +34,12 @@ export interface ModelLifecycleOptions {
   readonly maxRestartBackoffMs?: number
   /** A runner that served this long without crashing starts a fresh restart budget. */
   readonly restartResetMs?: number
+  /**
+   * Runners replaced for a request's fault (one that took its runner past `memory_gb`) within
+   * `restartResetMs`, past which the deployment fails (`memory_limit_exceeded`): a model that
+   * outgrows its memory with every request would otherwise reload forever. 10 by default.
+   */
+  readonly maxReplaces?: number
   /** On undeploy, how long in-flight requests may finish before the runner is stopped. */
   readonly drainMs: number
   /** Time and timers (restart backoff, recorded times); the system clock by default. */
@@ -296,6 +302,18 @@ export class ModelLifecycle implements ServingLookup {
       return
     }
     let delayMs = 0
+    if (action === 'replace') {
+      const now = this.#clock.now()
+      const window = this.#options.restartResetMs ?? 60_000
+      const { count, since } = d.replaces
+      d.replaces = now - since > window ? { count: 1, since: now } : { count: count + 1, since }
+      const most = this.#options.maxReplaces ?? 10
+      if (d.replaces.count > most) {
+        const gaveUp = `${message} (the runner was replaced ${most} times within ${window / 1000} s: the model does not fit its memory_gb)`
+        this.#fail(d, reason, gaveUp)
+        return
+      }
+    }
     if (action === 'restart') {
       const decision = this.#policy.decide(d.restarts, this.#clock.now())
       if (!decision.restart) {

@@ -30,8 +30,8 @@ export interface ConnectionOptions {
  *   bound, so a 4 GiB archive that keeps flowing is never cut. Node's own whole-request bound
  *   (`requestTimeout`) is off for that reason.
  * - An answer sent before the body's end (a 401 or 403 from the authentication hook, a 413 from
- *   the length header) carries `Connection: close`: the rest of the body is neither read nor
- *   waited for, and the connection is closed once the answer is out.
+ *   the length header) carries `Connection: close`: the rest of the body is not kept, and the
+ *   connection is closed soon after the answer (a lingering close: see `lingerOnClose`).
  * - Whatever Node's parser refuses (a head too large or too slow, a bad request line, a lying or
  *   unreadable `Content-Length`) is answered in the error envelope, with `Connection: close`.
  *

@@ -4,6 +4,14 @@ import type { ArtifactStore } from '../artifacts/artifact-store.js'
 import type { ModelRecords } from '../metadata/metadata-store.js'
 import type { InstalledModels } from './installed-models.js'
 
+/**
+ * The keys berth writes: a namespace's or an organization's upload archive, and the file store's
+ * temp file of a put under way. Nothing else in the store is considered, whatever its age: the
+ * bucket or folder may hold other things.
+ */
+const BERTH_KEY =
+  /^(ns_[0-9a-f]{20}|org\/org_[0-9a-f]{20})\/(upl_[0-9a-f]{20}\.tar\.gz|\.tmp-[A-Za-z0-9-]+)$/
+
 export interface LeftoverSweeperDeps {
   readonly workspace: Pick<ArchiveWorkspace, 'sweepUnowned'>
   readonly installed: Pick<InstalledModels, 'removeOrphanedFiles'>
@@ -62,7 +70,7 @@ export class LeftoverSweeper {
     const swept = {
       tmp: await this.#deps.workspace.sweepUnowned(),
       installed: await this.#deps.installed.removeOrphanedFiles(Number.NEGATIVE_INFINITY),
-      archives: await this.#sweepArchives(),
+      archives: await this.#sweepArchives(this.#options.archiveGraceMs),
     }
     this.#report(swept)
     return swept
@@ -84,7 +92,11 @@ export class LeftoverSweeper {
       const swept = {
         tmp: await this.#deps.workspace.sweepUnowned(),
         installed: 0,
-        archives: await this.#sweepArchives(),
+        // While requests run, never less than an interval: this server's own upload may have
+        // stored its archive and not yet recorded it.
+        archives: await this.#sweepArchives(
+          Math.max(this.#options.archiveGraceMs, this.#options.intervalMs),
+        ),
       }
       this.#report(swept)
     })()
@@ -101,12 +113,12 @@ export class LeftoverSweeper {
     await this.#pass
   }
 
-  async #sweepArchives(): Promise<number> {
+  async #sweepArchives(graceMs: number): Promise<number> {
     const { artifacts, metadata } = this.#deps
-    const cutoff = this.#now() - this.#options.archiveGraceMs
+    const cutoff = this.#now() - graceMs
     const old = []
     for await (const object of artifacts.list()) {
-      if (object.modifiedMs < cutoff) old.push(object.key)
+      if (object.modifiedMs < cutoff && BERTH_KEY.test(object.key)) old.push(object.key)
     }
     if (old.length === 0) return 0
     const held = await metadata.listArchiveKeys()

@@ -29,6 +29,8 @@ export interface HarnessOptions {
   readonly mode: string
   readonly node?: Partial<NodeCapacity>
   readonly maxRestarts?: number
+  /** Runners replaced for a request's fault before the deployment fails (10 unless given). */
+  readonly maxReplaces?: number
   readonly loadTimeoutMs?: number
   /** Time for restart backoff (e.g. a `TestClock`); the system clock by default. */
   readonly clock?: Clock
@@ -84,6 +86,7 @@ export async function deploymentHarness(options: HarnessOptions) {
     {
       loadTimeoutMs: options.loadTimeoutMs ?? 3000,
       maxRestarts: options.maxRestarts ?? 0,
+      ...(options.maxReplaces === undefined ? {} : { maxReplaces: options.maxReplaces }),
       restartBackoffMs: 20,
       drainMs: 200,
       ...(options.clock === undefined ? {} : { clock: options.clock }),

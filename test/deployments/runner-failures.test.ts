@@ -181,6 +181,36 @@ describe('runner failure modes, through the deployment manager', () => {
     }
   })
 
+  it('a model that outgrows its memory with every request fails once replaced too often, instead of reloading forever', async () => {
+    const h = await deploymentHarness({ mode: 'memory-on-infer', maxRestarts: 0, maxReplaces: 2 })
+    try {
+      const model = await h.model('outgrows', { memoryBytes: 256 * MIB })
+      await h.manager.deploy(model)
+      for (let round = 1; round <= 2; round++) {
+        assert.equal((await h.manager.waitUntilSettled(model, 5000)).status.state, 'deployed')
+        const runner = h.runnerOf(model)
+        await assert.rejects(runner.infer(INPUT, null, 10_000), (err) =>
+          isBerthError(err, 'inference_out_of_memory'),
+        )
+        await eventually(
+          () =>
+            h.manager.deploymentOf(model).status.state !== 'deployed' ||
+            h.runnerOf(model) !== runner,
+        )
+      }
+      assert.equal((await h.manager.waitUntilSettled(model, 5000)).status.state, 'deployed')
+      await assert.rejects(h.runnerOf(model).infer(INPUT, null, 10_000), (err) =>
+        isBerthError(err, 'inference_out_of_memory'),
+      )
+      await eventually(() => h.manager.deploymentOf(model).status.state === 'failed')
+      const failed = h.manager.deploymentOf(model)
+      assert.equal(failed.status.reason, 'memory_limit_exceeded')
+      assert.match(failed.message ?? '', /replaced 2 times/)
+    } finally {
+      await h.close()
+    }
+  })
+
   it('a runner that goes past its memory during a request is replaced, however often: the request fails with inference_out_of_memory, the deployment serves on', async () => {
     // No restart budget at all: a request's memory is not the runner's fault.
     const h = await deploymentHarness({ mode: 'memory-on-infer', maxRestarts: 0 })

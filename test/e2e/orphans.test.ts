@@ -74,10 +74,20 @@ it('removes stored archives no record holds once older than the grace, and never
       [...held, 'upl_11111111111111111111.tar.gz'].sort(),
     )
 
+    // What berth never writes stays, however old: the folder or bucket may hold other things.
+    const foreign = join(t.dataDir, 'archives', 'other-app')
+    await mkdir(foreign)
+    await writeFile(join(foreign, 'data.bin'), 'not berth')
+    await writeFile(join(archives, 'notes.txt'), 'not berth')
+    for (const path of [join(foreign, 'data.bin'), join(archives, 'notes.txt')]) {
+      await utimes(path, dayAgo, dayAgo)
+    }
+
     const noGrace = { ...t.config, limits: { ...t.config.limits, orphanGraceMs: 0 } }
     const last = await createApp(noGrace, { logger: createLogger('silent') })
     await last.close()
-    assert.deepEqual(await readdir(archives), held)
+    assert.deepEqual((await readdir(archives)).sort(), [...held, 'notes.txt'].sort())
+    assert.deepEqual(await readdir(foreign), ['data.bin'])
   } finally {
     await t.close()
   }

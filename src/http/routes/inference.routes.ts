@@ -1,3 +1,4 @@
+import { finished } from 'node:stream'
 import type {
   FastifyInstance,
   FastifyReply,
@@ -67,7 +68,9 @@ function reserveBody(
     else if (Number.isSafeInteger(headerLength))
       jsonBytes = Math.max(0, Math.min(headerLength, bytes))
     const release = inference.reserveBody({ bytes, jsonBytes })
-    reply.raw.once('close', release)
+    // `finished`, not a 'close' listener: a client may have left while the key was checked, and
+    // a response already closed emits no 'close' again (the bytes would stay reserved forever).
+    finished(reply.raw, () => release())
     return payload
   }
 }
