@@ -58,6 +58,11 @@ export interface ModelLifecycleDeps {
 }
 
 const SETTLED: ReadonlySet<DeploymentState> = new Set(['deployed', 'failed', 'not_deployed'])
+const WAITING_FOR_CAPACITY: ReadonlySet<DeploymentReason> = new Set([
+  'insufficient_cpu',
+  'insufficient_memory',
+  'insufficient_gpu',
+])
 
 /**
  * The life of each model's deployment on this server (Triton's `ModelLifeCycle`): the state
@@ -167,9 +172,13 @@ export class ModelLifecycle implements ServingLookup {
   async waitUntilSettled(model: Model, timeoutMs: number): Promise<Deployment> {
     const d = this.#deployments.get(modelKey(model))
     if (d === undefined) return model.deployment
-    const settled = () =>
-      SETTLED.has(d.record.status.state) &&
-      (d.record.status.state !== 'not_deployed' || d.record.desired === 'not_deployed')
+    // Settled: a final state, or waiting for capacity that nothing under way will free (a
+    // caller waiting minutes for it would learn nothing more than it can be told now).
+    const settled = () => {
+      const { state, reason } = d.record.status
+      if (state === 'pending') return WAITING_FOR_CAPACITY.has(reason)
+      return SETTLED.has(state) && (state !== 'not_deployed' || d.record.desired === 'not_deployed')
+    }
     await d.journal.waitFor(settled, timeoutMs)
     return d.record
   }

@@ -33,6 +33,35 @@ describe('admission on the local node', () => {
     }
   })
 
+  it('a wait returns at once, with the reason, when the deployment waits for capacity', async () => {
+    // It used to run out its whole bound (5 minutes through the API) saying nothing, while the
+    // record said pending/insufficient_cpu from the first moment.
+    const h = await deploymentHarness({ mode: 'echo', node: { cpus: 2, cpuOvercommit: 1 } })
+    try {
+      const big = await h.model('hog', { numCpus: 2 })
+      const small = await h.model('queued', { numCpus: 1 })
+      await h.manager.deploy(big)
+      assert.equal((await h.manager.waitUntilSettled(big, 5000)).status.state, 'deployed')
+      await h.manager.deploy(small)
+      const bound = 120_000
+      let timer: NodeJS.Timeout | undefined
+      const outcome = await Promise.race([
+        h.manager.waitUntilSettled(small, bound),
+        new Promise<'still waiting'>((resolve) => {
+          timer = setTimeout(resolve, 10_000, 'still waiting')
+        }),
+      ])
+      clearTimeout(timer)
+      assert.ok(outcome !== 'still waiting', 'the wait returned long before its bound')
+      assert.deepEqual(
+        [outcome.status.state, outcome.status.reason],
+        ['pending', 'insufficient_cpu'],
+      )
+    } finally {
+      await h.close()
+    }
+  })
+
   it('waits for memory, counting every deployment on the node', async () => {
     const h = await deploymentHarness({ mode: 'echo', node: { memoryBytes: 1 * GIB } })
     try {

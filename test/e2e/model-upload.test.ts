@@ -55,6 +55,7 @@ describe('model upload', () => {
     assert.equal(res.statusCode, 200, res.body)
     const body = res.json()
     assert.deepEqual(Object.keys(body).sort(), [
+      'deployment',
       'deployment_status',
       'endpoint',
       'model_archive_url',

@@ -127,13 +127,15 @@ describe('OpenAPI document', () => {
           assert.deepEqual(actual[key], expected[key], `${name}.${field} ${key}`)
         }
       }
-      // berth adds only its documented extra field.
+      // berth adds only its documented extra fields.
       const extra = Object.keys(ours.properties ?? {}).filter(
         (f) => !(f in (theirs.properties ?? {})),
       )
       assert.deepEqual(
         extra,
-        name === bodyName ? ['deploy', 'max_batch_size', 'max_queue_delay_us', 'replicas'] : [],
+        name === bodyName
+          ? ['deploy', 'max_batch_size', 'max_queue_delay_us', 'replicas']
+          : ['deployment'],
         name,
       )
     }

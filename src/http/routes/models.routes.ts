@@ -129,6 +129,7 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
         deployment_status: mixpeekStatus(model.deployment.status.state),
         endpoint: endpointOf(model),
         model_archive_url: model.archive.url,
+        deployment: deploymentView(model.deployment, deployments.replicasOf(model)),
       }
     },
   )

@@ -138,6 +138,16 @@ schemaRegistry.add(UploadModelBodySchema, {
   id: 'Body_upload_model_v1_namespaces__namespace_id__models_post',
 })
 
+/** berth's view of a deployment: its state (`domain/deployment-state.ts`), reason and time. */
+export const DeploymentSchema = z.object({
+  state: z.enum(DEPLOYMENT_STATES),
+  reason: z.string().describe('machine-readable, e.g. insufficient_cpu, runner_crashed'),
+  since: z.string().describe('when the state was entered'),
+  message: z.string().nullable().describe('detail for the reason, e.g. the load error'),
+  replicas: z.number().int().describe('runner processes serving the model now'),
+})
+schemaRegistry.add(DeploymentSchema, { id: 'Deployment' })
+
 export const ModelUploadResponseSchema = z.object({
   success: z.boolean().meta({ title: 'Success', description: 'Whether upload succeeded' }),
   model_id: z.string().meta({ title: 'Model Id', description: 'Unique model identifier' }),
@@ -148,6 +158,9 @@ export const ModelUploadResponseSchema = z.object({
   model_archive_url: z
     .string()
     .meta({ title: 'Model Archive Url', description: 'S3 URL where archive is stored' }),
+  // berth: the deployment with its reason (e.g. pending: insufficient_cpu). Always sent; not in
+  // `required`, so the required fields stay exactly Mixpeek's.
+  deployment: DeploymentSchema.optional(),
 })
 schemaRegistry.add(ModelUploadResponseSchema, { id: 'ModelUploadResponse' })
 
@@ -178,16 +191,6 @@ const TensorSpecSchema = z.object({
   datatype: z.string().describe('Open Inference Protocol datatype, e.g. FP32'),
   shape: z.array(z.union([z.number().int(), z.string()])).describe('sizes; names for dynamic dims'),
 })
-
-/** berth's view of a deployment: its state (`domain/deployment-state.ts`), reason and time. */
-export const DeploymentSchema = z.object({
-  state: z.enum(DEPLOYMENT_STATES),
-  reason: z.string().describe('machine-readable, e.g. insufficient_cpu, runner_crashed'),
-  since: z.string().describe('when the state was entered'),
-  message: z.string().nullable().describe('detail for the reason, e.g. the load error'),
-  replicas: z.number().int().describe('runner processes serving the model now'),
-})
-schemaRegistry.add(DeploymentSchema, { id: 'Deployment' })
 
 export const CustomModelSchema = z.object({
   model_id: z.string(),
