@@ -70,7 +70,7 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
     const rows = await this.#metadata.listDesiredStates()
     await this.#lifecycle.reconcile()
     for (const row of rows) {
-      const d = this.#lifecycle.get(modelKey(row))
+      const d = this.#lifecycle.table.get(modelKey(row))
       if (d !== undefined && d.model.uploadId === row.uploadId) d.generation ??= row.generation
     }
   }
@@ -114,7 +114,7 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
 
   /** The models this server manages (anything but never touched or forgotten). */
   managed(): Model[] {
-    return this.#lifecycle.managed()
+    return this.#lifecycle.table.managed()
   }
 
   /**
@@ -123,7 +123,7 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
    * `follow` reads the model again before acting.
    */
   differs(ref: ModelRef, row: DesiredStateRow | undefined): boolean {
-    const d = this.#lifecycle.get(modelKey(ref))
+    const d = this.#lifecycle.table.get(modelKey(ref))
     if (row === undefined) return d !== undefined
     // Deleted and uploaded again under the same id: another model.
     if (d !== undefined && d.model.uploadId !== row.uploadId) return true
@@ -147,7 +147,7 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
     row: DesiredStateRow | undefined,
     hooks: FollowHooks,
   ): Promise<Followed> {
-    const here = this.#lifecycle.get(modelKey(ref))
+    const here = this.#lifecycle.table.get(modelKey(ref))
     let fetched: string | undefined
     const wanted = row?.desired === 'deployed'
     if (wanted && (here?.record.desired !== 'deployed' || here.model.uploadId !== row.uploadId)) {
@@ -171,7 +171,7 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
   ): Promise<Followed> {
     if (this.#lifecycle.closed) return 'unchanged'
     const fresh = await this.#metadata.findModel(ref.namespaceId, ref.modelId)
-    let d = this.#lifecycle.get(modelKey(ref))
+    let d = this.#lifecycle.table.get(modelKey(ref))
     let removed = false
     if (d !== undefined && (fresh === undefined || fresh.uploadId !== d.model.uploadId)) {
       await this.#lifecycle.undeploy(d.model)
@@ -205,19 +205,19 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
   }
 
   deploymentOf(model: Model): Deployment {
-    return this.#lifecycle.deploymentOf(model)
+    return this.#lifecycle.table.deploymentOf(model)
   }
 
   liveModel(namespaceId: string, modelId: string): Model | undefined {
-    return this.#lifecycle.liveModel(namespaceId, modelId)
+    return this.#lifecycle.table.liveModel(namespaceId, modelId)
   }
 
   liveSignature(model: Model): Signature | undefined {
-    return this.#lifecycle.liveSignature(model)
+    return this.#lifecycle.table.liveSignature(model)
   }
 
   replicasOf(model: Model): number {
-    return this.#lifecycle.replicasOf(model)
+    return this.#lifecycle.table.replicasOf(model)
   }
 
   waitUntilSettled(model: Model, timeoutMs: number): Promise<Deployment> {
@@ -225,7 +225,7 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
   }
 
   serving(model: Model): Serving {
-    return this.#lifecycle.serving(model)
+    return this.#lifecycle.table.serving(model)
   }
 
   /** Stops every runner (the store keeps what should be deployed, for the next start). */

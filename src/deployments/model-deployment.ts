@@ -14,7 +14,7 @@ import { type Metrics, type ModelLabels, modelLabels } from '../observability/me
 import type { Reservation, Runner, RunnerEnd, Scheduler } from '../scheduler/scheduler.js'
 import type { Signature } from '../tensors/tensor.js'
 import type { DeploymentJournal } from './deployment-journal.js'
-import type { RestartHistory } from './restart-policy.js'
+import type { ReplaceHistory, RestartHistory } from './restart-policy.js'
 
 export interface ModelDeploymentDeps {
   readonly scheduler: Pick<Scheduler, 'start'>
@@ -51,11 +51,8 @@ export class ModelDeployment {
   readonly pool = new RunnerPool()
   /** Where restarts stand: see `RestartPolicy`. */
   restarts: RestartHistory = { restarts: 0, readySince: undefined }
-  /** Runners replaced for a request's fault since `since` (see `maxReplaces`). */
-  replaces: { readonly count: number; readonly since: number } = {
-    count: 0,
-    since: Number.NEGATIVE_INFINITY,
-  }
+  /** Runners replaced for a request's fault: see `RestartPolicy.replace`. */
+  replaces: ReplaceHistory = { count: 0, since: Number.NEGATIVE_INFINITY }
   readonly journal: DeploymentJournal
   /**
    * The redeploy generation (counted in the store) this server's runners follow; `undefined`

@@ -4,7 +4,6 @@ import type { CrashHook } from '../domain/crash-points.js'
 import {
   type Deployment,
   type DeploymentReason,
-  type DeploymentState,
   type DesiredState,
   loadFailureOf,
   RUNNER_FAILURES,
@@ -13,13 +12,13 @@ import {
 import { type Model, modelKey } from '../domain/model.js'
 import { type ServingPlan, servingPlan } from '../domain/serving-plan.js'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
-import type { Serving, ServingLookup } from '../inference/inference-service.js'
 import type { DeploymentRecords } from '../metadata/metadata-store.js'
 import { type Metrics, modelLabels } from '../observability/metrics.js'
 import type { Reservation, Runner, RunnerEnd, Scheduler } from '../scheduler/scheduler.js'
-import type { Signature } from '../tensors/tensor.js'
 import { AdmissionQueue } from './admission-queue.js'
 import { DeploymentJournal } from './deployment-journal.js'
+import { isSettled, notReady } from './deployment-readiness.js'
+import { DeploymentTable } from './deployment-table.js'
 import { ModelDeployment } from './model-deployment.js'
 import { auditReservations, type ReservationAudit } from './reservation-audit.js'
 import { RestartPolicy } from './restart-policy.js'
@@ -57,13 +56,6 @@ export interface ModelLifecycleDeps {
   readonly crash?: CrashHook
 }
 
-const SETTLED: ReadonlySet<DeploymentState> = new Set(['deployed', 'failed', 'not_deployed'])
-const WAITING_FOR_CAPACITY: ReadonlySet<DeploymentReason> = new Set([
-  'insufficient_cpu',
-  'insufficient_memory',
-  'insufficient_gpu',
-])
-
 /**
  * The life of each model's deployment on this server (Triton's `ModelLifeCycle`): the state
  * machine driven by deploys, undeploys and what runners do. The parts: a `ModelDeployment` per
@@ -73,13 +65,14 @@ const WAITING_FOR_CAPACITY: ReadonlySet<DeploymentReason> = new Set([
  * runners (a redeploy loads the new runners before the old ones stop). What should be deployed
  * is for the `DeploymentManager` to say.
  */
-export class ModelLifecycle implements ServingLookup {
+export class ModelLifecycle {
   readonly #deps: ModelLifecycleDeps
   readonly #options: ModelLifecycleOptions
   readonly #clock: Clock
   readonly #policy: RestartPolicy
   readonly #queue: AdmissionQueue<ModelDeployment>
-  readonly #deployments = new Map<string, ModelDeployment>()
+  /** Each model's deployment here, and what is read of them. */
+  readonly table: DeploymentTable
   #closed = false
   /** Loads and redeploys in progress: `close()` waits for them. */
   readonly #flows = new Set<Promise<void>>()
@@ -95,17 +88,25 @@ export class ModelLifecycle implements ServingLookup {
       backoffMs: options.restartBackoffMs,
       maxBackoffMs: options.maxRestartBackoffMs ?? 30_000,
       resetAfterMs: options.restartResetMs ?? 60_000,
+      maxReplaces: options.maxReplaces ?? 10,
     })
     this.#queue = new AdmissionQueue(deps.scheduler)
+    const { metadata, logger } = deps
+    this.table = new DeploymentTable(
+      (model) =>
+        new ModelDeployment(model, {
+          scheduler: deps.scheduler,
+          journal: new DeploymentJournal({ store: metadata, logger }, model),
+          clock: this.#clock,
+          metrics: deps.metrics,
+          logger,
+          loadTimeoutMs: options.loadTimeoutMs,
+        }),
+    )
   }
 
   get closed(): boolean {
     return this.#closed
-  }
-
-  /** The model's deployment here, by `namespaceId/modelId`; `undefined` when never touched. */
-  get(key: string): ModelDeployment | undefined {
-    return this.#deployments.get(key)
   }
 
   /**
@@ -113,7 +114,7 @@ export class ModelLifecycle implements ServingLookup {
    * holds. Once closing, runners are being ended and only leaks are counted.
    */
   auditReservations(): ReservationAudit {
-    const owners = [...this.#deployments.values()].map((d) => ({
+    const owners = this.table.all().map((d) => ({
       key: d.key,
       state: d.record.status.state,
       reservation: d.reservation,
@@ -123,18 +124,13 @@ export class ModelLifecycle implements ServingLookup {
     return this.#closed ? { ...audit, misheld: [] } : audit
   }
 
-  /** The models this server manages (anything but never touched or forgotten). */
-  managed(): Model[] {
-    return [...this.#deployments.values()].map((d) => d.model)
-  }
-
   /**
    * Brings the store's deployments in line with a server that runs nothing yet: what should be
    * deployed is admitted again, whatever was half-done is set to rest. Run once, at start.
    */
   async reconcile(): Promise<void> {
     for (const model of await this.#deps.metadata.listModelsToReconcile()) {
-      const d = this.#deploymentOf(model)
+      const d = this.table.of(model)
       // A failed deployment stays failed until someone deploys it again (known here, so
       // following the store does not start it either).
       if (model.deployment.status.state === 'failed') continue
@@ -153,42 +149,11 @@ export class ModelLifecycle implements ServingLookup {
     this.#admitPending()
   }
 
-  deploymentOf(model: Model): Deployment {
-    return this.#deployments.get(modelKey(model))?.record ?? model.deployment
-  }
-
-  liveModel(namespaceId: string, modelId: string): Model | undefined {
-    return this.#deployments.get(modelKey({ namespaceId, modelId }))?.current
-  }
-
-  liveSignature(model: Model): Signature | undefined {
-    return this.#deployments.get(modelKey(model))?.signature
-  }
-
-  replicasOf(model: Model): number {
-    return this.#deployments.get(modelKey(model))?.pool.targets.length ?? 0
-  }
-
   async waitUntilSettled(model: Model, timeoutMs: number): Promise<Deployment> {
-    const d = this.#deployments.get(modelKey(model))
+    const d = this.table.get(modelKey(model))
     if (d === undefined) return model.deployment
-    // Settled: a final state, or waiting for capacity that nothing under way will free (a
-    // caller waiting minutes for it would learn nothing more than it can be told now).
-    const settled = () => {
-      const { state, reason } = d.record.status
-      if (state === 'pending') return WAITING_FOR_CAPACITY.has(reason)
-      return SETTLED.has(state) && (state !== 'not_deployed' || d.record.desired === 'not_deployed')
-    }
-    await d.journal.waitFor(settled, timeoutMs)
+    await d.journal.waitFor(() => isSettled(d.record), timeoutMs)
     return d.record
-  }
-
-  serving(model: Model): Serving {
-    const d = this.#deployments.get(modelKey(model))
-    if (d !== undefined && d.pool.targets.length > 0 && d.signature !== undefined) {
-      return { model: d.model, pool: d.pool, signature: d.signature }
-    }
-    throw notReady(model, d?.record ?? model.deployment)
   }
 
   /** Stops every runner (the store keeps what should be deployed, for the next start). */
@@ -197,7 +162,7 @@ export class ModelLifecycle implements ServingLookup {
     this.#closed = true
     const shutdown = new BerthError('server_shutting_down', 'the server is shutting down')
     await Promise.all(
-      [...this.#deployments.values()].map(async (d) => {
+      this.table.all().map(async (d) => {
         d.supersede()
         await d.stopAll(0, shutdown)
         await d.journal.settled()
@@ -210,24 +175,6 @@ export class ModelLifecycle implements ServingLookup {
     this.#flows.add(promise)
     const forget = () => this.#flows.delete(promise)
     promise.then(forget, forget)
-  }
-
-  #deploymentOf(model: Model): ModelDeployment {
-    const key = modelKey(model)
-    let d = this.#deployments.get(key)
-    if (d === undefined) {
-      const { metadata, logger } = this.#deps
-      d = new ModelDeployment(model, {
-        scheduler: this.#deps.scheduler,
-        journal: new DeploymentJournal({ store: metadata, logger }, model),
-        clock: this.#clock,
-        metrics: this.#deps.metrics,
-        logger,
-        loadTimeoutMs: this.#options.loadTimeoutMs,
-      })
-      this.#deployments.set(key, d)
-    }
-    return d
   }
 
   /** Starts what fits, in request order; records why the others wait or can never start. */
@@ -312,18 +259,13 @@ export class ModelLifecycle implements ServingLookup {
     }
     let delayMs = 0
     if (action === 'replace') {
-      const now = this.#clock.now()
-      const window = this.#options.restartResetMs ?? 60_000
-      const { count, since } = d.replaces
-      d.replaces = now - since > window ? { count: 1, since: now } : { count: count + 1, since }
-      const most = this.#options.maxReplaces ?? 10
-      if (d.replaces.count > most) {
-        const gaveUp = `${message} (the runner was replaced ${most} times within ${window / 1000} s: the model does not fit its memory_gb)`
-        this.#fail(d, reason, gaveUp)
+      const decision = this.#policy.replace(d.replaces, this.#clock.now())
+      if (!decision.replace) {
+        this.#fail(d, reason, `${message} (${decision.why})`)
         return
       }
-    }
-    if (action === 'restart') {
+      d.replaces = decision.history
+    } else {
       const decision = this.#policy.decide(d.restarts, this.#clock.now())
       if (!decision.restart) {
         const gaveUp = `${message} (gave up after ${this.#policy.maxRestarts} restarts)`
@@ -446,7 +388,7 @@ export class ModelLifecycle implements ServingLookup {
     generation: number | undefined,
   ): Promise<{ deployment: Deployment; cached: boolean }> {
     this.assertOpen()
-    const d = this.#deploymentOf(model)
+    const d = this.table.of(model)
     // The caller's record is the latest (e.g. new serving settings for the next runners).
     d.model = { ...model, deployment: d.record }
     this.#want(d, 'deployed')
@@ -471,7 +413,7 @@ export class ModelLifecycle implements ServingLookup {
   /** Undeploys the model (the caller recorded that it is not wanted): stop, release, rest. */
   async undeploy(model: Model): Promise<Deployment> {
     this.assertOpen()
-    const d = this.#deploymentOf(model)
+    const d = this.table.of(model)
     this.#want(d, 'not_deployed')
     await this.#stop(d)
     await d.journal.settled()
@@ -480,7 +422,7 @@ export class ModelLifecycle implements ServingLookup {
 
   /** Forgets the model (deleted): its deployment here must be at rest. */
   forget(model: Model): void {
-    this.#deployments.delete(modelKey(model))
+    this.table.forget(model)
     this.#deps.metrics.forgetModel(modelLabels(model))
   }
 
@@ -492,14 +434,4 @@ export class ModelLifecycle implements ServingLookup {
   assertOpen(): void {
     if (this.#closed) throw new BerthError('server_shutting_down', 'the server is shutting down')
   }
-}
-
-/** 503 `model_not_ready`, saying where the deployment is. */
-function notReady(model: Model, deployment: Deployment): BerthError {
-  const { status, message } = deployment
-  return new BerthError(
-    'model_not_ready',
-    `model "${model.modelId}" is ${status.state} (${status.reason})${message === null ? '' : `: ${message}`}`,
-    { details: { model_id: model.modelId, state: status.state, reason: status.reason } },
-  )
 }

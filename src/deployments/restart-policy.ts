@@ -6,7 +6,22 @@ export interface RestartPolicyOptions {
   readonly maxBackoffMs: number
   /** A deployment that served this long since its last (re)start gets a fresh budget. */
   readonly resetAfterMs: number
+  /**
+   * Runners replaced for a request's fault (one that took its runner past `memory_gb`) within
+   * `resetAfterMs`, past which the model is taken not to fit: it would otherwise reload forever.
+   */
+  readonly maxReplaces: number
 }
+
+/** Runners replaced for a request's fault since `since` (clock milliseconds). */
+export interface ReplaceHistory {
+  readonly count: number
+  readonly since: number
+}
+
+export type ReplaceDecision =
+  | { readonly replace: true; readonly history: ReplaceHistory }
+  | { readonly replace: false; readonly why: string }
 
 /** What the policy needs to know of a deployment's past. */
 export interface RestartHistory {
@@ -46,5 +61,23 @@ export class RestartPolicy {
       delayMs: Math.min(o.backoffMs * 2 ** (restarts - 1), o.maxBackoffMs),
       history: { restarts, readySince: history.readySince },
     }
+  }
+
+  /**
+   * A runner a request took past its memory: replaced at once and outside the restart budget
+   * (the runner is not at fault), unless that happened `maxReplaces` times within
+   * `resetAfterMs`: then the model does not fit its `memory_gb`.
+   */
+  replace(history: ReplaceHistory, now: number): ReplaceDecision {
+    const { maxReplaces, resetAfterMs } = this.#options
+    const fresh = now - history.since > resetAfterMs
+    const count = fresh ? 1 : history.count + 1
+    if (count > maxReplaces) {
+      return {
+        replace: false,
+        why: `the runner was replaced ${maxReplaces} times within ${resetAfterMs / 1000} s: the model does not fit its memory_gb`,
+      }
+    }
+    return { replace: true, history: { count, since: fresh ? now : history.since } }
   }
 }

@@ -7,6 +7,7 @@ const policy = new RestartPolicy({
   backoffMs: 100,
   maxBackoffMs: 1000,
   resetAfterMs: 60_000,
+  maxReplaces: 2,
 })
 
 describe('restart policy', () => {
@@ -44,10 +45,28 @@ describe('restart policy', () => {
       backoffMs: 1,
       maxBackoffMs: 1,
       resetAfterMs: 1,
+      maxReplaces: 0,
     })
     assert.deepEqual(none.decide({ restarts: 0, readySince: undefined }, 0), {
       restart: false,
       restarts: 1,
+    })
+  })
+
+  it('replaces at once up to maxReplaces within the window, then says the model does not fit', () => {
+    const first = policy.replace({ count: 0, since: Number.NEGATIVE_INFINITY }, 1000)
+    assert.deepEqual(first, { replace: true, history: { count: 1, since: 1000 } })
+    assert.ok(first.replace)
+    const second = policy.replace(first.history, 2000)
+    assert.deepEqual(second, { replace: true, history: { count: 2, since: 1000 } })
+    assert.ok(second.replace)
+    const third = policy.replace(second.history, 3000)
+    assert.equal(third.replace, false)
+    assert.match(third.replace ? '' : third.why, /replaced 2 times within 60 s/)
+    // A minute later the count starts again.
+    assert.deepEqual(policy.replace(second.history, 1000 + 60_001), {
+      replace: true,
+      history: { count: 1, since: 61_001 },
     })
   })
 })

@@ -1,0 +1,76 @@
+import type { Deployment } from '../domain/deployment-state.js'
+import { type Model, modelKey } from '../domain/model.js'
+import type { Serving, ServingLookup } from '../inference/inference-service.js'
+import type { Signature } from '../tensors/tensor.js'
+import { notReady } from './deployment-readiness.js'
+import type { ModelDeployment } from './model-deployment.js'
+
+/**
+ * This server's deployment of each model it was asked about (Triton's map of `ModelInfo`), and
+ * what is read of them: their records, the live model, who serves it. Changing them is the
+ * `ModelLifecycle`'s.
+ */
+export class DeploymentTable implements ServingLookup {
+  readonly #deployments = new Map<string, ModelDeployment>()
+  readonly #create: (model: Model) => ModelDeployment
+
+  /** `create` makes a model's deployment the first time it is asked for. */
+  constructor(create: (model: Model) => ModelDeployment) {
+    this.#create = create
+  }
+
+  /** The model's deployment here, by `namespaceId/modelId`; `undefined` when never touched. */
+  get(key: string): ModelDeployment | undefined {
+    return this.#deployments.get(key)
+  }
+
+  /** The model's deployment here, made on first use. */
+  of(model: Model): ModelDeployment {
+    const key = modelKey(model)
+    let d = this.#deployments.get(key)
+    if (d === undefined) {
+      d = this.#create(model)
+      this.#deployments.set(key, d)
+    }
+    return d
+  }
+
+  /** Every deployment here. */
+  all(): ModelDeployment[] {
+    return [...this.#deployments.values()]
+  }
+
+  /** Drops the model's deployment (deleted; it must be at rest). */
+  forget(model: Model): void {
+    this.#deployments.delete(modelKey(model))
+  }
+
+  /** The models this server manages (anything but never touched or forgotten). */
+  managed(): Model[] {
+    return this.all().map((d) => d.model)
+  }
+
+  deploymentOf(model: Model): Deployment {
+    return this.#deployments.get(modelKey(model))?.record ?? model.deployment
+  }
+
+  liveModel(namespaceId: string, modelId: string): Model | undefined {
+    return this.#deployments.get(modelKey({ namespaceId, modelId }))?.current
+  }
+
+  liveSignature(model: Model): Signature | undefined {
+    return this.#deployments.get(modelKey(model))?.signature
+  }
+
+  replicasOf(model: Model): number {
+    return this.#deployments.get(modelKey(model))?.pool.targets.length ?? 0
+  }
+
+  serving(model: Model): Serving {
+    const d = this.#deployments.get(modelKey(model))
+    if (d !== undefined && d.pool.targets.length > 0 && d.signature !== undefined) {
+      return { model: d.model, pool: d.pool, signature: d.signature }
+    }
+    throw notReady(model, d?.record ?? model.deployment)
+  }
+}
