@@ -18,6 +18,7 @@ import { mlpModel } from '../test/fixtures/onnx-models.js'
 import { tarGzOf } from '../test/fixtures/tar-builder.js'
 import { type ServeProcess, startBerthServe } from '../test/helpers/berth-process.js'
 import { multipartBody } from '../test/helpers/multipart.js'
+import { eventually, isGone } from '../test/helpers/processes.js'
 import { tempDir } from '../test/helpers/temp-dir.js'
 import { type HttpAnswer, httpClient } from './http-client.js'
 
@@ -95,15 +96,6 @@ async function childrenOf(pid: number): Promise<number[]> {
     if (ppid === pid) found.push(Number(name))
   }
   return found
-}
-
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return false
-  } catch {
-    return true
-  }
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -269,10 +261,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     await server.stop()
     server = undefined
     // Ended with the server (a killed process may linger a moment until it is reaped).
-    const stopDeadline = performance.now() + 5000
-    while (runners.some((r) => !isGone(r)) && performance.now() < stopDeadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
+    await eventually(() => runners.every(isGone), 5000).catch(() => undefined)
     leakedProcesses += runners.filter((r) => !isGone(r)).length
 
     const warm = samples.filter((s) => s.at >= options.soakMs * options.warmupShare)
