@@ -55,9 +55,17 @@ describe('decoding bodies and encoding answers', () => {
   it('ends a thread that stays idle, and starts one for the next body', async () => {
     const quick = new JsonCodec({ inlineBytes: 1024, threads: 2, idleMs: 50 })
     try {
-      await Promise.all([quick.decode(body(5000), undefined), quick.decode(body(5000), undefined)])
+      // Two bodies at once start two threads. (Counted before they finish: on a busy machine the
+      // first may finish and idle out while the second thread is still starting.)
+      const both = Promise.all([
+        quick.decode(body(5000), undefined),
+        quick.decode(body(5000), undefined),
+      ])
       assert.equal(quick.threads, 2)
-      await new Promise((r) => setTimeout(r, 300))
+      await both
+      for (let waited = 0; quick.threads > 0 && waited < 5000; waited += 20) {
+        await new Promise((r) => setTimeout(r, 20))
+      }
       assert.equal(quick.threads, 0)
       const again = await quick.decode(body(5000), undefined)
       assert.ok('request' in again)
