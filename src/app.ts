@@ -154,6 +154,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         loadTimeoutMs: config.limits.loadTimeoutMs,
         maxRestarts: config.deployments.maxRestarts,
         restartBackoffMs: config.deployments.restartBackoffMs,
+        idleTimeoutMs: config.deployments.idleTimeoutMs,
         drainMs: runnerDrainMs,
       },
     )

@@ -244,6 +244,13 @@ export const CONFIG_VARIABLES = {
     max: 600_000,
     meaning: 'first restart delay, doubled per consecutive crash',
   },
+  BERTH_IDLE_TIMEOUT_S: {
+    kind: 'int',
+    default: 600,
+    min: 0,
+    max: 604_800,
+    meaning: "seconds an on-demand model may go without a request before it is unloaded, unless it sets its own idle_timeout_s; 0: never",
+  },
   BERTH_DEPLOY_WAIT_TIMEOUT_MS: {
     kind: 'int',
     default: 300_000,

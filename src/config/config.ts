@@ -106,6 +106,8 @@ export interface DeploymentsConfig {
   readonly maxRestarts: number
   /** First restart delay; doubles with each consecutive crash. */
   readonly restartBackoffMs: number
+  /** How long an on-demand model may go without a request before it is unloaded; 0: never. */
+  readonly idleTimeoutMs: number
   /** Bound on `?wait=true` for upload and deploy; past it the answer shows the state so far. */
   readonly waitTimeoutMs: number
   /** How often this instance follows the desired states in the shared database. */

@@ -164,6 +164,7 @@ export function loadConfig(env: Env, host: HostFacts = detectHost()): Config {
     deployments: {
       maxRestarts: read.int('BERTH_RUNNER_MAX_RESTARTS'),
       restartBackoffMs: read.int('BERTH_RUNNER_RESTART_BACKOFF_MS'),
+      idleTimeoutMs: read.int('BERTH_IDLE_TIMEOUT_S') * 1000,
       waitTimeoutMs: read.int('BERTH_DEPLOY_WAIT_TIMEOUT_MS'),
       syncIntervalMs: read.int('BERTH_SYNC_INTERVAL_MS'),
     },

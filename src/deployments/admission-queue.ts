@@ -12,6 +12,8 @@ export type Admission =
         'insufficient_cpu' | 'insufficient_memory' | 'insufficient_gpu'
       >
       readonly message: string
+      /** How much more would have to be free (CPUs, bytes or GPUs, as `reason` says). */
+      readonly short: number
     }
   | {
       readonly kind: 'never'
@@ -50,14 +52,18 @@ export class AdmissionQueue<T> {
   }
 
   /**
-   * Holds capacity for `replicas` runners of `resources` each, all or nothing, or says why not:
-   * the scheduler's refusal as a deployment reason.
+   * Holds capacity for `replicas` runners of `resources` each (counted as `charge` each, when
+   * given), all or nothing, or says why not: the scheduler's refusal as a deployment reason.
    */
-  reserve(resources: ResourceRequirements, replicas: number): Admission {
-    const reservation = this.#scheduler.reserve(resources, replicas)
+  reserve(
+    resources: ResourceRequirements,
+    replicas: number,
+    charge?: ResourceRequirements,
+  ): Admission {
+    const reservation = this.#scheduler.reserve(resources, replicas, charge)
     if (!isRefusal(reservation)) return { kind: 'admitted', reservation }
-    const { reason, message } = reservation
-    if (!reservation.never) return { kind: 'waits', reason, message }
+    const { reason, message, short } = reservation
+    if (!reservation.never) return { kind: 'waits', reason, message, short }
     return {
       kind: 'never',
       reason: reason === 'insufficient_gpu' ? 'gpu_unavailable' : 'never_fits',

@@ -1,7 +1,7 @@
 import { type CrashHook, noCrash } from '../domain/crash-points.js'
-import type { Deployment } from '../domain/deployment-state.js'
+import { type Deployment, desiredFor, isServed } from '../domain/deployment-state.js'
 import { type Model, type ModelRef, modelKey } from '../domain/model.js'
-import type { Serving, ServingLookup } from '../inference/inference-service.js'
+import type { Acquired, Serving, ServingLookup } from '../inference/inference-service.js'
 import type {
   DeploymentRecords,
   DesiredStateRow,
@@ -33,6 +33,8 @@ export interface FollowHooks {
 /** What following the store did to one model here. */
 export type Followed =
   | 'deployed'
+  /** Served on demand here too (loaded on its first request). */
+  | 'on_demand'
   | 'redeployed'
   | 'undeployed'
   | 'removed'
@@ -83,14 +85,15 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
     return this.#exclusive(model, async () => {
       const { namespaceId, modelId } = model
       // Written even when unchanged here: another instance may have written the opposite.
-      await this.#metadata.setDesiredState(namespaceId, modelId, 'deployed')
+      const desired = desiredFor(model.serving.loadPolicy)
+      await this.#metadata.setDesiredState(namespaceId, modelId, desired)
       this.#crash('deploy_recorded')
       // A redeploy: every other instance serving an older generation redeploys too.
       const reload = options.reload === true
       const generation = reload
         ? await this.#metadata.bumpDeployGeneration(namespaceId, modelId)
         : undefined
-      return this.#lifecycle.deploy(model, reload, generation)
+      return this.#lifecycle.deploy(model, reload, generation, desired)
     })
   }
 
@@ -129,7 +132,7 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
     if (d !== undefined && d.model.uploadId !== row.uploadId) return true
     const wanted = d?.record.desired ?? 'not_deployed'
     if (row.desired !== wanted) return true
-    return wanted === 'deployed' && (d?.generation ?? -1) < row.generation
+    return wanted !== 'not_deployed' && (d?.generation ?? -1) < row.generation
   }
 
   /**
@@ -149,10 +152,10 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
   ): Promise<Followed> {
     const here = this.#lifecycle.table.get(modelKey(ref))
     let fetched: string | undefined
-    const wanted = row?.desired === 'deployed'
-    if (wanted && (here?.record.desired !== 'deployed' || here.model.uploadId !== row.uploadId)) {
+    const wanted = row !== undefined && isServed(row.desired)
+    if (wanted && (here?.record.desired !== row.desired || here.model.uploadId !== row.uploadId)) {
       const model = await this.#metadata.findModel(ref.namespaceId, ref.modelId)
-      if (model?.deployment.desired === 'deployed') {
+      if (model !== undefined && isServed(model.deployment.desired)) {
         await hooks.install(model)
         fetched = model.uploadId
       }
@@ -182,15 +185,21 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
     }
     if (fresh === undefined) return removed ? 'removed' : 'unchanged'
     const here = d?.record.desired ?? 'not_deployed'
-    if (fresh.deployment.desired === 'not_deployed') {
-      if (here !== 'deployed' || d === undefined) return removed ? 'removed' : 'unchanged'
+    const desired = fresh.deployment.desired
+    if (desired === 'not_deployed') {
+      if (!isServed(here) || d === undefined) return removed ? 'removed' : 'unchanged'
       await this.#lifecycle.undeploy(d.model)
       return 'undeployed'
     }
-    if (here !== 'deployed' || d === undefined) {
+    if (here !== desired || d === undefined) {
       // Fetched before this turn, unless another upload took its place meanwhile.
       if (fresh.uploadId !== fetched) await hooks.install(fresh)
-      await this.#lifecycle.deploy(fresh, false, generation)
+      if (desired === 'on_demand') {
+        // Served here too, loaded on its first request here.
+        this.#lifecycle.serveOnDemand(fresh, generation)
+        return 'on_demand'
+      }
+      await this.#lifecycle.deploy(fresh, false, generation, desired)
       return 'deployed'
     }
     if (generation === undefined) return 'unchanged'
@@ -226,6 +235,10 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
 
   serving(model: Model): Serving {
     return this.#lifecycle.table.serving(model)
+  }
+
+  acquire(model: Model, timeoutMs: number): Promise<Acquired> {
+    return this.#lifecycle.acquire(model, timeoutMs)
   }
 
   /** Stops every runner (the store keeps what should be deployed, for the next start). */

@@ -15,9 +15,16 @@ const WAITING_FOR_CAPACITY: ReadonlySet<DeploymentReason> = new Set([
  * minutes for it would learn nothing more than it can be told now).
  */
 export function isSettled(deployment: Deployment): boolean {
+  const { state } = deployment.status
+  if (state === 'pending') return waitsForCapacity(deployment)
+  // An on-demand deployment at rest (idle, evicted) is where it is meant to be.
+  return FINAL.has(state) && (state !== 'not_deployed' || deployment.desired !== 'deployed')
+}
+
+/** Whether the deployment is pending for capacity that nothing under way will free. */
+export function waitsForCapacity(deployment: Deployment): boolean {
   const { state, reason } = deployment.status
-  if (state === 'pending') return WAITING_FOR_CAPACITY.has(reason)
-  return FINAL.has(state) && (state !== 'not_deployed' || deployment.desired === 'not_deployed')
+  return state === 'pending' && WAITING_FOR_CAPACITY.has(reason)
 }
 
 /** 503 `model_not_ready`, saying where the deployment is. */

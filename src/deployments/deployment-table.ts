@@ -1,6 +1,6 @@
 import type { Deployment } from '../domain/deployment-state.js'
 import { type Model, modelKey } from '../domain/model.js'
-import type { Serving, ServingLookup } from '../inference/inference-service.js'
+import type { Serving } from '../inference/inference-service.js'
 import type { Signature } from '../tensors/tensor.js'
 import { notReady } from './deployment-readiness.js'
 import type { ModelDeployment } from './model-deployment.js'
@@ -10,7 +10,7 @@ import type { ModelDeployment } from './model-deployment.js'
  * what is read of them: their records, the live model, who serves it. Changing them is the
  * `ModelLifecycle`'s.
  */
-export class DeploymentTable implements ServingLookup {
+export class DeploymentTable {
   readonly #deployments = new Map<string, ModelDeployment>()
   readonly #create: (model: Model) => ModelDeployment
 

@@ -54,6 +54,15 @@ export class ModelDeployment {
   /** Runners replaced for a request's fault: see `RestartPolicy.replace`. */
   replaces: ReplaceHistory = { count: 0, since: Number.NEGATIVE_INFINITY }
   readonly journal: DeploymentJournal
+  /** When a request last held the deployment (the clock's ms); 0: never. */
+  lastUsed = 0
+  /** Requests holding the deployment now (from `acquire` to their answer, waits included). */
+  active = 0
+  /**
+   * Resident bytes per replica, measured after the last load; `undefined` until measured. An
+   * on-demand deployment is admitted by it (or by an estimate before its first load).
+   */
+  measuredBytes: number | undefined
   /**
    * The redeploy generation (counted in the store) this server's runners follow; `undefined`
    * until known (following the store adopts the stored one).
@@ -74,6 +83,7 @@ export class ModelDeployment {
   readonly #starting = new Map<Reservation, number>()
   #epoch = 0
   #cancelRestart: (() => void) | undefined
+  #cancelIdle: (() => void) | undefined
 
   constructor(model: Model, deps: ModelDeploymentDeps) {
     this.#deps = deps
@@ -152,6 +162,18 @@ export class ModelDeployment {
     this.#epoch += 1
     this.#cancelRestart?.()
     this.#cancelRestart = undefined
+    this.#cancelIdle?.()
+    this.#cancelIdle = undefined
+  }
+
+  /** Runs `check` after `delayMs` (replacing an earlier one) unless superseded meanwhile. */
+  scheduleIdleCheck(delayMs: number, check: () => void): void {
+    this.#cancelIdle?.()
+    const epoch = this.#epoch
+    this.#cancelIdle = this.#deps.clock.after(delayMs, () => {
+      this.#cancelIdle = undefined
+      if (epoch === this.#epoch) check()
+    })
   }
 
   /** Runs `restart` after `delayMs` unless superseded meanwhile. */

@@ -5,9 +5,11 @@ import {
   type Deployment,
   type DeploymentReason,
   type DesiredState,
+  isServed,
   loadFailureOf,
   RUNNER_FAILURES,
   type RunnerFailure,
+  type ServedState,
 } from '../domain/deployment-state.js'
 import { type Model, modelKey } from '../domain/model.js'
 import { type ServingPlan, servingPlan } from '../domain/serving-plan.js'
@@ -17,9 +19,11 @@ import { type Metrics, modelLabels } from '../observability/metrics.js'
 import type { Reservation, Runner, RunnerEnd, Scheduler } from '../scheduler/scheduler.js'
 import { AdmissionQueue } from './admission-queue.js'
 import { DeploymentJournal } from './deployment-journal.js'
-import { isSettled, notReady } from './deployment-readiness.js'
+import type { Serving } from '../inference/inference-service.js'
+import { isSettled, notReady, waitsForCapacity } from './deployment-readiness.js'
 import { DeploymentTable } from './deployment-table.js'
 import { ModelDeployment } from './model-deployment.js'
+import { onDemandCharge, pickVictims } from './on-demand.js'
 import { auditReservations, type ReservationAudit } from './reservation-audit.js'
 import { RestartPolicy } from './restart-policy.js'
 
@@ -41,6 +45,11 @@ export interface ModelLifecycleOptions {
   readonly maxReplaces?: number
   /** On undeploy, how long in-flight requests may finish before the runner is stopped. */
   readonly drainMs: number
+  /**
+   * How long an on-demand deployment may go without a request before its runners are unloaded,
+   * unless the model sets its own `idle_timeout_s`; 0: never.
+   */
+  readonly idleTimeoutMs?: number
   /** Time and timers (restart backoff, recorded times); the system clock by default. */
   readonly clock?: Clock
 }
@@ -134,14 +143,20 @@ export class ModelLifecycle {
       // A failed deployment stays failed until someone deploys it again (known here, so
       // following the store does not start it either).
       if (model.deployment.status.state === 'failed') continue
-      // This process owns no runner yet: whatever was recorded, the deployment starts over.
+      // This process owns no runner yet: whatever was recorded, the deployment starts over
+      // (an on-demand one at rest: its next request loads it).
       const since = new Date(this.#clock.now()).toISOString()
-      const wanted = model.deployment.desired === 'deployed'
+      const { desired } = model.deployment
+      const wanted = desired === 'deployed'
       d.reset({
         ...d.record,
         status: wanted
           ? { state: 'pending', reason: 'deploy_requested', since }
-          : { state: 'not_deployed', reason: 'undeployed', since },
+          : {
+              state: 'not_deployed',
+              reason: desired === 'on_demand' ? 'on_demand' : 'undeployed',
+              since,
+            },
         message: wanted ? 'restarted with the server' : null,
       })
       if (wanted) this.#queue.enqueue(d)
@@ -191,10 +206,20 @@ export class ModelLifecycle {
         d.moveTo('failed', 'model_not_servable', plan.notServable)
         continue
       }
-      const admission = this.#queue.reserve(d.model.resources, d.model.serving.replicas)
+      const admission = this.#queue.reserve(
+        d.model.resources,
+        d.model.serving.replicas,
+        this.#chargeFor(d),
+      )
       if (admission.kind === 'waits') {
-        if (d.record.status.reason !== admission.reason) {
-          d.moveTo('pending', admission.reason, admission.message)
+        const evicting =
+          admission.reason === 'insufficient_memory' && this.#evictFor(d, admission.short)
+        const reason = evicting ? 'making_room' : admission.reason
+        const message = evicting
+          ? `${admission.message}: unloading idle on-demand models`
+          : admission.message
+        if (d.record.status.reason !== reason || d.record.message !== message) {
+          d.moveTo('pending', reason, message)
         }
         continue
       }
@@ -228,6 +253,7 @@ export class ModelLifecycle {
       if (loaded !== undefined) {
         this.#deps.crash?.('deploy_loaded')
         d.serve(loaded, (runner, end) => this.#onRunnerEnded(d, runner, end))
+        this.#armIdle(d)
       }
     } catch (err) {
       if (superseded()) return
@@ -336,6 +362,7 @@ export class ModelLifecycle {
       await d.swapTo(loaded, reservation, this.#options.drainMs, (runner, end) =>
         this.#onRunnerEnded(d, runner, end),
       )
+      this.#armIdle(d)
       // The old runners' capacity is free (a deployment may also have shrunk): admit who waits.
       this.#admitPending()
     } catch (err) {
@@ -373,25 +400,151 @@ export class ModelLifecycle {
     this.#queue.enqueue(d)
   }
 
+  /**
+   * The runners serving the model, for one request: an on-demand model at rest is loaded (one
+   * load, whoever asks meanwhile), a load under way is waited for, up to `timeoutMs`. The
+   * deployment counts as used (never idle, never evicted) until `release`. Throws
+   * `model_not_ready` (with the state and reason) when the model is not served (undeployed,
+   * failed), waits for capacity nothing will free soon, or is not ready in time.
+   */
+  async acquire(model: Model, timeoutMs: number): Promise<Serving & { release(): void }> {
+    this.assertOpen()
+    const d = this.table.of(model)
+    const started = this.#clock.now()
+    const until = started + timeoutMs
+    let waited = false
+    d.active += 1
+    let held = true
+    const release = () => {
+      if (!held) return
+      held = false
+      d.active -= 1
+      d.lastUsed = this.#clock.now()
+    }
+    try {
+      for (;;) {
+        const signature = d.signature
+        if (d.pool.targets.length > 0 && signature !== undefined) {
+          d.lastUsed = this.#clock.now()
+          if (waited) {
+            this.#deps.metrics.coldLoadWait.observe(d.labels, (d.lastUsed - started) / 1000)
+          }
+          return { model: d.model, pool: d.pool, signature, release }
+        }
+        const { state } = d.record.status
+        if (!isServed(d.record.desired) || state === 'failed' || waitsForCapacity(d.record)) {
+          throw notReady(d.model, d.record)
+        }
+        if (state === 'not_deployed') {
+          this.#deps.metrics.coldLoads.inc(d.labels)
+          this.#toPending(d, 'first_request')
+          this.#admitPending()
+          continue
+        }
+        waited = true
+        const left = until - this.#clock.now()
+        if (left <= 0 || this.#closed) throw notReady(d.model, d.record)
+        const before = d.record
+        await d.journal.waitFor(() => d.record !== before || d.pool.targets.length > 0, left)
+      }
+    } catch (err) {
+      release()
+      throw err
+    }
+  }
+
+  /** What a deployment is counted as against the node: see `onDemandCharge`. */
+  #chargeFor(d: ModelDeployment) {
+    return d.record.desired === 'on_demand'
+      ? onDemandCharge(d.model, d.measuredBytes)
+      : d.model.resources
+  }
+
+  /**
+   * Starts unloading the least recently used idle on-demand deployments whose memory covers
+   * `shortBytes` (less what evictions under way free already), so `waiting` is admitted once
+   * they are gone. Returns `false` when nothing evictable would make room (then none goes).
+   */
+  #evictFor(waiting: ModelDeployment, shortBytes: number): boolean {
+    let freeing = 0
+    const candidates = []
+    for (const d of this.table.all()) {
+      const reservation = d.reservation
+      if (d === waiting || reservation === undefined) continue
+      const bytes = reservation.charged.memoryBytes * reservation.replicas
+      const { state, reason } = d.record.status
+      if (state === 'unloading' && reason === 'evicted') freeing += bytes
+      else if (
+        state === 'deployed' &&
+        d.record.desired === 'on_demand' &&
+        d.active === 0 &&
+        d.missing <= 0
+      ) {
+        candidates.push({ item: d, lastUsed: d.lastUsed, bytes })
+      }
+    }
+    if (freeing >= shortBytes) return true
+    const victims = pickVictims(candidates, shortBytes - freeing)
+    if (victims === undefined) return false
+    for (const victim of victims) {
+      this.#deps.metrics.evictions.inc(victim.labels)
+      this.#track(this.#unloadAtRest(victim, 'evicted'))
+    }
+    return true
+  }
+
+  /** Unloads an on-demand deployment after its idle timeout without a request. */
+  #armIdle(d: ModelDeployment): void {
+    const own = d.model.serving.idleTimeoutS
+    const idleMs = own === null ? (this.#options.idleTimeoutMs ?? 0) : own * 1000
+    if (d.record.desired !== 'on_demand' || idleMs <= 0) return
+    const check = () => {
+      if (d.record.desired !== 'on_demand' || d.record.status.state !== 'deployed') return
+      const quietMs = this.#clock.now() - d.lastUsed
+      if (d.active > 0 || quietMs < idleMs) {
+        d.scheduleIdleCheck(d.active > 0 ? idleMs : idleMs - quietMs, check)
+        return
+      }
+      this.#track(this.#unloadAtRest(d, 'idle'))
+    }
+    d.lastUsed = Math.max(d.lastUsed, this.#clock.now())
+    d.scheduleIdleCheck(idleMs, check)
+  }
+
+  /**
+   * Returns an on-demand deployment to rest (`idle`, or `evicted` for another's load): its
+   * runners stop and its capacity goes back; it stays served, and its next request loads it.
+   */
+  async #unloadAtRest(d: ModelDeployment, reason: 'idle' | 'evicted'): Promise<void> {
+    d.supersede()
+    d.moveTo('unloading', reason, null)
+    await d.stopAll(this.#options.drainMs)
+    if (d.record.status.state === 'unloading') d.moveTo('not_deployed', reason, null)
+    this.#admitPending()
+  }
+
   #planFor(model: Model): ServingPlan {
     return servingPlan(model, this.#deps.modelDir(model))
   }
 
   /**
-   * Deploys the model (the caller recorded that it is wanted): starts it, starts it again after
-   * `failed`, or with `reload` redeploys it. `generation`: the redeploy generation it is then at.
-   * Resolves once the change is recorded, with the deployment as it then stood.
+   * Deploys the model (the caller recorded that it is wanted, as `desired`: kept loaded, or on
+   * demand): starts it, starts it again after `failed`, or with `reload` redeploys it.
+   * `generation`: the redeploy generation it is then at. Resolves once the change is recorded,
+   * with the deployment as it then stood.
    */
   async deploy(
     model: Model,
     reload: boolean,
     generation: number | undefined,
+    desired: ServedState = 'deployed',
   ): Promise<{ deployment: Deployment; cached: boolean }> {
     this.assertOpen()
     const d = this.table.of(model)
     // The caller's record is the latest (e.g. new serving settings for the next runners).
     d.model = { ...model, deployment: d.record }
-    this.#want(d, 'deployed')
+    this.#want(d, desired)
+    this.#armIdle(d)
     const state = d.record.status.state
     // A redeploy asked while runners are loading is not carried out: the generation stays
     // behind, so following the store asks again once they are up.
@@ -400,6 +553,16 @@ export class ModelLifecycle {
     if (state === 'deployed') {
       if (reload) this.#track(this.#redeploy(d))
       else cached = true
+    } else if (state === 'unloading' && d.record.status.reason !== 'unload_requested') {
+      // Going to rest (idle or evicted): loaded again once it is.
+      void d.journal
+        .waitFor(() => d.record.status.state !== 'unloading', this.#options.drainMs + 60_000)
+        .then(() => {
+          if (d.record.status.state === 'not_deployed' && isServed(d.record.desired)) {
+            this.#toPending(d, 'deploy_requested')
+            this.#admitPending()
+          }
+        })
     } else if (state === 'not_deployed' || state === 'failed') {
       this.#toPending(d, 'deploy_requested')
       this.#admitPending()
@@ -408,6 +571,23 @@ export class ModelLifecycle {
     const deployment = d.record
     await d.journal.settled()
     return { deployment, cached }
+  }
+
+  /**
+   * Serves the model on demand here (another instance was asked): loaded on its first request
+   * here. Runners already serving it stay, and may now go idle or be evicted.
+   */
+  serveOnDemand(model: Model, generation: number | undefined): void {
+    this.assertOpen()
+    const d = this.table.of(model)
+    d.model = { ...model, deployment: d.record }
+    this.#want(d, 'on_demand')
+    if (generation !== undefined) d.generation = generation
+    const { status } = d.record
+    if (status.state === 'not_deployed' && status.reason === 'undeployed') {
+      d.reset({ ...d.record, status: { ...status, reason: 'on_demand' }, message: null })
+    }
+    this.#armIdle(d)
   }
 
   /** Undeploys the model (the caller recorded that it is not wanted): stop, release, rest. */

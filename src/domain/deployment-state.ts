@@ -1,5 +1,6 @@
 import { BerthError } from '../errors/berth-error.js'
 import type { ErrorCode } from '../errors/error-codes.js'
+import type { LoadPolicy } from './model.js'
 
 /** Where a model's deployment is in its life; every state carries a reason and a time. */
 export const DEPLOYMENT_STATES = [
@@ -16,10 +17,19 @@ export type DeploymentState = (typeof DEPLOYMENT_STATES)[number]
 export const DEPLOYMENT_REASONS = [
   'never_deployed',
   'undeployed',
+  // An on-demand model at rest: it loads on its next request.
+  'on_demand',
+  // Unloaded after its idle timeout, or to make room for another model's load.
+  'idle',
+  'evicted',
   'deploy_requested',
+  // An on-demand model loading because a request for it arrived.
+  'first_request',
   'insufficient_cpu',
   'insufficient_memory',
   'insufficient_gpu',
+  // Pending while idle on-demand models are unloaded to make room for it.
+  'making_room',
   'loading_model',
   'ready',
   'restarting',
@@ -46,8 +56,37 @@ export interface DeploymentStatus {
   readonly since: string
 }
 
-/** What the user asked for; the deployment manager works to make the state match it. */
-export type DesiredState = 'deployed' | 'not_deployed'
+/**
+ * What the user asked for; the deployment manager works to make the state match it. `deployed`:
+ * loaded and kept loaded (the `eager` load policy); `on_demand`: served, loaded when a request
+ * (or a deploy) asks and unloaded when idle or evicted; `not_deployed`: not served.
+ */
+export type DesiredState = 'deployed' | 'on_demand' | 'not_deployed'
+
+export const DESIRED_STATES: readonly DesiredState[] = ['deployed', 'on_demand', 'not_deployed']
+
+/** A desired state that serves the model. */
+export type ServedState = Exclude<DesiredState, 'not_deployed'>
+
+/** What a deploy asks for under a load policy. */
+export function desiredFor(policy: LoadPolicy): ServedState {
+  return policy === 'eager' ? 'deployed' : 'on_demand'
+}
+
+/**
+ * What a new model (uploaded, or an org model enabled) is wanted as: deployed now under its load
+ * policy, or, without a deploy, served on its first request when on demand, not served when eager
+ * (it waits for an explicit deploy).
+ */
+export function uploadDesired(deploy: boolean, policy: LoadPolicy): DesiredState {
+  if (deploy) return desiredFor(policy)
+  return policy === 'on_demand' ? 'on_demand' : 'not_deployed'
+}
+
+/** Whether the model is to be served (loaded now or on its first request). */
+export function isServed(desired: DesiredState): boolean {
+  return desired !== 'not_deployed'
+}
 
 /** A model's deployment as recorded: what is wanted, and where it is. */
 export interface Deployment {
@@ -92,13 +131,13 @@ export const UNDEPLOYED = (since: string): Deployment => ({
 })
 
 /**
- * A new model's deployment as first recorded: never deployed yet, but wanted deployed when the
- * upload asked for it, so a crash between the record and the deploy loses no request (a restart
- * deploys what is recorded as wanted).
+ * A new model's deployment as first recorded: never deployed yet, but already wanted as the
+ * upload asked (see `uploadDesired`), so a crash between the record and the deploy loses no
+ * request (a restart deploys what is recorded as wanted).
  */
-export const NEW_DEPLOYMENT = (since: string, deploy: boolean): Deployment => ({
+export const NEW_DEPLOYMENT = (since: string, desired: DesiredState): Deployment => ({
   ...UNDEPLOYED(since),
-  desired: deploy ? 'deployed' : 'not_deployed',
+  desired,
 })
 
 export function canTransition(from: DeploymentState, to: DeploymentState): boolean {

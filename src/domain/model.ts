@@ -60,6 +60,15 @@ export const MEMORY_BYTES_BOUNDS = {
   max: RESOURCE_BOUNDS.maxMemoryGb * GIB,
 } as const
 
+/**
+ * When a model's runners are loaded. `eager`: on deploy, and kept loaded (pinned) until
+ * undeployed. `on_demand`: on the first request (or on deploy), unloaded again after
+ * `idleTimeoutS` without requests, or evicted (least recently used first) when a load needs its
+ * memory.
+ */
+export const LOAD_POLICIES = ['eager', 'on_demand'] as const
+export type LoadPolicy = (typeof LOAD_POLICIES)[number]
+
 /** How a deployment serves requests (dynamic batching, as Triton configures it). */
 export interface ServingSettings {
   /** Most rows run together; `null`: automatic (32 with a dynamic first dimension, else 1). */
@@ -68,18 +77,37 @@ export interface ServingSettings {
   readonly maxQueueDelayUs: number
   /** Runner processes serving the deployment, each admitted against the node's capacity. */
   readonly replicas: number
+  readonly loadPolicy: LoadPolicy
+  /**
+   * For `on_demand`: seconds without a request after which the runners are unloaded; 0: never;
+   * `null`: the server's default (`BERTH_IDLE_TIMEOUT_S`).
+   */
+  readonly idleTimeoutS: number | null
 }
 
 export const DEFAULT_SERVING: ServingSettings = {
   maxBatchSize: null,
   maxQueueDelayUs: 0,
   replicas: 1,
+  loadPolicy: 'eager',
+  idleTimeoutS: null,
+}
+
+/** Whether two settings would run the same runners (the load policy and idle time aside). */
+export function sameRunners(a: ServingSettings, b: ServingSettings): boolean {
+  return (
+    a.maxBatchSize === b.maxBatchSize &&
+    a.maxQueueDelayUs === b.maxQueueDelayUs &&
+    a.replicas === b.replicas
+  )
 }
 
 /** Bounds on the settings a user may choose. */
 export const MAX_BATCH_SIZE = 1024
 export const MAX_QUEUE_DELAY_US = 1_000_000
 export const MAX_REPLICAS = 16
+/** A week: longer idle times are better said as 0 (never). */
+export const MAX_IDLE_TIMEOUT_S = 604_800
 
 /** Where the uploaded archive is kept, unchanged. */
 export interface StoredArchive {

@@ -106,11 +106,22 @@ export interface Serving {
   readonly signature: Signature
 }
 
+/** A deployment held for one request: `release` once its answer is done. */
+export interface Acquired extends Serving {
+  release(): void
+}
+
 /** What the data plane needs of the deployments: which runners serve a model, and its signature. */
 export interface ServingLookup {
   /**
-   * The runners answering the model's requests. Throws `model_not_ready` (with the state and
-   * reason) when there is none.
+   * The runners answering the model's requests, for one request: an on-demand model at rest is
+   * loaded first, waiting up to `timeoutMs`. Throws `model_not_ready` (with the state and
+   * reason) when the model is not served or not ready in time.
+   */
+  acquire(model: Model, timeoutMs: number): Promise<Acquired>
+  /**
+   * The runners answering the model's requests now. Throws `model_not_ready` (with the state and
+   * reason) when there is none (an on-demand model at rest has none until a request loads it).
    */
   serving(model: Model): Serving
   /** The inputs and outputs the model's serving runner reported, when it has one. */
@@ -218,7 +229,8 @@ export class InferenceService {
 
   /**
    * Throws `model_not_servable` (400) for a model berth cannot run, `model_not_ready` (503, with
-   * the state and reason) for one that is not deployed now.
+   * the state and reason) for one that is not deployed now (an on-demand model at rest is not
+   * ready, though a request would load it).
    */
   assertReady(model: Model): void {
     if (!isRunnable(model)) throw notServable(model)
@@ -234,12 +246,12 @@ export class InferenceService {
    * `request_body_too_large` (JSON past its bound).
    */
   inferOip(model: Model, body: Buffer, headerLength: number | undefined): Promise<EncodedResponse> {
-    return this.#measured(model, async (deadline) => {
+    return this.#measured(model, async (deadline, hold) => {
       this.#checkJsonBytes(headerLength ?? body.length)
       const decoded = await this.#codec.decode(body, headerLength)
-      if ('task' in decoded) return this.#task(model, decoded.task, deadline)
+      if ('task' in decoded) return this.#task(model, decoded.task, deadline, hold)
       const request = decoded.request
-      const outputs = await this.#infer(model, request, deadline)
+      const outputs = await this.#infer(model, request, deadline, hold)
       return this.#codec.encode(
         { modelName: model.name, modelVersion: model.version, id: request.id },
         outputs,
@@ -257,12 +269,17 @@ export class InferenceService {
    * runs (see `checkSizes`), `inference_out_of_memory` when it did not fit after all.
    */
   infer(model: Model, request: InferRequest): Promise<WireTensor[]> {
-    return this.#measured(model, (deadline) => this.#infer(model, request, deadline))
+    return this.#measured(model, (deadline, hold) => this.#infer(model, request, deadline, hold))
   }
 
-  async #infer(model: Model, request: InferRequest, deadline: number): Promise<WireTensor[]> {
+  async #infer(
+    model: Model,
+    request: InferRequest,
+    deadline: number,
+    hold: Hold,
+  ): Promise<WireTensor[]> {
     if (!isRunnable(model)) throw notServable(model)
-    const serving = this.#deployments.serving(model)
+    const serving = await hold(model, deadline)
     const signature = servedOnnx(model.manifest) ?? serving.signature
     const inputs = checkInputs(signature, request.inputs, request.outputs)
     const bytes = checkSizes(signature, inputs, request.outputs, this.#limitsOf(serving.model))
@@ -276,7 +293,12 @@ export class InferenceService {
   }
 
   /** Texts in, `{embeddings, dimensions}` or `{predictions}` out. */
-  async #task(model: Model, input: unknown, deadline: number): Promise<EncodedResponse> {
+  async #task(
+    model: Model,
+    input: unknown,
+    deadline: number,
+    hold: Hold,
+  ): Promise<EncodedResponse> {
     const task = taskOf(model)
     if (task === undefined) {
       throw new BerthError(
@@ -297,7 +319,7 @@ export class InferenceService {
       )
     }
     const texts = input as string[]
-    const serving = this.#deployments.serving(model)
+    const serving = await hold(model, deadline)
     const text: WireTensor = {
       name: TEXT_INPUT,
       datatype: 'BYTES',
@@ -353,18 +375,31 @@ export class InferenceService {
     })
   }
 
-  /** Runs `work` with the request's deadline, recording its outcome and latency. */
-  async #measured<T>(model: Model, work: (deadline: number) => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` with the request's deadline and a way to hold the model's deployment for it
+   * (released when the work ends), recording its outcome and latency.
+   */
+  async #measured<T>(
+    model: Model,
+    work: (deadline: number, hold: Hold) => Promise<T>,
+  ): Promise<T> {
     const started = performance.now()
     const labels = modelLabels(model)
+    const held: Acquired[] = []
+    const hold: Hold = async (m, deadline) => {
+      const acquired = await this.#deployments.acquire(m, Math.max(0, deadline - performance.now()))
+      held.push(acquired)
+      return acquired
+    }
     try {
-      const result = await work(started + this.#timeoutMs)
+      const result = await work(started + this.#timeoutMs, hold)
       this.#count(labels, 'success')
       return result
     } catch (err) {
       this.#count(labels, outcomeOf(err))
       throw err
     } finally {
+      for (const acquired of held) acquired.release()
       this.#metrics.inferenceDuration.observe(labels, (performance.now() - started) / 1000)
     }
   }
@@ -403,6 +438,9 @@ export class InferenceService {
     this.#metrics.inferenceRequests.inc({ ...labels, outcome })
   }
 }
+
+/** Holds the model's deployment for the request (loading it when on demand and at rest). */
+type Hold = (model: Model, deadline: number) => Promise<Serving>
 
 /** Batchable: every input and output has a named (dynamic) first dimension. */
 function batchable(signature: Signature): boolean {

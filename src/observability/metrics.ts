@@ -36,6 +36,9 @@ const PER_MODEL_METRICS = [
   'deployment_state',
   'runner_restarts_total',
   'model_load_duration_seconds',
+  'model_evictions_total',
+  'model_cold_loads_total',
+  'model_cold_load_wait_seconds',
 ] as const
 
 /** A sample's `namespace` label (label values escape `\\`, `"` and newlines). */
@@ -65,6 +68,12 @@ export class Metrics {
   readonly deploymentState: Gauge<ModelLabel | 'state'>
   readonly runnerRestarts: Counter<ModelLabel>
   readonly modelLoadDuration: Histogram<ModelLabel>
+  /** On-demand deployments unloaded to make room for another model's load. */
+  readonly evictions: Counter<ModelLabel>
+  /** Loads of an on-demand model that a request started. */
+  readonly coldLoads: Counter<ModelLabel>
+  /** How long requests waited for their model to load (on-demand models at rest). */
+  readonly coldLoadWait: Histogram<ModelLabel>
   /** Counts capacity leaks when scraped; nothing to count until `watchCapacityLeaks`. */
   #countLeaks: () => number = () => 0
 
@@ -130,6 +139,25 @@ export class Metrics {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
       registers,
     })
+    this.evictions = new Counter({
+      name: `${METRIC_PREFIX}model_evictions_total`,
+      help: 'Times an idle on-demand model was unloaded to make room for another model',
+      labelNames: perModel,
+      registers,
+    })
+    this.coldLoads = new Counter({
+      name: `${METRIC_PREFIX}model_cold_loads_total`,
+      help: 'Loads of an on-demand model started by a request for it',
+      labelNames: perModel,
+      registers,
+    })
+    this.coldLoadWait = new Histogram({
+      name: `${METRIC_PREFIX}model_cold_load_wait_seconds`,
+      help: 'Time a request waited for its model to load before it ran',
+      labelNames: perModel,
+      buckets: [0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    })
     const metrics = this
     new Gauge({
       name: `${METRIC_PREFIX}capacity_leaks`,
@@ -164,6 +192,9 @@ export class Metrics {
       this.batchSize,
       this.runnerRestarts,
       this.modelLoadDuration,
+      this.evictions,
+      this.coldLoads,
+      this.coldLoadWait,
     ]) {
       metric.remove(model)
     }

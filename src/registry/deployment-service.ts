@@ -1,5 +1,5 @@
 import type { DeploymentControl } from '../deployments/deployment-control.js'
-import type { Model, ServingSettings } from '../domain/model.js'
+import { type Model, type ServingSettings, sameRunners } from '../domain/model.js'
 import type { Principal } from '../domain/organization.js'
 import type { ModelRecords } from '../metadata/metadata-store.js'
 import type { ModelCatalog } from './model-catalog.js'
@@ -63,8 +63,9 @@ export class DeploymentService {
       const serving = { ...model.serving, ...options.serving }
       if (JSON.stringify(serving) !== JSON.stringify(model.serving)) {
         await this.#deps.metadata.setServing(model.namespaceId, model.modelId, serving)
+        // A new load policy or idle time needs no new runners.
+        reload ||= !sameRunners(serving, model.serving)
         model = { ...model, serving }
-        reload = true
       }
     }
     await this.#deps.install(model)

@@ -318,7 +318,8 @@ export class OrgModelRegistry {
       framework: org.framework,
       taskType: org.taskType,
       resources: { ...org.resources, ...options.resourceOverrides },
-      serving: DEFAULT_SERVING,
+      // Enabled without a deploy, it is served on its first request.
+      serving: { ...DEFAULT_SERVING, loadPolicy: options.deploy ? 'eager' : 'on_demand' },
       archive: {
         key: org.archive.key,
         url: org.archive.url,

@@ -9,7 +9,7 @@ import {
 import { artifactKey } from '../artifacts/artifact-key.js'
 import type { ArtifactStore } from '../artifacts/artifact-store.js'
 import { type CrashHook, noCrash } from '../domain/crash-points.js'
-import { NEW_DEPLOYMENT } from '../domain/deployment-state.js'
+import { NEW_DEPLOYMENT, uploadDesired } from '../domain/deployment-state.js'
 import { newId } from '../domain/ids.js'
 import { type Manifest, servedOnnx } from '../domain/manifest.js'
 import {
@@ -161,7 +161,7 @@ export class UploadPipeline {
         serving: request.serving,
         archive: { key, url: artifacts.urlOf(key), sha256, sizeBytes },
         manifest,
-        deployment: NEW_DEPLOYMENT(now, request.deploy),
+        deployment: NEW_DEPLOYMENT(now, uploadDesired(request.deploy, request.serving.loadPolicy)),
         createdAt: now,
         updatedAt: now,
       }
@@ -205,7 +205,10 @@ export class UploadPipeline {
       await installed.installLocally(model)
       await metadata.createModel({
         ...model,
-        deployment: NEW_DEPLOYMENT(model.deployment.status.since, options.deploy),
+        deployment: NEW_DEPLOYMENT(
+          model.deployment.status.since,
+          uploadDesired(options.deploy, model.serving.loadPolicy),
+        ),
       })
     } catch (err) {
       await installed.forgetLocally(model)

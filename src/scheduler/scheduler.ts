@@ -4,8 +4,13 @@ import type { Signature, WireTensor } from '../tensors/tensor.js'
 
 /** Capacity held for a deployment's runners (`replicas` of `resources` each) until released. */
 export interface Reservation {
-  /** What each runner gets. */
+  /** What each runner gets (its memory is the runner's limit). */
   readonly resources: ResourceRequirements
+  /**
+   * What each runner is counted as against the node: `resources` unless the reservation was
+   * made with a smaller charge (an on-demand model, admitted by its resident size).
+   */
+  readonly charged: ResourceRequirements
   readonly replicas: number
   /** Returns the capacity to the node. Idempotent. */
   release(): void
@@ -16,6 +21,8 @@ export interface Refusal {
   readonly reason: 'insufficient_cpu' | 'insufficient_memory' | 'insufficient_gpu'
   readonly never: boolean
   readonly message: string
+  /** How much more would have to be free (CPUs, bytes or GPUs, as `reason` says). */
+  readonly short: number
 }
 
 /**
@@ -78,9 +85,14 @@ export interface Runner {
 export interface Scheduler {
   /**
    * Holds capacity for `replicas` runners of `resources` each, all or nothing, or says why it
-   * cannot now (or ever).
+   * cannot now (or ever). `charge`: what each runner is counted as against the node instead of
+   * `resources` (never more than them); whether it can ever fit is judged by `resources`.
    */
-  reserve(resources: ResourceRequirements, replicas?: number): Reservation | Refusal
+  reserve(
+    resources: ResourceRequirements,
+    replicas?: number,
+    charge?: ResourceRequirements,
+  ): Reservation | Refusal
   /** The reservations not yet released: the capacity that is taken, for audits. */
   held(): readonly Reservation[]
   /**

@@ -342,10 +342,24 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
 
       it('records serving settings, automatic batch size included', async () => {
         const ns = await freshNamespace()
-        const m = model(ns, { serving: { maxBatchSize: null, maxQueueDelayUs: 0, replicas: 1 } })
+        const m = model(ns, {
+          serving: {
+            maxBatchSize: null,
+            maxQueueDelayUs: 0,
+            replicas: 1,
+            loadPolicy: 'eager',
+            idleTimeoutS: null,
+          },
+        })
         await store.createModel(m)
         assert.deepEqual((await store.findModel(ns.id, m.modelId))?.serving, m.serving)
-        const changed = { maxBatchSize: 64, maxQueueDelayUs: 500, replicas: 3 }
+        const changed = {
+          maxBatchSize: 64,
+          maxQueueDelayUs: 500,
+          replicas: 3,
+          loadPolicy: 'on_demand' as const,
+          idleTimeoutS: 30,
+        }
         assert.equal(await store.setServing(ns.id, m.modelId, changed), true)
         assert.deepEqual((await store.findModel(ns.id, m.modelId))?.serving, changed)
         assert.equal(await store.setServing(ns.id, 'gone_1_0_0', changed), false)

@@ -11,14 +11,19 @@ function node(cpus: number) {
     reserve(resources: ResourceRequirements, replicas = 1): Reservation | Refusal {
       const want = resources.numCpus * replicas
       if (resources.numGpus > 0) {
-        return { reason: 'insufficient_gpu', never: true, message: 'no GPU here' }
+        return { reason: 'insufficient_gpu', never: true, message: 'no GPU here', short: 1 }
       }
-      if (want > cpus) return { reason: 'insufficient_cpu', never: true, message: 'too big' }
-      if (want > free) return { reason: 'insufficient_cpu', never: false, message: 'busy' }
+      if (want > cpus) {
+        return { reason: 'insufficient_cpu', never: true, message: 'too big', short: want - cpus }
+      }
+      if (want > free) {
+        return { reason: 'insufficient_cpu', never: false, message: 'busy', short: want - free }
+      }
       free -= want
       let released = false
       return {
         resources,
+        charged: resources,
         replicas,
         release() {
           if (!released) free += want
@@ -54,6 +59,7 @@ describe('admission queue', () => {
       kind: 'waits',
       reason: 'insufficient_cpu',
       message: 'busy',
+      short: 1,
     })
     assert.deepEqual(queue.reserve(cpus(3), 1), {
       kind: 'never',

@@ -9,7 +9,7 @@ import type { Clock } from '../../src/domain/clock.js'
 import type { Deployment } from '../../src/domain/deployment-state.js'
 import { UNDEPLOYED } from '../../src/domain/deployment-state.js'
 import { newId } from '../../src/domain/ids.js'
-import type { Model, ResourceRequirements } from '../../src/domain/model.js'
+import { DEFAULT_SERVING, type Model, type ResourceRequirements } from '../../src/domain/model.js'
 import { SqliteMetadataStore } from '../../src/metadata/sqlite/sqlite-metadata-store.js'
 import { Metrics } from '../../src/observability/metrics.js'
 import { LocalScheduler } from '../../src/scheduler/local/local-scheduler.js'
@@ -116,7 +116,7 @@ export async function deploymentHarness(options: HarnessOptions) {
           name,
           taskType: null,
           resources: { numCpus: 1, numGpus: 0, memoryBytes: 1 * GIB, ...resources },
-          serving: { maxBatchSize: null, maxQueueDelayUs: 0, replicas },
+          serving: { ...DEFAULT_SERVING, replicas },
           createdAt: now,
           updatedAt: now,
           deployment: UNDEPLOYED(now),

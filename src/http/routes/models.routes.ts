@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import type { z } from 'zod'
 import type { StagedArchive } from '../../archives/archive-workspace.js'
 import { mixpeekStatus } from '../../domain/deployment-state.js'
-import type { Model, ServingSettings } from '../../domain/model.js'
+import type { LoadPolicy, Model, ServingSettings } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
 import { BerthError, isBerthError } from '../../errors/berth-error.js'
 import type { Metrics } from '../../observability/metrics.js'
@@ -393,6 +393,8 @@ function uploadRequestOf(form: z.output<typeof UploadModelBodySchema>): UploadRe
       maxBatchSize: form.max_batch_size ?? null,
       maxQueueDelayUs: form.max_queue_delay_us,
       replicas: form.replicas,
+      loadPolicy: form.load_policy ?? (form.deploy ? 'eager' : 'on_demand'),
+      idleTimeoutS: form.idle_timeout_s ?? null,
     },
     deploy: form.deploy,
   }
@@ -403,8 +405,12 @@ function servingChange(body: {
   max_batch_size?: number | null | undefined
   max_queue_delay_us?: number | undefined
   replicas?: number | undefined
+  load_policy?: LoadPolicy | undefined
+  idle_timeout_s?: number | null | undefined
 }): Partial<ServingSettings> {
   return {
+    ...(body.load_policy === undefined ? {} : { loadPolicy: body.load_policy }),
+    ...(body.idle_timeout_s === undefined ? {} : { idleTimeoutS: body.idle_timeout_s }),
     ...(body.max_batch_size === undefined ? {} : { maxBatchSize: body.max_batch_size }),
     ...(body.max_queue_delay_us === undefined ? {} : { maxQueueDelayUs: body.max_queue_delay_us }),
     ...(body.replicas === undefined ? {} : { replicas: body.replicas }),

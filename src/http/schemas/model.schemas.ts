@@ -2,7 +2,9 @@ import { z } from 'zod'
 import type { StagedArchive } from '../../archives/archive-workspace.js'
 import { DEPLOYMENT_STATES } from '../../domain/deployment-state.js'
 import {
+  LOAD_POLICIES,
   MAX_BATCH_SIZE,
+  MAX_IDLE_TIMEOUT_S,
   MAX_QUEUE_DELAY_US,
   MAX_REPLICAS,
   MODEL_NAME_PATTERN,
@@ -113,7 +115,20 @@ export const UploadModelBodySchema = z.object({
   }),
   deploy: formBoolean(true).meta({
     title: 'Deploy',
-    description: 'berth: deploy right after upload (default true)',
+    description:
+      'berth: deploy right after upload (default true); false with load_policy on_demand (its default then) serves the model on its first request',
+  }),
+  load_policy: absentIfBlank(z.enum(LOAD_POLICIES).optional()).meta({
+    title: 'Load Policy',
+    description:
+      'berth: eager loads on deploy and keeps the model loaded; on_demand loads it on its first request (or on deploy) and unloads it when idle or evicted for memory (default: eager with deploy, on_demand without)',
+  }),
+  idle_timeout_s: formInteger(
+    z.number(NOT_INTEGER).int().min(0).max(MAX_IDLE_TIMEOUT_S).optional(),
+  ).meta({
+    title: 'Idle Timeout S',
+    description:
+      'berth: for on_demand, seconds without a request before the model is unloaded; 0: never (default: the server\'s BERTH_IDLE_TIMEOUT_S)',
   }),
   max_batch_size: formInteger(
     z.number(NOT_INTEGER).int().min(1).max(MAX_BATCH_SIZE).optional(),
@@ -141,7 +156,10 @@ schemaRegistry.add(UploadModelBodySchema, {
 /** berth's view of a deployment: its state (`domain/deployment-state.ts`), reason and time. */
 export const DeploymentSchema = z.object({
   state: z.enum(DEPLOYMENT_STATES),
-  reason: z.string().describe('machine-readable, e.g. insufficient_cpu, runner_crashed'),
+  desired: z
+    .enum(['deployed', 'on_demand', 'not_deployed'])
+    .describe('what was asked: deployed (eager), on_demand (served, loaded when used) or not_deployed'),
+  reason: z.string().describe('machine-readable, e.g. insufficient_memory, idle, runner_crashed'),
   since: z.string().describe('when the state was entered'),
   message: z.string().nullable().describe('detail for the reason, e.g. the load error'),
   replicas: z.number().int().describe('runner processes serving the model now'),
@@ -224,6 +242,12 @@ export const CustomModelSchema = z.object({
       .number()
       .int()
       .describe('runner processes wanted (deployment.replicas: running now)'),
+    load_policy: z.enum(LOAD_POLICIES),
+    idle_timeout_s: z
+      .number()
+      .int()
+      .nullable()
+      .describe("on_demand: seconds idle before unloading; 0: never; null: the server's default"),
   }),
   manifest: z.record(z.string(), z.unknown()).describe('what validation found in the archive'),
   created_at: z.string(),
@@ -290,6 +314,8 @@ export const DeployBodySchema = z
     max_batch_size: z.number().int().min(1).max(MAX_BATCH_SIZE).nullable().optional(),
     max_queue_delay_us: z.number().int().min(0).max(MAX_QUEUE_DELAY_US).optional(),
     replicas: z.number().int().min(1).max(MAX_REPLICAS).optional(),
+    load_policy: z.enum(LOAD_POLICIES).optional(),
+    idle_timeout_s: z.number().int().min(0).max(MAX_IDLE_TIMEOUT_S).nullable().optional(),
   })
   .strict()
   .nullable()

@@ -14,6 +14,7 @@ import type { TensorSpec } from '../../tensors/tensor.js'
 export function deploymentView(deployment: Deployment, replicas: number) {
   return {
     state: deployment.status.state,
+    desired: deployment.desired,
     reason: deployment.status.reason,
     since: deployment.status.since,
     message: deployment.message,
@@ -52,6 +53,8 @@ export function modelView(model: Model, endpoint: string, replicas: number) {
       max_batch_size: model.serving.maxBatchSize,
       max_queue_delay_us: model.serving.maxQueueDelayUs,
       replicas: model.serving.replicas,
+      load_policy: model.serving.loadPolicy,
+      idle_timeout_s: model.serving.idleTimeoutS,
     },
     manifest: manifestView(model.manifest),
     created_at: model.createdAt,

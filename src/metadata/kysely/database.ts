@@ -66,6 +66,8 @@ export interface ModelsTable {
   max_batch_size: number | null
   max_queue_delay_us: number
   replicas: number
+  load_policy: string
+  idle_timeout_s: number | null
   /** Set when the model is an org model enabled in this namespace. */
   org_upload_id: string | null
   /** Redeploys asked through any instance (default 0 on insert). */

@@ -9,6 +9,7 @@ import type {
 } from '../../domain/deployment-state.js'
 import type { Manifest } from '../../domain/manifest.js'
 import type {
+  LoadPolicy,
   Model,
   ModelDescriptor,
   ResourceRequirements,
@@ -205,6 +206,8 @@ export function toModel(row: Selectable<ModelsTable>): Model {
       maxBatchSize: row.max_batch_size === null ? null : Number(row.max_batch_size),
       maxQueueDelayUs: Number(row.max_queue_delay_us),
       replicas: Number(row.replicas),
+      loadPolicy: row.load_policy as LoadPolicy,
+      idleTimeoutS: row.idle_timeout_s === null ? null : Number(row.idle_timeout_s),
     },
     archive: toArchive(row),
     manifest: JSON.parse(row.manifest) as Manifest,
@@ -225,11 +228,16 @@ export function toModel(row: Selectable<ModelsTable>): Model {
 
 export function servingColumns(
   serving: ServingSettings,
-): Pick<ModelsTable, 'max_batch_size' | 'max_queue_delay_us' | 'replicas'> {
+): Pick<
+  ModelsTable,
+  'max_batch_size' | 'max_queue_delay_us' | 'replicas' | 'load_policy' | 'idle_timeout_s'
+> {
   return {
     max_batch_size: serving.maxBatchSize,
     max_queue_delay_us: serving.maxQueueDelayUs,
     replicas: serving.replicas,
+    load_policy: serving.loadPolicy,
+    idle_timeout_s: serving.idleTimeoutS,
   }
 }
 

@@ -7,6 +7,7 @@ import { replicas } from './0005-replicas.js'
 import { orgModels } from './0006-org-models.js'
 import { deployGeneration } from './0007-deploy-generation.js'
 import { archiveUrls } from './0008-archive-urls.js'
+import { loadPolicy } from './0009-load-policy.js'
 
 /**
  * Every schema migration, in order. Names sort lexically; never rename or edit a released
@@ -21,4 +22,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0006-org-models': orgModels,
   '0007-deploy-generation': deployGeneration,
   '0008-archive-urls': archiveUrls,
+  '0009-load-policy': loadPolicy,
 }

@@ -86,13 +86,23 @@ export class LocalScheduler implements Scheduler {
     return scheduler
   }
 
-  reserve(resources: ResourceRequirements, replicas = 1): Reservation | Refusal {
-    const total: ResourceRequirements = {
-      numCpus: resources.numCpus * replicas,
-      memoryBytes: resources.memoryBytes * replicas,
-      numGpus: resources.numGpus * replicas,
+  reserve(
+    resources: ResourceRequirements,
+    replicas = 1,
+    charge: ResourceRequirements = resources,
+  ): Reservation | Refusal {
+    const times = (r: ResourceRequirements): ResourceRequirements => ({
+      numCpus: r.numCpus * replicas,
+      memoryBytes: r.memoryBytes * replicas,
+      numGpus: r.numGpus * replicas,
+    })
+    const charged: ResourceRequirements = {
+      numCpus: Math.min(charge.numCpus, resources.numCpus),
+      memoryBytes: Math.min(charge.memoryBytes, resources.memoryBytes),
+      numGpus: Math.min(charge.numGpus, resources.numGpus),
     }
-    const refusal = this.#refusalFor(total, replicas)
+    const total = times(charged)
+    const refusal = this.#refusalFor(times(resources), total, replicas)
     if (refusal !== undefined) return refusal
     const used = this.#used
     used.cpus += total.numCpus
@@ -101,6 +111,7 @@ export class LocalScheduler implements Scheduler {
     let released = false
     const reservation: Reservation = {
       resources,
+      charged,
       replicas,
       release: () => {
         if (released) return
@@ -232,14 +243,30 @@ export class LocalScheduler implements Scheduler {
     return promise
   }
 
-  /** Why `r` (the total for `replicas` runners) does not fit, now or ever. */
-  #refusalFor(r: ResourceRequirements, replicas: number): Refusal | undefined {
+  /**
+   * Why `charged` (the total counted for `replicas` runners) does not fit now, or `r` (what they
+   * ask for in all) ever.
+   */
+  #refusalFor(
+    r: ResourceRequirements,
+    charged: ResourceRequirements,
+    replicas: number,
+  ): Refusal | undefined {
     const node = this.#options.node
     const cpuCapacity = node.cpus * node.cpuOvercommit
-    const checks: ReadonlyArray<readonly [Refusal['reason'], number, number, number, string]> = [
-      ['insufficient_gpu', r.numGpus, this.#used.gpus, node.gpus, 'GPUs'],
-      ['insufficient_memory', r.memoryBytes, this.#used.memoryBytes, node.memoryBytes, 'bytes'],
-      ['insufficient_cpu', r.numCpus, this.#used.cpus, cpuCapacity, 'CPUs'],
+    const checks: ReadonlyArray<
+      readonly [Refusal['reason'], number, number, number, string, number]
+    > = [
+      ['insufficient_gpu', r.numGpus, this.#used.gpus, node.gpus, 'GPUs', charged.numGpus],
+      [
+        'insufficient_memory',
+        r.memoryBytes,
+        this.#used.memoryBytes,
+        node.memoryBytes,
+        'bytes',
+        charged.memoryBytes,
+      ],
+      ['insufficient_cpu', r.numCpus, this.#used.cpus, cpuCapacity, 'CPUs', charged.numCpus],
     ]
     const of = replicas === 1 ? '' : ` (${replicas} replicas)`
     // Never-fitting requests first: they fail at once, whatever else is running.
@@ -249,15 +276,17 @@ export class LocalScheduler implements Scheduler {
           reason,
           never: true,
           message: `asks for ${asked} ${unit}${of}; this node has ${capacity}`,
+          short: asked - capacity,
         }
       }
     }
-    for (const [reason, asked, used, capacity, unit] of checks) {
-      if (used + asked > capacity + 1e-9) {
+    for (const [reason, , used, capacity, unit, counted] of checks) {
+      if (used + counted > capacity + 1e-9) {
         return {
           reason,
           never: false,
-          message: `asks for ${asked} ${unit}${of}; ${Math.max(0, capacity - used)} of ${capacity} are free`,
+          message: `asks for ${counted} ${unit}${of}; ${Math.max(0, capacity - used)} of ${capacity} are free`,
+          short: used + counted - capacity,
         }
       }
     }
