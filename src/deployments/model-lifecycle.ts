@@ -380,7 +380,11 @@ export class ModelLifecycle {
   async #stop(d: ModelDeployment): Promise<void> {
     d.supersede()
     this.#queue.remove(d)
-    const state = d.record.status.state
+    const { state, reason } = d.record.status
+    if (state === 'not_deployed' && reason !== 'undeployed') {
+      // At rest (never deployed, idle, evicted): now not served either.
+      d.reset({ ...d.record, status: { ...d.record.status, reason: 'undeployed' }, message: null })
+    }
     if (state === 'not_deployed' || state === 'unloading') return
     if (state === 'failed' || state === 'pending') {
       // Idempotent: nothing should be held here, and if anything is, it is not kept.
@@ -519,7 +523,10 @@ export class ModelLifecycle {
     d.supersede()
     d.moveTo('unloading', reason, null)
     await d.stopAll(this.#options.drainMs)
-    if (d.record.status.state === 'unloading') d.moveTo('not_deployed', reason, null)
+    if (d.record.status.state === 'unloading') {
+      // Undeployed meanwhile: no longer served at all.
+      d.moveTo('not_deployed', isServed(d.record.desired) ? reason : 'undeployed', null)
+    }
     this.#admitPending()
   }
 

@@ -10,11 +10,15 @@ const RUNNER_BASE_BYTES = 96 * 1024 ** 2
  * What each runner of an on-demand deployment is counted as against the node: no CPUs (they are
  * a share of the node's threads, not a cap on how many models are loaded), its GPUs, and its
  * resident memory as last measured, or before its first load an estimate (the runner's base
- * plus twice the archive: the weights loaded and the runtime's copy of them); never more than the
- * `memory_gb` it is held to.
+ * plus twice the model's files: the weights read and the runtime's copy of them); never more
+ * than the `memory_gb` it is held to.
  */
-export function onDemandCharge(model: Model, measuredBytes: number | undefined): ResourceRequirements {
-  const estimate = RUNNER_BASE_BYTES + 2 * model.archive.sizeBytes
+export function onDemandCharge(
+  model: Model,
+  measuredBytes: number | undefined,
+): ResourceRequirements {
+  const files = model.manifest.files.reduce((sum, f) => sum + f.sizeBytes, 0)
+  const estimate = RUNNER_BASE_BYTES + 2 * files
   return {
     numCpus: 0,
     numGpus: model.resources.numGpus,

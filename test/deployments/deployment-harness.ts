@@ -7,9 +7,14 @@ import type { NodeCapacity } from '../../src/config/config.js'
 import { DeploymentManager } from '../../src/deployments/deployment-manager.js'
 import type { Clock } from '../../src/domain/clock.js'
 import type { Deployment } from '../../src/domain/deployment-state.js'
-import { UNDEPLOYED } from '../../src/domain/deployment-state.js'
+import { NEW_DEPLOYMENT, UNDEPLOYED } from '../../src/domain/deployment-state.js'
 import { newId } from '../../src/domain/ids.js'
-import { DEFAULT_SERVING, type Model, type ResourceRequirements } from '../../src/domain/model.js'
+import {
+  DEFAULT_SERVING,
+  type Model,
+  type ResourceRequirements,
+  type ServingSettings,
+} from '../../src/domain/model.js'
 import { SqliteMetadataStore } from '../../src/metadata/sqlite/sqlite-metadata-store.js'
 import { Metrics } from '../../src/observability/metrics.js'
 import { LocalScheduler } from '../../src/scheduler/local/local-scheduler.js'
@@ -109,6 +114,7 @@ export async function deploymentHarness(options: HarnessOptions) {
       name: string,
       resources: Partial<ResourceRequirements> = {},
       replicas = 1,
+      serving: Partial<ServingSettings> = {},
     ): Promise<Model> {
       const model = modelRecord(
         { id: namespaceId, organizationId: orgId },
@@ -116,10 +122,14 @@ export async function deploymentHarness(options: HarnessOptions) {
           name,
           taskType: null,
           resources: { numCpus: 1, numGpus: 0, memoryBytes: 1 * GIB, ...resources },
-          serving: { ...DEFAULT_SERVING, replicas },
+          serving: { ...DEFAULT_SERVING, replicas, ...serving },
           createdAt: now,
           updatedAt: now,
-          deployment: UNDEPLOYED(now),
+          // On demand: served (loaded by its first request), as an upload without deploy.
+          deployment:
+            serving.loadPolicy === 'on_demand'
+              ? NEW_DEPLOYMENT(now, 'on_demand')
+              : UNDEPLOYED(now),
         },
       )
       await store.createModel(model)

@@ -164,8 +164,19 @@ describe('model upload', () => {
         key: BOOTSTRAP_KEY,
       })
     ).json().model
-    assert.deepEqual(model.serving, { max_batch_size: 8, max_queue_delay_us: 250, replicas: 2 })
-    const plain = await upload([file(onnxArchive), ...fields({ version: '3.0.1' })])
+    // Without a deploy, served on its first request (and unloaded after the server's idle time).
+    assert.deepEqual(model.serving, {
+      max_batch_size: 8,
+      max_queue_delay_us: 250,
+      replicas: 2,
+      load_policy: 'on_demand',
+      idle_timeout_s: null,
+    })
+    assert.equal(model.deployment.desired, 'on_demand')
+    const plain = await upload([
+      file(onnxArchive),
+      ...fields({ version: '3.0.1', load_policy: 'eager' }),
+    ])
     assert.equal(plain.statusCode, 200, plain.body)
     const auto = (
       await t.request({
@@ -174,7 +185,15 @@ describe('model upload', () => {
         key: BOOTSTRAP_KEY,
       })
     ).json().model
-    assert.deepEqual(auto.serving, { max_batch_size: null, max_queue_delay_us: 0, replicas: 1 })
+    assert.deepEqual(auto.serving, {
+      max_batch_size: null,
+      max_queue_delay_us: 0,
+      replicas: 1,
+      load_policy: 'eager',
+      idle_timeout_s: null,
+    })
+    // Eager without a deploy: registered, served once deployed.
+    assert.equal(auto.deployment.desired, 'not_deployed')
   })
 
   it('answers 422 listing every invalid or missing field, keeping nothing', async () => {
