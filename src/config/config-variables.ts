@@ -249,7 +249,8 @@ export const CONFIG_VARIABLES = {
     default: 600,
     min: 0,
     max: 604_800,
-    meaning: "seconds an on-demand model may go without a request before it is unloaded, unless it sets its own idle_timeout_s; 0: never",
+    meaning:
+      'seconds an on-demand model may go without a request before it is unloaded, unless it sets its own idle_timeout_s; 0: never',
   },
   BERTH_DEPLOY_WAIT_TIMEOUT_MS: {
     kind: 'int',

@@ -9,11 +9,8 @@ import type {
 } from '../metadata/metadata-store.js'
 import type { Signature } from '../tensors/tensor.js'
 import type { DeploymentControl, DeployOptions } from './deployment-control.js'
-import {
-  ModelLifecycle,
-  type ModelLifecycleDeps,
-  type ModelLifecycleOptions,
-} from './model-lifecycle.js'
+import { ModelLifecycle } from './model-lifecycle.js'
+import type { ModelLifecycleDeps, ModelLifecycleOptions } from './model-lifecycle-options.js'
 import type { ReservationAudit } from './reservation-audit.js'
 
 export type DeploymentManagerOptions = ModelLifecycleOptions

@@ -1,11 +1,8 @@
-import type { Logger } from 'pino'
 import { type Clock, systemClock } from '../domain/clock.js'
-import type { CrashHook } from '../domain/crash-points.js'
 import {
   type Deployment,
   type DeploymentReason,
   type DesiredState,
-  isServed,
   loadFailureOf,
   RUNNER_FAILURES,
   type RunnerFailure,
@@ -14,56 +11,18 @@ import {
 import { type Model, modelKey } from '../domain/model.js'
 import { type ServingPlan, servingPlan } from '../domain/serving-plan.js'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
-import type { DeploymentRecords } from '../metadata/metadata-store.js'
-import { type Metrics, modelLabels } from '../observability/metrics.js'
-import type { Reservation, Runner, RunnerEnd, Scheduler } from '../scheduler/scheduler.js'
+import type { Acquired } from '../inference/inference-service.js'
+import { modelLabels } from '../observability/metrics.js'
+import type { Reservation, Runner, RunnerEnd } from '../scheduler/scheduler.js'
 import { AdmissionQueue } from './admission-queue.js'
 import { DeploymentJournal } from './deployment-journal.js'
-import type { Serving } from '../inference/inference-service.js'
-import { isSettled, notReady, waitsForCapacity } from './deployment-readiness.js'
+import { isSettled, notReady } from './deployment-readiness.js'
 import { DeploymentTable } from './deployment-table.js'
 import { ModelDeployment } from './model-deployment.js'
-import { onDemandCharge, pickVictims } from './on-demand.js'
+import type { ModelLifecycleDeps, ModelLifecycleOptions } from './model-lifecycle-options.js'
+import { OnDemand } from './on-demand.js'
 import { auditReservations, type ReservationAudit } from './reservation-audit.js'
 import { RestartPolicy } from './restart-policy.js'
-
-export interface ModelLifecycleOptions {
-  /** Bound on starting a runner and loading the model in it; past it: `failed`/`load_timeout`. */
-  readonly loadTimeoutMs: number
-  /** Restarts of a crashing runner before `failed`. */
-  readonly maxRestarts: number
-  /** First restart delay; doubles per consecutive crash, up to `maxRestartBackoffMs`. */
-  readonly restartBackoffMs: number
-  readonly maxRestartBackoffMs?: number
-  /** A runner that served this long without crashing starts a fresh restart budget. */
-  readonly restartResetMs?: number
-  /**
-   * Runners replaced for a request's fault (one that took its runner past `memory_gb`) within
-   * `restartResetMs`, past which the deployment fails (`memory_limit_exceeded`): a model that
-   * outgrows its memory with every request would otherwise reload forever. 10 by default.
-   */
-  readonly maxReplaces?: number
-  /** On undeploy, how long in-flight requests may finish before the runner is stopped. */
-  readonly drainMs: number
-  /**
-   * How long an on-demand deployment may go without a request before its runners are unloaded,
-   * unless the model sets its own `idle_timeout_s`; 0: never.
-   */
-  readonly idleTimeoutMs?: number
-  /** Time and timers (restart backoff, recorded times); the system clock by default. */
-  readonly clock?: Clock
-}
-
-export interface ModelLifecycleDeps {
-  readonly metadata: Pick<DeploymentRecords, 'listModelsToReconcile' | 'setDeploymentStatus'>
-  readonly scheduler: Scheduler
-  /** Where a model's unpacked files are installed. */
-  readonly modelDir: (model: Model) => string
-  readonly metrics: Metrics
-  readonly logger: Logger
-  /** Crash-consistency tests kill the server here (`BERTH_TEST_CRASH_AT`); a no-op otherwise. */
-  readonly crash?: CrashHook
-}
 
 /**
  * The life of each model's deployment on this server (Triton's `ModelLifeCycle`): the state
@@ -87,6 +46,7 @@ export class ModelLifecycle {
   readonly #flows = new Set<Promise<void>>()
   /** Capacity a redeploy holds for its new runners until it hands it to the deployment. */
   readonly #redeploying = new Set<Reservation>()
+  readonly #onDemand: OnDemand
 
   constructor(deps: ModelLifecycleDeps, options: ModelLifecycleOptions) {
     this.#deps = deps
@@ -112,6 +72,29 @@ export class ModelLifecycle {
           loadTimeoutMs: options.loadTimeoutMs,
         }),
     )
+    this.#onDemand = new OnDemand({
+      table: this.table,
+      clock: this.#clock,
+      metrics: deps.metrics,
+      idleTimeoutMs: options.idleTimeoutMs ?? 0,
+      drainMs: options.drainMs,
+      load: (d, reason) => {
+        this.#toPending(d, reason)
+        this.#admitPending()
+      },
+      admit: () => this.#admitPending(),
+      track: (flow) => this.#track(flow),
+      closed: () => this.#closed,
+    })
+  }
+
+  /**
+   * The runners serving the model, for one request (see `OnDemand.acquire`): an on-demand model
+   * at rest is loaded first. Throws `model_not_ready`, `server_shutting_down`.
+   */
+  acquire(model: Model, timeoutMs: number): Promise<Acquired> {
+    this.assertOpen()
+    return this.#onDemand.acquire(model, timeoutMs)
   }
 
   get closed(): boolean {
@@ -209,11 +192,11 @@ export class ModelLifecycle {
       const admission = this.#queue.reserve(
         d.model.resources,
         d.model.serving.replicas,
-        this.#chargeFor(d),
+        this.#onDemand.chargeFor(d),
       )
       if (admission.kind === 'waits') {
         const evicting =
-          admission.reason === 'insufficient_memory' && this.#evictFor(d, admission.short)
+          admission.reason === 'insufficient_memory' && this.#onDemand.evictFor(d, admission.short)
         const reason = evicting ? 'making_room' : admission.reason
         const message = evicting
           ? `${admission.message}: unloading idle on-demand models`
@@ -253,7 +236,7 @@ export class ModelLifecycle {
       if (loaded !== undefined) {
         this.#deps.crash?.('deploy_loaded')
         d.serve(loaded, (runner, end) => this.#onRunnerEnded(d, runner, end))
-        this.#armIdle(d)
+        this.#onDemand.armIdle(d)
       }
     } catch (err) {
       if (superseded()) return
@@ -362,7 +345,7 @@ export class ModelLifecycle {
       await d.swapTo(loaded, reservation, this.#options.drainMs, (runner, end) =>
         this.#onRunnerEnded(d, runner, end),
       )
-      this.#armIdle(d)
+      this.#onDemand.armIdle(d)
       // The old runners' capacity is free (a deployment may also have shrunk): admit who waits.
       this.#admitPending()
     } catch (err) {
@@ -404,132 +387,6 @@ export class ModelLifecycle {
     this.#queue.enqueue(d)
   }
 
-  /**
-   * The runners serving the model, for one request: an on-demand model at rest is loaded (one
-   * load, whoever asks meanwhile), a load under way is waited for, up to `timeoutMs`. The
-   * deployment counts as used (never idle, never evicted) until `release`. Throws
-   * `model_not_ready` (with the state and reason) when the model is not served (undeployed,
-   * failed), waits for capacity nothing will free soon, or is not ready in time.
-   */
-  async acquire(model: Model, timeoutMs: number): Promise<Serving & { release(): void }> {
-    this.assertOpen()
-    const d = this.table.of(model)
-    const started = this.#clock.now()
-    const until = started + timeoutMs
-    let waited = false
-    d.active += 1
-    let held = true
-    const release = () => {
-      if (!held) return
-      held = false
-      d.active -= 1
-      d.lastUsed = this.#clock.now()
-    }
-    try {
-      for (;;) {
-        const signature = d.signature
-        if (d.pool.targets.length > 0 && signature !== undefined) {
-          d.lastUsed = this.#clock.now()
-          if (waited) {
-            this.#deps.metrics.coldLoadWait.observe(d.labels, (d.lastUsed - started) / 1000)
-          }
-          return { model: d.model, pool: d.pool, signature, release }
-        }
-        const { state } = d.record.status
-        if (!isServed(d.record.desired) || state === 'failed' || waitsForCapacity(d.record)) {
-          throw notReady(d.model, d.record)
-        }
-        if (state === 'not_deployed') {
-          this.#deps.metrics.coldLoads.inc(d.labels)
-          this.#toPending(d, 'first_request')
-          this.#admitPending()
-          continue
-        }
-        waited = true
-        const left = until - this.#clock.now()
-        if (left <= 0 || this.#closed) throw notReady(d.model, d.record)
-        const before = d.record
-        await d.journal.waitFor(() => d.record !== before || d.pool.targets.length > 0, left)
-      }
-    } catch (err) {
-      release()
-      throw err
-    }
-  }
-
-  /** What a deployment is counted as against the node: see `onDemandCharge`. */
-  #chargeFor(d: ModelDeployment) {
-    return d.record.desired === 'on_demand'
-      ? onDemandCharge(d.model, d.measuredBytes)
-      : d.model.resources
-  }
-
-  /**
-   * Starts unloading the least recently used idle on-demand deployments whose memory covers
-   * `shortBytes` (less what evictions under way free already), so `waiting` is admitted once
-   * they are gone. Returns `false` when nothing evictable would make room (then none goes).
-   */
-  #evictFor(waiting: ModelDeployment, shortBytes: number): boolean {
-    let freeing = 0
-    const candidates = []
-    for (const d of this.table.all()) {
-      const reservation = d.reservation
-      if (d === waiting || reservation === undefined) continue
-      const bytes = reservation.charged.memoryBytes * reservation.replicas
-      const { state, reason } = d.record.status
-      if (state === 'unloading' && reason === 'evicted') freeing += bytes
-      else if (
-        state === 'deployed' &&
-        d.record.desired === 'on_demand' &&
-        d.active === 0 &&
-        d.missing <= 0
-      ) {
-        candidates.push({ item: d, lastUsed: d.lastUsed, bytes })
-      }
-    }
-    if (freeing >= shortBytes) return true
-    const victims = pickVictims(candidates, shortBytes - freeing)
-    if (victims === undefined) return false
-    for (const victim of victims) {
-      this.#deps.metrics.evictions.inc(victim.labels)
-      this.#track(this.#unloadAtRest(victim, 'evicted'))
-    }
-    return true
-  }
-
-  /** Unloads an on-demand deployment after its idle timeout without a request. */
-  #armIdle(d: ModelDeployment): void {
-    const own = d.model.serving.idleTimeoutS
-    const idleMs = own === null ? (this.#options.idleTimeoutMs ?? 0) : own * 1000
-    if (d.record.desired !== 'on_demand' || idleMs <= 0) return
-    const check = () => {
-      if (d.record.desired !== 'on_demand' || d.record.status.state !== 'deployed') return
-      const quietMs = this.#clock.now() - d.lastUsed
-      if (d.active > 0 || quietMs < idleMs) {
-        d.scheduleIdleCheck(d.active > 0 ? idleMs : idleMs - quietMs, check)
-        return
-      }
-      this.#track(this.#unloadAtRest(d, 'idle'))
-    }
-    d.lastUsed = Math.max(d.lastUsed, this.#clock.now())
-    d.scheduleIdleCheck(idleMs, check)
-  }
-
-  /**
-   * Returns an on-demand deployment to rest (`idle`, or `evicted` for another's load): its
-   * runners stop and its capacity goes back; it stays served, and its next request loads it.
-   */
-  async #unloadAtRest(d: ModelDeployment, reason: 'idle' | 'evicted'): Promise<void> {
-    d.supersede()
-    d.moveTo('unloading', reason, null)
-    await d.stopAll(this.#options.drainMs)
-    if (d.record.status.state === 'unloading') {
-      // Undeployed meanwhile: no longer served at all.
-      d.moveTo('not_deployed', isServed(d.record.desired) ? reason : 'undeployed', null)
-    }
-    this.#admitPending()
-  }
-
   #planFor(model: Model): ServingPlan {
     return servingPlan(model, this.#deps.modelDir(model))
   }
@@ -551,7 +408,7 @@ export class ModelLifecycle {
     // The caller's record is the latest (e.g. new serving settings for the next runners).
     d.model = { ...model, deployment: d.record }
     this.#want(d, desired)
-    this.#armIdle(d)
+    this.#onDemand.armIdle(d)
     const state = d.record.status.state
     // A redeploy asked while runners are loading is not carried out: the generation stays
     // behind, so following the store asks again once they are up.
@@ -561,15 +418,7 @@ export class ModelLifecycle {
       if (reload) this.#track(this.#redeploy(d))
       else cached = true
     } else if (state === 'unloading' && d.record.status.reason !== 'unload_requested') {
-      // Going to rest (idle or evicted): loaded again once it is.
-      void d.journal
-        .waitFor(() => d.record.status.state !== 'unloading', this.#options.drainMs + 60_000)
-        .then(() => {
-          if (d.record.status.state === 'not_deployed' && isServed(d.record.desired)) {
-            this.#toPending(d, 'deploy_requested')
-            this.#admitPending()
-          }
-        })
+      this.#onDemand.loadOnceAtRest(d)
     } else if (state === 'not_deployed' || state === 'failed') {
       this.#toPending(d, 'deploy_requested')
       this.#admitPending()
@@ -588,13 +437,8 @@ export class ModelLifecycle {
     this.assertOpen()
     const d = this.table.of(model)
     d.model = { ...model, deployment: d.record }
-    this.#want(d, 'on_demand')
     if (generation !== undefined) d.generation = generation
-    const { status } = d.record
-    if (status.state === 'not_deployed' && status.reason === 'undeployed') {
-      d.reset({ ...d.record, status: { ...status, reason: 'on_demand' }, message: null })
-    }
-    this.#armIdle(d)
+    this.#onDemand.serve(d)
   }
 
   /** Undeploys the model (the caller recorded that it is not wanted): stop, release, rest. */

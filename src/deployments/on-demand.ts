@@ -1,4 +1,12 @@
+import type { Clock } from '../domain/clock.js'
+import type { DeploymentReason } from '../domain/deployment-state.js'
+import { isServed } from '../domain/deployment-state.js'
 import type { Model, ResourceRequirements } from '../domain/model.js'
+import type { Acquired } from '../inference/inference-service.js'
+import type { Metrics } from '../observability/metrics.js'
+import { notReady, waitsForCapacity } from './deployment-readiness.js'
+import type { DeploymentTable } from './deployment-table.js'
+import type { ModelDeployment } from './model-deployment.js'
 
 /**
  * What a runner process holds before any model: Node and ONNX Runtime, measured at about 89 MiB
@@ -51,4 +59,183 @@ export function pickVictims<T>(
     freed += c.bytes
   }
   return freed >= shortBytes ? victims : undefined
+}
+
+export interface OnDemandDeps {
+  readonly table: DeploymentTable
+  readonly clock: Clock
+  readonly metrics: Metrics
+  /** How long a deployment may idle unless its model says (`idle_timeout_s`); 0: never. */
+  readonly idleTimeoutMs: number
+  /** How long in-flight requests may finish when runners are unloaded. */
+  readonly drainMs: number
+  /** Queues the deployment for capacity (`pending`, with `reason`) and admits what fits. */
+  readonly load: (d: ModelDeployment, reason: DeploymentReason) => void
+  /** Admits what waits, once capacity came back. */
+  readonly admit: () => void
+  /** Has `close()` wait for a flow. */
+  readonly track: (flow: Promise<void>) => void
+  readonly closed: () => boolean
+}
+
+/**
+ * The on-demand side of the deployments' life (ModelMesh's): models loaded by the requests that
+ * need them, held while used, unloaded after their idle time, and evicted least recently used
+ * first when another model's load needs the memory. Pinned (eager) deployments are never
+ * unloaded here.
+ */
+export class OnDemand {
+  readonly #deps: OnDemandDeps
+
+  constructor(deps: OnDemandDeps) {
+    this.#deps = deps
+  }
+
+  /**
+   * The runners serving the model, for one request: an on-demand model at rest is loaded (one
+   * load, whoever asks meanwhile), a load under way is waited for, up to `timeoutMs`. The
+   * deployment counts as used (never idle, never evicted) until `release`. Throws
+   * `model_not_ready` (with the state and reason) when the model is not served (undeployed,
+   * failed), waits for capacity nothing will free soon, or is not ready in time.
+   */
+  async acquire(model: Model, timeoutMs: number): Promise<Acquired> {
+    const d = this.#deps.table.of(model)
+    const started = this.#deps.clock.now()
+    const until = started + timeoutMs
+    let waited = false
+    d.active += 1
+    let held = true
+    const release = () => {
+      if (!held) return
+      held = false
+      d.active -= 1
+      d.lastUsed = this.#deps.clock.now()
+    }
+    try {
+      for (;;) {
+        const signature = d.signature
+        if (d.pool.targets.length > 0 && signature !== undefined) {
+          d.lastUsed = this.#deps.clock.now()
+          if (waited) {
+            this.#deps.metrics.coldLoadWait.observe(d.labels, (d.lastUsed - started) / 1000)
+          }
+          return { model: d.model, pool: d.pool, signature, release }
+        }
+        const { state } = d.record.status
+        if (!isServed(d.record.desired) || state === 'failed' || waitsForCapacity(d.record)) {
+          throw notReady(d.model, d.record)
+        }
+        if (state === 'not_deployed') {
+          this.#deps.metrics.coldLoads.inc(d.labels)
+          this.#deps.load(d, 'first_request')
+          continue
+        }
+        waited = true
+        const left = until - this.#deps.clock.now()
+        if (left <= 0 || this.#deps.closed()) throw notReady(d.model, d.record)
+        const before = d.record
+        await d.journal.waitFor(() => d.record !== before || d.pool.targets.length > 0, left)
+      }
+    } catch (err) {
+      release()
+      throw err
+    }
+  }
+
+  /** What a deployment is counted as against the node: see `onDemandCharge`. */
+  chargeFor(d: ModelDeployment): ResourceRequirements {
+    return d.record.desired === 'on_demand'
+      ? onDemandCharge(d.model, d.measuredBytes)
+      : d.model.resources
+  }
+
+  /**
+   * Starts unloading the least recently used idle on-demand deployments whose memory covers
+   * `shortBytes` (less what evictions under way free already), so `waiting` is admitted once
+   * they are gone. Returns `false` when nothing evictable would make room (then none goes).
+   */
+  evictFor(waiting: ModelDeployment, shortBytes: number): boolean {
+    let freeing = 0
+    const candidates = []
+    for (const d of this.#deps.table.all()) {
+      const reservation = d.reservation
+      if (d === waiting || reservation === undefined) continue
+      const bytes = reservation.charged.memoryBytes * reservation.replicas
+      const { state, reason } = d.record.status
+      if (state === 'unloading' && reason === 'evicted') freeing += bytes
+      else if (
+        state === 'deployed' &&
+        d.record.desired === 'on_demand' &&
+        d.active === 0 &&
+        d.missing <= 0
+      ) {
+        candidates.push({ item: d, lastUsed: d.lastUsed, bytes })
+      }
+    }
+    if (freeing >= shortBytes) return true
+    const victims = pickVictims(candidates, shortBytes - freeing)
+    if (victims === undefined) return false
+    for (const victim of victims) {
+      this.#deps.metrics.evictions.inc(victim.labels)
+      this.#deps.track(this.#unloadAtRest(victim, 'evicted'))
+    }
+    return true
+  }
+
+  /** Unloads an on-demand deployment after its idle timeout without a request. */
+  armIdle(d: ModelDeployment): void {
+    const own = d.model.serving.idleTimeoutS
+    const idleMs = own === null ? this.#deps.idleTimeoutMs : own * 1000
+    if (d.record.desired !== 'on_demand' || idleMs <= 0) return
+    const check = () => {
+      if (d.record.desired !== 'on_demand' || d.record.status.state !== 'deployed') return
+      const quietMs = this.#deps.clock.now() - d.lastUsed
+      if (d.active > 0 || quietMs < idleMs) {
+        d.scheduleIdleCheck(d.active > 0 ? idleMs : idleMs - quietMs, check)
+        return
+      }
+      this.#deps.track(this.#unloadAtRest(d, 'idle'))
+    }
+    d.lastUsed = Math.max(d.lastUsed, this.#deps.clock.now())
+    d.scheduleIdleCheck(idleMs, check)
+  }
+
+  /**
+   * Returns an on-demand deployment to rest (`idle`, or `evicted` for another's load): its
+   * runners stop and its capacity goes back; it stays served, and its next request loads it.
+   */
+  async #unloadAtRest(d: ModelDeployment, reason: 'idle' | 'evicted'): Promise<void> {
+    d.supersede()
+    d.moveTo('unloading', reason, null)
+    await d.stopAll(this.#deps.drainMs)
+    if (d.record.status.state === 'unloading') {
+      // Undeployed meanwhile: no longer served at all.
+      d.moveTo('not_deployed', isServed(d.record.desired) ? reason : 'undeployed', null)
+    }
+    this.#deps.admit()
+  }
+
+  /**
+   * Serves the deployment on demand from now: at rest, it loads on its next request; loaded, it
+   * may now go idle or be evicted.
+   */
+  serve(d: ModelDeployment): void {
+    if (d.record.desired !== 'on_demand') d.record = { ...d.record, desired: 'on_demand' }
+    const { status } = d.record
+    if (status.state === 'not_deployed' && status.reason === 'undeployed') {
+      d.reset({ ...d.record, status: { ...status, reason: 'on_demand' }, message: null })
+    }
+    this.armIdle(d)
+  }
+
+  /** A deploy asked while the deployment goes to rest (idle or evicted): loads it once it is. */
+  loadOnceAtRest(d: ModelDeployment): void {
+    void d.journal
+      .waitFor(() => d.record.status.state !== 'unloading', this.#deps.drainMs + 60_000)
+      .then(() => {
+        if (d.record.status.state === 'not_deployed' && isServed(d.record.desired)) {
+          this.#deps.load(d, 'deploy_requested')
+        }
+      })
+  }
 }

@@ -379,10 +379,7 @@ export class InferenceService {
    * Runs `work` with the request's deadline and a way to hold the model's deployment for it
    * (released when the work ends), recording its outcome and latency.
    */
-  async #measured<T>(
-    model: Model,
-    work: (deadline: number, hold: Hold) => Promise<T>,
-  ): Promise<T> {
+  async #measured<T>(model: Model, work: (deadline: number, hold: Hold) => Promise<T>): Promise<T> {
     const started = performance.now()
     const labels = modelLabels(model)
     const held: Acquired[] = []

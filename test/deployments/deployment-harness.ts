@@ -127,9 +127,7 @@ export async function deploymentHarness(options: HarnessOptions) {
           updatedAt: now,
           // On demand: served (loaded by its first request), as an upload without deploy.
           deployment:
-            serving.loadPolicy === 'on_demand'
-              ? NEW_DEPLOYMENT(now, 'on_demand')
-              : UNDEPLOYED(now),
+            serving.loadPolicy === 'on_demand' ? NEW_DEPLOYMENT(now, 'on_demand') : UNDEPLOYED(now),
         },
       )
       await store.createModel(model)

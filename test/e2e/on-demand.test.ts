@@ -84,10 +84,7 @@ describe('on-demand models over HTTP', () => {
     })
     assert.equal(deploy.statusCode, 200, deploy.body)
     const model = await detail('off-mlp_1_0_0')
-    assert.deepEqual(
-      [model.deployment.state, model.deployment.desired],
-      ['deployed', 'on_demand'],
-    )
+    assert.deepEqual([model.deployment.state, model.deployment.desired], ['deployed', 'on_demand'])
   })
 
   it('takes load_policy and idle_timeout_s on upload and deploy, and refuses bad ones', async () => {

@@ -128,7 +128,7 @@ export const UploadModelBodySchema = z.object({
   ).meta({
     title: 'Idle Timeout S',
     description:
-      'berth: for on_demand, seconds without a request before the model is unloaded; 0: never (default: the server\'s BERTH_IDLE_TIMEOUT_S)',
+      "berth: for on_demand, seconds without a request before the model is unloaded; 0: never (default: the server's BERTH_IDLE_TIMEOUT_S)",
   }),
   max_batch_size: formInteger(
     z.number(NOT_INTEGER).int().min(1).max(MAX_BATCH_SIZE).optional(),
@@ -158,7 +158,9 @@ export const DeploymentSchema = z.object({
   state: z.enum(DEPLOYMENT_STATES),
   desired: z
     .enum(['deployed', 'on_demand', 'not_deployed'])
-    .describe('what was asked: deployed (eager), on_demand (served, loaded when used) or not_deployed'),
+    .describe(
+      'what was asked: deployed (eager), on_demand (served, loaded when used) or not_deployed',
+    ),
   reason: z.string().describe('machine-readable, e.g. insufficient_memory, idle, runner_crashed'),
   since: z.string().describe('when the state was entered'),
   message: z.string().nullable().describe('detail for the reason, e.g. the load error'),
