@@ -38,6 +38,11 @@ export interface DeploymentControl {
   /** Runner processes serving the model now. */
   replicasOf(model: Model): number
   /**
+   * Whether every eager (pinned) deployment has settled: none still pending or loading on its way
+   * to `deployed` (a failed one, or one waiting for capacity nothing will free, is settled).
+   */
+  pinnedSettled(): boolean
+  /**
    * Resolves when the deployment settles (`deployed`, `failed`, or `not_deployed` when that is
    * what is wanted), or after `timeoutMs` with whatever it is then.
    */

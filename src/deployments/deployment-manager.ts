@@ -9,6 +9,7 @@ import type {
 } from '../metadata/metadata-store.js'
 import type { Signature } from '../tensors/tensor.js'
 import type { DeploymentControl, DeployOptions } from './deployment-control.js'
+import { isSettled } from './deployment-readiness.js'
 import { ModelLifecycle } from './model-lifecycle.js'
 import type { ModelLifecycleDeps, ModelLifecycleOptions } from './model-lifecycle-options.js'
 import type { ReservationAudit } from './reservation-audit.js'
@@ -224,6 +225,12 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
 
   replicasOf(model: Model): number {
     return this.#lifecycle.table.replicasOf(model)
+  }
+
+  pinnedSettled(): boolean {
+    return this.#lifecycle.table
+      .all()
+      .every((d) => d.record.desired !== 'deployed' || isSettled(d.record))
   }
 
   waitUntilSettled(model: Model, timeoutMs: number): Promise<Deployment> {

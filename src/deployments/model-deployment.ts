@@ -15,6 +15,7 @@ import type { Reservation, Runner, RunnerEnd, Scheduler } from '../scheduler/sch
 import type { Signature } from '../tensors/tensor.js'
 import type { DeploymentJournal } from './deployment-journal.js'
 import type { ReplaceHistory, RestartHistory } from './restart-policy.js'
+import { warmUp } from './warm-up.js'
 
 export interface ModelDeploymentDeps {
   readonly scheduler: Pick<Scheduler, 'start'>
@@ -22,8 +23,10 @@ export interface ModelDeploymentDeps {
   readonly clock: Clock
   readonly metrics: Metrics
   readonly logger: Logger
-  /** Bound on loading the model in a started runner. */
+  /** Bound on loading the model in a started runner (and on its warm-up inference). */
   readonly loadTimeoutMs: number
+  /** Run one inference (see `warmUp`) before a loaded runner serves. */
+  readonly warmUp: boolean
 }
 
 /** A runner with the model loaded. */
@@ -330,6 +333,9 @@ export class ModelDeployment {
       }
       this.#loading.add(runner)
       const signature = await runner.load(plan.target, this.#deps.loadTimeoutMs)
+      if (this.#deps.warmUp && !superseded()) {
+        await warmUp(runner, signature, this.#deps.loadTimeoutMs)
+      }
       if (superseded()) {
         await runner.stop(0)
         return undefined

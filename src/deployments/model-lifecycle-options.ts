@@ -9,6 +9,11 @@ import type { Scheduler } from '../scheduler/scheduler.js'
 export interface ModelLifecycleOptions {
   /** Bound on starting a runner and loading the model in it; past it: `failed`/`load_timeout`. */
   readonly loadTimeoutMs: number
+  /**
+   * Whether a loaded runner answers one inference made from the model's signature before it
+   * serves (true unless said): `deployed` then means the model answered.
+   */
+  readonly warmUp?: boolean
   /** Restarts of a crashing runner before `failed`. */
   readonly maxRestarts: number
   /** First restart delay; doubles per consecutive crash, up to `maxRestartBackoffMs`. */

@@ -70,6 +70,7 @@ export class ModelLifecycle {
           metrics: deps.metrics,
           logger,
           loadTimeoutMs: options.loadTimeoutMs,
+          warmUp: options.warmUp ?? true,
         }),
     )
     this.#onDemand = new OnDemand({

@@ -189,7 +189,7 @@ export async function buildServer(
   )
   // berth's presigned upload URL: its signature is the authority, not a bearer key.
   await app.register(orgUploadRoutes, { prefix: '/v1', orgModels: services.orgModels })
-  await app.register(oipHealthRoutes, { prefix: '/v2' })
+  await app.register(oipHealthRoutes, { prefix: '/v2', deployments: services.deployments })
   await app.register(
     async (v2) => {
       v2.addHook('onRequest', authenticate(services.accounts))

@@ -94,6 +94,14 @@ export class DeploymentService {
     return { model: { ...model, deployment }, cached }
   }
 
+  /**
+   * Whether the server is ready (the Open Inference Protocol's server readiness): every model
+   * deployed eagerly has settled. On-demand models load when asked and do not count.
+   */
+  ready(): boolean {
+    return this.#deps.control.pinnedSettled()
+  }
+
   /** Runner processes serving the model now. */
   replicasOf(model: Model): number {
     return this.#deps.control.replicasOf(model)

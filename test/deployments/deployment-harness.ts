@@ -41,6 +41,8 @@ export interface HarnessOptions {
   readonly clock?: Clock
   /** Liveness pings of idle runners; none unless given. */
   readonly ping?: RunnerPing
+  /** Warm-up inference before serving (off unless given). */
+  readonly warmUp?: boolean
 }
 
 /**
@@ -94,6 +96,8 @@ export async function deploymentHarness(options: HarnessOptions) {
       ...(options.maxReplaces === undefined ? {} : { maxReplaces: options.maxReplaces }),
       restartBackoffMs: 20,
       drainMs: 200,
+      // The fixture runners misbehave on inference on purpose: warm-up is tested on its own.
+      warmUp: options.warmUp ?? false,
       ...(options.clock === undefined ? {} : { clock: options.clock }),
     },
   )

@@ -10,6 +10,7 @@ import { z } from 'zod'
 import type { Model } from '../../domain/model.js'
 import { BerthError } from '../../errors/berth-error.js'
 import type { InferenceService } from '../../inference/inference-service.js'
+import type { DeploymentService } from '../../registry/deployment-service.js'
 import type { ModelCatalog } from '../../registry/model-catalog.js'
 import { principalOf } from '../authentication.js'
 import { BEARER_AUTH, errorResponses } from '../schemas/common.schemas.js'
@@ -125,8 +126,13 @@ export const inferenceRoutes: FastifyPluginAsyncZod<InferenceRoutesOptions> = as
   )
 }
 
-/** `/v2/health/*`: open, like `/healthz`. */
-export const oipHealthRoutes: FastifyPluginAsyncZod = async (app) => {
+/**
+ * `/v2/health/*`: open, like `/healthz`. Ready once every eagerly deployed model has settled
+ * (503 `{ready: false}` while one is still loading, as KServe's readiness answers).
+ */
+export const oipHealthRoutes: FastifyPluginAsyncZod<{
+  readonly deployments: Pick<DeploymentService, 'ready'>
+}> = async (app, options) => {
   const tags = ['Open Inference Protocol']
   app.get(
     '/health/live',
@@ -144,11 +150,17 @@ export const oipHealthRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags,
-        summary: 'Server readiness',
-        response: { 200: z.object({ ready: z.boolean() }) },
+        summary: 'Server readiness: every eagerly deployed model has loaded (or failed)',
+        response: {
+          200: z.object({ ready: z.boolean() }),
+          503: z.object({ ready: z.boolean() }),
+        },
       },
     },
-    async () => ({ ready: true }),
+    async (_request, reply) => {
+      const ready = options.deployments.ready()
+      return reply.code(ready ? 200 : 503).send({ ready })
+    },
   )
 }
 

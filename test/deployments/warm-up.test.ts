@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { deploymentHarness } from './deployment-harness.js'
+
+/** `deployed` means the model answered one inference made from its signature. */
+describe('warm-up before serving', () => {
+  it('is deployed only once the warm-up inference answered', async () => {
+    const h = await deploymentHarness({ mode: 'echo', warmUp: true })
+    try {
+      const model = await h.model('warm')
+      await h.manager.deploy(model)
+      assert.equal((await h.manager.waitUntilSettled(model, 5000)).status.state, 'deployed')
+    } finally {
+      await h.close()
+    }
+  })
+
+  it('fails the load (model_load_failed) of a model that refuses its warm-up', async () => {
+    const h = await deploymentHarness({ mode: 'forge-inference_failed-on-infer', warmUp: true })
+    try {
+      const model = await h.model('refuses')
+      await h.manager.deploy(model)
+      const settled = await h.manager.waitUntilSettled(model, 5000)
+      assert.deepEqual(
+        [settled.status.state, settled.status.reason],
+        ['failed', 'model_load_failed'],
+      )
+      assert.match(settled.message ?? '', /warm-up/)
+    } finally {
+      await h.close()
+    }
+  })
+
+  it('restarts a runner that crashes in its warm-up, as any crash, and never serves it', async () => {
+    const h = await deploymentHarness({ mode: 'crash-on-infer', warmUp: true, maxRestarts: 1 })
+    try {
+      const model = await h.model('crashes')
+      await h.manager.deploy(model)
+      const settled = await h.manager.waitUntilSettled(model, 10_000)
+      assert.deepEqual([settled.status.state, settled.status.reason], ['failed', 'runner_crashed'])
+      assert.equal((await h.pids()).length, 2, 'one restart, then failed')
+    } finally {
+      await h.close()
+    }
+  })
+})
