@@ -31,6 +31,7 @@ describe('loadConfig', () => {
     assert.deepEqual(config.deployments, {
       maxRestarts: 3,
       restartBackoffMs: 500,
+      idleTimeoutMs: 600_000,
       waitTimeoutMs: 300_000,
       syncIntervalMs: 2000,
     })

@@ -333,7 +333,8 @@ export class ModelDeployment {
       }
       this.#loading.add(runner)
       const signature = await runner.load(plan.target, this.#deps.loadTimeoutMs)
-      if (this.#deps.warmUp && !superseded()) {
+      // Weights without a graph are held, not run: there is nothing to warm up.
+      if (this.#deps.warmUp && plan.runtime !== 'weights' && !superseded()) {
         await warmUp(runner, signature, this.#deps.loadTimeoutMs)
       }
       if (superseded()) {

@@ -3,6 +3,7 @@ import {
   type Deployment,
   type DeploymentReason,
   type DesiredState,
+  isServed,
   loadFailureOf,
   RUNNER_FAILURES,
   type RunnerFailure,
@@ -47,6 +48,8 @@ export class ModelLifecycle {
   /** Capacity a redeploy holds for its new runners until it hands it to the deployment. */
   readonly #redeploying = new Set<Reservation>()
   readonly #onDemand: OnDemand
+  /** Deployed models whose redeploy waits for capacity, their old runners serving meanwhile. */
+  readonly #redeploysWaiting = new Set<ModelDeployment>()
 
   constructor(deps: ModelLifecycleDeps, options: ModelLifecycleOptions) {
     this.#deps = deps
@@ -215,6 +218,13 @@ export class ModelLifecycle {
       d.hold(admission.reservation)
       this.#track(this.#load(d, d.epoch, plan, 'loading_model'))
     }
+    const retry = [...this.#redeploysWaiting]
+    this.#redeploysWaiting.clear()
+    for (const d of retry) {
+      if (d.record.status.state === 'deployed' && isServed(d.record.desired)) {
+        this.#track(this.#redeploy(d))
+      }
+    }
   }
 
   /**
@@ -315,19 +325,28 @@ export class ModelLifecycle {
   async #redeploy(d: ModelDeployment): Promise<void> {
     const plan = this.#planFor(d.model)
     if ('notServable' in plan || d.pool.targets.length === 0) return
-    const epoch = d.epoch
-    d.moveTo('loading', 'redeploying', null)
     const replicas = d.model.serving.replicas
-    const extra = this.#queue.reserve(d.model.resources, replicas)
+    const extra = this.#queue.reserve(d.model.resources, replicas, this.#onDemand.chargeFor(d))
     if (extra.kind !== 'admitted') {
-      d.supersede()
-      // Requests queued meanwhile wait for the new runners (up to their deadline).
-      await d.stopAll(this.#options.drainMs)
-      if (d.record.status.state !== 'loading' || this.#closed) return
-      this.#toPending(d, 'redeploying')
-      this.#admitPending()
+      // The serving runners go on serving: the new set waits for room (tried again whenever
+      // capacity frees), or can never be placed.
+      const making =
+        extra.kind === 'waits' &&
+        extra.reason === 'insufficient_memory' &&
+        this.#onDemand.evictFor(d, extra.short)
+      const reason = extra.kind === 'never' ? extra.reason : making ? 'making_room' : extra.reason
+      const why =
+        extra.kind === 'never'
+          ? `the redeploy can never be placed (${extra.message}); the current runners serve on`
+          : `the redeploy waits for capacity (${extra.message}); the current runners serve meanwhile`
+      if (d.record.status.reason !== reason || d.record.message !== why) {
+        d.moveTo('deployed', reason, why)
+      }
+      if (extra.kind === 'waits') this.#redeploysWaiting.add(d)
       return
     }
+    const epoch = d.epoch
+    d.moveTo('loading', 'redeploying', null)
     // The new runners' capacity is this flow's until the swap hands it to the deployment.
     const reservation = extra.reservation
     this.#redeploying.add(reservation)
@@ -363,6 +382,7 @@ export class ModelLifecycle {
   /** Undeploy: stop everything the deployment runs, release its capacity, rest. */
   async #stop(d: ModelDeployment): Promise<void> {
     d.supersede()
+    this.#redeploysWaiting.delete(d)
     this.#queue.remove(d)
     const { state, reason } = d.record.status
     if (state === 'not_deployed' && reason !== 'undeployed') {

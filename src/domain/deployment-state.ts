@@ -1,6 +1,6 @@
 import { BerthError } from '../errors/berth-error.js'
 import type { ErrorCode } from '../errors/error-codes.js'
-import type { LoadPolicy } from './model.js'
+import type { LoadPolicy } from './load-policy.js'
 
 /** Where a model's deployment is in its life; every state carries a reason and a time. */
 export const DEPLOYMENT_STATES = [

@@ -1,4 +1,5 @@
 import type { Deployment } from './deployment-state.js'
+import type { LoadPolicy } from './load-policy.js'
 import type { Manifest } from './manifest.js'
 import type { ModelFormat } from './model-format.js'
 
@@ -59,15 +60,6 @@ export const MEMORY_BYTES_BOUNDS = {
   min: RESOURCE_BOUNDS.minMemoryGb * GIB,
   max: RESOURCE_BOUNDS.maxMemoryGb * GIB,
 } as const
-
-/**
- * When a model's runners are loaded. `eager`: on deploy, and kept loaded (pinned) until
- * undeployed. `on_demand`: on the first request (or on deploy), unloaded again after
- * `idleTimeoutS` without requests, or evicted (least recently used first) when a load needs its
- * memory.
- */
-export const LOAD_POLICIES = ['eager', 'on_demand'] as const
-export type LoadPolicy = (typeof LOAD_POLICIES)[number]
 
 /** How a deployment serves requests (dynamic batching, as Triton configures it). */
 export interface ServingSettings {

@@ -90,27 +90,52 @@ describe('replicas', () => {
     }
   })
 
-  for (const [room, cpus] of [
-    ['loaded beside the old', 8],
-    ['the old stopped first: no room for both', 3],
-  ] as const) {
-    it(`changes the number of replicas by redeploying (${room})`, async () => {
-      const h = await deploymentHarness({ mode: 'echo', node: { cpus, cpuOvercommit: 1 } })
-      try {
-        const model = await h.model('grows', {}, 1)
-        await h.manager.deploy(model)
-        await h.manager.waitUntilSettled(model, 5000)
-        const before = h.runnerOf(model)
-        const more = { ...model, serving: { ...model.serving, replicas: 3 } }
-        await h.manager.deploy(more, { reload: true })
-        await eventually(() => h.manager.replicasOf(model) === 3)
-        assert.equal((await h.manager.waitUntilSettled(model, 5000)).status.state, 'deployed')
-        assert.ok(!h.manager.serving(model).pool.targets.includes(before))
-        await eventually(() => isGone(Number(before.id)))
-        assert.equal((await h.pids()).filter((pid) => !isGone(pid)).length, 3)
-      } finally {
-        await h.close()
+  it('changes the number of replicas by redeploying, the new set loaded beside the old', async () => {
+    const h = await deploymentHarness({ mode: 'echo', node: { cpus: 8, cpuOvercommit: 1 } })
+    try {
+      const model = await h.model('grows', {}, 1)
+      await h.manager.deploy(model)
+      await h.manager.waitUntilSettled(model, 5000)
+      const before = h.runnerOf(model)
+      const more = { ...model, serving: { ...model.serving, replicas: 3 } }
+      await h.manager.deploy(more, { reload: true })
+      await eventually(() => h.manager.replicasOf(model) === 3)
+      assert.equal((await h.manager.waitUntilSettled(model, 5000)).status.state, 'deployed')
+      assert.ok(!h.manager.serving(model).pool.targets.includes(before))
+      await eventually(() => isGone(Number(before.id)))
+      assert.equal((await h.pids()).filter((pid) => !isGone(pid)).length, 3)
+    } finally {
+      await h.close()
+    }
+  })
+
+  it('keeps the old set serving while a bigger one waits for room, then swaps once room frees', async () => {
+    // It used to stop the old runner first, and the freed CPU could go to another model while
+    // this one answered 503.
+    const h = await deploymentHarness({ mode: 'echo', node: { cpus: 4, cpuOvercommit: 1 } })
+    try {
+      const model = await h.model('grows', {}, 1)
+      const blocker = await h.model('blocker')
+      for (const m of [model, blocker]) {
+        await h.manager.deploy(m)
+        await h.manager.waitUntilSettled(m, 5000)
       }
-    })
-  }
+      const before = h.runnerOf(model)
+      const more = { ...model, serving: { ...model.serving, replicas: 3 } }
+      await h.manager.deploy(more, { reload: true })
+      const waiting = await h.manager.waitUntilSettled(model, 5000)
+      assert.deepEqual(
+        [waiting.status.state, waiting.status.reason],
+        ['deployed', 'insufficient_cpu'],
+      )
+      assert.match(waiting.message ?? '', /serve meanwhile/)
+      assert.deepEqual(h.manager.serving(model).pool.targets, [before])
+      await h.manager.undeploy(blocker)
+      await eventually(() => h.manager.replicasOf(model) === 3)
+      await eventually(() => isGone(Number(before.id)))
+      assert.equal(h.manager.deploymentOf(model).status.reason, 'ready')
+    } finally {
+      await h.close()
+    }
+  })
 })

@@ -87,7 +87,8 @@ class Session {
   async upload(deploy: boolean, query = ''): Promise<Response> {
     const { payload, headers } = multipartBody([
       ...formFields({ name: 'mlp', version: '1.0.0', model_format: 'onnx', memory_gb: '0.5' }),
-      ...formFields({ deploy: String(deploy) }),
+      // Eager even without a deploy: what a later deploy asks is kept loaded after a restart.
+      ...formFields({ deploy: String(deploy), load_policy: 'eager' }),
       archivePart(await tarGzOf({ 'model.onnx': mlpModel(4, 8, 2, 1) })),
     ])
     return this.request('POST', `models${query}`, { body: payload, headers })

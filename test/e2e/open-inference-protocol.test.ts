@@ -17,7 +17,15 @@ async function upload(
   return uploadAndWait(
     t,
     ns,
-    { name, version, model_format: 'onnx', memory_gb: '0.5', deploy: String(deploy) },
+    // Eager: without a deploy it is registered only, not served on demand.
+    {
+      name,
+      version,
+      model_format: 'onnx',
+      memory_gb: '0.5',
+      deploy: String(deploy),
+      load_policy: 'eager',
+    },
     { 'model.onnx': model },
   )
 }

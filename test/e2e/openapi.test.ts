@@ -134,7 +134,14 @@ describe('OpenAPI document', () => {
       assert.deepEqual(
         extra,
         name === bodyName
-          ? ['deploy', 'max_batch_size', 'max_queue_delay_us', 'replicas']
+          ? [
+              'deploy',
+              'load_policy',
+              'idle_timeout_s',
+              'max_batch_size',
+              'max_queue_delay_us',
+              'replicas',
+            ]
           : ['deployment'],
         name,
       )

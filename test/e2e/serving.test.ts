@@ -382,6 +382,8 @@ describe('serving ONNX models', () => {
       max_batch_size: null,
       max_queue_delay_us: 0,
       replicas: 1,
+      load_policy: 'eager',
+      idle_timeout_s: null,
     })
     const deploy = (body: unknown) =>
       t.request({
@@ -400,6 +402,8 @@ describe('serving ONNX models', () => {
       max_batch_size: 1,
       max_queue_delay_us: 100,
       replicas: 1,
+      load_policy: 'eager',
+      idle_timeout_s: null,
     })
     // With batches of one, eight concurrent requests are eight runner calls.
     const count = async () =>

@@ -1,8 +1,8 @@
 import { z } from 'zod'
 import type { StagedArchive } from '../../archives/archive-workspace.js'
 import { DEPLOYMENT_STATES } from '../../domain/deployment-state.js'
+import { LOAD_POLICIES } from '../../domain/load-policy.js'
 import {
-  LOAD_POLICIES,
   MAX_BATCH_SIZE,
   MAX_IDLE_TIMEOUT_S,
   MAX_QUEUE_DELAY_US,

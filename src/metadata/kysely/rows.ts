@@ -7,9 +7,9 @@ import type {
   DeploymentState,
   DesiredState,
 } from '../../domain/deployment-state.js'
+import type { LoadPolicy } from '../../domain/load-policy.js'
 import type { Manifest } from '../../domain/manifest.js'
 import type {
-  LoadPolicy,
   Model,
   ModelDescriptor,
   ResourceRequirements,
