@@ -32,6 +32,8 @@ export class InstalledModels {
   readonly #options: InstalledModelsOptions
   /** `namespaceId/uploadId` of models whose files are installed and whose record is not yet. */
   readonly #installing = new Set<string>()
+  /** `installLocally` calls in progress, by the model's folder. */
+  readonly #fetching = new Map<string, Promise<void>>()
 
   constructor(deps: InstalledModelsDeps, options: InstalledModelsOptions) {
     this.#deps = deps
@@ -67,7 +69,19 @@ export class InstalledModels {
    * archive is not the one recorded, the artifact store's errors when it is missing, and the
    * archive codes of an upload.
    */
-  async installLocally(model: Model): Promise<void> {
+  installLocally(model: Model): Promise<void> {
+    // One fetch per model at a time: a deploy and the follower (an on-demand model uploaded
+    // elsewhere) may ask at once, and two unpacks renamed onto one folder would collide.
+    const key = this.dirOf(model)
+    let fetching = this.#fetching.get(key)
+    if (fetching === undefined) {
+      fetching = this.#fetch(model).finally(() => this.#fetching.delete(key))
+      this.#fetching.set(key, fetching)
+    }
+    return fetching
+  }
+
+  async #fetch(model: Model): Promise<void> {
     const { workspace, artifacts } = this.#deps
     const target = this.dirOf(model)
     if (await exists(target)) return

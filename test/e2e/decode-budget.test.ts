@@ -114,10 +114,12 @@ describe('the server-wide budget of request memory', () => {
         if (!answered) reject(err)
       })
       req.flushHeaders()
+      // The body follows well after the head: a refusal answered from the head alone comes
+      // first even on a busy machine (300 ms was once not enough in CI).
       const timer = setTimeout(() => {
         bodySent = true
         req.end(body)
-      }, 300)
+      }, 1500)
     })
 
   it('refuses concurrent bodies past the budget with 429 decode_budget_full and Retry-After, while /healthz answers', async () => {
