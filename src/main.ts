@@ -38,7 +38,7 @@ async function main(argv: readonly string[]): Promise<void> {
       command === 'upload'
         ? await runUploadCommand(argv.slice(1), config, { progress: process.stderr })
         : isClientCommand(command)
-          ? await runClientCommand(argv, config, { stdin: process.stdin })
+          ? await runClientCommand(argv, config, { stdin: process.stdin, progress: process.stderr })
           : await runAdminCommand(argv, config)
     process.stdout.write(`${JSON.stringify(output)}\n`)
   } catch (err) {

@@ -1,10 +1,18 @@
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import type { Config } from '../config/config.js'
+import {
+  type DeploymentReason,
+  type DeploymentState,
+  type DesiredState,
+  isSettled,
+  mixpeekStatus,
+} from '../domain/deployment-state.js'
 import { callServer, serverTarget, usage } from './server-client.js'
 
 export const CLIENT_USAGE = `  berth ls NAMESPACE                           the namespace's models and whether they are deployed
   berth deploy NAMESPACE MODEL_ID [--wait] [--reload]
+                                                --wait prints each state change (on stderr)
   berth undeploy NAMESPACE MODEL_ID
   berth infer NAMESPACE MODEL_ID [--data JSON | --file PATH]
                                                 an Open Inference Protocol request; stdin when neither
@@ -20,7 +28,13 @@ export function isClientCommand(command: string | undefined): command is ClientC
 export interface ClientIo {
   /** Read when `berth infer` has neither `--data` nor `--file`. */
   readonly stdin: NodeJS.ReadableStream
+  /** Where `berth deploy --wait` writes each state change, one line each; none when unset. */
+  readonly progress?: NodeJS.WritableStream
 }
+
+/** How often `deploy --wait` reads the deployment, and for how long at most. */
+const WATCH_EVERY_MS = 200
+const WATCH_FOR_MS = 5 * 60_000
 
 /**
  * `berth ls | deploy | undeploy | infer`: one HTTP call each against a berth server, resolving
@@ -52,11 +66,15 @@ export async function runClientCommand(
       return callServer(target, 'GET', models)
     case 'deploy': {
       needs(2, 'NAMESPACE MODEL_ID')
-      const query = new URLSearchParams({
-        wait: String(values.wait === true),
-        reload: String(values.reload === true),
-      })
-      return callServer(target, 'POST', `${models}/${modelId}/deploy?${query}`)
+      const query = new URLSearchParams({ wait: 'false', reload: String(values.reload === true) })
+      const answer = await callServer(target, 'POST', `${models}/${modelId}/deploy?${query}`)
+      if (values.wait !== true) return answer
+      const deployment = await watchDeployment(
+        () => callServer(target, 'GET', `${models}/${modelId}`),
+        answer.deployment as WatchedDeployment,
+        io.progress,
+      )
+      return { ...answer, deployment_status: mixpeekStatus(deployment.state), deployment }
     }
     case 'undeploy':
       needs(2, 'NAMESPACE MODEL_ID')
@@ -76,6 +94,41 @@ export async function runClientCommand(
     }
     default:
       throw usage(`unknown command ${String(command)}`)
+  }
+}
+
+interface WatchedDeployment {
+  readonly state: DeploymentState
+  readonly desired: DesiredState
+  readonly reason: DeploymentReason
+  readonly since: string
+  readonly message: string | null
+}
+
+/**
+ * Reads the deployment until it settles (as the server's `?wait=true` would say: deployed,
+ * failed, at rest as wanted, or waiting for capacity), writing each change of state or reason.
+ */
+async function watchDeployment(
+  read: () => Promise<Record<string, unknown>>,
+  first: WatchedDeployment,
+  progress: NodeJS.WritableStream | undefined,
+): Promise<WatchedDeployment> {
+  const until = Date.now() + WATCH_FOR_MS
+  let last = ''
+  let current = first
+  for (;;) {
+    const line = `${current.state} (${current.reason})${current.message === null ? '' : `: ${current.message}`}`
+    if (line !== last) progress?.write(`${line}\n`)
+    last = line
+    const { state, reason, since, message, desired } = current
+    if (isSettled({ desired, status: { state, reason, since }, message, deployedAt: null })) {
+      return current
+    }
+    if (Date.now() > until) return current
+    await new Promise((resolve) => setTimeout(resolve, WATCH_EVERY_MS))
+    const model = (await read()).model as { deployment: WatchedDeployment }
+    current = model.deployment
   }
 }
 

@@ -1,5 +1,5 @@
 import { type CrashHook, noCrash } from '../domain/crash-points.js'
-import { type Deployment, desiredFor, isServed } from '../domain/deployment-state.js'
+import { type Deployment, desiredFor, isServed, isSettled } from '../domain/deployment-state.js'
 import { type Model, type ModelRef, modelKey } from '../domain/model.js'
 import type { Acquired, Serving, ServingLookup } from '../inference/inference-service.js'
 import type {
@@ -9,7 +9,6 @@ import type {
 } from '../metadata/metadata-store.js'
 import type { Signature } from '../tensors/tensor.js'
 import type { DeploymentControl, DeployOptions } from './deployment-control.js'
-import { isSettled } from './deployment-readiness.js'
 import { ModelLifecycle } from './model-lifecycle.js'
 import type { ModelLifecycleDeps, ModelLifecycleOptions } from './model-lifecycle-options.js'
 import type { ReservationAudit } from './reservation-audit.js'

@@ -4,6 +4,7 @@ import {
   type DeploymentReason,
   type DesiredState,
   isServed,
+  isSettled,
   loadFailureOf,
   RUNNER_FAILURES,
   type RunnerFailure,
@@ -17,7 +18,7 @@ import { modelLabels } from '../observability/metrics.js'
 import type { Reservation, Runner, RunnerEnd } from '../scheduler/scheduler.js'
 import { AdmissionQueue } from './admission-queue.js'
 import { DeploymentJournal } from './deployment-journal.js'
-import { isSettled, notReady } from './deployment-readiness.js'
+import { notReady } from './deployment-readiness.js'
 import { DeploymentTable } from './deployment-table.js'
 import { ModelDeployment } from './model-deployment.js'
 import type { ModelLifecycleDeps, ModelLifecycleOptions } from './model-lifecycle-options.js'

@@ -1,10 +1,9 @@
 import type { Clock } from '../domain/clock.js'
-import type { DeploymentReason } from '../domain/deployment-state.js'
-import { isServed } from '../domain/deployment-state.js'
+import { type DeploymentReason, isServed, waitsForCapacity } from '../domain/deployment-state.js'
 import type { Model, ResourceRequirements } from '../domain/model.js'
 import type { Acquired } from '../inference/inference-service.js'
 import type { Metrics } from '../observability/metrics.js'
-import { notReady, waitsForCapacity } from './deployment-readiness.js'
+import { notReady } from './deployment-readiness.js'
 import type { DeploymentTable } from './deployment-table.js'
 import type { ModelDeployment } from './model-deployment.js'
 

@@ -56,6 +56,10 @@ describe('berth ls, deploy, undeploy, infer (against a running berth serve)', ()
     const deploy = await berth('deploy', 'cli', 'cli-mlp_1_0_0', '--wait')
     assert.equal(deploy.code, 0, deploy.stderr)
     assert.equal(JSON.parse(deploy.stdout).deployment_status, 'deployed')
+    // Each state change as it happened, on stderr: from the request to ready.
+    const changes = deploy.stderr.trim().split('\n')
+    assert.match(changes[0] ?? '', /^(pending \(deploy_requested\)|loading \(loading_model\))$/)
+    assert.equal(changes.at(-1), 'deployed (ready)')
 
     const ls = await berth('ls', 'cli')
     assert.equal(ls.code, 0, ls.stderr)
