@@ -78,6 +78,15 @@ export interface Runner {
   readonly ended: Promise<RunnerEnd>
 }
 
+/** What the node offers deployments, and how much of it reservations hold. */
+export interface NodeUsage {
+  /** CPUs that reservations may add up to (the node's CPUs times the overcommit factor). */
+  readonly cpus: number
+  readonly memoryBytes: number
+  readonly gpus: number
+  readonly reserved: { readonly cpus: number; readonly memoryBytes: number; readonly gpus: number }
+}
+
 /**
  * Places runners on capacity. `reserve` is synchronous so admission decisions never
  * interleave; a reservation outlives its runners (a crashed runner restarts inside it).
@@ -95,6 +104,8 @@ export interface Scheduler {
   ): Reservation | Refusal
   /** The reservations not yet released: the capacity that is taken, for audits. */
   held(): readonly Reservation[]
+  /** The node's capacity and what reservations hold of it now. */
+  usage(): NodeUsage
   /**
    * Starts a runner inside a reservation; resolves after its handshake. Throws
    * `runner_start_timeout` or `runner_crashed` when it does not come up.

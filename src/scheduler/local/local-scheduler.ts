@@ -5,7 +5,14 @@ import type { NodeCapacity } from '../../config/config.js'
 import type { ResourceRequirements } from '../../domain/model.js'
 import type { RunnerRuntime } from '../../domain/serving-plan.js'
 import { BerthError } from '../../errors/berth-error.js'
-import type { Refusal, Reservation, Runner, RunnerSpec, Scheduler } from '../scheduler.js'
+import type {
+  NodeUsage,
+  Refusal,
+  Reservation,
+  Runner,
+  RunnerSpec,
+  Scheduler,
+} from '../scheduler.js'
 import { LocalRunner } from './local-runner.js'
 import { TORCH_WORKER, TorchPython } from './torch-python.js'
 import { type RunnerPing, WorkerProcess } from './worker-process.js'
@@ -128,6 +135,17 @@ export class LocalScheduler implements Scheduler {
 
   held(): readonly Reservation[] {
     return [...this.#held]
+  }
+
+  usage(): NodeUsage {
+    const { node } = this.#options
+    const { cpus, memoryBytes, gpus } = this.#used
+    return {
+      cpus: node.cpus * node.cpuOvercommit,
+      memoryBytes: node.memoryBytes,
+      gpus: node.gpus,
+      reserved: { cpus, memoryBytes, gpus },
+    }
   }
 
   start(reservation: Reservation, spec: RunnerSpec): Promise<Runner> {
