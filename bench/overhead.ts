@@ -140,9 +140,10 @@ async function main(): Promise<void> {
         killGraceMs: 1000,
         maxFrameBytes: 1 << 30,
       })
-      await runner.call({ type: 'load', modelPath, intraOpThreads: 1 }, 10_000)
+      await runner.call({ type: 'load', slot: 0, modelPath, intraOpThreads: 1 }, 10_000)
       const wire = {
         type: 'infer',
+        slot: 0,
         inputs: [
           { name: 'x', datatype: 'FP32', shape: [1, c.inputs], data: new Uint8Array(x.buffer) },
         ],

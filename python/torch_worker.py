@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""berth's torch runner: serves one TorchScript module over the runner protocol on fd 3.
+"""berth's torch runner: serves TorchScript modules (one per slot) over the runner protocol on fd 3.
 
     python3 torch_worker.py
 
@@ -26,10 +26,11 @@ DTYPES = {
 NAMES = {v: k for k, v in DTYPES.items()}
 
 # RUNNER_PROTOCOL_VERSION in src/runtime/worker-protocol.ts: berth refuses any other.
-PROTOCOL = 1
+PROTOCOL = 2
 
 channel = os.fdopen(3, 'r+b', buffering=0)
-model = None
+# One module per slot berth names (torch models keep a process of their own, so one slot in use).
+models = {}
 
 
 def read_exact(n):
@@ -84,25 +85,27 @@ def outputs_of(result):
 
 
 def handle(header, payload):
-    global model
     kind, request_id = header.get('type'), header.get('id')
     if kind == 'ping':
         return send({'type': 'pong', 'id': request_id})
+    slot = header.get('slot', 0)
     if kind == 'load':
         torch.set_num_threads(max(1, int(header.get('intraOpThreads', 1))))
+        models.pop(slot, None)
         try:
-            model = torch.jit.load(header['modelPath'], map_location='cpu').eval()
+            model = models[slot] = torch.jit.load(header['modelPath'], map_location='cpu').eval()
         except Exception as e:
             return fail(request_id, 'model_load_failed', f'torch cannot load the module: {e}')
         inputs = signature(model)
         return send({'type': 'loaded', 'id': request_id, 'inputs': inputs,
                      'outputs': [{'name': 'output__0', 'datatype': 'ANY', 'shape': ['*']}]})
     if kind == 'unload':
-        model = None
+        models.pop(slot, None)
         return send({'type': 'unloaded', 'id': request_id})
     if kind == 'infer':
+        model = models.get(slot)
         if model is None:
-            return fail(request_id, 'model_load_failed', 'no model is loaded')
+            return fail(request_id, 'model_load_failed', f'no model is loaded in slot {slot}')
         args, offset = [], 0
         for spec in header.get('inputs', []):
             n = int(spec['byteLength'])

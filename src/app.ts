@@ -133,6 +133,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       ping: config.scheduler.runnerPing,
       torchPython: config.scheduler.torchPython,
       spareRunners: config.scheduler.spareRunners,
+      sharing: config.scheduler.sharedRunners,
       runnerEnv: config.scheduler.runnerEnv,
       log: (line, fields) => logger.info({ ...fields, line }, 'runner output'),
     })

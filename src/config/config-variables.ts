@@ -319,6 +319,20 @@ export const CONFIG_VARIABLES = {
     max: 16,
     meaning: 'ONNX runner processes kept started ahead of need',
   },
+  BERTH_SHARED_RUNNER_MAX_MODELS: {
+    kind: 'int',
+    default: 32,
+    min: 0,
+    max: 1024,
+    meaning: 'most models of one organization one runner process holds (0 or 1: no sharing)',
+  },
+  BERTH_SHARED_RUNNER_MAX_MODEL_MB: {
+    kind: 'int',
+    default: 64,
+    min: 0,
+    max: 65_536,
+    meaning: 'largest model files (MiB) that share a runner process with other models',
+  },
   BERTH_RUNNER_PING_INTERVAL_MS: {
     kind: 'int',
     default: 5000,

@@ -89,6 +89,11 @@ export type SchedulerConfig = {
   /** ONNX runner processes kept started ahead of need, so a deploy or upload check skips the start. */
   readonly spareRunners: number
   /**
+   * Small models of one organization share runner processes: at most `maxModels` in one (under
+   * 2: none share), each with files of at most `maxModelBytes`.
+   */
+  readonly sharedRunners: { readonly maxModels: number; readonly maxModelBytes: number }
+  /**
    * The environment runners get: only the `RUNNER_ENV_NAMES` the server was given. Runners load
    * untrusted models, so never the database URL, keys or cloud credentials.
    */

@@ -65,6 +65,7 @@ describe('loadConfig', () => {
       node: { cpus: 6, cpuOvercommit: 4, memoryBytes: 8 * 1024 ** 3, gpus: 0 },
       torchPython: undefined,
       spareRunners: 1,
+      sharedRunners: { maxModels: 32, maxModelBytes: 64 * 1024 ** 2 },
       runnerPing: { intervalMs: 5000, timeoutMs: 5000 },
       runnerEnv: {},
     })
@@ -84,6 +85,15 @@ describe('loadConfig', () => {
       gpus: 2,
     })
     assert.equal(problemsOf({ BERTH_NODE_CPUS: 'many', BERTH_CPU_OVERCOMMIT: '0.5' }).length, 2)
+  })
+
+  it('reads how small models share runner processes', () => {
+    const set = loadConfig({
+      BERTH_SHARED_RUNNER_MAX_MODELS: '0',
+      BERTH_SHARED_RUNNER_MAX_MODEL_MB: '8',
+    })
+    assert.deepEqual(set.scheduler.sharedRunners, { maxModels: 0, maxModelBytes: 8 * 1024 ** 2 })
+    assert.equal(problemsOf({ BERTH_SHARED_RUNNER_MAX_MODELS: '-1' }).length, 1)
   })
 
   it('bounds the tensors a request brings into a runner', () => {

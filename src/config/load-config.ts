@@ -113,6 +113,7 @@ export interface HostFacts {
   readonly memoryBytes: number
 }
 
+const MIB = 1024 ** 2
 const GIB = 1024 ** 3
 
 /** This machine's CPUs and memory. */
@@ -345,6 +346,10 @@ function readScheduler(read: EnvReader, host: HostFacts, env: Env): SchedulerCon
     },
     torchPython: read.raw('BERTH_TORCH_PYTHON'),
     spareRunners: read.int('BERTH_SPARE_RUNNERS'),
+    sharedRunners: {
+      maxModels: read.int('BERTH_SHARED_RUNNER_MAX_MODELS'),
+      maxModelBytes: read.int('BERTH_SHARED_RUNNER_MAX_MODEL_MB') * MIB,
+    },
     runnerPing: readRunnerPing(read),
     runnerEnv: runnerEnvironment(env),
   }

@@ -325,6 +325,9 @@ export class ModelDeployment {
     const runner = await this.#deps.scheduler.start(reservation, {
       runtime: plan.runtime,
       label: this.key,
+      organizationId: this.model.organizationId,
+      mayShare: true,
+      modelBytes: this.model.manifest.totalBytes,
     })
     try {
       if (superseded()) {

@@ -173,6 +173,7 @@ export type RunnerFailure =
   | 'unresponsive'
   | 'memory_limit_exceeded'
   | 'request_out_of_memory'
+  | 'moved'
   | 'load_timeout'
   | 'runtime_unavailable'
   | 'model_load_failed'
@@ -197,6 +198,8 @@ export const RUNNER_FAILURES: {
   memory_limit_exceeded: { reason: 'memory_limit_exceeded', action: 'fail' },
   // Past `memory_gb` while running requests: they did not fit; the next ones may.
   request_out_of_memory: { reason: 'memory_limit_exceeded', action: 'replace' },
+  // Past its share in a shared runner process: unloaded there, it restarts in one of its own.
+  moved: { reason: 'memory_limit_exceeded', action: 'replace' },
   load_timeout: { reason: 'load_timeout', action: 'fail' },
   runtime_unavailable: { reason: 'runtime_unavailable', action: 'fail' },
   model_load_failed: { reason: 'model_load_failed', action: 'fail' },

@@ -16,9 +16,10 @@ import {
   writeFrame,
 } from './worker-protocol.js'
 
-// The entry point of a runner process. It speaks the runner protocol on fd 3, runs one request
-// at a time (a ping is answered at once, ahead of them), and exits when berth closes the channel
-// (or dies).
+// The entry point of a runner process. It speaks the runner protocol on fd 3, holds one model
+// per slot berth names (several models of one organization may share the process), runs one
+// request at a time (a ping is answered at once, ahead of them), and exits when berth closes the
+// channel (or dies).
 
 const MAX_FRAME_BYTES = 2 ** 32 - 1
 
@@ -37,7 +38,7 @@ if (makeRuntime === undefined) {
 const runtime = makeRuntime()
 const channel = new Socket({ fd: 3, readable: true, writable: true })
 const decoder = new FrameDecoder(isToWorker, MAX_FRAME_BYTES)
-let model: LoadedModel | undefined
+const models = new Map<number, LoadedModel>()
 let queue: Promise<void> = Promise.resolve()
 
 function send(message: FromWorker): void {
@@ -47,16 +48,20 @@ function send(message: FromWorker): void {
 async function handle(message: Exclude<ToWorker, { type: 'ping' }>): Promise<FromWorker> {
   switch (message.type) {
     case 'load': {
-      await model?.unload()
+      await unload(message.slot)
       const loaded = await runtime.load(message.modelPath, {
         intraOpThreads: message.intraOpThreads,
         ...(message.weights === undefined ? {} : { weights: message.weights }),
       })
-      model = message.task === undefined ? loaded : await withTask(loaded, message.task)
+      const model = message.task === undefined ? loaded : await withTask(loaded, message.task)
+      models.set(message.slot, model)
       return { type: 'loaded', id: message.id, inputs: model.inputs, outputs: model.outputs }
     }
     case 'infer': {
-      if (model === undefined) throw new BerthError('model_load_failed', 'no model is loaded')
+      const model = models.get(message.slot)
+      if (model === undefined) {
+        throw new BerthError('model_load_failed', `no model is loaded in slot ${message.slot}`)
+      }
       return {
         type: 'result',
         id: message.id,
@@ -64,10 +69,16 @@ async function handle(message: Exclude<ToWorker, { type: 'ping' }>): Promise<Fro
       }
     }
     case 'unload':
-      await model?.unload()
-      model = undefined
+      await unload(message.slot)
       return { type: 'unloaded', id: message.id }
   }
+}
+
+/** Frees the model in `slot`, if any: its neighbours are untouched. */
+async function unload(slot: number): Promise<void> {
+  const model = models.get(slot)
+  models.delete(slot)
+  await model?.unload()
 }
 
 channel.on('data', (chunk: Buffer) => {

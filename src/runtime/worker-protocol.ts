@@ -21,6 +21,9 @@ import {
  * `started` handshake, carrying the protocol version, precedes everything; errors travel as data
  * ({code, message}), with a code from `RUNNER_ERROR_CODES` only. While a runner is idle berth
  * sends `ping` now and then, and the runner answers `pong` at once.
+ *
+ * One runner process may hold several models, each in a numbered `slot` that `load`, `infer`
+ * and `unload` name: loading into a slot replaces what it held, unloading frees that model only.
  */
 
 /**
@@ -28,7 +31,7 @@ import {
  * speaks another (or none): raise it whenever a message changes meaning, in every runner
  * (`worker-main.ts`, `python/torch_worker.py`).
  */
-export const RUNNER_PROTOCOL_VERSION = 1
+export const RUNNER_PROTOCOL_VERSION = 2
 
 /**
  * The error codes a runner may send: what loading or running a model can go wrong with, and
@@ -70,6 +73,8 @@ export type ToWorker =
   | {
       readonly type: 'load'
       readonly id: number
+      /** Which of the runner's models this is (any non-negative integer berth picks). */
+      readonly slot: number
       readonly modelPath: string
       readonly intraOpThreads: number
       /** For the weights runtime: which files under `modelPath` hold the tensors. */
@@ -80,10 +85,12 @@ export type ToWorker =
   | {
       readonly type: 'infer'
       readonly id: number
+      readonly slot: number
       readonly inputs: readonly WireTensor[]
       readonly outputs: readonly string[] | null
     }
-  | { readonly type: 'unload'; readonly id: number }
+  /** Frees the model in `slot` (answered `unloaded` even when the slot held none). */
+  | { readonly type: 'unload'; readonly id: number; readonly slot: number }
   /** Liveness, sent only while no request is outstanding: answer `pong` at once. */
   | { readonly type: 'ping'; readonly id: number }
 
@@ -255,6 +262,7 @@ export class FrameDecoder<M> {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
 const isId = (v: unknown) => Number.isSafeInteger(v)
+const isSlot = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0
 /** `{name, datatype, shape}`: what a tensor and a tensor spec have in common. */
 const isTensorHead = (t: unknown): t is Record<string, unknown> & { shape: unknown[] } =>
   isObject(t) &&
@@ -319,6 +327,7 @@ export function isToWorker(value: unknown): value is ToWorker {
   switch (value.type) {
     case 'load':
       return (
+        isSlot(value.slot) &&
         typeof value.modelPath === 'string' &&
         Number.isSafeInteger(value.intraOpThreads) &&
         (value.weights === undefined || isWeightFiles(value.weights)) &&
@@ -326,11 +335,13 @@ export function isToWorker(value: unknown): value is ToWorker {
       )
     case 'infer':
       return (
+        isSlot(value.slot) &&
         isTensorList(value.inputs) &&
         (value.outputs === null ||
           (Array.isArray(value.outputs) && value.outputs.every((o) => typeof o === 'string')))
       )
     case 'unload':
+      return isSlot(value.slot)
     case 'ping':
       return true
     default:

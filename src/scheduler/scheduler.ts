@@ -29,7 +29,9 @@ export interface Refusal {
  * How a runner ended. `stopped` is the only expected one; `unresponsive`: it outlived a call's
  * timeout, or did not answer a liveness ping while idle; `memory_limit_exceeded`: it went past
  * its memory while loading or idle, `request_out_of_memory`: while running requests (they failed
- * with `inference_out_of_memory`).
+ * with `inference_out_of_memory`); `moved`: the model went past its own memory share in a runner
+ * process it shared with others, and was unloaded from it so its neighbours serve on (its next
+ * start gets a process of its own).
  */
 export type RunnerEndCause =
   | 'stopped'
@@ -38,6 +40,7 @@ export type RunnerEndCause =
   | 'request_out_of_memory'
   | 'protocol_error'
   | 'unresponsive'
+  | 'moved'
 
 export interface RunnerEnd {
   readonly cause: RunnerEndCause
@@ -46,12 +49,22 @@ export interface RunnerEnd {
 
 export interface RunnerSpec {
   readonly runtime: RunnerRuntime
-  /** For logs: `namespace/model_id`. */
+  /** For logs: `namespace/model_id`. Two runners of one label never share a process. */
   readonly label: string
+  /** Whose model it is: runners of two organizations never share a process. */
+  readonly organizationId: string
+  /**
+   * Whether the model may share a runner process with other models of its organization; the
+   * scheduler decides whether it does (by runtime, size and its own limits). Unset: it does not.
+   */
+  readonly mayShare?: boolean
+  /** The size of the model's files, for that decision; unset: the model does not share. */
+  readonly modelBytes?: number
 }
 
 /**
- * One runner process hosting one model. Calls fail with berth errors: `model_load_failed`,
+ * One model in a runner process: the process is its own, or one it shares with other models of
+ * its organization (each seen through its own `Runner`). Calls fail with berth errors: `model_load_failed`,
  * `inference_failed` (the model refused the values), `runner_*` (the runner is gone or broken).
  */
 export interface Runner {
@@ -76,6 +89,12 @@ export interface Runner {
   stop(drainMs: number): Promise<void>
   /** Resolves once, when the runner has ended, with why. */
   readonly ended: Promise<RunnerEnd>
+  /**
+   * The memory this model holds resident, as last measured: its process's resident set, or in a
+   * shared process the model's own share plus its part of what the process holds besides its
+   * models. `undefined` before a measurement, or where memory cannot be measured.
+   */
+  residentBytes(): number | undefined
 }
 
 /** What the node offers deployments, and how much of it reservations hold. */

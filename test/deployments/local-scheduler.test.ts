@@ -61,7 +61,11 @@ describe('local scheduler', () => {
     const reservation = crashed.reserve({ numCpus: 1, memoryBytes: GIB, numGpus: 0 })
     assert.ok(!isRefusal(reservation))
     // A runner that ignores SIGTERM, as a stuck one would; its server "crashes" (never closes).
-    const orphan = await crashed.start(reservation, { runtime: 'onnx', label: 'orphan' })
+    const orphan = await crashed.start(reservation, {
+      runtime: 'onnx',
+      label: 'orphan',
+      organizationId: 'org_1',
+    })
     const pid = Number(orphan.id)
     assert.ok(!isGone(pid))
     const restarted = await open(runDir)
@@ -79,7 +83,11 @@ describe('local scheduler', () => {
     const scheduler = await open(join(dir.path, 'run'))
     const reservation = scheduler.reserve({ numCpus: 1, memoryBytes: GIB, numGpus: 0 })
     assert.ok(!isRefusal(reservation))
-    const runner = await scheduler.start(reservation, { runtime: 'onnx', label: 'stubborn' })
+    const runner = await scheduler.start(reservation, {
+      runtime: 'onnx',
+      label: 'stubborn',
+      organizationId: 'org_1',
+    })
     await scheduler.close()
     assert.ok(isGone(Number(runner.id)))
     assert.equal((await runner.ended).cause, 'stopped')
@@ -96,14 +104,22 @@ describe('local scheduler', () => {
       const [spare] = await pidFiles()
       const reservation = scheduler.reserve({ numCpus: 1, memoryBytes: GIB, numGpus: 0 })
       assert.ok(!isRefusal(reservation))
-      const runner = await scheduler.start(reservation, { runtime: 'onnx', label: 'quick' })
+      const runner = await scheduler.start(reservation, {
+        runtime: 'onnx',
+        label: 'quick',
+        organizationId: 'org_1',
+      })
       assert.equal(Number(runner.id), spare)
       await eventually(async () => (await pidFiles()).length === 2)
       const [next] = (await pidFiles()).filter((pid) => pid !== spare)
       // A spare that died while idle is not handed out: a fresh process takes its place.
       process.kill(next as number, 'SIGKILL')
       await eventually(async () => !(await pidFiles()).includes(next as number))
-      const other = await scheduler.start(reservation, { runtime: 'onnx', label: 'fresh' })
+      const other = await scheduler.start(reservation, {
+        runtime: 'onnx',
+        label: 'fresh',
+        organizationId: 'org_1',
+      })
       assert.ok(!isGone(Number(other.id)))
       assert.notEqual(Number(other.id), next)
       const all = await pidFiles()

@@ -22,7 +22,7 @@ describe('runner failure modes, through the deployment manager', () => {
     ['bad-message', 'runner_protocol_error', {}],
     // Killed within milliseconds of its growth; the load bound only has to outlast a busy CI machine.
     ['memory-on-load', 'memory_limit_exceeded', { loadTimeoutMs: 8000 }],
-    ['protocol-2', 'runner_protocol_error', {}],
+    ['protocol-1', 'runner_protocol_error', {}],
     ['protocol-none', 'runner_protocol_error', {}],
   ]
   for (const [mode, reason, extra] of onLoad) {

@@ -62,6 +62,7 @@ const toWorker: fc.Arbitrary<ToWorker> = fc.oneof(
     {
       type: fc.constant('load' as const),
       id,
+      slot: fc.nat(),
       modelPath: text,
       intraOpThreads: fc.integer({ min: -4, max: 64 }),
       weights: fc.record({
@@ -75,15 +76,16 @@ const toWorker: fc.Arbitrary<ToWorker> = fc.oneof(
         dir: text,
       }),
     },
-    { requiredKeys: ['type', 'id', 'modelPath', 'intraOpThreads'] },
+    { requiredKeys: ['type', 'id', 'slot', 'modelPath', 'intraOpThreads'] },
   ),
   fc.record({
     type: fc.constant('infer' as const),
     id,
+    slot: fc.nat(),
     inputs: fc.array(tensor, { maxLength: 4 }),
     outputs: fc.option(fc.array(text, { maxLength: 3 }), { nil: null }),
   }),
-  fc.record({ type: fc.constant('unload' as const), id }),
+  fc.record({ type: fc.constant('unload' as const), id, slot: fc.nat() }),
   fc.record({ type: fc.constant('ping' as const), id }),
 )
 
@@ -362,7 +364,7 @@ describe('runner message guards', () => {
           outputs[i] = { ...(outputs[i] as WireTensor), ...(damage as object) } as WireTensor
           assert.equal(isFromWorker({ ...message, outputs }), false)
           assert.equal(
-            isToWorker({ type: 'infer', id: message.id, inputs: outputs, outputs: null }),
+            isToWorker({ type: 'infer', id: message.id, slot: 0, inputs: outputs, outputs: null }),
             false,
           )
         },
@@ -393,9 +395,11 @@ function requiredFields(message: ToWorker | FromWorker): string[] {
     case 'started':
       return ['type', 'protocol', 'pid']
     case 'load':
-      return ['type', 'id', 'modelPath', 'intraOpThreads']
+      return ['type', 'id', 'slot', 'modelPath', 'intraOpThreads']
     case 'infer':
-      return ['type', 'id', 'inputs', 'outputs']
+      return ['type', 'id', 'slot', 'inputs', 'outputs']
+    case 'unload':
+      return ['type', 'id', 'slot']
     case 'loaded':
       return ['type', 'id', 'inputs', 'outputs']
     case 'result':

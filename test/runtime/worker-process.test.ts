@@ -39,6 +39,7 @@ describe('runner processes: failure modes', () => {
     WorkerProcess.start({ ...OPTIONS, startTimeoutMs, entry: MISBEHAVING, args: [mode] })
   const infer = {
     type: 'infer',
+    slot: 0,
     inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: f32([1]) }],
     outputs: null,
   } as const
@@ -74,7 +75,7 @@ describe('runner processes: failure modes', () => {
     ['forge-__proto__-on-infer', 'call', 'runner_protocol_error'],
     ['forge-api_key_invalid-on-infer', 'call', 'runner_protocol_error'],
     ['forge-runner_protocol_error-on-infer', 'call', 'runner_protocol_error'],
-    ['protocol-2', 'start', 'runner_protocol_error'],
+    ['protocol-1', 'start', 'runner_protocol_error'],
     ['protocol-none', 'start', 'runner_protocol_error'],
   ]
   for (const [mode, when, code] of failures) {
@@ -103,10 +104,10 @@ describe('runner processes: failure modes', () => {
     try {
       const pidLog = join(dir.path, 'pids')
       await assert.rejects(
-        WorkerProcess.start({ ...OPTIONS, entry: MISBEHAVING, args: ['protocol-2', pidLog] }),
+        WorkerProcess.start({ ...OPTIONS, entry: MISBEHAVING, args: ['protocol-1', pidLog] }),
         (err) =>
           isBerthError(err, 'runner_protocol_error') &&
-          err.details?.runner_protocol === 2 &&
+          err.details?.runner_protocol === 1 &&
           err.details?.expected_protocol === RUNNER_PROTOCOL_VERSION,
       )
       const pid = Number((await readFile(pidLog, 'utf8')).trim())
@@ -151,6 +152,7 @@ describe('runner processes: liveness while idle', async () => {
   const PING = { intervalMs: 20, timeoutMs: 150 }
   const echo = {
     type: 'infer',
+    slot: 0,
     inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: f32([1]) }],
     outputs: null,
   } as const
@@ -239,7 +241,10 @@ describe('runner processes: ONNX Runtime', () => {
   it('loads an ONNX model, describes it, and runs it like a reference MLP', async () => {
     const worker = await WorkerProcess.start({ ...OPTIONS, entry: RUNNER, args: ['onnx'] })
     try {
-      const loaded = await worker.call({ type: 'load', modelPath, intraOpThreads: 1 }, 10_000)
+      const loaded = await worker.call(
+        { type: 'load', slot: 0, modelPath, intraOpThreads: 1 },
+        10_000,
+      )
       assert.equal(loaded.type, 'loaded')
       if (loaded.type !== 'loaded') return
       assert.deepEqual(loaded.inputs, [{ name: 'x', datatype: 'FP32', shape: ['batch', 4] }])
@@ -249,6 +254,7 @@ describe('runner processes: ONNX Runtime', () => {
       const result = await worker.call(
         {
           type: 'infer',
+          slot: 0,
           inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 4], data: f32(x) }],
           outputs: null,
         },
@@ -267,6 +273,7 @@ describe('runner processes: ONNX Runtime', () => {
         worker.call(
           {
             type: 'infer',
+            slot: 0,
             inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 5], data: f32([1, 2, 3, 4, 5]) }],
             outputs: null,
           },
@@ -278,6 +285,7 @@ describe('runner processes: ONNX Runtime', () => {
       const again = await worker.call(
         {
           type: 'infer',
+          slot: 0,
           inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 4], data: f32(x) }],
           outputs: null,
         },
@@ -290,13 +298,43 @@ describe('runner processes: ONNX Runtime', () => {
     assert.ok(isGone(worker.pid))
   })
 
+  it('holds one model per slot: each answers its own outputs, unloading one frees it alone', async () => {
+    const second = join(dir.path, 'second.onnx')
+    await writeFile(second, mlpModel(4, 8, 3, 99))
+    const worker = await WorkerProcess.start({ ...OPTIONS, entry: RUNNER, args: ['onnx'] })
+    const x = [0.5, -1, 2, 0.25]
+    const run = async (slot: number) => {
+      const input = { name: 'x', datatype: 'FP32', shape: [1, 4], data: f32(x) } as const
+      const answer = await worker.call(
+        { type: 'infer', slot, inputs: [input], outputs: null },
+        10_000,
+      )
+      assert.equal(answer.type, 'result')
+      const y = answer.type === 'result' ? answer.outputs[0] : undefined
+      return Array.from(new Float32Array(Uint8Array.from(y?.data ?? []).buffer))
+    }
+    const near = (got: number[], want: number[]) =>
+      want.every((w, i) => Math.abs((got[i] ?? Number.NaN) - w) < 1e-5)
+    try {
+      await worker.call({ type: 'load', slot: 3, modelPath, intraOpThreads: 1 }, 10_000)
+      await worker.call({ type: 'load', slot: 8, modelPath: second, intraOpThreads: 1 }, 10_000)
+      assert.ok(near(await run(3), referenceMlp(x, 1, 4, 8, 3, 7)))
+      assert.ok(near(await run(8), referenceMlp(x, 1, 4, 8, 3, 99)))
+      assert.equal((await worker.call({ type: 'unload', slot: 3 }, 10_000)).type, 'unloaded')
+      await assert.rejects(run(3), (err) => isBerthError(err, 'model_load_failed'))
+      assert.ok(near(await run(8), referenceMlp(x, 1, 4, 8, 3, 99)))
+    } finally {
+      await worker.stop()
+    }
+  })
+
   it('reports a model ONNX Runtime cannot load as model_load_failed', async () => {
     const bad = join(dir.path, 'garbage.onnx')
     await writeFile(bad, Buffer.from('definitely not a model'))
     const worker = await WorkerProcess.start({ ...OPTIONS, entry: RUNNER, args: ['onnx'] })
     try {
       await assert.rejects(
-        worker.call({ type: 'load', modelPath: bad, intraOpThreads: 1 }, 10_000),
+        worker.call({ type: 'load', slot: 0, modelPath: bad, intraOpThreads: 1 }, 10_000),
         (err) => isBerthError(err, 'model_load_failed'),
       )
     } finally {

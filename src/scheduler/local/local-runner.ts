@@ -40,6 +40,8 @@ export class LocalRunner implements Runner {
   #culprit: object | undefined
   /** Whether an inference call was outstanding at some time since the last memory sample. */
   #inferredSinceSample = false
+  /** The last memory sample. */
+  #resident: number | undefined
 
   constructor(worker: WorkerProcess, options: LocalRunnerOptions) {
     this.#worker = worker
@@ -57,12 +59,22 @@ export class LocalRunner implements Runner {
     return this.#worker.inFlight
   }
 
+  /** The runner's process id. */
+  get pid(): number | undefined {
+    return this.#worker.pid
+  }
+
+  residentBytes(): number | undefined {
+    return this.#resident
+  }
+
   async load(target: LoadTarget, timeoutMs: number): Promise<Signature> {
     this.#root = target.root
     const answer = await this.#worker
       .call(
         {
           type: 'load',
+          slot: MODEL_SLOT,
           modelPath: target.path,
           intraOpThreads: this.#options.intraOpThreads,
           ...(target.weights === undefined ? {} : { weights: target.weights }),
@@ -73,7 +85,10 @@ export class LocalRunner implements Runner {
       .catch((err: unknown) => {
         throw withServerPathsHidden(err, target.root)
       })
-    if (answer.type !== 'loaded') throw unexpected(answer.type)
+    if (answer.type !== 'loaded') throw unexpectedAnswer(answer.type)
+    // Measured at once: what a loaded model holds is known before the first periodic sample.
+    const pid = this.#worker.pid
+    if (pid !== undefined) this.#resident = (await residentBytes(pid)) ?? this.#resident
     return { inputs: answer.inputs, outputs: answer.outputs }
   }
 
@@ -87,11 +102,11 @@ export class LocalRunner implements Runner {
     this.#inferredSinceSample = true
     try {
       const answer = await this.#worker
-        .call({ type: 'infer', inputs, outputs }, timeoutMs)
+        .call({ type: 'infer', slot: MODEL_SLOT, inputs, outputs }, timeoutMs)
         .catch((err: unknown) => {
           throw withServerPathsHidden(this.#blame(err, call), this.#root)
         })
-      if (answer.type !== 'result') throw unexpected(answer.type)
+      if (answer.type !== 'result') throw unexpectedAnswer(answer.type)
       return [...answer.outputs]
     } finally {
       this.#inferring.splice(this.#inferring.indexOf(call), 1)
@@ -135,6 +150,7 @@ export class LocalRunner implements Runner {
     const inferred = this.#inferredSinceSample
     this.#inferredSinceSample = false
     const bytes = await residentBytes(pid)
+    this.#resident = bytes ?? this.#resident
     const limit = this.#options.memoryLimitBytes
     if (bytes === undefined || bytes <= limit) return
     const details = { resident_bytes: bytes, limit_bytes: limit }
@@ -165,8 +181,11 @@ export class LocalRunner implements Runner {
   }
 }
 
+/** The process holds one model, always in this slot. */
+const MODEL_SLOT = 0
+
 /** Failures that say why the runner ended better than its exit status does. */
-const CAUSE_BY_CODE: Partial<Record<ErrorCode, RunnerEndCause>> = {
+export const CAUSE_BY_CODE: Partial<Record<ErrorCode, RunnerEndCause>> = {
   runner_memory_limit_exceeded: 'memory_limit_exceeded',
   inference_out_of_memory: 'request_out_of_memory',
   runner_protocol_error: 'protocol_error',
@@ -174,6 +193,7 @@ const CAUSE_BY_CODE: Partial<Record<ErrorCode, RunnerEndCause>> = {
   runner_unresponsive: 'unresponsive',
 }
 
-function unexpected(type: string): BerthError {
+/** A runner that answered a request with the wrong kind of message broke the protocol. */
+export function unexpectedAnswer(type: string): BerthError {
   return new BerthError('runner_protocol_error', `the runner answered with an unexpected ${type}`)
 }

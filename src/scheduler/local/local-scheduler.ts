@@ -14,6 +14,7 @@ import type {
   Scheduler,
 } from '../scheduler.js'
 import { LocalRunner } from './local-runner.js'
+import { SharedRunnerHost } from './shared-runner-host.js'
 import { TORCH_WORKER, TorchPython } from './torch-python.js'
 import { type RunnerPing, WorkerProcess } from './worker-process.js'
 
@@ -43,6 +44,11 @@ export interface LocalSchedulerOptions {
   readonly command?: (runtime: RunnerRuntime) => RunnerCommand
   /** ONNX runner processes kept started ahead of need (0: none). */
   readonly spareRunners?: number
+  /**
+   * Small models of one organization share runner processes: at most `maxModels` in one, each
+   * with files of at most `maxModelBytes`. Unset (or `maxModels` under 2): each model has its own.
+   */
+  readonly sharing?: { readonly maxModels: number; readonly maxModelBytes: number } | undefined
   /** The runners' environment (never the server's own); unset: an empty one. */
   readonly runnerEnv?: Readonly<Record<string, string>>
   readonly log?: (line: string, fields: Record<string, unknown>) => void
@@ -58,7 +64,8 @@ interface Used {
 /**
  * Places runners as child processes of this server, admitting them against the node's capacity
  * (CPUs times the overcommit factor, memory, GPUs). Capacity is reserved per deployment and
- * returned on release.
+ * returned on release. Small models that may share are packed into runner processes of their
+ * organization and runtime (the first with a free slot and room), never another organization's.
  */
 export class LocalScheduler implements Scheduler {
   readonly #options: LocalSchedulerOptions
@@ -72,6 +79,10 @@ export class LocalScheduler implements Scheduler {
   readonly #workers = new Set<WorkerProcess>()
   /** What each worker's output lines are logged under (a spare is relabelled when taken). */
   readonly #labels = new WeakMap<WorkerProcess, string>()
+  /** Runner processes shared by several models, oldest first. */
+  readonly #hosts = new Set<SharedRunnerHost>()
+  /** Models moved out of a shared process for outgrowing their share: they get their own. */
+  readonly #ownProcess = new Set<string>()
   /** Starts and pid-file removals in progress: `close()` waits for them. */
   readonly #pending = new Set<Promise<unknown>>()
   #closed = false
@@ -152,7 +163,71 @@ export class LocalScheduler implements Scheduler {
     if (this.#closed) {
       return Promise.reject(new BerthError('server_shutting_down', 'the server is shutting down'))
     }
-    return this.#track(this.#start(reservation, spec))
+    return this.#track(
+      this.#shares(spec) ? this.#startShared(reservation, spec) : this.#start(reservation, spec),
+    )
+  }
+
+  /**
+   * Whether a model shares a process: when sharing is on and the model may, for Node's runtimes
+   * only (torch keeps a process of its own), files up to the size limit, and not a model moved
+   * out of a shared process before (until the server restarts).
+   */
+  #shares(spec: RunnerSpec): boolean {
+    const sharing = this.#options.sharing
+    return (
+      sharing !== undefined &&
+      sharing.maxModels > 1 &&
+      spec.mayShare === true &&
+      spec.runtime !== 'torch' &&
+      spec.modelBytes !== undefined &&
+      spec.modelBytes <= sharing.maxModelBytes &&
+      !this.#ownProcess.has(spec.label)
+    )
+  }
+
+  async #startShared(reservation: Reservation, spec: RunnerSpec): Promise<Runner> {
+    const bytes = spec.modelBytes ?? 0
+    const host = this.#hostFor(spec, bytes)
+    const runner = host.attach({
+      label: spec.label,
+      memoryBytes: reservation.resources.memoryBytes,
+      modelBytes: bytes,
+      intraOpThreads: Math.max(1, Math.floor(reservation.resources.numCpus)),
+    })
+    await host.ready
+    this.#runners.add(runner)
+    void runner.ended.then(() => this.#runners.delete(runner))
+    if (this.#closed) await runner.stop(0)
+    return runner
+  }
+
+  /** The first process of the model's organization and runtime with room, else a new one. */
+  #hostFor(spec: RunnerSpec, bytes: number): SharedRunnerHost {
+    for (const host of this.#hosts) {
+      const same = host.organizationId === spec.organizationId && host.runtime === spec.runtime
+      if (same && host.fits(spec.label, bytes)) return host
+    }
+    const sharing = this.#options.sharing ?? { maxModels: 1, maxModelBytes: 0 }
+    const host = new SharedRunnerHost(
+      this.startWorker(spec.runtime, `shared runner of ${spec.organizationId}`),
+      {
+        organizationId: spec.organizationId,
+        runtime: spec.runtime,
+        maxModels: sharing.maxModels,
+        // Room for as many models of the largest size that shares as the process may hold.
+        maxBytes: sharing.maxModels * sharing.maxModelBytes,
+        memoryPollMs: this.#options.memoryPollMs,
+        unloadTimeoutMs: this.#options.startTimeoutMs,
+        onMoved: (label) => this.#ownProcess.add(label),
+      },
+    )
+    this.#hosts.add(host)
+    void host.ready
+      .then((worker) => worker.exited)
+      .catch(() => undefined)
+      .then(() => this.#hosts.delete(host))
+    return host
   }
 
   async #start(reservation: Reservation, spec: RunnerSpec): Promise<Runner> {

@@ -26,7 +26,10 @@ export class RunnerLoadCheck implements ModelLoadCheck {
     const worker = await this.#options.startWorker()
     try {
       const modelPath = join(root, file)
-      await worker.call({ type: 'load', modelPath, intraOpThreads: 1 }, this.#options.timeoutMs)
+      await worker.call(
+        { type: 'load', slot: 0, modelPath, intraOpThreads: 1 },
+        this.#options.timeoutMs,
+      )
     } catch (err) {
       if (isBerthError(err, 'model_load_failed')) throw withServerPathsHidden(err, root)
       // The model took its runner down or never finished loading: the model is at fault.
