@@ -17,7 +17,7 @@ import { InferenceService } from './inference/inference-service.js'
 import { createMetadataStore } from './metadata/create-metadata-store.js'
 import { NamespaceService } from './namespaces/namespace-service.js'
 import { createLogger } from './observability/logger.js'
-import { Metrics } from './observability/metrics.js'
+import { Metrics, modelLabels } from './observability/metrics.js'
 import { DeploymentService } from './registry/deployment-service.js'
 import { InstalledModels } from './registry/installed-models.js'
 import { LeftoverSweeper } from './registry/leftover-sweeper.js'
@@ -163,6 +163,22 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     metrics.watchCapacityLeaks(() => {
       const { unowned, misheld } = deployments.auditReservations()
       return unowned + misheld.length
+    })
+    metrics.watchNode(() => {
+      const { usage, deployments: summaries } = deployments.nodeView()
+      const resources = (r: { cpus: number; memoryBytes: number; gpus: number }) => ({
+        cpus: r.cpus,
+        memory_bytes: r.memoryBytes,
+        gpus: r.gpus,
+      })
+      return {
+        capacity: { offered: resources(usage), reserved: resources(usage.reserved) },
+        models: summaries.map((s) => ({
+          labels: modelLabels(s.model),
+          residentBytes: s.residentBytes,
+          activeRequests: s.activeRequests,
+        })),
+      }
     })
     const inference = new InferenceService(
       { deployments, metrics },

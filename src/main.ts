@@ -40,7 +40,7 @@ async function main(argv: readonly string[]): Promise<void> {
         : isClientCommand(command)
           ? await runClientCommand(argv, config, { stdin: process.stdin, progress: process.stderr })
           : await runAdminCommand(argv, config)
-    process.stdout.write(`${JSON.stringify(output)}\n`)
+    process.stdout.write(typeof output === 'string' ? output : `${JSON.stringify(output)}\n`)
   } catch (err) {
     reportError(err)
     process.exitCode = isBerthError(err, 'cli_usage_invalid') ? EXIT_USAGE : EXIT_FAILURE

@@ -14,11 +14,12 @@ export const CLIENT_USAGE = `  berth ls NAMESPACE                           the 
   berth deploy NAMESPACE MODEL_ID [--wait] [--reload]
                                                 --wait prints each state change (on stderr)
   berth undeploy NAMESPACE MODEL_ID
+  berth status [--json]                         the node's capacity and use, and your deployments on it
   berth infer NAMESPACE MODEL_ID [--data JSON | --file PATH]
                                                 an Open Inference Protocol request; stdin when neither
   (each also takes [--url URL] [--api-key KEY])`
 
-export const CLIENT_COMMANDS = ['ls', 'deploy', 'undeploy', 'infer'] as const
+export const CLIENT_COMMANDS = ['ls', 'deploy', 'undeploy', 'infer', 'status'] as const
 export type ClientCommand = (typeof CLIENT_COMMANDS)[number]
 
 export function isClientCommand(command: string | undefined): command is ClientCommand {
@@ -37,15 +38,15 @@ const WATCH_EVERY_MS = 200
 const WATCH_FOR_MS = 5 * 60_000
 
 /**
- * `berth ls | deploy | undeploy | infer`: one HTTP call each against a berth server, resolving
- * the server's JSON answer. Throws `cli_usage_invalid` for bad arguments and `ServerRefused`
+ * `berth ls | deploy | undeploy | infer | status`: HTTP calls against a berth server, resolving
+ * the server's JSON answer (`status`: a table, unless `--json`). Throws `cli_usage_invalid` for bad arguments and `ServerRefused`
  * (with the server's error envelope) when the server says no.
  */
 export async function runClientCommand(
   argv: readonly string[],
   config: Config,
   io: ClientIo,
-): Promise<Record<string, unknown>> {
+): Promise<Record<string, unknown> | string> {
   const [command, ...args] = argv
   let parsed: ReturnType<typeof parse>
   try {
@@ -92,6 +93,11 @@ export async function runClientCommand(
       }
       return callServer(target, 'POST', `${models}/${modelId}/infer`, body)
     }
+    case 'status': {
+      needs(0, 'no arguments')
+      const view = await callServer(target, 'GET', '/v1/node')
+      return values.json === true ? view : statusTable(view as unknown as NodeViewJson)
+    }
     default:
       throw usage(`unknown command ${String(command)}`)
   }
@@ -132,6 +138,62 @@ async function watchDeployment(
   }
 }
 
+interface NodeViewJson {
+  readonly node: {
+    readonly cpus: number
+    readonly memory_bytes: number
+    readonly gpus: number
+    readonly reserved: {
+      readonly cpus: number
+      readonly memory_bytes: number
+      readonly gpus: number
+    }
+  }
+  readonly deployments: ReadonlyArray<{
+    readonly namespace: string
+    readonly model_id: string
+    readonly state: string
+    readonly reason: string
+    readonly message: string | null
+    readonly load_policy: string
+    readonly replicas: number
+    readonly resident_bytes: number | null
+    readonly last_used_at: string | null
+  }>
+}
+
+const MIB = 1024 ** 2
+
+/** `berth status` for people: the node's lines, then one row per deployment. */
+function statusTable(view: NodeViewJson): string {
+  const { node } = view
+  const mib = (bytes: number) => `${Math.round(bytes / MIB)} MiB`
+  const lines = [
+    `node: ${node.reserved.cpus}/${node.cpus} CPUs reserved, ${mib(node.reserved.memory_bytes)}/${mib(node.memory_bytes)} memory, ${node.reserved.gpus}/${node.gpus} GPUs`,
+    '',
+  ]
+  const rows = [
+    ['NAMESPACE', 'MODEL', 'STATE', 'REASON', 'POLICY', 'REPLICAS', 'RESIDENT', 'LAST USED'],
+    ...view.deployments.map((d) => [
+      d.namespace,
+      d.model_id,
+      d.state,
+      d.message === null ? d.reason : `${d.reason}: ${d.message}`,
+      d.load_policy,
+      String(d.replicas),
+      d.resident_bytes === null ? '-' : mib(d.resident_bytes),
+      d.last_used_at ?? '-',
+    ]),
+  ]
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? []
+  for (const row of rows) {
+    lines.push(
+      row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '),
+    )
+  }
+  return `${lines.join('\n')}\n`
+}
+
 function parse(args: readonly string[]) {
   return parseArgs({
     args: [...args],
@@ -144,6 +206,7 @@ function parse(args: readonly string[]) {
       file: { type: 'string' },
       url: { type: 'string' },
       'api-key': { type: 'string' },
+      json: { type: 'boolean' },
     },
   })
 }

@@ -1,5 +1,13 @@
 import type { Deployment } from '../domain/deployment-state.js'
 import type { Model } from '../domain/model.js'
+import type { NodeUsage } from '../scheduler/scheduler.js'
+import type { DeploymentSummary } from './deployment-table.js'
+
+/** What this server's node offers and holds, and some of its deployments. */
+export interface NodeView {
+  readonly usage: NodeUsage
+  readonly deployments: readonly DeploymentSummary[]
+}
 
 /** A deploy's options. */
 export interface DeployOptions {
@@ -42,6 +50,8 @@ export interface DeploymentControl {
    * to `deployed` (a failed one, or one waiting for capacity nothing will free, is settled).
    */
   pinnedSettled(): boolean
+  /** The node's capacity and use, and the deployments of the namespaces in `namespaceIds`. */
+  nodeView(namespaceIds?: ReadonlySet<string>): NodeView
   /**
    * Resolves when the deployment settles (`deployed`, `failed`, or `not_deployed` when that is
    * what is wanted), or after `timeoutMs` with whatever it is then.

@@ -7,8 +7,9 @@ import type {
   DesiredStateRow,
   ModelRecords,
 } from '../metadata/metadata-store.js'
+import type { Scheduler } from '../scheduler/scheduler.js'
 import type { Signature } from '../tensors/tensor.js'
-import type { DeploymentControl, DeployOptions } from './deployment-control.js'
+import type { DeploymentControl, DeployOptions, NodeView } from './deployment-control.js'
 import { ModelLifecycle } from './model-lifecycle.js'
 import type { ModelLifecycleDeps, ModelLifecycleOptions } from './model-lifecycle-options.js'
 import type { ReservationAudit } from './reservation-audit.js'
@@ -50,12 +51,14 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
   readonly #metadata: DeploymentManagerDeps['metadata']
   readonly #lifecycle: ModelLifecycle
   readonly #crash: CrashHook
+  readonly #scheduler: Pick<Scheduler, 'usage'>
   /** Per model, the end of the last request or follow acting on it. */
   readonly #turns = new Map<string, Promise<void>>()
 
   constructor(deps: DeploymentManagerDeps, options: DeploymentManagerOptions) {
     this.#metadata = deps.metadata
     this.#crash = deps.crash ?? noCrash
+    this.#scheduler = deps.scheduler
     this.#lifecycle = new ModelLifecycle(deps, options)
   }
 
@@ -224,6 +227,13 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
 
   replicasOf(model: Model): number {
     return this.#lifecycle.table.replicasOf(model)
+  }
+
+  nodeView(namespaceIds?: ReadonlySet<string>): NodeView {
+    return {
+      usage: this.#scheduler.usage(),
+      deployments: this.#lifecycle.table.summaries(namespaceIds),
+    }
   }
 
   pinnedSettled(): boolean {

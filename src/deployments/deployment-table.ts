@@ -5,6 +5,24 @@ import type { Signature } from '../tensors/tensor.js'
 import { notReady } from './deployment-readiness.js'
 import type { ModelDeployment } from './model-deployment.js'
 
+/** One deployment as the node view shows it. */
+export interface DeploymentSummary {
+  /** The model, with its deployment as this server sees it. */
+  readonly model: Model
+  /** The ids of the runners serving it. */
+  readonly runners: readonly string[]
+  /** The processes they run in (a shared process serves other models too). */
+  readonly processes: readonly number[]
+  /** What its serving runners hold resident, last measured; `undefined` when not measured. */
+  readonly residentBytes: number | undefined
+  /** Memory it is counted as against the node (0 when it holds no capacity). */
+  readonly chargedMemoryBytes: number
+  /** When a request last used it (ms since the epoch); `undefined`: never. */
+  readonly lastUsed: number | undefined
+  /** Requests holding it now: queued, running, or waiting for it to load. */
+  readonly activeRequests: number
+}
+
 /**
  * This server's deployment of each model it was asked about (Triton's map of `ModelInfo`), and
  * what is read of them: their records, the live model, who serves it. Changing them is the
@@ -64,6 +82,32 @@ export class DeploymentTable {
 
   replicasOf(model: Model): number {
     return this.#deployments.get(modelKey(model))?.pool.targets.length ?? 0
+  }
+
+  /**
+   * Where each deployment of the namespaces in `namespaceIds` (all when unset) stands now, for the node view:
+   * what it holds of the node, what its runners hold resident, when it was last used.
+   */
+  summaries(namespaceIds?: ReadonlySet<string>): DeploymentSummary[] {
+    return this.all()
+      .filter((d) => namespaceIds === undefined || namespaceIds.has(d.model.namespaceId))
+      .map((d) => {
+        const runners = d.pool.targets
+        const measured = runners.map((r) => r.residentBytes())
+        const reservation = d.reservation
+        return {
+          model: d.current,
+          runners: runners.map((r) => r.id),
+          processes: [...new Set(runners.flatMap((r) => (r.pid === undefined ? [] : [r.pid])))],
+          residentBytes: measured.every((b) => b !== undefined)
+            ? measured.reduce((sum, b) => sum + b, 0)
+            : undefined,
+          chargedMemoryBytes:
+            reservation === undefined ? 0 : reservation.charged.memoryBytes * reservation.replicas,
+          lastUsed: d.lastUsed === 0 ? undefined : d.lastUsed,
+          activeRequests: d.active,
+        }
+      })
   }
 
   serving(model: Model): Serving {

@@ -326,7 +326,9 @@ export class ModelDeployment {
       runtime: plan.runtime,
       label: this.key,
       organizationId: this.model.organizationId,
-      mayShare: true,
+      // On-demand models share processes (density); pinned ones keep a process of their own, so
+      // no neighbour's request can take them down.
+      mayShare: this.record.desired === 'on_demand',
       modelBytes: this.model.manifest.totalBytes,
     })
     try {

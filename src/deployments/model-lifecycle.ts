@@ -194,11 +194,21 @@ export class ModelLifecycle {
         d.moveTo('failed', 'model_not_servable', plan.notServable)
         continue
       }
-      const admission = this.#queue.reserve(
-        d.model.resources,
-        d.model.serving.replicas,
-        this.#onDemand.chargeFor(d),
-      )
+      const reserve = () =>
+        this.#queue.reserve(
+          d.model.resources,
+          d.model.serving.replicas,
+          this.#onDemand.chargeFor(d),
+        )
+      let admission = reserve()
+      // Short of memory: count loaded on-demand models by what they hold now, before evicting.
+      if (
+        admission.kind === 'waits' &&
+        admission.reason === 'insufficient_memory' &&
+        this.#onDemand.refreshCharges()
+      ) {
+        admission = reserve()
+      }
       if (admission.kind === 'waits') {
         const evicting =
           admission.reason === 'insufficient_memory' && this.#onDemand.evictFor(d, admission.short)
@@ -248,7 +258,7 @@ export class ModelLifecycle {
       if (loaded !== undefined) {
         this.#deps.crash?.('deploy_loaded')
         d.serve(loaded, (runner, end) => this.#onRunnerEnded(d, runner, end))
-        this.#onDemand.armIdle(d)
+        this.#onDemand.served(d)
       }
     } catch (err) {
       if (superseded()) return
@@ -366,7 +376,7 @@ export class ModelLifecycle {
       await d.swapTo(loaded, reservation, this.#options.drainMs, (runner, end) =>
         this.#onRunnerEnded(d, runner, end),
       )
-      this.#onDemand.armIdle(d)
+      this.#onDemand.served(d)
       // The old runners' capacity is free (a deployment may also have shrunk): admit who waits.
       this.#admitPending()
     } catch (err) {

@@ -237,4 +237,36 @@ export class OnDemand {
         }
       })
   }
+
+  /**
+   * A deployment's runners are serving: an on-demand one is counted from now by what its
+   * runners measured resident (its share, in a shared process), and its idle clock starts.
+   */
+  served(d: ModelDeployment): void {
+    this.#measure(d)
+    this.armIdle(d)
+  }
+
+  /**
+   * Counts every loaded on-demand deployment by what its runners hold now (a model's share of
+   * a shared process shrinks as others join it). Returns whether any is counted as less.
+   */
+  refreshCharges(): boolean {
+    let freed = false
+    for (const d of this.#deps.table.all()) {
+      const before = d.reservation?.charged.memoryBytes
+      if (d.record.status.state !== 'deployed' || before === undefined) continue
+      this.#measure(d)
+      if ((d.reservation?.charged.memoryBytes ?? before) < before) freed = true
+    }
+    return freed
+  }
+
+  #measure(d: ModelDeployment): void {
+    if (d.record.desired !== 'on_demand') return
+    const measured = d.pool.targets.map((r) => r.residentBytes())
+    if (measured.length === 0 || !measured.every((b) => b !== undefined)) return
+    d.measuredBytes = Math.max(...(measured as number[]))
+    d.reservation?.recharge(d.measuredBytes)
+  }
 }

@@ -27,6 +27,7 @@ import { inferenceRoutes, oipHealthRoutes, oipRoutes } from './routes/inference.
 import { type MetricsAccess, metricsRoutes, orgMetricsRoutes } from './routes/metrics.routes.js'
 import { modelRoutes } from './routes/models.routes.js'
 import { namespaceRoutes } from './routes/namespaces.routes.js'
+import { nodeRoutes } from './routes/node.routes.js'
 import { operationsRoutes } from './routes/operations.routes.js'
 import { orgModelRoutes, orgUploadRoutes } from './routes/org-models.routes.js'
 import { tensorRoutes } from './routes/tensors.routes.js'
@@ -182,6 +183,10 @@ export async function buildServer(
       await v1.register(orgModelRoutes, { orgModels: services.orgModels })
       await v1.register(orgMetricsRoutes, {
         metrics: services.metrics,
+        namespaces: services.namespaces,
+      })
+      await v1.register(nodeRoutes, {
+        deployments: services.deployments,
         namespaces: services.namespaces,
       })
     },

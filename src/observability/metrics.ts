@@ -39,6 +39,8 @@ const PER_MODEL_METRICS = [
   'model_evictions_total',
   'model_cold_loads_total',
   'model_cold_load_wait_seconds',
+  'model_resident_bytes',
+  'model_active_requests',
 ] as const
 
 /** A sample's `namespace` label (label values escape `\\`, `"` and newlines). */
@@ -51,6 +53,25 @@ function escapeLabel(value: string): string {
 const LATENCY_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ]
+
+/** CPUs, memory and GPUs, as the node gauges label them. */
+export interface NodeResources {
+  readonly cpus: number
+  readonly memory_bytes: number
+  readonly gpus: number
+}
+
+/** What the node gauges show. */
+export interface NodeSnapshot {
+  readonly capacity:
+    | { readonly offered: NodeResources; readonly reserved: NodeResources }
+    | undefined
+  readonly models: ReadonlyArray<{
+    readonly labels: ModelLabels
+    readonly residentBytes: number | undefined
+    readonly activeRequests: number
+  }>
+}
 
 /**
  * berth's Prometheus metrics, in a registry of its own (never prom-client's global one), so
@@ -74,6 +95,8 @@ export class Metrics {
   readonly coldLoads: Counter<ModelLabel>
   /** How long requests waited for their model to load (on-demand models at rest). */
   readonly coldLoadWait: Histogram<ModelLabel>
+  /** What the node gauges show when scraped; nothing until `watchNode`. */
+  #node: () => NodeSnapshot = () => ({ capacity: undefined, models: [] })
   /** Counts capacity leaks when scraped; nothing to count until `watchCapacityLeaks`. */
   #countLeaks: () => number = () => 0
 
@@ -159,6 +182,51 @@ export class Metrics {
       registers,
     })
     const metrics = this
+    const resources = ['cpus', 'memory_bytes', 'gpus'] as const
+    new Gauge({
+      name: `${METRIC_PREFIX}node_capacity`,
+      help: 'What this node offers deployments, by resource (CPUs after overcommit)',
+      labelNames: ['resource'],
+      registers,
+      collect() {
+        const { capacity } = metrics.#node()
+        if (capacity === undefined) return
+        for (const r of resources) this.set({ resource: r }, capacity.offered[r])
+      },
+    })
+    new Gauge({
+      name: `${METRIC_PREFIX}node_reserved`,
+      help: 'What deployments hold of the node now, by resource',
+      labelNames: ['resource'],
+      registers,
+      collect() {
+        const { capacity } = metrics.#node()
+        if (capacity === undefined) return
+        for (const r of resources) this.set({ resource: r }, capacity.reserved[r])
+      },
+    })
+    new Gauge({
+      name: `${METRIC_PREFIX}model_resident_bytes`,
+      help: "Memory a model's serving runners hold resident, last measured (its share in a shared runner process)",
+      labelNames: perModel,
+      registers,
+      collect() {
+        this.reset()
+        for (const m of metrics.#node().models) {
+          if (m.residentBytes !== undefined) this.set(m.labels, m.residentBytes)
+        }
+      },
+    })
+    new Gauge({
+      name: `${METRIC_PREFIX}model_active_requests`,
+      help: 'Requests holding a model now: queued, running, or waiting for it to load',
+      labelNames: perModel,
+      registers,
+      collect() {
+        this.reset()
+        for (const m of metrics.#node().models) this.set(m.labels, m.activeRequests)
+      },
+    })
     new Gauge({
       name: `${METRIC_PREFIX}capacity_leaks`,
       help: 'Reserved capacity no deployment owns, plus deployments whose reservation does not match their state (always 0 unless berth has a bug)',
@@ -167,6 +235,11 @@ export class Metrics {
         this.set(metrics.#countLeaks())
       },
     })
+  }
+
+  /** Has the node and per-model gauges show what `snapshot` says at each scrape. */
+  watchNode(snapshot: () => NodeSnapshot): void {
+    this.#node = snapshot
   }
 
   /** Has `berth_capacity_leaks` report what `count` finds at each scrape. */

@@ -1,4 +1,4 @@
-import type { DeploymentControl } from '../deployments/deployment-control.js'
+import type { DeploymentControl, NodeView } from '../deployments/deployment-control.js'
 import { type Model, type ServingSettings, sameRunners } from '../domain/model.js'
 import type { Principal } from '../domain/organization.js'
 import type { ModelRecords } from '../metadata/metadata-store.js'
@@ -100,6 +100,11 @@ export class DeploymentService {
    */
   ready(): boolean {
     return this.#deps.control.pinnedSettled()
+  }
+
+  /** The node's capacity and use, and the deployments of the namespaces given (the caller's). */
+  nodeView(namespaceIds?: ReadonlySet<string>): NodeView {
+    return this.#deps.control.nodeView(namespaceIds)
   }
 
   /** Runner processes serving the model now. */

@@ -12,6 +12,11 @@ export interface Reservation {
    */
   readonly charged: ResourceRequirements
   readonly replicas: number
+  /**
+   * Counts each runner's memory as `memoryBytes` from now (at most what `resources` ask): an
+   * on-demand deployment measured after its load. Never refused: the runners are running.
+   */
+  recharge(memoryBytes: number): void
   /** Returns the capacity to the node. Idempotent. */
   release(): void
 }
@@ -68,8 +73,10 @@ export interface RunnerSpec {
  * `inference_failed` (the model refused the values), `runner_*` (the runner is gone or broken).
  */
 export interface Runner {
-  /** Stable for the runner's life, e.g. its process id. */
+  /** Stable for the runner's life, e.g. its process id (with its slot in a shared process). */
   readonly id: string
+  /** The process it runs in (shared by the models of a shared process); `undefined`: none. */
+  readonly pid: number | undefined
   /**
    * Loads the model at `target.path` (a file, or for weights the model folder with the files
    * named in `target.weights`). Throws `runner_timeout` past `timeoutMs`.

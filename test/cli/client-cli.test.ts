@@ -88,6 +88,22 @@ describe('berth ls, deploy, undeploy, infer (against a running berth serve)', ()
     )
     assert.equal(fromFile.stdout, inline.stdout)
 
+    // The node and the deployment on it: a table for people, JSON when asked.
+    const status = await berth('status')
+    assert.equal(status.code, 0, status.stderr)
+    const [nodeLine, , header, row] = status.stdout.split('\n')
+    assert.match(
+      nodeLine ?? '',
+      /^node: \d+(\.\d+)?\/\d+(\.\d+)? CPUs reserved, \d+ MiB\/\d+ MiB memory/,
+    )
+    assert.match(
+      header ?? '',
+      /^NAMESPACE +MODEL +STATE +REASON +POLICY +REPLICAS +RESIDENT +LAST USED$/,
+    )
+    assert.match(row ?? '', /^cli +cli-mlp_1_0_0 +deployed +ready +on_demand +1 +\d+ MiB +20\d\d-/)
+    const json = await berth('status', '--json')
+    assert.equal(JSON.parse(json.stdout).deployments[0].model_id, 'cli-mlp_1_0_0')
+
     const undeploy = await berth('undeploy', 'cli', 'cli-mlp_1_0_0')
     assert.equal(undeploy.code, 0, undeploy.stderr)
     assert.equal(JSON.parse(undeploy.stdout).deployment_status, 'not_deployed')

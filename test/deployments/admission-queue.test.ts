@@ -25,6 +25,7 @@ function node(cpus: number) {
         resources,
         charged: resources,
         replicas,
+        recharge() {},
         release() {
           if (!released) free += want
           released = true

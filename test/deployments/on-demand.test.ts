@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { onDemandCharge } from '../../src/deployments/on-demand.js'
 import { isBerthError } from '../../src/errors/berth-error.js'
 import { eventually } from '../helpers/processes.js'
 import { deploymentHarness, MIB } from './deployment-harness.js'
@@ -86,22 +87,34 @@ describe('on-demand deployments', () => {
     }
   })
 
-  it('evicts the least recently used idle on-demand model for a load that does not fit, never a pinned one', async () => {
-    // The pinned model is counted as its memory_gb (1 GiB), each on-demand one as the estimate
-    // before a load (96 MiB for a runner, plus its tiny files): two of them fit beside it.
-    const h = await deploymentHarness({ mode: 'echo', node: { memoryBytes: GIB + 250 * MIB } })
+  it('evicts the least recently used idle on-demand model for a load that does not fit, never a pinned or busy one', async () => {
+    const h = await deploymentHarness({ mode: 'echo', node: { memoryBytes: 4 * GIB } })
     try {
-      const pinned = await h.model('pinned', { memoryBytes: 1 * GIB })
-      await h.manager.deploy(pinned)
-      assert.equal((await h.manager.waitUntilSettled(pinned, 5000)).status.state, 'deployed')
-      const [b, c, d] = await Promise.all(
-        ['older', 'newer', 'third'].map((n) => h.model(n, { memoryBytes: 1 * GIB }, 1, onDemand)),
+      const [b, c, d, e] = await Promise.all(
+        ['older', 'newer', 'third', 'fourth'].map((n) =>
+          h.model(n, { memoryBytes: 1 * GIB }, 1, onDemand),
+        ),
       )
-      if (b === undefined || c === undefined || d === undefined) throw new Error('no models')
+      if (b === undefined || c === undefined || d === undefined || e === undefined) {
+        throw new Error('no models')
+      }
       ;(await h.manager.acquire(b, 10_000)).release()
       ;(await h.manager.acquire(c, 10_000)).release()
-      // A model still answering a request is not evicted either.
-      ;(await h.manager.acquire(d, 10_000)).release()
+      // Loaded, each is counted by what its runner measured; one never loaded by an estimate.
+      const charged = (m: typeof b) =>
+        h.manager.nodeView().deployments.find((s) => s.model.modelId === m.modelId)
+          ?.chargedMemoryBytes ?? 0
+      const [cb, cc] = [charged(b), charged(c)]
+      assert.ok(cb > 0 && cc > 0)
+      const estimate = onDemandCharge(d, undefined).memoryBytes
+      // A pinned model fills the node but for less than the estimate: short by half the smaller
+      // of the two, so evicting the least recently used one alone makes room.
+      const free = estimate - Math.min(cb, cc) / 2
+      const pinned = await h.model('pinned', { memoryBytes: 4 * GIB - cb - cc - free })
+      await h.manager.deploy(pinned)
+      assert.equal((await h.manager.waitUntilSettled(pinned, 5000)).status.state, 'deployed')
+
+      const third = await h.manager.acquire(d, 10_000)
       const state = (m: typeof b) => {
         const s = h.manager.deploymentOf(m).status
         return `${s.state}/${s.reason}`
@@ -110,21 +123,18 @@ describe('on-demand deployments', () => {
       assert.equal(state(c), 'deployed/ready')
       assert.equal(state(pinned), 'deployed/ready')
       assert.equal(await counter(h, 'berth_model_evictions_total', 'older'), 1)
-      // Back again: now `newer` is the least recently used.
-      const again = await h.manager.acquire(b, 10_000)
-      assert.equal(state(c), 'not_deployed/evicted')
-      assert.equal(state(d), 'deployed/ready')
-      // With the one evictable model busy, nothing else can make room: refused at once.
-      const held = await h.manager.acquire(d, 1000)
+      // With the loaded on-demand models busy, nothing can make room: refused at once.
+      const second = await h.manager.acquire(c, 1000)
       const started = Date.now()
       await assert.rejects(
-        h.manager.acquire(c, 10_000),
+        h.manager.acquire(e, 10_000),
         (err) =>
           isBerthError(err, 'model_not_ready') && err.details?.reason === 'insufficient_memory',
       )
       assert.ok(Date.now() - started < 5000, 'refused without waiting out its bound')
-      held.release()
-      again.release()
+      assert.equal(state(c), 'deployed/ready')
+      second.release()
+      third.release()
     } finally {
       await h.close()
     }

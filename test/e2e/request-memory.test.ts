@@ -38,9 +38,6 @@ describe('requests that need more memory than the runner has', () => {
   before(async () => {
     t = await startTestApp({
       BERTH_MAX_INFER_TENSOR_BYTES: String(16 * 1024 ** 2),
-      // Each model in a process of its own, as the report was: a request that keeps growing in
-      // a shared process takes its neighbours down with it (test/scheduler/shared-runners).
-      BERTH_SHARED_RUNNER_MAX_MODELS: '1',
     })
     ns = await createNamespace(t, 'request-memory')
     // Its hidden layer is 1024 wide: 4 FP32 per row in, 4 KiB per row in the middle.

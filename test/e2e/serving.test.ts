@@ -63,9 +63,6 @@ describe('serving ONNX models', () => {
   before(async () => {
     t = await startTestApp({
       BERTH_RUNNER_RESTART_BACKOFF_MS: '50',
-      // A process per model: the deletion test counts runner processes (shared ones, where a
-      // model's runner is a slot: test/scheduler/shared-runners).
-      BERTH_SHARED_RUNNER_MAX_MODELS: '1',
     })
     ns = await createNamespace(t, 'serving')
     const mlp = await uploadOnnx(t, ns, 'mlp', mlpModel(4, 8, 3, 7))

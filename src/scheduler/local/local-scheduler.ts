@@ -109,12 +109,12 @@ export class LocalScheduler implements Scheduler {
     replicas = 1,
     charge: ResourceRequirements = resources,
   ): Reservation | Refusal {
-    const times = (r: ResourceRequirements): ResourceRequirements => ({
+    const times = (r: ResourceRequirements) => ({
       numCpus: r.numCpus * replicas,
       memoryBytes: r.memoryBytes * replicas,
       numGpus: r.numGpus * replicas,
     })
-    const charged: ResourceRequirements = {
+    let charged: ResourceRequirements = {
       numCpus: Math.min(charge.numCpus, resources.numCpus),
       memoryBytes: Math.min(charge.memoryBytes, resources.memoryBytes),
       numGpus: Math.min(charge.numGpus, resources.numGpus),
@@ -129,8 +129,18 @@ export class LocalScheduler implements Scheduler {
     let released = false
     const reservation: Reservation = {
       resources,
-      charged,
+      get charged() {
+        return charged
+      },
       replicas,
+      recharge: (memoryBytes) => {
+        if (released) return
+        const next = Math.max(0, Math.min(memoryBytes, resources.memoryBytes))
+        const delta = (next - charged.memoryBytes) * replicas
+        charged = { ...charged, memoryBytes: next }
+        total.memoryBytes += delta
+        used.memoryBytes += delta
+      },
       release: () => {
         if (released) return
         released = true
