@@ -75,7 +75,18 @@ export async function runClientCommand(
         answer.deployment as WatchedDeployment,
         io.progress,
       )
-      return { ...answer, deployment_status: mixpeekStatus(deployment.state), deployment }
+      // As the server's own wait would answer: from where the deployment ended.
+      const said = deployment.message === null ? '' : `: ${deployment.message}`
+      return {
+        ...answer,
+        success: deployment.state !== 'failed',
+        deployment_status: mixpeekStatus(deployment.state),
+        message:
+          answer.cached === true
+            ? answer.message
+            : `deployment ${deployment.state} (${deployment.reason})${said}`,
+        deployment,
+      }
     }
     case 'undeploy':
       needs(2, 'NAMESPACE MODEL_ID')

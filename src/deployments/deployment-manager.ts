@@ -209,7 +209,12 @@ export class DeploymentManager implements DeploymentControl, ServingLookup {
       return 'adopted'
     }
     if (generation <= d.generation) return 'unchanged'
-    await this.#lifecycle.deploy(fresh, true, generation)
+    if (desired === 'on_demand' && d.record.status.state !== 'deployed') {
+      // At rest here: its next load here takes the new settings; nothing to redeploy.
+      this.#lifecycle.serveOnDemand(fresh, generation)
+      return 'unchanged'
+    }
+    await this.#lifecycle.deploy(fresh, true, generation, desired)
     return 'redeployed'
   }
 

@@ -145,7 +145,9 @@ export class ModelDeployment {
       ...this.record,
       status,
       message,
-      deployedAt: state === 'deployed' ? status.since : this.record.deployedAt,
+      // Serving anew; not a note on a set that serves on (a redeploy waiting for room).
+      deployedAt:
+        state === 'deployed' && reason === 'ready' ? status.since : this.record.deployedAt,
     }
     this.#observed()
     this.#deps.logger.info(
@@ -340,7 +342,13 @@ export class ModelDeployment {
       const signature = await runner.load(plan.target, this.#deps.loadTimeoutMs)
       // Weights without a graph are held, not run: there is nothing to warm up.
       if (this.#deps.warmUp && plan.runtime !== 'weights' && !superseded()) {
-        await warmUp(runner, signature, this.#deps.loadTimeoutMs)
+        const refused = await warmUp(runner, signature, this.#deps.loadTimeoutMs)
+        if (refused !== undefined) {
+          this.#deps.logger.warn(
+            { model: this.key, error: refused.message },
+            'deployment: the model refused its warm-up inference (inputs made from its signature); it serves',
+          )
+        }
       }
       if (superseded()) {
         await runner.stop(0)

@@ -49,6 +49,8 @@ export class ModelLifecycle {
   /** Capacity a redeploy holds for its new runners until it hands it to the deployment. */
   readonly #redeploying = new Set<Reservation>()
   readonly #onDemand: OnDemand
+  /** Uploads whose model was deleted: a request that looked one up before must not revive it. */
+  readonly #forgotten = new Set<string>()
   /** Deployed models whose redeploy waits for capacity, their old runners serving meanwhile. */
   readonly #redeploysWaiting = new Set<ModelDeployment>()
 
@@ -88,6 +90,14 @@ export class ModelLifecycle {
         this.#admitPending()
       },
       admit: () => this.#admitPending(),
+      released: () => {
+        if (this.#queue.waiting().length > 0) this.#admitPending()
+      },
+      rest: (d) => {
+        this.#queue.remove(d)
+        d.moveTo('not_deployed', 'on_demand', null)
+      },
+      forgotten: (uploadId) => this.#forgotten.has(uploadId),
       track: (flow) => this.#track(flow),
       closed: () => this.#closed,
     })
@@ -183,6 +193,8 @@ export class ModelLifecycle {
   /** Starts what fits, in request order; records why the others wait or can never start. */
   #admitPending(): void {
     if (this.#closed) return
+    // Shares of shared processes shift as models come and go: count them as they are now.
+    if (this.#queue.waiting().length > 0) this.#onDemand.refreshCharges()
     for (const d of this.#queue.waiting()) {
       if (d.record.status.state !== 'pending') {
         this.#queue.remove(d)
@@ -232,9 +244,11 @@ export class ModelLifecycle {
     const retry = [...this.#redeploysWaiting]
     this.#redeploysWaiting.clear()
     for (const d of retry) {
-      if (d.record.status.state === 'deployed' && isServed(d.record.desired)) {
-        this.#track(this.#redeploy(d))
-      }
+      if (!isServed(d.record.desired)) continue
+      const { state } = d.record.status
+      if (state === 'deployed') this.#track(this.#redeploy(d))
+      // A replica restarting meanwhile: the redeploy is still owed.
+      else if (state === 'loading') this.#redeploysWaiting.add(d)
     }
   }
 
@@ -385,8 +399,10 @@ export class ModelLifecycle {
       if (superseded()) return
       // The old runners still serve: stay deployed, and say why the new ones did not come up.
       const message = err instanceof Error ? err.message : String(err)
-      if (d.pool.targets.length > 0) d.moveTo('deployed', 'ready', `redeploy failed: ${message}`)
-      else this.#onLoadFailed(d, err)
+      if (d.pool.targets.length > 0) {
+        d.moveTo('deployed', 'ready', `redeploy failed: ${message}`)
+        this.#onDemand.armIdle(d)
+      } else this.#onLoadFailed(d, err)
     }
   }
 
@@ -485,6 +501,7 @@ export class ModelLifecycle {
 
   /** Forgets the model (deleted): its deployment here must be at rest. */
   forget(model: Model): void {
+    this.#forgotten.add(model.uploadId)
     this.table.forget(model)
     this.#deps.metrics.forgetModel(modelLabels(model))
   }

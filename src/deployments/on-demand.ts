@@ -1,6 +1,7 @@
 import type { Clock } from '../domain/clock.js'
 import { type DeploymentReason, isServed, waitsForCapacity } from '../domain/deployment-state.js'
-import type { Model, ResourceRequirements } from '../domain/model.js'
+import { type Model, modelKey, type ResourceRequirements } from '../domain/model.js'
+import { BerthError } from '../errors/berth-error.js'
 import type { Acquired } from '../inference/inference-service.js'
 import type { Metrics } from '../observability/metrics.js'
 import { notReady } from './deployment-readiness.js'
@@ -32,6 +33,12 @@ export function onDemandCharge(
     memoryBytes: Math.min(model.resources.memoryBytes, measuredBytes ?? estimate),
   }
 }
+
+/**
+ * How long an on-demand deployment that failed rests before a request loads it again (a load
+ * timeout on a busy machine must not end the model for good).
+ */
+const FAILED_RETRY_MS = 30_000
 
 /** A loaded on-demand deployment that may be evicted. */
 export interface EvictionCandidate<T> {
@@ -72,6 +79,12 @@ export interface OnDemandDeps {
   readonly load: (d: ModelDeployment, reason: DeploymentReason) => void
   /** Admits what waits, once capacity came back. */
   readonly admit: () => void
+  /** A deployment is no longer held by any request (it may be evicted now). */
+  readonly released: () => void
+  /** Takes a pending deployment out of the queue, back to rest (`not_deployed`/`on_demand`). */
+  readonly rest: (d: ModelDeployment) => void
+  /** Whether a model of this upload was deleted here. */
+  readonly forgotten: (uploadId: string) => boolean
   /** Has `close()` wait for a flow. */
   readonly track: (flow: Promise<void>) => void
   readonly closed: () => boolean
@@ -98,10 +111,11 @@ export class OnDemand {
    * failed), waits for capacity nothing will free soon, or is not ready in time.
    */
   async acquire(model: Model, timeoutMs: number): Promise<Acquired> {
-    const d = this.#deps.table.of(model)
+    const d = this.#deploymentOf(model)
     const started = this.#deps.clock.now()
     const until = started + timeoutMs
     let waited = false
+    let admitted = false
     d.active += 1
     let held = true
     const release = () => {
@@ -109,6 +123,8 @@ export class OnDemand {
       held = false
       d.active -= 1
       d.lastUsed = this.#deps.clock.now()
+      // No longer busy: a load that waits for memory may now evict it.
+      if (d.active === 0) this.#deps.released()
     }
     try {
       for (;;) {
@@ -120,11 +136,27 @@ export class OnDemand {
           }
           return { model: d.model, pool: d.pool, signature, release }
         }
-        const { state } = d.record.status
-        if (!isServed(d.record.desired) || state === 'failed' || waitsForCapacity(d.record)) {
+        const { state, since } = d.record.status
+        if (waitsForCapacity(d.record) && !admitted) {
+          // Models busy when it was queued may be idle now: try (and evict) once more.
+          admitted = true
+          this.#deps.admit()
+          continue
+        }
+        const retry =
+          state === 'failed' &&
+          d.record.desired === 'on_demand' &&
+          this.#deps.clock.now() - Date.parse(since) >= FAILED_RETRY_MS
+        if (!isServed(d.record.desired) || (state === 'failed' && !retry)) {
           throw notReady(d.model, d.record)
         }
-        if (state === 'not_deployed') {
+        if (waitsForCapacity(d.record)) {
+          const refusal = notReady(d.model, d.record)
+          // Nobody else wants it: it rests rather than loading later for no one.
+          if (d.active === 1) this.#deps.rest(d)
+          throw refusal
+        }
+        if (state === 'not_deployed' || retry) {
           this.#deps.metrics.coldLoads.inc(d.labels)
           this.#deps.load(d, 'first_request')
           continue
@@ -139,6 +171,21 @@ export class OnDemand {
       release()
       throw err
     }
+  }
+
+  /**
+   * The model's deployment, made on first use unless the model was deleted (a request that
+   * looked it up before its delete must not bring it back): then 404 `model_not_found`.
+   */
+  #deploymentOf(model: Model): ModelDeployment {
+    const known = this.#deps.table.get(modelKey(model))
+    if (known !== undefined && known.model.uploadId === model.uploadId) return known
+    if (this.#deps.forgotten(model.uploadId)) {
+      throw new BerthError('model_not_found', `model "${model.modelId}" was deleted`, {
+        details: { model_id: model.modelId },
+      })
+    }
+    return this.#deps.table.of(model)
   }
 
   /** What a deployment is counted as against the node: see `onDemandCharge`. */
@@ -160,8 +207,9 @@ export class OnDemand {
       const reservation = d.reservation
       if (d === waiting || reservation === undefined) continue
       const bytes = reservation.charged.memoryBytes * reservation.replicas
-      const { state, reason } = d.record.status
-      if (state === 'unloading' && reason === 'evicted') freeing += bytes
+      const { state } = d.record.status
+      // Unloads under way (evicted or idle) free their memory soon.
+      if (state === 'unloading') freeing += bytes
       else if (
         state === 'deployed' &&
         d.record.desired === 'on_demand' &&
@@ -187,7 +235,11 @@ export class OnDemand {
     const idleMs = own === null ? this.#deps.idleTimeoutMs : own * 1000
     if (d.record.desired !== 'on_demand' || idleMs <= 0) return
     const check = () => {
-      if (d.record.desired !== 'on_demand' || d.record.status.state !== 'deployed') return
+      const { state } = d.record.status
+      if (d.record.desired !== 'on_demand') return
+      // A redeploy loading its new runners: look again later.
+      if (state === 'loading' && d.pool.targets.length > 0) d.scheduleIdleCheck(idleMs, check)
+      if (state !== 'deployed') return
       const quietMs = this.#deps.clock.now() - d.lastUsed
       if (d.active > 0 || quietMs < idleMs) {
         d.scheduleIdleCheck(d.active > 0 ? idleMs : idleMs - quietMs, check)

@@ -1,4 +1,4 @@
-import { BerthError, isBerthError } from '../errors/berth-error.js'
+import { type BerthError, isBerthError } from '../errors/berth-error.js'
 import type { Runner } from '../scheduler/scheduler.js'
 import {
   elementCount,
@@ -35,21 +35,23 @@ export function warmUpInputs(signature: Signature): WireTensor[] | undefined {
 
 /**
  * Runs one inference on a runner that just loaded its model (first-call allocations and graph
- * optimisation happen here, not in a user's request), so `deployed` means it answered. A model
- * that refuses the generated request fails its load (`model_load_failed`); a runner that broke
- * throws its own error, which restarts it as a crash would.
+ * optimisation happen here, not in a user's request), so `deployed` means the runner answered.
+ * A model that refuses the made-up request (a convolution net whose named dimensions cannot be
+ * 1, say) answered all the same: the refusal is returned for the caller to log, and the model
+ * serves. A runner that broke throws its own error, which restarts it as a crash would.
  */
-export async function warmUp(runner: Runner, signature: Signature, timeoutMs: number) {
+export async function warmUp(
+  runner: Runner,
+  signature: Signature,
+  timeoutMs: number,
+): Promise<BerthError | undefined> {
   const inputs = warmUpInputs(signature)
-  if (inputs === undefined) return
+  if (inputs === undefined) return undefined
   try {
     await runner.infer(inputs, null, timeoutMs)
+    return undefined
   } catch (err) {
-    if (!isBerthError(err, 'inference_failed')) throw err
-    throw new BerthError(
-      'model_load_failed',
-      `the model loaded but failed its warm-up inference (inputs made from its signature): ${err.message}`,
-      { cause: err },
-    )
+    if (isBerthError(err, 'inference_failed')) return err
+    throw err
   }
 }

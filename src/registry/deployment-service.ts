@@ -63,8 +63,11 @@ export class DeploymentService {
       const serving = { ...model.serving, ...options.serving }
       if (JSON.stringify(serving) !== JSON.stringify(model.serving)) {
         await this.#deps.metadata.setServing(model.namespaceId, model.modelId, serving)
-        // A new load policy or idle time needs no new runners.
-        reload ||= !sameRunners(serving, model.serving)
+        // A new idle time, or on demand from now, needs no new runners.
+        // Pinned from now: its runners are replaced by ones of its own, admitted at what it asks.
+        reload ||=
+          !sameRunners(serving, model.serving) ||
+          (serving.loadPolicy === 'eager' && model.serving.loadPolicy !== 'eager')
         model = { ...model, serving }
       }
     }

@@ -47,6 +47,21 @@ describe('on-demand deployments', () => {
     }
   })
 
+  it('never brings back a deleted model for a request that looked it up before', async () => {
+    const h = await deploymentHarness({ mode: 'echo' })
+    try {
+      const model = await h.model('deleted', {}, 1, onDemand)
+      ;(await h.manager.acquire(model, 10_000)).release()
+      await h.manager.remove(model)
+      await assert.rejects(h.manager.acquire(model, 10_000), (err) =>
+        isBerthError(err, 'model_not_found'),
+      )
+      assert.deepEqual(h.manager.nodeView().deployments, [])
+    } finally {
+      await h.close()
+    }
+  })
+
   it('refuses an undeployed model at once, without loading it', async () => {
     const h = await deploymentHarness({ mode: 'echo' })
     try {
@@ -133,8 +148,14 @@ describe('on-demand deployments', () => {
       )
       assert.ok(Date.now() - started < 5000, 'refused without waiting out its bound')
       assert.equal(state(c), 'deployed/ready')
+      // Refused, it rests rather than loading later for nobody.
+      assert.equal(state(e), 'not_deployed/on_demand')
       second.release()
       third.release()
+      // Once they are idle, its next request evicts one and loads.
+      ;(await h.manager.acquire(e, 10_000)).release()
+      assert.equal(state(e), 'deployed/ready')
+      assert.ok([state(c), state(d)].includes('not_deployed/evicted'))
     } finally {
       await h.close()
     }

@@ -15,17 +15,15 @@ describe('warm-up before serving', () => {
     }
   })
 
-  it('fails the load (model_load_failed) of a model that refuses its warm-up', async () => {
+  it('serves a model that refuses its made-up warm-up request: it answered', async () => {
+    // A convolution net whose named dimensions cannot be 1 refuses zeros of that shape, yet
+    // serves real requests.
     const h = await deploymentHarness({ mode: 'forge-inference_failed-on-infer', warmUp: true })
     try {
       const model = await h.model('refuses')
       await h.manager.deploy(model)
       const settled = await h.manager.waitUntilSettled(model, 5000)
-      assert.deepEqual(
-        [settled.status.state, settled.status.reason],
-        ['failed', 'model_load_failed'],
-      )
-      assert.match(settled.message ?? '', /warm-up/)
+      assert.deepEqual([settled.status.state, settled.status.reason], ['deployed', 'ready'])
     } finally {
       await h.close()
     }
