@@ -58,6 +58,16 @@ export class DeploymentTable {
     return [...this.#deployments.values()]
   }
 
+  /** What each deployment holds, for the reservation audit (see `auditReservations`). */
+  owners() {
+    return this.all().map((d) => ({
+      key: d.key,
+      state: d.record.status.state,
+      reservation: d.reservation,
+      owned: d.owned,
+    }))
+  }
+
   /** Drops the model's deployment (deleted; it must be at rest). */
   forget(model: Model): void {
     this.#deployments.delete(modelKey(model))

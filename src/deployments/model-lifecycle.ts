@@ -5,21 +5,19 @@ import {
   type DesiredState,
   isServed,
   isSettled,
-  loadFailureOf,
-  RUNNER_FAILURES,
-  type RunnerFailure,
   type ServedState,
 } from '../domain/deployment-state.js'
 import { type Model, modelKey } from '../domain/model.js'
 import { type ServingPlan, servingPlan } from '../domain/serving-plan.js'
-import { BerthError, isBerthError } from '../errors/berth-error.js'
+import { BerthError } from '../errors/berth-error.js'
 import type { Acquired } from '../inference/inference-service.js'
 import { modelLabels } from '../observability/metrics.js'
-import type { Reservation, Runner, RunnerEnd } from '../scheduler/scheduler.js'
+import type { Reservation } from '../scheduler/scheduler.js'
 import { AdmissionQueue } from './admission-queue.js'
 import { DeploymentJournal } from './deployment-journal.js'
 import { notReady } from './deployment-readiness.js'
 import { DeploymentTable } from './deployment-table.js'
+import { FailureHandling } from './failure-handling.js'
 import { ModelDeployment } from './model-deployment.js'
 import type { ModelLifecycleDeps, ModelLifecycleOptions } from './model-lifecycle-options.js'
 import { OnDemand } from './on-demand.js'
@@ -49,6 +47,7 @@ export class ModelLifecycle {
   /** Capacity a redeploy holds for its new runners until it hands it to the deployment. */
   readonly #redeploying = new Set<Reservation>()
   readonly #onDemand: OnDemand
+  readonly #failures: FailureHandling
   /** Uploads whose model was deleted: a request that looked one up before must not revive it. */
   readonly #forgotten = new Set<string>()
   /** Deployed models whose redeploy waits for capacity, their old runners serving meanwhile. */
@@ -79,6 +78,18 @@ export class ModelLifecycle {
           warmUp: options.warmUp ?? true,
         }),
     )
+    this.#failures = new FailureHandling({
+      policy: this.#policy,
+      clock: this.#clock,
+      metrics: deps.metrics,
+      logger: deps.logger,
+      fail: (d, reason, message) => this.#fail(d, reason, message),
+      restart: (d, epoch) => {
+        if (this.#closed) return
+        this.#track(this.#load(d, epoch, this.#planFor(d.model), 'restarting'))
+      },
+      closed: () => this.#closed,
+    })
     this.#onDemand = new OnDemand({
       table: this.table,
       clock: this.#clock,
@@ -121,13 +132,11 @@ export class ModelLifecycle {
    * holds. Once closing, runners are being ended and only leaks are counted.
    */
   auditReservations(): ReservationAudit {
-    const owners = this.table.all().map((d) => ({
-      key: d.key,
-      state: d.record.status.state,
-      reservation: d.reservation,
-      owned: d.owned,
-    }))
-    const audit = auditReservations(this.#deps.scheduler.held(), owners, this.#redeploying)
+    const audit = auditReservations(
+      this.#deps.scheduler.held(),
+      this.table.owners(),
+      this.#redeploying,
+    )
     return this.#closed ? { ...audit, misheld: [] } : audit
   }
 
@@ -206,24 +215,12 @@ export class ModelLifecycle {
         d.moveTo('failed', 'model_not_servable', plan.notServable)
         continue
       }
-      const reserve = () =>
-        this.#queue.reserve(
-          d.model.resources,
-          d.model.serving.replicas,
-          this.#onDemand.chargeFor(d),
-        )
-      let admission = reserve()
-      // Short of memory: count loaded on-demand models by what they hold now, before evicting.
-      if (
-        admission.kind === 'waits' &&
-        admission.reason === 'insufficient_memory' &&
-        this.#onDemand.refreshCharges()
-      ) {
-        admission = reserve()
-      }
+      const { admission, evicting } = this.#onDemand.reserve(
+        this.#queue,
+        d,
+        d.model.serving.replicas,
+      )
       if (admission.kind === 'waits') {
-        const evicting =
-          admission.reason === 'insufficient_memory' && this.#onDemand.evictFor(d, admission.short)
         const reason = evicting ? 'making_room' : admission.reason
         const message = evicting
           ? `${admission.message}: unloading idle on-demand models`
@@ -271,66 +268,13 @@ export class ModelLifecycle {
       const loaded = await d.startReplicas(reservation, plan, missing, superseded)
       if (loaded !== undefined) {
         this.#deps.crash?.('deploy_loaded')
-        d.serve(loaded, (runner, end) => this.#onRunnerEnded(d, runner, end))
+        d.serve(loaded, (runner, end) => this.#failures.runnerEnded(d, runner, end))
         this.#onDemand.served(d)
       }
     } catch (err) {
       if (superseded()) return
-      this.#onLoadFailed(d, err)
+      this.#failures.loadFailed(d, err)
     }
-  }
-
-  #onLoadFailed(d: ModelDeployment, err: unknown): void {
-    const message = err instanceof Error ? err.message : String(err)
-    this.#deps.logger.warn({ err, model: d.key }, 'deployment: the model did not load')
-    this.#onFailure(d, loadFailureOf(isBerthError(err) ? err.code : undefined), message)
-  }
-
-  #onRunnerEnded(d: ModelDeployment, runner: Runner, end: RunnerEnd): void {
-    if (end.cause === 'stopped' || this.#closed || !d.drop(runner)) return
-    this.#deps.logger.warn({ model: d.key, ...end }, 'deployment: runner ended')
-    this.#onFailure(d, end.cause, end.message)
-  }
-
-  /**
-   * What the failure table says: restart after a backoff while the budget lasts, replace at
-   * once (a request's fault: the budget is for the runner's own), or fail.
-   */
-  #onFailure(d: ModelDeployment, failure: RunnerFailure, message: string): void {
-    const { reason, action } = RUNNER_FAILURES[failure]
-    if (action === 'fail') {
-      this.#fail(d, reason, message)
-      return
-    }
-    let delayMs = 0
-    if (action === 'replace') {
-      const decision = this.#policy.replace(d.replaces, this.#clock.now())
-      if (!decision.replace) {
-        this.#fail(d, reason, `${message} (${decision.why})`)
-        return
-      }
-      d.replaces = decision.history
-    } else {
-      const decision = this.#policy.decide(d.restarts, this.#clock.now())
-      if (!decision.restart) {
-        const gaveUp = `${message} (gave up after ${this.#policy.maxRestarts} restarts)`
-        this.#fail(d, reason, gaveUp)
-        return
-      }
-      d.restarts = decision.history
-      delayMs = decision.delayMs
-    }
-    this.#deps.metrics.runnerRestarts.inc(d.labels)
-    const serving = d.pool.targets.length
-    if (serving === 0) d.moveTo('loading', 'restarting', message)
-    else {
-      const wanted = d.reservation?.replicas ?? serving
-      d.moveTo('deployed', 'restarting', `${serving} of ${wanted} replicas serving; ${message}`)
-    }
-    d.scheduleRestart(delayMs, (epoch) => {
-      if (this.#closed) return
-      this.#track(this.#load(d, epoch, this.#planFor(d.model), 'restarting'))
-    })
   }
 
   /** Ends the deployment as `failed`, releasing what it held. */
@@ -344,21 +288,17 @@ export class ModelLifecycle {
 
   /**
    * Loads fresh runners (as many replicas as now wanted) beside the serving ones, then swaps
-   * them and stops the old. When the node has no room for both, the old ones stop first and
-   * the deployment is admitted again like a new one.
+   * them and stops the old. When the node has no room for the new set, the old one serves on
+   * and the redeploy is tried again whenever capacity frees.
    */
   async #redeploy(d: ModelDeployment): Promise<void> {
     const plan = this.#planFor(d.model)
     if ('notServable' in plan || d.pool.targets.length === 0) return
     const replicas = d.model.serving.replicas
-    const extra = this.#queue.reserve(d.model.resources, replicas, this.#onDemand.chargeFor(d))
+    const { admission: extra, evicting: making } = this.#onDemand.reserve(this.#queue, d, replicas)
     if (extra.kind !== 'admitted') {
       // The serving runners go on serving: the new set waits for room (tried again whenever
       // capacity frees), or can never be placed.
-      const making =
-        extra.kind === 'waits' &&
-        extra.reason === 'insufficient_memory' &&
-        this.#onDemand.evictFor(d, extra.short)
       const reason = extra.kind === 'never' ? extra.reason : making ? 'making_room' : extra.reason
       const why =
         extra.kind === 'never'
@@ -388,7 +328,7 @@ export class ModelLifecycle {
       }
       this.#redeploying.delete(reservation)
       await d.swapTo(loaded, reservation, this.#options.drainMs, (runner, end) =>
-        this.#onRunnerEnded(d, runner, end),
+        this.#failures.runnerEnded(d, runner, end),
       )
       this.#onDemand.served(d)
       // The old runners' capacity is free (a deployment may also have shrunk): admit who waits.
@@ -402,7 +342,7 @@ export class ModelLifecycle {
       if (d.pool.targets.length > 0) {
         d.moveTo('deployed', 'ready', `redeploy failed: ${message}`)
         this.#onDemand.armIdle(d)
-      } else this.#onLoadFailed(d, err)
+      } else this.#failures.loadFailed(d, err)
     }
   }
 

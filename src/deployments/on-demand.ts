@@ -4,6 +4,7 @@ import { type Model, modelKey, type ResourceRequirements } from '../domain/model
 import { BerthError } from '../errors/berth-error.js'
 import type { Acquired } from '../inference/inference-service.js'
 import type { Metrics } from '../observability/metrics.js'
+import type { Admission, AdmissionQueue } from './admission-queue.js'
 import { notReady } from './deployment-readiness.js'
 import type { DeploymentTable } from './deployment-table.js'
 import type { ModelDeployment } from './model-deployment.js'
@@ -186,6 +187,26 @@ export class OnDemand {
       })
     }
     return this.#deps.table.of(model)
+  }
+
+  /**
+   * Asks `queue` for `replicas` runners of the deployment, counted as `chargeFor` says. Short of
+   * memory, it counts loaded on-demand models by what they hold now and asks again, then starts
+   * evicting (`evicting`: idle on-demand models are being unloaded to make room).
+   */
+  reserve(
+    queue: AdmissionQueue<ModelDeployment>,
+    d: ModelDeployment,
+    replicas: number,
+  ): { readonly admission: Admission; readonly evicting: boolean } {
+    const ask = () => queue.reserve(d.model.resources, replicas, this.chargeFor(d))
+    let admission = ask()
+    const shortOfMemory = () =>
+      admission.kind === 'waits' && admission.reason === 'insufficient_memory'
+    if (shortOfMemory() && this.refreshCharges()) admission = ask()
+    const evicting =
+      admission.kind === 'waits' && shortOfMemory() && this.evictFor(d, admission.short)
+    return { admission, evicting }
   }
 
   /** What a deployment is counted as against the node: see `onDemandCharge`. */
