@@ -99,6 +99,8 @@ export interface OnDemandDeps {
  */
 export class OnDemand {
   readonly #deps: OnDemandDeps
+  /** Deployments going to rest that a deploy asked for meanwhile: loaded again at rest. */
+  readonly #reloadAtRest = new Set<ModelDeployment>()
 
   constructor(deps: OnDemandDeps) {
     this.#deps = deps
@@ -109,7 +111,8 @@ export class OnDemand {
    * load, whoever asks meanwhile), a load under way is waited for, up to `timeoutMs`. The
    * deployment counts as used (never idle, never evicted) until `release`. Throws
    * `model_not_ready` (with the state and reason) when the model is not served (undeployed,
-   * failed), waits for capacity nothing will free soon, or is not ready in time.
+   * failed) or waits for capacity nothing will free soon, `inference_timeout` (504) when it is
+   * not ready within `timeoutMs`.
    */
   async acquire(model: Model, timeoutMs: number): Promise<Acquired> {
     const d = this.#deploymentOf(model)
@@ -164,7 +167,14 @@ export class OnDemand {
         }
         waited = true
         const left = until - this.#deps.clock.now()
-        if (left <= 0 || this.#deps.closed()) throw notReady(d.model, d.record)
+        if (this.#deps.closed()) throw notReady(d.model, d.record)
+        if (left <= 0) {
+          throw new BerthError(
+            'inference_timeout',
+            `model "${d.model.modelId}" did not load within the request's time (it is ${d.record.status.state}); retry shortly`,
+            { details: { model_id: d.model.modelId, state: d.record.status.state } },
+          )
+        }
         const before = d.record
         await d.journal.waitFor(() => d.record !== before || d.pool.targets.length > 0, left)
       }
@@ -280,9 +290,16 @@ export class OnDemand {
     d.supersede()
     d.moveTo('unloading', reason, null)
     await d.stopAll(this.#deps.drainMs)
+    const again = this.#reloadAtRest.delete(d)
     if (d.record.status.state === 'unloading') {
       // Undeployed meanwhile: no longer served at all.
-      d.moveTo('not_deployed', isServed(d.record.desired) ? reason : 'undeployed', null)
+      const served = isServed(d.record.desired)
+      d.moveTo('not_deployed', served ? reason : 'undeployed', null)
+      // A deploy asked meanwhile: queued in the same step, so no wait sees it at rest.
+      if (served && again) {
+        this.#deps.load(d, 'deploy_requested')
+        return
+      }
     }
     this.#deps.admit()
   }
@@ -302,13 +319,7 @@ export class OnDemand {
 
   /** A deploy asked while the deployment goes to rest (idle or evicted): loads it once it is. */
   loadOnceAtRest(d: ModelDeployment): void {
-    void d.journal
-      .waitFor(() => d.record.status.state !== 'unloading', this.#deps.drainMs + 60_000)
-      .then(() => {
-        if (d.record.status.state === 'not_deployed' && isServed(d.record.desired)) {
-          this.#deps.load(d, 'deploy_requested')
-        }
-      })
+    this.#reloadAtRest.add(d)
   }
 
   /**

@@ -116,7 +116,7 @@ export interface ServingLookup {
   /**
    * The runners answering the model's requests, for one request: an on-demand model at rest is
    * loaded first, waiting up to `timeoutMs`. Throws `model_not_ready` (with the state and
-   * reason) when the model is not served or not ready in time.
+   * reason) when the model is not served, `inference_timeout` when it is not ready in time.
    */
   acquire(model: Model, timeoutMs: number): Promise<Acquired>
   /**

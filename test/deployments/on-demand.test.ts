@@ -62,6 +62,20 @@ describe('on-demand deployments', () => {
     }
   })
 
+  it('answers inference_timeout (504) when the model does not load within the request time', async () => {
+    const h = await deploymentHarness({ mode: 'hang-on-load', loadTimeoutMs: 5000 })
+    try {
+      const model = await h.model('slow', {}, 1, onDemand)
+      const started = Date.now()
+      await assert.rejects(h.manager.acquire(model, 300), (err) =>
+        isBerthError(err, 'inference_timeout'),
+      )
+      assert.ok(Date.now() - started < 3000)
+    } finally {
+      await h.close()
+    }
+  })
+
   it('refuses an undeployed model at once, without loading it', async () => {
     const h = await deploymentHarness({ mode: 'echo' })
     try {
