@@ -6,7 +6,7 @@
  *
  *   npm run bench:deploy -- [models for density]     (default: 50)
  */
-import { readdir, readFile } from 'node:fs/promises'
+import { readdir } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { deepMlpModel, mlpModel } from '../test/fixtures/onnx-models.js'
@@ -14,15 +14,13 @@ import { tarGzOf } from '../test/fixtures/tar-builder.js'
 import { startBerthServe } from '../test/helpers/berth-process.js'
 import { multipartBody } from '../test/helpers/multipart.js'
 import { tempDir } from '../test/helpers/temp-dir.js'
+import { processMemory } from './proc-memory.js'
 
 const KEY = 'sk_bench_deploy_key_0123456789abc'
 const density = Number(process.argv[2] ?? 50)
 const MIB = 1024 ** 2
 
-async function residentBytes(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '')
-  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0) * 1024
-}
+const residentBytes = async (pid: number) => (await processMemory(pid)).rss
 
 const auth = { authorization: `Bearer ${KEY}` }
 

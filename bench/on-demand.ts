@@ -18,7 +18,6 @@
  *
  * Figures and the machine are recorded in bench/README.md.
  */
-import { readdir, readFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import { mlpModel } from '../test/fixtures/onnx-models.js'
 import { tarGzOf } from '../test/fixtures/tar-builder.js'
@@ -26,29 +25,14 @@ import { type ServeProcess, startBerthServe } from '../test/helpers/berth-proces
 import { multipartBody } from '../test/helpers/multipart.js'
 import { tempDir } from '../test/helpers/temp-dir.js'
 import { expectOk, httpClient } from './http-client.js'
+import { childrenOf, processMemory } from './proc-memory.js'
 
 const KEY = 'sk_bench_on_demand_key_0123456789ab'
 const AUTH = { authorization: `Bearer ${KEY}` }
 const JSON_HEADERS = { ...AUTH, 'content-type': 'application/json' }
 const MIB = 1024 ** 2
 
-/** Resident bytes of a process (VmRSS). */
-async function residentBytes(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '')
-  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0) * 1024
-}
-
-/** Pids of the live processes whose parent is `pid` (the server's runners). */
-async function childrenOf(pid: number): Promise<number[]> {
-  const found: number[] = []
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue
-    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => '')
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-    if (ppid === pid) found.push(Number(name))
-  }
-  return found
-}
+const residentBytes = async (pid: number) => (await processMemory(pid)).rss
 
 /** The server's resident memory and its runners' together. */
 async function memoryOf(pid: number): Promise<{ server: number; runners: number; count: number }> {

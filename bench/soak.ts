@@ -10,7 +10,7 @@
  * `test/e2e/soak.test.ts` runs the same soak for seconds in `npm test`, asserting the goals that
  * are not timings (errors, leaks).
  */
-import { readdir, readFile } from 'node:fs/promises'
+import { readdir } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -21,6 +21,7 @@ import { multipartBody } from '../test/helpers/multipart.js'
 import { eventually, isGone } from '../test/helpers/processes.js'
 import { tempDir } from '../test/helpers/temp-dir.js'
 import { type HttpAnswer, httpClient } from './http-client.js'
+import { childrenOf, processMemory } from './proc-memory.js'
 
 const KEY = 'sk_bench_soak_key_0123456789abcdef'
 const AUTH = { authorization: `Bearer ${KEY}` }
@@ -77,26 +78,6 @@ const INFER_BODY = Buffer.from(
     ],
   }),
 )
-
-async function residentBytes(pid: number): Promise<{ rss: number; peak: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '')
-  const kb = (field: string) =>
-    Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? 0)
-  return { rss: kb('VmRSS') * 1024, peak: kb('VmHWM') * 1024 }
-}
-
-/** Pids of the live processes whose parent is `pid` (the server's runners). */
-async function childrenOf(pid: number): Promise<number[]> {
-  const found: number[] = []
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue
-    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => '')
-    // The fourth field, after the parenthesised command (which may hold spaces).
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-    if (ppid === pid) found.push(Number(name))
-  }
-  return found
-}
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return 0
@@ -234,7 +215,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     })()
     const sampler = (async () => {
       while (performance.now() < soakUntil) {
-        samples.push({ at: performance.now() - started, ...(await residentBytes(pid)) })
+        samples.push({ at: performance.now() - started, ...(await processMemory(pid)) })
         await new Promise((resolve) => setTimeout(resolve, Math.min(2000, options.soakMs / 20)))
       }
     })()
