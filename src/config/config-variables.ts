@@ -214,7 +214,7 @@ export const CONFIG_VARIABLES = {
     default: 4,
     min: 1,
     max: 1000,
-    meaning: 'how many times the node CPUs reserved `num_cpus` may add up to',
+    meaning: 'how many times the node CPUs one deployment may ask for (num_cpus × replicas)',
   },
   BERTH_NODE_MEMORY_GB: {
     kind: 'number',

@@ -270,6 +270,8 @@ export class ModelLifecycle {
         this.#deps.crash?.('deploy_loaded')
         d.serve(loaded, (runner, end) => this.#failures.runnerEnded(d, runner, end))
         this.#onDemand.served(d)
+        // Measured, it may hold less than it was admitted with: room for who waits.
+        this.#admitPending()
       }
     } catch (err) {
       if (superseded()) return

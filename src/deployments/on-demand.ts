@@ -16,22 +16,24 @@ import type { ModelDeployment } from './model-deployment.js'
 const RUNNER_BASE_BYTES = 96 * 1024 ** 2
 
 /**
- * What each runner of an on-demand deployment is counted as against the node: no CPUs (they are
- * a share of the node's threads, not a cap on how many models are loaded), its GPUs, and its
- * resident memory as last measured, or before its first load an estimate (the runner's base
- * plus twice the model's files: the weights read and the runtime's copy of them); never more
- * than the `memory_gb` it is held to.
+ * What each runner of a deployment is counted as against the node: no CPUs (they are a share of
+ * the node's threads, not a cap on how many models are loaded), its GPUs, and its resident memory
+ * as last measured; before its first load, for an on-demand model an estimate (the runner's base
+ * plus twice the model's files: the weights read and the runtime's copy of them), for a pinned
+ * one its whole `memory_gb` (its first load is not squeezed). Never more than the `memory_gb` it
+ * is held to.
  */
-export function onDemandCharge(
+export function chargeOf(
   model: Model,
+  onDemand: boolean,
   measuredBytes: number | undefined,
 ): ResourceRequirements {
   const files = model.manifest.files.reduce((sum, f) => sum + f.sizeBytes, 0)
-  const estimate = RUNNER_BASE_BYTES + 2 * files
+  const before = onDemand ? RUNNER_BASE_BYTES + 2 * files : model.resources.memoryBytes
   return {
     numCpus: 0,
     numGpus: model.resources.numGpus,
-    memoryBytes: Math.min(model.resources.memoryBytes, measuredBytes ?? estimate),
+    memoryBytes: Math.min(model.resources.memoryBytes, measuredBytes ?? before),
   }
 }
 
@@ -219,11 +221,9 @@ export class OnDemand {
     return { admission, evicting }
   }
 
-  /** What a deployment is counted as against the node: see `onDemandCharge`. */
+  /** What a deployment is counted as against the node: see `chargeOf`. */
   chargeFor(d: ModelDeployment): ResourceRequirements {
-    return d.record.desired === 'on_demand'
-      ? onDemandCharge(d.model, d.measuredBytes)
-      : d.model.resources
+    return chargeOf(d.model, d.record.desired === 'on_demand', d.measuredBytes)
   }
 
   /**
@@ -323,8 +323,8 @@ export class OnDemand {
   }
 
   /**
-   * A deployment's runners are serving: an on-demand one is counted from now by what its
-   * runners measured resident (its share, in a shared process), and its idle clock starts.
+   * A deployment's runners are serving: it is counted from now by what they measured resident
+   * (its share, in a shared process), and an on-demand one's idle clock starts.
    */
   served(d: ModelDeployment): void {
     this.#measure(d)
@@ -332,8 +332,8 @@ export class OnDemand {
   }
 
   /**
-   * Counts every loaded on-demand deployment by what its runners hold now (a model's share of
-   * a shared process shrinks as others join it). Returns whether any is counted as less.
+   * Counts every loaded deployment by what its runners hold now (a model's share of a shared
+   * process shrinks as others join it). Returns whether any is counted as less.
    */
   refreshCharges(): boolean {
     let freed = false
@@ -347,7 +347,6 @@ export class OnDemand {
   }
 
   #measure(d: ModelDeployment): void {
-    if (d.record.desired !== 'on_demand') return
     const measured = d.pool.targets.map((r) => r.residentBytes())
     if (measured.length === 0 || !measured.every((b) => b !== undefined)) return
     d.measuredBytes = Math.max(...(measured as number[]))

@@ -10,16 +10,17 @@ const GIB = 1024 * MIB
 /** Admission: a deployment starts only while its resources fit the node. */
 describe('admission on the local node', () => {
   it('keeps a deployment pending with its reason until another is undeployed', async () => {
-    const h = await deploymentHarness({ mode: 'echo', node: { cpus: 2, cpuOvercommit: 1 } })
+    // Loaded, the first is counted by what its runner holds; the second asks for the whole node.
+    const h = await deploymentHarness({ mode: 'echo', node: { memoryBytes: 1 * GIB } })
     try {
-      const big = await h.model('big', { numCpus: 1.5 })
-      const small = await h.model('small', { numCpus: 1 })
+      const big = await h.model('big', { memoryBytes: 1 * GIB })
+      const small = await h.model('small', { memoryBytes: 1 * GIB })
       await h.manager.deploy(big)
       assert.equal((await h.manager.waitUntilSettled(big, 5000)).status.state, 'deployed')
       const waiting = (await h.manager.deploy(small)).deployment
       assert.equal(waiting.status.state, 'pending')
-      assert.equal(waiting.status.reason, 'insufficient_cpu')
-      assert.match(waiting.message ?? '', /0\.5 of 2 are free/)
+      assert.equal(waiting.status.reason, 'insufficient_memory')
+      assert.match(waiting.message ?? '', /^asks for 1073741824 bytes; \d+ of 1073741824 are free$/)
       assert.deepEqual((await h.recorded(small))?.status, waiting.status)
 
       const stopped = await h.manager.undeploy(big)
@@ -33,13 +34,30 @@ describe('admission on the local node', () => {
     }
   })
 
-  it('a wait returns at once, with the reason, when the deployment waits for capacity', async () => {
-    // It used to run out its whole bound (5 minutes through the API) saying nothing, while the
-    // record said pending/insufficient_cpu from the first moment.
+  it('holds no CPUs: a 2-core node loads more models than it has CPUs, each with its threads', async () => {
+    // CPUs used to be reserved: two models of 1.5 CPUs did not fit on 2 CPUs.
     const h = await deploymentHarness({ mode: 'echo', node: { cpus: 2, cpuOvercommit: 1 } })
     try {
-      const big = await h.model('hog', { numCpus: 2 })
-      const small = await h.model('queued', { numCpus: 1 })
+      const models = await Promise.all(
+        ['one', 'two', 'three'].map((n) => h.model(n, { numCpus: 1.5 })),
+      )
+      for (const m of models) await h.manager.deploy(m)
+      for (const m of models) {
+        assert.equal((await h.manager.waitUntilSettled(m, 5000)).status.state, 'deployed')
+      }
+      assert.equal(h.manager.nodeView().usage.reserved.cpus, 0)
+    } finally {
+      await h.close()
+    }
+  })
+
+  it('a wait returns at once, with the reason, when the deployment waits for capacity', async () => {
+    // It used to run out its whole bound (5 minutes through the API) saying nothing, while the
+    // record said pending/insufficient_* from the first moment.
+    const h = await deploymentHarness({ mode: 'echo', node: { memoryBytes: 1 * GIB } })
+    try {
+      const big = await h.model('hog', { memoryBytes: 1 * GIB })
+      const small = await h.model('queued', { memoryBytes: 1 * GIB })
       await h.manager.deploy(big)
       assert.equal((await h.manager.waitUntilSettled(big, 5000)).status.state, 'deployed')
       await h.manager.deploy(small)
@@ -55,24 +73,28 @@ describe('admission on the local node', () => {
       assert.ok(outcome !== 'still waiting', 'the wait returned long before its bound')
       assert.deepEqual(
         [outcome.status.state, outcome.status.reason],
-        ['pending', 'insufficient_cpu'],
+        ['pending', 'insufficient_memory'],
       )
     } finally {
       await h.close()
     }
   })
 
-  it('waits for memory, counting every deployment on the node', async () => {
+  it('counts a deployment by its memory_gb until its runner is measured, then by what it holds', async () => {
     const h = await deploymentHarness({ mode: 'echo', node: { memoryBytes: 1 * GIB } })
     try {
       const a = await h.model('first', { memoryBytes: 768 * MIB })
       const b = await h.model('second', { memoryBytes: 512 * MIB })
       await h.manager.deploy(a)
-      await h.manager.deploy(b)
+      // While the first loads it holds its whole 768 MiB: the second waits.
+      const waiting = (await h.manager.deploy(b)).deployment
+      assert.equal(waiting.status.reason, 'insufficient_memory')
+      // Loaded and measured, the first holds far less: the second is admitted beside it.
       assert.equal((await h.manager.waitUntilSettled(a, 5000)).status.state, 'deployed')
-      assert.equal(h.manager.deploymentOf(b).status.reason, 'insufficient_memory')
-      await h.manager.undeploy(a)
       assert.equal((await h.manager.waitUntilSettled(b, 5000)).status.state, 'deployed')
+      const first = h.manager.nodeView().deployments.find((d) => d.model.modelId === a.modelId)
+      assert.ok(first !== undefined && first.chargedMemoryBytes < 768 * MIB)
+      assert.equal(first.chargedMemoryBytes, first.residentBytes)
     } finally {
       await h.close()
     }

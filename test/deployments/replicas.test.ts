@@ -37,10 +37,10 @@ describe('replicas', () => {
       })
       assert.deepEqual(new Set(answeredBy), new Set(pids))
 
-      // Three CPUs are held: a fourth fits, a replica set of 1.5 CPUs more does not yet.
-      const other = await h.model('other', { numCpus: 1.5 })
+      // The three replicas hold what they measured: one asking the node's whole memory waits.
+      const other = await h.model('other', { memoryBytes: 8 * 1024 ** 3 })
       const waiting = (await h.manager.deploy(other)).deployment
-      assert.equal(waiting.status.reason, 'insufficient_cpu')
+      assert.equal(waiting.status.reason, 'insufficient_memory')
       await h.manager.undeploy(model)
       assert.equal((await h.manager.waitUntilSettled(other, 5000)).status.state, 'deployed')
       await eventually(() => pids.every(isGone))
@@ -110,12 +110,12 @@ describe('replicas', () => {
   })
 
   it('keeps the old set serving while a bigger one waits for room, then swaps once room frees', async () => {
-    // It used to stop the old runner first, and the freed CPU could go to another model while
-    // this one answered 503.
-    const h = await deploymentHarness({ mode: 'echo', node: { cpus: 4, cpuOvercommit: 1 } })
+    // It used to stop the old runner first, and the freed capacity could go to another model
+    // while this one answered 503. (GPUs are reserved whole, so room is exact here.)
+    const h = await deploymentHarness({ mode: 'echo', node: { gpus: 4, cpus: 4 } })
     try {
-      const model = await h.model('grows', {}, 1)
-      const blocker = await h.model('blocker')
+      const model = await h.model('grows', { numGpus: 1 }, 1)
+      const blocker = await h.model('blocker', { numGpus: 1 })
       for (const m of [model, blocker]) {
         await h.manager.deploy(m)
         await h.manager.waitUntilSettled(m, 5000)
@@ -126,7 +126,7 @@ describe('replicas', () => {
       const waiting = await h.manager.waitUntilSettled(model, 5000)
       assert.deepEqual(
         [waiting.status.state, waiting.status.reason],
-        ['deployed', 'insufficient_cpu'],
+        ['deployed', 'insufficient_gpu'],
       )
       assert.match(waiting.message ?? '', /serve meanwhile/)
       assert.deepEqual(h.manager.serving(model).pool.targets, [before])

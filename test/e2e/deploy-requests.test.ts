@@ -20,9 +20,12 @@ describe('deploy requests on a small node', () => {
   const onnx = { 'model.onnx': mlpModel() }
 
   before(async () => {
+    // One CPU, and memory for one model's memory_gb (0.5 here) while it loads: loaded, it is
+    // counted by what it holds, and the next one still asks for the whole node.
     t = await startTestApp({
       BERTH_NODE_CPUS: '1',
       BERTH_CPU_OVERCOMMIT: '1',
+      BERTH_NODE_MEMORY_GB: '0.5',
       BERTH_DEPLOY_WAIT_TIMEOUT_MS: '300',
     })
     ns = await createNamespace(t, 'small-node')
@@ -39,7 +42,7 @@ describe('deploy requests on a small node', () => {
     assert.ok(Date.now() - started < 5000)
     const pending = (await getModel(t, ns, 'second_1_0_0')).deployment
     assert.equal(pending.state, 'pending')
-    assert.equal(pending.reason, 'insufficient_cpu')
+    assert.equal(pending.reason, 'insufficient_memory')
     assert.equal(typeof pending.message, 'string')
 
     const undeploy = await t.request({
@@ -61,7 +64,7 @@ describe('deploy requests on a small node', () => {
   })
 
   it('deploys weights by loading them in a runner, and refuses to run them', async () => {
-    // Make room: the node's one CPU is held by the model the first test deployed.
+    // Make room: the model the first test deployed holds part of the node's 0.5 GiB.
     const room = await t.request({
       method: 'POST',
       url: `/v1/namespaces/${ns}/models/second_1_0_0/undeploy`,
