@@ -163,8 +163,9 @@ export class OnDemand {
           throw refusal
         }
         if (state === 'not_deployed' || retry) {
-          this.#deps.metrics.coldLoads.inc(d.labels)
           this.#deps.load(d, 'first_request')
+          // Counted when it loads, not when it is refused for memory at once.
+          if (!waitsForCapacity(d.record)) this.#deps.metrics.coldLoads.inc(d.labels)
           continue
         }
         waited = true
