@@ -94,7 +94,9 @@ describe('admission on the local node', () => {
       assert.equal((await h.manager.waitUntilSettled(b, 5000)).status.state, 'deployed')
       const first = h.manager.nodeView().deployments.find((d) => d.model.modelId === a.modelId)
       assert.ok(first !== undefined && first.chargedMemoryBytes < 768 * MIB)
-      assert.equal(first.chargedMemoryBytes, first.residentBytes)
+      // What its runner measured after the load (resident memory moves a little since).
+      const resident = first.residentBytes ?? 0
+      assert.ok(Math.abs(first.chargedMemoryBytes - resident) < 0.25 * resident)
     } finally {
       await h.close()
     }
