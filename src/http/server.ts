@@ -98,6 +98,7 @@ export async function buildServer(
 
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
+  acceptEmptyJson(app)
   installErrorHandler(app)
   guard.install(app)
 
@@ -130,6 +131,8 @@ export async function buildServer(
     )
   })
 
+  const toJsonSchema = createJsonSchemaTransform({ schemaRegistry })
+  const optionalBodies = new Set<string>()
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -146,9 +149,19 @@ export async function buildServer(
         },
       },
     },
-    transform: createJsonSchemaTransform({ schemaRegistry }),
+    transform: (input) => {
+      // Swagger marks every body required; remember the routes whose body may be left out.
+      const body = input.schema?.body as { safeParse?: (v: unknown) => { success: boolean } }
+      if (body?.safeParse?.(undefined).success === true) {
+        optionalBodies.add(`${String(input.route.method).toLowerCase()} ${openapiPath(input.url)}`)
+      }
+      return toJsonSchema(input)
+    },
     transformObject: (document) =>
-      tidyComponentSchemas(createJsonSchemaTransformObject({ schemaRegistry })(document)),
+      markOptionalBodies(
+        tidyComponentSchemas(createJsonSchemaTransformObject({ schemaRegistry })(document)),
+        optionalBodies,
+      ),
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
@@ -224,8 +237,50 @@ export async function buildMetricsServer(options: {
   }).withTypeProvider<ZodTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
+  acceptEmptyJson(app)
   installErrorHandler(app)
   guard.install(app)
   await app.register(metricsRoutes, { metrics: options.metrics, access: options.access })
   return app
+}
+
+/**
+ * An empty body read as no body, whatever its content type says (as FastAPI reads it): clients
+ * generated from the API send `Content-Type: application/json` with nothing for calls whose body
+ * is optional. A route that needs a body still refuses its absence (422); any other JSON is
+ * parsed as Fastify does (prototype poisoning refused).
+ */
+function acceptEmptyJson(app: FastifyInstance): void {
+  const json = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body.toString()
+    if (text.trim() === '') {
+      done(null, undefined)
+      return
+    }
+    json(request, text, done)
+  })
+}
+
+/** A route's URL as OpenAPI writes it: `:name` parameters as `{name}`. */
+function openapiPath(url: string): string {
+  return url.replaceAll(/:([A-Za-z0-9_]+)/g, '{$1}')
+}
+
+/**
+ * Marks the request bodies in `optional` (`method path`) as not required: a client may leave
+ * them out, or send an empty body.
+ */
+function markOptionalBodies<D extends object>(document: D, optional: ReadonlySet<string>): D {
+  const paths = (document as { paths?: Record<string, Record<string, { requestBody?: object }>> })
+    .paths
+  for (const [path, methods] of Object.entries(paths ?? {})) {
+    for (const [method, operation] of Object.entries(methods)) {
+      if (operation.requestBody !== undefined && optional.has(`${method} ${path}`)) {
+        operation.requestBody = { ...operation.requestBody, required: false }
+      }
+    }
+  }
+  return document
 }
