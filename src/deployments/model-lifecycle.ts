@@ -5,6 +5,7 @@ import {
   type DesiredState,
   isServed,
   isSettled,
+  restartedDeployment,
   type ServedState,
 } from '../domain/deployment-state.js'
 import { type Model, modelKey } from '../domain/model.js'
@@ -150,23 +151,8 @@ export class ModelLifecycle {
       // A failed deployment stays failed until someone deploys it again (known here, so
       // following the store does not start it either).
       if (model.deployment.status.state === 'failed') continue
-      // This process owns no runner yet: whatever was recorded, the deployment starts over
-      // (an on-demand one at rest: its next request loads it).
-      const since = new Date(this.#clock.now()).toISOString()
-      const { desired } = model.deployment
-      const wanted = desired === 'deployed'
-      d.reset({
-        ...d.record,
-        status: wanted
-          ? { state: 'pending', reason: 'deploy_requested', since }
-          : {
-              state: 'not_deployed',
-              reason: desired === 'on_demand' ? 'on_demand' : 'undeployed',
-              since,
-            },
-        message: wanted ? 'restarted with the server' : null,
-      })
-      if (wanted) this.#queue.enqueue(d)
+      d.reset(restartedDeployment(d.record, new Date(this.#clock.now())))
+      if (d.record.status.state === 'pending') this.#queue.enqueue(d)
     }
     this.#admitPending()
   }

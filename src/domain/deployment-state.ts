@@ -140,6 +140,24 @@ export const NEW_DEPLOYMENT = (since: string, desired: DesiredState): Deployment
   desired,
 })
 
+/**
+ * A deployment recorded by an earlier server, as this one starts (it owns no runner yet, so
+ * whatever was recorded starts over): wanted deployed, `pending` again; on demand, at rest
+ * until its next request; otherwise `not_deployed`.
+ */
+export function restartedDeployment(recorded: Deployment, now: Date): Deployment {
+  const since = now.toISOString()
+  if (recorded.desired === 'deployed') {
+    return {
+      ...recorded,
+      status: { state: 'pending', reason: 'deploy_requested', since },
+      message: 'restarted with the server',
+    }
+  }
+  const reason = recorded.desired === 'on_demand' ? 'on_demand' : 'undeployed'
+  return { ...recorded, status: { state: 'not_deployed', reason, since }, message: null }
+}
+
 export function canTransition(from: DeploymentState, to: DeploymentState): boolean {
   return NEXT[from].includes(to)
 }

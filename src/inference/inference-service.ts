@@ -2,13 +2,7 @@ import { availableParallelism } from 'node:os'
 import { CONVERTIBLE_FAMILIES } from '../domain/encoder-families.js'
 import { servedOnnx } from '../domain/manifest.js'
 import type { Model, ServingSettings } from '../domain/model.js'
-import {
-  isRunnable,
-  type RunnerRuntime,
-  servingPlan,
-  TEXT_INPUT,
-  taskOf,
-} from '../domain/serving-plan.js'
+import { isRunnable, type RunnerRuntime, servingPlan } from '../domain/serving-plan.js'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
 import { ERROR_CODES } from '../errors/error-codes.js'
 import {
@@ -18,7 +12,6 @@ import {
   modelLabels,
 } from '../observability/metrics.js'
 import type { Signature, WireTensor } from '../tensors/tensor.js'
-import { decodeStrings, encodeStrings } from '../tensors/tensor-data.js'
 import { Batcher } from './batcher.js'
 import { ByteBudget } from './byte-budget.js'
 import { checkInputs } from './check-inputs.js'
@@ -26,6 +19,7 @@ import { checkSizes, heldBytes, type SizeLimits } from './check-sizes.js'
 import { JsonCodec } from './json-codec.js'
 import type { EncodedResponse, InferRequest } from './oip-codec.js'
 import type { RunnerPool } from './runner-pool.js'
+import { taskAnswer, taskRequest, textTensor } from './task-requests.js'
 
 export interface InferenceServiceOptions {
   /** Bound on one request, queueing included: 504 past it. */
@@ -86,10 +80,6 @@ const CODEC_THREAD_IDLE_MS = 10_000
 
 /** Rows per batch unless configured: Triton's common default for dynamic-batch models. */
 const DEFAULT_MAX_BATCH_SIZE = 32
-
-/** Most texts in one task request, and the longest text. */
-const MAX_TASK_TEXTS = 256
-const MAX_TEXT_CHARS = 100_000
 
 const PLATFORMS: Readonly<Record<RunnerRuntime, string>> = {
   onnx: 'onnxruntime_onnx',
@@ -299,63 +289,10 @@ export class InferenceService {
     deadline: number,
     hold: Hold,
   ): Promise<EncodedResponse> {
-    const task = taskOf(model)
-    if (task === undefined) {
-      throw new BerthError(
-        'task_not_supported',
-        `model "${model.modelId}" takes Open Inference Protocol tensors ({"inputs": [...]}); a text body ({"input": [...]}) needs a tokenizer.json and task_type embedding or classification`,
-        { details: { model_id: model.modelId, task_type: model.taskType } },
-      )
-    }
-    if (
-      !Array.isArray(input) ||
-      input.length === 0 ||
-      input.length > MAX_TASK_TEXTS ||
-      !input.every((t) => typeof t === 'string' && t.length <= MAX_TEXT_CHARS)
-    ) {
-      throw new BerthError(
-        'infer_request_invalid',
-        `"input" must be an array of 1 to ${MAX_TASK_TEXTS} strings of at most ${MAX_TEXT_CHARS} characters`,
-      )
-    }
-    const texts = input as string[]
+    const { task, texts } = taskRequest(model, input)
     const serving = await hold(model, deadline)
-    const text: WireTensor = {
-      name: TEXT_INPUT,
-      datatype: 'BYTES',
-      shape: [texts.length],
-      data: encodeStrings(texts),
-    }
-    const outputs = new Map(
-      (await this.#dispatch(serving, [text], null, deadline, false)).map((o) => [o.name, o]),
-    )
-    const rows = (tensor: WireTensor | undefined, width: number): number[][] => {
-      if (tensor !== undefined && tensor.datatype !== 'FP32') {
-        throw new BerthError(
-          'inference_failed',
-          `the task pipeline answered "${tensor.name}" as ${tensor.datatype}, not FP32`,
-        )
-      }
-      // An aligned copy of the FP32 bytes (a whole number of them: the runner protocol checks
-      // every tensor's length against its shape), read as numbers (JSON turns NaN into null).
-      const copy = Uint8Array.prototype.slice.call(tensor?.data ?? new Uint8Array())
-      const values = new Float32Array(copy.buffer, 0, copy.byteLength / 4)
-      return Array.from({ length: texts.length }, (_, r) =>
-        Array.from(values.subarray(r * width, (r + 1) * width)),
-      )
-    }
-    if (task.kind === 'embedding') {
-      const embeddings = outputs.get('embeddings')
-      const dimensions = embeddings?.shape[1] ?? 0
-      return json({ embeddings: rows(embeddings, dimensions), dimensions })
-    }
-    const labels = decodeStrings(outputs.get('labels')?.data ?? new Uint8Array()) ?? []
-    const predictions = rows(outputs.get('scores'), labels.length).map((scores) =>
-      labels
-        .map((label, i) => ({ label, score: scores[i] as number }))
-        .sort((a, b) => b.score - a.score),
-    )
-    return json({ predictions })
+    const outputs = await this.#dispatch(serving, [textTensor(texts)], null, deadline, false)
+    return taskAnswer(task, texts.length, outputs)
   }
 
   /** Queues the request for the model's runner (batched with others where it can), then runs it. */
@@ -447,14 +384,6 @@ function batchable(signature: Signature): boolean {
     signature.inputs.every((t) => dynamicFirst(t.shape)) &&
     signature.outputs.every((t) => dynamicFirst(t.shape))
   )
-}
-
-function json(value: unknown): EncodedResponse {
-  return {
-    body: Buffer.from(JSON.stringify(value)),
-    contentType: 'application/json',
-    headerLength: undefined,
-  }
 }
 
 function notServable(model: Model): BerthError {
