@@ -166,13 +166,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     })
     metrics.watchNode(() => {
       const { usage, deployments: summaries } = deployments.nodeView()
-      const resources = (r: { cpus: number; memoryBytes: number; gpus: number }) => ({
-        cpus: r.cpus,
-        memory_bytes: r.memoryBytes,
-        gpus: r.gpus,
-      })
       return {
-        capacity: { offered: resources(usage), reserved: resources(usage.reserved) },
+        capacity: { offered: usage, reserved: usage.reserved },
         models: summaries.map((s) => ({
           labels: modelLabels(s.model),
           residentBytes: s.residentBytes,

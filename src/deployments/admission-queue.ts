@@ -46,6 +46,11 @@ export class AdmissionQueue<T> {
     this.#waiting.delete(item)
   }
 
+  /** How many wait. */
+  get size(): number {
+    return this.#waiting.size
+  }
+
   /** The waiting items, oldest request first. */
   waiting(): T[] {
     return [...this.#waiting]

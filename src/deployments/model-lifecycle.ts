@@ -103,7 +103,7 @@ export class ModelLifecycle {
       },
       admit: () => this.#admitPending(),
       released: () => {
-        if (this.#queue.waiting().length > 0) this.#admitPending()
+        if (this.#queue.size > 0) this.#admitPending()
       },
       rest: (d) => {
         this.#queue.remove(d)
@@ -189,7 +189,7 @@ export class ModelLifecycle {
   #admitPending(): void {
     if (this.#closed) return
     // Shares of shared processes shift as models come and go: count them as they are now.
-    if (this.#queue.waiting().length > 0) this.#onDemand.refreshCharges()
+    if (this.#queue.size > 0) this.#onDemand.refreshCharges()
     for (const d of this.#queue.waiting()) {
       if (d.record.status.state !== 'pending') {
         this.#queue.remove(d)

@@ -54,12 +54,15 @@ const LATENCY_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ]
 
-/** CPUs, memory and GPUs, as the node gauges label them. */
+/** CPUs, memory and GPUs of the node. */
 export interface NodeResources {
   readonly cpus: number
-  readonly memory_bytes: number
+  readonly memoryBytes: number
   readonly gpus: number
 }
+
+/** The node gauges' `resource` label, per field. */
+const RESOURCE_LABELS = { cpus: 'cpus', memoryBytes: 'memory_bytes', gpus: 'gpus' } as const
 
 /** What the node gauges show. */
 export interface NodeSnapshot {
@@ -182,7 +185,7 @@ export class Metrics {
       registers,
     })
     const metrics = this
-    const resources = ['cpus', 'memory_bytes', 'gpus'] as const
+    const resources = ['cpus', 'memoryBytes', 'gpus'] as const
     new Gauge({
       name: `${METRIC_PREFIX}node_capacity`,
       help: 'What this node offers deployments, by resource (CPUs after overcommit)',
@@ -191,7 +194,7 @@ export class Metrics {
       collect() {
         const { capacity } = metrics.#node()
         if (capacity === undefined) return
-        for (const r of resources) this.set({ resource: r }, capacity.offered[r])
+        for (const r of resources) this.set({ resource: RESOURCE_LABELS[r] }, capacity.offered[r])
       },
     })
     new Gauge({
@@ -202,7 +205,7 @@ export class Metrics {
       collect() {
         const { capacity } = metrics.#node()
         if (capacity === undefined) return
-        for (const r of resources) this.set({ resource: r }, capacity.reserved[r])
+        for (const r of resources) this.set({ resource: RESOURCE_LABELS[r] }, capacity.reserved[r])
       },
     })
     new Gauge({

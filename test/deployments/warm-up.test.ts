@@ -4,17 +4,6 @@ import { deploymentHarness } from './deployment-harness.js'
 
 /** `deployed` means the model answered one inference made from its signature. */
 describe('warm-up before serving', () => {
-  it('is deployed only once the warm-up inference answered', async () => {
-    const h = await deploymentHarness({ mode: 'echo', warmUp: true })
-    try {
-      const model = await h.model('warm')
-      await h.manager.deploy(model)
-      assert.equal((await h.manager.waitUntilSettled(model, 5000)).status.state, 'deployed')
-    } finally {
-      await h.close()
-    }
-  })
-
   it('serves a model that refuses its made-up warm-up request: it answered', async () => {
     // A convolution net whose named dimensions cannot be 1 refuses zeros of that shape, yet
     // serves real requests.
