@@ -14,6 +14,10 @@ export interface WeightFiles {
 
 /** The one input of a task request: its texts, as a `BYTES` tensor. */
 export const TEXT_INPUT = 'berth.text'
+/** A task pipeline's answer beside its results: the tokens the model read of each text (INT64). */
+export const TOKEN_COUNTS_OUTPUT = 'berth.token_counts'
+/** And whether each text was longer than the model reads, and cut (BOOL). */
+export const TRUNCATED_OUTPUT = 'berth.truncated'
 
 /** A task pipeline around the model: texts in, embeddings or label scores out. */
 export interface TaskSpec {

@@ -129,6 +129,8 @@ export const ERROR_CODES = {
   input_shape_mismatch: 'invalid_argument',
   input_data_invalid: 'invalid_argument',
   output_unknown: 'invalid_argument',
+  text_too_long: 'invalid_argument',
+  provider_not_supported: 'invalid_argument',
   namespace_header_missing: 'invalid_argument',
   deployment_transition_invalid: 'internal',
   // server

@@ -17,6 +17,7 @@ import type { Metrics } from '../observability/metrics.js'
 import type { DeploymentService } from '../registry/deployment-service.js'
 import type { ModelCatalog } from '../registry/model-catalog.js'
 import type { OrgModelRegistry } from '../registry/org-model-registry.js'
+import { RawInference } from '../registry/raw-inference.js'
 import type { TensorInventory } from '../registry/tensor-inventory.js'
 import type { UploadPipeline } from '../registry/upload-pipeline.js'
 import { authenticate } from './authentication.js'
@@ -30,6 +31,7 @@ import { namespaceRoutes } from './routes/namespaces.routes.js'
 import { nodeRoutes } from './routes/node.routes.js'
 import { operationsRoutes } from './routes/operations.routes.js'
 import { orgModelRoutes, orgUploadRoutes } from './routes/org-models.routes.js'
+import { rawInferenceRoutes } from './routes/raw-inference.routes.js'
 import { tensorRoutes } from './routes/tensors.routes.js'
 import { schemaRegistry } from './schemas/common.schemas.js'
 import { validatorCompiler } from './validation.js'
@@ -193,6 +195,11 @@ export async function buildServer(
       })
       await v1.register(tensorRoutes, { tensors: services.tensors })
       await v1.register(inferenceRoutes, inferenceOptions)
+      await v1.register(rawInferenceRoutes, {
+        rawInference: new RawInference(services),
+        inference: services.inference,
+        maxRequestBytes: options.maxInferBytes,
+      })
       await v1.register(orgModelRoutes, { orgModels: services.orgModels })
       await v1.register(orgMetricsRoutes, {
         metrics: services.metrics,

@@ -19,7 +19,14 @@ import { checkSizes, heldBytes, type SizeLimits } from './check-sizes.js'
 import { JsonCodec } from './json-codec.js'
 import type { EncodedResponse, InferRequest } from './oip-codec.js'
 import type { RunnerPool } from './runner-pool.js'
-import { taskAnswer, taskRequest, textTensor } from './task-requests.js'
+import {
+  type TaskParameters,
+  type TaskResult,
+  taskAnswer,
+  taskRequest,
+  taskResult,
+  textTensor,
+} from './task-requests.js'
 
 export interface InferenceServiceOptions {
   /** Bound on one request, queueing included: 504 past it. */
@@ -239,7 +246,9 @@ export class InferenceService {
     return this.#measured(model, async (deadline, hold) => {
       this.#checkJsonBytes(headerLength ?? body.length)
       const decoded = await this.#codec.decode(body, headerLength)
-      if ('task' in decoded) return this.#task(model, decoded.task, deadline, hold)
+      if ('task' in decoded) {
+        return taskAnswer(await this.#task(model, decoded.task, {}, deadline, hold))
+      }
       const request = decoded.request
       const outputs = await this.#infer(model, request, deadline, hold)
       return this.#codec.encode(
@@ -282,17 +291,28 @@ export class InferenceService {
     return { memoryBytes: model.resources.memoryBytes, maxTensorBytes: this.#maxTensorBytes }
   }
 
-  /** Texts in, `{embeddings, dimensions}` or `{predictions}` out. */
+  /**
+   * Runs texts through the model's task pipeline: embeddings or label scores, with the tokens
+   * read. Throws `task_not_supported` for a model without a pipeline, `infer_request_invalid`
+   * for texts or parameters out of bounds, `text_too_long`, and what `infer` throws.
+   */
+  inferTexts(model: Model, texts: unknown, parameters: TaskParameters = {}): Promise<TaskResult> {
+    return this.#measured(model, (deadline, hold) =>
+      this.#task(model, texts, parameters, deadline, hold),
+    )
+  }
+
   async #task(
     model: Model,
     input: unknown,
+    parameters: TaskParameters,
     deadline: number,
     hold: Hold,
-  ): Promise<EncodedResponse> {
+  ): Promise<TaskResult> {
     const { task, texts } = taskRequest(model, input)
     const serving = await hold(model, deadline)
     const outputs = await this.#dispatch(serving, [textTensor(texts)], null, deadline, false)
-    return taskAnswer(task, texts.length, outputs)
+    return taskResult(task, texts.length, outputs, parameters)
   }
 
   /** Queues the request for the model's runner (batched with others where it can), then runs it. */

@@ -1,5 +1,11 @@
 import type { Model } from '../domain/model.js'
-import { type TaskSpec, TEXT_INPUT, taskOf } from '../domain/serving-plan.js'
+import {
+  type TaskSpec,
+  TEXT_INPUT,
+  TOKEN_COUNTS_OUTPUT,
+  TRUNCATED_OUTPUT,
+  taskOf,
+} from '../domain/serving-plan.js'
 import { BerthError } from '../errors/berth-error.js'
 import type { WireTensor } from '../tensors/tensor.js'
 import { decodeStrings, encodeStrings } from '../tensors/tensor-data.js'
@@ -44,44 +50,119 @@ export function textTensor(texts: readonly string[]): WireTensor {
   return { name: TEXT_INPUT, datatype: 'BYTES', shape: [texts.length], data: encodeStrings(texts) }
 }
 
+/** How a caller wants a task's results: each optional, the model's own way when unset. */
+export interface TaskParameters {
+  /** L2-normalise embeddings (again, after any truncation to `dimensions`). */
+  readonly normalize?: boolean
+  /** `false`: refuse a text longer than the model reads instead of cutting it. */
+  readonly truncate?: boolean
+  /** Keep the first `dimensions` of each embedding (Matryoshka-style); at most the model's. */
+  readonly dimensions?: number
+  /** Keep the `topK` best labels of each classification. */
+  readonly topK?: number
+}
+
+/** A task's results for its texts, in order, with the tokens the model read of each. */
+export type TaskResult =
+  | {
+      readonly kind: 'embedding'
+      readonly embeddings: number[][]
+      readonly dimensions: number
+      readonly tokens: readonly number[]
+    }
+  | {
+      readonly kind: 'classification'
+      readonly predictions: { label: string; score: number }[][]
+      readonly tokens: readonly number[]
+    }
+
 /**
- * The pipeline's outputs for `count` texts as the answer: `{embeddings, dimensions}` or
- * `{predictions}` (labels with scores, best first). Throws `inference_failed` for outputs that
- * are not FP32.
+ * The pipeline's outputs for `count` texts, shaped by `parameters`. Throws `inference_failed`
+ * for outputs that are not FP32, `text_too_long` for a text that was cut when `truncate` is
+ * false, and `infer_request_invalid` for `dimensions` past the model's.
  */
-export function taskAnswer(
+export function taskResult(
   task: Pick<TaskSpec, 'kind'>,
   count: number,
   outputs: readonly WireTensor[],
-): EncodedResponse {
+  parameters: TaskParameters = {},
+): TaskResult {
   const byName = new Map(outputs.map((o) => [o.name, o]))
-  const rows = (tensor: WireTensor | undefined, width: number): number[][] => {
-    if (tensor !== undefined && tensor.datatype !== 'FP32') {
-      throw new BerthError(
-        'inference_failed',
-        `the task pipeline answered "${tensor.name}" as ${tensor.datatype}, not FP32`,
-      )
-    }
-    // An aligned copy of the FP32 bytes (a whole number of them: the runner protocol checks
-    // every tensor's length against its shape), read as numbers (JSON turns NaN into null).
-    const copy = Uint8Array.prototype.slice.call(tensor?.data ?? new Uint8Array())
-    const values = new Float32Array(copy.buffer, 0, copy.byteLength / 4)
-    return Array.from({ length: count }, (_, r) =>
-      Array.from(values.subarray(r * width, (r + 1) * width)),
+  const tokens = Array.from(int64s(byName.get(TOKEN_COUNTS_OUTPUT)), Number)
+  const cut = byName.get(TRUNCATED_OUTPUT)?.data ?? new Uint8Array()
+  if (parameters.truncate === false && cut.some((flag) => flag !== 0)) {
+    const index = cut.findIndex((flag) => flag !== 0)
+    throw new BerthError(
+      'text_too_long',
+      `text ${index} is longer than the ${tokens[index]} tokens the model reads; send a shorter text or allow truncation`,
+      { details: { index, max_tokens: tokens[index] } },
     )
   }
   if (task.kind === 'embedding') {
-    const embeddings = byName.get('embeddings')
-    const dimensions = embeddings?.shape[1] ?? 0
-    return json({ embeddings: rows(embeddings, dimensions), dimensions })
+    const tensor = byName.get('embeddings')
+    const native = tensor?.shape[1] ?? 0
+    const dimensions = parameters.dimensions ?? native
+    if (dimensions > native) {
+      throw new BerthError(
+        'infer_request_invalid',
+        `"dimensions" is ${dimensions}; this model's embeddings have ${native}`,
+        { details: { dimensions, model_dimensions: native } },
+      )
+    }
+    const embeddings = rows(tensor, count, native).map((row) => {
+      const kept = dimensions === native ? row : row.slice(0, dimensions)
+      return parameters.normalize === true ? unitLength(kept) : kept
+    })
+    return { kind: 'embedding', embeddings, dimensions, tokens }
   }
   const labels = decodeStrings(byName.get('labels')?.data ?? new Uint8Array()) ?? []
-  const predictions = rows(byName.get('scores'), labels.length).map((scores) =>
+  const predictions = rows(byName.get('scores'), count, labels.length).map((scores) =>
     labels
       .map((label, i) => ({ label, score: scores[i] as number }))
-      .sort((a, b) => b.score - a.score),
+      .sort((a, b) => b.score - a.score)
+      .slice(0, parameters.topK ?? labels.length),
   )
-  return json({ predictions })
+  return { kind: 'classification', predictions, tokens }
+}
+
+/**
+ * The answer of a task body (`{"input": [...]}`): `{embeddings, dimensions}` or `{predictions}`
+ * (labels with scores, best first).
+ */
+export function taskAnswer(result: TaskResult): EncodedResponse {
+  if (result.kind === 'embedding') {
+    return json({ embeddings: result.embeddings, dimensions: result.dimensions })
+  }
+  return json({ predictions: result.predictions })
+}
+
+/** `count` rows of `width` FP32 values; throws `inference_failed` for another datatype. */
+function rows(tensor: WireTensor | undefined, count: number, width: number): number[][] {
+  if (tensor !== undefined && tensor.datatype !== 'FP32') {
+    throw new BerthError(
+      'inference_failed',
+      `the task pipeline answered "${tensor.name}" as ${tensor.datatype}, not FP32`,
+    )
+  }
+  // An aligned copy of the FP32 bytes (a whole number of them: the runner protocol checks
+  // every tensor's length against its shape), read as numbers (JSON turns NaN into null).
+  const copy = Uint8Array.prototype.slice.call(tensor?.data ?? new Uint8Array())
+  const values = new Float32Array(copy.buffer, 0, copy.byteLength / 4)
+  return Array.from({ length: count }, (_, r) =>
+    Array.from(values.subarray(r * width, (r + 1) * width)),
+  )
+}
+
+function int64s(tensor: WireTensor | undefined): BigInt64Array {
+  if (tensor === undefined || tensor.datatype !== 'INT64') return new BigInt64Array()
+  const copy = Uint8Array.prototype.slice.call(tensor.data)
+  return new BigInt64Array(copy.buffer, 0, copy.byteLength / 8)
+}
+
+/** The row scaled to length 1 (a zero row stays zero). */
+function unitLength(row: readonly number[]): number[] {
+  const norm = Math.sqrt(row.reduce((sum, x) => sum + x * x, 0))
+  return norm === 0 ? [...row] : row.map((x) => x / norm)
 }
 
 function json(value: unknown): EncodedResponse {

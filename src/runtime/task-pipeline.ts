@@ -1,7 +1,12 @@
 import { readFile, stat } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { Tokenizer } from '@huggingface/tokenizers'
-import { type TaskSpec, TEXT_INPUT } from '../domain/serving-plan.js'
+import {
+  type TaskSpec,
+  TEXT_INPUT,
+  TOKEN_COUNTS_OUTPUT,
+  TRUNCATED_OUTPUT,
+} from '../domain/serving-plan.js'
 import { BerthError } from '../errors/berth-error.js'
 import type { WireTensor } from '../tensors/tensor.js'
 import { decodeStrings, encodeStrings } from '../tensors/tensor-data.js'
@@ -45,11 +50,23 @@ export async function withTask(base: LoadedModel, task: TaskSpec): Promise<Loade
   const labels = task.kind === 'classification' ? labelsOf(config) : []
 
   const run = async (texts: readonly string[]): Promise<WireTensor[]> => {
-    const encoded = texts.map((text) => {
+    const truncated = new Uint8Array(texts.length)
+    const encoded = texts.map((text, row) => {
       const e = tokenizer.encode(text, { return_token_type_ids: true })
+      truncated[row] = e.ids.length > maxLength ? 1 : 0
       return truncate(e.ids, e.token_type_ids ?? [], maxLength)
     })
     const batch = encoded.length
+    // What the model read of each text, and whether it was cut: usage counts and `truncate: false`.
+    const usage: WireTensor[] = [
+      {
+        name: TOKEN_COUNTS_OUTPUT,
+        datatype: 'INT64',
+        shape: [batch],
+        data: new Uint8Array(BigInt64Array.from(encoded, (e) => BigInt(e.ids.length)).buffer),
+      },
+      { name: TRUNCATED_OUTPUT, datatype: 'BOOL', shape: [batch], data: truncated },
+    ]
     const length = Math.max(1, ...encoded.map((e) => e.ids.length))
     const ids = new BigInt64Array(batch * length).fill(BigInt(padId))
     const mask = new BigInt64Array(batch * length)
@@ -79,6 +96,7 @@ export async function withTask(base: LoadedModel, task: TaskSpec): Promise<Loade
       return [
         { name: 'scores', datatype: 'FP32', shape: [batch, count], data: bytesOf(scores) },
         { name: 'labels', datatype: 'BYTES', shape: [count], data: encodeStrings(names) },
+        ...usage,
       ]
     }
     const pooledOut = outputs.find((o) => o.name === 'sentence_embedding' && o.shape.length === 2)
@@ -100,6 +118,7 @@ export async function withTask(base: LoadedModel, task: TaskSpec): Promise<Loade
         shape: [batch, dimensions],
         data: bytesOf(embeddings),
       },
+      ...usage,
     ]
   }
 

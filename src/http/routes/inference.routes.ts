@@ -13,6 +13,7 @@ import type { InferenceService } from '../../inference/inference-service.js'
 import type { DeploymentService } from '../../registry/deployment-service.js'
 import type { ModelCatalog } from '../../registry/model-catalog.js'
 import { principalOf } from '../authentication.js'
+import { namespaceOf } from '../namespace-header.js'
 import { BEARER_AUTH, errorResponses } from '../schemas/common.schemas.js'
 import {
   InferRequestSchema,
@@ -39,7 +40,7 @@ const HEADER_LENGTH = 'inference-header-content-length'
 const inferErrors = errorResponses(400, 401, 403, 404, 413, 422, 429, 503, 504)
 
 /** The request body, raw: JSON or JSON + binary tensors, decoded by the OIP codec. */
-function acceptRawBodies(app: FastifyInstance, maxRequestBytes: number): void {
+export function acceptRawBodies(app: FastifyInstance, maxRequestBytes: number): void {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser(
     '*',
@@ -54,7 +55,7 @@ function acceptRawBodies(app: FastifyInstance, maxRequestBytes: number): void {
  * answer is sent or the connection is gone. Refuses at once, unread: JSON past its bound (413),
  * and any body while the budget is spent (429 `decode_budget_full`, with `Retry-After`).
  */
-function reserveBody(
+export function reserveBody(
   inference: InferenceService,
   maxRequestBytes: number,
 ): preParsingAsyncHookHandler {
@@ -264,15 +265,4 @@ export const oipRoutes: FastifyPluginAsyncZod<InferenceRoutesOptions> = async (a
       async (request, reply) => answerInfer(request, reply, inference, await resolve(request)),
     )
   }
-}
-
-function namespaceOf(request: FastifyRequest): string {
-  const value = request.headers['x-namespace']
-  if (typeof value !== 'string' || value.trim() === '') {
-    throw new BerthError(
-      'namespace_header_missing',
-      'the X-Namespace header (a namespace id or name) is required on /v2 model routes',
-    )
-  }
-  return value.trim()
 }
