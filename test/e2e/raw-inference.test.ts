@@ -89,7 +89,7 @@ describe('POST /v1/inference', () => {
     assert.equal(many.statusCode, 200, many.body)
     const rows = many.json().data as number[][]
     assert.equal(rows.length, TEXTS.length)
-    rows.forEach((row, i) => assert.ok(close(row, want[i] as number[]), `text ${i}`))
+    for (const [i, row] of rows.entries()) assert.ok(close(row, want[i] as number[]), `text ${i}`)
     const all = TEXTS.reduce((sum, text) => sum + tokenizer.encode(text).ids.length, 0)
     assert.equal(many.json().tokens_used.prompt, all)
     // The model's name stands for its highest deployed version.
