@@ -14,6 +14,12 @@ export interface WeightFiles {
 
 /** The one input of a task request: its texts, as a `BYTES` tensor. */
 export const TEXT_INPUT = 'berth.text'
+/**
+ * Or its texts as token ids already (INT64): every row's ids one after another, and each row's
+ * length in `TOKEN_LENGTHS_INPUT`.
+ */
+export const TOKEN_IDS_INPUT = 'berth.token_ids'
+export const TOKEN_LENGTHS_INPUT = 'berth.token_lengths'
 /** A task pipeline's answer beside its results: the tokens the model read of each text (INT64). */
 export const TOKEN_COUNTS_OUTPUT = 'berth.token_counts'
 /** And whether each text was longer than the model reads, and cut (BOOL). */

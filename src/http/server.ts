@@ -16,6 +16,7 @@ import type { NamespaceService } from '../namespaces/namespace-service.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { DeploymentService } from '../registry/deployment-service.js'
 import type { ModelCatalog } from '../registry/model-catalog.js'
+import { OpenAiEmbeddings } from '../registry/openai-embeddings.js'
 import type { OrgModelRegistry } from '../registry/org-model-registry.js'
 import { RawInference } from '../registry/raw-inference.js'
 import type { TensorInventory } from '../registry/tensor-inventory.js'
@@ -29,6 +30,7 @@ import { type MetricsAccess, metricsRoutes, orgMetricsRoutes } from './routes/me
 import { modelRoutes } from './routes/models.routes.js'
 import { namespaceRoutes } from './routes/namespaces.routes.js'
 import { nodeRoutes } from './routes/node.routes.js'
+import { openAiRoutes } from './routes/openai.routes.js'
 import { operationsRoutes } from './routes/operations.routes.js'
 import { orgModelRoutes, orgUploadRoutes } from './routes/org-models.routes.js'
 import { rawInferenceRoutes } from './routes/raw-inference.routes.js'
@@ -197,6 +199,11 @@ export async function buildServer(
       await v1.register(inferenceRoutes, inferenceOptions)
       await v1.register(rawInferenceRoutes, {
         rawInference: new RawInference(services),
+        inference: services.inference,
+        maxRequestBytes: options.maxInferBytes,
+      })
+      await v1.register(openAiRoutes, {
+        embeddings: new OpenAiEmbeddings(services),
         inference: services.inference,
         maxRequestBytes: options.maxInferBytes,
       })

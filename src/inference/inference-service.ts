@@ -25,7 +25,6 @@ import {
   taskAnswer,
   taskRequest,
   taskResult,
-  textTensor,
 } from './task-requests.js'
 
 export interface InferenceServiceOptions {
@@ -309,10 +308,10 @@ export class InferenceService {
     deadline: number,
     hold: Hold,
   ): Promise<TaskResult> {
-    const { task, texts } = taskRequest(model, input)
+    const { task, count, tensors } = taskRequest(model, input)
     const serving = await hold(model, deadline)
-    const outputs = await this.#dispatch(serving, [textTensor(texts)], null, deadline, false)
-    return taskResult(task, texts.length, outputs, parameters)
+    const outputs = await this.#dispatch(serving, tensors, null, deadline, false)
+    return taskResult(task, count, outputs, parameters)
   }
 
   /** Queues the request for the model's runner (batched with others where it can), then runs it. */

@@ -3,6 +3,8 @@ import {
   type TaskSpec,
   TEXT_INPUT,
   TOKEN_COUNTS_OUTPUT,
+  TOKEN_IDS_INPUT,
+  TOKEN_LENGTHS_INPUT,
   TRUNCATED_OUTPUT,
   taskOf,
 } from '../domain/serving-plan.js'
@@ -16,38 +18,63 @@ const MAX_TASK_TEXTS = 256
 const MAX_TEXT_CHARS = 100_000
 
 /**
- * A task body's texts (`{"input": [...]}`) for a model with a task pipeline. Throws
- * `task_not_supported` for a model without one, `infer_request_invalid` for texts out of bounds.
+ * A task request's texts, for a model with a task pipeline: strings, or rows of the model's
+ * token ids (special tokens included) as a tokenizer made them elsewhere. Throws
+ * `task_not_supported` for a model without a pipeline, `infer_request_invalid` for texts out of
+ * bounds.
  */
 export function taskRequest(
   model: Model,
   input: unknown,
-): { task: Pick<TaskSpec, 'kind'>; texts: string[] } {
+): { task: Pick<TaskSpec, 'kind'>; count: number; tensors: WireTensor[] } {
   const task = taskOf(model)
   if (task === undefined) {
     throw new BerthError(
       'task_not_supported',
-      `model "${model.modelId}" takes Open Inference Protocol tensors ({"inputs": [...]}); a text body ({"input": [...]}) needs a tokenizer.json and task_type embedding or classification`,
+      `model "${model.modelId}" takes Open Inference Protocol tensors ({"inputs": [...]}); texts need a tokenizer.json and task_type embedding or classification`,
       { details: { model_id: model.modelId, task_type: model.taskType } },
     )
   }
-  if (
-    !Array.isArray(input) ||
-    input.length === 0 ||
-    input.length > MAX_TASK_TEXTS ||
-    !input.every((t) => typeof t === 'string' && t.length <= MAX_TEXT_CHARS)
-  ) {
-    throw new BerthError(
-      'infer_request_invalid',
-      `"input" must be an array of 1 to ${MAX_TASK_TEXTS} strings of at most ${MAX_TEXT_CHARS} characters`,
-    )
+  if (Array.isArray(input) && input.length > 0 && input.length <= MAX_TASK_TEXTS) {
+    if (input.every((t) => typeof t === 'string' && t.length <= MAX_TEXT_CHARS)) {
+      return { task, count: input.length, tensors: [textTensor(input as string[])] }
+    }
+    if (input.every(isTokenRow)) {
+      return { task, count: input.length, tensors: tokenTensors(input as number[][]) }
+    }
   }
-  return { task, texts: input as string[] }
+  throw new BerthError(
+    'infer_request_invalid',
+    `the texts must be 1 to ${MAX_TASK_TEXTS} strings of at most ${MAX_TEXT_CHARS} characters, or as many arrays of 1 to ${MAX_TEXT_CHARS} token ids`,
+  )
 }
 
 /** The texts as the task pipeline's one input. */
-export function textTensor(texts: readonly string[]): WireTensor {
+function textTensor(texts: readonly string[]): WireTensor {
   return { name: TEXT_INPUT, datatype: 'BYTES', shape: [texts.length], data: encodeStrings(texts) }
+}
+
+/** Token rows as the task pipeline's two inputs: the ids one row after another, and the lengths. */
+function tokenTensors(rows: readonly (readonly number[])[]): WireTensor[] {
+  const ids = BigInt64Array.from(rows.flat(), (id) => BigInt(id))
+  const lengths = BigInt64Array.from(rows, (row) => BigInt(row.length))
+  return [
+    { name: TOKEN_IDS_INPUT, datatype: 'INT64', shape: [ids.length], data: bytes(ids) },
+    { name: TOKEN_LENGTHS_INPUT, datatype: 'INT64', shape: [rows.length], data: bytes(lengths) },
+  ]
+}
+
+function isTokenRow(row: unknown): boolean {
+  return (
+    Array.isArray(row) &&
+    row.length > 0 &&
+    row.length <= MAX_TEXT_CHARS &&
+    row.every((id) => Number.isSafeInteger(id) && id >= 0 && id < 2 ** 31)
+  )
+}
+
+function bytes(values: BigInt64Array): Uint8Array {
+  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
 }
 
 /** How a caller wants a task's results: each optional, the model's own way when unset. */

@@ -5,6 +5,8 @@ import {
   type TaskSpec,
   TEXT_INPUT,
   TOKEN_COUNTS_OUTPUT,
+  TOKEN_IDS_INPUT,
+  TOKEN_LENGTHS_INPUT,
   TRUNCATED_OUTPUT,
 } from '../domain/serving-plan.js'
 import { BerthError } from '../errors/berth-error.js'
@@ -49,13 +51,12 @@ export async function withTask(base: LoadedModel, task: TaskSpec): Promise<Loade
   }
   const labels = task.kind === 'classification' ? labelsOf(config) : []
 
-  const run = async (texts: readonly string[]): Promise<WireTensor[]> => {
-    const truncated = new Uint8Array(texts.length)
-    const encoded = texts.map((text, row) => {
-      const e = tokenizer.encode(text, { return_token_type_ids: true })
-      truncated[row] = e.ids.length > maxLength ? 1 : 0
-      return truncate(e.ids, e.token_type_ids ?? [], maxLength)
-    })
+  /** Token ids (and type ids) per text, as the tokenizer or the client gave them. */
+  const run = async (
+    rows: readonly { readonly ids: readonly number[]; readonly types: readonly number[] }[],
+  ): Promise<WireTensor[]> => {
+    const truncated = Uint8Array.from(rows, (row) => (row.ids.length > maxLength ? 1 : 0))
+    const encoded = rows.map((row) => truncate(row.ids, row.types, maxLength))
     const batch = encoded.length
     // What the model read of each text, and whether it was cut: usage counts and `truncate: false`.
     const usage: WireTensor[] = [
@@ -126,15 +127,49 @@ export async function withTask(base: LoadedModel, task: TaskSpec): Promise<Loade
     inputs: base.inputs,
     outputs: base.outputs,
     infer: async (inputs, outputs) => {
-      const [text] = inputs
-      if (inputs.length !== 1 || text?.name !== TEXT_INPUT) return base.infer(inputs, outputs)
-      const texts = text.datatype === 'BYTES' ? decodeStrings(text.data) : undefined
+      const [first, second] = inputs
+      if (inputs.length === 2 && first?.name === TOKEN_IDS_INPUT) {
+        return run(tokenRows(first, second))
+      }
+      if (inputs.length !== 1 || first?.name !== TEXT_INPUT) return base.infer(inputs, outputs)
+      const texts = first.datatype === 'BYTES' ? decodeStrings(first.data) : undefined
       if (texts === undefined)
         throw new BerthError('inference_failed', 'the texts are not well framed')
-      return run(texts)
+      return run(
+        texts.map((text) => {
+          const e = tokenizer.encode(text, { return_token_type_ids: true })
+          return { ids: e.ids, types: e.token_type_ids ?? [] }
+        }),
+      )
     },
     unload: () => base.unload(),
   }
+}
+
+/**
+ * The rows of a token request: `TOKEN_IDS_INPUT` holds every row's ids one after another,
+ * `TOKEN_LENGTHS_INPUT` each row's length (both INT64). Throws `inference_failed` when they do
+ * not add up.
+ */
+function tokenRows(ids: WireTensor, lengths: WireTensor | undefined) {
+  const flat = int64s(ids)
+  const counts = lengths?.name === TOKEN_LENGTHS_INPUT ? int64s(lengths) : undefined
+  const total = counts?.reduce((sum, n) => sum + n, 0n)
+  if (counts === undefined || counts.some((n) => n < 0n) || total !== BigInt(flat.length)) {
+    throw new BerthError('inference_failed', 'the token rows are not well framed')
+  }
+  let at = 0
+  return Array.from(counts, (count) => {
+    const row = Array.from(flat.subarray(at, at + Number(count)), Number)
+    at += Number(count)
+    return { ids: row, types: row.map(() => 0) }
+  })
+}
+
+function int64s(tensor: WireTensor): BigInt64Array {
+  if (tensor.datatype !== 'INT64') return new BigInt64Array()
+  const copy = Uint8Array.prototype.slice.call(tensor.data)
+  return new BigInt64Array(copy.buffer, 0, copy.byteLength / 8)
 }
 
 function truncate(ids: readonly number[], types: readonly number[], max: number) {

@@ -73,9 +73,11 @@ describe('OpenAPI document', () => {
           continue
         }
         assert.deepEqual(op.security, [{ bearerAuth: [] }], `${method} ${path}`)
+        // The OpenAI-compatible route answers errors in OpenAI's shape, so its clients read them.
+        const envelope = path === '/v1/embeddings' ? 'OpenAiError' : 'ErrorResponse'
         assert.deepEqual(
           (op.responses?.['401'] as { content?: unknown } | undefined)?.content,
-          { 'application/json': { schema: { $ref: '#/components/schemas/ErrorResponse' } } },
+          { 'application/json': { schema: { $ref: `#/components/schemas/${envelope}` } } },
           `${method} ${path}`,
         )
       }
