@@ -246,16 +246,17 @@ export class OrgModelRegistry {
     return model
   }
 
-  /** The upload ids of org models enabled in any of the organization's namespaces. */
-  async enabledAnywhere(principal: Principal): Promise<Set<string>> {
+  /** The namespace models that enable each org model, by the org model's upload id. */
+  async enabledCopies(principal: Principal): Promise<Map<string, Model[]>> {
     const { metadata } = this.#deps
-    const enabled = new Set<string>()
+    const copies = new Map<string, Model[]>()
     for (const namespace of await metadata.listNamespaces(principal.organizationId)) {
       for (const model of await metadata.listModels(namespace.id)) {
-        if (model.orgUploadId !== null) enabled.add(model.orgUploadId)
+        if (model.orgUploadId === null) continue
+        copies.set(model.orgUploadId, [...(copies.get(model.orgUploadId) ?? []), model])
       }
     }
-    return enabled
+    return copies
   }
 
   /** Every org model, with whether the namespace enables it. */

@@ -163,6 +163,15 @@ function orgRegistry(label: string, store: () => Promise<Store | { skip: string 
       assert.equal(detail.model_hash, createHash('sha256').update(archive).digest('hex'))
       assert.equal(detail.validation_status, 'passed')
       assert.equal(detail.resource_requirements.memory, 512 * 1024 ** 2)
+      // Mixpeek's OrgModelDocument: not deployed anywhere yet; its graph's tensors.
+      assert.equal(detail.deployed, false)
+      assert.deepEqual(detail.deployment_info, { deployed_at: null })
+      assert.deepEqual(detail.input_schema, {
+        inputs: [{ name: 'x', datatype: 'FP32', shape: ['batch', 16] }],
+      })
+      assert.deepEqual(detail.output_schema, {
+        outputs: [{ name: 'y', datatype: 'FP32', shape: ['batch', 4] }],
+      })
       const listed = (await api.get('/v1/models')).json()
       assert.deepEqual(
         listed.models.map((m: { model_id: string; deployed: boolean }) => [m.model_id, m.deployed]),
@@ -247,6 +256,14 @@ function orgRegistry(label: string, store: () => Promise<Store | { skip: string 
         .model
       assert.equal(inNamespace.resource_requirements.num_cpus, 0.5)
       assert.equal(inNamespace.model_archive_url, detail.s3_archive_url)
+      const deployedDetail = (await api.get('/v1/models/shared-mlp_1_0_0')).json().model
+      assert.equal(deployedDetail.deployed, true)
+      assert.equal(
+        deployedDetail.deployment_info.deployed_at,
+        inNamespace.deployment_info.deployed_at,
+      )
+      assert.ok(Date.parse(deployedDetail.deployment_info.deployed_at) >= before)
+      assert.deepEqual(deployedDetail.enabled_in, [ns])
       const infer = await api.post(`/v1/namespaces/${ns}/models/shared-mlp_1_0_0/infer`, {
         inputs: [{ name: 'x', shape: [1, 16], datatype: 'FP32', data: X }],
       })

@@ -133,7 +133,7 @@ export const orgModelRoutes: FastifyPluginAsyncZod<OrgModelRoutesOptions> = asyn
     async (request) => {
       const principal = principalOf(request)
       const models = await orgModels.list(principal)
-      const enabled = await orgModels.enabledAnywhere(principal)
+      const enabled = await orgModels.enabledCopies(principal)
       return {
         success: true,
         models: models.map((m) => ({
@@ -166,10 +166,12 @@ export const orgModelRoutes: FastifyPluginAsyncZod<OrgModelRoutesOptions> = asyn
         response: { 200: OrgModelDetailResponseSchema, ...errorResponses(401, 403, 404, 422) },
       },
     },
-    async (request) => ({
-      success: true,
-      model: orgModelView(await orgModels.get(principalOf(request), request.params.model_id)),
-    }),
+    async (request) => {
+      const principal = principalOf(request)
+      const model = await orgModels.get(principal, request.params.model_id)
+      const copies = (await orgModels.enabledCopies(principal)).get(model.uploadId) ?? []
+      return { success: true, model: orgModelView(model, copies) }
+    },
   )
 
   app.delete(

@@ -206,7 +206,7 @@ export const ModelListResponseSchema = z.object({
 })
 schemaRegistry.add(ModelListResponseSchema, { id: 'ModelListResponse' })
 
-const TensorSpecSchema = z.object({
+export const TensorSpecSchema = z.object({
   name: z.string(),
   datatype: z.string().describe('Open Inference Protocol datatype, e.g. FP32'),
   shape: z.array(z.union([z.number().int(), z.string()])).describe('sizes; names for dynamic dims'),

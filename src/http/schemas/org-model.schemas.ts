@@ -11,6 +11,7 @@ import {
   UPLOAD_URL_MAX_SECONDS,
   UPLOAD_URL_MIN_SECONDS,
 } from '../../domain/org-model.js'
+import { TensorSpecSchema } from './model.schemas.js'
 
 // Mixpeek's organization registry: presigned upload, confirm, list, get, delete, and enabling
 // org models in a namespace (docs/http-api.md).
@@ -124,6 +125,16 @@ export const OrgModelDetailResponseSchema = z.object({
     validation_errors: z.array(z.string()),
     framework: z.string().nullable(),
     task_type: z.string().nullable(),
+    deployed: z.boolean().describe('whether the org model is enabled in any namespace'),
+    deployment_info: z.object({
+      deployed_at: z
+        .string()
+        .nullable()
+        .describe('when the first namespace that enables it deployed it; null: none has'),
+    }),
+    input_schema: z.object({ inputs: z.array(TensorSpecSchema) }).nullable(),
+    output_schema: z.object({ outputs: z.array(TensorSpecSchema) }).nullable(),
+    enabled_in: z.array(z.string()).describe('berth: the namespaces that enable it'),
     resource_requirements: z.object({
       num_cpus: z.number(),
       num_gpus: z.number().int(),

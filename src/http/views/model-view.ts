@@ -23,7 +23,6 @@ export function deploymentView(deployment: Deployment, replicas: number) {
 }
 
 export function modelView(model: Model, endpoint: string, replicas: number) {
-  const onnx = servedOnnx(model.manifest)
   return {
     model_id: model.modelId,
     namespace_id: model.namespaceId,
@@ -46,8 +45,7 @@ export function modelView(model: Model, endpoint: string, replicas: number) {
       num_gpus: model.resources.numGpus,
       memory: model.resources.memoryBytes,
     },
-    input_schema: onnx === undefined ? null : { inputs: onnx.inputs.map(tensorView) },
-    output_schema: onnx === undefined ? null : { outputs: onnx.outputs.map(tensorView) },
+    ...signatureSchemas(model.manifest),
     deployment: deploymentView(model.deployment, replicas),
     serving: {
       max_batch_size: model.serving.maxBatchSize,
@@ -59,6 +57,15 @@ export function modelView(model: Model, endpoint: string, replicas: number) {
     manifest: manifestView(model.manifest),
     created_at: model.createdAt,
     updated_at: model.updatedAt,
+  }
+}
+
+/** Mixpeek's `input_schema` and `output_schema`: the graph's tensors, when berth knows them. */
+export function signatureSchemas(manifest: Manifest | null) {
+  const onnx = manifest === null ? undefined : servedOnnx(manifest)
+  return {
+    input_schema: onnx === undefined ? null : { inputs: onnx.inputs.map(tensorView) },
+    output_schema: onnx === undefined ? null : { outputs: onnx.outputs.map(tensorView) },
   }
 }
 

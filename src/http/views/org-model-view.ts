@@ -1,8 +1,17 @@
+import type { Model } from '../../domain/model.js'
 import type { OrgModel } from '../../domain/org-model.js'
-import { manifestView } from './model-view.js'
+import { manifestView, signatureSchemas } from './model-view.js'
 
-/** An org model as `GET /v1/models/{model_id}` shows it (Mixpeek's `OrgModelDocument` + berth's). */
-export function orgModelView(model: OrgModel) {
+/**
+ * An org model as `GET /v1/models/{model_id}` shows it (Mixpeek's `OrgModelDocument` + berth's),
+ * with the namespace models that enable it: `deployed` when any does, `deployed_at` the first
+ * of their deployments.
+ */
+export function orgModelView(model: OrgModel, copies: readonly Model[]) {
+  const deployedAt = copies
+    .map((c) => c.deployment.deployedAt)
+    .filter((at): at is string => at !== null)
+    .sort()[0]
   return {
     model_id: model.modelId,
     organization_id: model.organizationId,
@@ -16,6 +25,10 @@ export function orgModelView(model: OrgModel) {
     validation_errors: [...model.validationErrors],
     framework: model.framework,
     task_type: model.taskType,
+    deployed: copies.length > 0,
+    deployment_info: { deployed_at: deployedAt ?? null },
+    ...signatureSchemas(model.manifest),
+    enabled_in: copies.map((c) => c.namespaceId),
     resource_requirements: {
       num_cpus: model.resources.numCpus,
       num_gpus: model.resources.numGpus,
