@@ -56,6 +56,7 @@ export const ERROR_CODES = {
   namespace_not_found: 'not_found',
   namespace_name_taken: 'already_exists',
   namespace_not_empty: 'failed_precondition',
+  namespace_query_invalid: 'invalid_argument',
   // models
   model_not_found: 'not_found',
   model_already_exists: 'already_exists',

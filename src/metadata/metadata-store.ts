@@ -79,6 +79,13 @@ export interface AccountRecords {
   revokeApiKey(id: string, revokedAt: string): Promise<ApiKey>
 }
 
+/** What a namespace update changes; `updatedAt` always. */
+export interface NamespaceChanges {
+  readonly name?: string
+  readonly description?: string | null
+  readonly updatedAt: string
+}
+
 /** An organization's namespaces. */
 export interface NamespaceRecords {
   /** Adds a namespace. Throws `namespace_name_taken` when the org already has that name. */
@@ -89,6 +96,16 @@ export interface NamespaceRecords {
 
   /** The organization's namespaces, oldest first. */
   listNamespaces(organizationId: string): Promise<Namespace[]>
+
+  /**
+   * Renames the organization's namespace or changes its description (a field left out stays),
+   * and resolves it as it is now; `undefined` when there is none. Throws `namespace_name_taken`.
+   */
+  updateNamespace(
+    organizationId: string,
+    id: string,
+    changes: NamespaceChanges,
+  ): Promise<Namespace | undefined>
 
   /**
    * Removes the organization's namespace. Resolves `false` when there was none; throws

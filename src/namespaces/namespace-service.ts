@@ -8,6 +8,7 @@ import type { Principal } from '../domain/organization.js'
 import { type InvalidInput, invalidInputs } from '../errors/berth-error.js'
 import type { NamespaceRecords } from '../metadata/metadata-store.js'
 import { namespaceNotFound } from '../metadata/store-errors.js'
+import { type NamespacePage, type NamespaceQuery, queryNamespaces } from './namespace-query.js'
 
 export interface NewNamespace {
   readonly name: string
@@ -36,22 +37,8 @@ export class NamespaceService {
    * `details.invalid_inputs` as the API names it), `namespace_name_taken`.
    */
   async create(principal: Principal, input: NewNamespace): Promise<Namespace> {
-    const problems: InvalidInput[] = []
-    if (!NAMESPACE_NAME_PATTERN.test(input.name)) {
-      problems.push({
-        field: 'namespace_name',
-        message: `must match ${NAMESPACE_NAME_PATTERN.source}`,
-        type: 'string_pattern_mismatch',
-      })
-    }
     const description = input.description ?? null
-    if (description !== null && description.length > NAMESPACE_DESCRIPTION_MAX) {
-      problems.push({
-        field: 'description',
-        message: `must be at most ${NAMESPACE_DESCRIPTION_MAX} characters`,
-        type: 'string_too_long',
-      })
-    }
+    const problems = namespaceProblems(input.name, description)
     if (problems.length > 0) throw invalidInputs(problems)
 
     const now = this.#now().toISOString()
@@ -70,6 +57,36 @@ export class NamespaceService {
   /** The caller's namespaces, oldest first. */
   list(principal: Principal): Promise<Namespace[]> {
     return this.#store.listNamespaces(principal.organizationId)
+  }
+
+  /** The caller's namespaces that match `query`, one page of them (see `queryNamespaces`). */
+  async query(principal: Principal, query: NamespaceQuery): Promise<NamespacePage> {
+    return queryNamespaces(await this.list(principal), query)
+  }
+
+  /**
+   * Renames the namespace or changes its description. Throws `namespace_not_found`,
+   * `request_validation_failed` for a bad name or description, `namespace_name_taken`.
+   */
+  async update(
+    principal: Principal,
+    ref: string,
+    changes: {
+      readonly name?: string | undefined
+      readonly description?: string | null | undefined
+    },
+  ): Promise<Namespace> {
+    const namespace = await this.get(principal, ref)
+    const problems = namespaceProblems(changes.name, changes.description)
+    if (problems.length > 0) throw invalidInputs(problems)
+    const updated = await this.#store.updateNamespace(principal.organizationId, namespace.id, {
+      ...(changes.name === undefined ? {} : { name: changes.name }),
+      ...(changes.description === undefined ? {} : { description: changes.description }),
+      updatedAt: this.#now().toISOString(),
+    })
+    // Deleted by another request since the lookup.
+    if (updated === undefined) throw namespaceNotFound(ref)
+    return updated
   }
 
   /** By id (`ns_…`) or name. Throws `namespace_not_found`. */
@@ -93,4 +110,27 @@ export class NamespaceService {
     if (!deleted) throw namespaceNotFound(ref)
     return namespace
   }
+}
+
+/** What is wrong with a namespace's name and description, each named as the API names it. */
+function namespaceProblems(
+  name: string | undefined,
+  description: string | null | undefined,
+): InvalidInput[] {
+  const problems: InvalidInput[] = []
+  if (name !== undefined && !NAMESPACE_NAME_PATTERN.test(name)) {
+    problems.push({
+      field: 'namespace_name',
+      message: `must match ${NAMESPACE_NAME_PATTERN.source}`,
+      type: 'string_pattern_mismatch',
+    })
+  }
+  if (description != null && description.length > NAMESPACE_DESCRIPTION_MAX) {
+    problems.push({
+      field: 'description',
+      message: `must be at most ${NAMESPACE_DESCRIPTION_MAX} characters`,
+      type: 'string_too_long',
+    })
+  }
+  return problems
 }

@@ -13,6 +13,7 @@ import { modelRecord } from '../fixtures/model-records.js'
 
 const T0 = '2026-01-01T00:00:00.000Z'
 const T1 = '2026-01-02T00:00:00.000Z'
+const T2 = '2026-01-03T00:00:00.000Z'
 
 function organization(overrides: Partial<Organization> = {}): Organization {
   const id = newId('org')
@@ -189,6 +190,40 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
         assert.deepEqual(await store.listNamespaces(stranger.id), [])
         assert.equal(await store.deleteNamespace(stranger.id, ns.id), false)
         assert.deepEqual(await store.findNamespace(owner.id, { id: ns.id }), ns)
+      })
+
+      it("renames and redescribes a namespace, refusing a taken name and another org's", async () => {
+        const org = organization()
+        const other = organization()
+        await store.createOrganization(org)
+        await store.createOrganization(other)
+        const a = namespace(org.id, { name: 'alpha', description: 'first', createdAt: T0 })
+        await store.createNamespace(a)
+        await store.createNamespace(namespace(org.id, { name: 'beta' }))
+
+        const renamed = await store.updateNamespace(org.id, a.id, { name: 'gamma', updatedAt: T1 })
+        assert.deepEqual(renamed, { ...a, name: 'gamma', updatedAt: T1 })
+        assert.deepEqual(await store.findNamespace(org.id, { name: 'gamma' }), renamed)
+        assert.equal(await store.findNamespace(org.id, { name: 'alpha' }), undefined)
+        const cleared = await store.updateNamespace(org.id, a.id, {
+          description: null,
+          updatedAt: T2,
+        })
+        assert.deepEqual(cleared, { ...a, name: 'gamma', description: null, updatedAt: T2 })
+
+        await assert.rejects(
+          store.updateNamespace(org.id, a.id, { name: 'beta', updatedAt: T2 }),
+          (err) => isBerthError(err, 'namespace_name_taken'),
+        )
+        assert.equal(
+          await store.updateNamespace(other.id, a.id, { name: 'stolen', updatedAt: T2 }),
+          undefined,
+        )
+        assert.equal(
+          await store.updateNamespace(org.id, newId('ns'), { name: 'ghost', updatedAt: T2 }),
+          undefined,
+        )
+        assert.deepEqual(await store.findNamespace(org.id, { id: a.id }), cleared)
       })
 
       it('refuses a namespace for an unknown organization', async () => {

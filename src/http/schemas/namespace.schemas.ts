@@ -39,3 +39,118 @@ schemaRegistry.add(NamespaceDeleteSchema, { id: 'NamespaceDeleteResponse' })
 export const NamespaceParamsSchema = z.object({
   namespace: z.string().min(1).max(128).describe('Namespace id (ns_…) or name'),
 })
+
+const NAME = z
+  .string()
+  .regex(NAMESPACE_NAME_PATTERN)
+  .describe('3–64 characters: a letter, then letters, digits, "_" or "-"; not starting with "ns_"')
+
+/** Mixpeek's `ListNamespacesRequest`. */
+export const ListNamespacesBodySchema = z
+  .object({
+    filters: z
+      .record(z.string(), z.unknown())
+      .nullish()
+      .describe(
+        'namespace_id, namespace_name, description, created_at, updated_at: a value, or {$eq|$ne|$in|$nin|$regex}',
+      ),
+    sort: z
+      .record(z.string(), z.unknown())
+      .nullish()
+      .describe('{field, direction: asc|desc}; created_at ascending by default'),
+    search: z.string().max(256).nullish().describe('a substring of the id, name or description'),
+    case_sensitive: z.boolean().default(false),
+  })
+  .meta({
+    examples: [
+      {
+        filters: { namespace_name: { $regex: '^prod' } },
+        sort: { field: 'namespace_name', direction: 'asc' },
+      },
+      { search: 'ns_abc123' },
+    ],
+  })
+  .nullable()
+  .optional()
+schemaRegistry.add(ListNamespacesBodySchema, { id: 'ListNamespacesRequest' })
+
+export const ListNamespacesQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(10),
+  offset: z.coerce.number().int().min(0).max(10_000).optional(),
+  cursor: z.string().max(256).optional().describe("the previous page's next_cursor"),
+  include_total: z
+    .enum(['true', 'false'])
+    .optional()
+    .describe('accepted; berth always counts (total_count is cheap here)'),
+})
+
+/** Mixpeek's `ListNamespacesResponse`. */
+export const ListNamespacesResponseSchema = z
+  .object({
+    results: z.array(NamespaceSchema),
+    pagination: z.object({
+      total: z.number().int().nullable(),
+      page: z.number().int().nullable(),
+      page_size: z.number().int().nullable(),
+      total_pages: z.number().int().nullable(),
+      next_page: z.string().nullable(),
+      previous_page: z.string().nullable(),
+      next_cursor: z.string().nullable(),
+      has_more: z.boolean(),
+      limit: z.number().int(),
+      skip: z.number().int(),
+    }),
+    total_count: z.number().int(),
+    stats: z.null().describe('berth keeps no documents, buckets or collections: always null'),
+  })
+  .meta({
+    examples: [
+      {
+        results: [
+          {
+            namespace_id: 'ns_0123456789abcdef0123',
+            namespace_name: 'production',
+            description: null,
+            created_at: '2026-12-07T12:00:00.000Z',
+            updated_at: '2026-12-07T12:00:00.000Z',
+          },
+        ],
+        pagination: {
+          total: 1,
+          page: 1,
+          page_size: 10,
+          total_pages: 1,
+          next_page: null,
+          previous_page: null,
+          next_cursor: null,
+          has_more: false,
+          limit: 10,
+          skip: 0,
+        },
+        total_count: 1,
+        stats: null,
+      },
+    ],
+  })
+schemaRegistry.add(ListNamespacesResponseSchema, { id: 'ListNamespacesResponse' })
+
+/** Mixpeek's `PatchNamespaceRequest`: its index and infrastructure fields are accepted, unused. */
+export const PatchNamespaceBodySchema = z
+  .object({
+    namespace_name: NAME.nullish(),
+    description: z.string().max(NAMESPACE_DESCRIPTION_MAX).nullish(),
+    payload_indexes: z.array(z.unknown()).nullish().describe('accepted; berth indexes nothing'),
+    auto_create_indexes: z.boolean().nullish().describe('accepted; berth indexes nothing'),
+    infrastructure: z.unknown().optional().describe('accepted; berth runs every namespace alike'),
+  })
+  .meta({ examples: [{ namespace_name: 'production', description: 'models in production' }] })
+schemaRegistry.add(PatchNamespaceBodySchema, { id: 'PatchNamespaceRequest' })
+
+/** Mixpeek's `UpdateNamespaceRequest`: a rename (its payload indexes are accepted, unused). */
+export const UpdateNamespaceBodySchema = z
+  .object({
+    namespace_name: NAME.nullish(),
+    payload_indexes: z.array(z.unknown()).nullish().describe('accepted; berth indexes nothing'),
+  })
+  .meta({ examples: [{ namespace_name: 'production' }] })
+schemaRegistry.add(UpdateNamespaceBodySchema, { id: 'UpdateNamespaceRequest' })

@@ -5,7 +5,13 @@ import type { Model, ServingSettings } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
 import type { OrgModel, OrgModelValidation } from '../../domain/org-model.js'
 import type { Organization, Tier } from '../../domain/organization.js'
-import type { Credential, DesiredStateRow, MetadataStore, Ref } from '../metadata-store.js'
+import type {
+  Credential,
+  DesiredStateRow,
+  MetadataStore,
+  NamespaceChanges,
+  Ref,
+} from '../metadata-store.js'
 import * as accounts from './account-queries.js'
 import type { Database } from './database.js'
 import type { DialectPolicy } from './dialect-policy.js'
@@ -75,6 +81,14 @@ export class KyselyMetadataStore implements MetadataStore {
 
   listNamespaces(organizationId: string): Promise<Namespace[]> {
     return namespaces.listNamespaces(this.#db, organizationId)
+  }
+
+  updateNamespace(
+    organizationId: string,
+    id: string,
+    changes: NamespaceChanges,
+  ): Promise<Namespace | undefined> {
+    return namespaces.updateNamespace(this.#db, this.#policy, organizationId, id, changes)
   }
 
   deleteNamespace(organizationId: string, id: string): Promise<boolean> {

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { Namespace } from '../../domain/namespace.js'
-import type { Ref } from '../metadata-store.js'
+import type { NamespaceChanges, Ref } from '../metadata-store.js'
 import { namespaceNameTaken, namespaceNotEmpty, organizationNotFound } from '../store-errors.js'
 import type { Database } from './database.js'
 import type { DialectPolicy } from './dialect-policy.js'
@@ -51,6 +51,32 @@ export async function listNamespaces(
     .orderBy('id')
     .execute()
   return rows.map(toNamespace)
+}
+
+export async function updateNamespace(
+  db: Kysely<Database>,
+  policy: DialectPolicy,
+  organizationId: string,
+  id: string,
+  changes: NamespaceChanges,
+): Promise<Namespace | undefined> {
+  try {
+    const row = await db
+      .updateTable('namespaces')
+      .set({
+        ...(changes.name === undefined ? {} : { name: changes.name }),
+        ...(changes.description === undefined ? {} : { description: changes.description }),
+        updated_at: changes.updatedAt,
+      })
+      .where('organization_id', '=', organizationId)
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst()
+    return row === undefined ? undefined : toNamespace(row)
+  } catch (err) {
+    if (policy.classifyError(err) === 'unique') throw namespaceNameTaken(changes.name ?? '', err)
+    throw err
+  }
 }
 
 export async function deleteNamespace(

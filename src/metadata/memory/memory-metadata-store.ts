@@ -4,7 +4,13 @@ import type { Model, ServingSettings } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
 import type { OrgModel, OrgModelValidation } from '../../domain/org-model.js'
 import type { Organization, Tier } from '../../domain/organization.js'
-import type { Credential, DesiredStateRow, MetadataStore, Ref } from '../metadata-store.js'
+import type {
+  Credential,
+  DesiredStateRow,
+  MetadataStore,
+  NamespaceChanges,
+  Ref,
+} from '../metadata-store.js'
 import {
   apiKeyNotFound,
   modelAlreadyExists,
@@ -117,6 +123,29 @@ export class MemoryMetadataStore implements MetadataStore {
     return [...this.#namespaces.values()]
       .filter((n) => n.organizationId === organizationId)
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id))
+  }
+
+  async updateNamespace(
+    organizationId: string,
+    id: string,
+    changes: NamespaceChanges,
+  ): Promise<Namespace | undefined> {
+    this.#assertOpen()
+    const namespace = this.#namespaces.get(id)
+    if (namespace === undefined || namespace.organizationId !== organizationId) return undefined
+    const { name } = changes
+    const taken = [...this.#namespaces.values()].some(
+      (n) => n.organizationId === organizationId && n.id !== id && n.name === name,
+    )
+    if (name !== undefined && taken) throw namespaceNameTaken(name)
+    const updated: Namespace = {
+      ...namespace,
+      ...(name === undefined ? {} : { name }),
+      ...(changes.description === undefined ? {} : { description: changes.description }),
+      updatedAt: changes.updatedAt,
+    }
+    this.#namespaces.set(id, updated)
+    return updated
   }
 
   async deleteNamespace(organizationId: string, id: string): Promise<boolean> {
