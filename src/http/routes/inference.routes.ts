@@ -13,6 +13,7 @@ import type { InferenceService } from '../../inference/inference-service.js'
 import type { DeploymentService } from '../../registry/deployment-service.js'
 import type { ModelCatalog } from '../../registry/model-catalog.js'
 import { principalOf } from '../authentication.js'
+import { namespaceHeaderOf } from '../namespace-header.js'
 import { BEARER_AUTH, errorResponses } from '../schemas/common.schemas.js'
 import {
   InferRequestSchema,
@@ -174,7 +175,12 @@ export const oipRoutes: FastifyPluginAsyncZod<InferenceRoutesOptions> = async (a
   acceptRawBodies(app, maxRequestBytes)
 
   const modelFor = (request: FastifyRequest, name: string, modelVersion?: string) =>
-    catalog.resolve(principalOf(request), namespaceOf(request), name, modelVersion)
+    catalog.resolve(
+      principalOf(request),
+      namespaceHeaderOf(request, '/v2 model routes'),
+      name,
+      modelVersion,
+    )
 
   app.get(
     '',
@@ -264,15 +270,4 @@ export const oipRoutes: FastifyPluginAsyncZod<InferenceRoutesOptions> = async (a
       async (request, reply) => answerInfer(request, reply, inference, await resolve(request)),
     )
   }
-}
-
-function namespaceOf(request: FastifyRequest): string {
-  const value = request.headers['x-namespace']
-  if (typeof value !== 'string' || value.trim() === '') {
-    throw new BerthError(
-      'namespace_header_missing',
-      'the X-Namespace header (a namespace id or name) is required on /v2 model routes',
-    )
-  }
-  return value.trim()
 }
