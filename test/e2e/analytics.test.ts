@@ -186,6 +186,34 @@ describe('GET /v1/analytics/inference/performance', () => {
     assert.deepEqual(res.json(), [])
   })
 
+  it("agrees with Mixpeek's contract in /openapi.json, with an example", async () => {
+    const doc = (await t.request({ method: 'GET', url: '/openapi.json' })).json()
+    const op = doc.paths[ROUTE]?.get
+    const params = Object.fromEntries(
+      (op.parameters as Array<{ in: string; name: string; required: boolean; schema: object }>).map(
+        (p) => [`${p.in}:${p.name}`, { required: p.required, ...p.schema }],
+      ),
+    )
+    assert.deepEqual(params, {
+      'query:model_name': { required: false, type: 'string', minLength: 1, maxLength: 128 },
+      'query:hours': { required: false, type: 'integer', minimum: 1, maximum: 720, default: 24 },
+      'header:x-namespace': { required: false, type: 'string' },
+    })
+    assert.deepEqual(Object.keys(op.responses).sort(), [
+      '200',
+      '400',
+      '401',
+      '403',
+      '404',
+      '422',
+      '500',
+    ])
+    const response = doc.components.schemas.InferencePerformanceResponse
+    assert.equal(response.type, 'array')
+    assert.equal(response.items.type, 'object')
+    assert.equal(response.examples?.[0]?.[0]?.model_id, 'tiny-mlp_1_0_0')
+  })
+
   it('keeps the numbers across a restart, and windows them by hours', async () => {
     const before = await answer()
     // Counted after the last answer: written when the server stops.
