@@ -159,7 +159,7 @@ describe('GET /v1/analytics/inference/performance', () => {
     const unknown = await performance('', 'no-such-namespace')
     assert.equal(unknown.statusCode, 404)
     assert.equal(unknown.json().error.code, 'namespace_not_found')
-    for (const hours of ['0', '721', '1.5', 'many']) {
+    for (const hours of ['0', '721', '1.5', '1e2', '0x10', '', 'many', '24&hours=48']) {
       const res = await performance(`?hours=${hours}`)
       assert.equal(res.statusCode, 422, `hours=${hours}: ${res.body}`)
       assert.equal(res.json().error.code, 'request_validation_failed')

@@ -10,12 +10,12 @@ export const PerformanceQuerySchema = z.object({
     .max(128)
     .optional()
     .describe('Filter by model: its name (every version) or its model_id'),
-  hours: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(MAX_HISTORY_HOURS)
-    .default(24)
+  hours: z
+    .preprocess(
+      // Decimal digits only, as the upload form's integers: no `0x10`, `1e2` or `1.0`.
+      (value) => (typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value),
+      z.number().int().min(1).max(MAX_HISTORY_HOURS).default(24),
+    )
     .describe('Hours of history: the current hour and the hours before it'),
 })
 
