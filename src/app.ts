@@ -16,9 +16,11 @@ import { buildMetricsServer, buildServer } from './http/server.js'
 import { InferenceService } from './inference/inference-service.js'
 import { createMetadataStore } from './metadata/create-metadata-store.js'
 import { NamespaceService } from './namespaces/namespace-service.js'
+import { InferenceRecorder } from './observability/inference-records.js'
 import { createLogger } from './observability/logger.js'
 import { Metrics, modelLabels } from './observability/metrics.js'
 import { DeploymentService } from './registry/deployment-service.js'
+import { InferenceAnalytics } from './registry/inference-analytics.js'
 import { InstalledModels } from './registry/installed-models.js'
 import { LeftoverSweeper } from './registry/leftover-sweeper.js'
 import { ModelCatalog } from './registry/model-catalog.js'
@@ -52,6 +54,9 @@ export interface App {
 
 /** How often what no live request or record owns is looked for (tmp/, archives). */
 const SWEEP_INTERVAL_MS = 5 * 60 * 1000
+
+/** How often the inference traffic counted since the last time is added to the metadata store. */
+const INFERENCE_RECORDS_INTERVAL_MS = 5000
 
 /** Small, very regular files may compress far better than weights; the ratio rule starts here. */
 const RATIO_GRACE_BYTES = 64 * 1024 * 1024
@@ -116,6 +121,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const namespaces = new NamespaceService(metadata)
     const workspace = new ArchiveWorkspace(config.dataDir)
     const metrics = new Metrics()
+    const recorder = new InferenceRecorder(
+      { sink: metadata, now: () => Date.now(), logger },
+      { intervalMs: INFERENCE_RECORDS_INTERVAL_MS },
+    )
+    // Closed just before the store: after the HTTP server and the deployments, whose requests
+    // and loads it counts, have stopped.
+    closers.unshift(['inference records', () => recorder.close()])
+    metrics.watchInference(recorder)
+    recorder.start()
     const crash = crashHook(config.crashAt)
     // Two bounds with no variable of their own. A runner's start (spawn and handshake) is bounded
     // by the load timeout: both bound the same wait for a new runner to be usable, and the load
@@ -296,6 +310,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         tensors,
         orgModels,
         inference,
+        analytics: new InferenceAnalytics({
+          namespaces,
+          records: metadata,
+          flush: () => recorder.flush(),
+          now: () => Date.now(),
+        }),
         metrics,
       },
     )

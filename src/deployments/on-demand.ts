@@ -165,7 +165,7 @@ export class OnDemand {
         if (state === 'not_deployed' || retry) {
           this.#deps.load(d, 'first_request')
           // Counted when it loads, not when it is refused for memory at once.
-          if (!waitsForCapacity(d.record)) this.#deps.metrics.coldLoads.inc(d.labels)
+          if (!waitsForCapacity(d.record)) this.#deps.metrics.observeColdLoad(d.model)
           continue
         }
         waited = true

@@ -15,6 +15,7 @@ import type { InferenceService } from '../inference/inference-service.js'
 import type { NamespaceService } from '../namespaces/namespace-service.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { DeploymentService } from '../registry/deployment-service.js'
+import type { InferenceAnalytics } from '../registry/inference-analytics.js'
 import type { ModelCatalog } from '../registry/model-catalog.js'
 import { OpenAiEmbeddings } from '../registry/openai-embeddings.js'
 import type { OrgModelRegistry } from '../registry/org-model-registry.js'
@@ -25,6 +26,7 @@ import { authenticate } from './authentication.js'
 import { ConnectionGuard } from './connection-guard.js'
 import { answerFrameworkError, installErrorHandler } from './error-handler.js'
 import { tidyComponentSchemas } from './openapi-components.js'
+import { analyticsRoutes } from './routes/analytics.routes.js'
 import { inferenceRoutes, oipHealthRoutes, oipRoutes } from './routes/inference.routes.js'
 import { type MetricsAccess, metricsRoutes, orgMetricsRoutes } from './routes/metrics.routes.js'
 import { modelRoutes } from './routes/models.routes.js'
@@ -61,6 +63,7 @@ export interface ServerServices {
   readonly tensors: TensorInventory
   readonly orgModels: OrgModelRegistry
   readonly inference: InferenceService
+  readonly analytics: InferenceAnalytics
   readonly metrics: Metrics
 }
 
@@ -216,6 +219,7 @@ export async function buildServer(
         deployments: services.deployments,
         namespaces: services.namespaces,
       })
+      await v1.register(analyticsRoutes, { analytics: services.analytics })
     },
     { prefix: '/v1' },
   )

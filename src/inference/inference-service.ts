@@ -1,16 +1,12 @@
 import { availableParallelism } from 'node:os'
 import { CONVERTIBLE_FAMILIES } from '../domain/encoder-families.js'
+import type { InferenceOutcome } from '../domain/inference-stats.js'
 import { servedOnnx } from '../domain/manifest.js'
 import type { Model, ServingSettings } from '../domain/model.js'
 import { isRunnable, type RunnerRuntime, servingPlan } from '../domain/serving-plan.js'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
 import { ERROR_CODES } from '../errors/error-codes.js'
-import {
-  type InferenceOutcome,
-  type Metrics,
-  type ModelLabels,
-  modelLabels,
-} from '../observability/metrics.js'
+import { type Metrics, modelLabels } from '../observability/metrics.js'
 import type { Signature, WireTensor } from '../tensors/tensor.js'
 import { Batcher } from './batcher.js'
 import { ByteBudget } from './byte-budget.js'
@@ -337,23 +333,23 @@ export class InferenceService {
    */
   async #measured<T>(model: Model, work: (deadline: number, hold: Hold) => Promise<T>): Promise<T> {
     const started = performance.now()
-    const labels = modelLabels(model)
     const held: Acquired[] = []
     const hold: Hold = async (m, deadline) => {
       const acquired = await this.#deployments.acquire(m, Math.max(0, deadline - performance.now()))
       held.push(acquired)
       return acquired
     }
+    let outcome: InferenceOutcome = 'error'
     try {
       const result = await work(started + this.#timeoutMs, hold)
-      this.#count(labels, 'success')
+      outcome = 'success'
       return result
     } catch (err) {
-      this.#count(labels, outcomeOf(err))
+      outcome = outcomeOf(err)
       throw err
     } finally {
       for (const acquired of held) acquired.release()
-      this.#metrics.inferenceDuration.observe(labels, (performance.now() - started) / 1000)
+      this.#metrics.observeInference(model, outcome, (performance.now() - started) / 1000)
     }
   }
 
@@ -385,10 +381,6 @@ export class InferenceService {
     })
     this.#batchers.set(serving.pool, { batcher, settings, memoryBytes })
     return batcher
-  }
-
-  #count(labels: ModelLabels, outcome: InferenceOutcome): void {
-    this.#metrics.inferenceRequests.inc({ ...labels, outcome })
   }
 }
 

@@ -1,5 +1,6 @@
 import type { ApiKey } from '../domain/api-key.js'
 import type { DeploymentObservation, DesiredState } from '../domain/deployment-state.js'
+import type { InferenceBucket } from '../domain/inference-stats.js'
 import type { Model, ServingSettings } from '../domain/model.js'
 import type { Namespace } from '../domain/namespace.js'
 import type { OrgModel, OrgModelValidation } from '../domain/org-model.js'
@@ -27,7 +28,7 @@ export type Ref = { readonly id: string } | { readonly name: string }
 
 /**
  * Durable record of organizations and their API keys, namespaces, models with their deployments,
- * and the organization model registry: one port with one contract suite, typed as the
+ * the organization model registry, and the models' inference traffic by hour: one port with one contract suite, typed as the
  * intersection of one narrow interface per aggregate so that each service declares only the
  * slice it uses (`AccountService` takes `AccountRecords`).
  *
@@ -41,7 +42,8 @@ export interface MetadataStore
     NamespaceRecords,
     ModelRecords,
     DeploymentRecords,
-    OrgModelRecords {
+    OrgModelRecords,
+    InferenceRecords {
   /** Releases the connection. Idempotent; other calls fail afterwards. */
   close(): Promise<void>
 }
@@ -213,4 +215,33 @@ export interface OrgModelRecords {
    * enable can slip in between).
    */
   deleteOrgModel(uploadId: string): Promise<'deleted' | 'enabled' | 'missing'>
+}
+
+/** Which hourly inference records to read: one namespace of one organization, from an hour on. */
+export interface InferenceBucketQuery {
+  readonly organizationId: string
+  readonly namespaceId: string
+  /** The first hour wanted (whole hours since the epoch). */
+  readonly sinceHour: number
+  /** Only the model whose `modelId` or whose name this is (every version of it). */
+  readonly model?: string | undefined
+}
+
+/**
+ * Each model's inference traffic by hour, as the servers count it (`InferenceBucket`). Several
+ * instances sharing the database add their own counts: never a read-then-write.
+ */
+export interface InferenceRecords {
+  /**
+   * Adds each bucket's counts to the stored bucket of its model and hour (creating it; the
+   * model's names stay those first written), all of them or none. At most one bucket per
+   * model and hour in one call.
+   */
+  addInferenceBuckets(buckets: readonly InferenceBucket[]): Promise<void>
+
+  /** The buckets the query selects, by `modelId` then hour. */
+  listInferenceBuckets(query: InferenceBucketQuery): Promise<InferenceBucket[]>
+
+  /** Removes the buckets of hours before `beforeHour` (retention); resolves how many. */
+  dropInferenceBuckets(beforeHour: number): Promise<number>
 }

@@ -1,5 +1,10 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { DEPLOYMENT_STATES, type DeploymentState } from '../domain/deployment-state.js'
+import {
+  INFERENCE_OUTCOMES,
+  type InferenceOutcome,
+  type RecordedModel,
+} from '../domain/inference-stats.js'
 
 /** Every metric berth exports starts with this. */
 export const METRIC_PREFIX = 'berth_'
@@ -7,16 +12,16 @@ export const METRIC_PREFIX = 'berth_'
 type ModelLabel = 'namespace' | 'model' | 'version'
 export type ModelLabels = Readonly<Record<ModelLabel, string>>
 
-/** How an inference request ended, as `berth_inference_requests_total` counts it. */
-export const INFERENCE_OUTCOMES = [
-  'success',
-  'bad_request',
-  'not_ready',
-  'timeout',
-  'rejected',
-  'error',
-] as const
-export type InferenceOutcome = (typeof INFERENCE_OUTCOMES)[number]
+/**
+ * Told of each inference request and cold load that the Prometheus series count: the hourly
+ * records kept in the metadata store.
+ */
+export interface InferenceWatcher {
+  /** A request ended with `outcome` after `ms` (queueing and a load it waited for included). */
+  request(model: RecordedModel, outcome: InferenceOutcome, ms: number): void
+  /** A request started a load of its (on-demand) model. */
+  coldLoad(model: RecordedModel): void
+}
 
 /** The labels of a model's series: its namespace id, name and version. */
 export function modelLabels(model: {
@@ -102,6 +107,8 @@ export class Metrics {
   #node: () => NodeSnapshot = () => ({ capacity: undefined, models: [] })
   /** Counts capacity leaks when scraped; nothing to count until `watchCapacityLeaks`. */
   #countLeaks: () => number = () => 0
+  /** Told of requests and cold loads too; no one until `watchInference`. */
+  #inference: InferenceWatcher = { request: () => undefined, coldLoad: () => undefined }
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX })
@@ -248,6 +255,25 @@ export class Metrics {
   /** Has `berth_capacity_leaks` report what `count` finds at each scrape. */
   watchCapacityLeaks(count: () => number): void {
     this.#countLeaks = count
+  }
+
+  /** Tells `watcher` of every request and cold load counted from now on. */
+  watchInference(watcher: InferenceWatcher): void {
+    this.#inference = watcher
+  }
+
+  /** Counts a finished inference request: its outcome and its latency. */
+  observeInference(model: RecordedModel, outcome: InferenceOutcome, seconds: number): void {
+    const labels = modelLabels(model)
+    this.inferenceRequests.inc({ ...labels, outcome })
+    this.inferenceDuration.observe(labels, seconds)
+    this.#inference.request(model, outcome, seconds * 1000)
+  }
+
+  /** Counts a load of an on-demand model that a request started. */
+  observeColdLoad(model: RecordedModel): void {
+    this.coldLoads.inc(modelLabels(model))
+    this.#inference.coldLoad(model)
   }
 
   /** Shows `state` as the model's one current deployment state. */

@@ -10,6 +10,7 @@ import type { Organization } from '../../src/domain/organization.js'
 import { isBerthError } from '../../src/errors/berth-error.js'
 import type { MetadataStore } from '../../src/metadata/metadata-store.js'
 import { modelRecord } from '../fixtures/model-records.js'
+import { inferenceRecordsContract } from './inference-records.contract.js'
 
 const T0 = '2026-01-01T00:00:00.000Z'
 const T1 = '2026-01-02T00:00:00.000Z'
@@ -59,6 +60,7 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
       store = await create()
     })
     after(() => store.close())
+    inferenceRecordsContract(() => store)
 
     describe('bootstrap', () => {
       it('creates the first organization and its key only on an empty store', async () => {

@@ -7,6 +7,7 @@ export interface Database {
   namespaces: NamespacesTable
   models: ModelsTable
   org_models: OrgModelsTable
+  inference_hourly: InferenceHourlyTable
 }
 
 export interface OrganizationsTable {
@@ -100,3 +101,58 @@ export interface OrgModelsTable {
   created_at: string
   updated_at: string
 }
+
+/**
+ * The latency histogram's columns, one per bucket of `LATENCY_BOUNDS_MS` and the one past it, in
+ * order (migration 0010).
+ */
+export const LATENCY_COLUMNS = [
+  'latency_b00',
+  'latency_b01',
+  'latency_b02',
+  'latency_b03',
+  'latency_b04',
+  'latency_b05',
+  'latency_b06',
+  'latency_b07',
+  'latency_b08',
+  'latency_b09',
+  'latency_b10',
+  'latency_b11',
+  'latency_b12',
+  'latency_b13',
+  'latency_b14',
+  'latency_b15',
+  'latency_b16',
+  'latency_b17',
+  'latency_b18',
+  'latency_b19',
+  'latency_b20',
+] as const
+export type LatencyColumn = (typeof LATENCY_COLUMNS)[number]
+
+/** The outcome columns: requests counted by how they ended (`INFERENCE_OUTCOMES`). */
+export interface OutcomeColumns {
+  success: number
+  bad_request: number
+  not_ready: number
+  timeout: number
+  rejected: number
+  error: number
+}
+
+/** One model's inference traffic in one hour; counts are added to, never set. */
+export type InferenceHourlyTable = {
+  namespace_id: string
+  model_id: string
+  /** Whole hours since the epoch. */
+  hour: number
+  organization_id: string
+  name: string
+  version: string
+  latency_sum_ms: number
+  cold_loads: number
+  first_request_at: string | null
+  last_request_at: string | null
+} & OutcomeColumns &
+  Record<LatencyColumn, number>

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely'
 import type { ApiKey } from '../../domain/api-key.js'
 import type { DeploymentObservation, DesiredState } from '../../domain/deployment-state.js'
+import type { InferenceBucket } from '../../domain/inference-stats.js'
 import type { Model, ServingSettings } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
 import type { OrgModel, OrgModelValidation } from '../../domain/org-model.js'
@@ -8,6 +9,7 @@ import type { Organization, Tier } from '../../domain/organization.js'
 import type {
   Credential,
   DesiredStateRow,
+  InferenceBucketQuery,
   MetadataStore,
   NamespaceChanges,
   Ref,
@@ -15,6 +17,7 @@ import type {
 import * as accounts from './account-queries.js'
 import type { Database } from './database.js'
 import type { DialectPolicy } from './dialect-policy.js'
+import * as inference from './inference-queries.js'
 import { migrateToLatest } from './migrate.js'
 import * as models from './model-queries.js'
 import * as namespaces from './namespace-queries.js'
@@ -165,6 +168,18 @@ export class KyselyMetadataStore implements MetadataStore {
 
   deleteOrgModel(uploadId: string): Promise<'deleted' | 'enabled' | 'missing'> {
     return orgModels.deleteOrgModel(this.#db, this.#policy, uploadId)
+  }
+
+  addInferenceBuckets(buckets: readonly InferenceBucket[]): Promise<void> {
+    return inference.addInferenceBuckets(this.#db, buckets)
+  }
+
+  listInferenceBuckets(query: InferenceBucketQuery): Promise<InferenceBucket[]> {
+    return inference.listInferenceBuckets(this.#db, query)
+  }
+
+  dropInferenceBuckets(beforeHour: number): Promise<number> {
+    return inference.dropInferenceBuckets(this.#db, beforeHour)
   }
 
   close(): Promise<void> {

@@ -1,5 +1,6 @@
 import type { ApiKey } from '../../domain/api-key.js'
 import type { DeploymentObservation, DesiredState } from '../../domain/deployment-state.js'
+import { addBuckets, type InferenceBucket } from '../../domain/inference-stats.js'
 import type { Model, ServingSettings } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
 import type { OrgModel, OrgModelValidation } from '../../domain/org-model.js'
@@ -7,6 +8,7 @@ import type { Organization, Tier } from '../../domain/organization.js'
 import type {
   Credential,
   DesiredStateRow,
+  InferenceBucketQuery,
   MetadataStore,
   NamespaceChanges,
   Ref,
@@ -37,6 +39,8 @@ export class MemoryMetadataStore implements MetadataStore {
   readonly #orgModels = new Map<string, OrgModel>()
   /** Redeploy generations, by `namespaceId/modelId`. */
   readonly #generations = new Map<string, number>()
+  /** Hourly inference records, by `namespaceId/modelId/hour`. */
+  readonly #buckets = new Map<string, InferenceBucket>()
   #closed = false
 
   async bootstrapOrganization(organization: Organization, key: ApiKey): Promise<boolean> {
@@ -320,6 +324,38 @@ export class MemoryMetadataStore implements MetadataStore {
     if ([...this.#models.values()].some((m) => m.orgUploadId === uploadId)) return 'enabled'
     this.#orgModels.delete(uploadId)
     return 'deleted'
+  }
+
+  async addInferenceBuckets(buckets: readonly InferenceBucket[]): Promise<void> {
+    this.#assertOpen()
+    for (const b of buckets) {
+      const key = `${b.namespaceId}/${b.modelId}/${b.hour}`
+      const known = this.#buckets.get(key)
+      this.#buckets.set(key, structuredClone(known === undefined ? b : addBuckets(known, b)))
+    }
+  }
+
+  async listInferenceBuckets(query: InferenceBucketQuery): Promise<InferenceBucket[]> {
+    this.#assertOpen()
+    return [...this.#buckets.values()]
+      .filter(
+        (b) =>
+          b.organizationId === query.organizationId &&
+          b.namespaceId === query.namespaceId &&
+          b.hour >= query.sinceHour &&
+          (query.model === undefined || b.modelId === query.model || b.name === query.model),
+      )
+      .sort((a, b) => (a.modelId < b.modelId ? -1 : a.modelId > b.modelId ? 1 : a.hour - b.hour))
+      .map((b) => structuredClone(b))
+  }
+
+  async dropInferenceBuckets(beforeHour: number): Promise<number> {
+    this.#assertOpen()
+    let dropped = 0
+    for (const [key, b] of this.#buckets) {
+      if (b.hour < beforeHour && this.#buckets.delete(key)) dropped += 1
+    }
+    return dropped
   }
 
   async close(): Promise<void> {

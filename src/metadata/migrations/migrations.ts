@@ -8,6 +8,7 @@ import { orgModels } from './0006-org-models.js'
 import { deployGeneration } from './0007-deploy-generation.js'
 import { archiveUrls } from './0008-archive-urls.js'
 import { loadPolicy } from './0009-load-policy.js'
+import { inferenceHourly } from './0010-inference-hourly.js'
 
 /**
  * Every schema migration, in order. Names sort lexically; never rename or edit a released
@@ -23,4 +24,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0007-deploy-generation': deployGeneration,
   '0008-archive-urls': archiveUrls,
   '0009-load-policy': loadPolicy,
+  '0010-inference-hourly': inferenceHourly,
 }
