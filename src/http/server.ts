@@ -26,6 +26,7 @@ import { authenticate } from './authentication.js'
 import { ConnectionGuard } from './connection-guard.js'
 import { answerFrameworkError, installErrorHandler } from './error-handler.js'
 import { tidyComponentSchemas } from './openapi-components.js'
+import { withOperationExamples } from './openapi-examples.js'
 import { analyticsRoutes } from './routes/analytics.routes.js'
 import { inferenceRoutes, oipHealthRoutes, oipRoutes } from './routes/inference.routes.js'
 import { type MetricsAccess, metricsRoutes, orgMetricsRoutes } from './routes/metrics.routes.js'
@@ -165,9 +166,11 @@ export async function buildServer(
       return toJsonSchema(input)
     },
     transformObject: (document) =>
-      markOptionalBodies(
-        tidyComponentSchemas(createJsonSchemaTransformObject({ schemaRegistry })(document)),
-        optionalBodies,
+      withOperationExamples(
+        markOptionalBodies(
+          tidyComponentSchemas(createJsonSchemaTransformObject({ schemaRegistry })(document)),
+          optionalBodies,
+        ),
       ),
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
