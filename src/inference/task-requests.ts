@@ -6,8 +6,8 @@ import { decodeStrings, encodeStrings } from '../tensors/tensor-data.js'
 import type { EncodedResponse } from './oip-codec.js'
 
 /** Most texts in one task request, and the longest text. */
-const MAX_TASK_TEXTS = 256
-const MAX_TEXT_CHARS = 100_000
+export const MAX_TASK_TEXTS = 256
+export const MAX_TEXT_CHARS = 100_000
 
 /**
  * A task body's texts (`{"input": [...]}`) for a model with a task pipeline. Throws
