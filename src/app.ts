@@ -22,6 +22,7 @@ import { DeploymentService } from './registry/deployment-service.js'
 import { InstalledModels } from './registry/installed-models.js'
 import { LeftoverSweeper } from './registry/leftover-sweeper.js'
 import { ModelCatalog } from './registry/model-catalog.js'
+import { ModelRepository } from './registry/model-repository.js'
 import { OrgModelRegistry } from './registry/org-model-registry.js'
 import { TensorInventory } from './registry/tensor-inventory.js'
 import { UploadPipeline } from './registry/upload-pipeline.js'
@@ -214,6 +215,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       },
       { waitTimeoutMs: config.deployments.waitTimeoutMs },
     )
+    const repository = new ModelRepository({ catalog, deployments: modelDeployments })
     const uploads = new UploadPipeline(
       {
         metadata,
@@ -293,6 +295,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         uploads,
         catalog,
         deployments: modelDeployments,
+        repository,
         tensors,
         orgModels,
         inference,

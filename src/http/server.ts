@@ -16,6 +16,7 @@ import type { NamespaceService } from '../namespaces/namespace-service.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { DeploymentService } from '../registry/deployment-service.js'
 import type { ModelCatalog } from '../registry/model-catalog.js'
+import type { ModelRepository } from '../registry/model-repository.js'
 import type { OrgModelRegistry } from '../registry/org-model-registry.js'
 import type { TensorInventory } from '../registry/tensor-inventory.js'
 import type { UploadPipeline } from '../registry/upload-pipeline.js'
@@ -28,6 +29,7 @@ import { type MetricsAccess, metricsRoutes, orgMetricsRoutes } from './routes/me
 import { modelRoutes } from './routes/models.routes.js'
 import { namespaceRoutes } from './routes/namespaces.routes.js'
 import { nodeRoutes } from './routes/node.routes.js'
+import { oipExtensionRoutes } from './routes/oip-extensions.routes.js'
 import { operationsRoutes } from './routes/operations.routes.js'
 import { orgModelRoutes, orgUploadRoutes } from './routes/org-models.routes.js'
 import { tensorRoutes } from './routes/tensors.routes.js'
@@ -54,6 +56,7 @@ export interface ServerServices {
   readonly uploads: UploadPipeline
   readonly catalog: ModelCatalog
   readonly deployments: DeploymentService
+  readonly repository: ModelRepository
   readonly tensors: TensorInventory
   readonly orgModels: OrgModelRegistry
   readonly inference: InferenceService
@@ -212,6 +215,12 @@ export async function buildServer(
     async (v2) => {
       v2.addHook('onRequest', authenticate(services.accounts))
       await v2.register(oipRoutes, inferenceOptions)
+      // A plugin of its own: oipRoutes reads raw bodies, the repository routes read JSON.
+      await v2.register(oipExtensionRoutes, {
+        catalog: services.catalog,
+        inference: services.inference,
+        repository: services.repository,
+      })
     },
     { prefix: '/v2' },
   )

@@ -137,6 +137,18 @@ describe('Open Inference Protocol BYTES tensors', () => {
     const embedder = await meta('embedder')
     assert.deepEqual(embedder.inputs, [{ name: 'text', datatype: 'BYTES', shape: [-1] }])
     assert.deepEqual(embedder.outputs, [{ name: 'embeddings', datatype: 'FP32', shape: [-1, -1] }])
+    // Not batched across requests (one request's texts are its batch): max_batch_size 0.
+    const config = await t.request({
+      method: 'GET',
+      url: '/v2/models/embedder/config',
+      key: BOOTSTRAP_KEY,
+      headers: { 'x-namespace': 'texts' },
+    })
+    assert.equal(config.json().max_batch_size, 0)
+    assert.deepEqual(config.json().input, [{ name: 'text', data_type: 'TYPE_STRING', dims: [-1] }])
+    assert.deepEqual(config.json().output, [
+      { name: 'embeddings', data_type: 'TYPE_FP32', dims: [-1, -1] },
+    ])
     const classifier = await meta('classifier')
     assert.deepEqual(classifier.inputs, embedder.inputs)
     assert.deepEqual(classifier.outputs, [
