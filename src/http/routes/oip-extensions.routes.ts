@@ -36,7 +36,12 @@ export const oipExtensionRoutes: FastifyPluginAsyncZod<OipExtensionsOptions> = a
   { catalog, inference, repository },
 ) => {
   const tags = ['Open Inference Protocol']
-  const headers = z.object({ 'x-namespace': z.string().optional() })
+  const headers = z.object({
+    'x-namespace': z
+      .string()
+      .optional()
+      .describe('Namespace id (ns_…) or name; required (400 namespace_header_missing)'),
+  })
 
   const statsOf = (models: readonly Model[]) => ({
     model_stats: models.map((m) => ({

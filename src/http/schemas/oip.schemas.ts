@@ -14,46 +14,46 @@ const ConfigTensorSchema = z.object({
     .describe('-1 for a dynamic dim; without the batch dim when max_batch_size > 0'),
 })
 
-export const ModelConfigSchema = z
-  .object({
-    name: z.string(),
-    platform: z.string().describe('onnxruntime_onnx, pytorch_libtorch, berth_weights…'),
-    backend: z.string().describe('onnxruntime, pytorch, or berth'),
-    max_batch_size: z
-      .number()
-      .int()
-      .describe('rows berth batches requests up to; 0 when the model is not batched'),
-    input: z.array(ConfigTensorSchema),
-    output: z.array(ConfigTensorSchema),
-    instance_group: z
-      .array(
-        z.object({
-          name: z.string(),
-          kind: z.enum(['KIND_CPU', 'KIND_GPU']),
-          count: z.number().int().describe('the deployment replicas'),
-        }),
-      )
-      .describe('one group: the replicas, on GPUs when the model asks for num_gpus'),
-    dynamic_batching: z
-      .object({ max_queue_delay_microseconds: z.number().int() })
-      .optional()
-      .describe('present when max_batch_size > 0'),
-  })
-  .meta({
-    examples: [
-      {
-        name: 'scorer',
-        platform: 'onnxruntime_onnx',
-        backend: 'onnxruntime',
-        max_batch_size: 32,
-        input: [{ name: 'x', data_type: 'TYPE_FP32', dims: [4] }],
-        output: [{ name: 'y', data_type: 'TYPE_FP32', dims: [3] }],
-        instance_group: [{ name: 'scorer', kind: 'KIND_CPU', count: 1 }],
-        dynamic_batching: { max_queue_delay_microseconds: 0 },
-      },
-    ],
-  })
-schemaRegistry.add(ModelConfigSchema, { id: 'ModelConfig' })
+export const ModelConfigSchema = z.object({
+  name: z.string(),
+  platform: z.string().describe('onnxruntime_onnx, pytorch_libtorch, berth_weights…'),
+  backend: z.string().describe('onnxruntime, pytorch, or berth'),
+  max_batch_size: z
+    .number()
+    .int()
+    .describe('rows berth batches requests up to; 0 when the model is not batched'),
+  input: z.array(ConfigTensorSchema),
+  output: z.array(ConfigTensorSchema),
+  instance_group: z
+    .array(
+      z.object({
+        name: z.string(),
+        kind: z.enum(['KIND_CPU', 'KIND_GPU']),
+        count: z.number().int().describe('the deployment replicas'),
+      }),
+    )
+    .describe('one group: the replicas, on GPUs when the model asks for num_gpus'),
+  dynamic_batching: z
+    .object({ max_queue_delay_microseconds: z.number().int() })
+    .optional()
+    .describe('present when max_batch_size > 0'),
+})
+
+schemaRegistry.add(ModelConfigSchema, {
+  id: 'ModelConfig',
+  examples: [
+    {
+      name: 'scorer',
+      platform: 'onnxruntime_onnx',
+      backend: 'onnxruntime',
+      max_batch_size: 8,
+      input: [{ name: 'x', data_type: 'TYPE_FP32', dims: [4] }],
+      output: [{ name: 'y', data_type: 'TYPE_FP32', dims: [3] }],
+      instance_group: [{ name: 'scorer', kind: 'KIND_CPU', count: 1 }],
+      dynamic_batching: { max_queue_delay_microseconds: 500 },
+    },
+  ],
+})
 
 const DurationSchema = z.object({
   count: z.number().int(),
@@ -88,48 +88,48 @@ const ModelStatisticsSchema = z.object({
 
 const ZERO = { count: 0, ns: 0 }
 
-export const ModelStatsResponseSchema = z
-  .object({ model_stats: z.array(ModelStatisticsSchema) })
-  .meta({
-    examples: [
-      {
-        model_stats: [
-          {
-            name: 'scorer',
-            version: '1.0.0',
-            last_inference: 1767225600000,
-            inference_count: 3,
-            execution_count: 2,
-            inference_stats: {
-              success: { count: 2, ns: 2911000 },
-              fail: ZERO,
-              queue: { count: 2, ns: 41000 },
-              compute_input: { count: 2, ns: 0 },
-              compute_infer: { count: 2, ns: 1873000 },
-              compute_output: { count: 2, ns: 0 },
-              cache_hit: ZERO,
-              cache_miss: ZERO,
-            },
-            batch_stats: [
-              {
-                batch_size: 1,
-                compute_input: { count: 1, ns: 0 },
-                compute_infer: { count: 1, ns: 1101000 },
-                compute_output: { count: 1, ns: 0 },
-              },
-              {
-                batch_size: 2,
-                compute_input: { count: 1, ns: 0 },
-                compute_infer: { count: 1, ns: 772000 },
-                compute_output: { count: 1, ns: 0 },
-              },
-            ],
+export const ModelStatsResponseSchema = z.object({ model_stats: z.array(ModelStatisticsSchema) })
+
+schemaRegistry.add(ModelStatsResponseSchema, {
+  id: 'ModelStatsResponse',
+  examples: [
+    {
+      model_stats: [
+        {
+          name: 'scorer',
+          version: '1.0.0',
+          last_inference: 1796647181239,
+          inference_count: 3,
+          execution_count: 2,
+          inference_stats: {
+            success: { count: 2, ns: 16673444 },
+            fail: { count: 1, ns: 390862 },
+            queue: { count: 2, ns: 9777765 },
+            compute_input: { count: 2, ns: 0 },
+            compute_infer: { count: 2, ns: 5989791 },
+            compute_output: { count: 2, ns: 0 },
+            cache_hit: ZERO,
+            cache_miss: ZERO,
           },
-        ],
-      },
-    ],
-  })
-schemaRegistry.add(ModelStatsResponseSchema, { id: 'ModelStatsResponse' })
+          batch_stats: [
+            {
+              batch_size: 1,
+              compute_input: { count: 1, ns: 0 },
+              compute_infer: { count: 1, ns: 5020339 },
+              compute_output: { count: 1, ns: 0 },
+            },
+            {
+              batch_size: 2,
+              compute_input: { count: 1, ns: 0 },
+              compute_infer: { count: 1, ns: 870636 },
+              compute_output: { count: 1, ns: 0 },
+            },
+          ],
+        },
+      ],
+    },
+  ],
+})
 
 const RepositoryEntrySchema = z.object({
   name: z.string(),
@@ -141,18 +141,22 @@ const RepositoryEntrySchema = z.object({
 export const RepositoryIndexRequestSchema = z
   .object({ ready: z.boolean().optional().describe('true: only the models that are READY') })
   .nullish()
-  .meta({ examples: [{ ready: true }] })
-schemaRegistry.add(RepositoryIndexRequestSchema, { id: 'RepositoryIndexRequest' })
 
-export const RepositoryIndexSchema = z.array(RepositoryEntrySchema).meta({
+schemaRegistry.add(RepositoryIndexRequestSchema, {
+  id: 'RepositoryIndexRequest',
+  examples: [{ ready: true }],
+})
+
+export const RepositoryIndexSchema = z.array(RepositoryEntrySchema)
+schemaRegistry.add(RepositoryIndexSchema, {
+  id: 'RepositoryIndex',
   examples: [
     [
       { name: 'scorer', version: '1.0.0', state: 'READY', reason: '' },
-      { name: 'scorer', version: '2.0.0', state: 'UNAVAILABLE', reason: 'never_deployed' },
+      { name: 'scorer', version: '2.0.0', state: 'UNAVAILABLE', reason: 'undeployed' },
     ],
   ],
 })
-schemaRegistry.add(RepositoryIndexSchema, { id: 'RepositoryIndex' })
 
 export const RepositoryLoadRequestSchema = z
   .object({
@@ -163,8 +167,11 @@ export const RepositoryLoadRequestSchema = z
       .describe('no parameter is taken: berth loads the uploaded model, never a new config'),
   })
   .nullish()
-  .meta({ examples: [{}] })
-schemaRegistry.add(RepositoryLoadRequestSchema, { id: 'RepositoryLoadRequest' })
+
+schemaRegistry.add(RepositoryLoadRequestSchema, {
+  id: 'RepositoryLoadRequest',
+  examples: [{}],
+})
 
 export const RepositoryUnloadRequestSchema = z
   .object({
@@ -176,14 +183,17 @@ export const RepositoryUnloadRequestSchema = z
       .optional(),
   })
   .nullish()
-  .meta({ examples: [{ parameters: { unload_dependents: false } }] })
-schemaRegistry.add(RepositoryUnloadRequestSchema, { id: 'RepositoryUnloadRequest' })
 
-export const RepositoryModelsSchema = z
-  .object({
-    models: z.array(RepositoryEntrySchema).describe('the model versions loaded or unloaded'),
-  })
-  .meta({
-    examples: [{ models: [{ name: 'scorer', version: '1.0.0', state: 'READY', reason: '' }] }],
-  })
-schemaRegistry.add(RepositoryModelsSchema, { id: 'RepositoryModels' })
+schemaRegistry.add(RepositoryUnloadRequestSchema, {
+  id: 'RepositoryUnloadRequest',
+  examples: [{ parameters: { unload_dependents: false } }],
+})
+
+export const RepositoryModelsSchema = z.object({
+  models: z.array(RepositoryEntrySchema).describe('the model versions loaded or unloaded'),
+})
+
+schemaRegistry.add(RepositoryModelsSchema, {
+  id: 'RepositoryModels',
+  examples: [{ models: [{ name: 'scorer', version: '1.0.0', state: 'READY', reason: '' }] }],
+})
