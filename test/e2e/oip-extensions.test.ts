@@ -214,9 +214,11 @@ describe('Open Inference Protocol extensions (Triton HTTP)', () => {
       (await index({ ready: true })).map((e: { version: string }) => e.version),
       ['1.0.0', '1.0.0'],
     )
+    // tritonclient sends its JSON without a Content-Type.
+    assert.deepEqual(await index('{"ready": true}'), await index({ ready: true }))
 
-    // By model_id, as tritonclient's load_model sends it (a JSON body of {}).
-    const load = await v2('POST', '/v2/repository/models/scorer_2_0_0/load', { body: {} })
+    // By model_id, as tritonclient's load_model sends it: `{}`, no Content-Type.
+    const load = await v2('POST', '/v2/repository/models/scorer_2_0_0/load', { body: '{}' })
     assert.equal(load.statusCode, 200, load.body)
     assert.deepEqual(load.json(), {
       models: [{ name: 'scorer', version: '2.0.0', state: 'READY', reason: '' }],

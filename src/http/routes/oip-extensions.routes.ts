@@ -36,6 +36,13 @@ export const oipExtensionRoutes: FastifyPluginAsyncZod<OipExtensionsOptions> = a
   { catalog, inference, repository },
 ) => {
   const tags = ['Open Inference Protocol']
+  // tritonclient posts its repository bodies (`{}`, `{"ready": true}`) with no Content-Type:
+  // those are read as JSON here, as Triton reads them.
+  const json = app.getDefaultJsonParser('error', 'error')
+  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
+    if (body.toString().trim() === '') done(null, undefined)
+    else json(request, body.toString(), done)
+  })
   const headers = z.object({
     'x-namespace': z
       .string()
