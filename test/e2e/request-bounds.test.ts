@@ -205,6 +205,18 @@ const BASES: Record<string, Base> = {
     raw: '{}',
     answer: notFound('model_not_found'),
   },
+  'GET /v2/models/{name}/config': { answer: notFound('model_not_found') },
+  'GET /v2/models/{name}/versions/{version}/config': { answer: notFound('model_not_found') },
+  'GET /v2/models/{name}/stats': { answer: notFound('model_not_found') },
+  'GET /v2/models/{name}/versions/{version}/stats': { answer: notFound('model_not_found') },
+  'POST /v2/repository/models/{name}/load': {
+    json: () => ({}),
+    answer: notFound('model_not_found'),
+  },
+  'POST /v2/repository/models/{name}/unload': {
+    json: () => ({}),
+    answer: notFound('model_not_found'),
+  },
 }
 
 /** Path parameters of the base requests: a namespace that exists, ids that do not. */
