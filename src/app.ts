@@ -24,6 +24,7 @@ import { InferenceAnalytics } from './registry/inference-analytics.js'
 import { InstalledModels } from './registry/installed-models.js'
 import { LeftoverSweeper } from './registry/leftover-sweeper.js'
 import { ModelCatalog } from './registry/model-catalog.js'
+import { ModelRepository } from './registry/model-repository.js'
 import { OrgModelRegistry } from './registry/org-model-registry.js'
 import { TensorInventory } from './registry/tensor-inventory.js'
 import { UploadPipeline } from './registry/upload-pipeline.js'
@@ -228,6 +229,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       },
       { waitTimeoutMs: config.deployments.waitTimeoutMs },
     )
+    const repository = new ModelRepository({ catalog, deployments: modelDeployments })
     const uploads = new UploadPipeline(
       {
         metadata,
@@ -307,6 +309,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         uploads,
         catalog,
         deployments: modelDeployments,
+        repository,
         tensors,
         orgModels,
         inference,

@@ -17,6 +17,7 @@ import type { Metrics } from '../observability/metrics.js'
 import type { DeploymentService } from '../registry/deployment-service.js'
 import type { InferenceAnalytics } from '../registry/inference-analytics.js'
 import type { ModelCatalog } from '../registry/model-catalog.js'
+import type { ModelRepository } from '../registry/model-repository.js'
 import { OpenAiEmbeddings } from '../registry/openai-embeddings.js'
 import type { OrgModelRegistry } from '../registry/org-model-registry.js'
 import { RawInference } from '../registry/raw-inference.js'
@@ -33,6 +34,7 @@ import { type MetricsAccess, metricsRoutes, orgMetricsRoutes } from './routes/me
 import { modelRoutes } from './routes/models.routes.js'
 import { namespaceRoutes } from './routes/namespaces.routes.js'
 import { nodeRoutes } from './routes/node.routes.js'
+import { oipExtensionRoutes } from './routes/oip-extensions.routes.js'
 import { openAiRoutes } from './routes/openai.routes.js'
 import { operationsRoutes } from './routes/operations.routes.js'
 import { orgModelRoutes, orgUploadRoutes } from './routes/org-models.routes.js'
@@ -61,6 +63,7 @@ export interface ServerServices {
   readonly uploads: UploadPipeline
   readonly catalog: ModelCatalog
   readonly deployments: DeploymentService
+  readonly repository: ModelRepository
   readonly tensors: TensorInventory
   readonly orgModels: OrgModelRegistry
   readonly inference: InferenceService
@@ -233,6 +236,12 @@ export async function buildServer(
     async (v2) => {
       v2.addHook('onRequest', authenticate(services.accounts))
       await v2.register(oipRoutes, inferenceOptions)
+      // A plugin of its own: oipRoutes reads raw bodies, the repository routes read JSON.
+      await v2.register(oipExtensionRoutes, {
+        catalog: services.catalog,
+        inference: services.inference,
+        repository: services.repository,
+      })
     },
     { prefix: '/v2' },
   )

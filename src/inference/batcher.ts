@@ -53,6 +53,11 @@ export interface BatcherOptions {
   readonly maxQueueSize?: number
   /** Called once per runner call with the number of requests it combined. */
   readonly onBatch?: (requests: number) => void
+  /**
+   * Called once per runner call that answered: its rows (1 for a request that is not batched)
+   * and how long the call took.
+   */
+  readonly onExecuted?: (rows: number, ms: number) => void
 }
 
 interface Item {
@@ -258,8 +263,12 @@ export class Batcher {
     const deadline = Math.min(...batch.map((b) => b.deadline))
     const timeoutMs = Math.max(1, Math.ceil(deadline - performance.now()))
     try {
+      const executed = (rows: number) =>
+        this.#options.onExecuted?.(Math.max(1, rows), performance.now() - now)
       if (batch.length === 1) {
-        head.resolve(await target.infer(head.inputs, head.outputs, timeoutMs))
+        const outputs = await target.infer(head.inputs, head.outputs, timeoutMs)
+        executed(head.rows)
+        head.resolve(outputs)
         return
       }
       const inputs = head.inputs.map((first, i) => ({
@@ -269,6 +278,7 @@ export class Batcher {
       }))
       const outputs = await target.infer(inputs, head.outputs, timeoutMs)
       const total = inputs[0]?.shape[0] ?? 0
+      executed(total)
       if (!outputs.every((o) => o.shape.length > 0 && o.shape[0] === total)) {
         throw new BerthError(
           'inference_failed',

@@ -3,24 +3,28 @@ import { CONVERTIBLE_FAMILIES } from '../domain/encoder-families.js'
 import type { InferenceOutcome } from '../domain/inference-stats.js'
 import { servedOnnx } from '../domain/manifest.js'
 import type { Model, ServingSettings } from '../domain/model.js'
-import { isRunnable, type RunnerRuntime, servingPlan } from '../domain/serving-plan.js'
+import { isRunnable, taskOf } from '../domain/serving-plan.js'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
 import { ERROR_CODES } from '../errors/error-codes.js'
 import { type Metrics, modelLabels } from '../observability/metrics.js'
+import { type ModelStatistics, OipStatistics } from '../observability/oip-statistics.js'
 import type { Signature, WireTensor } from '../tensors/tensor.js'
 import { Batcher } from './batcher.js'
 import { ByteBudget } from './byte-budget.js'
 import { checkInputs } from './check-inputs.js'
 import { checkSizes, heldBytes, type SizeLimits } from './check-sizes.js'
 import { JsonCodec } from './json-codec.js'
+import { batchable } from './model-config.js'
 import type { EncodedResponse, InferRequest } from './oip-codec.js'
 import type { RunnerPool } from './runner-pool.js'
+import { oipTaskSignature, oipTexts, pickOutputs } from './task-oip.js'
 import {
   type TaskParameters,
   type TaskResult,
   taskAnswer,
   taskRequest,
   taskResult,
+  textTensor,
 } from './task-requests.js'
 
 export interface InferenceServiceOptions {
@@ -83,13 +87,6 @@ const CODEC_THREAD_IDLE_MS = 10_000
 /** Rows per batch unless configured: Triton's common default for dynamic-batch models. */
 const DEFAULT_MAX_BATCH_SIZE = 32
 
-const PLATFORMS: Readonly<Record<RunnerRuntime, string>> = {
-  onnx: 'onnxruntime_onnx',
-  encoder: 'onnxruntime_onnx',
-  torch: 'pytorch_libtorch',
-  weights: 'berth_weights',
-}
-
 /** A deployed model, ready for requests. */
 export interface Serving {
   readonly model: Model
@@ -128,6 +125,7 @@ export interface ServingLookup {
 export class InferenceService {
   readonly #deployments: ServingLookup
   readonly #metrics: Metrics
+  readonly #stats: OipStatistics
   readonly #timeoutMs: number
   readonly #maxInFlight: number
   readonly #defaultMaxBatchSize: number
@@ -146,11 +144,16 @@ export class InferenceService {
   >()
 
   constructor(
-    deps: { readonly deployments: ServingLookup; readonly metrics: Metrics },
+    deps: {
+      readonly deployments: ServingLookup
+      readonly metrics: Metrics
+      readonly stats?: OipStatistics
+    },
     options: InferenceServiceOptions,
   ) {
     this.#deployments = deps.deployments
     this.#metrics = deps.metrics
+    this.#stats = deps.stats ?? new OipStatistics()
     this.#timeoutMs = options.timeoutMs
     this.#maxInFlight = options.maxInFlightPerRunner ?? 2
     this.#defaultMaxBatchSize = options.defaultMaxBatchSize ?? DEFAULT_MAX_BATCH_SIZE
@@ -205,18 +208,32 @@ export class InferenceService {
   }
 
   /**
-   * The model's inputs and outputs: from its ONNX graph, or for a converted model from its
-   * serving runner; `undefined` when not known (weights only, or not converted yet).
+   * The model's inputs and outputs over the Open Inference Protocol: a task model's texts in and
+   * results out (see `taskSignature`); else its ONNX graph's, or for a converted model its serving
+   * runner's; `undefined` when not known (weights only, or not converted yet).
    */
   signatureOf(model: Model): Signature | undefined {
-    return servedOnnx(model.manifest) ?? this.#deployments.liveSignature(model)
+    return (
+      oipTaskSignature(model) ??
+      servedOnnx(model.manifest) ??
+      this.#deployments.liveSignature(model)
+    )
   }
 
-  /** The Open Inference Protocol `platform` of the model (Triton's names where they exist). */
-  platformOf(model: Model): string {
-    const plan = servingPlan(model, '')
-    if ('notServable' in plan) return 'berth_stored'
-    return PLATFORMS[plan.runtime]
+  /**
+   * Rows the model's requests are batched up to (its `max_batch_size`, or the server's default),
+   * 0 when they are not: batching off, a signature that is not batchable, or a task model.
+   */
+  maxBatchSizeOf(model: Model): number {
+    const signature = this.signatureOf(model)
+    if (signature === undefined || taskOf(model) !== undefined || !batchable(signature)) return 0
+    const max = model.serving.maxBatchSize ?? this.#defaultMaxBatchSize
+    return max > 1 ? max : 0
+  }
+
+  /** The model's inference statistics since this process started. */
+  statisticsOf(model: Model): ModelStatistics {
+    return this.#stats.of(model)
   }
 
   /**
@@ -273,6 +290,12 @@ export class InferenceService {
     hold: Hold,
   ): Promise<WireTensor[]> {
     if (!isRunnable(model)) throw notServable(model)
+    const texts = oipTexts(model, request)
+    if (texts !== undefined) {
+      const serving = await hold(model, deadline)
+      const outputs = await this.#dispatch(serving, [textTensor(texts)], null, deadline, false)
+      return pickOutputs(outputs, request.outputs)
+    }
     const serving = await hold(model, deadline)
     const signature = servedOnnx(model.manifest) ?? serving.signature
     const inputs = checkInputs(signature, request.inputs, request.outputs)
@@ -311,7 +334,7 @@ export class InferenceService {
   }
 
   /** Queues the request for the model's runner (batched with others where it can), then runs it. */
-  #dispatch(
+  async #dispatch(
     serving: Serving,
     inputs: readonly WireTensor[],
     outputs: readonly string[] | null,
@@ -320,11 +343,20 @@ export class InferenceService {
     sizes: { readonly bytes?: number } = {},
   ): Promise<WireTensor[]> {
     const labels = modelLabels(serving.model)
-    return this.#batcherFor(serving).run(inputs, outputs, deadline, {
+    const queued = performance.now()
+    let queueMs = 0
+    const answer = await this.#batcherFor(serving).run(inputs, outputs, deadline, {
       canBatch,
       ...sizes,
-      onStart: (waitedMs) => this.#metrics.inferenceQueue.observe(labels, waitedMs / 1000),
+      onStart: (waitedMs) => {
+        queueMs = waitedMs
+        this.#metrics.inferenceQueue.observe(labels, waitedMs / 1000)
+      },
     })
+    const computeMs = performance.now() - queued - queueMs
+    const inferences = canBatch ? Math.max(1, inputs[0]?.shape[0] ?? 1) : 1
+    this.#stats.ran(serving.model, { queueMs, computeMs, inferences })
+    return answer
   }
 
   /**
@@ -349,7 +381,9 @@ export class InferenceService {
       throw err
     } finally {
       for (const acquired of held) acquired.release()
-      this.#metrics.observeInference(model, outcome, (performance.now() - started) / 1000)
+      const ms = performance.now() - started
+      this.#metrics.observeInference(model, outcome, ms / 1000)
+      this.#stats.finished(model, outcome === 'success', ms)
     }
   }
 
@@ -378,6 +412,7 @@ export class InferenceService {
       maxInFlight: this.#maxInFlight,
       ...(this.#maxQueueSize === undefined ? {} : { maxQueueSize: this.#maxQueueSize }),
       onBatch: (requests) => this.#metrics.batchSize.observe(labels, requests),
+      onExecuted: (rows, ms) => this.#stats.executed(serving.model, rows, ms),
     })
     this.#batchers.set(serving.pool, { batcher, settings, memoryBytes })
     return batcher
@@ -386,16 +421,6 @@ export class InferenceService {
 
 /** Holds the model's deployment for the request (loading it when on demand and at rest). */
 type Hold = (model: Model, deadline: number) => Promise<Serving>
-
-/** Batchable: every input and output has a named (dynamic) first dimension. */
-function batchable(signature: Signature): boolean {
-  const dynamicFirst = (shape: readonly (number | string)[]) =>
-    shape.length > 0 && typeof shape[0] === 'string' && shape[0] !== '*'
-  return (
-    signature.inputs.every((t) => dynamicFirst(t.shape)) &&
-    signature.outputs.every((t) => dynamicFirst(t.shape))
-  )
-}
 
 function notServable(model: Model): BerthError {
   return new BerthError(

@@ -1,6 +1,13 @@
 import { BerthError } from '../errors/berth-error.js'
 import { elementCount, ITEM_BYTES, isFixedDatatype, type WireTensor } from '../tensors/tensor.js'
-import { decodeStrings, encodeValues, flatten, valuesAsJson } from '../tensors/tensor-data.js'
+import {
+  decodeStrings,
+  encodeStrings,
+  encodeValues,
+  flatten,
+  isFramed,
+  valuesAsJson,
+} from '../tensors/tensor-data.js'
 
 /**
  * The Open Inference Protocol (KServe v2) request and response bodies, JSON and with the binary
@@ -82,29 +89,36 @@ export function decodeInferHeader(header: Record<string, unknown>, binary: Buffe
       throw dataInvalid(name, '"shape" must be an array of non-negative integers')
     }
     const count = elementCount(shape as number[])
+    const parameters = isRecord(raw.parameters) ? raw.parameters : {}
+    const binarySize = parameters.binary_data_size
+    if (datatype === 'BYTES') {
+      const tensor = { name, datatype, shape: shape as number[] } as const
+      if (binarySize === undefined) return { ...tensor, data: jsonStrings(name, raw.data, count) }
+      const data = binaryPart(binary, offset, byteSize(name, binarySize))
+      offset += data.byteLength
+      if (!isFramed(data, count)) {
+        throw dataInvalid(
+          name,
+          `binary data is not ${count} elements of a 4-byte little-endian length and that many bytes`,
+        )
+      }
+      return { ...tensor, data }
+    }
     // An own key of the table: `constructor` and the like are not datatypes.
     if (!isFixedDatatype(datatype)) {
       throw dataInvalid(name, `datatype ${datatype} is not supported`)
     }
     const item = ITEM_BYTES[datatype]
-    const parameters = isRecord(raw.parameters) ? raw.parameters : {}
-    const binarySize = parameters.binary_data_size
     if (binarySize !== undefined) {
-      // Not printed unless a number: String() of a deeply nested array overflows the stack.
-      if (!Number.isSafeInteger(binarySize)) {
-        throw dataInvalid(name, 'has a binary_data_size that is not an integer')
-      }
-      if ((binarySize as number) !== count * item) {
+      const size = byteSize(name, binarySize)
+      if (size !== count * item) {
         throw dataInvalid(
           name,
-          `binary_data_size ${binarySize as number} does not match shape [${shape.join(', ')}] of ${datatype} (${count * item} bytes)`,
+          `binary_data_size ${size} does not match shape [${shape.join(', ')}] of ${datatype} (${count * item} bytes)`,
         )
       }
-      if (offset + count * item > binary.length) {
-        throw invalid('the binary tensor data is shorter than the inputs declare')
-      }
-      const data = binary.subarray(offset, offset + count * item)
-      offset += count * item
+      const data = binaryPart(binary, offset, size)
+      offset += size
       return { name, datatype, shape: shape as number[], data }
     }
     if (!Array.isArray(raw.data)) {
@@ -179,6 +193,37 @@ export function encodeInferResponse(
     contentType: 'application/octet-stream',
     headerLength: json.length,
   }
+}
+
+/** An input's `binary_data_size`; throws `input_data_invalid` unless it is a count of bytes. */
+function byteSize(name: string, size: unknown): number {
+  // Not printed unless a number: String() of a deeply nested array overflows the stack.
+  if (!Number.isSafeInteger(size) || (size as number) < 0) {
+    throw dataInvalid(name, 'has a binary_data_size that is not a non-negative integer')
+  }
+  return size as number
+}
+
+/** `size` bytes from `offset` of the binary part; `infer_request_invalid` when it is shorter. */
+function binaryPart(binary: Buffer, offset: number, size: number): Buffer {
+  if (offset + size > binary.length) {
+    throw invalid('the binary tensor data is shorter than the inputs declare')
+  }
+  return binary.subarray(offset, offset + size)
+}
+
+/** A `BYTES` input's JSON `data`: `count` strings (flat or nested), as length-prefixed bytes. */
+function jsonStrings(name: string, data: unknown, count: number): Uint8Array {
+  if (!Array.isArray(data)) {
+    throw dataInvalid(name, 'needs "data" (strings), or parameters.binary_data_size')
+  }
+  const values = flatten(data)
+  if (values.length !== count) {
+    throw dataInvalid(name, `has ${values.length} elements; its shape needs ${count}`)
+  }
+  const bad = values.findIndex((v) => typeof v !== 'string')
+  if (bad >= 0) throw dataInvalid(name, `element ${bad} is not a string (BYTES data are strings)`)
+  return encodeStrings(values as string[])
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -14,8 +14,8 @@ import { decodeStrings, encodeStrings } from '../tensors/tensor-data.js'
 import type { EncodedResponse } from './oip-codec.js'
 
 /** Most texts in one task request, and the longest text. */
-const MAX_TASK_TEXTS = 256
-const MAX_TEXT_CHARS = 100_000
+export const MAX_TASK_TEXTS = 256
+export const MAX_TEXT_CHARS = 100_000
 
 /**
  * A task request's texts, for a model with a task pipeline: strings, or rows of the model's
@@ -50,7 +50,7 @@ export function taskRequest(
 }
 
 /** The texts as the task pipeline's one input. */
-function textTensor(texts: readonly string[]): WireTensor {
+export function textTensor(texts: readonly string[]): WireTensor {
   return { name: TEXT_INPUT, datatype: 'BYTES', shape: [texts.length], data: encodeStrings(texts) }
 }
 

@@ -127,7 +127,7 @@ export class ModelCatalog {
 }
 
 /** Orders `MAJOR.MINOR.PATCH` versions numerically. */
-function compareVersions(a: string, b: string): number {
+export function compareVersions(a: string, b: string): number {
   const pa = a.split('.').map(Number)
   const pb = b.split('.').map(Number)
   for (let i = 0; i < 3; i++) {

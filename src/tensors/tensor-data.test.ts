@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { type FixedDatatype, ITEM_BYTES, isDatatype, isFixedDatatype } from './tensor.js'
-import { encodeValues, flatten, fromHalf, toHalf, valuesAsJson } from './tensor-data.js'
+import {
+  encodeStrings,
+  encodeValues,
+  flatten,
+  fromHalf,
+  isFramed,
+  toHalf,
+  valuesAsJson,
+} from './tensor-data.js'
 
 describe('tensor data', () => {
   it('round-trips every datatype through bytes and back to JSON', () => {
@@ -80,5 +88,22 @@ describe('tensor data', () => {
     assert.equal(isDatatype('BYTES'), true)
     assert.equal(isFixedDatatype('BYTES'), false)
     assert.equal(isFixedDatatype('FP32'), true)
+  })
+
+  it('checks BYTES framing against a count without decoding', () => {
+    const bytes = encodeStrings(['', 'é', 'three'])
+    assert.equal(isFramed(bytes, 3), true)
+    assert.equal(isFramed(new Uint8Array(), 0), true)
+    for (const count of [0, 2, 4, -1, 0.5, 2 ** 53]) assert.equal(isFramed(bytes, count), false)
+    assert.equal(isFramed(bytes.subarray(0, bytes.length - 1), 3), false, 'last element short')
+    assert.equal(isFramed(Uint8Array.of(255, 255, 255, 255, 0), 1), false, 'length past the end')
+    // A billion elements claimed in 8 bytes: refused by the count, not walked.
+    assert.equal(isFramed(new Uint8Array(8), 1e9), false)
+    // A view into a larger buffer: only its own bytes count.
+    const inside = Buffer.concat([Buffer.from([9, 9]), bytes, Buffer.from([7])]).subarray(
+      2,
+      2 + bytes.length,
+    )
+    assert.equal(isFramed(inside, 3), true)
   })
 })

@@ -262,3 +262,21 @@ export function decodeStrings(data: Uint8Array): string[] | undefined {
   }
   return out
 }
+
+/**
+ * Whether `data` is exactly `count` length-prefixed elements (the framing of a `BYTES` tensor),
+ * without decoding them. Stops at the first element that does not fit: a hostile count or length
+ * costs no more than the bytes there are.
+ */
+export function isFramed(data: Uint8Array, count: number): boolean {
+  // Each element takes its 4-byte length at least.
+  if (!Number.isSafeInteger(count) || count < 0 || count * 4 > data.byteLength) return false
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength)
+  let at = 0
+  for (let i = 0; i < count; i++) {
+    if (at + 4 > data.byteLength) return false
+    at += 4 + view.getUint32(at, true)
+    if (at > data.byteLength) return false
+  }
+  return at === data.byteLength
+}

@@ -10,6 +10,7 @@ import { z } from 'zod'
 import type { Model } from '../../domain/model.js'
 import { BerthError } from '../../errors/berth-error.js'
 import type { InferenceService } from '../../inference/inference-service.js'
+import { platformOf } from '../../inference/model-config.js'
 import type { DeploymentService } from '../../registry/deployment-service.js'
 import type { ModelCatalog } from '../../registry/model-catalog.js'
 import { principalOf } from '../authentication.js'
@@ -33,6 +34,17 @@ export interface InferenceRoutesOptions {
   readonly maxRequestBytes: number
   readonly version: string
 }
+
+/**
+ * The protocol extensions berth implements, as Triton names them: binary tensors (here), model
+ * configuration, statistics and the model repository (oip-extensions.routes.ts).
+ */
+export const OIP_EXTENSIONS = [
+  'binary_tensor_data',
+  'model_configuration',
+  'statistics',
+  'model_repository',
+] as const
 
 /** The binary tensor extension's header: length of the JSON part of the body. */
 const HEADER_LENGTH = 'inference-header-content-length'
@@ -187,7 +199,7 @@ export const oipRoutes: FastifyPluginAsyncZod<InferenceRoutesOptions> = async (a
         response: { 200: ServerMetadataSchema, ...errorResponses(401) },
       },
     },
-    async () => ({ name: 'berth', version, extensions: ['binary_tensor_data'] }),
+    async () => ({ name: 'berth', version, extensions: [...OIP_EXTENSIONS] }),
   )
 
   const metadata = async (model: Model) => {
@@ -197,7 +209,7 @@ export const oipRoutes: FastifyPluginAsyncZod<InferenceRoutesOptions> = async (a
     return {
       name: model.name,
       versions: await catalog.versionsOf(model),
-      platform: inference.platformOf(model),
+      platform: platformOf(model),
       model_id: model.modelId,
       inputs: (signature?.inputs ?? []).map((t) => ({ ...t, shape: shapeOf(t.shape) })),
       outputs: (signature?.outputs ?? []).map((t) => ({ ...t, shape: shapeOf(t.shape) })),

@@ -1,7 +1,9 @@
 import { z } from 'zod'
 import { schemaRegistry } from './common.schemas.js'
 
-const DATATYPE = z.string().describe('BOOL, UINT8…UINT64, INT8…INT64, FP16, FP32 or FP64')
+const DATATYPE = z
+  .string()
+  .describe('BOOL, UINT8…UINT64, INT8…INT64, FP16, FP32, FP64, or BYTES (strings)')
 
 const InferInputSchema = z.object({
   name: z.string(),
@@ -19,7 +21,9 @@ const InferInputSchema = z.object({
   data: z
     .array(z.unknown())
     .optional()
-    .describe('row-major values, flat or nested; absent when binary_data_size is given'),
+    .describe(
+      'row-major values, flat or nested (strings for BYTES); absent when binary_data_size is given',
+    ),
 })
 
 /** Open Inference Protocol request; with the binary extension this is the JSON header. */

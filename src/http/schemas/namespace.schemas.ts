@@ -77,7 +77,7 @@ schemaRegistry.add(ListNamespacesBodySchema, { id: 'ListNamespacesRequest' })
 export const ListNamespacesQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(10),
   offset: z.coerce.number().int().min(0).max(10_000).optional(),
-  cursor: z.string().max(256).optional().describe("the previous page's next_cursor"),
+  cursor: z.string().optional().describe("the previous page's next_cursor"),
   include_total: z
     .enum(['true', 'false'])
     .optional()
