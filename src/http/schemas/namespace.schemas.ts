@@ -61,15 +61,6 @@ export const ListNamespacesBodySchema = z
     search: z.string().max(256).nullish().describe('a substring of the id, name or description'),
     case_sensitive: z.boolean().default(false),
   })
-  .meta({
-    examples: [
-      {
-        filters: { namespace_name: { $regex: '^prod' } },
-        sort: { field: 'namespace_name', direction: 'asc' },
-      },
-      { search: 'ns_abc123' },
-    ],
-  })
   .nullable()
   .optional()
 schemaRegistry.add(ListNamespacesBodySchema, { id: 'ListNamespacesRequest' })
@@ -85,72 +76,38 @@ export const ListNamespacesQuerySchema = z.object({
 })
 
 /** Mixpeek's `ListNamespacesResponse`. */
-export const ListNamespacesResponseSchema = z
-  .object({
-    results: z.array(NamespaceSchema),
-    pagination: z.object({
-      total: z.number().int().nullable(),
-      page: z.number().int().nullable(),
-      page_size: z.number().int().nullable(),
-      total_pages: z.number().int().nullable(),
-      next_page: z.string().nullable(),
-      previous_page: z.string().nullable(),
-      next_cursor: z.string().nullable(),
-      has_more: z.boolean(),
-      limit: z.number().int(),
-      skip: z.number().int(),
-    }),
-    total_count: z.number().int(),
-    stats: z.null().describe('berth keeps no documents, buckets or collections: always null'),
-  })
-  .meta({
-    examples: [
-      {
-        results: [
-          {
-            namespace_id: 'ns_0123456789abcdef0123',
-            namespace_name: 'production',
-            description: null,
-            created_at: '2026-12-07T12:00:00.000Z',
-            updated_at: '2026-12-07T12:00:00.000Z',
-          },
-        ],
-        pagination: {
-          total: 1,
-          page: 1,
-          page_size: 10,
-          total_pages: 1,
-          next_page: null,
-          previous_page: null,
-          next_cursor: null,
-          has_more: false,
-          limit: 10,
-          skip: 0,
-        },
-        total_count: 1,
-        stats: null,
-      },
-    ],
-  })
+export const ListNamespacesResponseSchema = z.object({
+  results: z.array(NamespaceSchema),
+  pagination: z.object({
+    total: z.number().int().nullable(),
+    page: z.number().int().nullable(),
+    page_size: z.number().int().nullable(),
+    total_pages: z.number().int().nullable(),
+    next_page: z.string().nullable(),
+    previous_page: z.string().nullable(),
+    next_cursor: z.string().nullable(),
+    has_more: z.boolean(),
+    limit: z.number().int(),
+    skip: z.number().int(),
+  }),
+  total_count: z.number().int(),
+  stats: z.null().describe('berth keeps no documents, buckets or collections: always null'),
+})
 schemaRegistry.add(ListNamespacesResponseSchema, { id: 'ListNamespacesResponse' })
 
 /** Mixpeek's `PatchNamespaceRequest`: its index and infrastructure fields are accepted, unused. */
-export const PatchNamespaceBodySchema = z
-  .object({
-    namespace_name: NAME.nullish(),
-    description: z.string().max(NAMESPACE_DESCRIPTION_MAX).nullish(),
-    payload_indexes: z.array(z.unknown()).nullish().describe('accepted; berth indexes nothing'),
-    auto_create_indexes: z.boolean().nullish().describe('accepted; berth indexes nothing'),
-    infrastructure: z.unknown().optional().describe('accepted; berth runs every namespace alike'),
-  })
-  .meta({ examples: [{ namespace_name: 'production', description: 'models in production' }] })
+export const PatchNamespaceBodySchema = z.object({
+  namespace_name: NAME.nullish(),
+  description: z.string().max(NAMESPACE_DESCRIPTION_MAX).nullish(),
+  payload_indexes: z.array(z.unknown()).nullish().describe('accepted; berth indexes nothing'),
+  auto_create_indexes: z.boolean().nullish().describe('accepted; berth indexes nothing'),
+  infrastructure: z.unknown().optional().describe('accepted; berth runs every namespace alike'),
+})
 schemaRegistry.add(PatchNamespaceBodySchema, { id: 'PatchNamespaceRequest' })
 
 /** Mixpeek's `UpdateNamespaceRequest`: a rename (its payload indexes are accepted, unused). */
-export const UpdateNamespaceBodySchema = z
-  .object({
-    namespace_name: NAME.nullish(),
-    payload_indexes: z.array(z.unknown()).nullish().describe('accepted; berth indexes nothing'),
-  })
-  .meta({ examples: [{ namespace_name: 'production' }] })
+export const UpdateNamespaceBodySchema = z.object({
+  namespace_name: NAME.nullish(),
+  payload_indexes: z.array(z.unknown()).nullish().describe('accepted; berth indexes nothing'),
+})
 schemaRegistry.add(UpdateNamespaceBodySchema, { id: 'UpdateNamespaceRequest' })
