@@ -143,6 +143,7 @@ describe('archive URLs recorded by an earlier berth', () => {
       sqlite.prepare("delete from berth_migration where name >= '0008-archive-urls'").run()
       sqlite.prepare('alter table models drop column load_policy').run()
       sqlite.prepare('alter table models drop column idle_timeout_s').run()
+      sqlite.prepare('drop table inference_hourly').run()
       sqlite.close()
 
       restarted = await startTestApp({ BERTH_DATA_DIR: t.dataDir })
