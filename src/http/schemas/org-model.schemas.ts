@@ -120,7 +120,7 @@ export const OrgModelDetailResponseSchema = z.object({
     description: z.string().nullable(),
     s3_archive_url: z.string(),
     model_format: z.enum(MODEL_FORMATS),
-    model_hash: z.string().nullable(),
+    model_hash: z.string().describe('SHA-256 of the archive; empty until the upload is confirmed'),
     validation_status: VALIDATION_STATUS,
     validation_errors: z.array(z.string()),
     framework: z.string().nullable(),

@@ -20,7 +20,8 @@ export function orgModelView(model: OrgModel, copies: readonly Model[]) {
     description: model.description,
     s3_archive_url: model.archive.url,
     model_format: model.format,
-    model_hash: model.archive.sha256,
+    // Mixpeek's model_hash is a string, never null: empty until the archive is confirmed.
+    model_hash: model.archive.sha256 ?? '',
     validation_status: model.validationStatus,
     validation_errors: [...model.validationErrors],
     framework: model.framework,
