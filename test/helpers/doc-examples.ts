@@ -72,6 +72,7 @@ export const VOLATILE_KEYS: readonly string[] = [
   'window_start',
   'node.cpus',
   'node.memory_bytes',
+  'node.gpus',
   'reserved.memory_bytes',
 ]
 
