@@ -63,6 +63,9 @@ export const VOLATILE_KEYS: readonly string[] = [
   'model_hash',
   'file_size_bytes',
   'latency_ms',
+  // Triton's statistics: nanoseconds spent, and when the last request ended.
+  'ns',
+  'last_inference',
   'processes',
   'resident_bytes',
   'charged_memory_bytes',
