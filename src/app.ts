@@ -300,6 +300,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         maxArchiveBytes: config.limits.maxArchiveBytes,
         version: BERTH_VERSION,
         maxInferBytes: config.inference.maxRequestBytes,
+        maxInferJsonBytes: config.inference.maxJsonBytes,
         timeouts: config.http.timeouts,
         metricsAccess: metricsAccess.api,
       },

@@ -1,3 +1,5 @@
+import { OPERATION_EXAMPLES } from './openapi-examples.js'
+
 type Json = unknown
 
 /**
@@ -60,4 +62,39 @@ function rewriteRefs(node: Json, renames: ReadonlyMap<string, string>): Json {
         : rewriteRefs(value, renames)
   }
   return out
+}
+
+interface MediaObject {
+  schema?: unknown
+  example?: unknown
+}
+interface OperationObject {
+  requestBody?: { content?: Record<string, MediaObject> }
+  responses?: Record<string, { content?: Record<string, MediaObject> }>
+}
+
+/**
+ * Puts the examples into the document: each on its media type (`example`), and the binary
+ * tensor extension's body beside the JSON one of the inference routes.
+ */
+export function withOperationExamples<T>(document: T): T {
+  const paths = (document as { paths?: Record<string, Record<string, OperationObject>> }).paths
+  for (const [path, item] of Object.entries(paths ?? {})) {
+    for (const [method, operation] of Object.entries(item)) {
+      const examples = OPERATION_EXAMPLES[`${method} ${path}`]
+      if (examples === undefined) continue
+      const body = operation.requestBody?.content
+      for (const [type, example] of Object.entries(examples.request ?? {})) {
+        if (body === undefined) continue
+        body[type] ??= { schema: { type: 'string', format: 'binary' } }
+        ;(body[type] as MediaObject).example = example
+      }
+      const ok = operation.responses?.['200']?.content ?? {}
+      for (const [type, example] of Object.entries(examples.answer)) {
+        const media = ok[type]
+        if (media !== undefined) media.example = example
+      }
+    }
+  }
+  return document
 }

@@ -1,8 +1,9 @@
 /**
- * An example request body and answer for every operation of the OpenAPI document, taken from a
- * real server's answers (ids, times and hashes as one run gave them). `test/e2e/
- * openapi-examples.test.ts` checks that every operation has them and that each is valid by its
- * operation's schema, so they cannot drift from what the routes take and give.
+ * An example request body and answer for the operations of the OpenAPI document, taken from a
+ * real server's answers (ids, times and hashes as one run gave them); the analytics and the Open
+ * Inference Protocol extensions carry theirs on their schemas. `test/e2e/
+ * openapi-examples.test.ts` checks that every operation has one or the other and that each is
+ * valid by its operation's schema, so they cannot drift from what the routes take and give.
  */
 
 const NS = 'ns_999b14abc4fa7b49ffd0'
@@ -101,6 +102,16 @@ const binaryInfer =
   '{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","parameters":{"binary_data_size":16}}],"parameters":{"binary_data_output":true}}<16 bytes: 1, 2, 3, 4 as little-endian FP32> (Inference-Header-Content-Length: 126)'
 const metrics =
   '# HELP berth_inference_requests_total Inference requests by outcome\n# TYPE berth_inference_requests_total counter\nberth_inference_requests_total{namespace="production",model="tiny-mlp",version="1.0.0",outcome="success"} 1\n'
+
+const READY = { name: 'tiny-mlp', ready: true }
+const OIP_METADATA = {
+  name: 'tiny-mlp',
+  versions: ['1.0.0'],
+  platform: 'onnxruntime_onnx',
+  model_id: 'tiny-mlp_1_0_0',
+  inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 4] }],
+  outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 3] }],
+}
 
 interface Examples {
   /** The request body's example, by content type. */
@@ -381,13 +392,8 @@ export const OPERATION_EXAMPLES: Readonly<Record<string, Examples>> = {
           namespace_id: NS,
           namespace: 'production',
           model_id: 'tiny-mlp_1_0_0',
-          state: 'deployed',
-          desired: 'deployed',
-          reason: 'ready',
-          since: AT,
-          message: null,
+          ...deployment,
           load_policy: 'eager',
-          replicas: 1,
           processes: [23559],
           resident_bytes: 92999680,
           charged_memory_bytes: 92999680,
@@ -400,58 +406,14 @@ export const OPERATION_EXAMPLES: Readonly<Record<string, Examples>> = {
   'get /v2/health/live': { answer: json({ live: true }) },
   'get /v2/health/ready': { answer: json({ ready: true }) },
   'get /v2': {
-    answer: json({ name: 'berth', version: '0.1.0', extensions: ['binary_tensor_data'] }),
+    answer: json({
+      name: 'berth',
+      version: '0.1.0',
+      extensions: ['binary_tensor_data', 'model_configuration', 'statistics', 'model_repository'],
+    }),
   },
-  'get /v2/models/{name}': { answer: json(oipMetadata()) },
-  'get /v2/models/{name}/versions/{version}': { answer: json(oipMetadata()) },
-  'get /v2/models/{name}/ready': { answer: json({ name: 'tiny-mlp', ready: true }) },
-  'get /v2/models/{name}/versions/{version}/ready': {
-    answer: json({ name: 'tiny-mlp', ready: true }),
-  },
-}
-
-function oipMetadata() {
-  return {
-    name: 'tiny-mlp',
-    versions: ['1.0.0'],
-    platform: 'onnxruntime_onnx',
-    model_id: 'tiny-mlp_1_0_0',
-    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 4] }],
-    outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 3] }],
-  }
-}
-
-interface MediaObject {
-  schema?: unknown
-  example?: unknown
-}
-interface OperationObject {
-  requestBody?: { content?: Record<string, MediaObject> }
-  responses?: Record<string, { content?: Record<string, MediaObject> }>
-}
-
-/**
- * Puts the examples into the document: each on its media type (`example`), and the binary
- * tensor extension's body beside the JSON one of the inference routes.
- */
-export function withOperationExamples<T>(document: T): T {
-  const paths = (document as { paths?: Record<string, Record<string, OperationObject>> }).paths
-  for (const [path, item] of Object.entries(paths ?? {})) {
-    for (const [method, operation] of Object.entries(item)) {
-      const examples = OPERATION_EXAMPLES[`${method} ${path}`]
-      if (examples === undefined) continue
-      const body = operation.requestBody?.content
-      for (const [type, example] of Object.entries(examples.request ?? {})) {
-        if (body === undefined) continue
-        body[type] ??= { schema: { type: 'string', format: 'binary' } }
-        ;(body[type] as MediaObject).example = example
-      }
-      const ok = operation.responses?.['200']?.content ?? {}
-      for (const [type, example] of Object.entries(examples.answer)) {
-        const media = ok[type]
-        if (media !== undefined) media.example = example
-      }
-    }
-  }
-  return document
+  'get /v2/models/{name}': { answer: json(OIP_METADATA) },
+  'get /v2/models/{name}/versions/{version}': { answer: json(OIP_METADATA) },
+  'get /v2/models/{name}/ready': { answer: json(READY) },
+  'get /v2/models/{name}/versions/{version}/ready': { answer: json(READY) },
 }

@@ -26,8 +26,7 @@ import type { UploadPipeline } from '../registry/upload-pipeline.js'
 import { authenticate } from './authentication.js'
 import { ConnectionGuard } from './connection-guard.js'
 import { answerFrameworkError, installErrorHandler } from './error-handler.js'
-import { tidyComponentSchemas } from './openapi-components.js'
-import { withOperationExamples } from './openapi-examples.js'
+import { tidyComponentSchemas, withOperationExamples } from './openapi-components.js'
 import { analyticsRoutes } from './routes/analytics.routes.js'
 import { inferenceRoutes, oipHealthRoutes, oipRoutes } from './routes/inference.routes.js'
 import { type MetricsAccess, metricsRoutes, orgMetricsRoutes } from './routes/metrics.routes.js'
@@ -51,6 +50,8 @@ export interface ServerOptions {
   readonly version: string
   /** Largest inference request body (JSON or binary tensors). */
   readonly maxInferBytes: number
+  /** Largest body of the routes whose body is all JSON (`/v1/inference`, `/v1/embeddings`). */
+  readonly maxInferJsonBytes: number
   /** How long a connection waits on its client (head, keep-alive, body). */
   readonly timeouts: HttpTimeouts
   /** Who may read `/metrics` on this server; `undefined`: it is served by a listener of its own. */
@@ -209,12 +210,12 @@ export async function buildServer(
       await v1.register(rawInferenceRoutes, {
         rawInference: new RawInference(services),
         inference: services.inference,
-        maxRequestBytes: options.maxInferBytes,
+        maxJsonBytes: Math.min(options.maxInferBytes, options.maxInferJsonBytes),
       })
       await v1.register(openAiRoutes, {
         embeddings: new OpenAiEmbeddings(services),
         inference: services.inference,
-        maxRequestBytes: options.maxInferBytes,
+        maxJsonBytes: Math.min(options.maxInferBytes, options.maxInferJsonBytes),
       })
       await v1.register(orgModelRoutes, { orgModels: services.orgModels })
       await v1.register(orgMetricsRoutes, {

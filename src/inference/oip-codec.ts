@@ -240,8 +240,11 @@ function dataInvalid(input: string, problem: string): BerthError {
   })
 }
 
-/** A tensor's elements as JSON text: numbers, or strings for `BYTES`. */
-function dataAsJson(t: WireTensor): string {
+/**
+ * A tensor's elements as JSON text: numbers (64-bit integers past 2^53 as exact decimal
+ * strings), or strings for `BYTES`. Throws `inference_failed` for `BYTES` that are not text.
+ */
+export function dataAsJson(t: WireTensor): string {
   if (isFixedDatatype(t.datatype)) return valuesAsJson(t.datatype, t.data)
   if (t.datatype === 'BYTES') {
     const strings = decodeStrings(t.data)

@@ -1,6 +1,6 @@
 import { BerthError } from '../errors/berth-error.js'
 import type { Signature, WireTensor } from '../tensors/tensor.js'
-import { decodeInferHeader, encodeInferResponse, type InferRequest } from './oip-codec.js'
+import { dataAsJson, decodeInferHeader, type InferRequest } from './oip-codec.js'
 import type { TaskParameters } from './task-requests.js'
 
 /**
@@ -8,12 +8,6 @@ import type { TaskParameters } from './task-requests.js'
  * for a task pipeline or as tensors for the model, its `parameters` as task parameters, and the
  * model's outputs back as the answer's `data`.
  */
-
-/** The answer's `data` for a tensor model: each output by name, as the Open Inference Protocol writes it. */
-export type TensorData = Record<
-  string,
-  { readonly datatype: string; readonly shape: readonly number[]; readonly data: unknown[] }
->
 
 /**
  * The texts of `{"text": str}` or `{"texts": [str]}`: `undefined` when the inputs hold neither
@@ -73,20 +67,16 @@ export function tensorRequest(
   return decodeInferHeader(header, Buffer.alloc(0))
 }
 
-/** The model's outputs as the answer's `data`: `{name: {datatype, shape, data}}`. */
-export function tensorData(outputs: readonly WireTensor[]): TensorData {
-  // The protocol's own writer, so values read back exactly as /v2 answers them.
-  const written = encodeInferResponse(
-    { modelName: '', modelVersion: '', id: undefined },
-    outputs,
-    new Set(),
+/**
+ * The model's outputs as the answer's `data`, JSON text: `{name: {datatype, shape, data}}`,
+ * written as `/v2` writes outputs (exact 64-bit integers), never parsed back.
+ */
+export function tensorDataJson(outputs: readonly WireTensor[]): string {
+  const entries = outputs.map(
+    (t) =>
+      `${JSON.stringify(t.name)}:{"datatype":${JSON.stringify(t.datatype)},"shape":${JSON.stringify(t.shape)},"data":${dataAsJson(t)}}`,
   )
-  const parsed = JSON.parse(written.body.toString('utf8')) as {
-    outputs: { name: string; datatype: string; shape: number[]; data: unknown[] }[]
-  }
-  return Object.fromEntries(
-    parsed.outputs.map(({ name, datatype, shape, data }) => [name, { datatype, shape, data }]),
-  )
+  return `{${entries.join(',')}}`
 }
 
 /**

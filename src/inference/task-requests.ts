@@ -10,12 +10,17 @@ import {
 } from '../domain/serving-plan.js'
 import { BerthError } from '../errors/berth-error.js'
 import type { WireTensor } from '../tensors/tensor.js'
-import { decodeStrings, encodeStrings } from '../tensors/tensor-data.js'
+import { decodeStrings, encodeStrings, int64Values } from '../tensors/tensor-data.js'
 import type { EncodedResponse } from './oip-codec.js'
 
 /** Most texts in one task request, and the longest text. */
 export const MAX_TASK_TEXTS = 256
 export const MAX_TEXT_CHARS = 100_000
+/**
+ * Most token ids in one request: a model reads a few hundred to a few thousand per text, and
+ * what is past its length is cut anyway.
+ */
+const MAX_TOKEN_IDS = MAX_TASK_TEXTS * 8192
 
 /**
  * A task request's texts, for a model with a task pipeline: strings, or rows of the model's
@@ -39,13 +44,13 @@ export function taskRequest(
     if (input.every((t) => typeof t === 'string' && t.length <= MAX_TEXT_CHARS)) {
       return { task, count: input.length, tensors: [textTensor(input as string[])] }
     }
-    if (input.every(isTokenRow)) {
+    if (input.every(isTokenRow) && totalIds(input as number[][]) <= MAX_TOKEN_IDS) {
       return { task, count: input.length, tensors: tokenTensors(input as number[][]) }
     }
   }
   throw new BerthError(
     'infer_request_invalid',
-    `the texts must be 1 to ${MAX_TASK_TEXTS} strings of at most ${MAX_TEXT_CHARS} characters, or as many arrays of 1 to ${MAX_TEXT_CHARS} token ids`,
+    `the texts must be 1 to ${MAX_TASK_TEXTS} strings of at most ${MAX_TEXT_CHARS} characters, or as many arrays of token ids (at least one each, ${MAX_TOKEN_IDS} in all)`,
   )
 }
 
@@ -56,12 +61,19 @@ export function textTensor(texts: readonly string[]): WireTensor {
 
 /** Token rows as the task pipeline's two inputs: the ids one row after another, and the lengths. */
 function tokenTensors(rows: readonly (readonly number[])[]): WireTensor[] {
-  const ids = BigInt64Array.from(rows.flat(), (id) => BigInt(id))
+  // Written straight into their typed arrays: no flattened copy, no BigInt per id held.
+  const ids = new BigInt64Array(totalIds(rows))
+  let at = 0
+  for (const row of rows) for (const id of row) ids[at++] = BigInt(id)
   const lengths = BigInt64Array.from(rows, (row) => BigInt(row.length))
   return [
     { name: TOKEN_IDS_INPUT, datatype: 'INT64', shape: [ids.length], data: bytes(ids) },
     { name: TOKEN_LENGTHS_INPUT, datatype: 'INT64', shape: [rows.length], data: bytes(lengths) },
   ]
+}
+
+function totalIds(rows: readonly (readonly number[])[]): number {
+  return rows.reduce((sum, row) => sum + row.length, 0)
 }
 
 function isTokenRow(row: unknown): boolean {
@@ -115,7 +127,10 @@ export function taskResult(
   parameters: TaskParameters = {},
 ): TaskResult {
   const byName = new Map(outputs.map((o) => [o.name, o]))
-  const tokens = Array.from(int64s(byName.get(TOKEN_COUNTS_OUTPUT)), Number)
+  const tokens = Array.from(
+    int64Values(byName.get(TOKEN_COUNTS_OUTPUT) ?? { datatype: 'INT64', data: new Uint8Array() }),
+    Number,
+  )
   const cut = byName.get(TRUNCATED_OUTPUT)?.data ?? new Uint8Array()
   if (parameters.truncate === false && cut.some((flag) => flag !== 0)) {
     const index = cut.findIndex((flag) => flag !== 0)
@@ -178,12 +193,6 @@ function rows(tensor: WireTensor | undefined, count: number, width: number): num
   return Array.from({ length: count }, (_, r) =>
     Array.from(values.subarray(r * width, (r + 1) * width)),
   )
-}
-
-function int64s(tensor: WireTensor | undefined): BigInt64Array {
-  if (tensor === undefined || tensor.datatype !== 'INT64') return new BigInt64Array()
-  const copy = Uint8Array.prototype.slice.call(tensor.data)
-  return new BigInt64Array(copy.buffer, 0, copy.byteLength / 8)
 }
 
 /** The row scaled to length 1 (a zero row stays zero). */

@@ -34,6 +34,9 @@ const FIELDS = {
 
 type Field = keyof typeof FIELDS
 
+/** Most values of one `$in` or `$nin`: each namespace is then one set lookup. */
+const MAX_LIST_VALUES = 1000
+
 /** Longest `$regex` accepted: the names it runs on are short, and so must the patterns be. */
 const MAX_PATTERN_LENGTH = 256
 
@@ -93,8 +96,11 @@ function filterTest(
         return (n) => !same(value)(n)
       case '$in':
       case '$nin': {
-        if (!Array.isArray(value)) throw invalid(`${op} of "${field}" must be an array`)
-        const any = (n: Namespace) => value.some((v) => same(v)(n))
+        if (!Array.isArray(value) || value.length > MAX_LIST_VALUES) {
+          throw invalid(`${op} of "${field}" must be an array of at most ${MAX_LIST_VALUES} values`)
+        }
+        const wanted = new Set(value.filter((v) => typeof v === 'string').map(fold))
+        const any = (n: Namespace) => wanted.has(fold(read(n) ?? ''))
         return op === '$in' ? any : (n) => !any(n)
       }
       case '$regex': {
@@ -134,8 +140,10 @@ function sortOf(sort: Readonly<Record<string, unknown>> | null | undefined): {
   if (sort == null) return { field: 'created_at', descending: false }
   const field = sort.field ?? 'created_at'
   const direction = sort.direction ?? 'asc'
-  if (typeof field !== 'string' || !Object.hasOwn(FIELDS, field)) {
-    throw invalid(`cannot sort on "${String(field)}": use ${Object.keys(FIELDS).join(', ')}`)
+  // Only a string is ever printed: String() of a deeply nested array overflows the stack.
+  if (typeof field !== 'string') throw invalid('sort.field must be a string')
+  if (!Object.hasOwn(FIELDS, field)) {
+    throw invalid(`cannot sort on "${field}": use ${Object.keys(FIELDS).join(', ')}`)
   }
   if (direction !== 'asc' && direction !== 'desc') {
     throw invalid('sort.direction must be "asc" or "desc"')

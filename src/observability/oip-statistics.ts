@@ -56,6 +56,12 @@ export interface StatsModel {
 /** Batch sizes remembered per model: a client choosing a new row count each time adds none past it. */
 const MAX_BATCH_SIZES = 1024
 
+/**
+ * Models whose statistics are kept: past it the one counted longest ago is dropped (deleted
+ * models are never counted again; a model still served starts again from zero).
+ */
+const MAX_MODELS = 4096
+
 class Counter {
   count = 0
   ns = 0
@@ -85,10 +91,15 @@ const ZERO: StatDuration = { count: 0, ns: 0 }
 export class OipStatistics {
   readonly #models = new Map<string, Counters>()
   readonly #now: () => number
+  readonly #maxModels: number
 
-  /** `now`: the wall clock, in milliseconds since the epoch. */
-  constructor(now: () => number = Date.now) {
+  /**
+   * `now`: the wall clock, in milliseconds since the epoch; `maxModels`: how many models' statistics are
+   * kept at most.
+   */
+  constructor(now: () => number = Date.now, maxModels = MAX_MODELS) {
     this.#now = now
+    this.#maxModels = maxModels
   }
 
   /** A request ended: answered (`ok`) or not, after `ms` in the server. */
@@ -153,10 +164,14 @@ export class OipStatistics {
 
   #counters(model: StatsModel): Counters {
     const key = keyOf(model)
-    let counters = this.#models.get(key)
-    if (counters === undefined) {
-      counters = new Counters()
-      this.#models.set(key, counters)
+    const counters = this.#models.get(key) ?? new Counters()
+    // Most recently counted last: a deleted model (its key never counted again) is the first to
+    // go once more models than `maxModels` have been counted, so memory stays bounded.
+    this.#models.delete(key)
+    this.#models.set(key, counters)
+    if (this.#models.size > this.#maxModels) {
+      const oldest = this.#models.keys().next().value
+      if (oldest !== undefined) this.#models.delete(oldest)
     }
     return counters
   }

@@ -3,9 +3,8 @@ import type { Principal } from '../domain/organization.js'
 import { BerthError } from '../errors/berth-error.js'
 import type { InferenceService } from '../inference/inference-service.js'
 import {
-  type TensorData,
   taskParametersOf,
-  tensorData,
+  tensorDataJson,
   tensorRequest,
   textsOf,
 } from '../inference/raw-inputs.js'
@@ -22,14 +21,27 @@ export interface RawInferenceRequest {
   readonly parameters?: Readonly<Record<string, unknown>> | null | undefined
 }
 
-/** Mixpeek's raw inference response. */
+/**
+ * Mixpeek's raw inference response, its `data` already JSON text (tensors are written as `/v2`
+ * writes them, so 64-bit integers stay exact): `rawInferenceJson` makes the body.
+ */
 export interface RawInferenceAnswer {
-  readonly data: unknown
-  readonly provider: 'berth'
+  readonly dataJson: string
   readonly model: string
-  readonly latency_ms: number
-  readonly cached: false
-  readonly tokens_used: { readonly prompt: number; readonly total: number } | null
+  readonly latencyMs: number
+  readonly tokensUsed: { readonly prompt: number; readonly total: number } | null
+}
+
+/** The answer as Mixpeek's `RawInferenceResponse`, JSON text. */
+export function rawInferenceJson(answer: RawInferenceAnswer): string {
+  const rest = JSON.stringify({
+    provider: 'berth',
+    model: answer.model,
+    latency_ms: answer.latencyMs,
+    cached: false,
+    tokens_used: answer.tokensUsed,
+  })
+  return `{"data":${answer.dataJson},${rest.slice(1)}`
 }
 
 /** `mixpeek://{name}@{version}/{output}`; the version may carry a leading `v`. */
@@ -65,30 +77,28 @@ export class RawInference {
     const started = performance.now()
     const { model, output } = await this.#target(principal, namespaceRef, request)
     const text = textsOf(request.inputs)
-    let data: unknown
-    let tokens: RawInferenceAnswer['tokens_used'] = null
+    let dataJson: string
+    let tokensUsed: RawInferenceAnswer['tokensUsed'] = null
     if (text !== undefined) {
       const parameters = taskParametersOf(request.parameters)
       const result = await this.#inference.inferTexts(model, text.texts, parameters)
       const rows = taskRows(result)
-      data = text.single ? rows[0] : rows
+      dataJson = JSON.stringify(text.single ? rows[0] : rows)
       const prompt = result.tokens.reduce((sum, n) => sum + n, 0)
-      tokens = { prompt, total: prompt }
+      tokensUsed = { prompt, total: prompt }
     } else {
       const signature = this.#inference.signatureOf(model)
       const outputs = await this.#inference.infer(
         model,
         tensorRequest(signature, request.inputs, output),
       )
-      data = tensorData(outputs) satisfies TensorData
+      dataJson = tensorDataJson(outputs)
     }
     return {
-      data,
-      provider: 'berth',
+      dataJson,
       model: model.modelId,
-      latency_ms: Math.round((performance.now() - started) * 1000) / 1000,
-      cached: false,
-      tokens_used: tokens,
+      latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
+      tokensUsed,
     }
   }
 

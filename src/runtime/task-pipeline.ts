@@ -11,7 +11,7 @@ import {
 } from '../domain/serving-plan.js'
 import { BerthError } from '../errors/berth-error.js'
 import type { WireTensor } from '../tensors/tensor.js'
-import { decodeStrings, encodeStrings } from '../tensors/tensor-data.js'
+import { decodeStrings, encodeStrings, int64Values } from '../tensors/tensor-data.js'
 import type { LoadedModel } from './model-runtime.js'
 
 /** Largest tokenizer file read. */
@@ -50,6 +50,11 @@ export async function withTask(base: LoadedModel, task: TaskSpec): Promise<Loade
     )
   }
   const labels = task.kind === 'classification' ? labelsOf(config) : []
+  // Token ids from a client are checked against it: the embedding table has no row past it.
+  const vocabSize =
+    typeof config.vocab_size === 'number' && config.vocab_size > 0
+      ? config.vocab_size
+      : (tokenizer.model?.vocab.length ?? Number.POSITIVE_INFINITY)
 
   /** Token ids (and type ids) per text, as the tokenizer or the client gave them. */
   const run = async (
@@ -129,7 +134,7 @@ export async function withTask(base: LoadedModel, task: TaskSpec): Promise<Loade
     infer: async (inputs, outputs) => {
       const [first, second] = inputs
       if (inputs.length === 2 && first?.name === TOKEN_IDS_INPUT) {
-        return run(tokenRows(first, second))
+        return run(tokenRows(first, second, vocabSize))
       }
       if (inputs.length !== 1 || first?.name !== TEXT_INPUT) return base.infer(inputs, outputs)
       const texts = first.datatype === 'BYTES' ? decodeStrings(first.data) : undefined
@@ -149,14 +154,21 @@ export async function withTask(base: LoadedModel, task: TaskSpec): Promise<Loade
 /**
  * The rows of a token request: `TOKEN_IDS_INPUT` holds every row's ids one after another,
  * `TOKEN_LENGTHS_INPUT` each row's length (both INT64). Throws `inference_failed` when they do
- * not add up.
+ * not add up, or for an id outside the vocabulary.
  */
-function tokenRows(ids: WireTensor, lengths: WireTensor | undefined) {
-  const flat = int64s(ids)
-  const counts = lengths?.name === TOKEN_LENGTHS_INPUT ? int64s(lengths) : undefined
+function tokenRows(ids: WireTensor, lengths: WireTensor | undefined, vocabSize: number) {
+  const flat = int64Values(ids)
+  const counts = lengths?.name === TOKEN_LENGTHS_INPUT ? int64Values(lengths) : undefined
   const total = counts?.reduce((sum, n) => sum + n, 0n)
   if (counts === undefined || counts.some((n) => n < 0n) || total !== BigInt(flat.length)) {
     throw new BerthError('inference_failed', 'the token rows are not well framed')
+  }
+  const past = flat.find((id) => id < 0n || Number(id) >= vocabSize)
+  if (past !== undefined) {
+    throw new BerthError(
+      'inference_failed',
+      `token id ${past} is outside the model's vocabulary of ${vocabSize} ids`,
+    )
   }
   let at = 0
   return Array.from(counts, (count) => {
@@ -164,12 +176,6 @@ function tokenRows(ids: WireTensor, lengths: WireTensor | undefined) {
     at += Number(count)
     return { ids: row, types: row.map(() => 0) }
   })
-}
-
-function int64s(tensor: WireTensor): BigInt64Array {
-  if (tensor.datatype !== 'INT64') return new BigInt64Array()
-  const copy = Uint8Array.prototype.slice.call(tensor.data)
-  return new BigInt64Array(copy.buffer, 0, copy.byteLength / 8)
 }
 
 function truncate(ids: readonly number[], types: readonly number[], max: number) {

@@ -280,3 +280,16 @@ export function isFramed(data: Uint8Array, count: number): boolean {
   }
   return at === data.byteLength
 }
+
+/**
+ * An INT64 tensor's values, from an aligned copy of its bytes (a view may start anywhere); none
+ * for another datatype.
+ */
+export function int64Values(tensor: {
+  readonly datatype: string
+  readonly data: Uint8Array
+}): BigInt64Array {
+  if (tensor.datatype !== 'INT64') return new BigInt64Array()
+  const copy = Uint8Array.prototype.slice.call(tensor.data)
+  return new BigInt64Array(copy.buffer, 0, Math.floor(copy.byteLength / 8))
+}

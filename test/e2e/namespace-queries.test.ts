@@ -105,6 +105,19 @@ describe('namespace queries and updates', () => {
       assert.equal(res.json().error.code, 'namespace_query_invalid')
     }
     assert.equal((await list({}, '?limit=0')).statusCode, 422)
+    const many = await list({ filters: { namespace_name: { $in: Array(1001).fill('x') } } })
+    assert.equal(many.statusCode, 400)
+    assert.equal(many.json().error.code, 'namespace_query_invalid')
+    // A sort field nested 100,000 deep is refused, not printed (String() of it overflows).
+    const deep = await t.request({
+      method: 'POST',
+      url: '/v1/namespaces/list',
+      key: BOOTSTRAP_KEY,
+      body: `{"sort": {"field": ${'['.repeat(100_000)}${']'.repeat(100_000)}}}`,
+      headers: { 'content-type': 'application/json' },
+    })
+    assert.equal(deep.statusCode, 400, deep.body)
+    assert.equal(deep.json().error.code, 'namespace_query_invalid')
     // A pattern that takes a backtracking engine exponential time answers at once.
     const evil = await list({ filters: { namespace_name: { $regex: '^(a+)+$' } } })
     assert.equal(evil.statusCode, 200)

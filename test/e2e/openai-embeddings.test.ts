@@ -120,6 +120,13 @@ describe('POST /v1/embeddings (OpenAI-compatible)', () => {
       client.embeddings.create({ model: 'classifier_1_0_0', input: 'x' }),
       (err) => err instanceof OpenAI.BadRequestError && err.code === 'task_not_supported',
     )
+    await assert.rejects(
+      client.embeddings.create({ model: 'embedder_1_0_0', input: [[2, 10_000, 3]] }),
+      (err) =>
+        err instanceof OpenAI.BadRequestError &&
+        err.code === 'inference_failed' &&
+        /outside the model's vocabulary of 64/.test(err.message),
+    )
     const stranger = new OpenAI({ apiKey: 'sk_wrong', baseURL: client.baseURL, maxRetries: 0 })
     await assert.rejects(
       stranger.embeddings.create({ model: 'embedder_1_0_0', input: 'x' }),

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { Tokenizer } from '@huggingface/tokenizers'
-import { mlpModel, tokenClassifierModel, tokenEncoderModel } from '../fixtures/onnx-models.js'
+import {
+  mlpModel,
+  multiModel,
+  tokenClassifierModel,
+  tokenEncoderModel,
+} from '../fixtures/onnx-models.js'
 import {
   DIMS,
   MAX_POSITIONS,
@@ -53,6 +58,7 @@ describe('POST /v1/inference', () => {
         }),
       ],
       [{ name: 'mlp', model_format: 'onnx' }, { 'model.onnx': mlpModel(4, 8, 2, 1) }],
+      [{ name: 'multi', model_format: 'onnx' }, { 'model.onnx': multiModel() }],
       [
         { name: 'lazy', model_format: 'onnx', deploy: 'false' },
         { 'model.onnx': mlpModel(4, 8, 2, 3) },
@@ -191,6 +197,43 @@ describe('POST /v1/inference', () => {
 
     const ragged = await inference({ inference_name: 'mlp_1_0_0', inputs: { x: [[1, 2], [3]] } })
     assert.equal(ragged.statusCode, 400, ragged.body)
+  })
+
+  it('answers 64-bit integers exactly, as /v2 writes them', async () => {
+    const res = await inference({
+      inference_name: 'multi_1_0_0',
+      inputs: {
+        x: { shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] },
+        k: { shape: [], datatype: 'INT64', data: ['9007199254740994'] },
+        m: { shape: [2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] },
+      },
+    })
+    assert.equal(res.statusCode, 200, res.body)
+    assert.match(res.body, /"k1":\{"datatype":"INT64","shape":\[\],"data":\[9007199254740995\]\}/)
+  })
+
+  it('holds a JSON body to the JSON bound whatever its headers claim', async () => {
+    const big = JSON.stringify({
+      inference_name: 'mlp_1_0_0',
+      inputs: { data: [[1, 2, 3, 4]] },
+      padding: 'x'.repeat(17 * 1024 ** 2),
+    })
+    for (const url of ['/v1/inference', '/v1/embeddings']) {
+      const res = await t.request({
+        method: 'POST',
+        url,
+        key: BOOTSTRAP_KEY,
+        body: big,
+        headers: {
+          'content-type': 'application/json',
+          'x-namespace': ns,
+          // The binary extension's header says nothing of a body that is all JSON.
+          'inference-header-content-length': '0',
+        },
+      })
+      assert.equal(res.statusCode, 413, `${url}: ${res.body.slice(0, 200)}`)
+      assert.match(res.body, /request_body_too_large/)
+    }
   })
 
   it('loads an on-demand model for its first request', async () => {

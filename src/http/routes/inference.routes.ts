@@ -89,6 +89,24 @@ export function reserveBody(
   }
 }
 
+/**
+ * `reserveBody` for a route whose body is all JSON, whatever its headers say: the whole declared
+ * length (`maxJsonBytes` when it declares none, the body then cut there) is held as JSON.
+ */
+export function reserveJsonBody(
+  inference: InferenceService,
+  maxJsonBytes: number,
+): preParsingAsyncHookHandler {
+  return async (request, reply, payload) => {
+    const declared = Number(request.headers['content-length'])
+    const known = Number.isSafeInteger(declared) && declared >= 0
+    const bytes = known ? declared : maxJsonBytes
+    const release = inference.reserveBody({ bytes, jsonBytes: bytes })
+    finished(reply.raw, () => release())
+    return payload
+  }
+}
+
 async function answerInfer(
   request: FastifyRequest,
   reply: FastifyReply,

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import type { InferenceService } from '../../inference/inference-service.js'
 import type { OpenAiEmbeddings } from '../../registry/openai-embeddings.js'
 import { principalOf } from '../authentication.js'
+import { optionalNamespaceOf } from '../namespace-header.js'
 import { installOpenAiErrorHandler } from '../openai-errors.js'
 import { BEARER_AUTH } from '../schemas/common.schemas.js'
 import {
@@ -9,12 +10,13 @@ import {
   EmbeddingsResponseSchema,
   OpenAiErrorSchema,
 } from '../schemas/openai.schemas.js'
-import { reserveBody } from './inference.routes.js'
+import { reserveJsonBody } from './inference.routes.js'
 
 export interface OpenAiRoutesOptions {
   readonly embeddings: OpenAiEmbeddings
   readonly inference: InferenceService
-  readonly maxRequestBytes: number
+  /** Largest body: it is all JSON, read on the event loop. */
+  readonly maxJsonBytes: number
 }
 
 /**
@@ -23,7 +25,7 @@ export interface OpenAiRoutesOptions {
  */
 export const openAiRoutes: FastifyPluginAsyncZod<OpenAiRoutesOptions> = async (
   app,
-  { embeddings, inference, maxRequestBytes },
+  { embeddings, inference, maxJsonBytes },
 ) => {
   installOpenAiErrorHandler(app)
   const errors = Object.fromEntries(
@@ -32,8 +34,8 @@ export const openAiRoutes: FastifyPluginAsyncZod<OpenAiRoutesOptions> = async (
   app.post(
     '/embeddings',
     {
-      bodyLimit: maxRequestBytes,
-      preParsing: reserveBody(inference, maxRequestBytes),
+      bodyLimit: maxJsonBytes,
+      preParsing: reserveJsonBody(inference, maxJsonBytes),
       schema: {
         tags: ['OpenAI'],
         summary: 'Create embeddings (OpenAI-compatible)',
@@ -44,11 +46,7 @@ export const openAiRoutes: FastifyPluginAsyncZod<OpenAiRoutesOptions> = async (
         response: { 200: EmbeddingsResponseSchema, ...errors },
       },
     },
-    async (request) => {
-      const header = request.headers['x-namespace']
-      const namespace =
-        typeof header === 'string' && header.trim() !== '' ? header.trim() : undefined
-      return embeddings.create(principalOf(request), namespace, request.body)
-    },
+    async (request) =>
+      embeddings.create(principalOf(request), optionalNamespaceOf(request), request.body),
   )
 }

@@ -144,7 +144,9 @@ export const orgModelRoutes: FastifyPluginAsyncZod<OrgModelRoutesOptions> = asyn
           description: m.description,
           framework: m.framework,
           task_type: m.taskType,
-          deployed: enabled.has(m.uploadId),
+          deployed: (enabled.get(m.uploadId) ?? []).some(
+            (c) => c.deployment.status.state === 'deployed',
+          ),
           validation_status: m.validationStatus,
           created_at: m.createdAt,
           updated_at: m.updatedAt,

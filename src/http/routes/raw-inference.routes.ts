@@ -1,6 +1,7 @@
+import type { FastifyReply } from 'fastify'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import type { InferenceService } from '../../inference/inference-service.js'
-import type { RawInference } from '../../registry/raw-inference.js'
+import { type RawInference, rawInferenceJson } from '../../registry/raw-inference.js'
 import { principalOf } from '../authentication.js'
 import { namespaceOf } from '../namespace-header.js'
 import { BEARER_AUTH, errorResponses } from '../schemas/common.schemas.js'
@@ -8,24 +9,25 @@ import {
   RawInferenceRequestSchema,
   RawInferenceResponseSchema,
 } from '../schemas/raw-inference.schemas.js'
-import { reserveBody } from './inference.routes.js'
+import { reserveJsonBody } from './inference.routes.js'
 
 export interface RawInferenceRoutesOptions {
   readonly rawInference: RawInference
   readonly inference: InferenceService
-  readonly maxRequestBytes: number
+  /** Largest body: it is all JSON, read on the event loop. */
+  readonly maxJsonBytes: number
 }
 
 /** `POST /v1/inference`: Mixpeek's raw inference, on the models of the X-Namespace namespace. */
 export const rawInferenceRoutes: FastifyPluginAsyncZod<RawInferenceRoutesOptions> = async (
   app,
-  { rawInference, inference, maxRequestBytes },
+  { rawInference, inference, maxJsonBytes },
 ) => {
   app.post(
     '/inference',
     {
-      bodyLimit: maxRequestBytes,
-      preParsing: reserveBody(inference, maxRequestBytes),
+      bodyLimit: maxJsonBytes,
+      preParsing: reserveJsonBody(inference, maxJsonBytes),
       schema: {
         tags: ['Inference'],
         summary: 'Run a model by inference_name or feature_uri (Mixpeek raw inference)',
@@ -39,6 +41,14 @@ export const rawInferenceRoutes: FastifyPluginAsyncZod<RawInferenceRoutesOptions
         },
       },
     },
-    async (request) => rawInference.run(principalOf(request), namespaceOf(request), request.body),
+    async (request, reply) => {
+      const answer = await rawInference.run(
+        principalOf(request),
+        namespaceOf(request),
+        request.body,
+      )
+      // Sent as written: tensors' 64-bit integers exact, the data never serialized twice.
+      return (reply as FastifyReply).type('application/json').send(rawInferenceJson(answer))
+    },
   )
 }

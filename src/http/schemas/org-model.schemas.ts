@@ -97,7 +97,7 @@ export const OrgModelListItemSchema = z.object({
   description: z.string().nullable(),
   framework: z.string().nullable(),
   task_type: z.string().nullable(),
-  deployed: z.boolean().describe('berth: whether the org model is enabled in any namespace'),
+  deployed: z.boolean().describe('whether a namespace that enables it has it deployed'),
   validation_status: VALIDATION_STATUS,
   created_at: z.string(),
   updated_at: z.string(),
@@ -125,7 +125,7 @@ export const OrgModelDetailResponseSchema = z.object({
     validation_errors: z.array(z.string()),
     framework: z.string().nullable(),
     task_type: z.string().nullable(),
-    deployed: z.boolean().describe('whether the org model is enabled in any namespace'),
+    deployed: z.boolean().describe('whether a namespace that enables it has it deployed'),
     deployment_info: z.object({
       deployed_at: z
         .string()

@@ -4,8 +4,8 @@ import { manifestView, signatureSchemas } from './model-view.js'
 
 /**
  * An org model as `GET /v1/models/{model_id}` shows it (Mixpeek's `OrgModelDocument` + berth's),
- * with the namespace models that enable it: `deployed` when any does, `deployed_at` the first
- * of their deployments.
+ * with the namespace models that enable it: `deployed` when one of them is deployed (Mixpeek:
+ * "deployed to any namespace"), `deployed_at` the first of their deployments.
  */
 export function orgModelView(model: OrgModel, copies: readonly Model[]) {
   const deployedAt = copies
@@ -26,7 +26,7 @@ export function orgModelView(model: OrgModel, copies: readonly Model[]) {
     validation_errors: [...model.validationErrors],
     framework: model.framework,
     task_type: model.taskType,
-    deployed: copies.length > 0,
+    deployed: copies.some((c) => c.deployment.status.state === 'deployed'),
     deployment_info: { deployed_at: deployedAt ?? null },
     ...signatureSchemas(model.manifest),
     enabled_in: copies.map((c) => c.namespaceId),
