@@ -45,12 +45,20 @@ export function tensorRequest(
   const tensors = entries.map(([key, value]) => {
     const name = entries.length === 1 && Array.isArray(value) && only ? only.name : key
     if (Array.isArray(value)) {
-      const spec = signature?.inputs.find((t) => t.name === name)
+      if (signature === undefined) {
+        // A converted model tells its signature once a runner has loaded it.
+        throw new BerthError(
+          'infer_request_invalid',
+          `input "${name}" is a plain array, but this model's inputs are not known until it is loaded: send {"shape", "datatype", "data"}, or deploy it first`,
+          { details: { input: name } },
+        )
+      }
+      const spec = signature.inputs.find((t) => t.name === name)
       if (spec === undefined) {
         throw new BerthError(
           'input_unknown',
           `input "${name}" is a plain array, but the model declares no input of that name to take its datatype from; send {"shape", "datatype", "data"}`,
-          { details: { input: name, expected: (signature?.inputs ?? []).map((t) => t.name) } },
+          { details: { input: name, expected: signature.inputs.map((t) => t.name) } },
         )
       }
       return { name, datatype: spec.datatype, shape: shapeOf(value), data: value }
