@@ -26,7 +26,7 @@ DTYPES = {
 NAMES = {v: k for k, v in DTYPES.items()}
 
 # RUNNER_PROTOCOL_VERSION in src/runtime/worker-protocol.ts: berth refuses any other.
-PROTOCOL = 2
+PROTOCOL = 3
 
 channel = os.fdopen(3, 'r+b', buffering=0)
 # One module per slot berth names (torch models keep a process of their own, so one slot in use).

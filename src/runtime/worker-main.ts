@@ -3,6 +3,7 @@ import { BerthError, isBerthError } from '../errors/berth-error.js'
 import { EncoderModelRuntime } from './encoder/encoder-model-runtime.js'
 import type { LoadedModel, ModelRuntime } from './model-runtime.js'
 import { OnnxModelRuntime } from './onnx/onnx-model-runtime.js'
+import { acceptBerth, formatRunnerAddress, parseRunnerAddress } from './runner-listener.js'
 import { withTask } from './task-pipeline.js'
 import { WeightsModelRuntime } from './weights/weights-model-runtime.js'
 import {
@@ -16,10 +17,12 @@ import {
   writeFrame,
 } from './worker-protocol.js'
 
-// The entry point of a runner process. It speaks the runner protocol on fd 3, holds one model
-// per slot berth names (several models of one organization may share the process), runs one
-// request at a time (a ping is answered at once, ahead of them), and exits when berth closes the
-// channel (or dies).
+// The entry point of a runner process. It speaks the runner protocol on fd 3, or, given
+// BERTH_RUNNER_LISTEN (`tcp:HOST:PORT` or `unix:/path`) and BERTH_RUNNER_TOKEN, on the first
+// connection there that says `hello` with that token (a runner in a container or on another
+// machine). It holds one model per slot berth names (several models of one organization may share
+// the process), runs one request at a time (a ping is answered at once, ahead of them), and exits
+// when berth closes the channel (or dies).
 
 const MAX_FRAME_BYTES = 2 ** 32 - 1
 
@@ -36,16 +39,34 @@ if (makeRuntime === undefined) {
   process.exit(2)
 }
 const runtime = makeRuntime()
-const channel = new Socket({ fd: 3, readable: true, writable: true })
+const channel = await openChannel()
 const decoder = new FrameDecoder(isToWorker, MAX_FRAME_BYTES)
 const models = new Map<number, LoadedModel>()
 let queue: Promise<void> = Promise.resolve()
+
+/** fd 3 of a runner berth spawned, or berth's connection to the address it listens on. */
+async function openChannel(): Promise<Socket> {
+  const listen = process.env.BERTH_RUNNER_LISTEN
+  if (listen === undefined) return new Socket({ fd: 3, readable: true, writable: true })
+  const address = parseRunnerAddress(listen)
+  const token = process.env.BERTH_RUNNER_TOKEN ?? ''
+  if (address === undefined || token === '') {
+    process.stderr.write(
+      'runner: BERTH_RUNNER_LISTEN must be tcp:HOST:PORT or unix:/path, with BERTH_RUNNER_TOKEN\n',
+    )
+    return process.exit(2)
+  }
+  return acceptBerth(address, token, (bound) => {
+    // Said on stdout, where berth reads a runner's lines: the port a `:0` address was given.
+    process.stdout.write(`runner: listening on ${formatRunnerAddress(bound)}\n`)
+  })
+}
 
 function send(message: FromWorker): void {
   writeFrame(channel, message)
 }
 
-async function handle(message: Exclude<ToWorker, { type: 'ping' }>): Promise<FromWorker> {
+async function handle(message: Exclude<ToWorker, { type: 'ping' | 'hello' }>): Promise<FromWorker> {
   switch (message.type) {
     case 'load': {
       await unload(message.slot)
@@ -96,6 +117,8 @@ channel.on('data', (chunk: Buffer) => {
       send({ type: 'pong', id: message.id })
       continue
     }
+    // The connection is berth's already: a hello now says nothing.
+    if (message.type === 'hello') continue
     queue = queue.then(async () => {
       try {
         send(await handle(message))

@@ -24,6 +24,10 @@ import {
  *
  * One runner process may hold several models, each in a numbered `slot` that `load`, `infer`
  * and `unload` name: loading into a slot replaces what it held, unloading frees that model only.
+ *
+ * The channel is fd 3 of a runner process berth spawned, or a socket (TCP or Unix) a runner
+ * listens on, in a container or on another machine: there berth's first frame is `hello` with the
+ * token the runner was started with, and the runner sends `started` only after a right one.
  */
 
 /**
@@ -31,7 +35,10 @@ import {
  * speaks another (or none): raise it whenever a message changes meaning, in every runner
  * (`worker-main.ts`, `python/torch_worker.py`).
  */
-export const RUNNER_PROTOCOL_VERSION = 2
+export const RUNNER_PROTOCOL_VERSION = 3
+
+/** Longest runner token a `hello` may carry (berth's are 64 hex digits). */
+export const MAX_TOKEN_LENGTH = 256
 
 /**
  * The error codes a runner may send: what loading or running a model can go wrong with, and
@@ -93,6 +100,8 @@ export type ToWorker =
   | { readonly type: 'unload'; readonly id: number; readonly slot: number }
   /** Liveness, sent only while no request is outstanding: answer `pong` at once. */
   | { readonly type: 'ping'; readonly id: number }
+  /** Over a socket, berth's first frame: the token the runner was started with. */
+  | { readonly type: 'hello'; readonly id: number; readonly token: string }
 
 export type FromWorker =
   | { readonly type: 'started'; readonly protocol: number; readonly pid: number }
@@ -344,6 +353,8 @@ export function isToWorker(value: unknown): value is ToWorker {
       return isSlot(value.slot)
     case 'ping':
       return true
+    case 'hello':
+      return typeof value.token === 'string' && value.token.length <= MAX_TOKEN_LENGTH
     default:
       return false
   }

@@ -52,6 +52,51 @@ export interface WorkerExit {
   readonly signal: NodeJS.Signals | null
 }
 
+/**
+ * Where a runner runs: a child process here, or a container. The protocol client asks it to stop
+ * and learns from it when the runner has ended.
+ */
+export interface RunnerHost {
+  readonly pid: number | undefined
+  /** Whether the runner has not ended yet. */
+  readonly running: boolean
+  /** Resolves once the runner has ended, however it ended. */
+  readonly exited: Promise<WorkerExit>
+  /** Asks the runner to stop (SIGTERM, `docker stop`). */
+  terminate(): void
+  /** Ends it at once (SIGKILL). */
+  kill(): void
+}
+
+/** A runner child process of this server. */
+class ProcessHost implements RunnerHost {
+  readonly #child: ChildProcess
+  readonly exited: Promise<WorkerExit>
+
+  constructor(child: ChildProcess) {
+    this.#child = child
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal }))
+    })
+  }
+
+  get pid(): number | undefined {
+    return this.#child.pid
+  }
+
+  get running(): boolean {
+    return this.#child.exitCode === null && this.#child.signalCode === null
+  }
+
+  terminate(): void {
+    this.#child.kill('SIGTERM')
+  }
+
+  kill(): void {
+    this.#child.kill('SIGKILL')
+  }
+}
+
 interface Pending {
   readonly resolve: (message: FromWorker) => void
   readonly reject: (err: BerthError) => void
@@ -66,7 +111,7 @@ interface Pending {
  * `runner_*` errors and ends the process; it never throws into the caller's event loop.
  */
 export class WorkerProcess {
-  readonly #child: ChildProcess
+  readonly #host: RunnerHost
   readonly #channel: Duplex
   readonly #options: WorkerProcessOptions
   readonly #pending = new Map<number, Pending>()
@@ -81,26 +126,24 @@ export class WorkerProcess {
   /** Resolves when the process has exited, however it ended. */
   readonly exited: Promise<WorkerExit>
 
-  private constructor(child: ChildProcess, channel: Duplex, options: WorkerProcessOptions) {
-    this.#child = child
+  private constructor(host: RunnerHost, channel: Duplex, options: WorkerProcessOptions) {
+    this.#host = host
     this.#channel = channel
     this.#options = options
-    this.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        this.#stopPinging()
-        this.#fail(
-          this.#failure ??
-            new BerthError('runner_crashed', 'the runner process exited', {
-              details: { exit_code: code, signal },
-            }),
-        )
-        resolve({ code, signal })
-      })
+    this.exited = host.exited.then((exit) => {
+      this.#stopPinging()
+      this.#fail(
+        this.#failure ??
+          new BerthError('runner_crashed', 'the runner process exited', {
+            details: { exit_code: exit.code, signal: exit.signal },
+          }),
+      )
+      return exit
     })
   }
 
-  /** Spawns the runner and waits for its `started` handshake. */
-  static async start(options: WorkerProcessOptions): Promise<WorkerProcess> {
+  /** Spawns the runner and waits for its `started` handshake (the channel: its fd 3). */
+  static start(options: WorkerProcessOptions): Promise<WorkerProcess> {
     const child = spawn(
       options.executable ?? process.execPath,
       [...(options.execArgv ?? []), options.entry, ...(options.args ?? [])],
@@ -110,14 +153,36 @@ export class WorkerProcess {
         env: { ...options.env },
       },
     )
-    const channel = child.stdio[3] as Duplex
     for (const stream of [child.stdout, child.stderr]) {
       stream?.setEncoding('utf8')
       stream?.on('data', (text: string) => {
         for (const line of text.split('\n')) if (line !== '') options.log?.(line)
       })
     }
-    const worker = new WorkerProcess(child, channel, options)
+    return WorkerProcess.#begin(
+      new WorkerProcess(new ProcessHost(child), child.stdio[3] as Duplex, options),
+    )
+  }
+
+  /**
+   * Speaks the protocol over `channel` (a socket already past its `hello`) to a runner that
+   * `host` runs, and waits for its `started` handshake. The channel closing ends the runner: no
+   * answer can come any more.
+   */
+  static attach(
+    host: RunnerHost,
+    channel: Duplex,
+    options: Omit<WorkerProcessOptions, 'entry'>,
+  ): Promise<WorkerProcess> {
+    const worker = new WorkerProcess(host, channel, { ...options, entry: '' })
+    channel.once('close', () => {
+      worker.kill(new BerthError('runner_crashed', 'the connection to the runner closed'))
+    })
+    return WorkerProcess.#begin(worker)
+  }
+
+  static async #begin(worker: WorkerProcess): Promise<WorkerProcess> {
+    const options = worker.#options
     const started = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         reject(new BerthError('runner_start_timeout', 'the runner did not start in time'))
@@ -147,7 +212,7 @@ export class WorkerProcess {
   #onStarted: (() => void) | undefined
 
   get pid(): number | undefined {
-    return this.#child.pid
+    return this.#host.pid
   }
 
   /** Why the runner stopped serving (the first failure), or `undefined` while it is healthy. */
@@ -177,9 +242,7 @@ export class WorkerProcess {
   /** Ends the runner at once (SIGKILL), failing every pending request with `reason`. */
   kill(reason: BerthError): void {
     this.#fail(reason)
-    if (this.#child.exitCode === null && this.#child.signalCode === null) {
-      this.#child.kill('SIGKILL')
-    }
+    if (this.#host.running) this.#host.kill()
   }
 
   /**
@@ -211,10 +274,10 @@ export class WorkerProcess {
     this.#stopping ??= (async () => {
       // A runner asked to stop owes no pong: ending it as unresponsive would misname its end.
       this.#stopPinging()
-      if (this.#child.exitCode === null && this.#child.signalCode === null) {
+      if (this.#host.running) {
         this.#channel.end()
-        this.#child.kill('SIGTERM')
-        const timer = setTimeout(() => this.#child.kill('SIGKILL'), this.#options.killGraceMs)
+        this.#host.terminate()
+        const timer = setTimeout(() => this.#host.kill(), this.#options.killGraceMs)
         const exit = await this.exited
         clearTimeout(timer)
         return exit
