@@ -112,6 +112,8 @@ export const ERROR_CODES = {
   model_not_ready: 'unavailable',
   model_not_servable: 'invalid_argument',
   runtime_unavailable: 'unavailable',
+  container_engine_unavailable: 'unavailable',
+  container_engine_failed: 'unavailable',
   task_not_supported: 'invalid_argument',
   model_has_no_tensors: 'invalid_argument',
   model_not_convertible: 'invalid_argument',

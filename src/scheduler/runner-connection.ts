@@ -8,10 +8,10 @@ import { writeFrame } from '../runtime/worker-protocol.js'
 const RETRY_MS = 50
 
 /**
- * Connects to a runner listening at `address` (it may still be starting: refused connections
- * are tried again until `timeoutMs`), and says `hello` with its token. Resolves the channel,
- * for `WorkerProcess.attach`, which waits for the runner's `started`. Throws
- * `runner_start_timeout` when it never listens in time.
+ * Connects to a runner listening at `address` (it may still be starting: refused or closed
+ * connections are tried again until `timeoutMs`), says `hello` with its token, and resolves the
+ * channel once the runner answers, its `started` unread, for `WorkerProcess.attach`. Throws
+ * `runner_start_timeout` when it never answers in time.
  */
 export async function connectRunner(
   address: RunnerAddress,
@@ -24,8 +24,14 @@ export async function connectRunner(
       const socket = await open(address)
       socket.setNoDelay(true)
       writeFrame(socket, { type: 'hello', id: 0, token })
-      return socket
+      // A port a container publishes is taken by the engine's proxy at once, which closes the
+      // connection when nothing listens inside yet: the runner is there once it answers.
+      if (await answers(socket, deadline - performance.now())) return socket
+      socket.destroy()
+      if (performance.now() + RETRY_MS > deadline) throw closedError()
+      await delay(RETRY_MS)
     } catch (err) {
+      if (err instanceof BerthError) throw err
       const code = (err as NodeJS.ErrnoException).code
       const notYet = code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'ECONNRESET'
       if (!notYet || performance.now() + RETRY_MS > deadline) {
@@ -36,6 +42,34 @@ export async function connectRunner(
       await delay(RETRY_MS)
     }
   }
+}
+
+/**
+ * Whether the runner sends something (its `started`) before the connection closes or `ms` pass;
+ * what it sent stays unread, for the protocol client.
+ */
+function answers(socket: Socket, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (answered: boolean) => {
+      clearTimeout(timer)
+      socket.off('readable', onReadable)
+      socket.off('close', onClose)
+      socket.off('error', onClose)
+      resolve(answered)
+    }
+    const onReadable = () => done(socket.readableLength > 0)
+    const onClose = () => done(false)
+    const timer = setTimeout(() => done(false), Math.max(0, ms))
+    socket.on('readable', onReadable)
+    socket.once('close', onClose)
+    socket.once('error', onClose)
+  })
+}
+
+function closedError(): BerthError {
+  return new BerthError('runner_start_timeout', 'the runner did not answer in time', {
+    details: { reason: 'closed' },
+  })
 }
 
 function open(address: RunnerAddress): Promise<Socket> {

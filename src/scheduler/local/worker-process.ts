@@ -304,6 +304,8 @@ export class WorkerProcess {
       for (const message of messages) this.#receive(message)
     })
     this.#channel.on('error', () => undefined)
+    // A socket `connectRunner` checked is paused, the runner's `started` waiting in it.
+    this.#channel.resume()
   }
 
   #receive(message: FromWorker): void {

@@ -1,0 +1,221 @@
+import { request } from 'node:http'
+import { BerthError } from '../../errors/berth-error.js'
+
+/**
+ * The Docker Engine API over its Unix socket, the few calls berth's container schedulers make.
+ * Plain HTTP (node:http) rather than a client library: the API is a small, stable, versioned REST
+ * surface, and the maintained Node client (dockerode) brings gRPC, protobuf, SSH and tar
+ * dependencies for image builds and remote engines that berth never uses
+ * (docs/decisions/0009-docker-engine-api-over-http.md).
+ */
+
+/** The API version berth speaks: Docker 20.10's, which every later engine still serves. */
+const API_VERSION = 'v1.41'
+
+/** Longest JSON answer read from the engine (a container list of many thousands). */
+const MAX_ANSWER_BYTES = 64 * 1024 * 1024
+
+export interface ContainerSpec {
+  readonly name: string
+  readonly image: string
+  readonly cmd?: readonly string[]
+  readonly env?: Readonly<Record<string, string>>
+  readonly labels?: Readonly<Record<string, string>>
+  /** Bytes; the kernel's limit (the container is OOM-killed past it). */
+  readonly memoryBytes?: number
+  /** CPUs as a fraction of cores (`--cpus`): a CFS quota. */
+  readonly cpus?: number
+  /** `host:container[:ro]` volume binds. */
+  readonly binds?: readonly string[]
+  /** A container port published on a host address (`-p 127.0.0.1::7070`, any host port). */
+  readonly publish?: { readonly port: number; readonly hostIp: string }
+}
+
+/** What berth reads of a container's state. */
+export interface ContainerState {
+  readonly id: string
+  readonly running: boolean
+  readonly exitCode: number
+  /** Killed by the kernel for passing its memory limit (the engine's own flag). */
+  readonly oomKilled: boolean
+  /** The host process id of its first process, while it runs. */
+  readonly pid: number
+  readonly labels: Readonly<Record<string, string>>
+  /** The host port a published container port was given. */
+  readonly publishedPort: number | undefined
+}
+
+interface Answer {
+  readonly status: number
+  readonly body: unknown
+}
+
+/** A Docker engine reached at `unix:///path/docker.sock` (DOCKER_HOST's form) or a socket path. */
+export class DockerEngine {
+  readonly #socketPath: string
+
+  constructor(host: string) {
+    this.#socketPath = host.startsWith('unix://') ? host.slice('unix://'.length) : host
+  }
+
+  /** Whether the engine answers. */
+  async ping(): Promise<boolean> {
+    try {
+      return (await this.#call('GET', '/_ping')).status === 200
+    } catch {
+      return false
+    }
+  }
+
+  /** Creates (not starts) a container; resolves its id. */
+  async create(spec: ContainerSpec): Promise<string> {
+    const port = spec.publish === undefined ? undefined : `${spec.publish.port}/tcp`
+    const body = {
+      Image: spec.image,
+      ...(spec.cmd === undefined ? {} : { Cmd: spec.cmd }),
+      Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
+      Labels: spec.labels ?? {},
+      ...(port === undefined ? {} : { ExposedPorts: { [port]: {} } }),
+      HostConfig: {
+        ...(spec.memoryBytes === undefined
+          ? {}
+          : { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes }),
+        ...(spec.cpus === undefined ? {} : { NanoCpus: Math.round(spec.cpus * 1e9) }),
+        Binds: [...(spec.binds ?? [])],
+        ...(port === undefined || spec.publish === undefined
+          ? {}
+          : { PortBindings: { [port]: [{ HostIp: spec.publish.hostIp, HostPort: '' }] } }),
+      },
+    }
+    const answer = await this.#call(
+      'POST',
+      `/containers/create?name=${encodeURIComponent(spec.name)}`,
+      body,
+    )
+    this.#expect(answer, [201], `create container ${spec.name}`)
+    return (answer.body as { Id: string }).Id
+  }
+
+  async start(id: string): Promise<void> {
+    this.#expect(await this.#call('POST', `/containers/${id}/start`), [204, 304], 'start')
+  }
+
+  /** The container's state; `undefined` when it no longer exists. */
+  async inspect(id: string): Promise<ContainerState | undefined> {
+    const answer = await this.#call('GET', `/containers/${id}/json`)
+    if (answer.status === 404) return undefined
+    this.#expect(answer, [200], 'inspect')
+    const c = answer.body as {
+      Id: string
+      State: { Running: boolean; ExitCode: number; OOMKilled: boolean; Pid: number }
+      Config: { Labels: Record<string, string> | null }
+      NetworkSettings: { Ports: Record<string, { HostPort: string }[] | null> | null }
+    }
+    const published = Object.values(c.NetworkSettings.Ports ?? {}).find((b) => b?.[0])?.[0]
+    return {
+      id: c.Id,
+      running: c.State.Running,
+      exitCode: c.State.ExitCode,
+      oomKilled: c.State.OOMKilled,
+      pid: c.State.Pid,
+      labels: c.Config.Labels ?? {},
+      publishedPort: published === undefined ? undefined : Number(published.HostPort),
+    }
+  }
+
+  /** Resolves when the container has exited (at once if it has), with its exit code. */
+  async wait(id: string): Promise<number> {
+    const answer = await this.#call('POST', `/containers/${id}/wait`)
+    if (answer.status === 404) return -1
+    this.#expect(answer, [200], 'wait')
+    return (answer.body as { StatusCode: number }).StatusCode
+  }
+
+  /** SIGTERM, then SIGKILL after `graceS` seconds (`docker stop`). */
+  async stop(id: string, graceS: number): Promise<void> {
+    const answer = await this.#call('POST', `/containers/${id}/stop?t=${graceS}`)
+    this.#expect(answer, [204, 304, 404], 'stop')
+  }
+
+  /** SIGKILL at once. */
+  async kill(id: string): Promise<void> {
+    const answer = await this.#call('POST', `/containers/${id}/kill`)
+    // 409: it is not running (any more).
+    this.#expect(answer, [204, 404, 409], 'kill')
+  }
+
+  /** Removes the container, running or not. */
+  async remove(id: string): Promise<void> {
+    const answer = await this.#call('DELETE', `/containers/${id}?force=true`)
+    this.#expect(answer, [204, 404], 'remove')
+  }
+
+  /** The ids of the containers (running or not) that carry `label=value`. */
+  async list(label: string, value: string): Promise<string[]> {
+    const filters = encodeURIComponent(JSON.stringify({ label: [`${label}=${value}`] }))
+    const answer = await this.#call('GET', `/containers/json?all=1&filters=${filters}`)
+    this.#expect(answer, [200], 'list containers')
+    return (answer.body as { Id: string }[]).map((c) => c.Id)
+  }
+
+  #expect(answer: Answer, statuses: readonly number[], what: string): void {
+    if (statuses.includes(answer.status)) return
+    const message = (answer.body as { message?: unknown } | undefined)?.message
+    throw new BerthError(
+      'container_engine_failed',
+      `the container engine refused to ${what}: ${typeof message === 'string' ? message : answer.status}`,
+      { details: { status: answer.status } },
+    )
+  }
+
+  #call(method: string, path: string, body?: unknown): Promise<Answer> {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          socketPath: this.#socketPath,
+          path: `/${API_VERSION}${path}`,
+          method,
+          headers: {
+            host: 'docker',
+            ...(payload === undefined
+              ? {}
+              : { 'content-type': 'application/json', 'content-length': payload.length }),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = []
+          let size = 0
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length
+            if (size > MAX_ANSWER_BYTES) res.destroy(new Error('answer too large'))
+            else chunks.push(chunk)
+          })
+          res.on('error', (err) => reject(unavailable(err)))
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8')
+            let parsed: unknown
+            try {
+              parsed = text === '' ? undefined : JSON.parse(text)
+            } catch {
+              parsed = { message: text.slice(0, 500) }
+            }
+            resolve({ status: res.statusCode ?? 0, body: parsed })
+          })
+        },
+      )
+      req.on('error', (err) => reject(unavailable(err)))
+      req.end(payload)
+    })
+  }
+}
+
+function unavailable(err: Error): BerthError {
+  return new BerthError(
+    'container_engine_unavailable',
+    `the container engine cannot be reached: ${err.message}`,
+    {
+      cause: err,
+    },
+  )
+}

@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { ContainerHost } from '../../src/scheduler/docker/container-host.js'
+import { DockerEngine } from '../../src/scheduler/docker/docker-engine.js'
+import { WorkerProcess } from '../../src/scheduler/local/worker-process.js'
+import { connectRunner } from '../../src/scheduler/runner-connection.js'
+import { mlpModel, referenceMlp } from '../fixtures/onnx-models.js'
+import { REPO_ROOT } from '../helpers/repo.js'
+import { tempDir } from '../helpers/temp-dir.js'
+
+/**
+ * The engine the container tests use: DOCKER_HOST, with the offline base image
+ * (BERTH_TEST_DOCKER_BASE_IMAGE, default berth-base:bookworm) in it. Without one the tests skip,
+ * unless BERTH_TEST_REQUIRE_DOCKER=1 (CI), where they fail.
+ */
+async function engineOrSkip(): Promise<{ engine: DockerEngine; image: string } | { skip: string }> {
+  const host = process.env.DOCKER_HOST
+  const image = process.env.BERTH_TEST_DOCKER_BASE_IMAGE || 'berth-base:bookworm'
+  const reason =
+    host === undefined
+      ? 'DOCKER_HOST is not set'
+      : !(await new DockerEngine(host).ping())
+        ? `no engine answers at ${host}`
+        : undefined
+  if (reason !== undefined) {
+    if (process.env.BERTH_TEST_REQUIRE_DOCKER === '1')
+      throw new Error(`an engine is required: ${reason}`)
+    return { skip: reason }
+  }
+  return { engine: new DockerEngine(host as string), image }
+}
+
+const LABEL = 'berth.test'
+
+/** berth's own runner program, mounted from this checkout into the base image, as a runner. */
+describe('runners in containers, through the Docker Engine API', async () => {
+  const found = await engineOrSkip()
+  const skip = 'skip' in found ? found.skip : undefined
+  const run = randomBytes(4).toString('hex')
+  let dir: Awaited<ReturnType<typeof tempDir>>
+  before(async () => {
+    dir = await tempDir()
+  })
+  after(async () => {
+    if (!('skip' in found)) {
+      for (const id of await found.engine.list(LABEL, run)) await found.engine.remove(id)
+    }
+    await dir.remove()
+  })
+
+  it('serves a model over the socket protocol from a container, with its token', {
+    skip,
+  }, async () => {
+    if ('skip' in found) return
+    const { engine, image } = found
+    await writeFile(join(dir.path, 'model.onnx'), mlpModel(4, 8, 3, 7))
+    const token = randomBytes(32).toString('hex')
+    const id = await engine.create({
+      name: `berth-test-runner-${run}`,
+      image,
+      cmd: ['node', '/berth/build/src/runtime/worker-main.js', 'onnx'],
+      env: { BERTH_RUNNER_LISTEN: 'tcp:0.0.0.0:7070', BERTH_RUNNER_TOKEN: token },
+      labels: { [LABEL]: run },
+      memoryBytes: 512 * 1024 ** 2,
+      cpus: 1,
+      binds: [`${REPO_ROOT}:/berth:ro`, `${dir.path}:/model:ro`],
+      publish: { port: 7070, hostIp: '127.0.0.1' },
+    })
+    await engine.start(id)
+    const state = await engine.inspect(id)
+    assert.ok(state?.running)
+    assert.equal(state?.labels[LABEL], run)
+    const port = state?.publishedPort
+    assert.ok(port !== undefined && port > 0)
+
+    const host = new ContainerHost(engine, id, 2000)
+    const channel = await connectRunner({ kind: 'tcp', host: '127.0.0.1', port }, token, 20_000)
+    const worker = await WorkerProcess.attach(host, channel, {
+      startTimeoutMs: 20_000,
+      killGraceMs: 2000,
+      maxFrameBytes: 1 << 30,
+    })
+    const loaded = await worker.call(
+      { type: 'load', slot: 0, modelPath: '/model/model.onnx', intraOpThreads: 1 },
+      20_000,
+    )
+    assert.equal(loaded.type, 'loaded')
+    const x = [1, 2, 3, 4]
+    const answer = await worker.call(
+      {
+        type: 'infer',
+        slot: 0,
+        inputs: [
+          {
+            name: 'x',
+            datatype: 'FP32',
+            shape: [1, 4],
+            data: new Uint8Array(Float32Array.from(x).buffer),
+          },
+        ],
+        outputs: null,
+      },
+      20_000,
+    )
+    assert.equal(answer.type, 'result')
+    if (answer.type === 'result') {
+      const y = new Float32Array(Uint8Array.from(answer.outputs[0]?.data ?? []).buffer)
+      const want = referenceMlp(x, 1, 4, 8, 3, 7)
+      assert.ok([...y].every((v, i) => Math.abs(v - (want[i] as number)) < 1e-5))
+    }
+    await worker.stop()
+    await host.exited
+    assert.equal(host.running, false)
+    assert.equal(await host.oomKilled, false)
+    await engine.remove(id)
+    assert.equal(await engine.inspect(id), undefined)
+  })
+
+  it('has the kernel enforce the memory limit, and says so (OOMKilled)', { skip }, async () => {
+    if ('skip' in found) return
+    const { engine, image } = found
+    const id = await engine.create({
+      name: `berth-test-oom-${run}`,
+      image,
+      cmd: ['node', '-e', 'const a = []; for (;;) a.push(Buffer.alloc(8e6, 1))'],
+      labels: { [LABEL]: run },
+      memoryBytes: 64 * 1024 ** 2,
+    })
+    await engine.start(id)
+    const host = new ContainerHost(engine, id, 1000)
+    const exit = await host.exited
+    assert.equal(exit.code, 137)
+    assert.equal(await host.oomKilled, true)
+  })
+
+  it('sets the CPU quota in the container cgroup', { skip }, async () => {
+    if ('skip' in found) return
+    const { engine, image } = found
+    // cgroup v1 (cpu.cfs_quota_us) or v2 (cpu.max): half a CPU is 50 ms of every 100 ms.
+    const check =
+      'q=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d" " -f1 /sys/fs/cgroup/cpu.max); test "$q" = 50000'
+    const id = await engine.create({
+      name: `berth-test-cpu-${run}`,
+      image,
+      cmd: ['sh', '-c', check],
+      labels: { [LABEL]: run },
+      cpus: 0.5,
+    })
+    await engine.start(id)
+    assert.equal(await engine.wait(id), 0)
+    assert.deepEqual((await engine.list(LABEL, run)).includes(id), true)
+  })
+})
