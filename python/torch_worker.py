@@ -1,5 +1,7 @@
 #!/usr/bin/python3
-"""berth's torch runner: serves TorchScript modules (one per slot) over the runner protocol on fd 3.
+"""berth's torch runner: serves TorchScript modules (one per slot) over the runner protocol on fd 3,
+or, given BERTH_RUNNER_LISTEN (tcp:HOST:PORT or unix:/path) and BERTH_RUNNER_TOKEN, on the first
+connection there whose first frame is `hello` with that token (a runner in a container).
 
     python3 torch_worker.py
 
@@ -10,8 +12,10 @@ travel as data, with the codes a runner may send (RUNNER_ERROR_CODES there). It 
 closes fd 3, or sends a message it does not know.
 Only TorchScript is loaded (torch.jit.load: no pickle code runs).
 """
+import hmac
 import json
 import os
+import socket
 import struct
 import sys
 import traceback
@@ -28,7 +32,93 @@ NAMES = {v: k for k, v in DTYPES.items()}
 # RUNNER_PROTOCOL_VERSION in src/runtime/worker-protocol.ts: berth refuses any other.
 PROTOCOL = 3
 
-channel = os.fdopen(3, 'r+b', buffering=0)
+# A hello frame is small: a token of at most 256 characters (MAX_TOKEN_LENGTH there).
+MAX_HELLO_BYTES = 1024
+HELLO_TIMEOUT_S = 5
+
+
+def accept_berth(listen, token):
+    """Listens at `listen` until a connection says hello with `token`; strangers are closed."""
+    if listen.startswith('unix:') and len(listen) > 5:
+        path = listen[5:]
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        if os.path.exists(path):
+            os.remove(path)
+        server.bind(path)
+        bound = listen
+    else:
+        host, _, port = listen[4:].rpartition(':') if listen.startswith('tcp:') else ('', '', '')
+        if not host or not port.isdigit():
+            raise ValueError(listen)
+        host = host.strip('[]')
+        server = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET, socket.SOCK_STREAM)
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind((host, int(port)))
+        bound = f'tcp:{listen[4:].rpartition(":")[0]}:{server.getsockname()[1]}'
+    server.listen(8)
+    print(f'runner: listening on {bound}', flush=True)
+    expected = token.encode()
+    while True:
+        conn, _ = server.accept()
+        try:
+            conn.settimeout(HELLO_TIMEOUT_S)
+            head = recv_exact(conn, 8)
+            frame_length, header_length = struct.unpack('<II', head)
+            if 4 <= frame_length <= MAX_HELLO_BYTES and header_length <= frame_length - 4:
+                header = json.loads(recv_exact(conn, frame_length - 4)[:header_length].decode())
+                given = header.get('token') if isinstance(header, dict) else None
+                if header.get('type') == 'hello' and isinstance(given, str) and \
+                        hmac.compare_digest(given.encode(), expected):
+                    conn.settimeout(None)
+                    server.close()
+                    return SocketChannel(conn)
+        except (OSError, ValueError, UnicodeDecodeError, AttributeError):
+            pass
+        conn.close()
+
+
+class SocketChannel:
+    """fd 3's read and write over a socket: every byte of a write sent, reads as they come."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def read(self, n):
+        try:
+            return self.conn.recv(n)
+        except OSError:
+            return b''
+
+    def write(self, data):
+        self.conn.sendall(data)
+
+
+def recv_exact(conn, n):
+    data = b''
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            raise OSError('closed')
+        data += chunk
+    return data
+
+
+def open_channel():
+    listen = os.environ.get('BERTH_RUNNER_LISTEN')
+    if listen is None:
+        return os.fdopen(3, 'r+b', buffering=0)
+    token = os.environ.get('BERTH_RUNNER_TOKEN', '')
+    try:
+        if not token:
+            raise ValueError(listen)
+        return accept_berth(listen, token)
+    except ValueError:
+        sys.stderr.write('torch runner: BERTH_RUNNER_LISTEN must be tcp:HOST:PORT or unix:/path, '
+                         'with BERTH_RUNNER_TOKEN\n')
+        sys.exit(2)
+
+
+channel = open_channel()
 # One module per slot berth names (torch models keep a process of their own, so one slot in use).
 models = {}
 
@@ -88,6 +178,8 @@ def handle(header, payload):
     kind, request_id = header.get('type'), header.get('id')
     if kind == 'ping':
         return send({'type': 'pong', 'id': request_id})
+    if kind == 'hello':
+        return None  # the connection is berth's already
     slot = header.get('slot', 0)
     if kind == 'load':
         torch.set_num_threads(max(1, int(header.get('intraOpThreads', 1))))

@@ -8,9 +8,11 @@ import { fileURLToPath } from 'node:url'
 import { isBerthError } from '../../src/errors/berth-error.js'
 import { parseRunnerAddress, type RunnerAddress } from '../../src/runtime/runner-listener.js'
 import { writeFrame } from '../../src/runtime/worker-protocol.js'
+import { TORCH_WORKER } from '../../src/scheduler/local/torch-python.js'
 import { type RunnerHost, WorkerProcess } from '../../src/scheduler/local/worker-process.js'
 import { connectRunner } from '../../src/scheduler/runner-connection.js'
 import { mlpModel, referenceMlp } from '../fixtures/onnx-models.js'
+import { SYSTEM_PYTHON, torchSkipReason } from '../fixtures/torch-fixtures.js'
 import { eventually } from '../helpers/processes.js'
 import { tempDir } from '../helpers/temp-dir.js'
 
@@ -19,8 +21,13 @@ const TOKEN = 'a'.repeat(64)
 const OPTIONS = { startTimeoutMs: 5000, killGraceMs: 500, maxFrameBytes: 1 << 30 }
 
 /** A runner listening for berth, as a container runs one, started here as a plain process. */
-function listeningRunner(listen: string, token = TOKEN) {
-  const child = spawn(process.execPath, [RUNNER, 'onnx'], {
+function listeningRunner(
+  listen: string,
+  token = TOKEN,
+  program = [process.execPath, RUNNER, 'onnx'],
+) {
+  const [executable, ...args] = program as [string, ...string[]]
+  const child = spawn(executable, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { BERTH_RUNNER_LISTEN: listen, BERTH_RUNNER_TOKEN: token },
   })
@@ -76,7 +83,8 @@ function closedAfter(address: RunnerAddress, send: (socket: ReturnType<typeof co
   })
 }
 
-describe('runners over a socket (containers, other machines)', () => {
+describe('runners over a socket (containers, other machines)', async () => {
+  const torchSkip = await torchSkipReason()
   let dir: Awaited<ReturnType<typeof tempDir>>
   let modelPath: string
   const started: ChildProcess[] = []
@@ -156,6 +164,24 @@ describe('runners over a socket (containers, other machines)', () => {
       assert.ok(exit.code === 0 || exit.signal === 'SIGTERM', JSON.stringify(exit))
     })
   }
+
+  it('serves berth from the torch runner too, over TCP with its token', {
+    skip: torchSkip,
+  }, async () => {
+    const runner = listeningRunner('tcp:127.0.0.1:0', TOKEN, [SYSTEM_PYTHON, TORCH_WORKER])
+    started.push(runner.child)
+    const address = await boundAddress(runner.lines)
+    const wrong = (socket: ReturnType<typeof connect>) =>
+      writeFrame(socket, { type: 'hello', id: 0, token: 'b'.repeat(64) })
+    assert.equal(await closedAfter(address, wrong), true, 'a wrong token')
+    const channel = await connectRunner(address, TOKEN, 10_000)
+    // Its started carried this server's protocol version: attach checks it.
+    const worker = await WorkerProcess.attach(runner.host, channel, OPTIONS)
+    const answer = await worker.call({ type: 'unload', slot: 0 }, 5000)
+    assert.equal(answer.type, 'unloaded')
+    await worker.stop()
+    await runner.exited
+  })
 
   it('fails the runner when the connection drops, and refuses to listen without a token', async () => {
     const runner = listeningRunner('tcp:127.0.0.1:0')
