@@ -1,6 +1,3 @@
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { NodeCapacity } from '../../config/config.js'
 import type { ResourceRequirements } from '../../domain/model.js'
 import type { RunnerRuntime } from '../../domain/serving-plan.js'
@@ -14,19 +11,17 @@ import type {
   Scheduler,
 } from '../scheduler.js'
 import { LocalRunner } from './local-runner.js'
+import {
+  ProcessLauncher,
+  RUNNER_ENTRY,
+  type RunnerCommand,
+  type RunnerLauncher,
+  type RunnerLimits,
+} from './runner-launcher.js'
 import { SharedRunnerHost } from './shared-runner-host.js'
-import { TORCH_WORKER, TorchPython } from './torch-python.js'
-import { type RunnerPing, WorkerProcess } from './worker-process.js'
+import type { RunnerPing, WorkerProcess } from './worker-process.js'
 
-export const RUNNER_ENTRY = fileURLToPath(new URL('../../runtime/worker-main.js', import.meta.url))
-
-/** The command that starts a runner for a runtime: berth's own, or (in tests) a fixture. */
-export interface RunnerCommand {
-  /** The program; Node itself when unset. */
-  readonly executable?: string
-  readonly entry: string
-  readonly args: readonly string[]
-}
+export { RUNNER_ENTRY, type RunnerCommand }
 
 export interface LocalSchedulerOptions {
   readonly node: NodeCapacity
@@ -42,6 +37,11 @@ export interface LocalSchedulerOptions {
   readonly torchPython?: string | undefined
   /** Defaults to berth's runners: `runtime/worker-main.js RUNTIME`, or python for `torch`. */
   readonly command?: (runtime: RunnerRuntime) => RunnerCommand
+  /**
+   * Where runners run; unset: child processes of this server (`runDir`, `torchPython` and
+   * `command` say how). A container launcher runs each in a container of the node's engine.
+   */
+  readonly launcher?: RunnerLauncher
   /** ONNX runner processes kept started ahead of need (0: none). */
   readonly spareRunners?: number
   /**
@@ -69,7 +69,7 @@ interface Used {
  */
 export class LocalScheduler implements Scheduler {
   readonly #options: LocalSchedulerOptions
-  readonly #torch: TorchPython
+  readonly #launcher: RunnerLauncher
   readonly #used: Used = { cpus: 0, memoryBytes: 0, gpus: 0 }
   readonly #runners = new Set<Runner>()
   readonly #held = new Set<Reservation>()
@@ -89,7 +89,18 @@ export class LocalScheduler implements Scheduler {
 
   private constructor(options: LocalSchedulerOptions) {
     this.#options = options
-    this.#torch = new TorchPython(options.torchPython)
+    this.#launcher =
+      options.launcher ??
+      new ProcessLauncher({
+        runDir: options.runDir,
+        torchPython: options.torchPython,
+        ...(options.command === undefined ? {} : { command: options.command }),
+        startTimeoutMs: options.startTimeoutMs,
+        killGraceMs: options.killGraceMs,
+        maxFrameBytes: options.maxFrameBytes,
+        ping: options.ping,
+        ...(options.runnerEnv === undefined ? {} : { runnerEnv: options.runnerEnv }),
+      })
   }
 
   /**
@@ -98,7 +109,7 @@ export class LocalScheduler implements Scheduler {
    */
   static async open(options: LocalSchedulerOptions): Promise<LocalScheduler> {
     const scheduler = new LocalScheduler(options)
-    const ended = await scheduler.#endLeftovers()
+    const ended = await scheduler.#launcher.endLeftovers()
     if (ended > 0) options.log?.('ended runners left by an earlier server', { ended })
     scheduler.#refillSpares()
     return scheduler
@@ -241,7 +252,8 @@ export class LocalScheduler implements Scheduler {
   }
 
   async #start(reservation: Reservation, spec: RunnerSpec): Promise<Runner> {
-    const worker = await this.startWorker(spec.runtime, spec.label)
+    const { numCpus, memoryBytes } = reservation.resources
+    const worker = await this.startWorker(spec.runtime, spec.label, { cpus: numCpus, memoryBytes })
     const runner = new LocalRunner(worker, {
       // ONNX Runtime's intra-op pool: one thread per whole CPU asked for, at least one.
       intraOpThreads: Math.max(1, Math.floor(reservation.resources.numCpus)),
@@ -260,7 +272,11 @@ export class LocalScheduler implements Scheduler {
    * too): a spare when one is ready for `runtime`, else a new one. Its pid is recorded until it
    * exits; `close()` ends it.
    */
-  async startWorker(runtime: RunnerRuntime, label: string): Promise<WorkerProcess> {
+  async startWorker(
+    runtime: RunnerRuntime,
+    label: string,
+    limits?: RunnerLimits,
+  ): Promise<WorkerProcess> {
     if (this.#closed) throw new BerthError('server_shutting_down', 'the server is shutting down')
     if (runtime === 'onnx' && this.#spares.length > 0) {
       const spare = await this.#spares.shift()
@@ -270,7 +286,7 @@ export class LocalScheduler implements Scheduler {
         return spare
       }
     }
-    return this.#track(this.#launch(runtime, label))
+    return this.#track(this.#launch(runtime, label, limits))
   }
 
   /** Starts spare ONNX runners up to the configured count (a failed one is logged, not kept). */
@@ -284,47 +300,27 @@ export class LocalScheduler implements Scheduler {
     }
   }
 
-  async #launch(runtime: RunnerRuntime, label: string): Promise<WorkerProcess> {
-    const command = this.#options.command?.(runtime) ?? (await this.#commandFor(runtime))
+  async #launch(
+    runtime: RunnerRuntime,
+    label: string,
+    limits?: RunnerLimits,
+  ): Promise<WorkerProcess> {
     const log = this.#options.log
     let worker: WorkerProcess | undefined
-    worker = await WorkerProcess.start({
-      ...(command.executable === undefined ? {} : { executable: command.executable }),
-      entry: command.entry,
-      args: command.args,
-      startTimeoutMs: this.#options.startTimeoutMs,
-      killGraceMs: this.#options.killGraceMs,
-      maxFrameBytes: this.#options.maxFrameBytes,
-      ...(this.#options.runnerEnv === undefined ? {} : { env: this.#options.runnerEnv }),
-      ...(this.#options.ping === undefined ? {} : { ping: this.#options.ping }),
-      ...(log === undefined
-        ? {}
-        : {
-            log: (line: string) =>
-              log(line, { runner: (worker && this.#labels.get(worker)) ?? label }),
-          }),
-    })
+    const launched = await this.#launcher.launch(runtime, limits, (line) =>
+      log?.(line, { runner: (worker && this.#labels.get(worker)) ?? label }),
+    )
+    worker = launched.worker
     const started = worker
     this.#workers.add(started)
-    const pidFile = join(this.#options.runDir, String(started.pid))
-    await mkdir(this.#options.runDir, { recursive: true })
-    await writeFile(pidFile, `${command.entry}\n`)
     void this.#track(
       started.exited.then(async () => {
         this.#workers.delete(started)
-        await rm(pidFile, { force: true })
+        await launched.cleaned
       }),
     )
     if (this.#closed) await started.stop()
     return started
-  }
-
-  /** berth's own runners: Node for ONNX, weights and encoders; python for TorchScript. */
-  async #commandFor(runtime: RunnerRuntime): Promise<RunnerCommand> {
-    if (runtime === 'torch') {
-      return { executable: await this.#torch.resolve(), entry: TORCH_WORKER, args: [] }
-    }
-    return { entry: RUNNER_ENTRY, args: [runtime] }
   }
 
   async close(): Promise<void> {
@@ -394,33 +390,5 @@ export class LocalScheduler implements Scheduler {
       }
     }
     return undefined
-  }
-
-  /** Ends processes whose pid files name one of our runners; removes every pid file. */
-  async #endLeftovers(): Promise<number> {
-    let names: string[]
-    try {
-      names = await readdir(this.#options.runDir)
-    } catch {
-      return 0
-    }
-    let ended = 0
-    for (const name of names) {
-      const file = join(this.#options.runDir, name)
-      const pid = Number(name)
-      const entry = (await readFile(file, 'utf8').catch(() => '')).trim()
-      // The pid may have been reused by an unrelated process: only end it if it runs our entry.
-      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
-      if (Number.isSafeInteger(pid) && entry !== '' && cmdline.split('\0').includes(entry)) {
-        try {
-          process.kill(pid, 'SIGKILL')
-          ended += 1
-        } catch {
-          // Already gone.
-        }
-      }
-      await rm(file, { force: true })
-    }
-    return ended
   }
 }
