@@ -29,6 +29,7 @@ import { OrgModelRegistry } from './registry/org-model-registry.js'
 import { TensorInventory } from './registry/tensor-inventory.js'
 import { UploadPipeline } from './registry/upload-pipeline.js'
 import { UploadSignature } from './registry/upload-signature.js'
+import { containerLauncherFor } from './scheduler/docker/container-launcher.js'
 import { LocalScheduler } from './scheduler/local/local-scheduler.js'
 import { RunnerLoadCheck } from './scheduler/local/runner-load-check.js'
 import { BERTH_VERSION } from './version.js'
@@ -138,18 +139,29 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     // requests for as long as a shutdown drains the server's: the same promise to the clients.
     const runnerStartTimeoutMs = config.limits.loadTimeoutMs
     const runnerDrainMs = config.shutdownTimeoutMs
-    const scheduler = await LocalScheduler.open({
-      node: config.scheduler.node,
-      runDir: join(config.dataDir, 'run'),
+    const protocol = {
       startTimeoutMs: runnerStartTimeoutMs,
       killGraceMs: RUNNER_KILL_GRACE_MS,
-      memoryPollMs: MEMORY_POLL_MS,
       maxFrameBytes: MAX_RUNNER_FRAME_BYTES,
       ping: config.scheduler.runnerPing,
-      torchPython: config.scheduler.torchPython,
-      spareRunners: config.scheduler.spareRunners,
-      sharing: config.scheduler.sharedRunners,
       runnerEnv: config.scheduler.runnerEnv,
+    }
+    const launcher = await containerLauncherFor(
+      config.scheduler,
+      // What runners read: the installed models, and an upload's files for its load check.
+      { dataDir: config.dataDir, readOnlyDirs: [workspace.modelsDir, workspace.tmpDir] },
+      protocol,
+    )
+    const scheduler = await LocalScheduler.open({
+      ...protocol,
+      node: config.scheduler.node,
+      runDir: join(config.dataDir, 'run'),
+      memoryPollMs: MEMORY_POLL_MS,
+      torchPython: config.scheduler.torchPython,
+      // A container each: no spare started ahead, no container shared by several models.
+      ...(launcher === undefined
+        ? { spareRunners: config.scheduler.spareRunners, sharing: config.scheduler.sharedRunners }
+        : { launcher, spareRunners: 0 }),
       log: (line, fields) => logger.info({ ...fields, line }, 'runner output'),
     })
     closers.unshift(['scheduler', () => scheduler.close()])

@@ -79,6 +79,16 @@ export class ArchiveWorkspace {
   }
 
   /** Where the unpacked files of the model from upload `uploadId` live. */
+  /** Where the models are installed, one folder per namespace and upload under it. */
+  get modelsDir(): string {
+    return this.#models
+  }
+
+  /** Where uploads are staged and unpacked (an upload's load check reads its model there). */
+  get tmpDir(): string {
+    return this.#tmp
+  }
+
   modelDir(namespaceId: string, uploadId: string): string {
     return join(this.#models, namespaceId, uploadId)
   }

@@ -1,63 +1,14 @@
 import { CRASH_POINTS } from '../domain/crash-points.js'
 import { LOG_LEVELS } from './config.js'
 
-/** A default that depends on other variables or on the machine, in the words the docs use. */
-export interface DerivedDefault {
-  readonly shown: string
-}
+import type { VariableSpec } from './variable-kinds.js'
 
-interface Described {
-  /** What the variable means, in one line (docs/configuration.md says more). */
-  readonly meaning: string
-  /** Read by the client commands (`berth upload`, `ls`, …) rather than the server. */
-  readonly client?: true
-}
-
-/** An integer from `min` to `max` (decimal digits only). */
-export interface IntVariable extends Described {
-  readonly kind: 'int'
-  readonly default: number
-  readonly min: number
-  readonly max: number
-  /** A size in bytes: the docs add the size in KiB, MiB or GiB. */
-  readonly unit?: 'bytes'
-}
-
-/** A decimal number from `min` to `max`; the default may come from the machine. */
-export interface NumberVariable extends Described {
-  readonly kind: 'number'
-  readonly default: number | DerivedDefault
-  readonly min: number
-  readonly max: number
-}
-
-/** `true`/`1`/`yes` or `false`/`0`/`no`, any case. */
-export interface BoolVariable extends Described {
-  readonly kind: 'bool'
-  readonly default: boolean
-}
-
-/** One of `values`. */
-export interface ChoiceVariable extends Described {
-  readonly kind: 'choice'
-  readonly values: readonly string[]
-  readonly default: string
-}
-
-/** Text checked by its own reader (URLs, keys, paths); `undefined` default: unset. */
-export interface TextVariable extends Described {
-  readonly kind: 'text'
-  readonly default: string | DerivedDefault | undefined
-  /** What is accepted, in the words the docs use. */
-  readonly accepts: string
-}
-
-export type VariableSpec =
-  | IntVariable
-  | NumberVariable
-  | BoolVariable
-  | ChoiceVariable
-  | TextVariable
+export type {
+  ChoiceVariable,
+  DerivedDefault,
+  NumberVariable,
+  VariableSpec,
+} from './variable-kinds.js'
 
 const GIB = 1024 ** 3
 const HOUR_MS = 3_600_000
@@ -149,9 +100,27 @@ export const CONFIG_VARIABLES = {
   },
   BERTH_SCHEDULER: {
     kind: 'choice',
-    values: ['local'],
+    values: ['local', 'docker'],
     default: 'local',
     meaning: 'where runners are placed',
+  },
+  BERTH_DOCKER_HOST: {
+    kind: 'text',
+    default: 'unix:///var/run/docker.sock',
+    accepts: '`unix://` and the engine socket path',
+    meaning: 'the Docker engine of the `docker` scheduler',
+  },
+  BERTH_RUNTIME_IMAGE_ONNX: {
+    kind: 'text',
+    default: 'berth-runtime-onnx',
+    accepts: 'an image in the engine',
+    meaning: 'the runner image of ONNX, weights and encoder models (`docker` scheduler)',
+  },
+  BERTH_RUNTIME_IMAGE_TORCH: {
+    kind: 'text',
+    default: 'berth-runtime-torch',
+    accepts: 'an image in the engine',
+    meaning: 'the runner image of TorchScript models (`docker` scheduler)',
   },
   BERTH_BOOTSTRAP_API_KEY: {
     kind: 'text',

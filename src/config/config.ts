@@ -82,7 +82,13 @@ export interface NodeCapacity {
 
 /** Who places runner processes. */
 export type SchedulerConfig = {
-  readonly driver: 'local'
+  /** `local`: runner child processes; `docker`: a container each, on this node's engine. */
+  readonly driver: 'local' | 'docker'
+  /** The engine and runtime images of the `docker` driver. */
+  readonly docker: {
+    readonly host: string
+    readonly images: { readonly onnx: string; readonly torch: string }
+  }
   readonly node: NodeCapacity
   /** A python3 that can `import torch`, for TorchScript; unset: Debian's `/usr/bin/python3` if it can. */
   readonly torchPython: string | undefined

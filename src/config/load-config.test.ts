@@ -58,10 +58,36 @@ describe('loadConfig', () => {
     })
   })
 
+  it('reads the docker scheduler: its engine socket and runtime images', () => {
+    const host = { cpus: 2, memoryBytes: 1024 ** 3 }
+    const scheduler = loadConfig(
+      {
+        BERTH_SCHEDULER: 'docker',
+        BERTH_DOCKER_HOST: 'unix:///run/engine.sock',
+        BERTH_RUNTIME_IMAGE_ONNX: 'registry.example/berth-runtime-onnx:1.0',
+      },
+      host,
+    ).scheduler
+    assert.equal(scheduler.driver, 'docker')
+    assert.deepEqual(scheduler.docker, {
+      host: 'unix:///run/engine.sock',
+      images: { onnx: 'registry.example/berth-runtime-onnx:1.0', torch: 'berth-runtime-torch' },
+    })
+    assert.throws(
+      () =>
+        loadConfig({ BERTH_SCHEDULER: 'docker', BERTH_DOCKER_HOST: 'tcp://10.0.0.1:2375' }, host),
+      (err) => isBerthError(err) && JSON.stringify(err.details).includes('BERTH_DOCKER_HOST'),
+    )
+  })
+
   it('offers the detected machine to deployments unless told otherwise', () => {
     const host = { cpus: 6, memoryBytes: 8 * 1024 ** 3 }
     assert.deepEqual(loadConfig({}, host).scheduler, {
       driver: 'local',
+      docker: {
+        host: 'unix:///var/run/docker.sock',
+        images: { onnx: 'berth-runtime-onnx', torch: 'berth-runtime-torch' },
+      },
       node: { cpus: 6, cpuOvercommit: 4, memoryBytes: 8 * 1024 ** 3, gpus: 0 },
       torchPython: undefined,
       spareRunners: 1,

@@ -329,14 +329,26 @@ function readArtifacts(read: EnvReader, dataDir: string): ArtifactsConfig {
 
 function readScheduler(read: EnvReader, host: HostFacts, env: Env): SchedulerConfig {
   // Named in the docs as planned, so it gets its own answer rather than "must be one of".
+  let driver: SchedulerConfig['driver'] = 'local'
   if (read.raw('BERTH_SCHEDULER') === 'kubernetes') {
     read.problems.push('BERTH_SCHEDULER: kubernetes is not supported by this version of berth yet')
   } else {
-    read.choice('BERTH_SCHEDULER')
+    driver = read.choice('BERTH_SCHEDULER') === 'docker' ? 'docker' : 'local'
+  }
+  const dockerHost = read.string('BERTH_DOCKER_HOST')
+  if (!dockerHost.startsWith('unix://') || dockerHost.length <= 'unix://'.length) {
+    read.problems.push('BERTH_DOCKER_HOST must be unix:// and the path of the engine socket')
   }
   const memoryGb = read.number('BERTH_NODE_MEMORY_GB', host.memoryBytes / GIB)
   return {
-    driver: 'local',
+    driver,
+    docker: {
+      host: dockerHost,
+      images: {
+        onnx: read.string('BERTH_RUNTIME_IMAGE_ONNX'),
+        torch: read.string('BERTH_RUNTIME_IMAGE_TORCH'),
+      },
+    },
     node: {
       cpus: read.number('BERTH_NODE_CPUS', host.cpus),
       cpuOvercommit: read.number('BERTH_CPU_OVERCOMMIT'),

@@ -4,10 +4,14 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ContainerHost } from '../../src/scheduler/docker/container-host.js'
+import { ContainerLauncher, OWNER_LABEL } from '../../src/scheduler/docker/container-launcher.js'
 import { DockerEngine } from '../../src/scheduler/docker/docker-engine.js'
+import { LocalScheduler } from '../../src/scheduler/local/local-scheduler.js'
 import { WorkerProcess } from '../../src/scheduler/local/worker-process.js'
 import { connectRunner } from '../../src/scheduler/runner-connection.js'
+import { isRefusal } from '../../src/scheduler/scheduler.js'
 import { mlpModel, referenceMlp } from '../fixtures/onnx-models.js'
+import { eventually } from '../helpers/processes.js'
 import { REPO_ROOT } from '../helpers/repo.js'
 import { tempDir } from '../helpers/temp-dir.js'
 
@@ -46,7 +50,9 @@ describe('runners in containers, through the Docker Engine API', async () => {
   })
   after(async () => {
     if (!('skip' in found)) {
-      for (const id of await found.engine.list(LABEL, run)) await found.engine.remove(id)
+      for (const label of [LABEL, OWNER_LABEL]) {
+        for (const id of await found.engine.list(label, run)) await found.engine.remove(id)
+      }
     }
     await dir.remove()
   })
@@ -117,6 +123,63 @@ describe('runners in containers, through the Docker Engine API', async () => {
     assert.equal(await host.oomKilled, false)
     await engine.remove(id)
     assert.equal(await engine.inspect(id), undefined)
+  })
+
+  it('ends a scheduled runner the kernel killed at its memory_gb as memory_limit_exceeded', {
+    skip,
+  }, async () => {
+    if ('skip' in found) return
+    const { engine, image } = found
+    // A 64 MB model in a 128 MiB container: the load takes it past its limit.
+    await writeFile(join(dir.path, 'wide.onnx'), mlpModel(4096, 4096, 4, 1))
+    const scheduler = await LocalScheduler.open({
+      node: { cpus: 2, cpuOvercommit: 1, memoryBytes: 4 * 1024 ** 3, gpus: 0 },
+      runDir: join(dir.path, 'run'),
+      startTimeoutMs: 20_000,
+      killGraceMs: 1000,
+      // berth's own memory watch looks too seldom to get there first: the kernel's limit acts.
+      memoryPollMs: 600_000,
+      maxFrameBytes: 1 << 30,
+      launcher: new ContainerLauncher({
+        engine,
+        owner: run,
+        image: () => image,
+        command: (runtime) => [
+          'node',
+          join(REPO_ROOT, 'build/src/runtime/worker-main.js'),
+          runtime,
+        ],
+        readOnlyPaths: [REPO_ROOT, dir.path],
+        startTimeoutMs: 20_000,
+        killGraceMs: 1000,
+        maxFrameBytes: 1 << 30,
+      }),
+    })
+    try {
+      const reservation = scheduler.reserve({
+        numCpus: 1,
+        memoryBytes: 128 * 1024 ** 2,
+        numGpus: 0,
+      })
+      assert.ok(!isRefusal(reservation))
+      const runner = await scheduler.start(reservation, {
+        runtime: 'onnx',
+        label: 'wide',
+        organizationId: 'org_test',
+      })
+      const [id] = await engine.list(OWNER_LABEL, run)
+      assert.equal((await engine.inspect(id as string))?.memoryBytes, 128 * 1024 ** 2)
+      await assert.rejects(
+        runner.load({ path: join(dir.path, 'wide.onnx'), root: dir.path }, 20_000),
+      )
+      const end = await runner.ended
+      assert.equal(end.cause, 'memory_limit_exceeded', end.message)
+      reservation.release()
+      // The container is removed once its runner has ended.
+      await eventually(async () => !(await engine.list(OWNER_LABEL, run)).includes(id as string))
+    } finally {
+      await scheduler.close()
+    }
   })
 
   it('has the kernel enforce the memory limit, and says so (OOMKilled)', { skip }, async () => {

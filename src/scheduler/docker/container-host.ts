@@ -14,23 +14,33 @@ export class ContainerHost implements RunnerHost {
   readonly exited: Promise<WorkerExit>
   /** Whether the kernel killed it for passing its memory limit; known once it has exited. */
   readonly oomKilled: Promise<boolean>
+  readonly #pid: number | undefined
   #running = true
 
-  constructor(engine: DockerEngine, id: string, graceMs: number) {
+  /** `pid`: its first process's pid on this host (the engine's `State.Pid`), when known. */
+  constructor(engine: DockerEngine, id: string, graceMs: number, pid?: number) {
     this.#engine = engine
     this.#graceS = Math.max(1, Math.ceil(graceMs / 1000))
     this.id = id
+    this.#pid = pid !== undefined && pid > 0 ? pid : undefined
     const ended = engine.wait(id).catch(() => -1)
-    this.exited = ended.then((code) => {
-      this.#running = false
-      return { code, signal: code === 137 ? 'SIGKILL' : null }
+    const exit = ended.then(async (code) => {
+      const oomKilled = (await engine.inspect(id).catch(() => undefined))?.oomKilled === true
+      return { code, signal: code === 137 ? ('SIGKILL' as const) : null, oomKilled }
     })
-    this.oomKilled = this.exited.then(async () => (await engine.inspect(id))?.oomKilled === true)
+    this.oomKilled = exit.then((e) => e.oomKilled)
+    this.exited = exit.then((e) => {
+      this.#running = false
+      return e
+    })
   }
 
-  /** A container's process lives in the engine's namespace: berth has no pid of its own for it. */
+  /**
+   * Its first process on this host, so its resident memory can be read as a child process's is;
+   * `undefined` where the engine runs elsewhere.
+   */
   get pid(): number | undefined {
-    return undefined
+    return this.#pid
   }
 
   get running(): boolean {

@@ -43,6 +43,9 @@ export interface ContainerState {
   readonly labels: Readonly<Record<string, string>>
   /** The host port a published container port was given. */
   readonly publishedPort: number | undefined
+  /** Its memory limit in bytes (0: none) and CPU quota in CPUs (0: none), as the engine holds them. */
+  readonly memoryBytes: number
+  readonly cpus: number
 }
 
 interface Answer {
@@ -65,6 +68,12 @@ export class DockerEngine {
     } catch {
       return false
     }
+  }
+
+  /** Whether the engine holds `image` (berth never pulls: runtime images are built or loaded). */
+  async hasImage(image: string): Promise<boolean> {
+    const answer = await this.#call('GET', `/images/${encodeURIComponent(image)}/json`)
+    return answer.status === 200
   }
 
   /** Creates (not starts) a container; resolves its id. */
@@ -109,6 +118,7 @@ export class DockerEngine {
       Id: string
       State: { Running: boolean; ExitCode: number; OOMKilled: boolean; Pid: number }
       Config: { Labels: Record<string, string> | null }
+      HostConfig: { Memory: number; NanoCpus: number }
       NetworkSettings: { Ports: Record<string, { HostPort: string }[] | null> | null }
     }
     const published = Object.values(c.NetworkSettings.Ports ?? {}).find((b) => b?.[0])?.[0]
@@ -120,6 +130,8 @@ export class DockerEngine {
       pid: c.State.Pid,
       labels: c.Config.Labels ?? {},
       publishedPort: published === undefined ? undefined : Number(published.HostPort),
+      memoryBytes: c.HostConfig.Memory,
+      cpus: c.HostConfig.NanoCpus / 1e9,
     }
   }
 

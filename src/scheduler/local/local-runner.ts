@@ -5,7 +5,7 @@ import { withServerPathsHidden } from '../../errors/hide-server-paths.js'
 import type { Signature, WireTensor } from '../../tensors/tensor.js'
 import type { Runner, RunnerEnd, RunnerEndCause } from '../scheduler.js'
 import { residentBytes } from './resident-memory.js'
-import type { WorkerProcess } from './worker-process.js'
+import type { WorkerExit, WorkerProcess } from './worker-process.js'
 
 export interface LocalRunnerOptions {
   readonly intraOpThreads: number
@@ -171,10 +171,17 @@ export class LocalRunner implements Runner {
     )
   }
 
-  #endOf(exit: { code: number | null; signal: NodeJS.Signals | null }): RunnerEnd {
+  #endOf(exit: WorkerExit): RunnerEnd {
     const failure = this.#worker.failure
     const cause = failure === undefined ? undefined : CAUSE_BY_CODE[failure.code]
     if (failure !== undefined && cause !== undefined) return { cause, message: failure.message }
+    if (exit.oomKilled === true) {
+      const limit = this.#options.memoryLimitBytes
+      return {
+        cause: 'memory_limit_exceeded',
+        message: `the kernel killed the runner at its memory limit of ${limit} bytes (memory_gb)`,
+      }
+    }
     if (this.#stopRequested) return { cause: 'stopped', message: 'the runner was stopped' }
     const how = exit.signal === null ? `with code ${exit.code}` : `on ${exit.signal}`
     return { cause: 'crashed', message: `the runner process exited ${how}` }

@@ -50,6 +50,8 @@ export interface WorkerProcessOptions {
 export interface WorkerExit {
   readonly code: number | null
   readonly signal: NodeJS.Signals | null
+  /** The kernel killed it for passing its memory limit (a container engine says so). */
+  readonly oomKilled?: boolean
 }
 
 /**

@@ -1,0 +1,145 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdir } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import type { SchedulerConfig } from '../../config/config.js'
+import type { RunnerRuntime } from '../../domain/serving-plan.js'
+import { BerthError } from '../../errors/berth-error.js'
+import type {
+  Launched,
+  RunnerLauncher,
+  RunnerLimits,
+  RunnerProtocolOptions,
+} from '../local/runner-launcher.js'
+import { WorkerProcess } from '../local/worker-process.js'
+import { connectRunner } from '../runner-connection.js'
+import { ContainerHost } from './container-host.js'
+import { DockerEngine } from './docker-engine.js'
+
+/** The port a containerized runner listens on, inside its container. */
+const RUNNER_PORT = 7070
+
+/** The label that ties a container to the berth server (its data dir) that made it. */
+export const OWNER_LABEL = 'berth.owner'
+
+export interface ContainerLauncherOptions extends RunnerProtocolOptions {
+  readonly engine: DockerEngine
+  /** Which server's runners these are: a stable id of its data dir, on every container's label. */
+  readonly owner: string
+  /** The runtime image of each runtime (berth-runtime-onnx, berth-runtime-torch). */
+  readonly image: (runtime: RunnerRuntime) => string
+  /** The runner's command in that image; berth's own runners unless said (tests). */
+  readonly command?: (runtime: RunnerRuntime) => readonly string[]
+  /** Host folders the runner reads, mounted read-only at the same path: the installed models. */
+  readonly readOnlyPaths: readonly string[]
+}
+
+/** berth's runners as the runtime images hold them (their working directory is the package). */
+function defaultCommand(runtime: RunnerRuntime): readonly string[] {
+  if (runtime === 'torch') return ['python3', 'python/torch_worker.py']
+  return ['node', 'dist/runtime/worker-main.js', runtime]
+}
+
+/**
+ * Runners as containers of this node's Docker engine (`BERTH_SCHEDULER=docker`): one per runner,
+ * from the runtime image its model needs, with the deployment's memory limit (enforced by the
+ * kernel) and CPU quota, the installed models mounted read-only, its runner port published on
+ * 127.0.0.1 only, and a token of its own that berth says in its `hello`. A container is removed
+ * once its runner has ended; on start, the containers an earlier server left are removed.
+ */
+export class ContainerLauncher implements RunnerLauncher {
+  readonly #options: ContainerLauncherOptions
+
+  constructor(options: ContainerLauncherOptions) {
+    this.#options = options
+  }
+
+  async launch(
+    runtime: RunnerRuntime,
+    limits: RunnerLimits | undefined,
+    log: (line: string) => void,
+  ): Promise<Launched> {
+    const { engine, owner } = this.#options
+    const token = randomBytes(32).toString('hex')
+    const id = await engine.create({
+      name: `berth-runner-${randomBytes(8).toString('hex')}`,
+      image: this.#options.image(runtime),
+      cmd: [...(this.#options.command ?? defaultCommand)(runtime)],
+      env: {
+        ...this.#options.runnerEnv,
+        BERTH_RUNNER_LISTEN: `tcp:0.0.0.0:${RUNNER_PORT}`,
+        BERTH_RUNNER_TOKEN: token,
+      },
+      labels: { [OWNER_LABEL]: owner, 'berth.runtime': runtime },
+      ...(limits === undefined ? {} : { memoryBytes: limits.memoryBytes, cpus: limits.cpus }),
+      binds: this.#options.readOnlyPaths.map((path) => `${path}:${path}:ro`),
+      publish: { port: RUNNER_PORT, hostIp: '127.0.0.1' },
+    })
+    try {
+      await engine.start(id)
+      const state = await engine.inspect(id)
+      const port = state?.publishedPort
+      if (state === undefined || port === undefined) {
+        throw new Error('the runner container has no published port')
+      }
+      const host = new ContainerHost(engine, id, this.#options.killGraceMs, state.pid)
+      const channel = await connectRunner(
+        { kind: 'tcp', host: '127.0.0.1', port },
+        token,
+        this.#options.startTimeoutMs,
+      )
+      const worker = await WorkerProcess.attach(host, channel, {
+        startTimeoutMs: this.#options.startTimeoutMs,
+        killGraceMs: this.#options.killGraceMs,
+        maxFrameBytes: this.#options.maxFrameBytes,
+        ...(this.#options.ping === undefined ? {} : { ping: this.#options.ping }),
+        log,
+      })
+      return { worker, cleaned: host.exited.then(() => engine.remove(id)) }
+    } catch (err) {
+      await engine.remove(id).catch(() => undefined)
+      throw err
+    }
+  }
+
+  /** Removes every container an earlier server of this data dir left. */
+  async endLeftovers(): Promise<number> {
+    const { engine, owner } = this.#options
+    const left = await engine.list(OWNER_LABEL, owner)
+    for (const id of left) await engine.remove(id)
+    return left.length
+  }
+}
+
+/**
+ * The launcher of the `docker` scheduler, or `undefined` for `local`. Throws
+ * `container_engine_unavailable` when the engine does not answer: the server does not start.
+ */
+export async function containerLauncherFor(
+  scheduler: SchedulerConfig,
+  dirs: { readonly dataDir: string; readonly readOnlyDirs: readonly string[] },
+  protocol: RunnerProtocolOptions,
+): Promise<ContainerLauncher | undefined> {
+  if (scheduler.driver !== 'docker') return undefined
+  const engine = new DockerEngine(scheduler.docker.host)
+  if (!(await engine.ping())) {
+    throw new BerthError(
+      'container_engine_unavailable',
+      `BERTH_SCHEDULER is docker, and no Docker engine answers at ${scheduler.docker.host} (BERTH_DOCKER_HOST)`,
+    )
+  }
+  // Made before they are mounted: the engine would make a missing one, as root.
+  for (const dir of dirs.readOnlyDirs) await mkdir(dir, { recursive: true })
+  const { images } = scheduler.docker
+  return new ContainerLauncher({
+    ...protocol,
+    engine,
+    owner: ownerOf(dirs.dataDir),
+    image: (runtime) => (runtime === 'torch' ? images.torch : images.onnx),
+    readOnlyPaths: dirs.readOnlyDirs,
+  })
+}
+
+/** The owner label of one data dir's runners, whatever else the engine runs: what a restart removes. */
+export function ownerOf(dataDir: string): string {
+  return createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 16)
+}

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { OWNER_LABEL, ownerOf } from '../../src/scheduler/docker/container-launcher.js'
+import { DockerEngine } from '../../src/scheduler/docker/docker-engine.js'
+import { mlpModel, referenceMlp } from '../fixtures/onnx-models.js'
+import { eventually } from '../helpers/processes.js'
+import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
+import { createNamespace, uploadAndWait } from '../helpers/uploads.js'
+
+/**
+ * The engine and the ONNX runtime image these tests use: DOCKER_HOST, and
+ * BERTH_TEST_RUNTIME_IMAGE_ONNX (default berth-runtime-onnx:test, which .ci/run builds from
+ * docker/runtime-onnx.Dockerfile). Without either the tests skip, unless
+ * BERTH_TEST_REQUIRE_DOCKER=1 (CI), where they fail.
+ */
+async function engineAndImage(): Promise<
+  { engine: DockerEngine; host: string; image: string } | { skip: string }
+> {
+  const host = process.env.DOCKER_HOST
+  const image = process.env.BERTH_TEST_RUNTIME_IMAGE_ONNX || 'berth-runtime-onnx:test'
+  let reason: string | undefined
+  if (host === undefined) reason = 'DOCKER_HOST is not set'
+  else if (!(await new DockerEngine(host).ping())) reason = `no engine answers at ${host}`
+  else if (!(await new DockerEngine(host).hasImage(image)))
+    reason = `no image ${image} in the engine`
+  if (reason !== undefined) {
+    if (process.env.BERTH_TEST_REQUIRE_DOCKER === '1') throw new Error(`required: ${reason}`)
+    return { skip: reason }
+  }
+  return { engine: new DockerEngine(host as string), host: host as string, image }
+}
+
+const X = [1, 2, 3, 4]
+
+describe('BERTH_SCHEDULER=docker: models served from containers of the engine', async () => {
+  const found = await engineAndImage()
+  const skip = 'skip' in found ? found.skip : undefined
+  let t: TestApp | undefined
+  const containers = async () =>
+    'skip' in found || t === undefined ? [] : found.engine.list(OWNER_LABEL, ownerOf(t.dataDir))
+
+  before(async () => {
+    if ('skip' in found) return
+    t = await startTestApp({
+      BERTH_SCHEDULER: 'docker',
+      BERTH_DOCKER_HOST: found.host,
+      BERTH_RUNTIME_IMAGE_ONNX: found.image,
+    })
+  })
+  after(async () => {
+    await t?.close()
+    if (!('skip' in found) && t !== undefined) {
+      // Closing the server removed every container it ran.
+      assert.deepEqual(await containers(), [])
+    }
+  })
+
+  it('checks the upload, deploys, serves and undeploys a model in a container with its limits', {
+    skip,
+  }, async () => {
+    if ('skip' in found || t === undefined) return
+    const app = t
+    const ns = await createNamespace(app, 'containers')
+    const up = await uploadAndWait(
+      app,
+      ns,
+      { name: 'boxed', model_format: 'onnx', memory_gb: '0.5', num_cpus: '0.5' },
+      { 'model.onnx': mlpModel(4, 8, 3, 7) },
+    )
+    assert.equal(up.deployment_status, 'deployed', JSON.stringify(up))
+
+    const [id, ...others] = await containers()
+    assert.equal(others.length, 0, 'one container: the upload check is gone')
+    const state = await found.engine.inspect(id as string)
+    assert.equal(state?.running, true)
+    assert.equal(state?.memoryBytes, 0.5 * 1024 ** 3, 'memory_gb is the kernel-enforced limit')
+    assert.equal(state?.cpus, 0.5, 'num_cpus is the CPU quota')
+
+    const res = await app.request({
+      method: 'POST',
+      url: `/v1/namespaces/${ns}/models/boxed_1_0_0/infer`,
+      key: BOOTSTRAP_KEY,
+      body: { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: X }] },
+    })
+    assert.equal(res.statusCode, 200, res.body)
+    const want = referenceMlp(X, 1, 4, 8, 3, 7)
+    const got = res.json().outputs[0].data as number[]
+    assert.ok(got.every((v, i) => Math.abs(v - (want[i] as number)) < 1e-5))
+
+    const undeployed = await app.request({
+      method: 'POST',
+      url: `/v1/namespaces/${ns}/models/boxed_1_0_0/undeploy`,
+      key: BOOTSTRAP_KEY,
+    })
+    assert.equal(undeployed.statusCode, 200, undeployed.body)
+    await eventually(async () => (await containers()).length === 0)
+  })
+})
