@@ -64,6 +64,8 @@ export class ContainerLauncher implements RunnerLauncher {
       name: `berth-runner-${randomBytes(8).toString('hex')}`,
       image: this.#options.image(runtime),
       cmd: [...(this.#options.command ?? defaultCommand)(runtime)],
+      // The server's own user: the model files it wrote (mode 0600 and 0700) are its alone.
+      user: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
       env: {
         ...this.#options.runnerEnv,
         BERTH_RUNNER_LISTEN: `tcp:0.0.0.0:${RUNNER_PORT}`,

@@ -19,6 +19,8 @@ export interface ContainerSpec {
   readonly name: string
   readonly image: string
   readonly cmd?: readonly string[]
+  /** `uid:gid` its processes run as; the image's user when unset. */
+  readonly user?: string
   readonly env?: Readonly<Record<string, string>>
   readonly labels?: Readonly<Record<string, string>>
   /** Bytes; the kernel's limit (the container is OOM-killed past it). */
@@ -82,6 +84,7 @@ export class DockerEngine {
     const body = {
       Image: spec.image,
       ...(spec.cmd === undefined ? {} : { Cmd: spec.cmd }),
+      ...(spec.user === undefined ? {} : { User: spec.user }),
       Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
       Labels: spec.labels ?? {},
       ...(port === undefined ? {} : { ExposedPorts: { [port]: {} } }),
