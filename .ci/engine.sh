@@ -94,7 +94,13 @@ start() {
       answers "$dir" && break
       sleep 0.2
     done
-    answers "$dir" || { echo "engine: dockerd did not answer; see $dir/dockerd.log" >&2; tail -n 20 "$dir/dockerd.log" >&2; exit 1; }
+    if ! answers "$dir"; then
+      echo "engine: dockerd did not answer; see $dir/dockerd.log" >&2
+      tail -n 20 "$dir/dockerd.log" >&2
+      # A start that failed leaves nothing running.
+      stop "$dir"
+      exit 1
+    fi
     # The build cache is kept between runs; what no tag has used for a week goes.
     DOCKER_HOST=$(sock "$dir") $DOCKER image prune -f --filter until=168h >/dev/null 2>&1 || true
   fi
