@@ -18,6 +18,13 @@ import {
 } from '../helpers/docker.js'
 import { type FormPart, multipartBody } from '../helpers/multipart.js'
 import { REPO_ROOT, readRepoFile } from '../helpers/repo.js'
+import {
+  listBucket,
+  postgresForTests,
+  s3ForTests,
+  testBucket,
+  testSchemas,
+} from '../helpers/services.js'
 
 // The images berth ships, built from the repository and run in a real engine: the server
 // (Dockerfile) answering the README's walk-through from inside its container, and the two
@@ -46,15 +53,81 @@ function assertShownInReadme(readme: string, data: readonly number[], what: stri
   assert.ok(readme.includes(`"data":[${data.join(',')}]`), `README shows ${what}: ${data}`)
 }
 
+/**
+ * The README's walk-through against a server at `base`: a namespace, the example model uploaded
+ * (packed as the README packs it) and deployed, then both inferences, whose answers must be the
+ * ones the README shows. Resolves the upload's answer.
+ */
+async function readmeWalkThrough(base: string, key: string): Promise<Record<string, unknown>> {
+  const readme = await readRepoFile('README.md')
+  const auth = { authorization: `Bearer ${key}` }
+  const created = await httpRequest(`${base}/v1/namespaces`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ namespace_name: 'production', description: 'live traffic' }),
+  })
+  assert.equal(created.status, 200, created.body)
+  assert.equal(JSON.parse(created.body).namespace_name, 'production')
+
+  const parts: FormPart[] = [
+    { name: 'file', filename: 'model.tar.gz', content: await packedExample() },
+    { name: 'name', value: 'tiny-mlp' },
+    { name: 'version', value: '1.0.0' },
+    { name: 'model_format', value: 'onnx' },
+    { name: 'memory_gb', value: '0.5' },
+  ]
+  const { payload, headers } = multipartBody(parts)
+  const uploaded = await httpRequest(
+    `${base}/v1/namespaces/production/models?wait=true`,
+    { method: 'POST', headers: { ...auth, ...headers }, body: payload },
+    120_000,
+  )
+  assert.equal(uploaded.status, 200, uploaded.body)
+  const upload = JSON.parse(uploaded.body)
+  assert.equal(upload.model_id, 'tiny-mlp_1_0_0')
+  assert.equal(upload.deployment_status, 'deployed', uploaded.body)
+
+  const inferred = await httpRequest(
+    `${base}/v1/namespaces/production/models/tiny-mlp_1_0_0/infer`,
+    {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        inputs: [
+          {
+            name: 'x',
+            shape: [2, 4],
+            datatype: 'FP32',
+            data: [
+              [1, 2, 3, 4],
+              [0.5, -1, 0, 2],
+            ],
+          },
+        ],
+      }),
+    },
+  )
+  assert.equal(inferred.status, 200, inferred.body)
+  assertShownInReadme(readme, JSON.parse(inferred.body).outputs[0].data, 'the batch of two')
+
+  const v2 = await httpRequest(`${base}/v2/models/tiny-mlp/infer`, {
+    method: 'POST',
+    headers: { ...auth, 'x-namespace': 'production', 'content-type': 'application/json' },
+    body: JSON.stringify({
+      inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }],
+    }),
+  })
+  assert.equal(v2.status, 200, v2.body)
+  assertShownInReadme(readme, JSON.parse(v2.body).outputs[0].data, 'the /v2 answer')
+  return upload
+}
+
 describe('the server image (Dockerfile)', { skip, timeout: 20 * 60_000 }, () => {
   const tag = testTag('server')
   const container = `berth-test-server-${randomBytes(4).toString('hex')}`
   let base = ''
-  let readme = ''
-  const auth = { authorization: `Bearer ${KEY}` }
 
   before(async () => {
-    readme = await readRepoFile('README.md')
     await buildImage(engine(), 'Dockerfile', tag)
     // Only what a user would give: a published port and a BERTH_* variable.
     await dockerOk([
@@ -89,64 +162,7 @@ describe('the server image (Dockerfile)', { skip, timeout: 20 * 60_000 }, () => 
   })
 
   it("answers the README's walk-through: namespace, upload, inference", async () => {
-    const created = await httpRequest(`${base}/v1/namespaces`, {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'application/json' },
-      body: JSON.stringify({ namespace_name: 'production', description: 'live traffic' }),
-    })
-    assert.equal(created.status, 200, created.body)
-    assert.equal(JSON.parse(created.body).namespace_name, 'production')
-
-    const parts: FormPart[] = [
-      { name: 'file', filename: 'model.tar.gz', content: await packedExample() },
-      { name: 'name', value: 'tiny-mlp' },
-      { name: 'version', value: '1.0.0' },
-      { name: 'model_format', value: 'onnx' },
-      { name: 'memory_gb', value: '0.5' },
-    ]
-    const { payload, headers } = multipartBody(parts)
-    const uploaded = await httpRequest(
-      `${base}/v1/namespaces/production/models?wait=true`,
-      { method: 'POST', headers: { ...auth, ...headers }, body: payload },
-      120_000,
-    )
-    assert.equal(uploaded.status, 200, uploaded.body)
-    const upload = JSON.parse(uploaded.body)
-    assert.equal(upload.model_id, 'tiny-mlp_1_0_0')
-    assert.equal(upload.deployment_status, 'deployed', uploaded.body)
-
-    const inferred = await httpRequest(
-      `${base}/v1/namespaces/production/models/tiny-mlp_1_0_0/infer`,
-      {
-        method: 'POST',
-        headers: { ...auth, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          inputs: [
-            {
-              name: 'x',
-              shape: [2, 4],
-              datatype: 'FP32',
-              data: [
-                [1, 2, 3, 4],
-                [0.5, -1, 0, 2],
-              ],
-            },
-          ],
-        }),
-      },
-    )
-    assert.equal(inferred.status, 200, inferred.body)
-    assertShownInReadme(readme, JSON.parse(inferred.body).outputs[0].data, 'the batch of two')
-
-    const v2 = await httpRequest(`${base}/v2/models/tiny-mlp/infer`, {
-      method: 'POST',
-      headers: { ...auth, 'x-namespace': 'production', 'content-type': 'application/json' },
-      body: JSON.stringify({
-        inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }],
-      }),
-    })
-    assert.equal(v2.status, 200, v2.body)
-    assertShownInReadme(readme, JSON.parse(v2.body).outputs[0].data, 'the /v2 answer')
+    await readmeWalkThrough(base, KEY)
   })
 
   it('is reported healthy by its HEALTHCHECK', async () => {
@@ -179,6 +195,62 @@ describe('the server image (Dockerfile)', { skip, timeout: 20 * 60_000 }, () => 
     )
     const kept = (await dockerOk(['exec', container, 'ls', '/var/lib/berth'])).split('\n')
     assert.ok(kept.includes('berth.db'), `the SQLite file is in the volume: ${kept}`)
+  })
+
+  it('serves from PostgreSQL and S3, configured as docker-compose.yml configures it', async (t) => {
+    const postgres = postgresForTests()
+    const s3 = s3ForTests()
+    if ('skip' in postgres) return t.skip(postgres.skip)
+    if ('skip' in s3) return t.skip(s3.skip)
+    const schemas = testSchemas(postgres.url)
+    const bucket = testBucket()
+    // The variables docker-compose.yml gives berth, pointed at the test's servers (and a schema
+    // of the test's own in the shared database).
+    const stores: Record<string, string> = {
+      BERTH_DATABASE_URL: postgres.url,
+      BERTH_STORAGE_URL: `s3://${bucket}/archives`,
+      BERTH_S3_ENDPOINT: s3.endpoint,
+      BERTH_S3_FORCE_PATH_STYLE: 'true',
+      AWS_ACCESS_KEY_ID: s3.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    }
+    const compose = await readRepoFile('docker-compose.yml')
+    for (const name of Object.keys(stores)) {
+      assert.match(compose, new RegExp(`^ {6}${name}: `, 'm'), `docker-compose.yml sets ${name}`)
+    }
+    // The test's servers listen on 127.0.0.1 only: the container shares the host's network.
+    const env = {
+      ...stores,
+      BERTH_DATABASE_SCHEMA: schemas.next(),
+      BERTH_HOST: '127.0.0.1',
+      BERTH_PORT: '0',
+      BERTH_LOG_LEVEL: 'info',
+      BERTH_BOOTSTRAP_API_KEY: KEY,
+    }
+    const name = `berth-test-stores-${randomBytes(4).toString('hex')}`
+    try {
+      const args = ['run', '--detach', '--name', name, '--network', 'host']
+      for (const [key, value] of Object.entries(env)) args.push('--env', `${key}=${value}`)
+      await dockerOk([...args, tag])
+      let listening = ''
+      await waitUntil(
+        'the server listens',
+        async () => {
+          const logs = (await docker(['logs', name])).output
+          listening = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(logs)?.[1] ?? ''
+          return listening !== ''
+        },
+        60_000,
+      ).catch(async (err: Error) => {
+        throw new Error(`${err.message}\n${(await docker(['logs', name])).output.slice(-4000)}`)
+      })
+      const upload = await readmeWalkThrough(listening, KEY)
+      assert.match(String(upload.model_archive_url), new RegExp(`^s3://${bucket}/archives/`))
+      assert.equal((await listBucket(s3, bucket)).length, 1)
+    } finally {
+      await docker(['rm', '--force', '--volumes', name])
+      await schemas.dropAll()
+    }
   })
 })
 
