@@ -17,6 +17,10 @@ NODE=$(command -v node)
 NODE_VERSION=$("$NODE" --version)
 ROOTFS_TAR=$CACHE/bookworm-minbase.tar
 
+if ! $DOCKER version >/dev/null 2>&1; then
+  echo "base-image: no engine answers at ${DOCKER_HOST:-the default socket} (start one: eval \"\$(.ci/engine.sh start)\")" >&2
+  exit 1
+fi
 existing=$($DOCKER image inspect -f '{{ index .Config.Labels "berth.node" }}' "$IMAGE" 2>/dev/null || true)
 if [ "$existing" = "$NODE_VERSION" ]; then
   echo "$IMAGE"

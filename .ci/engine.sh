@@ -101,7 +101,8 @@ start() {
       stop "$dir"
       exit 1
     fi
-    # The build cache is kept between runs; what no tag has used for a week goes.
+    # The build cache is kept between runs; untagged layers built over a week ago go (so a
+    # build starts uncached about once a week, and the folder does not grow without end).
     DOCKER_HOST=$(sock "$dir") $DOCKER image prune -f --filter until=168h >/dev/null 2>&1 || true
   fi
   cp "${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}" "$REPO/.ci/ca-bundle.crt"
