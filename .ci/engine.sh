@@ -2,7 +2,8 @@
 # A private Docker engine for berth's container tests, beside whatever else runs on the machine.
 #
 #   eval "$(.ci/engine.sh start)"    # exports DOCKER_HOST, BERTH_ENGINE_DIR and
-#                                     # BERTH_TEST_DOCKER_CA_BUNDLE (see below)
+#                                     # BERTH_TEST_DOCKER_CA_BUNDLE (see below); the engine is
+#                                     # a one-node Swarm manager
 #   .ci/engine.sh logs "$BERTH_ENGINE_DIR"   # the daemon's log, after a failure
 #   .ci/engine.sh stop "$BERTH_ENGINE_DIR"   # removes its containers, stops the daemon
 #
@@ -105,6 +106,13 @@ start() {
     # build starts uncached about once a week, and the folder does not grow without end).
     DOCKER_HOST=$(sock "$dir") $DOCKER image prune -f --filter until=168h >/dev/null 2>&1 || true
   fi
+  # A one-node swarm for the swarm scheduler's tests (BERTH_SCHEDULER=swarm): its own address
+  # only, so nothing outside this machine can join it.
+  if [ "$(DOCKER_HOST=$(sock "$dir") $DOCKER info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
+    ip link show docker_gwbridge >/dev/null 2>&1 || touch "$dir/gwbridge-ours"
+    DOCKER_HOST=$(sock "$dir") $DOCKER swarm init --advertise-addr 127.0.0.1 \
+      --listen-addr 127.0.0.1:2377 >/dev/null
+  fi
   cp "${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}" "$REPO/.ci/ca-bundle.crt"
   echo "export DOCKER_HOST=$(sock "$dir") BERTH_ENGINE_DIR=$dir"
   echo "export BERTH_TEST_DOCKER_CA_BUNDLE=.ci/ca-bundle.crt"
@@ -133,6 +141,11 @@ stop() {
   fi
   umount "$dir/exec/netns/default" 2>/dev/null || true
   ip link del "$(bridge_of "$dir")" 2>/dev/null || true
+  # The swarm's gateway bridge, which leaving the swarm keeps (if this engine made it).
+  if [ -f "$dir/gwbridge-ours" ]; then
+    ip link del docker_gwbridge 2>/dev/null || true
+    rm -f "$dir/gwbridge-ours"
+  fi
 }
 
 case "$cmd" in

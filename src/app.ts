@@ -29,7 +29,7 @@ import { OrgModelRegistry } from './registry/org-model-registry.js'
 import { TensorInventory } from './registry/tensor-inventory.js'
 import { UploadPipeline } from './registry/upload-pipeline.js'
 import { UploadSignature } from './registry/upload-signature.js'
-import { containerLauncherFor } from './scheduler/docker/container-launcher.js'
+import { containerPlacementFor } from './scheduler/container-placement.js'
 import { LocalScheduler } from './scheduler/local/local-scheduler.js'
 import { RunnerLoadCheck } from './scheduler/local/runner-load-check.js'
 import { BERTH_VERSION } from './version.js'
@@ -146,7 +146,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       ping: config.scheduler.runnerPing,
       runnerEnv: config.scheduler.runnerEnv,
     }
-    const launcher = await containerLauncherFor(
+    const placement = await containerPlacementFor(
       config.scheduler,
       // What runners read: the installed models, and an upload's files for its load check.
       { dataDir: config.dataDir, readOnlyDirs: [workspace.modelsDir, workspace.tmpDir] },
@@ -154,14 +154,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     )
     const scheduler = await LocalScheduler.open({
       ...protocol,
-      node: config.scheduler.node,
+      node: placement?.node ?? config.scheduler.node,
       runDir: join(config.dataDir, 'run'),
       memoryPollMs: MEMORY_POLL_MS,
       torchPython: config.scheduler.torchPython,
       // A container each: no spare started ahead, no container shared by several models.
-      ...(launcher === undefined
+      ...(placement === undefined
         ? { spareRunners: config.scheduler.spareRunners, sharing: config.scheduler.sharedRunners }
-        : { launcher, spareRunners: 0 }),
+        : { launcher: placement.launcher, spareRunners: 0 }),
       log: (line, fields) => logger.info({ ...fields, line }, 'runner output'),
     })
     closers.unshift(['scheduler', () => scheduler.close()])

@@ -100,7 +100,7 @@ export const CONFIG_VARIABLES = {
   },
   BERTH_SCHEDULER: {
     kind: 'choice',
-    values: ['local', 'docker'],
+    values: ['local', 'docker', 'swarm'],
     default: 'local',
     meaning: 'where runners are placed',
   },
@@ -108,7 +108,7 @@ export const CONFIG_VARIABLES = {
     kind: 'text',
     default: 'unix:///var/run/docker.sock',
     accepts: '`unix://` and the engine socket path',
-    meaning: 'the Docker engine of the `docker` scheduler',
+    meaning: "the Docker engine of the `docker` scheduler (a Swarm manager's for `swarm`)",
   },
   BERTH_RUNTIME_IMAGE_ONNX: {
     kind: 'text',

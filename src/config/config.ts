@@ -82,14 +82,22 @@ export interface NodeCapacity {
 
 /** Who places runner processes. */
 export type SchedulerConfig = {
-  /** `local`: runner child processes; `docker`: a container each, on this node's engine. */
-  readonly driver: 'local' | 'docker'
-  /** The engine and runtime images of the `docker` driver. */
+  /**
+   * `local`: runner child processes; `docker`: a container each, on this node's engine; `swarm`:
+   * a Swarm service each, placed by the engine on the swarm's nodes.
+   */
+  readonly driver: 'local' | 'docker' | 'swarm'
+  /** The engine (a Swarm manager's, for `swarm`) and runtime images of the container drivers. */
   readonly docker: {
     readonly host: string
     readonly images: { readonly onnx: string; readonly torch: string }
   }
   readonly node: NodeCapacity
+  /**
+   * Whether `BERTH_NODE_CPUS` and `BERTH_NODE_MEMORY_GB` were set; the `swarm` driver offers the
+   * swarm's schedulable nodes' totals for those that were not.
+   */
+  readonly nodeGiven: { readonly cpus: boolean; readonly memory: boolean }
   /** A python3 that can `import torch`, for TorchScript; unset: Debian's `/usr/bin/python3` if it can. */
   readonly torchPython: string | undefined
   /** ONNX runner processes kept started ahead of need, so a deploy or upload check skips the start. */

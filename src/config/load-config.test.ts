@@ -58,6 +58,16 @@ describe('loadConfig', () => {
     })
   })
 
+  it('reads the swarm scheduler, which a manager engine serves', () => {
+    const scheduler = loadConfig({ BERTH_SCHEDULER: 'swarm' }).scheduler
+    assert.equal(scheduler.driver, 'swarm')
+    assert.equal(scheduler.docker.host, 'unix:///var/run/docker.sock')
+    assert.throws(
+      () => loadConfig({ BERTH_SCHEDULER: 'nomad' }),
+      (err) => isBerthError(err) && JSON.stringify(err.details).includes('BERTH_SCHEDULER'),
+    )
+  })
+
   it('reads the docker scheduler: its engine socket and runtime images', () => {
     const host = { cpus: 2, memoryBytes: 1024 ** 3 }
     const scheduler = loadConfig(
@@ -89,6 +99,7 @@ describe('loadConfig', () => {
         images: { onnx: 'berth-runtime-onnx', torch: 'berth-runtime-torch' },
       },
       node: { cpus: 6, cpuOvercommit: 4, memoryBytes: 8 * 1024 ** 3, gpus: 0 },
+      nodeGiven: { cpus: false, memory: false },
       torchPython: undefined,
       spareRunners: 1,
       sharedRunners: { maxModels: 32, maxModelBytes: 64 * 1024 ** 2 },
@@ -104,6 +115,7 @@ describe('loadConfig', () => {
       },
       host,
     )
+    assert.deepEqual(set.scheduler.nodeGiven, { cpus: true, memory: true })
     assert.deepEqual(set.scheduler.node, {
       cpus: 1.5,
       cpuOvercommit: 1,

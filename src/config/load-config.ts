@@ -333,7 +333,7 @@ function readScheduler(read: EnvReader, host: HostFacts, env: Env): SchedulerCon
   if (read.raw('BERTH_SCHEDULER') === 'kubernetes') {
     read.problems.push('BERTH_SCHEDULER: kubernetes is not supported by this version of berth yet')
   } else {
-    driver = read.choice('BERTH_SCHEDULER') === 'docker' ? 'docker' : 'local'
+    driver = read.choice('BERTH_SCHEDULER') as SchedulerConfig['driver']
   }
   const dockerHost = read.string('BERTH_DOCKER_HOST')
   if (!dockerHost.startsWith('unix://') || dockerHost.length <= 'unix://'.length) {
@@ -355,6 +355,10 @@ function readScheduler(read: EnvReader, host: HostFacts, env: Env): SchedulerCon
       memoryBytes: Math.round(memoryGb * GIB),
       // The bundled ONNX Runtime is the CPU build: GPUs are offered only when configured.
       gpus: read.int('BERTH_NODE_GPUS'),
+    },
+    nodeGiven: {
+      cpus: read.raw('BERTH_NODE_CPUS') !== undefined,
+      memory: read.raw('BERTH_NODE_MEMORY_GB') !== undefined,
     },
     torchPython: read.raw('BERTH_TORCH_PYTHON'),
     spareRunners: read.int('BERTH_SPARE_RUNNERS'),

@@ -1,9 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import type { SchedulerConfig } from '../../config/config.js'
 import type { RunnerRuntime } from '../../domain/serving-plan.js'
-import { BerthError } from '../../errors/berth-error.js'
 import type {
   Launched,
   RunnerLauncher,
@@ -13,7 +10,7 @@ import type {
 import { WorkerProcess } from '../local/worker-process.js'
 import { connectRunner } from '../runner-connection.js'
 import { ContainerHost } from './container-host.js'
-import { DockerEngine } from './docker-engine.js'
+import type { DockerEngine } from './docker-engine.js'
 
 /** The port a containerized runner listens on, inside its container. */
 const RUNNER_PORT = 7070
@@ -34,7 +31,7 @@ export interface ContainerLauncherOptions extends RunnerProtocolOptions {
 }
 
 /** berth's runners as the runtime images hold them (their working directory is the package). */
-function defaultCommand(runtime: RunnerRuntime): readonly string[] {
+export function runnerCommand(runtime: RunnerRuntime): readonly string[] {
   if (runtime === 'torch') return ['python3', 'python/torch_worker.py']
   return ['node', 'dist/runtime/worker-main.js', runtime]
 }
@@ -63,7 +60,7 @@ export class ContainerLauncher implements RunnerLauncher {
     const id = await engine.create({
       name: `berth-runner-${randomBytes(8).toString('hex')}`,
       image: this.#options.image(runtime),
-      cmd: [...(this.#options.command ?? defaultCommand)(runtime)],
+      cmd: [...(this.#options.command ?? runnerCommand)(runtime)],
       // The server's own user: the model files it wrote (mode 0600 and 0700) are its alone.
       user: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
       env: {
@@ -110,35 +107,6 @@ export class ContainerLauncher implements RunnerLauncher {
     for (const id of left) await engine.remove(id)
     return left.length
   }
-}
-
-/**
- * The launcher of the `docker` scheduler, or `undefined` for `local`. Throws
- * `container_engine_unavailable` when the engine does not answer: the server does not start.
- */
-export async function containerLauncherFor(
-  scheduler: SchedulerConfig,
-  dirs: { readonly dataDir: string; readonly readOnlyDirs: readonly string[] },
-  protocol: RunnerProtocolOptions,
-): Promise<ContainerLauncher | undefined> {
-  if (scheduler.driver !== 'docker') return undefined
-  const engine = new DockerEngine(scheduler.docker.host)
-  if (!(await engine.ping())) {
-    throw new BerthError(
-      'container_engine_unavailable',
-      `BERTH_SCHEDULER is docker, and no Docker engine answers at ${scheduler.docker.host} (BERTH_DOCKER_HOST)`,
-    )
-  }
-  // Made before they are mounted: the engine would make a missing one, as root.
-  for (const dir of dirs.readOnlyDirs) await mkdir(dir, { recursive: true })
-  const { images } = scheduler.docker
-  return new ContainerLauncher({
-    ...protocol,
-    engine,
-    owner: ownerOf(dirs.dataDir),
-    image: (runtime) => (runtime === 'torch' ? images.torch : images.onnx),
-    readOnlyPaths: dirs.readOnlyDirs,
-  })
 }
 
 /** The owner label of one data dir's runners, whatever else the engine runs: what a restart removes. */

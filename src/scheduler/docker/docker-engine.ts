@@ -1,19 +1,9 @@
-import { request } from 'node:http'
-import { BerthError } from '../../errors/berth-error.js'
+import { EngineApi } from './engine-api.js'
 
 /**
- * The Docker Engine API over its Unix socket, the few calls berth's container schedulers make.
- * Plain HTTP (node:http) rather than a client library: the API is a small, stable, versioned REST
- * surface, and the maintained Node client (dockerode) brings gRPC, protobuf, SSH and tar
- * dependencies for image builds and remote engines that berth never uses
- * (docs/decisions/0009-docker-engine-api-over-http.md).
+ * The container calls of the Docker Engine API that the `docker` scheduler makes (over
+ * `EngineApi`: plain HTTP on the engine's socket).
  */
-
-/** The API version berth speaks: Docker 20.10's, which every later engine still serves. */
-const API_VERSION = 'v1.41'
-
-/** Longest JSON answer read from the engine (a container list of many thousands). */
-const MAX_ANSWER_BYTES = 64 * 1024 * 1024
 
 export interface ContainerSpec {
   readonly name: string
@@ -50,31 +40,21 @@ export interface ContainerState {
   readonly cpus: number
 }
 
-interface Answer {
-  readonly status: number
-  readonly body: unknown
-}
-
 /** A Docker engine reached at `unix:///path/docker.sock` (DOCKER_HOST's form) or a socket path. */
 export class DockerEngine {
-  readonly #socketPath: string
+  readonly #api: EngineApi
 
   constructor(host: string) {
-    this.#socketPath = host.startsWith('unix://') ? host.slice('unix://'.length) : host
+    this.#api = new EngineApi(host)
   }
 
   /** Whether the engine answers. */
-  async ping(): Promise<boolean> {
-    try {
-      return (await this.#call('GET', '/_ping')).status === 200
-    } catch {
-      return false
-    }
+  ping(): Promise<boolean> {
+    return this.#api.ping()
   }
-
   /** Whether the engine holds `image` (berth never pulls: runtime images are built or loaded). */
   async hasImage(image: string): Promise<boolean> {
-    const answer = await this.#call('GET', `/images/${encodeURIComponent(image)}/json`)
+    const answer = await this.#api.call('GET', `/images/${encodeURIComponent(image)}/json`)
     return answer.status === 200
   }
 
@@ -99,24 +79,24 @@ export class DockerEngine {
           : { PortBindings: { [port]: [{ HostIp: spec.publish.hostIp, HostPort: '' }] } }),
       },
     }
-    const answer = await this.#call(
+    const answer = await this.#api.call(
       'POST',
       `/containers/create?name=${encodeURIComponent(spec.name)}`,
       body,
     )
-    this.#expect(answer, [201], `create container ${spec.name}`)
+    this.#api.expect(answer, [201], `create container ${spec.name}`)
     return (answer.body as { Id: string }).Id
   }
 
   async start(id: string): Promise<void> {
-    this.#expect(await this.#call('POST', `/containers/${id}/start`), [204, 304], 'start')
+    this.#api.expect(await this.#api.call('POST', `/containers/${id}/start`), [204, 304], 'start')
   }
 
   /** The container's state; `undefined` when it no longer exists. */
   async inspect(id: string): Promise<ContainerState | undefined> {
-    const answer = await this.#call('GET', `/containers/${id}/json`)
+    const answer = await this.#api.call('GET', `/containers/${id}/json`)
     if (answer.status === 404) return undefined
-    this.#expect(answer, [200], 'inspect')
+    this.#api.expect(answer, [200], 'inspect')
     const c = answer.body as {
       Id: string
       State: { Running: boolean; ExitCode: number; OOMKilled: boolean; Pid: number }
@@ -140,97 +120,36 @@ export class DockerEngine {
 
   /** Resolves when the container has exited (at once if it has), with its exit code. */
   async wait(id: string): Promise<number> {
-    const answer = await this.#call('POST', `/containers/${id}/wait`)
+    const answer = await this.#api.call('POST', `/containers/${id}/wait`)
     if (answer.status === 404) return -1
-    this.#expect(answer, [200], 'wait')
+    this.#api.expect(answer, [200], 'wait')
     return (answer.body as { StatusCode: number }).StatusCode
   }
 
   /** SIGTERM, then SIGKILL after `graceS` seconds (`docker stop`). */
   async stop(id: string, graceS: number): Promise<void> {
-    const answer = await this.#call('POST', `/containers/${id}/stop?t=${graceS}`)
-    this.#expect(answer, [204, 304, 404], 'stop')
+    const answer = await this.#api.call('POST', `/containers/${id}/stop?t=${graceS}`)
+    this.#api.expect(answer, [204, 304, 404], 'stop')
   }
 
   /** SIGKILL at once. */
   async kill(id: string): Promise<void> {
-    const answer = await this.#call('POST', `/containers/${id}/kill`)
+    const answer = await this.#api.call('POST', `/containers/${id}/kill`)
     // 409: it is not running (any more).
-    this.#expect(answer, [204, 404, 409], 'kill')
+    this.#api.expect(answer, [204, 404, 409], 'kill')
   }
 
   /** Removes the container, running or not. */
   async remove(id: string): Promise<void> {
-    const answer = await this.#call('DELETE', `/containers/${id}?force=true`)
-    this.#expect(answer, [204, 404], 'remove')
+    const answer = await this.#api.call('DELETE', `/containers/${id}?force=true`)
+    this.#api.expect(answer, [204, 404], 'remove')
   }
 
   /** The ids of the containers (running or not) that carry `label=value`. */
   async list(label: string, value: string): Promise<string[]> {
     const filters = encodeURIComponent(JSON.stringify({ label: [`${label}=${value}`] }))
-    const answer = await this.#call('GET', `/containers/json?all=1&filters=${filters}`)
-    this.#expect(answer, [200], 'list containers')
+    const answer = await this.#api.call('GET', `/containers/json?all=1&filters=${filters}`)
+    this.#api.expect(answer, [200], 'list containers')
     return (answer.body as { Id: string }[]).map((c) => c.Id)
   }
-
-  #expect(answer: Answer, statuses: readonly number[], what: string): void {
-    if (statuses.includes(answer.status)) return
-    const message = (answer.body as { message?: unknown } | undefined)?.message
-    throw new BerthError(
-      'container_engine_failed',
-      `the container engine refused to ${what}: ${typeof message === 'string' ? message : answer.status}`,
-      { details: { status: answer.status } },
-    )
-  }
-
-  #call(method: string, path: string, body?: unknown): Promise<Answer> {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          socketPath: this.#socketPath,
-          path: `/${API_VERSION}${path}`,
-          method,
-          headers: {
-            host: 'docker',
-            ...(payload === undefined
-              ? {}
-              : { 'content-type': 'application/json', 'content-length': payload.length }),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = []
-          let size = 0
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length
-            if (size > MAX_ANSWER_BYTES) res.destroy(new Error('answer too large'))
-            else chunks.push(chunk)
-          })
-          res.on('error', (err) => reject(unavailable(err)))
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8')
-            let parsed: unknown
-            try {
-              parsed = text === '' ? undefined : JSON.parse(text)
-            } catch {
-              parsed = { message: text.slice(0, 500) }
-            }
-            resolve({ status: res.statusCode ?? 0, body: parsed })
-          })
-        },
-      )
-      req.on('error', (err) => reject(unavailable(err)))
-      req.end(payload)
-    })
-  }
-}
-
-function unavailable(err: Error): BerthError {
-  return new BerthError(
-    'container_engine_unavailable',
-    `the container engine cannot be reached: ${err.message}`,
-    {
-      cause: err,
-    },
-  )
 }

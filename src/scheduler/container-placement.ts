@@ -1,0 +1,82 @@
+import { mkdir } from 'node:fs/promises'
+import type { NodeCapacity, SchedulerConfig } from '../config/config.js'
+import { BerthError } from '../errors/berth-error.js'
+import { ContainerLauncher, ownerOf } from './docker/container-launcher.js'
+import { DockerEngine } from './docker/docker-engine.js'
+import type { RunnerLauncher, RunnerProtocolOptions } from './local/runner-launcher.js'
+import { ServiceLauncher } from './swarm/service-launcher.js'
+import { SwarmEngine } from './swarm/swarm-engine.js'
+
+/** Where a container scheduler's runners run, and the capacity it admits them against. */
+export interface ContainerPlacement {
+  readonly launcher: RunnerLauncher
+  readonly node: NodeCapacity
+}
+
+/**
+ * The launcher of the `docker` or `swarm` scheduler, or `undefined` for `local` (runner child
+ * processes). Throws `container_engine_unavailable` when the engine does not answer, or for
+ * `swarm` is not a Swarm manager: the server does not start.
+ */
+export async function containerPlacementFor(
+  scheduler: SchedulerConfig,
+  dirs: { readonly dataDir: string; readonly readOnlyDirs: readonly string[] },
+  protocol: RunnerProtocolOptions,
+): Promise<ContainerPlacement | undefined> {
+  if (scheduler.driver === 'local') return undefined
+  const { host, images } = scheduler.docker
+  const engine = new DockerEngine(host)
+  if (!(await engine.ping())) {
+    throw new BerthError(
+      'container_engine_unavailable',
+      `BERTH_SCHEDULER is ${scheduler.driver}, and no Docker engine answers at ${host} (BERTH_DOCKER_HOST)`,
+    )
+  }
+  // Made before they are mounted: the engine would make a missing one, as root.
+  for (const dir of dirs.readOnlyDirs) await mkdir(dir, { recursive: true })
+  const common = {
+    ...protocol,
+    owner: ownerOf(dirs.dataDir),
+    image: (runtime: string) => (runtime === 'torch' ? images.torch : images.onnx),
+    readOnlyPaths: dirs.readOnlyDirs,
+  }
+  if (scheduler.driver === 'docker') {
+    return { launcher: new ContainerLauncher({ ...common, engine }), node: scheduler.node }
+  }
+  const swarm = new SwarmEngine(host)
+  const info = await swarm.info()
+  if (info.state !== 'active' || !info.manager) {
+    throw new BerthError(
+      'container_engine_unavailable',
+      `BERTH_SCHEDULER is swarm, and the engine at ${host} is not a Swarm manager (docker swarm init, or a manager's socket in BERTH_DOCKER_HOST)`,
+    )
+  }
+  const launcher = new ServiceLauncher({
+    ...common,
+    swarm,
+    local: engine,
+    localNodeId: info.nodeId,
+  })
+  return { launcher, node: await swarmCapacity(swarm, scheduler) }
+}
+
+/**
+ * What the swarm offers: the totals of its ready, active nodes, for what `BERTH_NODE_CPUS` and
+ * `BERTH_NODE_MEMORY_GB` do not say. Read at start; the engine itself places each runner on a
+ * node with room for its reservation, so this only bounds what berth asks of the swarm.
+ */
+async function swarmCapacity(
+  swarm: SwarmEngine,
+  scheduler: SchedulerConfig,
+): Promise<NodeCapacity> {
+  const nodes = (await swarm.nodes()).filter((n) => n.schedulable)
+  const sum = (pick: (n: (typeof nodes)[number]) => number) =>
+    nodes.reduce((total, n) => total + pick(n), 0)
+  return {
+    ...scheduler.node,
+    cpus: scheduler.nodeGiven.cpus ? scheduler.node.cpus : sum((n) => n.cpus),
+    memoryBytes: scheduler.nodeGiven.memory
+      ? scheduler.node.memoryBytes
+      : sum((n) => n.memoryBytes),
+  }
+}

@@ -1,0 +1,221 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { after, before, describe, it } from 'node:test'
+import { promisify } from 'node:util'
+import { OWNER_LABEL, ownerOf } from '../../src/scheduler/docker/container-launcher.js'
+import { DockerEngine } from '../../src/scheduler/docker/docker-engine.js'
+import { SwarmEngine } from '../../src/scheduler/swarm/swarm-engine.js'
+import { mlpModel, referenceMlp } from '../fixtures/onnx-models.js'
+import { eventually } from '../helpers/processes.js'
+import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
+import { createNamespace, uploadAndWait } from '../helpers/uploads.js'
+
+const run = promisify(execFile)
+
+/**
+ * A Swarm manager and the ONNX runtime image these tests use: DOCKER_HOST (an engine that is a
+ * Swarm manager: .ci/engine.sh makes its engine a one-node swarm) and
+ * BERTH_TEST_RUNTIME_IMAGE_ONNX (default berth-runtime-onnx:test). Without them the tests skip,
+ * unless BERTH_TEST_REQUIRE_DOCKER=1 (CI), where they fail.
+ */
+async function swarmAndImage(): Promise<
+  { swarm: SwarmEngine; engine: DockerEngine; host: string; image: string } | { skip: string }
+> {
+  const host = process.env.DOCKER_HOST
+  const image = process.env.BERTH_TEST_RUNTIME_IMAGE_ONNX || 'berth-runtime-onnx:test'
+  let reason: string | undefined
+  if (host === undefined) reason = 'DOCKER_HOST is not set'
+  else if (!(await new DockerEngine(host).ping())) reason = `no engine answers at ${host}`
+  else if (!(await new DockerEngine(host).hasImage(image)))
+    reason = `no image ${image} in the engine`
+  else if (!(await new SwarmEngine(host).info()).manager)
+    reason = `the engine at ${host} is not a Swarm manager`
+  if (reason !== undefined) {
+    if (process.env.BERTH_TEST_REQUIRE_DOCKER === '1') throw new Error(`required: ${reason}`)
+    return { skip: reason }
+  }
+  const h = host as string
+  return { swarm: new SwarmEngine(h), engine: new DockerEngine(h), host: h, image }
+}
+
+/** `docker service inspect`'s spec of one service (the CLI: berth itself never reads specs). */
+async function serviceSpec(host: string, id: string): Promise<ServiceSpecView> {
+  const { stdout } = await run('docker', ['service', 'inspect', id], {
+    env: { ...process.env, DOCKER_HOST: host },
+  })
+  return (JSON.parse(stdout) as { Spec: ServiceSpecView }[])[0]?.Spec as ServiceSpecView
+}
+
+interface ServiceSpecView {
+  TaskTemplate: {
+    Resources: {
+      Limits: { NanoCPUs?: number; MemoryBytes?: number }
+      Reservations: { NanoCPUs?: number; MemoryBytes?: number }
+    }
+    RestartPolicy: { Condition: string }
+  }
+  EndpointSpec: { Ports: { PublishMode: string; TargetPort: number }[] }
+}
+
+async function setAvailability(host: string, availability: 'drain' | 'active'): Promise<void> {
+  const env = { ...process.env, DOCKER_HOST: host }
+  const { stdout } = await run('docker', ['info', '--format', '{{.Swarm.NodeID}}'], { env })
+  await run('docker', ['node', 'update', '--availability', availability, stdout.trim()], { env })
+}
+
+const X = [1, 2, 3, 4]
+const WANT = referenceMlp(X, 1, 4, 8, 3, 7)
+
+describe('BERTH_SCHEDULER=swarm: models served from Swarm services', async () => {
+  const found = await swarmAndImage()
+  const skip = 'skip' in found ? found.skip : undefined
+  let t: TestApp | undefined
+  let ns = ''
+  const services = async (): Promise<string[]> =>
+    'skip' in found || t === undefined
+      ? []
+      : found.swarm.listServices(OWNER_LABEL, ownerOf(t.dataDir))
+  const infer = async () => {
+    const res = await (t as TestApp).request({
+      method: 'POST',
+      url: `/v1/namespaces/${ns}/models/boxed_1_0_0/infer`,
+      key: BOOTSTRAP_KEY,
+      body: { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: X }] },
+    })
+    if (res.statusCode !== 200) return res
+    const got = res.json().outputs[0].data as number[]
+    assert.ok(
+      got.every((v, i) => Math.abs(v - (WANT[i] as number)) < 1e-5),
+      res.body,
+    )
+    return res
+  }
+
+  before(async () => {
+    if ('skip' in found) return
+    t = await startTestApp({
+      BERTH_SCHEDULER: 'swarm',
+      BERTH_DOCKER_HOST: found.host,
+      BERTH_RUNTIME_IMAGE_ONNX: found.image,
+    })
+    ns = await createNamespace(t, 'swarm')
+  })
+  after(async () => {
+    if (!('skip' in found)) await setAvailability(found.host, 'active')
+    await t?.close()
+    if (!('skip' in found) && t !== undefined) {
+      // Closing the server removed every service it ran.
+      assert.deepEqual(await services(), [])
+    }
+  })
+
+  it('deploys a model as a service reserving and limited to its resources, and serves it', {
+    skip,
+  }, async () => {
+    if ('skip' in found || t === undefined) return
+    const up = await uploadAndWait(
+      t,
+      ns,
+      { name: 'boxed', model_format: 'onnx', memory_gb: '0.5', num_cpus: '0.5' },
+      { 'model.onnx': mlpModel(4, 8, 3, 7) },
+    )
+    assert.equal(up.deployment_status, 'deployed', JSON.stringify(up))
+
+    const [id, ...others] = await services()
+    assert.equal(others.length, 0, 'one service: the upload check is gone')
+    const spec = await serviceSpec(found.host, id as string)
+    const half = { NanoCPUs: 0.5e9, MemoryBytes: 0.5 * 1024 ** 3 }
+    assert.deepEqual(spec.TaskTemplate.Resources.Reservations, half, 'placed by its reservation')
+    assert.deepEqual(spec.TaskTemplate.Resources.Limits, half)
+    assert.equal(spec.TaskTemplate.RestartPolicy.Condition, 'none', "berth's restart policy")
+    assert.deepEqual(
+      spec.EndpointSpec.Ports.map((p) => p.PublishMode),
+      ['host'],
+      'no routing mesh',
+    )
+    // The task's container holds the limit the kernel enforces.
+    const [task] = await found.swarm.tasks({ service: id as string })
+    assert.equal(task?.state, 'running')
+    const container = await found.engine.inspect(task?.containerId as string)
+    assert.equal(container?.memoryBytes, 0.5 * 1024 ** 3)
+    assert.equal(container?.cpus, 0.5)
+
+    const res = await infer()
+    assert.equal(res.statusCode, 200, res.body)
+  })
+
+  it('redeploys with no failed request: the new service serves before the old one goes', {
+    skip,
+  }, async () => {
+    if ('skip' in found || t === undefined) return
+    const app = t
+    const [before] = await services()
+    let done = false
+    const failures: string[] = []
+    let served = 0
+    const load = (async () => {
+      while (!done) {
+        const res = await infer()
+        if (res.statusCode === 200) served += 1
+        else failures.push(`${res.statusCode} ${res.body}`)
+      }
+    })()
+    const redeploy = await app.request({
+      method: 'POST',
+      url: `/v1/namespaces/${ns}/models/boxed_1_0_0/deploy?wait=true`,
+      key: BOOTSTRAP_KEY,
+      body: { max_batch_size: 2 },
+    })
+    // Requests go on a little after the swap, to the new service alone.
+    await eventually(async () => !(await services()).includes(before as string), 30_000)
+    const servedAtSwap = served
+    await eventually(() => served > servedAtSwap + 5, 30_000)
+    done = true
+    await load
+    assert.equal(redeploy.statusCode, 200, redeploy.body)
+    assert.equal(redeploy.json().deployment_status, 'deployed')
+    assert.deepEqual(failures, [])
+    const after = await services()
+    assert.equal(after.length, 1)
+    assert.notEqual(after[0], before, 'a new service')
+  })
+
+  it('replaces a runner whose node is drained once a node can take it', {
+    skip,
+  }, async () => {
+    if ('skip' in found || t === undefined) return
+    const [before] = await services()
+    await setAvailability(found.host, 'drain')
+    try {
+      // The engine stops the drained node's task; berth sees its runner end and asks for a new
+      // one, which the engine cannot place while no node is active.
+      await eventually(async () => {
+        const now = await services()
+        if (now.length !== 1 || now[0] === before) return false
+        const [task] = await found.swarm.tasks({ service: now[0] as string })
+        return task?.state === 'pending'
+      }, 60_000)
+      // Meanwhile a request is held while the model reloads, and answered with its reason.
+      const refused = await infer()
+      assert.ok([503, 504].includes(refused.statusCode), refused.body)
+      assert.equal(refused.json().error.details.state, 'loading', refused.body)
+    } finally {
+      await setAvailability(found.host, 'active')
+    }
+    await eventually(async () => (await infer()).statusCode === 200, 60_000)
+    const after = await services()
+    assert.equal(after.length, 1)
+    assert.notEqual(after[0], before)
+  })
+
+  it('undeploys: its service goes', { skip }, async () => {
+    if ('skip' in found || t === undefined) return
+    const res = await t.request({
+      method: 'POST',
+      url: `/v1/namespaces/${ns}/models/boxed_1_0_0/undeploy`,
+      key: BOOTSTRAP_KEY,
+    })
+    assert.equal(res.statusCode, 200, res.body)
+    await eventually(async () => (await services()).length === 0, 30_000)
+  })
+})
