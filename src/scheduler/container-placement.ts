@@ -56,6 +56,7 @@ export async function containerPlacementFor(
     swarm,
     local: engine,
     localNodeId: info.nodeId,
+    cpuOvercommit: scheduler.node.cpuOvercommit,
   })
   return { launcher, node: await swarmCapacity(swarm, scheduler) }
 }

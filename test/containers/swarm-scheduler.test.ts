@@ -124,9 +124,13 @@ describe('BERTH_SCHEDULER=swarm: models served from Swarm services', async () =>
     const [id, ...others] = await services()
     assert.equal(others.length, 0, 'one service: the upload check is gone')
     const spec = await serviceSpec(found.host, id as string)
-    const half = { NanoCPUs: 0.5e9, MemoryBytes: 0.5 * 1024 ** 3 }
-    assert.deepEqual(spec.TaskTemplate.Resources.Reservations, half, 'placed by its reservation')
-    assert.deepEqual(spec.TaskTemplate.Resources.Limits, half)
+    const memory = 0.5 * 1024 ** 3
+    assert.deepEqual(spec.TaskTemplate.Resources.Limits, { NanoCPUs: 0.5e9, MemoryBytes: memory })
+    // Placed by its memory and its share of CPU time (BERTH_CPU_OVERCOMMIT, 4 by default).
+    assert.deepEqual(spec.TaskTemplate.Resources.Reservations, {
+      NanoCPUs: 0.125e9,
+      MemoryBytes: memory,
+    })
     assert.equal(spec.TaskTemplate.RestartPolicy.Condition, 'none', "berth's restart policy")
     assert.deepEqual(
       spec.EndpointSpec.Ports.map((p) => p.PublishMode),

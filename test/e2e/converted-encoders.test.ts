@@ -81,9 +81,15 @@ describe('converted encoders, end to end', async () => {
     assert.ok(maxError(hidden.data, ref.last_hidden_state.flat(2)) <= 1e-4)
     assert.ok(maxError(pooled.data, ref.pooler_output?.flat() ?? []) <= 1e-4)
 
-    // The converted graph is kept with the model; a redeploy loads it instead of converting.
     const [installed] = await readdir(join(t.dataDir, 'models', ns))
     const graph = join(t.dataDir, 'models', ns, installed as string, '.berth', 'encoder.onnx')
+    if (t.config.scheduler.driver !== 'local') {
+      // A runner in a container reads the models read-only: nothing is written beside the
+      // model, and the converted graph serves all the same.
+      await assert.rejects(stat(graph), { code: 'ENOENT' })
+      return
+    }
+    // The converted graph is kept with the model; a redeploy loads it instead of converting.
     const before = (await stat(graph)).mtimeMs
     const redeploy = await t.request({
       method: 'POST',

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict'
-import { readdir } from 'node:fs/promises'
-import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { matmulModel, mlpModel, multiModel, referenceMlp } from '../fixtures/onnx-models.js'
-import { isGone } from '../helpers/processes.js'
+import { runnersOf } from '../helpers/runners.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
 import { createNamespace, getModel, uploadAndWait } from '../helpers/uploads.js'
 
@@ -469,18 +467,17 @@ describe('serving ONNX models', () => {
 
   it('deletes a deployed model: its runner stops and its endpoint is gone', async () => {
     await uploadOnnx(t, ns, 'doomed', mlpModel())
-    const runnerPids = async () => (await readdir(join(t.dataDir, 'run'))).map(Number)
-    const before = await runnerPids()
+    const before = await runnersOf(t)
     const del = await t.request({
       method: 'DELETE',
       url: `/v1/namespaces/${ns}/models/doomed_1_0_0`,
       key: BOOTSTRAP_KEY,
     })
     assert.equal(del.statusCode, 200, del.body)
-    const after = await runnerPids()
-    const stopped = before.filter((pid) => !after.includes(pid))
-    assert.equal(stopped.length, 1)
-    assert.ok(stopped.every(isGone))
+    // Exactly one runner (the model's) has ended by the time the delete answers.
+    const stopped: string[] = []
+    for (const runner of before) if (!(await runner.alive())) stopped.push(runner.id)
+    assert.equal(stopped.length, 1, `${before.length} runners before`)
     const res = await infer('doomed_1_0_0', { inputs: [] })
     assert.equal(res.statusCode, 404)
   })

@@ -92,7 +92,13 @@ describe('TorchScript models', async () => {
   it('fails the deployment with runtime_unavailable where no python has torch', {
     skip,
   }, async () => {
-    const t = await startTestApp({ BERTH_TORCH_PYTHON: '/nonexistent/python3' })
+    // In a container the runtime is the image: one the engine lacks is the runtime missing.
+    const containers = process.env.BERTH_TEST_SCHEDULER ?? 'local'
+    const t = await startTestApp(
+      containers === 'local'
+        ? { BERTH_TORCH_PYTHON: '/nonexistent/python3' }
+        : { BERTH_RUNTIME_IMAGE_TORCH: 'berth-test-no-such-image:none' },
+    )
     try {
       const ns = await createNamespace(t, 'no-torch')
       const answer = await uploadScripted(
@@ -103,7 +109,12 @@ describe('TorchScript models', async () => {
       assert.equal(answer.deployment_status, 'failed')
       const model = await getModel(t, ns, 'scripted_1_0_0')
       assert.equal(model.deployment.reason, 'runtime_unavailable')
-      assert.match(model.deployment.message, /apt-get install python3-torch/)
+      assert.match(
+        model.deployment.message,
+        containers === 'local'
+          ? /apt-get install python3-torch/
+          : /docker build -f docker\/runtime-torch/,
+      )
     } finally {
       await t.close()
     }

@@ -30,7 +30,10 @@ export interface TestApp {
 
 /**
  * The real app on real SQLite in a temp dir, logging at debug into memory. `env` adds or
- * overrides variables; the bootstrap key is `BOOTSTRAP_KEY` unless `env` unsets it.
+ * overrides variables; the bootstrap key is `BOOTSTRAP_KEY` unless `env` unsets it. With
+ * `BERTH_TEST_SCHEDULER=docker` or `swarm` in the test's environment its runners run in
+ * containers of the engine at DOCKER_HOST, from BERTH_TEST_RUNTIME_IMAGE_ONNX (and _TORCH): how
+ * CI runs the serving, lifecycle and real-model suites a second time, against real containers.
  */
 export async function startTestApp(env: Record<string, string | undefined> = {}): Promise<TestApp> {
   const dir = await tempDir()
@@ -40,6 +43,7 @@ export async function startTestApp(env: Record<string, string | undefined> = {})
     ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BERTH_'))),
     BERTH_DATA_DIR: dir.path,
     BERTH_BOOTSTRAP_API_KEY: BOOTSTRAP_KEY,
+    ...containerScheduler(),
     ...env,
   })
   const lines: string[] = []
@@ -69,4 +73,19 @@ export async function startTestApp(env: Record<string, string | undefined> = {})
     },
     stop: () => app.close(),
   }
+}
+
+/** The scheduler `BERTH_TEST_SCHEDULER` asks for, as berth's variables; none when unset. */
+function containerScheduler(): Record<string, string> {
+  const driver = process.env.BERTH_TEST_SCHEDULER
+  if (driver === undefined || driver === '' || driver === 'local') return {}
+  const host = process.env.DOCKER_HOST
+  if (host === undefined) throw new Error(`BERTH_TEST_SCHEDULER=${driver} needs DOCKER_HOST`)
+  const images = {
+    BERTH_RUNTIME_IMAGE_ONNX:
+      process.env.BERTH_TEST_RUNTIME_IMAGE_ONNX || 'berth-runtime-onnx:test',
+    BERTH_RUNTIME_IMAGE_TORCH:
+      process.env.BERTH_TEST_RUNTIME_IMAGE_TORCH || 'berth-runtime-torch:test',
+  }
+  return { BERTH_SCHEDULER: driver, BERTH_DOCKER_HOST: host, ...images }
 }

@@ -16,18 +16,21 @@ const MAX_CONFIG_BYTES = 4 * 1024 * 1024
  * Encoder weights (BERT family) served by ONNX Runtime: the first load converts `config.json`
  * and the weights into an ONNX graph and keeps it beside the model; later loads (restarts,
  * replicas, a restarted server) use the kept graph. Conversion runs here, in the runner process,
- * so its CPU and memory never touch the server.
+ * so its CPU and memory never touch the server. A runner that reads the models folder read-only
+ * (a container's mount) cannot keep the graph: it loads the one it converted, and converts again
+ * at its next load.
  */
 export class EncoderModelRuntime implements ModelRuntime {
   readonly #onnx = new OnnxModelRuntime()
 
   async load(modelDir: string, options: LoadOptions): Promise<LoadedModel> {
     const graph = join(modelDir, CONVERTED_GRAPH)
-    if (!(await exists(graph))) await this.#convert(modelDir, graph, options)
-    return this.#onnx.load(graph, options)
+    if (await exists(graph)) return this.#onnx.load(graph, options)
+    const bytes = await this.#convert(modelDir, options)
+    return this.#onnx.load((await keep(modelDir, graph, bytes)) ? graph : bytes, options)
   }
 
-  async #convert(modelDir: string, graph: string, options: LoadOptions): Promise<void> {
+  async #convert(modelDir: string, options: LoadOptions): Promise<Buffer> {
     const files = options.weights
     if (files === undefined) throw loadFailed('no weight files were named to convert')
     const configPath = join(modelDir, 'config.json')
@@ -46,24 +49,37 @@ export class EncoderModelRuntime implements ModelRuntime {
       throw loadFailed('config.json is not a JSON object')
     }
     const reader = await openWeights(modelDir, files)
-    let bytes: Buffer
     try {
-      bytes = await encoderToOnnx(encoderConfig(config as Record<string, unknown>), reader)
+      return await encoderToOnnx(encoderConfig(config as Record<string, unknown>), reader)
     } catch (err) {
       if (isBerthError(err, 'model_not_convertible')) throw loadFailed(err.message, err)
       throw err
     } finally {
       reader.close()
     }
-    // Written aside and renamed: a crash mid-write never leaves a half graph to load later.
-    await mkdir(join(modelDir, '.berth'), { recursive: true })
-    const partial = `${graph}.${process.pid}.partial`
-    try {
-      await writeFile(partial, bytes)
-      await rename(partial, graph)
-    } finally {
-      await rm(partial, { force: true })
-    }
+  }
+}
+
+/**
+ * Keeps a converted graph beside the model; whether it could (a read-only folder cannot). Written
+ * aside and renamed: a crash mid-write never leaves a half graph to load later.
+ */
+async function keep(modelDir: string, graph: string, bytes: Buffer): Promise<boolean> {
+  const partial = `${graph}.${process.pid}.partial`
+  try {
+    // Not recursive: the model folder is there, and Node's recursive mkdir says ENOENT for EROFS.
+    await mkdir(join(modelDir, '.berth')).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err
+    })
+    await writeFile(partial, bytes)
+    await rename(partial, graph)
+    return true
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return false
+    throw err
+  } finally {
+    await rm(partial, { force: true }).catch(() => undefined)
   }
 }
 

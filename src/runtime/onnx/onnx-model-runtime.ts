@@ -61,10 +61,15 @@ const OUT_OF_MEMORY = /bad_alloc|bad allocation|Failed to allocate memory/
 
 /** ONNX models on ONNX Runtime's CPU execution provider. */
 export class OnnxModelRuntime implements ModelRuntime {
-  async load(modelPath: string, options: LoadOptions): Promise<LoadedModel> {
+  /** `model`: the graph's path, or the graph itself (a converted one that could not be kept). */
+  async load(model: string | Uint8Array, options: LoadOptions): Promise<LoadedModel> {
     let session: ort.InferenceSession
     try {
-      session = await ort.InferenceSession.create(modelPath, {
+      const create = (settings: ort.InferenceSession.SessionOptions) =>
+        typeof model === 'string'
+          ? ort.InferenceSession.create(model, settings)
+          : ort.InferenceSession.create(model, settings)
+      session = await create({
         executionProviders: ['cpu'],
         intraOpNumThreads: Math.max(1, Math.floor(options.intraOpThreads)),
         interOpNumThreads: 1,

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { resolve } from 'node:path'
 import type { RunnerRuntime } from '../../domain/serving-plan.js'
+import { BerthError } from '../../errors/berth-error.js'
 import type {
   Launched,
   RunnerLauncher,
@@ -45,6 +46,8 @@ export function runnerCommand(runtime: RunnerRuntime): readonly string[] {
  */
 export class ContainerLauncher implements RunnerLauncher {
   readonly #options: ContainerLauncherOptions
+  /** Runtime images the engine was seen to hold. */
+  readonly #images = new Set<string>()
 
   constructor(options: ContainerLauncherOptions) {
     this.#options = options
@@ -56,10 +59,16 @@ export class ContainerLauncher implements RunnerLauncher {
     log: (line: string) => void,
   ): Promise<Launched> {
     const { engine, owner } = this.#options
+    const image = this.#options.image(runtime)
+    // berth never pulls: a runtime image the engine lacks is the runtime missing.
+    if (!this.#images.has(image)) {
+      if (!(await engine.hasImage(image))) throw imageMissing(runtime, image)
+      this.#images.add(image)
+    }
     const token = randomBytes(32).toString('hex')
     const id = await engine.create({
       name: `berth-runner-${randomBytes(8).toString('hex')}`,
-      image: this.#options.image(runtime),
+      image,
       cmd: [...(this.#options.command ?? runnerCommand)(runtime)],
       // The server's own user: the model files it wrote (mode 0600 and 0700) are its alone.
       user: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
@@ -107,6 +116,15 @@ export class ContainerLauncher implements RunnerLauncher {
     for (const id of left) await engine.remove(id)
     return left.length
   }
+}
+
+/** `runtime_unavailable`: the engine lacks the runtime image a runner needs, and how to build it. */
+export function imageMissing(runtime: RunnerRuntime, image: string): BerthError {
+  const dockerfile = runtime === 'torch' ? 'runtime-torch' : 'runtime-onnx'
+  return new BerthError(
+    'runtime_unavailable',
+    `the container engine has no image ${image} for the ${runtime} runtime: build it from berth's source with docker build -f docker/${dockerfile}.Dockerfile -t ${image} . (or load it), or name another in BERTH_RUNTIME_IMAGE_${runtime === 'torch' ? 'TORCH' : 'ONNX'}`,
+  )
 }
 
 /** The owner label of one data dir's runners, whatever else the engine runs: what a restart removes. */

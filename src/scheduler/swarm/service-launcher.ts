@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { RunnerRuntime } from '../../domain/serving-plan.js'
-import { BerthError } from '../../errors/berth-error.js'
-import { OWNER_LABEL, runnerCommand } from '../docker/container-launcher.js'
+import { BerthError, isBerthError } from '../../errors/berth-error.js'
+import { imageMissing, OWNER_LABEL, runnerCommand } from '../docker/container-launcher.js'
 import type { DockerEngine } from '../docker/docker-engine.js'
 import type {
   Launched,
@@ -33,8 +33,12 @@ export interface ServiceLauncherOptions extends RunnerProtocolOptions {
   readonly command?: (runtime: RunnerRuntime) => readonly string[]
   /** Folders mounted read-only at the same path in every task: on every node, the same files. */
   readonly readOnlyPaths: readonly string[]
-  /** Placement constraints every runner's service carries (`BERTH_SWARM_CONSTRAINTS`). */
-  readonly constraints?: readonly string[]
+  /**
+   * How far reserved CPUs may exceed the swarm's (`BERTH_CPU_OVERCOMMIT`): a runner is placed by
+   * `num_cpus / cpuOvercommit` CPUs, and its quota is `num_cpus`, as the `local` scheduler shares
+   * cores. Memory is reserved whole.
+   */
+  readonly cpuOvercommit: number
 }
 
 /**
@@ -76,15 +80,24 @@ export class ServiceLauncher implements RunnerLauncher, TaskWatch {
       },
       labels: { [OWNER_LABEL]: owner, 'berth.runtime': runtime },
       readOnlyPaths: this.#options.readOnlyPaths,
-      ...(limits === undefined ? {} : { memoryBytes: limits.memoryBytes, cpus: limits.cpus }),
+      ...(limits === undefined
+        ? {}
+        : {
+            memoryBytes: limits.memoryBytes,
+            cpus: limits.cpus,
+            reservedCpus: limits.cpus / this.#options.cpuOvercommit,
+          }),
       port: RUNNER_PORT,
       stopGraceMs: this.#options.killGraceMs,
-      ...(this.#options.constraints === undefined
-        ? {}
-        : { constraints: this.#options.constraints }),
     })
     try {
-      const task = await this.#running(serviceId, deadline)
+      const task = await this.#running(serviceId, deadline).catch((err: unknown) => {
+        // A node without the image rejects the task (berth never has the engine pull).
+        if (isBerthError(err, 'runner_crashed') && /No such image/i.test(err.message)) {
+          throw imageMissing(runtime, this.#options.image(runtime))
+        }
+        throw err
+      })
       const node = (await swarm.nodes()).find((n) => n.id === task.nodeId)
       const address = node === undefined || node.addr === '0.0.0.0' ? '127.0.0.1' : node.addr
       const local = task.nodeId === this.#options.localNodeId ? this.#options.local : undefined

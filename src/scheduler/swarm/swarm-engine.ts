@@ -18,13 +18,14 @@ export interface ServiceSpec {
   readonly readOnlyPaths: readonly string[]
   /** Reserved and limited alike: the engine places by the one, the kernel enforces the other. */
   readonly memoryBytes?: number
+  /** The CPU quota (the limit). */
   readonly cpus?: number
+  /** The CPUs the engine places the task by: less than `cpus` where CPU time is overcommitted. */
+  readonly reservedCpus?: number
   /** The container port published in host mode on the task's node (any free port there). */
   readonly port: number
   /** How long a task asked to stop has before it is killed. */
   readonly stopGraceMs: number
-  /** Swarm placement constraints (`node.labels.gpu==true`). */
-  readonly constraints?: readonly string[]
 }
 
 /** Where a task is in its life, as the engine says (`docker service ps`). */
@@ -110,13 +111,10 @@ export class SwarmEngine {
 
   /** Creates a service of one task; resolves its id. */
   async createService(spec: ServiceSpec): Promise<string> {
-    const resources =
-      spec.memoryBytes === undefined && spec.cpus === undefined
-        ? {}
-        : {
-            ...(spec.memoryBytes === undefined ? {} : { MemoryBytes: spec.memoryBytes }),
-            ...(spec.cpus === undefined ? {} : { NanoCPUs: Math.round(spec.cpus * 1e9) }),
-          }
+    const resources = (cpus: number | undefined) => ({
+      ...(spec.memoryBytes === undefined ? {} : { MemoryBytes: spec.memoryBytes }),
+      ...(cpus === undefined ? {} : { NanoCPUs: Math.round(cpus * 1e9) }),
+    })
     const body = {
       Name: spec.name,
       Labels: spec.labels,
@@ -135,10 +133,12 @@ export class SwarmEngine {
           })),
           StopGracePeriod: Math.round(spec.stopGraceMs * 1e6),
         },
-        Resources: { Limits: resources, Reservations: resources },
+        Resources: {
+          Limits: resources(spec.cpus),
+          Reservations: resources(spec.reservedCpus ?? spec.cpus),
+        },
         // berth restarts a runner that ended by its own policy (and knows why it ended).
         RestartPolicy: { Condition: 'none' },
-        Placement: { Constraints: [...(spec.constraints ?? [])] },
       },
       Mode: { Replicated: { Replicas: 1 } },
       EndpointSpec: {

@@ -1,0 +1,43 @@
+import { readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { OWNER_LABEL, ownerOf } from '../../src/scheduler/docker/container-launcher.js'
+import { DockerEngine } from '../../src/scheduler/docker/docker-engine.js'
+import { SwarmEngine, taskEnded } from '../../src/scheduler/swarm/swarm-engine.js'
+import { isGone } from './processes.js'
+import type { TestApp } from './test-app.js'
+
+/** One of a server's runners, whichever scheduler placed it. */
+export interface RunnerView {
+  /** A process id, a container id or a service id. */
+  readonly id: string
+  /** Whether it still runs now. */
+  alive(): Promise<boolean>
+}
+
+/**
+ * The runners a test app's scheduler has started and not yet cleaned after: its runner child
+ * processes (their pid files), or its containers or Swarm services (by their owner label).
+ */
+export async function runnersOf(t: TestApp): Promise<RunnerView[]> {
+  const { driver, docker } = t.config.scheduler
+  const owner = ownerOf(t.dataDir)
+  if (driver === 'docker') {
+    const engine = new DockerEngine(docker.host)
+    return (await engine.list(OWNER_LABEL, owner)).map((id) => ({
+      id,
+      alive: async () => (await engine.inspect(id))?.running === true,
+    }))
+  }
+  if (driver === 'swarm') {
+    const swarm = new SwarmEngine(docker.host)
+    return (await swarm.listServices(OWNER_LABEL, owner)).map((id) => ({
+      id,
+      alive: async () => {
+        const [task] = await swarm.tasks({ service: id })
+        return task !== undefined && !taskEnded(task)
+      },
+    }))
+  }
+  const pids = await readdir(join(t.dataDir, 'run')).catch(() => [])
+  return pids.map((pid) => ({ id: pid, alive: async () => !isGone(Number(pid)) }))
+}
