@@ -1,17 +1,21 @@
 /**
- * The `local` and `docker` schedulers side by side, each on a fresh `berth serve` child process:
- *   1. upload → `deployed` (`?wait=true`) for a 10 MB ONNX model (no spare runner on either, so
- *      both start a runner: a process, or a container);
+ * The `local`, `docker` and `swarm` schedulers side by side, each on a fresh `berth serve` child
+ * process:
+ *   1. upload → `deployed` (`?wait=true`) for a 10 MB ONNX model (no spare runner on any, so
+ *      each starts a runner: a process, a container, or a Swarm service's task);
  *   2. per-request latency at concurrency 1 on the tiny MLP of the README (JSON), the runner a
- *      child process or a container whose port is published on 127.0.0.1.
+ *      child process, a container whose port is published on 127.0.0.1, or a task whose port is
+ *      published in host mode on its node.
  *
  *   DOCKER_HOST=unix:///…/docker.sock npm run bench:schedulers -- [requests]   (default: 2000)
  *
- * The docker run needs an engine (DOCKER_HOST) holding the ONNX runner image
- * (BERTH_RUNTIME_IMAGE_ONNX, default berth-runtime-onnx:test: `.ci/run` builds it).
+ * The docker and swarm runs need an engine (DOCKER_HOST) holding the ONNX runner image
+ * (BERTH_RUNTIME_IMAGE_ONNX, default berth-runtime-onnx:test: `.ci/run` builds it); swarm runs
+ * where that engine is a Swarm manager (`.ci/engine.sh` makes a one-node swarm).
  */
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
+import { SwarmEngine } from '../src/scheduler/swarm/swarm-engine.js'
 import { deepMlpModel, mlpModel } from '../test/fixtures/onnx-models.js'
 import { tarGzOf } from '../test/fixtures/tar-builder.js'
 import { startBerthServe } from '../test/helpers/berth-process.js'
@@ -60,7 +64,8 @@ async function main(): Promise<void> {
   const path = '/v1/namespaces/bench/models/tiny-mlp_1_0_0/infer'
   const headers = { ...auth, 'content-type': 'application/json' }
   try {
-    for (const scheduler of ['local', 'docker'] as const) {
+    const swarm = (await new SwarmEngine(host).info()).manager
+    for (const scheduler of ['local', 'docker', ...(swarm ? ['swarm'] : [])]) {
       const server = await startBerthServe({
         BERTH_DATA_DIR: join(dir.path, scheduler),
         BERTH_BOOTSTRAP_API_KEY: KEY,
