@@ -173,7 +173,7 @@ export const CONFIG_VARIABLES = {
   },
   BERTH_NODE_CPUS: {
     kind: 'number',
-    default: { shown: "the machine's CPU count" },
+    default: { shown: "the machine's CPU count, or its control group's CPU quota if less" },
     min: 0.1,
     max: 100_000,
     meaning: 'CPUs this node offers to deployments',
@@ -187,7 +187,7 @@ export const CONFIG_VARIABLES = {
   },
   BERTH_NODE_MEMORY_GB: {
     kind: 'number',
-    default: { shown: "the machine's memory" },
+    default: { shown: "the machine's memory, or its control group's memory limit if less" },
     min: 0.01,
     max: 1_000_000,
     meaning: 'memory (GiB) this node offers to deployments',

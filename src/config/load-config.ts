@@ -1,4 +1,3 @@
-import { availableParallelism, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { BerthError } from '../errors/berth-error.js'
 import type {
@@ -17,6 +16,7 @@ import {
   type VariableOfKind,
   type VariableSpec,
 } from './config-variables.js'
+import { detectHost, type HostFacts } from './host-facts.js'
 
 /** Environment variables, as the process received them. */
 export type Env = Readonly<Record<string, string | undefined>>
@@ -107,19 +107,8 @@ class EnvReader {
   }
 }
 
-/** What the machine has, detected by the caller; the node capacity defaults to it. */
-export interface HostFacts {
-  readonly cpus: number
-  readonly memoryBytes: number
-}
-
 const MIB = 1024 ** 2
 const GIB = 1024 ** 3
-
-/** This machine's CPUs and memory. */
-export function detectHost(): HostFacts {
-  return { cpus: availableParallelism(), memoryBytes: totalmem() }
-}
 
 /**
  * Turns the environment into berth's configuration. Pure: `main.ts` passes the process environment,

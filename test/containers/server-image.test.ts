@@ -129,12 +129,17 @@ describe('the server image (Dockerfile)', { skip, timeout: 20 * 60_000 }, () => 
 
   before(async () => {
     await buildImage(engine(), 'Dockerfile', tag)
-    // Only what a user would give: a published port and a BERTH_* variable.
+    // Only what a user would give: a published port, the container's limits and a BERTH_*
+    // variable.
     await dockerOk([
       'run',
       '--detach',
       '--name',
       container,
+      '--cpus',
+      '1.5',
+      '--memory',
+      '3g',
       '--publish',
       '127.0.0.1::8080',
       '--env',
@@ -180,6 +185,17 @@ describe('the server image (Dockerfile)', { skip, timeout: 20 * 60_000 }, () => 
       1000,
     )
     assert.equal(health.Status, 'healthy', JSON.stringify(health.Log.at(-1)))
+  })
+
+  it("offers deployments its container's CPUs and memory, not the host's", async () => {
+    const res = await httpRequest(`${base}/v1/node`, {
+      headers: { authorization: `Bearer ${KEY}` },
+    })
+    assert.equal(res.status, 200, res.body)
+    const { node } = JSON.parse(res.body) as { node: { cpus: number; memory_bytes: number } }
+    // 1.5 CPUs times the default overcommit of 4; the memory limit whole.
+    assert.equal(node.cpus, 1.5 * 4)
+    assert.equal(node.memory_bytes, 3 * 1024 ** 3)
   })
 
   it('runs as a user other than root, with its data in the volume', async () => {
