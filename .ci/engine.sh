@@ -88,7 +88,8 @@ start() {
     parent=$(awk -F: '$2 == "memory" { print $3 }' /proc/self/cgroup)
     [ -n "$parent" ] || parent=$(awk -F: '$1 == "0" { print $3 }' /proc/self/cgroup)
     parent="${parent%/}/berth-engine"
-    nohup dockerd --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$dir/dockerd.pid" \
+    # Swarm tasks use the node's own image rather than asking a registry first (there is none).
+    DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 nohup dockerd --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$dir/dockerd.pid" \
       -H "$(sock "$dir")" --bridge "$bridge" --mtu "$mtu" --cgroup-parent "$parent" \
       >"$dir/dockerd.log" 2>&1 </dev/null &
     for _ in $(seq 1 150); do
@@ -107,11 +108,22 @@ start() {
     DOCKER_HOST=$(sock "$dir") $DOCKER image prune -f --filter until=168h >/dev/null 2>&1 || true
   fi
   # A one-node swarm for the swarm scheduler's tests (BERTH_SCHEDULER=swarm): its own address
-  # only, so nothing outside this machine can join it.
+  # only, so nothing outside this machine can join it. Its gateway bridge is made first, as the
+  # engine's own bridge is: a subnet no route of this machine uses and an interface of its own
+  # (the engine would take docker_gwbridge and 172.18.0.0/16, whoever else has them).
   if [ "$(DOCKER_HOST=$(sock "$dir") $DOCKER info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
-    ip link show docker_gwbridge >/dev/null 2>&1 || touch "$dir/gwbridge-ours"
-    DOCKER_HOST=$(sock "$dir") $DOCKER swarm init --advertise-addr 127.0.0.1 \
-      --listen-addr 127.0.0.1:2377 >/dev/null
+    if ! DOCKER_HOST=$(sock "$dir") $DOCKER network inspect docker_gwbridge >/dev/null 2>&1; then
+      DOCKER_HOST=$(sock "$dir") $DOCKER network create --subnet "$(free_subnet).0/24" \
+        --opt com.docker.network.bridge.name="$(bridge_of "$dir")g" \
+        --opt com.docker.network.bridge.enable_icc=false \
+        --opt com.docker.network.bridge.enable_ip_masquerade=true docker_gwbridge >/dev/null
+    fi
+    if ! DOCKER_HOST=$(sock "$dir") $DOCKER swarm init --advertise-addr 127.0.0.1 \
+      --listen-addr 127.0.0.1:2377 >/dev/null; then
+      echo "engine: docker swarm init failed; see $dir/dockerd.log" >&2
+      stop "$dir"
+      exit 1
+    fi
   fi
   cp "${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}" "$REPO/.ci/ca-bundle.crt"
   echo "export DOCKER_HOST=$(sock "$dir") BERTH_ENGINE_DIR=$dir"
@@ -141,11 +153,8 @@ stop() {
   fi
   umount "$dir/exec/netns/default" 2>/dev/null || true
   ip link del "$(bridge_of "$dir")" 2>/dev/null || true
-  # The swarm's gateway bridge, which leaving the swarm keeps (if this engine made it).
-  if [ -f "$dir/gwbridge-ours" ]; then
-    ip link del docker_gwbridge 2>/dev/null || true
-    rm -f "$dir/gwbridge-ours"
-  fi
+  # The swarm's gateway bridge, which leaving the swarm keeps.
+  ip link del "$(bridge_of "$dir")g" 2>/dev/null || true
 }
 
 case "$cmd" in

@@ -114,13 +114,14 @@ export const CONFIG_VARIABLES = {
     kind: 'text',
     default: 'berth-runtime-onnx',
     accepts: 'an image in the engine',
-    meaning: 'the runner image of ONNX, weights and encoder models (`docker` scheduler)',
+    meaning:
+      'the runner image of ONNX, weights and encoder models (`docker` and `swarm` schedulers)',
   },
   BERTH_RUNTIME_IMAGE_TORCH: {
     kind: 'text',
     default: 'berth-runtime-torch',
     accepts: 'an image in the engine',
-    meaning: 'the runner image of TorchScript models (`docker` scheduler)',
+    meaning: 'the runner image of TorchScript models (`docker` and `swarm` schedulers)',
   },
   BERTH_BOOTSTRAP_API_KEY: {
     kind: 'text',

@@ -1,9 +1,10 @@
 import { mkdir } from 'node:fs/promises'
 import type { NodeCapacity, SchedulerConfig } from '../config/config.js'
 import { BerthError } from '../errors/berth-error.js'
-import { ContainerLauncher, ownerOf } from './docker/container-launcher.js'
+import { ContainerLauncher } from './docker/container-launcher.js'
 import { DockerEngine } from './docker/docker-engine.js'
 import type { RunnerLauncher, RunnerProtocolOptions } from './local/runner-launcher.js'
+import { ownerOf } from './runner-containers.js'
 import { ServiceLauncher } from './swarm/service-launcher.js'
 import { SwarmEngine } from './swarm/swarm-engine.js'
 

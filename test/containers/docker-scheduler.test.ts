@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { OWNER_LABEL, ownerOf } from '../../src/scheduler/docker/container-launcher.js'
 import { DockerEngine } from '../../src/scheduler/docker/docker-engine.js'
+import { OWNER_LABEL, ownerOf, RUNNER_PIDS_LIMIT } from '../../src/scheduler/runner-containers.js'
 import { mlpModel, referenceMlp } from '../fixtures/onnx-models.js'
+import { dockerOk } from '../helpers/docker.js'
 import { eventually } from '../helpers/processes.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
-import { createNamespace, uploadAndWait } from '../helpers/uploads.js'
+import { createNamespace, getModel, uploadAndWait } from '../helpers/uploads.js'
 
 /**
  * The engine and the ONNX runtime image these tests use: DOCKER_HOST, and
@@ -31,6 +32,17 @@ async function engineAndImage(): Promise<
 }
 
 const X = [1, 2, 3, 4]
+
+/** A runner container holds untrusted work: no capabilities or new privileges, its root read-only. */
+async function assertLocked(container: string): Promise<void> {
+  const host = JSON.parse(
+    await dockerOk(['inspect', '--format', '{{json .HostConfig}}', container]),
+  ) as Record<string, unknown>
+  assert.deepEqual(host.CapDrop, ['ALL'])
+  assert.deepEqual(host.SecurityOpt, ['no-new-privileges'])
+  assert.equal(host.ReadonlyRootfs, true)
+  assert.equal(host.PidsLimit, RUNNER_PIDS_LIMIT)
+}
 
 describe('BERTH_SCHEDULER=docker: models served from containers of the engine', async () => {
   const found = await engineAndImage()
@@ -75,6 +87,7 @@ describe('BERTH_SCHEDULER=docker: models served from containers of the engine', 
     assert.equal(state?.running, true)
     assert.equal(state?.memoryBytes, 0.5 * 1024 ** 3, 'memory_gb is the kernel-enforced limit')
     assert.equal(state?.cpus, 0.5, 'num_cpus is the CPU quota')
+    await assertLocked(id as string)
 
     const res = await app.request({
       method: 'POST',
@@ -94,5 +107,36 @@ describe('BERTH_SCHEDULER=docker: models served from containers of the engine', 
     })
     assert.equal(undeployed.statusCode, 200, undeployed.body)
     await eventually(async () => (await containers()).length === 0)
+  })
+
+  it('hands a deployment its num_gpus as a device request of its container', { skip }, async () => {
+    if ('skip' in found) return
+    const runtimes = await dockerOk(['info', '--format', '{{json .Runtimes}}'])
+    const gpus = /nvidia/.test(runtimes)
+    const app = await startTestApp({
+      BERTH_SCHEDULER: 'docker',
+      BERTH_DOCKER_HOST: found.host,
+      BERTH_RUNTIME_IMAGE_ONNX: found.image,
+      BERTH_NODE_GPUS: '1',
+    })
+    try {
+      const ns = await createNamespace(app, 'gpus')
+      const up = await uploadAndWait(
+        app,
+        ns,
+        { name: 'on-gpu', model_format: 'onnx', memory_gb: '0.5', num_gpus: '1' },
+        { 'model.onnx': mlpModel(4, 8, 3, 7) },
+      )
+      if (gpus) {
+        assert.equal(up.deployment_status, 'deployed', JSON.stringify(up))
+      } else {
+        // An engine with no GPU runtime refuses the request it was given, and says so.
+        assert.equal(up.deployment_status, 'failed', JSON.stringify(up))
+        const model = await getModel(app, ns, 'on-gpu_1_0_0')
+        assert.match(model.deployment.message, /device driver/, JSON.stringify(model.deployment))
+      }
+    } finally {
+      await app.close()
+    }
   })
 })

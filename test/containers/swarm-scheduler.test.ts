@@ -2,10 +2,11 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
-import { OWNER_LABEL, ownerOf } from '../../src/scheduler/docker/container-launcher.js'
 import { DockerEngine } from '../../src/scheduler/docker/docker-engine.js'
+import { OWNER_LABEL, ownerOf, RUNNER_PIDS_LIMIT } from '../../src/scheduler/runner-containers.js'
 import { SwarmEngine } from '../../src/scheduler/swarm/swarm-engine.js'
 import { mlpModel, referenceMlp } from '../fixtures/onnx-models.js'
+import { dockerOk } from '../helpers/docker.js'
 import { eventually } from '../helpers/processes.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
 import { createNamespace, uploadAndWait } from '../helpers/uploads.js'
@@ -49,7 +50,7 @@ async function serviceSpec(host: string, id: string): Promise<ServiceSpecView> {
 interface ServiceSpecView {
   TaskTemplate: {
     Resources: {
-      Limits: { NanoCPUs?: number; MemoryBytes?: number }
+      Limits: { NanoCPUs?: number; MemoryBytes?: number; Pids?: number }
       Reservations: { NanoCPUs?: number; MemoryBytes?: number }
     }
     RestartPolicy: { Condition: string }
@@ -125,7 +126,11 @@ describe('BERTH_SCHEDULER=swarm: models served from Swarm services', async () =>
     assert.equal(others.length, 0, 'one service: the upload check is gone')
     const spec = await serviceSpec(found.host, id as string)
     const memory = 0.5 * 1024 ** 3
-    assert.deepEqual(spec.TaskTemplate.Resources.Limits, { NanoCPUs: 0.5e9, MemoryBytes: memory })
+    assert.deepEqual(spec.TaskTemplate.Resources.Limits, {
+      NanoCPUs: 0.5e9,
+      MemoryBytes: memory,
+      Pids: RUNNER_PIDS_LIMIT,
+    })
     // Placed by its memory and its share of CPU time (BERTH_CPU_OVERCOMMIT, 4 by default).
     assert.deepEqual(spec.TaskTemplate.Resources.Reservations, {
       NanoCPUs: 0.125e9,
@@ -143,6 +148,12 @@ describe('BERTH_SCHEDULER=swarm: models served from Swarm services', async () =>
     const container = await found.engine.inspect(task?.containerId as string)
     assert.equal(container?.memoryBytes, 0.5 * 1024 ** 3)
     assert.equal(container?.cpus, 0.5)
+    const host = JSON.parse(
+      await dockerOk(['inspect', '--format', '{{json .HostConfig}}', task?.containerId as string]),
+    ) as Record<string, unknown>
+    assert.deepEqual(host.CapDrop, ['ALL'], 'no capabilities')
+    assert.equal(host.ReadonlyRootfs, true, 'a read-only root')
+    assert.equal(host.PidsLimit, RUNNER_PIDS_LIMIT)
 
     const res = await infer()
     assert.equal(res.statusCode, 200, res.body)

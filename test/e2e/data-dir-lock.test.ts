@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { DataDirLock } from '../../src/data-dir-lock.js'
@@ -39,6 +39,26 @@ describe('one server per data directory', () => {
       await writeFile(join(dir.path, 'berth.lock'), JSON.stringify(reused))
       await (await DataDirLock.acquire(dir.path)).release()
       await writeFile(join(dir.path, 'berth.lock'), 'half-written')
+      await (await DataDirLock.acquire(dir.path)).release()
+    } finally {
+      await dir.remove()
+    }
+  })
+
+  it('refuses a lock another machine keeps touching, and takes it over once it goes untouched', async () => {
+    const dir = await tempDir()
+    try {
+      // A server elsewhere on a shared filesystem: its pid means nothing on this machine.
+      const lock = join(dir.path, 'berth.lock')
+      const elsewhere = { pid: process.pid, startedAt: '1', host: 'another-machine' }
+      await writeFile(lock, JSON.stringify(elsewhere))
+      await assert.rejects(
+        DataDirLock.acquire(dir.path),
+        (err) => isBerthError(err, 'data_dir_locked') && err.message.includes('another-machine'),
+      )
+      // A minute and more without its heartbeat: that server is gone.
+      const old = new Date(Date.now() - 61_000)
+      await utimes(lock, old, old)
       await (await DataDirLock.acquire(dir.path)).release()
     } finally {
       await dir.remove()

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { matmulModel, mlpModel, multiModel, referenceMlp } from '../fixtures/onnx-models.js'
+import { eventually } from '../helpers/processes.js'
 import { runnersOf } from '../helpers/runners.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
 import { createNamespace, getModel, uploadAndWait } from '../helpers/uploads.js'
@@ -478,6 +479,8 @@ describe('serving ONNX models', () => {
     const stopped: string[] = []
     for (const runner of before) if (!(await runner.alive())) stopped.push(runner.id)
     assert.equal(stopped.length, 1, `${before.length} runners before`)
+    // And what it left (its pid file, container or service) is cleaned up after it.
+    await eventually(async () => !(await runnersOf(t)).some((r) => stopped.includes(r.id)))
     const res = await infer('doomed_1_0_0', { inputs: [] })
     assert.equal(res.statusCode, 404)
   })

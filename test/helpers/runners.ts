@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { OWNER_LABEL, ownerOf } from '../../src/scheduler/docker/container-launcher.js'
 import { DockerEngine } from '../../src/scheduler/docker/docker-engine.js'
+import { OWNER_LABEL, ownerOf } from '../../src/scheduler/runner-containers.js'
 import { SwarmEngine, taskEnded } from '../../src/scheduler/swarm/swarm-engine.js'
 import { isGone } from './processes.js'
 import type { TestApp } from './test-app.js'

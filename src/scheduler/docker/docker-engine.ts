@@ -5,6 +5,9 @@ import { EngineApi } from './engine-api.js'
  * `EngineApi`: plain HTTP on the engine's socket).
  */
 
+/** The writable /tmp of a locked container: in memory, counted against its memory limit. */
+export const TMPFS_BYTES = 64 * 1024 * 1024
+
 export interface ContainerSpec {
   readonly name: string
   readonly image: string
@@ -17,6 +20,13 @@ export interface ContainerSpec {
   readonly memoryBytes?: number
   /** CPUs as a fraction of cores (`--cpus`): a CFS quota. */
   readonly cpus?: number
+  /** GPUs handed to the container (`--gpus N`); none when unset or 0. */
+  readonly gpus?: number
+  /**
+   * Locked down for untrusted work: no capabilities, no new privileges, a read-only root with a
+   * small writable /tmp in memory, and at most `pidsLimit` processes and threads.
+   */
+  readonly locked?: { readonly pidsLimit: number }
   /** `host:container[:ro]` volume binds. */
   readonly binds?: readonly string[]
   /** A container port published on a host address (`-p 127.0.0.1::7070`, any host port). */
@@ -73,7 +83,20 @@ export class DockerEngine {
           ? {}
           : { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes }),
         ...(spec.cpus === undefined ? {} : { NanoCpus: Math.round(spec.cpus * 1e9) }),
+        // As `docker run --gpus N` asks: any driver that offers the `gpu` capability (NVIDIA's).
+        ...(spec.gpus === undefined || spec.gpus === 0
+          ? {}
+          : { DeviceRequests: [{ Driver: '', Count: spec.gpus, Capabilities: [['gpu']] }] }),
         Binds: [...(spec.binds ?? [])],
+        ...(spec.locked === undefined
+          ? {}
+          : {
+              CapDrop: ['ALL'],
+              SecurityOpt: ['no-new-privileges'],
+              ReadonlyRootfs: true,
+              Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${TMPFS_BYTES}` },
+              PidsLimit: spec.locked.pidsLimit,
+            }),
         ...(port === undefined || spec.publish === undefined
           ? {}
           : { PortBindings: { [port]: [{ HostIp: spec.publish.hostIp, HostPort: '' }] } }),
@@ -120,7 +143,7 @@ export class DockerEngine {
 
   /** Resolves when the container has exited (at once if it has), with its exit code. */
   async wait(id: string): Promise<number> {
-    const answer = await this.#api.call('POST', `/containers/${id}/wait`)
+    const answer = await this.#api.call('POST', `/containers/${id}/wait`, undefined, 0)
     if (answer.status === 404) return -1
     this.#api.expect(answer, [200], 'wait')
     return (answer.body as { StatusCode: number }).StatusCode

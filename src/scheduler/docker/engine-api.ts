@@ -15,6 +15,9 @@ const API_VERSION = 'v1.41'
 /** Longest JSON answer read from the engine (a container list of many thousands). */
 const MAX_ANSWER_BYTES = 64 * 1024 * 1024
 
+/** How long a call may take before the engine counts as out of reach (not `wait`: it blocks). */
+const CALL_TIMEOUT_MS = 30_000
+
 export interface Answer {
   readonly status: number
   readonly body: unknown
@@ -48,8 +51,11 @@ export class EngineApi {
     )
   }
 
-  /** One call; `container_engine_unavailable` when the socket cannot be reached. */
-  call(method: string, path: string, body?: unknown): Promise<Answer> {
+  /**
+   * One call; `container_engine_unavailable` when the socket cannot be reached or the engine
+   * does not answer within `timeoutMs` (0: no bound, for calls that block until an event).
+   */
+  call(method: string, path: string, body?: unknown, timeoutMs = CALL_TIMEOUT_MS): Promise<Answer> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
     return new Promise((resolve, reject) => {
       const req = request(
@@ -86,6 +92,9 @@ export class EngineApi {
         },
       )
       req.on('error', (err) => reject(unavailable(err)))
+      if (timeoutMs > 0) {
+        req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)))
+      }
       req.end(payload)
     })
   }

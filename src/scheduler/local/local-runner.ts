@@ -46,7 +46,8 @@ export class LocalRunner implements Runner {
   constructor(worker: WorkerProcess, options: LocalRunnerOptions) {
     this.#worker = worker
     this.#options = options
-    this.id = String(worker.pid)
+    // A runner on another machine (a Swarm task elsewhere) has no pid here.
+    this.id = worker.pid === undefined ? `remote-${(remoteRunners += 1)}` : String(worker.pid)
     this.#watch = setInterval(() => void this.#checkMemory(), options.memoryPollMs)
     this.#watch.unref()
     this.ended = worker.exited.then((exit) => {
@@ -187,6 +188,9 @@ export class LocalRunner implements Runner {
     return { cause: 'crashed', message: `the runner process exited ${how}` }
   }
 }
+
+/** How many runners without a pid here have been numbered (their ids). */
+let remoteRunners = 0
 
 /** The process holds one model, always in this slot. */
 const MODEL_SLOT = 0

@@ -252,8 +252,12 @@ export class LocalScheduler implements Scheduler {
   }
 
   async #start(reservation: Reservation, spec: RunnerSpec): Promise<Runner> {
-    const { numCpus, memoryBytes } = reservation.resources
-    const worker = await this.startWorker(spec.runtime, spec.label, { cpus: numCpus, memoryBytes })
+    const { numCpus, memoryBytes, numGpus } = reservation.resources
+    const worker = await this.startWorker(spec.runtime, spec.label, {
+      cpus: numCpus,
+      memoryBytes,
+      gpus: numGpus,
+    })
     const runner = new LocalRunner(worker, {
       // ONNX Runtime's intra-op pool: one thread per whole CPU asked for, at least one.
       intraOpThreads: Math.max(1, Math.floor(reservation.resources.numCpus)),

@@ -15,10 +15,12 @@ export interface RunnerCommand {
   readonly args: readonly string[]
 }
 
-/** What a runner may use: the deployment's `num_cpus` and `memory_gb`. */
+/** What a runner may use: the deployment's `num_cpus`, `memory_gb` and `num_gpus`. */
 export interface RunnerLimits {
   readonly cpus: number
   readonly memoryBytes: number
+  /** GPUs handed to it whole (a container's device request); the local launcher has none to hand. */
+  readonly gpus: number
 }
 
 /** What every launcher's runners share: the protocol client's settings. */

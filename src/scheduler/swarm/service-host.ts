@@ -21,21 +21,32 @@ export class ServiceHost implements RunnerHost {
   readonly #serviceId: string
   readonly #task: TaskState
   readonly exited: Promise<WorkerExit>
+  readonly #killGraceMs: number
+  #given: (() => void) | undefined
   #running = true
 
-  /** `local`: this node's engine, when the task runs on it. */
+  /**
+   * `local`: this node's engine, when the task runs on it. `killGraceMs`: how long after a kill
+   * the runner counts as ended even if the engine never says so (an engine out of reach must not
+   * hold a shutdown forever).
+   */
   constructor(
     swarm: SwarmEngine,
     watch: TaskWatch,
     serviceId: string,
     task: TaskState,
-    local: DockerEngine | undefined,
+    options: { readonly local: DockerEngine | undefined; readonly killGraceMs: number },
   ) {
+    const { local } = options
     this.#swarm = swarm
     this.#local = local
     this.#serviceId = serviceId
     this.#task = task
-    this.exited = watch.ended(task.id).then(async (last) => {
+    this.#killGraceMs = options.killGraceMs
+    const givenUp = new Promise<undefined>((resolve) => {
+      this.#given = () => resolve(undefined)
+    })
+    this.exited = Promise.race([watch.ended(task.id), givenUp]).then(async (last) => {
       const container = task.containerId
       const oomKilled =
         local !== undefined && container !== undefined
@@ -61,6 +72,9 @@ export class ServiceHost implements RunnerHost {
   }
 
   kill(): void {
+    const given = this.#given
+    if (given !== undefined) setTimeout(given, this.#killGraceMs).unref()
+    this.#given = undefined
     const container = this.#task.containerId
     if (this.#local !== undefined && container !== undefined) {
       void this.#local.kill(container).catch(() => undefined)

@@ -1,9 +1,13 @@
+import { TMPFS_BYTES } from '../docker/docker-engine.js'
 import { EngineApi } from '../docker/engine-api.js'
 
 /**
  * The Swarm calls of the Docker Engine API that the `swarm` scheduler makes, on a manager's
  * socket: services, their tasks, and the nodes that run them.
  */
+
+/** The generic resource GPU nodes advertise to the swarm (what NVIDIA's guide names it). */
+export const SWARM_GPU_KIND = 'NVIDIA-GPU'
 
 export interface ServiceSpec {
   readonly name: string
@@ -22,10 +26,20 @@ export interface ServiceSpec {
   readonly cpus?: number
   /** The CPUs the engine places the task by: less than `cpus` where CPU time is overcommitted. */
   readonly reservedCpus?: number
+  /**
+   * GPUs the task reserves, as the nodes advertise them: the generic resource `NVIDIA-GPU`
+   * (`node-generic-resources` in each GPU node's daemon.json). None when unset or 0.
+   */
+  readonly gpus?: number
   /** The container port published in host mode on the task's node (any free port there). */
   readonly port: number
   /** How long a task asked to stop has before it is killed. */
   readonly stopGraceMs: number
+  /**
+   * Locked down for untrusted work: no capabilities, a read-only root with a small writable /tmp
+   * in memory, and at most `pidsLimit` processes and threads.
+   */
+  readonly locked?: { readonly pidsLimit: number }
 }
 
 /** Where a task is in its life, as the engine says (`docker service ps`). */
@@ -49,8 +63,12 @@ export interface TaskState {
 /** The task states a task never leaves. */
 const ENDED = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphaned', 'remove'])
 
+/**
+ * Whether the task has ended, or is being ended: its state is final, or the engine wants it shut
+ * down (a drained node's task, a lost node's), which is the end of its runner either way.
+ */
 export function taskEnded(task: TaskState): boolean {
-  return ENDED.has(task.state)
+  return ENDED.has(task.state) || ENDED.has(task.desiredState)
 }
 
 export interface SwarmNode {
@@ -125,17 +143,35 @@ export class SwarmEngine {
           ...(spec.user === undefined ? {} : { User: spec.user }),
           Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
           Labels: spec.labels,
-          Mounts: spec.readOnlyPaths.map((path) => ({
-            Type: 'bind',
-            Source: path,
-            Target: path,
-            ReadOnly: true,
-          })),
+          Mounts: [
+            ...spec.readOnlyPaths.map((path) => ({
+              Type: 'bind',
+              Source: path,
+              Target: path,
+              ReadOnly: true,
+            })),
+            ...(spec.locked === undefined
+              ? []
+              : [{ Type: 'tmpfs', Target: '/tmp', TmpfsOptions: { SizeBytes: TMPFS_BYTES } }]),
+          ],
+          ...(spec.locked === undefined ? {} : { ReadOnly: true, CapabilityDrop: ['ALL'] }),
           StopGracePeriod: Math.round(spec.stopGraceMs * 1e6),
         },
         Resources: {
-          Limits: resources(spec.cpus),
-          Reservations: resources(spec.reservedCpus ?? spec.cpus),
+          Limits: {
+            ...resources(spec.cpus),
+            ...(spec.locked === undefined ? {} : { Pids: spec.locked.pidsLimit }),
+          },
+          Reservations: {
+            ...resources(spec.reservedCpus ?? spec.cpus),
+            ...(spec.gpus === undefined || spec.gpus === 0
+              ? {}
+              : {
+                  GenericResources: [
+                    { DiscreteResourceSpec: { Kind: SWARM_GPU_KIND, Value: spec.gpus } },
+                  ],
+                }),
+          },
         },
         // berth restarts a runner that ended by its own policy (and knows why it ended).
         RestartPolicy: { Condition: 'none' },
