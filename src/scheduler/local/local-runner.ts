@@ -47,7 +47,8 @@ export class LocalRunner implements Runner {
     this.#worker = worker
     this.#options = options
     // A runner on another machine (a Swarm task elsewhere) has no pid here.
-    this.id = worker.pid === undefined ? `remote-${(remoteRunners += 1)}` : String(worker.pid)
+    if (worker.pid === undefined) remoteRunners += 1
+    this.id = worker.pid === undefined ? `remote-${remoteRunners}` : String(worker.pid)
     this.#watch = setInterval(() => void this.#checkMemory(), options.memoryPollMs)
     this.#watch.unref()
     this.ended = worker.exited.then((exit) => {
