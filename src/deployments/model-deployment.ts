@@ -332,6 +332,7 @@ export class ModelDeployment {
       // no neighbour's request can take them down.
       mayShare: this.record.desired === 'on_demand',
       modelBytes: this.model.manifest.totalBytes,
+      nodeSelector: this.model.serving.nodeSelector,
     })
     try {
       if (superseded()) {

@@ -75,7 +75,14 @@ export interface ServingSettings {
    * `null`: the server's default (`BERTH_IDLE_TIMEOUT_S`).
    */
   readonly idleTimeoutS: number | null
+  /**
+   * Node labels a runner's node must carry (`{ "gpu": "a100" }`), for schedulers that place
+   * runners on several nodes (`swarm`: `node.labels.gpu==a100`); empty: any node.
+   */
+  readonly nodeSelector: NodeSelector
 }
+
+export type NodeSelector = Readonly<Record<string, string>>
 
 export const DEFAULT_SERVING: ServingSettings = {
   maxBatchSize: null,
@@ -83,6 +90,7 @@ export const DEFAULT_SERVING: ServingSettings = {
   replicas: 1,
   loadPolicy: 'eager',
   idleTimeoutS: null,
+  nodeSelector: {},
 }
 
 /** Whether two settings would run the same runners (the load policy and idle time aside). */
@@ -90,8 +98,24 @@ export function sameRunners(a: ServingSettings, b: ServingSettings): boolean {
   return (
     a.maxBatchSize === b.maxBatchSize &&
     a.maxQueueDelayUs === b.maxQueueDelayUs &&
-    a.replicas === b.replicas
+    a.replicas === b.replicas &&
+    sameSelector(a.nodeSelector, b.nodeSelector)
   )
+}
+
+/**
+ * What a node selector may hold: a few labels, each a name and a value of the characters node
+ * labels use, so that a placement constraint made of them says nothing else.
+ */
+export const NODE_SELECTOR_BOUNDS = {
+  maxLabels: 16,
+  key: /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/,
+  value: /^[A-Za-z0-9._-]{0,63}$/,
+} as const
+
+function sameSelector(a: NodeSelector, b: NodeSelector): boolean {
+  const keys = Object.keys(a)
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k])
 }
 
 /** Bounds on the settings a user may choose. */

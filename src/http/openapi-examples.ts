@@ -67,6 +67,7 @@ const model = {
     replicas: 1,
     load_policy: 'eager',
     idle_timeout_s: null,
+    node_selector: {},
   },
   manifest,
   created_at: AT,

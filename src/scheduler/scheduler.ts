@@ -65,6 +65,8 @@ export interface RunnerSpec {
   readonly mayShare?: boolean
   /** The size of the model's files, for that decision; unset: the model does not share. */
   readonly modelBytes?: number
+  /** Node labels the runner's node must carry, where the scheduler places on several nodes. */
+  readonly nodeSelector?: Readonly<Record<string, string>>
 }
 
 /**

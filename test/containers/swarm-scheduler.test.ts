@@ -6,10 +6,17 @@ import { DockerEngine } from '../../src/scheduler/docker/docker-engine.js'
 import { OWNER_LABEL, ownerOf, RUNNER_PIDS_LIMIT } from '../../src/scheduler/runner-containers.js'
 import { SwarmEngine } from '../../src/scheduler/swarm/swarm-engine.js'
 import { mlpModel, referenceMlp } from '../fixtures/onnx-models.js'
+import { tarGzOf } from '../fixtures/tar-builder.js'
 import { dockerOk } from '../helpers/docker.js'
 import { eventually } from '../helpers/processes.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
-import { createNamespace, uploadAndWait } from '../helpers/uploads.js'
+import {
+  archivePart,
+  createNamespace,
+  formFields,
+  uploadAndWait,
+  uploadModel,
+} from '../helpers/uploads.js'
 
 const run = promisify(execFile)
 
@@ -54,14 +61,18 @@ interface ServiceSpecView {
       Reservations: { NanoCPUs?: number; MemoryBytes?: number }
     }
     RestartPolicy: { Condition: string }
+    Placement?: { Constraints?: string[] }
   }
   EndpointSpec: { Ports: { PublishMode: string; TargetPort: number }[] }
 }
 
-async function setAvailability(host: string, availability: 'drain' | 'active'): Promise<void> {
-  const env = { ...process.env, DOCKER_HOST: host }
-  const { stdout } = await run('docker', ['info', '--format', '{{.Swarm.NodeID}}'], { env })
-  await run('docker', ['node', 'update', '--availability', availability, stdout.trim()], { env })
+/** This engine's own Swarm node. */
+async function selfNode(): Promise<string> {
+  return (await dockerOk(['info', '--format', '{{.Swarm.NodeID}}'])).trim()
+}
+
+async function setAvailability(availability: 'drain' | 'active'): Promise<void> {
+  await dockerOk(['node', 'update', '--availability', availability, await selfNode()])
 }
 
 const X = [1, 2, 3, 4]
@@ -102,7 +113,7 @@ describe('BERTH_SCHEDULER=swarm: models served from Swarm services', async () =>
     ns = await createNamespace(t, 'swarm')
   })
   after(async () => {
-    if (!('skip' in found)) await setAvailability(found.host, 'active')
+    if (!('skip' in found)) await setAvailability('active')
     await t?.close()
     if (!('skip' in found) && t !== undefined) {
       // Closing the server removed every service it ran.
@@ -200,7 +211,7 @@ describe('BERTH_SCHEDULER=swarm: models served from Swarm services', async () =>
   }, async () => {
     if ('skip' in found || t === undefined) return
     const [before] = await services()
-    await setAvailability(found.host, 'drain')
+    await setAvailability('drain')
     try {
       // The engine stops the drained node's task; berth sees its runner end and asks for a new
       // one, which the engine cannot place while no node is active.
@@ -215,12 +226,69 @@ describe('BERTH_SCHEDULER=swarm: models served from Swarm services', async () =>
       assert.ok([503, 504].includes(refused.statusCode), refused.body)
       assert.equal(refused.json().error.details.state, 'loading', refused.body)
     } finally {
-      await setAvailability(found.host, 'active')
+      await setAvailability('active')
     }
     await eventually(async () => (await infer()).statusCode === 200, 60_000)
     const after = await services()
     assert.equal(after.length, 1)
     assert.notEqual(after[0], before)
+  })
+
+  it('places a model only on nodes with the labels of its node_selector', { skip }, async () => {
+    if ('skip' in found || t === undefined) return
+    const app = t
+    const label = `berth-test-${process.pid}`
+    const nodeLabel = async (change: '--label-add' | '--label-rm') => {
+      const value = change === '--label-add' ? `${label}=here` : label
+      await dockerOk(['node', 'update', change, value, await selfNode()])
+    }
+    const selector = JSON.stringify({ [label]: 'here' })
+    const up = await uploadModel(app, ns, [
+      archivePart(await tarGzOf({ 'model.onnx': mlpModel(4, 8, 3, 7) })),
+      ...formFields({
+        name: 'placed',
+        version: '1.0.0',
+        model_format: 'onnx',
+        memory_gb: '0.5',
+        node_selector: selector,
+      }),
+    ])
+    assert.equal(up.statusCode, 200, up.body)
+    const placed = async () => {
+      const mine = await services()
+      for (const id of mine) {
+        const spec = await serviceSpec(found.host, id)
+        if (spec.TaskTemplate.Placement?.Constraints?.includes(`node.labels.${label}==here`))
+          return id
+      }
+      return undefined
+    }
+    try {
+      // No node carries the label: the engine holds the task, saying why.
+      await eventually(async () => {
+        const id = await placed()
+        const [task] = id === undefined ? [] : await found.swarm.tasks({ service: id })
+        return task?.state === 'pending' && /constraint/.test(task.message + (task.error ?? ''))
+      }, 30_000)
+      await nodeLabel('--label-add')
+      await eventually(async () => {
+        const res = await app.request({
+          method: 'POST',
+          url: `/v1/namespaces/${ns}/models/placed_1_0_0/infer`,
+          key: BOOTSTRAP_KEY,
+          body: { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: X }] },
+        })
+        return res.statusCode === 200
+      }, 60_000)
+    } finally {
+      await nodeLabel('--label-rm').catch(() => undefined)
+    }
+    const gone = await app.request({
+      method: 'DELETE',
+      url: `/v1/namespaces/${ns}/models/placed_1_0_0`,
+      key: BOOTSTRAP_KEY,
+    })
+    assert.equal(gone.statusCode, 200, gone.body)
   })
 
   it('undeploys: its service goes', { skip }, async () => {

@@ -386,6 +386,7 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
             replicas: 1,
             loadPolicy: 'eager',
             idleTimeoutS: null,
+            nodeSelector: {},
           },
         })
         await store.createModel(m)
@@ -396,6 +397,7 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
           replicas: 3,
           loadPolicy: 'on_demand' as const,
           idleTimeoutS: 30,
+          nodeSelector: { gpu: 'a100', 'zone.name': 'eu-1' },
         }
         assert.equal(await store.setServing(ns.id, m.modelId, changed), true)
         assert.deepEqual((await store.findModel(ns.id, m.modelId))?.serving, changed)

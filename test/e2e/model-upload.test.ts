@@ -171,6 +171,7 @@ describe('model upload', () => {
       replicas: 2,
       load_policy: 'on_demand',
       idle_timeout_s: null,
+      node_selector: {},
     })
     assert.equal(model.deployment.desired, 'on_demand')
     const plain = await upload([
@@ -191,6 +192,7 @@ describe('model upload', () => {
       replicas: 1,
       load_policy: 'eager',
       idle_timeout_s: null,
+      node_selector: {},
     })
     // Eager without a deploy: registered, served once deployed.
     assert.equal(auto.deployment.desired, 'not_deployed')

@@ -144,6 +144,7 @@ describe('archive URLs recorded by an earlier berth', () => {
       sqlite.prepare('alter table models drop column load_policy').run()
       sqlite.prepare('alter table models drop column idle_timeout_s').run()
       sqlite.prepare('drop table inference_hourly').run()
+      sqlite.prepare('alter table models drop column node_selector').run()
       sqlite.close()
 
       restarted = await startTestApp({ BERTH_DATA_DIR: t.dataDir })

@@ -144,6 +144,7 @@ describe('OpenAPI document', () => {
               'deploy',
               'load_policy',
               'idle_timeout_s',
+              'node_selector',
               'max_batch_size',
               'max_queue_delay_us',
               'replicas',

@@ -385,6 +385,7 @@ describe('serving ONNX models', () => {
       replicas: 1,
       load_policy: 'eager',
       idle_timeout_s: null,
+      node_selector: {},
     })
     const deploy = (body: unknown) =>
       t.request({
@@ -405,6 +406,7 @@ describe('serving ONNX models', () => {
       replicas: 1,
       load_policy: 'eager',
       idle_timeout_s: null,
+      node_selector: {},
     })
     // With batches of one, eight concurrent requests are eight runner calls.
     const count = async () =>

@@ -113,6 +113,47 @@ describe('upload form fields', () => {
     assert.equal(model.serving.replicas, 1)
   })
 
+  it('reads node_selector as a JSON object of node labels, shown in serving and changed on deploy', async () => {
+    const before = await keptFiles(t.dataDir)
+    const tooMany = JSON.stringify(
+      Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`l${i}`, 'x'])),
+    )
+    for (const bad of [
+      'gpu=a100',
+      '["gpu"]',
+      '{"gpu": 1}',
+      '{"gpu": "a100 && node.role==manager"}',
+      '{"bad label": "x"}',
+      '{"gpu": "a==b"}',
+      tooMany,
+      `{"a": "${'['.repeat(5000)}"}`,
+    ]) {
+      const res = await upload([], { node_selector: bad })
+      assert.equal(res.statusCode, 422, `${bad.slice(0, 60)}: ${res.body}`)
+      const locs = locsOf(res)
+      assert.ok(locs.length > 0 && locs.every((l) => l.startsWith('body.node_selector')), res.body)
+    }
+    assert.deepEqual(await keptFiles(t.dataDir), before)
+
+    const res = await upload([], { node_selector: '{"gpu": "a100", "zone.name": "eu-1"}' })
+    assert.equal(res.statusCode, 200, res.body)
+    const id = res.json().model_id
+    assert.deepEqual((await getModel(t, ns, id)).serving.node_selector, {
+      gpu: 'a100',
+      'zone.name': 'eu-1',
+    })
+    const plain = await upload([], {})
+    assert.deepEqual((await getModel(t, ns, plain.json().model_id)).serving.node_selector, {})
+    const deploy = await t.request({
+      method: 'POST',
+      url: `/v1/namespaces/${ns}/models/${id}/deploy`,
+      key: BOOTSTRAP_KEY,
+      body: { node_selector: { gpu: 'h100' } },
+    })
+    assert.equal(deploy.statusCode, 200, deploy.body)
+    assert.deepEqual((await getModel(t, ns, id)).serving.node_selector, { gpu: 'h100' })
+  })
+
   it('refuses a memory request a runner cannot live in, naming memory_gb', async () => {
     // 1e-300 GiB used to be stored as 0 bytes and the deployment failed right after `deployed`.
     for (const memory of ['0.0000000001', '0.000001', '0.2', '0']) {

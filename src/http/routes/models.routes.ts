@@ -396,6 +396,7 @@ function uploadRequestOf(form: z.output<typeof UploadModelBodySchema>): UploadRe
       replicas: form.replicas,
       loadPolicy: form.load_policy ?? (form.deploy ? 'eager' : 'on_demand'),
       idleTimeoutS: form.idle_timeout_s ?? null,
+      nodeSelector: form.node_selector ?? {},
     },
     deploy: form.deploy,
   }
@@ -408,8 +409,10 @@ function servingChange(body: {
   replicas?: number | undefined
   load_policy?: LoadPolicy | undefined
   idle_timeout_s?: number | null | undefined
+  node_selector?: Readonly<Record<string, string>> | undefined
 }): Partial<ServingSettings> {
   return {
+    ...(body.node_selector === undefined ? {} : { nodeSelector: body.node_selector }),
     ...(body.load_policy === undefined ? {} : { loadPolicy: body.load_policy }),
     ...(body.idle_timeout_s === undefined ? {} : { idleTimeoutS: body.idle_timeout_s }),
     ...(body.max_batch_size === undefined ? {} : { maxBatchSize: body.max_batch_size }),

@@ -9,6 +9,7 @@ import {
   MAX_REPLICAS,
   MODEL_NAME_PATTERN,
   MODEL_VERSION_PATTERN,
+  NODE_SELECTOR_BOUNDS,
   RESOURCE_BOUNDS,
 } from '../../domain/model.js'
 import { MODEL_FORMATS } from '../../domain/model-format.js'
@@ -53,6 +54,32 @@ const formBoolean = (fallback: boolean) =>
       z.boolean().default(fallback),
     ),
   )
+
+/** Node labels a runner's node must carry; the `swarm` scheduler places by them. */
+export const NodeSelectorSchema = z
+  .record(
+    z.string().regex(NODE_SELECTOR_BOUNDS.key, 'a label name: letters, digits, . _ / -'),
+    z.string().regex(NODE_SELECTOR_BOUNDS.value, 'a label value: letters, digits, . _ -'),
+  )
+  .refine((labels) => Object.keys(labels).length <= NODE_SELECTOR_BOUNDS.maxLabels, {
+    message: `at most ${NODE_SELECTOR_BOUNDS.maxLabels} labels`,
+  })
+  .describe(
+    'berth: node labels the nodes running this model must carry, e.g. {"gpu": "a100"} (the swarm scheduler places by them; {}: any node)',
+  )
+
+/** Longest node selector read from a form field (JSON text). */
+const MAX_SELECTOR_TEXT = 4096
+
+/** A form field holding a JSON object; text that is not one stays text, and the schema says so. */
+const jsonObjectOf = (value: unknown) => {
+  if (typeof value !== 'string' || value.length > MAX_SELECTOR_TEXT) return value
+  try {
+    return JSON.parse(value) as unknown
+  } catch {
+    return value
+  }
+}
 
 function isStagedArchive(value: unknown): value is StagedArchive {
   return typeof value === 'object' && value !== null && 'path' in value && 'sha256' in value
@@ -129,6 +156,11 @@ export const UploadModelBodySchema = z.object({
     title: 'Idle Timeout S',
     description:
       "berth: for on_demand, seconds without a request before the model is unloaded; 0: never (default: the server's BERTH_IDLE_TIMEOUT_S)",
+  }),
+  node_selector: absentIfBlank(z.preprocess(jsonObjectOf, NodeSelectorSchema.optional())).meta({
+    title: 'Node Selector',
+    description:
+      'berth: node labels (a JSON object) the nodes running this model must carry, e.g. {"gpu": "a100"}; the swarm scheduler places by them (default: any node)',
   }),
   max_batch_size: formInteger(
     z.number(NOT_INTEGER).int().min(1).max(MAX_BATCH_SIZE).optional(),
@@ -250,6 +282,9 @@ export const CustomModelSchema = z.object({
       .int()
       .nullable()
       .describe("on_demand: seconds idle before unloading; 0: never; null: the server's default"),
+    node_selector: z
+      .record(z.string(), z.string())
+      .describe("node labels its runners' nodes must carry ({}: any node)"),
   }),
   manifest: z.record(z.string(), z.unknown()).describe('what validation found in the archive'),
   created_at: z.string(),
@@ -318,6 +353,7 @@ export const DeployBodySchema = z
     replicas: z.number().int().min(1).max(MAX_REPLICAS).optional(),
     load_policy: z.enum(LOAD_POLICIES).optional(),
     idle_timeout_s: z.number().int().min(0).max(MAX_IDLE_TIMEOUT_S).nullable().optional(),
+    node_selector: NodeSelectorSchema.optional(),
   })
   .strict()
   .nullable()

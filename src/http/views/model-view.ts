@@ -53,6 +53,7 @@ export function modelView(model: Model, endpoint: string, replicas: number) {
       replicas: model.serving.replicas,
       load_policy: model.serving.loadPolicy,
       idle_timeout_s: model.serving.idleTimeoutS,
+      node_selector: model.serving.nodeSelector,
     },
     manifest: manifestView(model.manifest),
     created_at: model.createdAt,

@@ -69,6 +69,8 @@ export interface ModelsTable {
   replicas: number
   load_policy: string
   idle_timeout_s: number | null
+  /** JSON: the node labels its runners' nodes must carry. */
+  node_selector: Generated<string>
   /** Set when the model is an org model enabled in this namespace. */
   org_upload_id: string | null
   /** Redeploys asked through any instance (default 0 on insert). */

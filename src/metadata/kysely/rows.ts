@@ -12,6 +12,7 @@ import type { Manifest } from '../../domain/manifest.js'
 import type {
   Model,
   ModelDescriptor,
+  NodeSelector,
   ResourceRequirements,
   ServingSettings,
   StoredArchive,
@@ -208,6 +209,7 @@ export function toModel(row: Selectable<ModelsTable>): Model {
       replicas: Number(row.replicas),
       loadPolicy: row.load_policy as LoadPolicy,
       idleTimeoutS: row.idle_timeout_s === null ? null : Number(row.idle_timeout_s),
+      nodeSelector: JSON.parse(row.node_selector) as NodeSelector,
     },
     archive: toArchive(row),
     manifest: JSON.parse(row.manifest) as Manifest,
@@ -231,13 +233,14 @@ export function servingColumns(
 ): Pick<
   ModelsTable,
   'max_batch_size' | 'max_queue_delay_us' | 'replicas' | 'load_policy' | 'idle_timeout_s'
-> {
+> & { node_selector: string } {
   return {
     max_batch_size: serving.maxBatchSize,
     max_queue_delay_us: serving.maxQueueDelayUs,
     replicas: serving.replicas,
     load_policy: serving.loadPolicy,
     idle_timeout_s: serving.idleTimeoutS,
+    node_selector: JSON.stringify(serving.nodeSelector),
   }
 }
 

@@ -9,6 +9,7 @@ import { deployGeneration } from './0007-deploy-generation.js'
 import { archiveUrls } from './0008-archive-urls.js'
 import { loadPolicy } from './0009-load-policy.js'
 import { inferenceHourly } from './0010-inference-hourly.js'
+import { nodeSelector } from './0011-node-selector.js'
 
 /**
  * Every schema migration, in order. Names sort lexically; never rename or edit a released
@@ -25,4 +26,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0008-archive-urls': archiveUrls,
   '0009-load-policy': loadPolicy,
   '0010-inference-hourly': inferenceHourly,
+  '0011-node-selector': nodeSelector,
 }

@@ -257,6 +257,7 @@ export class LocalScheduler implements Scheduler {
       cpus: numCpus,
       memoryBytes,
       gpus: numGpus,
+      ...(spec.nodeSelector === undefined ? {} : { nodeSelector: spec.nodeSelector }),
     })
     const runner = new LocalRunner(worker, {
       // ONNX Runtime's intra-op pool: one thread per whole CPU asked for, at least one.

@@ -21,6 +21,8 @@ export interface RunnerLimits {
   readonly memoryBytes: number
   /** GPUs handed to it whole (a container's device request); the local launcher has none to hand. */
   readonly gpus: number
+  /** Node labels its node must carry (the `swarm` launcher's placement); unset: any node. */
+  readonly nodeSelector?: Readonly<Record<string, string>>
 }
 
 /** What every launcher's runners share: the protocol client's settings. */

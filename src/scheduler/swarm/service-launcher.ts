@@ -72,6 +72,9 @@ export class ServiceLauncher implements RunnerLauncher {
             cpus: limits.cpus,
             reservedCpus: limits.cpus / this.#options.cpuOvercommit,
             gpus: limits.gpus,
+            constraints: Object.entries(limits.nodeSelector ?? {}).map(
+              ([label, value]) => `node.labels.${label}==${value}`,
+            ),
           }),
       port: RUNNER_PORT,
       stopGraceMs: this.#options.killGraceMs,

@@ -40,6 +40,8 @@ export interface ServiceSpec {
    * in memory, and at most `pidsLimit` processes and threads.
    */
   readonly locked?: { readonly pidsLimit: number }
+  /** Placement constraints (`node.labels.gpu==a100`): nodes the task may run on. */
+  readonly constraints?: readonly string[]
 }
 
 /** Where a task is in its life, as the engine says (`docker service ps`). */
@@ -175,6 +177,7 @@ export class SwarmEngine {
         },
         // berth restarts a runner that ended by its own policy (and knows why it ended).
         RestartPolicy: { Condition: 'none' },
+        Placement: { Constraints: [...(spec.constraints ?? [])] },
       },
       Mode: { Replicated: { Replicas: 1 } },
       EndpointSpec: {
