@@ -29,27 +29,33 @@ interface Holder {
  * them. The lock is a file naming the holder's pid, start time and machine; one whose holder is
  * gone is taken over. A data directory on a shared filesystem (the `swarm` scheduler's) may be
  * seen from several machines: the holder touches its lock every 10 s, and a lock of another
- * machine is taken over only once it has gone a minute untouched.
+ * machine is taken over only once it has gone a minute untouched and stays untouched while this
+ * server watches it for one and a half heartbeats (so that clocks that disagree cannot make a
+ * live lock look dead). A server started again on another machine after a crash waits that long.
  */
 export class DataDirLock {
   readonly #path: string
+  readonly #me: Holder
   readonly #heartbeat: NodeJS.Timeout
   #released = false
 
-  private constructor(path: string) {
+  private constructor(path: string, me: Holder, heartbeatMs: number) {
     this.#path = path
-    this.#heartbeat = setInterval(() => {
-      const now = new Date()
-      void utimes(path, now, now).catch(() => undefined)
-    }, HEARTBEAT_MS)
+    this.#me = me
+    this.#heartbeat = setInterval(() => void this.#touch(), heartbeatMs)
     this.#heartbeat.unref()
   }
 
   /**
-   * Takes the directory's lock for this process. Throws `data_dir_locked` (naming the pid)
-   * while a live server holds it.
+   * Takes the directory's lock for this process. Throws `data_dir_locked` (naming the pid, and
+   * the machine when it is another) while a live server holds it. `heartbeatMs`: how often the
+   * holder touches its lock (tests shorten it).
    */
-  static async acquire(dataDir: string): Promise<DataDirLock> {
+  static async acquire(
+    dataDir: string,
+    options: { readonly heartbeatMs?: number } = {},
+  ): Promise<DataDirLock> {
+    const heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS
     await mkdir(dataDir, { recursive: true, mode: 0o700 })
     const path = join(dataDir, LOCK_FILE)
     const me: Holder = {
@@ -63,14 +69,14 @@ export class DataDirLock {
         const file = await open(path, 'wx', 0o600)
         await file.writeFile(`${JSON.stringify(me)}\n`)
         await file.close()
-        return new DataDirLock(path)
+        return new DataDirLock(path, me, heartbeatMs)
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
       }
+      const seen = await stat(path).catch(() => undefined)
       const holder = await readHolder(path)
       if (holder !== undefined && holder.host !== null && holder.host !== me.host) {
-        const untouchedMs = Date.now() - ((await stat(path).catch(() => undefined))?.mtimeMs ?? 0)
-        if (untouchedMs < STALE_MS) {
+        if (await touchedElsewhere(path, seen?.mtimeMs ?? 0, heartbeatMs)) {
           throw new BerthError(
             'data_dir_locked',
             `a berth server on ${holder.host} (pid ${holder.pid}) uses the data directory ${dataDir}; stop it, or give this one its own BERTH_DATA_DIR`,
@@ -84,6 +90,10 @@ export class DataDirLock {
           { details: { pid: holder.pid } },
         )
       }
+      // Removed only if it is still the lock judged dead: another server starting beside this
+      // one may have taken it over meanwhile.
+      const now = await stat(path).catch(() => undefined)
+      if (now !== undefined && (now.ino !== seen?.ino || now.mtimeMs !== seen?.mtimeMs)) continue
       await rm(path, { force: true })
     }
     throw new BerthError(
@@ -92,13 +102,42 @@ export class DataDirLock {
     )
   }
 
-  /** Gives the directory up. Idempotent. */
+  /** Touches the lock while it is still this server's; a lock taken over is left alone. */
+  async #touch(): Promise<void> {
+    if (!sameHolder(await readHolder(this.#path), this.#me)) {
+      clearInterval(this.#heartbeat)
+      return
+    }
+    const now = new Date()
+    await utimes(this.#path, now, now).catch(() => undefined)
+  }
+
+  /** Gives the directory up (its lock file, if it is still this server's). Idempotent. */
   async release(): Promise<void> {
     if (this.#released) return
     this.#released = true
     clearInterval(this.#heartbeat)
-    await rm(this.#path, { force: true })
+    if (sameHolder(await readHolder(this.#path), this.#me)) await rm(this.#path, { force: true })
   }
+}
+
+/**
+ * Whether a lock of another machine lives: touched within `STALE_MS` by this machine's clock, or
+ * touched again while watched for one and a half heartbeats.
+ */
+async function touchedElsewhere(
+  path: string,
+  mtimeMs: number,
+  heartbeatMs: number,
+): Promise<boolean> {
+  if (Date.now() - mtimeMs < STALE_MS) return true
+  await new Promise((resolve) => setTimeout(resolve, heartbeatMs * 1.5))
+  const later = await stat(path).catch(() => undefined)
+  return later !== undefined && later.mtimeMs !== mtimeMs
+}
+
+function sameHolder(a: Holder | undefined, b: Holder): boolean {
+  return a !== undefined && a.pid === b.pid && a.startedAt === b.startedAt && a.host === b.host
 }
 
 async function readHolder(path: string): Promise<Holder | undefined> {

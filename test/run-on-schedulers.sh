@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 : "${DOCKER_HOST:?DOCKER_HOST must name the engine (a Swarm manager)}"
 suites=(
   serving deploy-requests model-upload tensors open-inference-protocol readiness on-demand
+  request-memory
   readme-example raw-inference openai-embeddings
   task-pipelines huggingface-upload weights-upload converted-encoders torchscript
 )

@@ -104,13 +104,14 @@ export function sameRunners(a: ServingSettings, b: ServingSettings): boolean {
 }
 
 /**
- * What a node selector may hold: a few labels, each a name and a value of the characters node
- * labels use, so that a placement constraint made of them says nothing else.
+ * What a node selector may hold: a few labels, each a name and a value of characters a Swarm
+ * placement constraint takes (its names: a letter or `_` first, two characters at least), so
+ * that a constraint made of them is valid and says nothing else.
  */
 export const NODE_SELECTOR_BOUNDS = {
   maxLabels: 16,
-  key: /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/,
-  value: /^[A-Za-z0-9._-]{0,63}$/,
+  key: /^[A-Za-z_][A-Za-z0-9._-]{1,62}$/,
+  value: /^[A-Za-z0-9._-]{1,63}$/,
 } as const
 
 function sameSelector(a: NodeSelector, b: NodeSelector): boolean {

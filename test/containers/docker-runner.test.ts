@@ -126,6 +126,34 @@ describe('runners in containers, through the Docker Engine API', async () => {
     assert.equal(await engine.inspect(id), undefined)
   })
 
+  it("forwards what a runner container prints to the server's log", { skip }, async () => {
+    if ('skip' in found) return
+    const worker = join(REPO_ROOT, 'build/src/runtime/worker-main.js')
+    const launcher = new ContainerLauncher({
+      engine: found.engine,
+      owner: run,
+      image: () => found.image,
+      // A runner that says something first, as a failing model's runner would.
+      command: (runtime) => [
+        'sh',
+        '-c',
+        `echo runner-says-hello >&2; exec node ${worker} ${runtime}`,
+      ],
+      readOnlyPaths: [REPO_ROOT],
+      startTimeoutMs: 20_000,
+      killGraceMs: 1000,
+      maxFrameBytes: 1 << 30,
+    })
+    const lines: string[] = []
+    const launched = await launcher.launch('onnx', undefined, (line) => lines.push(line))
+    try {
+      await eventually(() => lines.includes('runner-says-hello'), 10_000)
+    } finally {
+      await launched.worker.stop()
+      await launched.cleaned
+    }
+  })
+
   it('ends a scheduled runner the kernel killed at its memory_gb as memory_limit_exceeded', {
     skip,
   }, async () => {

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import { DockerEngine } from '../../src/scheduler/docker/docker-engine.js'
 import { OWNER_LABEL, ownerOf, RUNNER_PIDS_LIMIT } from '../../src/scheduler/runner-containers.js'
+import { ServiceLauncher } from '../../src/scheduler/swarm/service-launcher.js'
 import { SwarmEngine } from '../../src/scheduler/swarm/swarm-engine.js'
 import { mlpModel, referenceMlp } from '../fixtures/onnx-models.js'
 import { tarGzOf } from '../fixtures/tar-builder.js'
@@ -289,6 +290,35 @@ describe('BERTH_SCHEDULER=swarm: models served from Swarm services', async () =>
       key: BOOTSTRAP_KEY,
     })
     assert.equal(gone.statusCode, 200, gone.body)
+  })
+
+  it("forwards what a task's runner prints to the server's log", { skip }, async () => {
+    if ('skip' in found || t === undefined) return
+    const launcher = new ServiceLauncher({
+      swarm: found.swarm,
+      local: found.engine,
+      localNodeId: await selfNode(),
+      owner: ownerOf(t.dataDir),
+      image: () => found.image,
+      command: (runtime) => [
+        'sh',
+        '-c',
+        `echo task-says-hello >&2; exec node dist/runtime/worker-main.js ${runtime}`,
+      ],
+      readOnlyPaths: [],
+      cpuOvercommit: 4,
+      startTimeoutMs: 60_000,
+      killGraceMs: 1000,
+      maxFrameBytes: 1 << 30,
+    })
+    const lines: string[] = []
+    const launched = await launcher.launch('onnx', undefined, (line) => lines.push(line))
+    try {
+      await eventually(() => lines.some((l) => l.endsWith('task-says-hello')), 15_000)
+    } finally {
+      await launched.worker.stop()
+      await launched.cleaned
+    }
   })
 
   it('undeploys: its service goes', { skip }, async () => {

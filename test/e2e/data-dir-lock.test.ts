@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { readFile, utimes, writeFile } from 'node:fs/promises'
+import { readFile, stat, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { DataDirLock } from '../../src/data-dir-lock.js'
 import { isBerthError } from '../../src/errors/berth-error.js'
 import { runBerth } from '../helpers/berth-process.js'
-import { isGone } from '../helpers/processes.js'
+import { eventually, isGone } from '../helpers/processes.js'
 import { tempDir } from '../helpers/temp-dir.js'
 import { startTestApp } from '../helpers/test-app.js'
 import { deployTinyMlp } from '../helpers/uploads.js'
@@ -56,10 +56,38 @@ describe('one server per data directory', () => {
         DataDirLock.acquire(dir.path),
         (err) => isBerthError(err, 'data_dir_locked') && err.message.includes('another-machine'),
       )
-      // A minute and more without its heartbeat: that server is gone.
+      // Untouched for a minute by this clock, but touched while watched: its clock lags; it lives.
       const old = new Date(Date.now() - 61_000)
       await utimes(lock, old, old)
-      await (await DataDirLock.acquire(dir.path)).release()
+      const later = new Date(old.getTime() + 1000)
+      setTimeout(() => void utimes(lock, later, later), 50)
+      await assert.rejects(DataDirLock.acquire(dir.path, { heartbeatMs: 200 }), (err) =>
+        isBerthError(err, 'data_dir_locked'),
+      )
+      // Untouched, and untouched while watched: that server is gone.
+      await utimes(lock, old, old)
+      await (await DataDirLock.acquire(dir.path, { heartbeatMs: 100 })).release()
+    } finally {
+      await dir.remove()
+    }
+  })
+
+  it('touches its lock while it holds it, and leaves alone a lock taken over from it', async () => {
+    const dir = await tempDir()
+    try {
+      const lock = join(dir.path, 'berth.lock')
+      const held = await DataDirLock.acquire(dir.path, { heartbeatMs: 20 })
+      const old = new Date(Date.now() - 61_000)
+      await utimes(lock, old, old)
+      await eventually(async () => (await stat(lock)).mtimeMs > old.getTime() + 30_000)
+      // Another server took the directory over (this one was judged dead): not ours to remove.
+      const other = { pid: process.pid, startedAt: '1', host: 'another-machine' }
+      await writeFile(lock, JSON.stringify(other))
+      await utimes(lock, old, old)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      assert.ok(Math.abs((await stat(lock)).mtimeMs - old.getTime()) < 1, 'no longer touched')
+      await held.release()
+      assert.deepEqual(JSON.parse(await readFile(lock, 'utf8')), other)
     } finally {
       await dir.remove()
     }

@@ -125,6 +125,10 @@ describe('upload form fields', () => {
       '{"gpu": "a100 && node.role==manager"}',
       '{"bad label": "x"}',
       '{"gpu": "a==b"}',
+      // What Swarm's constraints refuse: a / in a name, a one-letter name, an empty value.
+      '{"example.com/gpu": "x"}',
+      '{"g": "x"}',
+      '{"gpu": ""}',
       tooMany,
       `{"a": "${'['.repeat(5000)}"}`,
     ]) {

@@ -58,8 +58,12 @@ const formBoolean = (fallback: boolean) =>
 /** Node labels a runner's node must carry; the `swarm` scheduler places by them. */
 export const NodeSelectorSchema = z
   .record(
-    z.string().regex(NODE_SELECTOR_BOUNDS.key, 'a label name: letters, digits, . _ / -'),
-    z.string().regex(NODE_SELECTOR_BOUNDS.value, 'a label value: letters, digits, . _ -'),
+    z
+      .string()
+      .regex(NODE_SELECTOR_BOUNDS.key, 'a label name: a letter or _, then letters, digits, . _ -'),
+    z
+      .string()
+      .regex(NODE_SELECTOR_BOUNDS.value, 'a label value: one or more letters, digits, . _ -'),
   )
   .refine((labels) => Object.keys(labels).length <= NODE_SELECTOR_BOUNDS.maxLabels, {
     message: `at most ${NODE_SELECTOR_BOUNDS.maxLabels} labels`,

@@ -56,6 +56,8 @@ export class ContainerLauncher implements RunnerLauncher {
     })
     try {
       await engine.start(id)
+      // What the runner prints reaches the server's log, as a runner process's output does.
+      void engine.followLogs(id, log)
       const state = await engine.inspect(id)
       const port = state?.publishedPort
       if (state === undefined || port === undefined) {

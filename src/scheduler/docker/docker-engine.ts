@@ -1,4 +1,5 @@
 import { EngineApi } from './engine-api.js'
+import { LogLines } from './log-lines.js'
 
 /**
  * The container calls of the Docker Engine API that the `docker` scheduler makes (over
@@ -147,6 +148,15 @@ export class DockerEngine {
     if (answer.status === 404) return -1
     this.#api.expect(answer, [200], 'wait')
     return (answer.body as { StatusCode: number }).StatusCode
+  }
+
+  /** Hands each line the container prints (stdout and stderr) to `onLine` until it exits. */
+  async followLogs(id: string, onLine: (line: string) => void): Promise<void> {
+    const lines = new LogLines(onLine)
+    await this.#api.follow(`/containers/${id}/logs?follow=1&stdout=1&stderr=1`, (chunk) =>
+      lines.push(chunk),
+    )
+    lines.end()
   }
 
   /** SIGTERM, then SIGKILL after `graceS` seconds (`docker stop`). */

@@ -52,6 +52,32 @@ export class EngineApi {
   }
 
   /**
+   * Follows a streamed answer (a container's logs) until the engine ends it, handing each chunk
+   * to `onData`. The connection never keeps the process alive; a stream the engine refuses, or
+   * whose connection breaks, just ends.
+   */
+  follow(path: string, onData: (chunk: Buffer) => void): Promise<void> {
+    return new Promise((resolve) => {
+      const req = request(
+        {
+          socketPath: this.#socketPath,
+          path: `/${API_VERSION}${path}`,
+          headers: { host: 'docker' },
+        },
+        (res) => {
+          if (res.statusCode !== 200) res.resume()
+          else res.on('data', onData)
+          res.on('close', () => resolve())
+          res.on('error', () => resolve())
+        },
+      )
+      req.on('socket', (socket) => socket.unref())
+      req.on('error', () => resolve())
+      req.end()
+    })
+  }
+
+  /**
    * One call; `container_engine_unavailable` when the socket cannot be reached or the engine
    * does not answer within `timeoutMs` (0: no bound, for calls that block until an event).
    */

@@ -36,6 +36,8 @@ export class LocalRunner implements Runner {
   #stopping: Promise<void> | undefined
   /** Inference calls outstanding, oldest first: the runner runs them in this order. */
   readonly #inferring: object[] = []
+  /** Whether the runner went while a request ran in it (its connection closed mid-request). */
+  #diedRunning = false
   /** The call running when the runner went past its memory: the one to blame. */
   #culprit: object | undefined
   /** Whether an inference call was outstanding at some time since the last memory sample. */
@@ -105,8 +107,11 @@ export class LocalRunner implements Runner {
     try {
       const answer = await this.#worker
         .call({ type: 'infer', slot: MODEL_SLOT, inputs, outputs }, timeoutMs)
-        .catch((err: unknown) => {
-          throw withServerPathsHidden(this.#blame(err, call), this.#root)
+        .catch(async (err: unknown) => {
+          const running = this.#inferring[0] === call
+          if (isBerthError(err, 'runner_crashed')) this.#diedRunning ||= running
+          const blamed = await this.#blameKernel(this.#blame(err, call), running)
+          throw withServerPathsHidden(blamed, this.#root)
         })
       if (answer.type !== 'result') throw unexpectedAnswer(answer.type)
       return [...answer.outputs]
@@ -130,6 +135,29 @@ export class LocalRunner implements Runner {
       'runner_crashed',
       "the model's runner was replaced before this request ran: a request before it took the runner past its memory_gb",
       { cause: err },
+    )
+  }
+
+  /**
+   * A runner in a container is held to its memory by the kernel, which kills it outright: the
+   * connection closes (`runner_crashed`) before the engine says why. The request that was
+   * running when that happened is to blame, as the memory watch blames it: it fails with 413
+   * `inference_out_of_memory`, once the engine's OOM flag is known (at most `OOM_VERDICT_MS`).
+   */
+  async #blameKernel(err: unknown, running: boolean): Promise<unknown> {
+    if (!isBerthError(err, 'runner_crashed') || !running) return err
+    const exit = await Promise.race([
+      this.#worker.exited,
+      new Promise<undefined>((resolve) =>
+        setTimeout(() => resolve(undefined), OOM_VERDICT_MS).unref(),
+      ),
+    ])
+    if (exit?.oomKilled !== true) return err
+    const limit = this.#options.memoryLimitBytes
+    return new BerthError(
+      'inference_out_of_memory',
+      `a request took the model's runner past its memory_gb (${limit} bytes) and the kernel killed it; the runner was replaced: send smaller requests, or deploy the model with more memory_gb`,
+      { details: { limit_bytes: limit, killed_by: 'kernel' }, cause: err },
     )
   }
 
@@ -177,6 +205,12 @@ export class LocalRunner implements Runner {
     const failure = this.#worker.failure
     const cause = failure === undefined ? undefined : CAUSE_BY_CODE[failure.code]
     if (failure !== undefined && cause !== undefined) return { cause, message: failure.message }
+    if (exit.oomKilled === true && this.#diedRunning) {
+      return {
+        cause: 'request_out_of_memory',
+        message: `a request took the runner past its memory limit of ${this.#options.memoryLimitBytes} bytes (memory_gb) and the kernel killed it`,
+      }
+    }
     if (exit.oomKilled === true) {
       const limit = this.#options.memoryLimitBytes
       return {
@@ -189,6 +223,9 @@ export class LocalRunner implements Runner {
     return { cause: 'crashed', message: `the runner process exited ${how}` }
   }
 }
+
+/** How long a request that lost its runner waits to learn whether the kernel killed it. */
+const OOM_VERDICT_MS = 3000
 
 /** How many runners without a pid here have been numbered (their ids). */
 let remoteRunners = 0

@@ -6,6 +6,8 @@ import type { SwarmEngine, TaskState } from './swarm-engine.js'
 export interface TaskWatch {
   /** Resolves with the task's last state once it has ended or its service is gone. */
   ended(taskId: string): Promise<TaskState | undefined>
+  /** Stops watching a task whose end no longer matters (resolving nothing). */
+  forget(taskId: string): void
 }
 
 /**
@@ -44,7 +46,10 @@ export class ServiceHost implements RunnerHost {
     this.#task = task
     this.#killGraceMs = options.killGraceMs
     const givenUp = new Promise<undefined>((resolve) => {
-      this.#given = () => resolve(undefined)
+      this.#given = () => {
+        watch.forget(task.id)
+        resolve(undefined)
+      }
     })
     this.exited = Promise.race([watch.ended(task.id), givenUp]).then(async (last) => {
       const container = task.containerId
@@ -76,9 +81,13 @@ export class ServiceHost implements RunnerHost {
     if (given !== undefined) setTimeout(given, this.#killGraceMs).unref()
     this.#given = undefined
     const container = this.#task.containerId
+    // On this node the container is killed and kept until its end is known (the kernel's OOM
+    // flag is read from it, and the launcher removes the service after); elsewhere removing the
+    // service is the only way to end it.
     if (this.#local !== undefined && container !== undefined) {
       void this.#local.kill(container).catch(() => undefined)
+    } else {
+      void this.#swarm.removeService(this.#serviceId).catch(() => undefined)
     }
-    void this.#swarm.removeService(this.#serviceId).catch(() => undefined)
   }
 }

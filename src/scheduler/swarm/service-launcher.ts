@@ -88,6 +88,8 @@ export class ServiceLauncher implements RunnerLauncher {
         }
         throw err
       })
+      // What the runner prints reaches the server's log, as a runner process's output does.
+      void swarm.followLogs(serviceId, log)
       const node = (await swarm.nodes()).find((n) => n.id === task.nodeId)
       const address = node === undefined || node.addr === '0.0.0.0' ? '127.0.0.1' : node.addr
       const local = task.nodeId === this.#options.localNodeId ? this.#options.local : undefined

@@ -1,5 +1,6 @@
 import { TMPFS_BYTES } from '../docker/docker-engine.js'
 import { EngineApi } from '../docker/engine-api.js'
+import { LogLines } from '../docker/log-lines.js'
 
 /**
  * The Swarm calls of the Docker Engine API that the `swarm` scheduler makes, on a manager's
@@ -187,6 +188,18 @@ export class SwarmEngine {
     const answer = await this.#api.call('POST', '/services/create', body)
     this.#api.expect(answer, [201], `create service ${spec.name}`)
     return (answer.body as { ID: string }).ID
+  }
+
+  /**
+   * Hands each line the service's task prints to `onLine` until the service goes (the managers
+   * gather it from whichever node runs the task).
+   */
+  async followLogs(id: string, onLine: (line: string) => void): Promise<void> {
+    const lines = new LogLines(onLine)
+    await this.#api.follow(`/services/${id}/logs?follow=1&stdout=1&stderr=1`, (chunk) =>
+      lines.push(chunk),
+    )
+    lines.end()
   }
 
   /** Removes the service; its task is stopped (SIGTERM, then SIGKILL after its grace). */

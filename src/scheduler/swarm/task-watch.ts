@@ -29,6 +29,10 @@ export class TaskWatcher implements TaskWatch {
     })
   }
 
+  forget(taskId: string): void {
+    this.#watched.delete(taskId)
+  }
+
   #schedule(): void {
     if (this.#timer !== undefined || this.#watched.size === 0) return
     this.#timer = setTimeout(() => {
