@@ -1,5 +1,4 @@
 import { EngineApi } from './engine-api.js'
-import { LogLines } from './log-lines.js'
 
 /**
  * The container calls of the Docker Engine API that the `docker` scheduler makes (over
@@ -151,12 +150,8 @@ export class DockerEngine {
   }
 
   /** Hands each line the container prints (stdout and stderr) to `onLine` until it exits. */
-  async followLogs(id: string, onLine: (line: string) => void): Promise<void> {
-    const lines = new LogLines(onLine)
-    await this.#api.follow(`/containers/${id}/logs?follow=1&stdout=1&stderr=1`, (chunk) =>
-      lines.push(chunk),
-    )
-    lines.end()
+  followLogs(id: string, onLine: (line: string) => void): Promise<void> {
+    return this.#api.followLines(`/containers/${id}/logs?follow=1&stdout=1&stderr=1`, onLine)
   }
 
   /** SIGTERM, then SIGKILL after `graceS` seconds (`docker stop`). */

@@ -1,5 +1,6 @@
 import { request } from 'node:http'
 import { BerthError } from '../../errors/berth-error.js'
+import { LogLines } from './log-lines.js'
 
 /**
  * The Docker Engine API over its Unix socket, as plain HTTP (node:http) rather than a client
@@ -75,6 +76,13 @@ export class EngineApi {
       req.on('error', () => resolve())
       req.end()
     })
+  }
+
+  /** Follows a container's log stream (`…/logs?follow=1`), handing on each whole line it prints. */
+  async followLines(path: string, onLine: (line: string) => void): Promise<void> {
+    const lines = new LogLines(onLine)
+    await this.follow(path, (chunk) => lines.push(chunk))
+    lines.end()
   }
 
   /**

@@ -1,6 +1,5 @@
 import { TMPFS_BYTES } from '../docker/docker-engine.js'
 import { EngineApi } from '../docker/engine-api.js'
-import { LogLines } from '../docker/log-lines.js'
 
 /**
  * The Swarm calls of the Docker Engine API that the `swarm` scheduler makes, on a manager's
@@ -194,12 +193,8 @@ export class SwarmEngine {
    * Hands each line the service's task prints to `onLine` until the service goes (the managers
    * gather it from whichever node runs the task).
    */
-  async followLogs(id: string, onLine: (line: string) => void): Promise<void> {
-    const lines = new LogLines(onLine)
-    await this.#api.follow(`/services/${id}/logs?follow=1&stdout=1&stderr=1`, (chunk) =>
-      lines.push(chunk),
-    )
-    lines.end()
+  followLogs(id: string, onLine: (line: string) => void): Promise<void> {
+    return this.#api.followLines(`/services/${id}/logs?follow=1&stdout=1&stderr=1`, onLine)
   }
 
   /** Removes the service; its task is stopped (SIGTERM, then SIGKILL after its grace). */
