@@ -18,6 +18,7 @@ import os
 import socket
 import struct
 import sys
+import time
 import traceback
 
 import torch
@@ -37,8 +38,12 @@ MAX_HELLO_BYTES = 1024
 HELLO_TIMEOUT_S = 5
 
 
-def accept_berth(listen, token):
-    """Listens at `listen` until a connection says hello with `token`; strangers are closed."""
+def accept_berth(listen, token, wait_s=None):
+    """Listens at `listen` until a connection says hello with `token`; strangers are closed.
+
+    `wait_s`: berth not there by then, the runner exits (3): it never waits for berth forever.
+    """
+    deadline = None if wait_s is None else time.monotonic() + wait_s
     if listen.startswith('unix:') and len(listen) > 5:
         path = listen[5:]
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -59,7 +64,14 @@ def accept_berth(listen, token):
     print(f'runner: listening on {bound}', flush=True)
     expected = token.encode()
     while True:
-        conn, _ = server.accept()
+        if deadline is not None:
+            server.settimeout(max(0.001, deadline - time.monotonic()))
+        try:
+            conn, _ = server.accept()
+        except socket.timeout:
+            sys.stderr.write(f'torch runner: berth did not connect within {wait_s * 1000:.0f} ms\n')
+            sys.exit(3)
+        conn.setblocking(True)
         try:
             conn.settimeout(HELLO_TIMEOUT_S)
             head = recv_exact(conn, 8)
@@ -111,7 +123,9 @@ def open_channel():
     try:
         if not token:
             raise ValueError(listen)
-        return accept_berth(listen, token)
+        wait = os.environ.get('BERTH_RUNNER_WAIT_MS', '')
+        wait_s = int(wait) / 1000 if wait.isdigit() and int(wait) > 0 else None
+        return accept_berth(listen, token, wait_s)
     except ValueError:
         sys.stderr.write('torch runner: BERTH_RUNNER_LISTEN must be tcp:HOST:PORT or unix:/path, '
                          'with BERTH_RUNNER_TOKEN\n')

@@ -33,15 +33,25 @@ export function formatRunnerAddress(address: RunnerAddress): string {
  * and resolves that connection: the runner's channel. A connection that sends anything else, a
  * wrong token, or nothing within a few seconds is closed, and the runner listens on: a stranger
  * who can reach the port can neither drive the runner nor keep berth out. `onListening` gets the
- * address listened on (the port a `tcp:…:0` address was given).
+ * address listened on (the port a `tcp:…:0` address was given). `waitMs`: berth not there by then
+ * (it gave the start up, or could not remove what it started), the listening ends and this
+ * rejects: a runner never waits for berth forever.
  */
 export function acceptBerth(
   address: RunnerAddress,
   token: string,
   onListening: (bound: RunnerAddress) => void = () => undefined,
+  waitMs?: number,
 ): Promise<Socket> {
   const expected = Buffer.from(token)
   return new Promise((resolve, reject) => {
+    const deadline =
+      waitMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            server.close()
+            reject(new Error(`berth did not connect within ${waitMs} ms`))
+          }, waitMs)
     const server: Server = createServer((socket) => {
       const decoder = new FrameDecoder(isToWorker, 2 * MAX_TOKEN_LENGTH)
       const timer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS)
@@ -60,6 +70,7 @@ export function acceptBerth(
           socket.destroy()
           return
         }
+        clearTimeout(deadline)
         server.close()
         resolve(socket)
       }

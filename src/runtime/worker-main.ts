@@ -56,9 +56,19 @@ async function openChannel(): Promise<Socket> {
     )
     return process.exit(2)
   }
-  return acceptBerth(address, token, (bound) => {
-    // Said on stdout, where berth reads a runner's lines: the port a `:0` address was given.
-    process.stdout.write(`runner: listening on ${formatRunnerAddress(bound)}\n`)
+  const wait = Number(process.env.BERTH_RUNNER_WAIT_MS)
+  const waitMs = Number.isSafeInteger(wait) && wait > 0 ? wait : undefined
+  return acceptBerth(
+    address,
+    token,
+    (bound) => {
+      // Said on stdout, where berth reads a runner's lines: the port a `:0` address was given.
+      process.stdout.write(`runner: listening on ${formatRunnerAddress(bound)}\n`)
+    },
+    waitMs,
+  ).catch((err: unknown) => {
+    process.stderr.write(`runner: ${err instanceof Error ? err.message : String(err)}\n`)
+    return process.exit(3)
   })
 }
 

@@ -61,6 +61,9 @@ export function runnerIdentity(
       ...options.runnerEnv,
       BERTH_RUNNER_LISTEN: `tcp:0.0.0.0:${RUNNER_PORT}`,
       BERTH_RUNNER_TOKEN: token,
+      // berth connects within its start bound, counted from before the runner starts: a runner
+      // still alone after as long is one berth gave up (and could not remove).
+      BERTH_RUNNER_WAIT_MS: String(options.startTimeoutMs),
     },
     labels: { [OWNER_LABEL]: options.owner, 'berth.runtime': runtime },
   }

@@ -25,11 +25,12 @@ function listeningRunner(
   listen: string,
   token = TOKEN,
   program = [process.execPath, RUNNER, 'onnx'],
+  env: Record<string, string> = {},
 ) {
   const [executable, ...args] = program as [string, ...string[]]
   const child = spawn(executable, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { BERTH_RUNNER_LISTEN: listen, BERTH_RUNNER_TOKEN: token },
+    env: { BERTH_RUNNER_LISTEN: listen, BERTH_RUNNER_TOKEN: token, ...env },
   })
   const lines: string[] = []
   child.stdout?.setEncoding('utf8').on('data', (text: string) => lines.push(text))
@@ -197,5 +198,19 @@ describe('runners over a socket (containers, other machines)', async () => {
     started.push(tokenless.child)
     assert.equal((await tokenless.exited).code, 2)
     assert.match(tokenless.lines.join(''), /BERTH_RUNNER_TOKEN/)
+  })
+
+  it('ends a runner berth never connects to within BERTH_RUNNER_WAIT_MS, Node and torch', async () => {
+    const programs = [[process.execPath, RUNNER, 'onnx']]
+    if ((await torchSkipReason()) === undefined) programs.push([SYSTEM_PYTHON, TORCH_WORKER])
+    for (const program of programs) {
+      const alone = listeningRunner('tcp:127.0.0.1:0', TOKEN, program, {
+        BERTH_RUNNER_WAIT_MS: '300',
+      })
+      started.push(alone.child)
+      await boundAddress(alone.lines)
+      assert.equal((await alone.exited).code, 3, alone.lines.join(''))
+      assert.match(alone.lines.join(''), /did not connect within 300 ms/)
+    }
   })
 })
