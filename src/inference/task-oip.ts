@@ -16,13 +16,13 @@ import { MAX_TASK_TEXTS, MAX_TEXT_CHARS } from './task-requests.js'
  */
 
 /** The name of a task model's text input over the Open Inference Protocol. */
-export const OIP_TEXT_INPUT = 'text'
+const OIP_TEXT_INPUT = 'text'
 
 /** What the task pipeline's graph may take: a request of only these runs the graph itself. */
 const GRAPH_INPUTS: ReadonlySet<string> = new Set(['input_ids', 'attention_mask', 'token_type_ids'])
 
 /** The inputs and outputs a task model shows over the Open Inference Protocol. */
-export function taskSignature(kind: TaskSpec['kind']): Signature {
+function taskSignature(kind: TaskSpec['kind']): Signature {
   return {
     inputs: [{ name: OIP_TEXT_INPUT, datatype: 'BYTES', shape: ['texts'] }],
     outputs:

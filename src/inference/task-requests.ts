@@ -120,6 +120,11 @@ export type TaskResult =
  * for outputs that are not FP32, `text_too_long` for a text that was cut when `truncate` is
  * false, and `infer_request_invalid` for `dimensions` past the model's.
  */
+/** The tokens the pipeline read, all texts together (what a client is told it used). */
+export function totalTokens(result: Pick<TaskResult, 'tokens'>): number {
+  return result.tokens.reduce((sum, n) => sum + n, 0)
+}
+
 export function taskResult(
   task: Pick<TaskSpec, 'kind'>,
   count: number,

@@ -30,8 +30,9 @@ class Tally {
   readonly latencyCounts: number[]
   latencySumMs: number
   coldLoads: number
-  firstRequestAt: string | null
-  lastRequestAt: string | null
+  /** Milliseconds since the epoch: a request's time is written out only when flushed. */
+  firstMs: number | null
+  lastMs: number | null
 
   readonly counted: InferenceBucket
 
@@ -41,8 +42,8 @@ class Tally {
     this.latencyCounts = [...counted.latencyCounts]
     this.latencySumMs = counted.latencySumMs
     this.coldLoads = counted.coldLoads
-    this.firstRequestAt = counted.firstRequestAt
-    this.lastRequestAt = counted.lastRequestAt
+    this.firstMs = counted.firstRequestAt === null ? null : Date.parse(counted.firstRequestAt)
+    this.lastMs = counted.lastRequestAt === null ? null : Date.parse(counted.lastRequestAt)
   }
 
   bucket(): InferenceBucket {
@@ -52,8 +53,8 @@ class Tally {
       latencySumMs: this.latencySumMs,
       latencyCounts: [...this.latencyCounts],
       coldLoads: this.coldLoads,
-      firstRequestAt: this.firstRequestAt,
-      lastRequestAt: this.lastRequestAt,
+      firstRequestAt: this.firstMs === null ? null : new Date(this.firstMs).toISOString(),
+      lastRequestAt: this.lastMs === null ? null : new Date(this.lastMs).toISOString(),
     }
   }
 }
@@ -92,9 +93,8 @@ export class InferenceRecorder implements InferenceWatcher {
       const i = latencyBucketOf(ms)
       tally.latencyCounts[i] = (tally.latencyCounts[i] ?? 0) + 1
     }
-    const at = new Date(now).toISOString()
-    tally.firstRequestAt ??= at
-    tally.lastRequestAt = at
+    tally.firstMs ??= now
+    tally.lastMs = now
   }
 
   coldLoad(model: RecordedModel): void {

@@ -84,10 +84,9 @@ export class ModelCatalog {
     const { metadata } = this.#deps
     const byId = await metadata.findModel(namespace.id, name)
     if (byId !== undefined) return this.#current(byId)
-    const versions = (await metadata.listModels(namespace.id))
-      .filter((m) => m.name === name)
-      .map((m) => this.#current(m))
-      .sort((a, b) => compareVersions(b.version, a.version))
+    const versions = versionsNamed(await metadata.listModels(namespace.id), name).map((m) =>
+      this.#current(m),
+    )
     const chosen = versions.find((m) => m.deployment.status.state === 'deployed') ?? versions[0]
     if (chosen === undefined) throw modelNotFound(namespace, name)
     return chosen
@@ -95,10 +94,8 @@ export class ModelCatalog {
 
   /** Every version of the model named `name` in the namespace, highest first. */
   async versionsOf(model: Model): Promise<string[]> {
-    return (await this.#deps.metadata.listModels(model.namespaceId))
-      .filter((m) => m.name === model.name)
-      .map((m) => m.version)
-      .sort((a, b) => compareVersions(b, a))
+    const models = await this.#deps.metadata.listModels(model.namespaceId)
+    return versionsNamed(models, model.name).map((m) => m.version)
   }
 
   /**
@@ -137,7 +134,12 @@ export function compareVersions(a: string, b: string): number {
   return 0
 }
 
-function modelNotFound(namespace: Namespace, modelId: string): BerthError {
+/** The versions of the model named `name` among `models`, highest first. */
+export function versionsNamed<M extends Model>(models: readonly M[], name: string): M[] {
+  return models.filter((m) => m.name === name).sort((a, b) => compareVersions(b.version, a.version))
+}
+
+export function modelNotFound(namespace: Namespace, modelId: string): BerthError {
   return new BerthError('model_not_found', `model "${modelId}" not found`, {
     details: { namespace_id: namespace.id, model_id: modelId },
   })

@@ -3,10 +3,15 @@ import type { Model } from '../domain/model.js'
 import type { Principal } from '../domain/organization.js'
 import { BerthError } from '../errors/berth-error.js'
 import type { DeploymentService } from './deployment-service.js'
-import { compareVersions, type ModelCatalog } from './model-catalog.js'
+import {
+  compareVersions,
+  type ModelCatalog,
+  modelNotFound,
+  versionsNamed,
+} from './model-catalog.js'
 
 /** Triton's model states, as its repository index names them. */
-export type RepositoryState = 'READY' | 'LOADING' | 'UNLOADING' | 'UNAVAILABLE'
+type RepositoryState = 'READY' | 'LOADING' | 'UNLOADING' | 'UNAVAILABLE'
 
 /** One model version in the repository index. */
 export interface RepositoryEntry {
@@ -27,7 +32,7 @@ const STATES: Readonly<Record<DeploymentState, RepositoryState>> = {
 }
 
 /** The model's entry in the repository index. */
-export function repositoryEntry(model: Model): RepositoryEntry {
+function repositoryEntry(model: Model): RepositoryEntry {
   const { status, message } = model.deployment
   const state = STATES[status.state]
   const reason =
@@ -131,18 +136,8 @@ export class ModelRepository {
   ): Promise<[Model, ...Model[]]> {
     const { namespace, models } = await this.#catalog.list(principal, namespaceRef)
     const byId = models.find((m) => m.modelId === name)
-    const found =
-      byId === undefined
-        ? models
-            .filter((m) => m.name === name)
-            .sort((a, b) => compareVersions(b.version, a.version))
-        : [byId]
-    const [first, ...rest] = found
-    if (first === undefined) {
-      throw new BerthError('model_not_found', `model "${name}" not found`, {
-        details: { namespace_id: namespace.id, model_id: name },
-      })
-    }
+    const [first, ...rest] = byId === undefined ? versionsNamed(models, name) : [byId]
+    if (first === undefined) throw modelNotFound(namespace, name)
     return [first, ...rest]
   }
 }

@@ -3,6 +3,7 @@ import type { Principal } from '../domain/organization.js'
 import { taskOf } from '../domain/serving-plan.js'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
 import type { InferenceService } from '../inference/inference-service.js'
+import { totalTokens } from '../inference/task-requests.js'
 import type { NamespaceService } from '../namespaces/namespace-service.js'
 import type { ModelCatalog } from './model-catalog.js'
 
@@ -74,7 +75,7 @@ export class OpenAiEmbeddings {
       dimensions === undefined ? {} : { dimensions, normalize: task.normalize },
     )
     if (result.kind !== 'embedding') throw new Error('an embedding task answered labels')
-    const tokens = result.tokens.reduce((sum, n) => sum + n, 0)
+    const tokens = totalTokens(result)
     return {
       object: 'list',
       data: result.embeddings.map((row, index) => ({

@@ -8,7 +8,7 @@ import {
   tensorRequest,
   textsOf,
 } from '../inference/raw-inputs.js'
-import type { TaskResult } from '../inference/task-requests.js'
+import { type TaskResult, totalTokens } from '../inference/task-requests.js'
 import type { ModelCatalog } from './model-catalog.js'
 
 /** Mixpeek's raw inference request, as validated at the edge. */
@@ -84,13 +84,16 @@ export class RawInference {
       const result = await this.#inference.inferTexts(model, text.texts, parameters)
       const rows = taskRows(result)
       dataJson = JSON.stringify(text.single ? rows[0] : rows)
-      const prompt = result.tokens.reduce((sum, n) => sum + n, 0)
+      const prompt = totalTokens(result)
       tokensUsed = { prompt, total: prompt }
     } else {
       const signature = this.#inference.signatureOf(model)
+      // A feature_uri's last part is an output of a tensor model; of a task model (one result:
+      // the vector, or the scores) it names its index in Mixpeek, not an output to choose.
+      const chosen = signature?.outputs.some((o) => o.name === output) ? output : undefined
       const outputs = await this.#inference.infer(
         model,
-        tensorRequest(signature, request.inputs, output),
+        tensorRequest(signature, request.inputs, chosen),
       )
       dataJson = tensorDataJson(outputs)
     }
@@ -137,11 +140,7 @@ export class RawInference {
     }
     const [, modelName, version, output] = match as unknown as [string, string, string, string]
     const model = await this.#catalog.resolve(principal, namespaceRef, modelName, version)
-    // A task model has one result (the vector, or the scores): the URI's last part names its
-    // index in Mixpeek, not an output to choose.
-    const outputs = this.#inference.signatureOf(model)?.outputs ?? []
-    const chosen = outputs.some((o) => o.name === output) ? output : undefined
-    return { model, output: chosen }
+    return { model, output }
   }
 }
 

@@ -5,44 +5,25 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ContainerHost } from '../../src/scheduler/docker/container-host.js'
 import { ContainerLauncher } from '../../src/scheduler/docker/container-launcher.js'
-import { DockerEngine } from '../../src/scheduler/docker/docker-engine.js'
 import { LocalScheduler } from '../../src/scheduler/local/local-scheduler.js'
 import { WorkerProcess } from '../../src/scheduler/local/worker-process.js'
 import { connectRunner } from '../../src/scheduler/runner-connection.js'
 import { OWNER_LABEL } from '../../src/scheduler/runner-containers.js'
 import { isRefusal } from '../../src/scheduler/scheduler.js'
-import { mlpModel, referenceMlp } from '../fixtures/onnx-models.js'
+import { mlpModel } from '../fixtures/onnx-models.js'
+import { engineForTests } from '../helpers/docker.js'
 import { eventually } from '../helpers/processes.js'
 import { REPO_ROOT } from '../helpers/repo.js'
+import { assertServesMlp } from '../helpers/runners.js'
 import { tempDir } from '../helpers/temp-dir.js'
-
-/**
- * The engine the container tests use: DOCKER_HOST, with the offline base image
- * (BERTH_TEST_DOCKER_BASE_IMAGE, default berth-base:bookworm) in it. Without one the tests skip,
- * unless BERTH_TEST_REQUIRE_DOCKER=1 (CI), where they fail.
- */
-async function engineOrSkip(): Promise<{ engine: DockerEngine; image: string } | { skip: string }> {
-  const host = process.env.DOCKER_HOST
-  const image = process.env.BERTH_TEST_DOCKER_BASE_IMAGE || 'berth-base:bookworm'
-  const reason =
-    host === undefined
-      ? 'DOCKER_HOST is not set'
-      : !(await new DockerEngine(host).ping())
-        ? `no engine answers at ${host}`
-        : undefined
-  if (reason !== undefined) {
-    if (process.env.BERTH_TEST_REQUIRE_DOCKER === '1')
-      throw new Error(`an engine is required: ${reason}`)
-    return { skip: reason }
-  }
-  return { engine: new DockerEngine(host as string), image }
-}
 
 const LABEL = 'berth.test'
 
 /** berth's own runner program, mounted from this checkout into the base image, as a runner. */
 describe('runners in containers, through the Docker Engine API', async () => {
-  const found = await engineOrSkip()
+  const found = await engineForTests(
+    process.env.BERTH_TEST_DOCKER_BASE_IMAGE || 'berth-base:bookworm',
+  )
   const skip = 'skip' in found ? found.skip : undefined
   const run = randomBytes(4).toString('hex')
   let dir: Awaited<ReturnType<typeof tempDir>>
@@ -90,34 +71,7 @@ describe('runners in containers, through the Docker Engine API', async () => {
       killGraceMs: 2000,
       maxFrameBytes: 1 << 30,
     })
-    const loaded = await worker.call(
-      { type: 'load', slot: 0, modelPath: '/model/model.onnx', intraOpThreads: 1 },
-      20_000,
-    )
-    assert.equal(loaded.type, 'loaded')
-    const x = [1, 2, 3, 4]
-    const answer = await worker.call(
-      {
-        type: 'infer',
-        slot: 0,
-        inputs: [
-          {
-            name: 'x',
-            datatype: 'FP32',
-            shape: [1, 4],
-            data: new Uint8Array(Float32Array.from(x).buffer),
-          },
-        ],
-        outputs: null,
-      },
-      20_000,
-    )
-    assert.equal(answer.type, 'result')
-    if (answer.type === 'result') {
-      const y = new Float32Array(Uint8Array.from(answer.outputs[0]?.data ?? []).buffer)
-      const want = referenceMlp(x, 1, 4, 8, 3, 7)
-      assert.ok([...y].every((v, i) => Math.abs(v - (want[i] as number)) < 1e-5))
-    }
+    await assertServesMlp(worker, '/model/model.onnx', 20_000)
     await worker.stop()
     await host.exited
     assert.equal(host.running, false)

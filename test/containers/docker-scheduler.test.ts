@@ -1,51 +1,17 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { DockerEngine } from '../../src/scheduler/docker/docker-engine.js'
-import { OWNER_LABEL, ownerOf, RUNNER_PIDS_LIMIT } from '../../src/scheduler/runner-containers.js'
+import { OWNER_LABEL, ownerOf } from '../../src/scheduler/runner-containers.js'
 import { mlpModel, referenceMlp } from '../fixtures/onnx-models.js'
-import { dockerOk } from '../helpers/docker.js'
+import { assertLocked, dockerOk, engineForTests, RUNTIME_IMAGE_ONNX } from '../helpers/docker.js'
+import { assertClose } from '../helpers/inference.js'
 import { eventually } from '../helpers/processes.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
 import { createNamespace, getModel, uploadAndWait } from '../helpers/uploads.js'
 
-/**
- * The engine and the ONNX runtime image these tests use: DOCKER_HOST, and
- * BERTH_TEST_RUNTIME_IMAGE_ONNX (default berth-runtime-onnx:test, which .ci/run builds from
- * docker/runtime-onnx.Dockerfile). Without either the tests skip, unless
- * BERTH_TEST_REQUIRE_DOCKER=1 (CI), where they fail.
- */
-async function engineAndImage(): Promise<
-  { engine: DockerEngine; host: string; image: string } | { skip: string }
-> {
-  const host = process.env.DOCKER_HOST
-  const image = process.env.BERTH_TEST_RUNTIME_IMAGE_ONNX || 'berth-runtime-onnx:test'
-  let reason: string | undefined
-  if (host === undefined) reason = 'DOCKER_HOST is not set'
-  else if (!(await new DockerEngine(host).ping())) reason = `no engine answers at ${host}`
-  else if (!(await new DockerEngine(host).hasImage(image)))
-    reason = `no image ${image} in the engine`
-  if (reason !== undefined) {
-    if (process.env.BERTH_TEST_REQUIRE_DOCKER === '1') throw new Error(`required: ${reason}`)
-    return { skip: reason }
-  }
-  return { engine: new DockerEngine(host as string), host: host as string, image }
-}
-
 const X = [1, 2, 3, 4]
 
-/** A runner container holds untrusted work: no capabilities or new privileges, its root read-only. */
-async function assertLocked(container: string): Promise<void> {
-  const host = JSON.parse(
-    await dockerOk(['inspect', '--format', '{{json .HostConfig}}', container]),
-  ) as Record<string, unknown>
-  assert.deepEqual(host.CapDrop, ['ALL'])
-  assert.deepEqual(host.SecurityOpt, ['no-new-privileges'])
-  assert.equal(host.ReadonlyRootfs, true)
-  assert.equal(host.PidsLimit, RUNNER_PIDS_LIMIT)
-}
-
 describe('BERTH_SCHEDULER=docker: models served from containers of the engine', async () => {
-  const found = await engineAndImage()
+  const found = await engineForTests(RUNTIME_IMAGE_ONNX)
   const skip = 'skip' in found ? found.skip : undefined
   let t: TestApp | undefined
   const containers = async () =>
@@ -87,7 +53,7 @@ describe('BERTH_SCHEDULER=docker: models served from containers of the engine', 
     assert.equal(state?.running, true)
     assert.equal(state?.memoryBytes, 0.5 * 1024 ** 3, 'memory_gb is the kernel-enforced limit')
     assert.equal(state?.cpus, 0.5, 'num_cpus is the CPU quota')
-    await assertLocked(id as string)
+    await assertLocked(id as string, { noNewPrivileges: true })
 
     const res = await app.request({
       method: 'POST',
@@ -96,9 +62,7 @@ describe('BERTH_SCHEDULER=docker: models served from containers of the engine', 
       body: { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: X }] },
     })
     assert.equal(res.statusCode, 200, res.body)
-    const want = referenceMlp(X, 1, 4, 8, 3, 7)
-    const got = res.json().outputs[0].data as number[]
-    assert.ok(got.every((v, i) => Math.abs(v - (want[i] as number)) < 1e-5))
+    assertClose(res.json().outputs[0].data as number[], referenceMlp(X, 1, 4, 8, 3, 7))
 
     const undeployed = await app.request({
       method: 'POST',

@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { after, before, describe, it } from 'node:test'
-import { promisify } from 'node:util'
-import { DockerEngine } from '../../src/scheduler/docker/docker-engine.js'
 import { OWNER_LABEL, ownerOf, RUNNER_PIDS_LIMIT } from '../../src/scheduler/runner-containers.js'
 import { ServiceLauncher } from '../../src/scheduler/swarm/service-launcher.js'
-import { SwarmEngine } from '../../src/scheduler/swarm/swarm-engine.js'
 import { mlpModel, referenceMlp } from '../fixtures/onnx-models.js'
 import { tarGzOf } from '../fixtures/tar-builder.js'
-import { dockerOk } from '../helpers/docker.js'
+import { assertLocked, dockerOk, engineForTests, RUNTIME_IMAGE_ONNX } from '../helpers/docker.js'
+import { assertClose } from '../helpers/inference.js'
 import { eventually } from '../helpers/processes.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
 import {
@@ -19,39 +16,9 @@ import {
   uploadModel,
 } from '../helpers/uploads.js'
 
-const run = promisify(execFile)
-
-/**
- * A Swarm manager and the ONNX runtime image these tests use: DOCKER_HOST (an engine that is a
- * Swarm manager: .ci/engine.sh makes its engine a one-node swarm) and
- * BERTH_TEST_RUNTIME_IMAGE_ONNX (default berth-runtime-onnx:test). Without them the tests skip,
- * unless BERTH_TEST_REQUIRE_DOCKER=1 (CI), where they fail.
- */
-async function swarmAndImage(): Promise<
-  { swarm: SwarmEngine; engine: DockerEngine; host: string; image: string } | { skip: string }
-> {
-  const host = process.env.DOCKER_HOST
-  const image = process.env.BERTH_TEST_RUNTIME_IMAGE_ONNX || 'berth-runtime-onnx:test'
-  let reason: string | undefined
-  if (host === undefined) reason = 'DOCKER_HOST is not set'
-  else if (!(await new DockerEngine(host).ping())) reason = `no engine answers at ${host}`
-  else if (!(await new DockerEngine(host).hasImage(image)))
-    reason = `no image ${image} in the engine`
-  else if (!(await new SwarmEngine(host).info()).manager)
-    reason = `the engine at ${host} is not a Swarm manager`
-  if (reason !== undefined) {
-    if (process.env.BERTH_TEST_REQUIRE_DOCKER === '1') throw new Error(`required: ${reason}`)
-    return { skip: reason }
-  }
-  const h = host as string
-  return { swarm: new SwarmEngine(h), engine: new DockerEngine(h), host: h, image }
-}
-
 /** `docker service inspect`'s spec of one service (the CLI: berth itself never reads specs). */
-async function serviceSpec(host: string, id: string): Promise<ServiceSpecView> {
-  const { stdout } = await run('docker', ['service', 'inspect', id], {
-    env: { ...process.env, DOCKER_HOST: host },
-  })
+async function serviceSpec(id: string): Promise<ServiceSpecView> {
+  const stdout = await dockerOk(['service', 'inspect', id])
   return (JSON.parse(stdout) as { Spec: ServiceSpecView }[])[0]?.Spec as ServiceSpecView
 }
 
@@ -80,7 +47,7 @@ const X = [1, 2, 3, 4]
 const WANT = referenceMlp(X, 1, 4, 8, 3, 7)
 
 describe('BERTH_SCHEDULER=swarm: models served from Swarm services', async () => {
-  const found = await swarmAndImage()
+  const found = await engineForTests(RUNTIME_IMAGE_ONNX, { swarm: true })
   const skip = 'skip' in found ? found.skip : undefined
   let t: TestApp | undefined
   let ns = ''
@@ -96,11 +63,7 @@ describe('BERTH_SCHEDULER=swarm: models served from Swarm services', async () =>
       body: { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: X }] },
     })
     if (res.statusCode !== 200) return res
-    const got = res.json().outputs[0].data as number[]
-    assert.ok(
-      got.every((v, i) => Math.abs(v - (WANT[i] as number)) < 1e-5),
-      res.body,
-    )
+    assertClose(res.json().outputs[0].data as number[], WANT)
     return res
   }
 
@@ -136,7 +99,7 @@ describe('BERTH_SCHEDULER=swarm: models served from Swarm services', async () =>
 
     const [id, ...others] = await services()
     assert.equal(others.length, 0, 'one service: the upload check is gone')
-    const spec = await serviceSpec(found.host, id as string)
+    const spec = await serviceSpec(id as string)
     const memory = 0.5 * 1024 ** 3
     assert.deepEqual(spec.TaskTemplate.Resources.Limits, {
       NanoCPUs: 0.5e9,
@@ -160,12 +123,8 @@ describe('BERTH_SCHEDULER=swarm: models served from Swarm services', async () =>
     const container = await found.engine.inspect(task?.containerId as string)
     assert.equal(container?.memoryBytes, 0.5 * 1024 ** 3)
     assert.equal(container?.cpus, 0.5)
-    const host = JSON.parse(
-      await dockerOk(['inspect', '--format', '{{json .HostConfig}}', task?.containerId as string]),
-    ) as Record<string, unknown>
-    assert.deepEqual(host.CapDrop, ['ALL'], 'no capabilities')
-    assert.equal(host.ReadonlyRootfs, true, 'a read-only root')
-    assert.equal(host.PidsLimit, RUNNER_PIDS_LIMIT)
+    // Engine API 1.41 has no "no new privileges" for services: the one lock a task lacks.
+    await assertLocked(task?.containerId as string, { noNewPrivileges: false })
 
     const res = await infer()
     assert.equal(res.statusCode, 200, res.body)
@@ -258,7 +217,7 @@ describe('BERTH_SCHEDULER=swarm: models served from Swarm services', async () =>
     const placed = async () => {
       const mine = await services()
       for (const id of mine) {
-        const spec = await serviceSpec(found.host, id)
+        const spec = await serviceSpec(id)
         if (spec.TaskTemplate.Placement?.Constraints?.includes(`node.labels.${label}==here`))
           return id
       }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { mlpModel, tokenClassifierModel, tokenEncoderModel } from '../fixtures/onnx-models.js'
 import { TOKENIZER_CONFIG, tinyVocab, wordPieceTokenizer } from '../fixtures/tokenizers.js'
+import { binaryBody } from '../helpers/inference.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
 import { createNamespace, uploadAndWait } from '../helpers/uploads.js'
 
@@ -28,18 +29,6 @@ function unframed(bytes: Buffer): string[] {
     at += 4 + length
   }
   return out
-}
-
-/** A binary-extension body: the JSON header, then the raw tensors. */
-function binaryBody(header: object, ...tensors: Buffer[]) {
-  const json = Buffer.from(JSON.stringify(header))
-  return {
-    body: Buffer.concat([json, ...tensors]),
-    headers: {
-      'content-type': 'application/octet-stream',
-      'inference-header-content-length': String(json.length),
-    },
-  }
 }
 
 /** A binary answer: its JSON header, and each binary output's bytes by name. */

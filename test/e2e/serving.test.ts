@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { matmulModel, mlpModel, multiModel, referenceMlp } from '../fixtures/onnx-models.js'
+import { assertClose, binaryBody } from '../helpers/inference.js'
 import { eventually } from '../helpers/processes.js'
 import { runnersOf } from '../helpers/runners.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
@@ -26,25 +27,6 @@ async function uploadOnnx(
 
 function f32Bytes(values: number[]): Buffer {
   return Buffer.from(Float32Array.from(values).buffer)
-}
-
-/** A binary-extension body: the JSON header, then the raw tensors. */
-function binaryBody(header: object, ...tensors: Buffer[]) {
-  const json = Buffer.from(JSON.stringify(header))
-  return {
-    body: Buffer.concat([json, ...tensors]),
-    headers: {
-      'content-type': 'application/octet-stream',
-      'inference-header-content-length': String(json.length),
-    },
-  }
-}
-
-function assertClose(got: number[], want: number[], tolerance = 1e-5) {
-  assert.equal(got.length, want.length)
-  for (let i = 0; i < want.length; i++) {
-    assert.ok(Math.abs((got[i] as number) - (want[i] as number)) <= tolerance, `element ${i}`)
-  }
 }
 
 describe('serving ONNX models', () => {
@@ -481,8 +463,11 @@ describe('serving ONNX models', () => {
     const stopped: string[] = []
     for (const runner of before) if (!(await runner.alive())) stopped.push(runner.id)
     assert.equal(stopped.length, 1, `${before.length} runners before`)
-    // And what it left (its pid file, container or service) is cleaned up after it.
-    await eventually(async () => !(await runnersOf(t)).some((r) => stopped.includes(r.id)))
+    // And what it left (its pid file, container or service) is cleaned up after it: at once
+    // for a process, once the engine has removed it for a container.
+    const cleaned = async () => !(await runnersOf(t)).some((r) => stopped.includes(r.id))
+    if (t.config.scheduler.driver === 'local') assert.ok(await cleaned(), 'its pid file is gone')
+    else await eventually(cleaned)
     const res = await infer('doomed_1_0_0', { inputs: [] })
     assert.equal(res.statusCode, 404)
   })

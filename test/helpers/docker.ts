@@ -1,8 +1,12 @@
+import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { request } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { DockerEngine } from '../../src/scheduler/docker/docker-engine.js'
+import { RUNNER_PIDS_LIMIT } from '../../src/scheduler/runner-containers.js'
+import { SwarmEngine } from '../../src/scheduler/swarm/swarm-engine.js'
 import { REPO_ROOT } from './repo.js'
 
 /**
@@ -33,6 +37,38 @@ function skipOrFail(reason: string): { skip: string } {
     `SKIPPING container tests: ${reason} (start one with: eval "$(.ci/engine.sh start)" && .ci/base-image.sh)`,
   )
   return { skip: reason }
+}
+
+/** The ONNX runner image the container schedulers' tests run models in (`.ci/run` builds it). */
+export const RUNTIME_IMAGE_ONNX =
+  process.env.BERTH_TEST_RUNTIME_IMAGE_ONNX || 'berth-runtime-onnx:test'
+
+/** An engine the tests talk to through berth's own Engine API clients, holding `image`. */
+export interface EngineForTests {
+  readonly host: string
+  readonly engine: DockerEngine
+  readonly swarm: SwarmEngine
+  readonly image: string
+}
+
+/**
+ * The engine at DOCKER_HOST holding `image` (and a Swarm manager, with `swarm`), or why the
+ * tests skip (they fail instead with BERTH_TEST_REQUIRE_DOCKER=1).
+ */
+export async function engineForTests(
+  image: string,
+  needs: { readonly swarm?: boolean } = {},
+): Promise<EngineForTests | { skip: string }> {
+  const host = process.env.DOCKER_HOST
+  if (!host) return skipOrFail('DOCKER_HOST is not set')
+  const engine = new DockerEngine(host)
+  if (!(await engine.ping())) return skipOrFail(`no engine answers at ${host}`)
+  if (!(await engine.hasImage(image))) return skipOrFail(`no image ${image} in the engine`)
+  const swarm = new SwarmEngine(host)
+  if (needs.swarm === true && !(await swarm.info()).manager) {
+    return skipOrFail(`the engine at ${host} is not a Swarm manager`)
+  }
+  return { host, engine, swarm, image }
 }
 
 /** The engine and base image the tests may use, or why they skip. */
@@ -178,4 +214,21 @@ export async function waitUntil(
     if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
     await sleep(everyMs)
   }
+}
+
+/**
+ * A runner container holds untrusted work: no capabilities (nor new privileges, where the API
+ * can say so), a read-only root, a process limit.
+ */
+export async function assertLocked(
+  container: string,
+  expect: { readonly noNewPrivileges: boolean },
+): Promise<void> {
+  const host = JSON.parse(
+    await dockerOk(['inspect', '--format', '{{json .HostConfig}}', container]),
+  ) as Record<string, unknown>
+  assert.deepEqual(host.CapDrop, ['ALL'], 'no capabilities')
+  assert.deepEqual(host.SecurityOpt ?? null, expect.noNewPrivileges ? ['no-new-privileges'] : null)
+  assert.equal(host.ReadonlyRootfs, true, 'a read-only root')
+  assert.equal(host.PidsLimit, RUNNER_PIDS_LIMIT)
 }

@@ -1,8 +1,12 @@
+import assert from 'node:assert/strict'
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DockerEngine } from '../../src/scheduler/docker/docker-engine.js'
+import type { WorkerProcess } from '../../src/scheduler/local/worker-process.js'
 import { OWNER_LABEL, ownerOf } from '../../src/scheduler/runner-containers.js'
 import { SwarmEngine, taskEnded } from '../../src/scheduler/swarm/swarm-engine.js'
+import { referenceMlp } from '../fixtures/onnx-models.js'
+import { assertClose } from './inference.js'
 import { isGone } from './processes.js'
 import type { TestApp } from './test-app.js'
 
@@ -40,4 +44,34 @@ export async function runnersOf(t: TestApp): Promise<RunnerView[]> {
   }
   const pids = await readdir(join(t.dataDir, 'run')).catch(() => [])
   return pids.map((pid) => ({ id: pid, alive: async () => !isGone(Number(pid)) }))
+}
+
+/**
+ * Loads `mlpModel(4, 8, 3, 7)` at `modelPath` into slot 0 of a runner and checks one inference
+ * against the reference MLP: the runner serves over whatever channel it was reached by.
+ */
+export async function assertServesMlp(
+  worker: WorkerProcess,
+  modelPath: string,
+  timeoutMs: number,
+): Promise<void> {
+  const load = { type: 'load', slot: 0, modelPath, intraOpThreads: 1 } as const
+  const loaded = await worker.call(load, timeoutMs)
+  assert.equal(loaded.type, 'loaded')
+  const x = [1, 2, 3, 4]
+  const data = new Uint8Array(Float32Array.from(x).buffer)
+  const answer = await worker.call(
+    {
+      type: 'infer',
+      slot: 0,
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data }],
+      outputs: null,
+    },
+    timeoutMs,
+  )
+  assert.equal(answer.type, 'result')
+  if (answer.type !== 'result') return
+  const y = new Float32Array(Uint8Array.from(answer.outputs[0]?.data ?? []).buffer)
+  const want = referenceMlp(x, 1, 4, 8, 3, 7)
+  assertClose([...y], want)
 }

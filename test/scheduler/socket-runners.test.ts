@@ -11,9 +11,10 @@ import { writeFrame } from '../../src/runtime/worker-protocol.js'
 import { TORCH_WORKER } from '../../src/scheduler/local/torch-python.js'
 import { type RunnerHost, WorkerProcess } from '../../src/scheduler/local/worker-process.js'
 import { connectRunner } from '../../src/scheduler/runner-connection.js'
-import { mlpModel, referenceMlp } from '../fixtures/onnx-models.js'
+import { mlpModel } from '../fixtures/onnx-models.js'
 import { SYSTEM_PYTHON, torchSkipReason } from '../fixtures/torch-fixtures.js'
 import { eventually } from '../helpers/processes.js'
+import { assertServesMlp } from '../helpers/runners.js'
 import { tempDir } from '../helpers/temp-dir.js'
 
 const RUNNER = fileURLToPath(new URL('../../src/runtime/worker-main.js', import.meta.url))
@@ -99,32 +100,7 @@ describe('runners over a socket (containers, other machines)', async () => {
     await dir.remove()
   })
 
-  const serve = async (worker: WorkerProcess) => {
-    const loaded = await worker.call({ type: 'load', slot: 0, modelPath, intraOpThreads: 1 }, 5000)
-    assert.equal(loaded.type, 'loaded')
-    const x = [1, 2, 3, 4]
-    const answer = await worker.call(
-      {
-        type: 'infer',
-        slot: 0,
-        inputs: [
-          {
-            name: 'x',
-            datatype: 'FP32',
-            shape: [1, 4],
-            data: new Uint8Array(Float32Array.from(x).buffer),
-          },
-        ],
-        outputs: null,
-      },
-      5000,
-    )
-    assert.equal(answer.type, 'result')
-    if (answer.type !== 'result') return
-    const y = new Float32Array(Uint8Array.from(answer.outputs[0]?.data ?? []).buffer)
-    const want = referenceMlp(x, 1, 4, 8, 3, 7)
-    assert.ok([...y].every((v, i) => Math.abs(v - (want[i] as number)) < 1e-5))
-  }
+  const serve = (worker: WorkerProcess) => assertServesMlp(worker, modelPath, 5000)
 
   for (const [label, listen] of [
     ['a Unix socket', () => `unix:${join(dir.path, 'runner.sock')}`],

@@ -3,12 +3,8 @@ import type { ModelPerformance } from '../../domain/inference-stats.js'
 import type { InferenceAnalytics } from '../../registry/inference-analytics.js'
 import { principalOf } from '../authentication.js'
 import { namespaceOf } from '../namespace-header.js'
-import {
-  NamespaceHeaderSchema,
-  PerformanceQuerySchema,
-  PerformanceResponseSchema,
-} from '../schemas/analytics.schemas.js'
-import { BEARER_AUTH, errorResponses } from '../schemas/common.schemas.js'
+import { PerformanceQuerySchema, PerformanceResponseSchema } from '../schemas/analytics.schemas.js'
+import { BEARER_AUTH, errorResponses, NamespaceHeaderSchema } from '../schemas/common.schemas.js'
 
 export interface AnalyticsRoutesOptions {
   readonly analytics: Pick<InferenceAnalytics, 'performance'>

@@ -1,6 +1,5 @@
 import type { FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
-import { z } from 'zod'
 import type { Model } from '../../domain/model.js'
 import type { InferenceService } from '../../inference/inference-service.js'
 import { platformOf, tritonModelConfig } from '../../inference/model-config.js'
@@ -8,7 +7,7 @@ import type { ModelCatalog } from '../../registry/model-catalog.js'
 import type { ModelRepository } from '../../registry/model-repository.js'
 import { principalOf } from '../authentication.js'
 import { namespaceOf } from '../namespace-header.js'
-import { BEARER_AUTH, errorResponses } from '../schemas/common.schemas.js'
+import { BEARER_AUTH, errorResponses, NamespaceHeaderSchema } from '../schemas/common.schemas.js'
 import { OipModelParamsSchema, OipVersionParamsSchema } from '../schemas/inference.schemas.js'
 import {
   ModelConfigSchema,
@@ -43,12 +42,7 @@ export const oipExtensionRoutes: FastifyPluginAsyncZod<OipExtensionsOptions> = a
     if (body.toString().trim() === '') done(null, undefined)
     else json(request, body.toString(), done)
   })
-  const headers = z.object({
-    'x-namespace': z
-      .string()
-      .optional()
-      .describe('Namespace id (ns_…) or name; required (400 namespace_header_missing)'),
-  })
+  const headers = NamespaceHeaderSchema
 
   const statsOf = (models: readonly Model[]) => ({
     model_stats: models.map((m) => ({

@@ -19,13 +19,6 @@ export const PerformanceQuerySchema = z.object({
     .describe('Hours of history: the current hour and the hours before it'),
 })
 
-export const NamespaceHeaderSchema = z.object({
-  'x-namespace': z
-    .string()
-    .optional()
-    .describe('Namespace id (ns_…) or name; required (400 namespace_header_missing)'),
-})
-
 const count = z.number().int().min(0)
 
 const ModelPerformanceSchema = z.object({

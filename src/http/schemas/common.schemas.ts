@@ -42,3 +42,11 @@ export function errorResponses<S extends number>(
 
 /** Routes that need `Authorization: Bearer sk_…`. */
 export const BEARER_AUTH = [{ bearerAuth: [] }]
+
+/** The `X-Namespace` header of the routes that name no namespace in their path. */
+export const NamespaceHeaderSchema = z.object({
+  'x-namespace': z
+    .string()
+    .optional()
+    .describe('Namespace id (ns_…) or name; required (400 namespace_header_missing)'),
+})
