@@ -1,5 +1,6 @@
 // Gathers what a runner container needs of a built berth, and nothing of the server: the files
-// of dist/ that dist/runtime/worker-main.js imports (transitively), and a package.json whose
+// of dist/ that the runner (dist/runtime/worker-main.js) and its model fetcher
+// (dist/runtime/fetch-model-main.js) import (transitively), and a package.json whose
 // dependencies are the npm packages those files import, at the versions berth's package.json
 // pins (npm prune then keeps only those and what they need).
 //
@@ -16,7 +17,7 @@ if (source === undefined || destination === undefined) {
   process.stderr.write('usage: node docker/runner-files.mjs SOURCE_ROOT DESTINATION\n')
   process.exit(2)
 }
-const ENTRY = 'dist/runtime/worker-main.js'
+const ENTRIES = ['dist/runtime/worker-main.js', 'dist/runtime/fetch-model-main.js']
 const IMPORT =
   /^\s*(?:import|export)\b[^;'"]*?\bfrom\s*['"]([^'"\n]+)['"]|^\s*import\s*['"]([^'"\n]+)['"]|\bimport\(\s*['"]([^'"\n]+)['"]\s*\)/gm
 
@@ -28,7 +29,7 @@ function packageOf(specifier) {
 
 const files = new Set()
 const packages = new Set()
-const pending = [resolve(source, ENTRY)]
+const pending = ENTRIES.map((entry) => resolve(source, entry))
 while (pending.length > 0) {
   const file = pending.pop()
   if (files.has(file)) continue
@@ -47,7 +48,7 @@ const dependencies = {}
 for (const name of [...packages].sort()) {
   const version = manifest.dependencies?.[name]
   if (version === undefined) {
-    process.stderr.write(`${ENTRY} imports ${name}, which package.json does not depend on\n`)
+    process.stderr.write(`the runner imports ${name}, which package.json does not depend on\n`)
     process.exit(1)
   }
   dependencies[name] = version

@@ -1,6 +1,6 @@
 # A runner for containers: Node, onnxruntime-node and berth's runner code (the files that
-# dist/runtime/worker-main.js imports, and only the npm packages they import), none of the
-# server. It speaks berth's runner protocol; see docs/guides/containers.md.
+# dist/runtime/worker-main.js and dist/runtime/fetch-model-main.js import, and only the npm
+# packages they import), none of the server. It speaks berth's runner protocol; see docs/guides/containers.md.
 #
 #   docker build -f docker/runtime-onnx.Dockerfile -t berth-runtime-onnx .
 #
@@ -50,8 +50,12 @@ RUN node runner-files.mjs /src /runner \
 
 # ---- the runner
 FROM ${BASE_IMAGE}
+# /scratch: where a runner that fetches its models (BERTH_RUNNER_FILES=fetch) unpacks them, in a
+# volume of its own that the engine mounts there and fills from this folder (its mode included):
+# writable by whichever user berth runs the container as.
 RUN groupadd --gid 10001 berth \
-  && useradd --uid 10001 --gid berth --no-create-home --shell /usr/sbin/nologin berth
+  && useradd --uid 10001 --gid berth --no-create-home --shell /usr/sbin/nologin berth \
+  && mkdir -m 1777 /scratch
 WORKDIR /app
 COPY --from=runner /runner ./
 ENV NODE_ENV=production

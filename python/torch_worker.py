@@ -10,14 +10,20 @@ little-endian bytes in header order (see src/runtime/worker-protocol.ts). It sen
 the protocol version first, then answers one request at a time (a `ping` with a `pong`); errors
 travel as data, with the codes a runner may send (RUNNER_ERROR_CODES there). It exits when berth
 closes fd 3, or sends a message it does not know.
+A load that carries an archive (a runner that cannot see berth's files) is fetched by berth's
+Node fetcher (dist/runtime/fetch-model-main.js, beside this runner in berth's images) into
+BERTH_RUNNER_SCRATCH, and removed when the model is unloaded.
 Only TorchScript is loaded (torch.jit.load: no pickle code runs).
 """
 import hmac
 import json
 import os
+import shutil
 import socket
 import struct
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
 
@@ -31,7 +37,7 @@ DTYPES = {
 NAMES = {v: k for k, v in DTYPES.items()}
 
 # RUNNER_PROTOCOL_VERSION in src/runtime/worker-protocol.ts: berth refuses any other.
-PROTOCOL = 3
+PROTOCOL = 4
 
 # A hello frame is small: a token of at most 256 characters (MAX_TOKEN_LENGTH there).
 MAX_HELLO_BYTES = 1024
@@ -135,6 +141,47 @@ def open_channel():
 channel = open_channel()
 # One module per slot berth names (torch models keep a process of their own, so one slot in use).
 models = {}
+# The folder fetched for each slot's model, removed with it.
+fetched = {}
+FETCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'dist', 'runtime',
+                       'fetch-model-main.js')
+
+
+class LoadFailed(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+def fetch_model(archive):
+    """Fetches and unpacks the archive as the Node runner does: (files' folder, folder to delete)."""
+    scratch = os.environ.get('BERTH_RUNNER_SCRATCH') or tempfile.gettempdir()
+    order = json.dumps({'archive': archive, 'scratch': scratch}).encode()
+    try:
+        done = subprocess.run(['node', FETCHER], input=order, capture_output=True, check=False)
+        answer = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError):
+        raise LoadFailed('model_load_failed', 'the runner could not run its model fetcher')
+    if 'error' in answer:
+        raise LoadFailed(answer['error']['code'], answer['error']['message'])
+    return answer['root'], answer['dir']
+
+
+def rebase(path, source, target):
+    """`path` under berth's model folder `source`, as the same file under `target`."""
+    if path == source:
+        return target
+    prefix = source if source.endswith('/') else source + '/'
+    if not path.startswith(prefix):
+        raise LoadFailed('model_load_failed', "the load names a file outside the model's folder")
+    return os.path.join(target, path[len(prefix):])
+
+
+def unload(slot):
+    models.pop(slot, None)
+    folder = fetched.pop(slot, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def read_exact(n):
@@ -197,16 +244,27 @@ def handle(header, payload):
     slot = header.get('slot', 0)
     if kind == 'load':
         torch.set_num_threads(max(1, int(header.get('intraOpThreads', 1))))
-        models.pop(slot, None)
+        unload(slot)
+        path, root, archive = header['modelPath'], None, header.get('archive')
         try:
-            model = models[slot] = torch.jit.load(header['modelPath'], map_location='cpu').eval()
+            if archive is not None:
+                root, fetched[slot] = fetch_model(archive)
+                path = rebase(path, archive['root'], root)
+            model = models[slot] = torch.jit.load(path, map_location='cpu').eval()
+        except LoadFailed as e:
+            unload(slot)
+            return fail(request_id, e.code, str(e))
         except Exception as e:
-            return fail(request_id, 'model_load_failed', f'torch cannot load the module: {e}')
+            unload(slot)
+            message = str(e)
+            if root is not None:  # named relative to the model's folder, as berth names them
+                message = message.replace(root + '/', '').replace(root, '.')
+            return fail(request_id, 'model_load_failed', f'torch cannot load the module: {message}')
         inputs = signature(model)
         return send({'type': 'loaded', 'id': request_id, 'inputs': inputs,
                      'outputs': [{'name': 'output__0', 'datatype': 'ANY', 'shape': ['*']}]})
     if kind == 'unload':
-        models.pop(slot, None)
+        unload(slot)
         return send({'type': 'unloaded', 'id': request_id})
     if kind == 'infer':
         model = models.get(slot)

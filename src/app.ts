@@ -146,10 +146,25 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       ping: config.scheduler.runnerPing,
       runnerEnv: config.scheduler.runnerEnv,
     }
+    const archiveLimits = {
+      maxEntries: config.limits.maxArchiveEntries,
+      maxUnpackedBytes: config.limits.maxUnpackedBytes,
+      maxCompressionRatio: config.limits.maxCompressionRatio,
+      ratioGraceBytes: RATIO_GRACE_BYTES,
+    }
+    const maxArchiveBytes = config.limits.maxArchiveBytes
+    const installed = new InstalledModels(
+      { workspace, artifacts, metadata },
+      { maxArchiveBytes, archiveLimits },
+    )
     const placement = await containerPlacementFor(
       config.scheduler,
       // What runners read: the installed models, and an upload's files for its load check.
-      { dataDir: config.dataDir, readOnlyDirs: [workspace.modelsDir, workspace.tmpDir] },
+      {
+        dataDir: config.dataDir,
+        readOnlyDirs: [workspace.modelsDir, workspace.tmpDir],
+        runDir: join(config.dataDir, 'run'),
+      },
       protocol,
     )
     const scheduler = await LocalScheduler.open({
@@ -165,15 +180,24 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       log: (line, fields) => logger.info({ ...fields, line }, 'runner output'),
     })
     closers.unshift(['scheduler', () => scheduler.close()])
+    const checks = placement?.checkLauncher
     const loadCheck = new RunnerLoadCheck({
       timeoutMs: config.limits.loadTimeoutMs,
-      startWorker: () => scheduler.startWorker('onnx', 'upload load check'),
+      startWorker: () =>
+        checks === undefined
+          ? scheduler.startWorker('onnx', 'upload load check')
+          : checks
+              .launch('onnx', undefined, (line) => logger.info({ line }, 'runner output'))
+              .then((launched) => launched.worker),
     })
     const deployments = new DeploymentManager(
       {
         metadata,
         scheduler,
         modelDir: (model) => workspace.modelDir(model.namespaceId, model.uploadId),
+        ...(config.scheduler.runnerFiles === 'fetch'
+          ? { archiveSource: (model) => installed.archiveSource(model, runnerStartTimeoutMs) }
+          : {}),
         metrics,
         logger,
         crash,
@@ -213,17 +237,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       },
     )
     closers.unshift(['inference', () => inference.close()])
-    const archiveLimits = {
-      maxEntries: config.limits.maxArchiveEntries,
-      maxUnpackedBytes: config.limits.maxUnpackedBytes,
-      maxCompressionRatio: config.limits.maxCompressionRatio,
-      ratioGraceBytes: RATIO_GRACE_BYTES,
-    }
-    const maxArchiveBytes = config.limits.maxArchiveBytes
-    const installed = new InstalledModels(
-      { workspace, artifacts, metadata },
-      { maxArchiveBytes, archiveLimits },
-    )
     const catalog = new ModelCatalog({
       metadata,
       artifacts,

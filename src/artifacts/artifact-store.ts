@@ -52,6 +52,14 @@ export interface ArtifactStore {
   presignPut(key: ArtifactKey, expiresInSeconds: number): Promise<string | undefined>
 
   /**
+   * A URL anyone holding it can `GET` the object from until `expiresInSeconds` pass, where the
+   * store can sign one (S3: for its download endpoint, the server as runners reach it);
+   * `undefined` where it cannot (the file store). Check what is read against the recorded
+   * SHA-256: the URL proves nothing about the object.
+   */
+  presignGet(key: ArtifactKey, expiresInSeconds: number): Promise<string | undefined>
+
+  /**
    * The address shown to clients: `s3://bucket/key`, or `berth://archives/key` for the file
    * store (never a path on the server).
    */

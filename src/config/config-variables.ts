@@ -87,6 +87,13 @@ export const CONFIG_VARIABLES = {
     accepts: 'URL',
     meaning: 'an S3-compatible server',
   },
+  BERTH_S3_RUNNER_ENDPOINT: {
+    kind: 'text',
+    default: { shown: '`BERTH_S3_ENDPOINT`' },
+    accepts: 'URL',
+    meaning:
+      'the S3 server as runner containers reach it: where `BERTH_RUNNER_FILES=fetch` signs its URLs',
+  },
   BERTH_S3_REGION: {
     kind: 'text',
     default: 'us-east-1',
@@ -109,6 +116,13 @@ export const CONFIG_VARIABLES = {
     default: 'unix:///var/run/docker.sock',
     accepts: '`unix://` and the engine socket path',
     meaning: "the Docker engine of the `docker` scheduler (a Swarm manager's for `swarm`)",
+  },
+  BERTH_RUNNER_FILES: {
+    kind: 'choice',
+    values: ['mount', 'fetch'],
+    default: 'mount',
+    meaning:
+      'how runner containers get model files: mounted read-only from the data dir, or fetched from the S3 artifact store with a short-lived URL (`docker` and `swarm` schedulers)',
   },
   BERTH_RUNTIME_IMAGE_ONNX: {
     kind: 'text',

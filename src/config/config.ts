@@ -59,6 +59,11 @@ export type ArtifactsConfig =
       readonly prefix: string
       /** An S3-compatible server's URL (radosgw, MinIO); AWS when unset. */
       readonly endpoint: string | undefined
+      /**
+       * The server as runners reach it, where that differs from `endpoint`: presigned downloads
+       * are signed for it (the host is part of the signature). Unset: `endpoint`.
+       */
+      readonly downloadEndpoint?: string | undefined
       readonly region: string
       /** `http://host/bucket/key` instead of `http://bucket.host/key` (most non-AWS servers). */
       readonly forcePathStyle: boolean
@@ -98,6 +103,13 @@ export type SchedulerConfig = {
    * swarm's schedulable nodes' totals for those that were not.
    */
   readonly nodeGiven: { readonly cpus: boolean; readonly memory: boolean }
+  /**
+   * How a runner container gets its model's files: `mount`, the data dir's model folders
+   * mounted read-only (one host, or a filesystem every node shares); `fetch`, the runner
+   * downloads the model's archive from the S3 artifact store with a presigned URL and unpacks it
+   * in a scratch volume of its own (any node). Only the container drivers; `fetch` needs S3.
+   */
+  readonly runnerFiles: 'mount' | 'fetch'
   /** A python3 that can `import torch`, for TorchScript; unset: Debian's `/usr/bin/python3` if it can. */
   readonly torchPython: string | undefined
   /** ONNX runner processes kept started ahead of need, so a deploy or upload check skips the start. */

@@ -68,6 +68,28 @@ describe('loadConfig', () => {
     )
   })
 
+  it('lets runner containers fetch models from S3 (BERTH_RUNNER_FILES=fetch), and only them', () => {
+    const s3 = {
+      BERTH_STORAGE_URL: 's3://models',
+      BERTH_S3_ENDPOINT: 'http://127.0.0.1:7480',
+      BERTH_S3_RUNNER_ENDPOINT: 'http://10.0.0.1:7480',
+    }
+    const config = loadConfig({ ...s3, BERTH_SCHEDULER: 'swarm', BERTH_RUNNER_FILES: 'fetch' })
+    assert.equal(config.scheduler.runnerFiles, 'fetch')
+    assert.equal(
+      config.artifacts.driver === 's3' ? config.artifacts.downloadEndpoint : '',
+      'http://10.0.0.1:7480',
+    )
+    assert.equal(loadConfig({ BERTH_SCHEDULER: 'docker' }).scheduler.runnerFiles, 'mount')
+    assert.deepEqual(problemsOf({ ...s3, BERTH_RUNNER_FILES: 'fetch' }), [
+      'BERTH_RUNNER_FILES=fetch is for runner containers: BERTH_SCHEDULER must be docker or swarm',
+    ])
+    assert.deepEqual(problemsOf({ BERTH_SCHEDULER: 'docker', BERTH_RUNNER_FILES: 'fetch' }), [
+      'BERTH_RUNNER_FILES=fetch has runners download archives from S3: BERTH_STORAGE_URL must be s3://…',
+    ])
+    assert.equal(problemsOf({ BERTH_RUNNER_FILES: 'copy' }).length, 1)
+  })
+
   it('reads the docker scheduler: its engine socket and runtime images', () => {
     const host = { cpus: 2, memoryBytes: 1024 ** 3 }
     const scheduler = loadConfig(
@@ -105,6 +127,7 @@ describe('loadConfig', () => {
       sharedRunners: { maxModels: 32, maxModelBytes: 64 * 1024 ** 2 },
       runnerPing: { intervalMs: 5000, timeoutMs: 5000 },
       runnerEnv: {},
+      runnerFiles: 'mount',
     })
     const set = loadConfig(
       {

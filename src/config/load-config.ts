@@ -175,6 +175,7 @@ export function loadConfig(env: Env, host: HostFacts = detectHost()): Config {
     },
   }
 
+  checkRunnerFiles(read, config)
   if (read.problems.length > 0) {
     throw new BerthError(
       'config_invalid',
@@ -183,6 +184,26 @@ export function loadConfig(env: Env, host: HostFacts = detectHost()): Config {
     )
   }
   return deepFreeze(config)
+}
+
+/** `{ [key]: value }`, or nothing when `value` is unset. */
+function optional<K extends string>(key: K, value: string | undefined): { [k in K]?: string } {
+  return value === undefined ? {} : ({ [key]: value } as { [k in K]: string })
+}
+
+/** `BERTH_RUNNER_FILES=fetch` is for runner containers, from an S3 artifact store. */
+function checkRunnerFiles(read: EnvReader, config: Config): void {
+  if (config.scheduler.runnerFiles !== 'fetch') return
+  if (config.scheduler.driver === 'local') {
+    read.problems.push(
+      'BERTH_RUNNER_FILES=fetch is for runner containers: BERTH_SCHEDULER must be docker or swarm',
+    )
+  }
+  if (config.artifacts.driver !== 's3') {
+    read.problems.push(
+      'BERTH_RUNNER_FILES=fetch has runners download archives from S3: BERTH_STORAGE_URL must be s3://…',
+    )
+  }
 }
 
 function readPublicUrl(read: EnvReader, host: string, port: number): string {
@@ -307,6 +328,7 @@ function readArtifacts(read: EnvReader, dataDir: string): ArtifactsConfig {
       bucket,
       prefix: rest.filter((segment) => segment !== '').join('/'),
       endpoint: read.raw('BERTH_S3_ENDPOINT'),
+      ...optional('downloadEndpoint', read.raw('BERTH_S3_RUNNER_ENDPOINT')),
       region: read.string('BERTH_S3_REGION'),
       forcePathStyle: read.bool('BERTH_S3_FORCE_PATH_STYLE'),
       ...s3Credentials(read),
@@ -345,6 +367,7 @@ function readScheduler(read: EnvReader, host: HostFacts, env: Env): SchedulerCon
       // The bundled ONNX Runtime is the CPU build: GPUs are offered only when configured.
       gpus: read.int('BERTH_NODE_GPUS'),
     },
+    runnerFiles: read.choice('BERTH_RUNNER_FILES') as SchedulerConfig['runnerFiles'],
     nodeGiven: {
       cpus: read.raw('BERTH_NODE_CPUS') !== undefined,
       memory: read.raw('BERTH_NODE_MEMORY_GB') !== undefined,

@@ -8,7 +8,7 @@ import {
   transition,
 } from '../domain/deployment-state.js'
 import { type Model, modelKey } from '../domain/model.js'
-import type { LoadTarget, RunnerRuntime } from '../domain/serving-plan.js'
+import type { ArchiveSource, LoadTarget, RunnerRuntime } from '../domain/serving-plan.js'
 import { RunnerPool } from '../inference/runner-pool.js'
 import { type Metrics, type ModelLabels, modelLabels } from '../observability/metrics.js'
 import type { Reservation, Runner, RunnerEnd, Scheduler } from '../scheduler/scheduler.js'
@@ -27,6 +27,8 @@ export interface ModelDeploymentDeps {
   readonly loadTimeoutMs: number
   /** Run one inference (see `warmUp`) before a loaded runner serves. */
   readonly warmUp: boolean
+  /** See `ModelLifecycleDeps.archiveSource`. */
+  readonly archiveSource?: ((model: Model) => Promise<ArchiveSource>) | undefined
 }
 
 /** A runner with the model loaded. */
@@ -340,7 +342,11 @@ export class ModelDeployment {
         return undefined
       }
       this.#loading.add(runner)
-      const signature = await runner.load(plan.target, this.#deps.loadTimeoutMs)
+      // Signed per load: a restart an hour later gets a URL of its own.
+      const source = this.#deps.archiveSource
+      const target =
+        source === undefined ? plan.target : { ...plan.target, archive: await source(this.model) }
+      const signature = await runner.load(target, this.#deps.loadTimeoutMs)
       // Weights without a graph are held, not run: there is nothing to warm up.
       if (this.#deps.warmUp && plan.runtime !== 'weights' && !superseded()) {
         const refused = await warmUp(runner, signature, this.#deps.loadTimeoutMs)

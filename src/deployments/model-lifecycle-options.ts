@@ -2,6 +2,7 @@ import type { Logger } from 'pino'
 import type { Clock } from '../domain/clock.js'
 import type { CrashHook } from '../domain/crash-points.js'
 import type { Model } from '../domain/model.js'
+import type { ArchiveSource } from '../domain/serving-plan.js'
 import type { DeploymentRecords } from '../metadata/metadata-store.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { Scheduler } from '../scheduler/scheduler.js'
@@ -43,6 +44,12 @@ export interface ModelLifecycleDeps {
   readonly scheduler: Scheduler
   /** Where a model's unpacked files are installed. */
   readonly modelDir: (model: Model) => string
+  /**
+   * Where runners that cannot read `modelDir` (containers on other machines,
+   * `BERTH_RUNNER_FILES=fetch`) download the model's archive, asked afresh for every load; unset:
+   * runners read the installed files.
+   */
+  readonly archiveSource?: ((model: Model) => Promise<ArchiveSource>) | undefined
   readonly metrics: Metrics
   readonly logger: Logger
   /** Crash-consistency tests kill the server here (`BERTH_TEST_CRASH_AT`); a no-op otherwise. */

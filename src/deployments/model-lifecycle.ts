@@ -77,6 +77,7 @@ export class ModelLifecycle {
           logger,
           loadTimeoutMs: options.loadTimeoutMs,
           warmUp: options.warmUp ?? true,
+          archiveSource: deps.archiveSource,
         }),
     )
     this.#failures = new FailureHandling({

@@ -35,6 +35,26 @@ export interface TaskSpec {
   readonly dir: string
 }
 
+/**
+ * Where a runner with no view of berth's model folders (a container on another machine) gets
+ * the model: the archive, downloaded, checked and unpacked as an upload is.
+ */
+export interface ArchiveSource {
+  /** A presigned URL, good for a short while: a credential, never logged or shown. */
+  readonly url: string
+  /** The archive's SHA-256, recorded at upload (hex). */
+  readonly sha256: string
+  /** Largest archive berth accepts: a download past it is not the model's. */
+  readonly maxArchiveBytes: number
+  /** The unpacking bounds of an upload. */
+  readonly limits: {
+    readonly maxEntries: number
+    readonly maxUnpackedBytes: number
+    readonly maxCompressionRatio: number
+    readonly ratioGraceBytes: number
+  }
+}
+
 /** What a runner loads. */
 export interface LoadTarget {
   readonly path: string
@@ -45,6 +65,11 @@ export interface LoadTarget {
   readonly root: string
   readonly weights?: WeightFiles
   readonly task?: TaskSpec
+  /**
+   * Set where the runner fetches the model instead of reading `root` (`path` and the task's
+   * folder are then named as berth's folder has them, and the runner rebases them).
+   */
+  readonly archive?: ArchiveSource
 }
 
 /** How a model is run, or why it cannot be. */

@@ -4,12 +4,13 @@ import type { ArchiveLimits } from '../archives/archive-limits.js'
 import type { ArchiveWorkspace } from '../archives/archive-workspace.js'
 import type { ArtifactKey, ArtifactStore } from '../artifacts/artifact-store.js'
 import { installKey, type Model, modelKey } from '../domain/model.js'
+import type { ArchiveSource } from '../domain/serving-plan.js'
 import { BerthError } from '../errors/berth-error.js'
 import type { ModelRecords } from '../metadata/metadata-store.js'
 
 export interface InstalledModelsDeps {
   readonly workspace: ArchiveWorkspace
-  readonly artifacts: Pick<ArtifactStore, 'get'>
+  readonly artifacts: Pick<ArtifactStore, 'get' | 'presignGet'>
   readonly metadata: Pick<ModelRecords, 'listModels'>
 }
 
@@ -60,6 +61,28 @@ export class InstalledModels {
   /** Moves an unpacked, validated folder into place as the model's files (a rename). */
   async install(unpackedRoot: string, model: InstallKey): Promise<void> {
     await this.#deps.workspace.install(unpackedRoot, model.namespaceId, model.uploadId)
+  }
+
+  /**
+   * Where a runner that cannot see this server's files fetches the model: its archive, by a URL
+   * the artifact store signs for `validMs` (at least a second), with what to check it against.
+   * Throws `artifacts_unavailable` where the store cannot sign one (the file store).
+   */
+  async archiveSource(model: Model, validMs: number): Promise<ArchiveSource> {
+    const seconds = Math.max(1, Math.ceil(validMs / 1000))
+    const url = await this.#deps.artifacts.presignGet(model.archive.key as ArtifactKey, seconds)
+    if (url === undefined) {
+      throw new BerthError(
+        'artifacts_unavailable',
+        'runners fetch models from the artifact store, and this one cannot sign a download URL (an S3 store can)',
+      )
+    }
+    return {
+      url,
+      sha256: model.archive.sha256,
+      maxArchiveBytes: this.#options.maxArchiveBytes,
+      limits: this.#options.archiveLimits,
+    }
   }
 
   /**

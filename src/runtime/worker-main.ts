@@ -1,6 +1,9 @@
 import { Socket } from 'node:net'
+import { tmpdir } from 'node:os'
 import { BerthError, isBerthError } from '../errors/berth-error.js'
+import { withServerPathsHidden } from '../errors/hide-server-paths.js'
 import { EncoderModelRuntime } from './encoder/encoder-model-runtime.js'
+import { type FetchedModel, fetchModel, rebase } from './model-fetch.js'
 import type { LoadedModel, ModelRuntime } from './model-runtime.js'
 import { OnnxModelRuntime } from './onnx/onnx-model-runtime.js'
 import { acceptBerth, formatRunnerAddress, parseRunnerAddress } from './runner-listener.js'
@@ -22,7 +25,9 @@ import {
 // connection there that says `hello` with that token (a runner in a container or on another
 // machine). It holds one model per slot berth names (several models of one organization may share
 // the process), runs one request at a time (a ping is answered at once, ahead of them), and exits
-// when berth closes the channel (or dies).
+// when berth closes the channel (or dies). A load that carries an archive to fetch (the runner
+// cannot see berth's files) is fetched into BERTH_RUNNER_SCRATCH (the temp dir when unset) and
+// removed when the model is unloaded.
 
 const MAX_FRAME_BYTES = 2 ** 32 - 1
 
@@ -42,6 +47,9 @@ const runtime = makeRuntime()
 const channel = await openChannel()
 const decoder = new FrameDecoder(isToWorker, MAX_FRAME_BYTES)
 const models = new Map<number, LoadedModel>()
+/** The files fetched for each slot's model, removed with it. */
+const fetched = new Map<number, FetchedModel>()
+const scratch = process.env.BERTH_RUNNER_SCRATCH || tmpdir()
 let queue: Promise<void> = Promise.resolve()
 
 /** fd 3 of a runner berth spawned, or berth's connection to the address it listens on. */
@@ -80,13 +88,27 @@ async function handle(message: Exclude<ToWorker, { type: 'ping' | 'hello' }>): P
   switch (message.type) {
     case 'load': {
       await unload(message.slot)
-      const loaded = await runtime.load(message.modelPath, {
-        intraOpThreads: message.intraOpThreads,
-        ...(message.weights === undefined ? {} : { weights: message.weights }),
-      })
-      const model = message.task === undefined ? loaded : await withTask(loaded, message.task)
-      models.set(message.slot, model)
-      return { type: 'loaded', id: message.id, inputs: model.inputs, outputs: model.outputs }
+      const { archive } = message
+      const copy = archive === undefined ? undefined : await fetchModel(archive, scratch)
+      try {
+        const local = (path: string) =>
+          archive === undefined || copy === undefined ? path : rebase(path, archive.root, copy.root)
+        const loaded = await runtime.load(local(message.modelPath), {
+          intraOpThreads: message.intraOpThreads,
+          ...(message.weights === undefined ? {} : { weights: message.weights }),
+        })
+        const { task } = message
+        const model =
+          task === undefined ? loaded : await withTask(loaded, { ...task, dir: local(task.dir) })
+        models.set(message.slot, model)
+        if (copy !== undefined) fetched.set(message.slot, copy)
+        return { type: 'loaded', id: message.id, inputs: model.inputs, outputs: model.outputs }
+      } catch (err) {
+        if (copy === undefined) throw err
+        await copy.remove()
+        // Named relative to the model's folder, as berth names the files it serves itself.
+        throw withServerPathsHidden(err, copy.root)
+      }
     }
     case 'infer': {
       const model = models.get(message.slot)
@@ -110,6 +132,9 @@ async function unload(slot: number): Promise<void> {
   const model = models.get(slot)
   models.delete(slot)
   await model?.unload()
+  const copy = fetched.get(slot)
+  fetched.delete(slot)
+  await copy?.remove()
 }
 
 channel.on('data', (chunk: Buffer) => {

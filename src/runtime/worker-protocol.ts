@@ -1,4 +1,4 @@
-import type { TaskSpec, WeightFiles } from '../domain/serving-plan.js'
+import type { ArchiveSource, TaskSpec, WeightFiles } from '../domain/serving-plan.js'
 import type { ErrorCode } from '../errors/error-codes.js'
 import {
   elementCount,
@@ -35,7 +35,7 @@ import {
  * speaks another (or none): raise it whenever a message changes meaning, in every runner
  * (`worker-main.ts`, `python/torch_worker.py`).
  */
-export const RUNNER_PROTOCOL_VERSION = 3
+export const RUNNER_PROTOCOL_VERSION = 4
 
 /** Longest runner token a `hello` may carry (berth's are 64 hex digits). */
 export const MAX_TOKEN_LENGTH = 256
@@ -57,6 +57,7 @@ export const RUNNER_ERROR_CODES = [
   'safetensors_invalid',
   'pytorch_invalid',
   'unsafe_pickle',
+  'stored_archive_corrupt',
   'internal_error',
 ] as const satisfies readonly ErrorCode[]
 
@@ -88,6 +89,11 @@ export type ToWorker =
       readonly weights?: WeightFiles
       /** A task pipeline to wrap the loaded model in. */
       readonly task?: TaskSpec
+      /**
+       * Where to fetch the model (a runner with no view of berth's files): the paths above are
+       * under `root`, berth's folder of the model, and name the same files in the archive.
+       */
+      readonly archive?: ArchiveSource & { readonly root: string }
     }
   | {
       readonly type: 'infer'
@@ -304,6 +310,20 @@ const isTaskSpec = (v: unknown): v is TaskSpec =>
   typeof v.normalize === 'boolean' &&
   typeof v.dir === 'string'
 
+const isCount = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0
+
+const isArchiveOrder = (v: unknown): v is ArchiveSource & { root: string } =>
+  isObject(v) &&
+  typeof v.url === 'string' &&
+  typeof v.sha256 === 'string' &&
+  typeof v.root === 'string' &&
+  isCount(v.maxArchiveBytes) &&
+  isObject(v.limits) &&
+  isCount(v.limits.maxEntries) &&
+  isCount(v.limits.maxUnpackedBytes) &&
+  isCount(v.limits.maxCompressionRatio) &&
+  isCount(v.limits.ratioGraceBytes)
+
 /** Messages from a runner are untrusted: check every field before use. */
 export function isFromWorker(value: unknown): value is FromWorker {
   if (!isObject(value)) return false
@@ -340,7 +360,8 @@ export function isToWorker(value: unknown): value is ToWorker {
         typeof value.modelPath === 'string' &&
         Number.isSafeInteger(value.intraOpThreads) &&
         (value.weights === undefined || isWeightFiles(value.weights)) &&
-        (value.task === undefined || isTaskSpec(value.task))
+        (value.task === undefined || isTaskSpec(value.task)) &&
+        (value.archive === undefined || isArchiveOrder(value.archive))
       )
     case 'infer':
       return (

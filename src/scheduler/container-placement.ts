@@ -3,7 +3,11 @@ import type { NodeCapacity, SchedulerConfig } from '../config/config.js'
 import { BerthError } from '../errors/berth-error.js'
 import { ContainerLauncher } from './docker/container-launcher.js'
 import { DockerEngine } from './docker/docker-engine.js'
-import type { RunnerLauncher, RunnerProtocolOptions } from './local/runner-launcher.js'
+import {
+  ProcessLauncher,
+  type RunnerLauncher,
+  type RunnerProtocolOptions,
+} from './local/runner-launcher.js'
 import { ownerOf } from './runner-containers.js'
 import { ServiceLauncher } from './swarm/service-launcher.js'
 import { SwarmEngine } from './swarm/swarm-engine.js'
@@ -12,7 +16,15 @@ import { SwarmEngine } from './swarm/swarm-engine.js'
 export interface ContainerPlacement {
   readonly launcher: RunnerLauncher
   readonly node: NodeCapacity
+  /**
+   * Where upload load checks run when runners fetch their models (`BERTH_RUNNER_FILES=fetch`):
+   * runner processes of this server, which see the upload's files; unset: the scheduler's own.
+   */
+  readonly checkLauncher?: RunnerLauncher
 }
+
+/** Where a runner that fetches its models keeps them: a volume of its own, in the container. */
+export const RUNNER_SCRATCH = '/scratch'
 
 /**
  * The launcher of the `docker` or `swarm` scheduler, or `undefined` for `local` (runner child
@@ -21,8 +33,13 @@ export interface ContainerPlacement {
  */
 export async function containerPlacementFor(
   scheduler: SchedulerConfig,
-  dirs: { readonly dataDir: string; readonly readOnlyDirs: readonly string[] },
-  protocol: RunnerProtocolOptions,
+  dirs: {
+    readonly dataDir: string
+    readonly readOnlyDirs: readonly string[]
+    /** Where the pids of the check runners are recorded (`fetch`). */
+    readonly runDir: string
+  },
+  protocol: RunnerProtocolOptions & { readonly torchPython?: string | undefined },
 ): Promise<ContainerPlacement | undefined> {
   if (scheduler.driver === 'local') return undefined
   const { host, images } = scheduler.docker
@@ -33,16 +50,24 @@ export async function containerPlacementFor(
       `BERTH_SCHEDULER is ${scheduler.driver}, and no Docker engine answers at ${host} (BERTH_DOCKER_HOST)`,
     )
   }
+  const fetch = scheduler.runnerFiles === 'fetch'
   // Made before they are mounted: the engine would make a missing one, as root.
-  for (const dir of dirs.readOnlyDirs) await mkdir(dir, { recursive: true })
+  if (!fetch) for (const dir of dirs.readOnlyDirs) await mkdir(dir, { recursive: true })
   const common = {
     ...protocol,
     owner: ownerOf(dirs.dataDir),
     image: (runtime: string) => (runtime === 'torch' ? images.torch : images.onnx),
-    readOnlyPaths: dirs.readOnlyDirs,
+    // Runners that fetch see none of this server's folders.
+    readOnlyPaths: fetch ? [] : dirs.readOnlyDirs,
+    ...(fetch ? { scratch: RUNNER_SCRATCH } : {}),
   }
+  const checks = fetch ? await checkLauncher(dirs.runDir, protocol) : {}
   if (scheduler.driver === 'docker') {
-    return { launcher: new ContainerLauncher({ ...common, engine }), node: scheduler.node }
+    return {
+      launcher: new ContainerLauncher({ ...common, engine }),
+      node: scheduler.node,
+      ...checks,
+    }
   }
   const swarm = new SwarmEngine(host)
   const info = await swarm.info()
@@ -59,7 +84,17 @@ export async function containerPlacementFor(
     localNodeId: info.nodeId,
     cpuOvercommit: scheduler.node.cpuOvercommit,
   })
-  return { launcher, node: await swarmCapacity(swarm, scheduler) }
+  return { launcher, node: await swarmCapacity(swarm, scheduler), ...checks }
+}
+
+/** Runner processes of this server for upload checks, first ending those a crash left. */
+async function checkLauncher(
+  runDir: string,
+  protocol: RunnerProtocolOptions & { readonly torchPython?: string | undefined },
+): Promise<{ checkLauncher: RunnerLauncher }> {
+  const launcher = new ProcessLauncher({ ...protocol, runDir })
+  await launcher.endLeftovers()
+  return { checkLauncher: launcher }
 }
 
 /**

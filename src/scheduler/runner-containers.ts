@@ -31,6 +31,11 @@ export interface ContainerRunnerOptions extends RunnerProtocolOptions {
   readonly command?: (runtime: RunnerRuntime) => readonly string[]
   /** Host folders the runner reads, mounted read-only at the same path: the installed models. */
   readonly readOnlyPaths: readonly string[]
+  /**
+   * Where in the container a volume of its own is mounted for the models the runner fetches
+   * (`BERTH_RUNNER_FILES=fetch`: the image makes the folder writable to any user); unset: none.
+   */
+  readonly scratch?: string
 }
 
 /** One runner container's identity: a fresh name and token, the server's user, its labels. */
@@ -64,6 +69,7 @@ export function runnerIdentity(
       // berth connects within its start bound, counted from before the runner starts: a runner
       // still alone after as long is one berth gave up (and could not remove).
       BERTH_RUNNER_WAIT_MS: String(options.startTimeoutMs),
+      ...(options.scratch === undefined ? {} : { BERTH_RUNNER_SCRATCH: options.scratch }),
     },
     labels: { [OWNER_LABEL]: options.owner, 'berth.runtime': runtime },
   }

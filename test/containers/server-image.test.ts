@@ -296,10 +296,12 @@ describe('the runner images (docker/)', { skip, timeout: 20 * 60_000 }, () => {
       })
       assertShownInReadme(readme, JSON.parse(answer), 'the /v2 answer')
 
-      // Every module of the runner loads (worker-main itself opens its channel, fd 3, at once).
+      // Every module of the runner loads (the two programs, the runner and its model fetcher,
+      // open their channel or read stdin at once).
       const load = `
+        const programs = ['runtime/worker-main.js', 'runtime/fetch-model-main.js']
         const files = require('node:fs').readdirSync('dist', { recursive: true })
-          .filter((f) => f.endsWith('.js') && f !== 'runtime/worker-main.js').sort()
+          .filter((f) => f.endsWith('.js') && !programs.includes(f)).sort()
         Promise.all(files.map((f) => import('/app/dist/' + f)))
           .then(() => console.log(JSON.stringify({
             files, packages: require('node:fs').readdirSync('node_modules') })))`
@@ -308,6 +310,7 @@ describe('the runner images (docker/)', { skip, timeout: 20 * 60_000 }, () => {
       ) as { files: string[]; packages: string[] }
       assert.ok(files.includes('runtime/onnx/onnx-model-runtime.js'), String(files))
       assert.ok(files.includes('runtime/worker-protocol.js'), String(files))
+      assert.ok(files.includes('runtime/model-fetch.js'), String(files))
       // None of the server: no routes, no stores, none of their packages.
       assert.deepEqual(
         files.filter((f) => /^(http|metadata|registry|scheduler|deployments)\//.test(f)),
@@ -329,18 +332,25 @@ describe('the runner images (docker/)', { skip, timeout: 20 * 60_000 }, () => {
 
   it("berth-runtime-torch: Debian's torch with OpenBLAS, and berth's python runner", async () => {
     const tag = testTag('runtime-torch')
+    const onnxTag = testTag('runtime-onnx-for-torch')
     try {
-      await buildImage(engine(), 'docker/runtime-torch.Dockerfile', tag)
+      // The torch image is the onnx one plus torch (its runner fetches models with Node's code).
+      await buildImage(engine(), 'docker/runtime-onnx.Dockerfile', onnxTag)
+      await buildImage(engine(), 'docker/runtime-torch.Dockerfile', tag, [
+        `RUNTIME_ONNX_IMAGE=${onnxTag}`,
+      ])
       const check = [
         'import ast, glob, os, torch',
         'ast.parse(open("python/torch_worker.py").read())',
         'blas = [os.path.realpath(p) for p in glob.glob("/usr/lib/*/libblas.so.3")]',
         'product = (torch.ones(2, 3) @ torch.ones(3, 2)).tolist()',
-        'print(__import__("json").dumps({"blas": blas, "product": product, "uid": os.getuid()}))',
+        'fetcher = os.path.isfile("dist/runtime/fetch-model-main.js")',
+        'print(__import__("json").dumps({"blas": blas, "product": product, "uid": os.getuid(), "fetcher": fetcher}))',
       ].join('\n')
-      const { blas, product, uid } = JSON.parse(
+      const { blas, product, uid, fetcher } = JSON.parse(
         await dockerOk(['run', '--rm', tag, 'python3', '-c', check]),
-      ) as { blas: string[]; product: number[][]; uid: number }
+      ) as { blas: string[]; product: number[][]; uid: number; fetcher: boolean }
+      assert.ok(fetcher, "the python runner's model fetcher is in the image")
       assert.deepEqual(product, [
         [3, 3],
         [3, 3],
@@ -356,6 +366,7 @@ describe('the runner images (docker/)', { skip, timeout: 20 * 60_000 }, () => {
       )
     } finally {
       await removeImage(tag)
+      await removeImage(onnxTag)
     }
   })
 })

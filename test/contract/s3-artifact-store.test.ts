@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { artifactKey } from '../../src/artifacts/artifact-key.js'
 import { S3ArtifactStore } from '../../src/artifacts/s3/s3-artifact-store.js'
+import { forwardTcp } from '../helpers/forwarder.js'
 import { s3ForTests, testBucket } from '../helpers/services.js'
 import { artifactStoreContract } from './artifact-store.contract.js'
 
@@ -118,6 +119,50 @@ if ('skip' in s3) {
         )
       } finally {
         await store.close()
+      }
+    })
+
+    it('presigns a GET for the download endpoint, good until it expires', async () => {
+      // The same server under another address: the URL must be signed for the one it carries.
+      const server = new URL(s3.endpoint)
+      const forwarder = await forwardTcp('127.0.0.1', {
+        host: server.hostname,
+        port: Number(server.port),
+      })
+      const downloadEndpoint = `http://127.0.0.1:${forwarder.port}`
+      const store = await S3ArtifactStore.open({
+        driver: 's3',
+        bucket,
+        prefix: 'berth/archives',
+        endpoint: s3.endpoint,
+        downloadEndpoint,
+        region: s3.region,
+        forcePathStyle: true,
+        credentials,
+      })
+      try {
+        const key = artifactKey('ns_test', 'presigned', 'get.tar.gz')
+        await store.put(key, Readable.from([Buffer.from('archive bytes')]))
+        const url = await store.presignGet(key, 60)
+        assert.equal(new URL(url).port, String(forwarder.port))
+        const got = await fetch(url)
+        assert.equal(got.status, 200)
+        assert.equal(await got.text(), 'archive bytes')
+        // Signed for one address, asked at another: refused.
+        const elsewhere = new URL(url)
+        elsewhere.port = server.port
+        const refused = await fetch(elsewhere)
+        assert.equal(refused.status, 403)
+        await refused.arrayBuffer()
+        const soon = await store.presignGet(key, 1)
+        await new Promise((r) => setTimeout(r, 2100))
+        const late = await fetch(soon)
+        assert.equal(late.status, 403)
+        await late.arrayBuffer()
+        await store.delete(key)
+      } finally {
+        await store.close()
+        await forwarder.close()
       }
     })
 

@@ -43,6 +43,10 @@ function skipOrFail(reason: string): { skip: string } {
 export const RUNTIME_IMAGE_ONNX =
   process.env.BERTH_TEST_RUNTIME_IMAGE_ONNX || 'berth-runtime-onnx:test'
 
+/** The torch runner image, likewise. */
+export const RUNTIME_IMAGE_TORCH =
+  process.env.BERTH_TEST_RUNTIME_IMAGE_TORCH || 'berth-runtime-torch:test'
+
 /** An engine the tests talk to through berth's own Engine API clients, holding `image`. */
 export interface EngineForTests {
   readonly host: string
@@ -155,9 +159,10 @@ export async function buildImage(
   engine: DockerForTests,
   dockerfile: string,
   tag: string,
+  buildArgs: readonly string[] = [],
 ): Promise<void> {
   const args = ['build', '--file', dockerfile, '--tag', tag]
-  for (const arg of engine.buildArgs) args.push('--build-arg', arg)
+  for (const arg of [...engine.buildArgs, ...buildArgs]) args.push('--build-arg', arg)
   await dockerOk([...args, '.'], { timeoutMs: 15 * 60_000 })
 }
 

@@ -5,7 +5,7 @@ import { type App, createApp } from '../../src/app.js'
 import type { Config } from '../../src/config/config.js'
 import { loadConfig } from '../../src/config/load-config.js'
 import { createLogger } from '../../src/observability/logger.js'
-import { RUNTIME_IMAGE_ONNX } from './docker.js'
+import { RUNTIME_IMAGE_ONNX, RUNTIME_IMAGE_TORCH } from './docker.js'
 import { tempDir } from './temp-dir.js'
 
 export const BOOTSTRAP_KEY = 'sk_test_bootstrap_key_0123456789abcdef'
@@ -84,8 +84,7 @@ function containerScheduler(): Record<string, string> {
   if (host === undefined) throw new Error(`BERTH_TEST_SCHEDULER=${driver} needs DOCKER_HOST`)
   const images = {
     BERTH_RUNTIME_IMAGE_ONNX: RUNTIME_IMAGE_ONNX,
-    BERTH_RUNTIME_IMAGE_TORCH:
-      process.env.BERTH_TEST_RUNTIME_IMAGE_TORCH || 'berth-runtime-torch:test',
+    BERTH_RUNTIME_IMAGE_TORCH: RUNTIME_IMAGE_TORCH,
   }
   return { BERTH_SCHEDULER: driver, BERTH_DOCKER_HOST: host, ...images }
 }

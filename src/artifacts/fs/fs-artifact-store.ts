@@ -118,6 +118,10 @@ export class FsArtifactStore implements ArtifactStore {
     return undefined
   }
 
+  async presignGet(): Promise<undefined> {
+    return undefined
+  }
+
   /** `berth://archives/KEY`: the object by its key, never by the server path that holds it. */
   urlOf(key: ArtifactKey): string {
     return `${FS_ARCHIVE_URL_PREFIX}${key}`

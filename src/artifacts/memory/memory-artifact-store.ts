@@ -50,6 +50,10 @@ export class MemoryArtifactStore implements ArtifactStore {
     return undefined
   }
 
+  async presignGet(): Promise<undefined> {
+    return undefined
+  }
+
   urlOf(key: ArtifactKey): string {
     return `memory:///${key}`
   }

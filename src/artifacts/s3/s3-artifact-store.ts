@@ -20,6 +20,20 @@ import type { ArtifactKey, ArtifactStore, StoredObject } from '../artifact-store
 
 export type S3ArtifactStoreConfig = Extract<ArtifactsConfig, { driver: 's3' }>
 
+function s3Client(config: S3ArtifactStoreConfig): S3Client {
+  return new S3Client({
+    region: config.region,
+    forcePathStyle: config.forcePathStyle,
+    // Checksums only where S3 requires them: a presigned PUT must not demand a checksum of a
+    // body the server never sees, and older S3 servers (radosgw 16) predate the newer ones.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    ...(config.endpoint === undefined ? {} : { endpoint: config.endpoint }),
+    // A copy: the SDK annotates the object, and the configuration is frozen.
+    ...(config.credentials === undefined ? {} : { credentials: { ...config.credentials } }),
+  })
+}
+
 /** Multipart parts: 16 MiB, four in flight. Memory stays about 64 MiB whatever the archive. */
 const PART_BYTES = 16 * 1024 * 1024
 const PARTS_IN_FLIGHT = 4
@@ -32,11 +46,18 @@ const PARTS_IN_FLIGHT = 4
  */
 export class S3ArtifactStore implements ArtifactStore {
   readonly #client: S3Client
+  /** Signs presigned downloads for `downloadEndpoint`; `#client` when there is none. */
+  readonly #downloadSigner: S3Client
   readonly #bucket: string
   readonly #prefix: string
 
   private constructor(client: S3Client, config: S3ArtifactStoreConfig) {
     this.#client = client
+    // Signing is done here, offline: this client never connects.
+    this.#downloadSigner =
+      config.downloadEndpoint === undefined
+        ? client
+        : s3Client({ ...config, endpoint: config.downloadEndpoint })
     this.#bucket = config.bucket
     this.#prefix = config.prefix
   }
@@ -46,22 +67,12 @@ export class S3ArtifactStore implements ArtifactStore {
    * when it cannot, naming the bucket and the reason, never the credentials.
    */
   static async open(config: S3ArtifactStoreConfig): Promise<S3ArtifactStore> {
-    const client = new S3Client({
-      region: config.region,
-      forcePathStyle: config.forcePathStyle,
-      // Checksums only where S3 requires them: a presigned PUT must not demand a checksum of a
-      // body the server never sees, and older S3 servers (radosgw 16) predate the newer ones.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      ...(config.endpoint === undefined ? {} : { endpoint: config.endpoint }),
-      // A copy: the SDK annotates the object, and the configuration is frozen.
-      ...(config.credentials === undefined ? {} : { credentials: { ...config.credentials } }),
-    })
+    const client = s3Client(config)
     const store = new S3ArtifactStore(client, config)
     try {
       await store.#ensureBucket()
     } catch (err) {
-      client.destroy()
+      await store.close()
       throw new BerthError(
         'artifacts_unavailable',
         `the S3 bucket "${config.bucket}" cannot be used: ${describe(err)}`,
@@ -169,12 +180,21 @@ export class S3ArtifactStore implements ArtifactStore {
     )
   }
 
+  presignGet(key: ArtifactKey, expiresInSeconds: number): Promise<string> {
+    return getSignedUrl(
+      this.#downloadSigner,
+      new GetObjectCommand({ Bucket: this.#bucket, Key: this.#objectKey(key) }),
+      { expiresIn: expiresInSeconds },
+    )
+  }
+
   urlOf(key: ArtifactKey): string {
     return `s3://${this.#bucket}/${this.#objectKey(key)}`
   }
 
   async close(): Promise<void> {
     this.#client.destroy()
+    this.#downloadSigner.destroy()
   }
 
   #objectKey(key: ArtifactKey): string {

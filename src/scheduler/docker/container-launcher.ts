@@ -51,6 +51,7 @@ export class ContainerLauncher implements RunnerLauncher {
         ? {}
         : { memoryBytes: limits.memoryBytes, cpus: limits.cpus, gpus: limits.gpus }),
       binds: this.#options.readOnlyPaths.map((path) => `${path}:${path}:ro`),
+      ...(this.#options.scratch === undefined ? {} : { scratch: this.#options.scratch }),
       publish: { port: RUNNER_PORT, hostIp: '127.0.0.1' },
       locked: { pidsLimit: RUNNER_PIDS_LIMIT },
     })

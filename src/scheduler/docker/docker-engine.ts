@@ -29,6 +29,8 @@ export interface ContainerSpec {
   readonly locked?: { readonly pidsLimit: number }
   /** `host:container[:ro]` volume binds. */
   readonly binds?: readonly string[]
+  /** A path where a new volume of the engine's is mounted, removed with the container. */
+  readonly scratch?: string
   /** A container port published on a host address (`-p 127.0.0.1::7070`, any host port). */
   readonly publish?: { readonly port: number; readonly hostIp: string }
 }
@@ -88,6 +90,9 @@ export class DockerEngine {
           ? {}
           : { DeviceRequests: [{ Driver: '', Count: spec.gpus, Capabilities: [['gpu']] }] }),
         Binds: [...(spec.binds ?? [])],
+        ...(spec.scratch === undefined
+          ? {}
+          : { Mounts: [{ Type: 'volume', Target: spec.scratch }] }),
         ...(spec.locked === undefined
           ? {}
           : {
@@ -169,7 +174,7 @@ export class DockerEngine {
 
   /** Removes the container, running or not. */
   async remove(id: string): Promise<void> {
-    const answer = await this.#api.call('DELETE', `/containers/${id}?force=true`)
+    const answer = await this.#api.call('DELETE', `/containers/${id}?force=true&v=true`)
     this.#api.expect(answer, [204, 404], 'remove')
   }
 

@@ -7,6 +7,16 @@ import type { Runner, RunnerEnd, RunnerEndCause } from '../scheduler.js'
 import { residentBytes } from './resident-memory.js'
 import type { WorkerExit, WorkerProcess } from './worker-process.js'
 
+/** A `load` message's fields that say what to load: the same from every runner client. */
+export function loadFields(target: LoadTarget) {
+  return {
+    modelPath: target.path,
+    ...(target.weights === undefined ? {} : { weights: target.weights }),
+    ...(target.task === undefined ? {} : { task: target.task }),
+    ...(target.archive === undefined ? {} : { archive: { ...target.archive, root: target.root } }),
+  }
+}
+
 export interface LocalRunnerOptions {
   readonly intraOpThreads: number
   /** Resident memory past which the runner is killed (`memory_limit_exceeded`). */
@@ -79,10 +89,8 @@ export class LocalRunner implements Runner {
         {
           type: 'load',
           slot: MODEL_SLOT,
-          modelPath: target.path,
           intraOpThreads: this.#options.intraOpThreads,
-          ...(target.weights === undefined ? {} : { weights: target.weights }),
-          ...(target.task === undefined ? {} : { task: target.task }),
+          ...loadFields(target),
         },
         timeoutMs,
       )

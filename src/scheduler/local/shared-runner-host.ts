@@ -2,7 +2,7 @@ import type { LoadTarget, RunnerRuntime } from '../../domain/serving-plan.js'
 import { BerthError, isBerthError } from '../../errors/berth-error.js'
 import type { Signature, WireTensor } from '../../tensors/tensor.js'
 import type { RunnerEnd } from '../scheduler.js'
-import { CAUSE_BY_CODE, unexpectedAnswer } from './local-runner.js'
+import { CAUSE_BY_CODE, loadFields, unexpectedAnswer } from './local-runner.js'
 import { residentBytes } from './resident-memory.js'
 import { SharedRunner, type SharedRunnerOptions, type SlotHost } from './shared-runner.js'
 import type { WorkerProcess } from './worker-process.js'
@@ -126,10 +126,8 @@ export class SharedRunnerHost implements SlotHost {
       {
         type: 'load',
         slot: view.slot,
-        modelPath: target.path,
         intraOpThreads: view.intraOpThreads,
-        ...(target.weights === undefined ? {} : { weights: target.weights }),
-        ...(target.task === undefined ? {} : { task: target.task }),
+        ...loadFields(target),
       },
       timeoutMs,
     )

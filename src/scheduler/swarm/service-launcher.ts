@@ -65,6 +65,7 @@ export class ServiceLauncher implements RunnerLauncher {
       env: runner.env,
       labels: runner.labels,
       readOnlyPaths: this.#options.readOnlyPaths,
+      ...(this.#options.scratch === undefined ? {} : { scratch: this.#options.scratch }),
       ...(limits === undefined
         ? {}
         : {

@@ -20,6 +20,10 @@ export interface ServiceSpec {
   readonly labels: Readonly<Record<string, string>>
   /** Host folders mounted read-only at the same path, on whichever node runs the task. */
   readonly readOnlyPaths: readonly string[]
+  /**
+   * A path where a new volume of the task's node is mounted (removed with the task's container).
+   */
+  readonly scratch?: string
   /** Reserved and limited alike: the engine places by the one, the kernel enforces the other. */
   readonly memoryBytes?: number
   /** The CPU quota (the limit). */
@@ -152,6 +156,7 @@ export class SwarmEngine {
               Target: path,
               ReadOnly: true,
             })),
+            ...(spec.scratch === undefined ? [] : [{ Type: 'volume', Target: spec.scratch }]),
             ...(spec.locked === undefined
               ? []
               : [{ Type: 'tmpfs', Target: '/tmp', TmpfsOptions: { SizeBytes: TMPFS_BYTES } }]),
