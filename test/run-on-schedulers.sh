@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 suites=(
   serving deploy-requests model-upload tensors open-inference-protocol readiness on-demand
   request-memory
-  readme-example raw-inference openai-embeddings
+  readme-example raw-inference openai-embeddings several-instances
   task-pipelines huggingface-upload weights-upload converted-encoders torchscript
 )
 files=()
