@@ -29,7 +29,7 @@ import { OrgModelRegistry } from './registry/org-model-registry.js'
 import { TensorInventory } from './registry/tensor-inventory.js'
 import { UploadPipeline } from './registry/upload-pipeline.js'
 import { UploadSignature } from './registry/upload-signature.js'
-import { containerPlacementFor } from './scheduler/container-placement.js'
+import { containerPlacementFor, followCapacity } from './scheduler/container-placement.js'
 import { LocalScheduler } from './scheduler/local/local-scheduler.js'
 import { RunnerLoadCheck } from './scheduler/local/runner-load-check.js'
 import { BERTH_VERSION } from './version.js'
@@ -180,6 +180,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       log: (line, fields) => logger.info({ ...fields, line }, 'runner output'),
     })
     closers.unshift(['scheduler', () => scheduler.close()])
+    if (placement?.capacity !== undefined) {
+      const stop = followCapacity(placement.capacity, scheduler, placement.node, {
+        log: (err) => logger.warn({ err }, 'the swarm did not say its nodes; capacity unchanged'),
+      })
+      closers.unshift(['capacity', async () => stop()])
+    }
     const checks = placement?.checkLauncher
     const loadCheck = new RunnerLoadCheck({
       timeoutMs: config.limits.loadTimeoutMs,

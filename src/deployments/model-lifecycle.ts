@@ -66,6 +66,8 @@ export class ModelLifecycle {
       maxReplaces: options.maxReplaces ?? 10,
     })
     this.#queue = new AdmissionQueue(deps.scheduler)
+    // A node more (or less): what waits for room may fit now, or never.
+    deps.scheduler.onResize?.(() => this.#admitPending())
     const { metadata, logger } = deps
     this.table = new DeploymentTable(
       (model) =>

@@ -21,7 +21,12 @@ export interface ContainerPlacement {
    * runner processes of this server, which see the upload's files; unset: the scheduler's own.
    */
   readonly checkLauncher?: RunnerLauncher
+  /** Reads the capacity again, where it changes (a swarm's nodes); unset: it does not. */
+  readonly capacity?: () => Promise<NodeCapacity>
 }
+
+/** How often a swarm's capacity is read again. */
+export const CAPACITY_POLL_MS = 30_000
 
 /** Where a runner that fetches its models keeps them: a volume of its own, in the container. */
 export const RUNNER_SCRATCH = '/scratch'
@@ -84,7 +89,44 @@ export async function containerPlacementFor(
     localNodeId: info.nodeId,
     cpuOvercommit: scheduler.node.cpuOvercommit,
   })
-  return { launcher, node: await swarmCapacity(swarm, scheduler), ...checks }
+  return {
+    launcher,
+    node: await swarmCapacity(swarm, scheduler),
+    capacity: () => swarmCapacity(swarm, scheduler),
+    ...checks,
+  }
+}
+
+/**
+ * Reads the capacity every `intervalMs` and offers the scheduler what it grew to: a node that
+ * joins the swarm is admitted against within `intervalMs`. A node that leaves (or is drained)
+ * takes nothing away: berth admits against the largest swarm it has seen, and the engine keeps a
+ * task it has no room for `pending` (with its reason) until a node can take it or the load
+ * timeout fails it, as it would for a deployment berth had admitted before. Returns the stop.
+ */
+export function followCapacity(
+  read: () => Promise<NodeCapacity>,
+  scheduler: { resize(node: NodeCapacity): void },
+  start: NodeCapacity,
+  options: { readonly intervalMs?: number; readonly log: (error: unknown) => void },
+): () => void {
+  let offered = start
+  const timer = setInterval(() => {
+    read().then(
+      (now) => {
+        offered = {
+          ...offered,
+          cpus: Math.max(offered.cpus, now.cpus),
+          memoryBytes: Math.max(offered.memoryBytes, now.memoryBytes),
+          gpus: Math.max(offered.gpus, now.gpus),
+        }
+        scheduler.resize(offered)
+      },
+      (err: unknown) => options.log(err),
+    )
+  }, options.intervalMs ?? CAPACITY_POLL_MS)
+  timer.unref()
+  return () => clearInterval(timer)
 }
 
 /** Runner processes of this server for upload checks, first ending those a crash left. */
@@ -99,10 +141,10 @@ async function checkLauncher(
 
 /**
  * What the swarm offers: the totals of its ready, active nodes, for what `BERTH_NODE_CPUS` and
- * `BERTH_NODE_MEMORY_GB` do not say. Read at start; the engine itself places each runner on a
- * node with room for its reservation, so this only bounds what berth asks of the swarm.
+ * `BERTH_NODE_MEMORY_GB` do not say. The engine itself places each runner on a node with room
+ * for its reservation, so this only bounds what berth asks of the swarm.
  */
-async function swarmCapacity(
+export async function swarmCapacity(
   swarm: SwarmEngine,
   scheduler: SchedulerConfig,
 ): Promise<NodeCapacity> {

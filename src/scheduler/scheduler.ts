@@ -139,6 +139,11 @@ export interface Scheduler {
    * `runner_start_timeout` or `runner_crashed` when it does not come up.
    */
   start(reservation: Reservation, spec: RunnerSpec): Promise<Runner>
+  /**
+   * Calls `listener` whenever the capacity offered changes (a swarm gained or lost a node), so
+   * that deployments waiting for room are admitted. Absent where capacity never changes.
+   */
+  onResize?(listener: () => void): void
   /** Ends every runner it started (SIGTERM, then SIGKILL). Idempotent. */
   close(): Promise<void>
 }

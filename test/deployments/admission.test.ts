@@ -34,6 +34,32 @@ describe('admission on the local node', () => {
     }
   })
 
+  it('admits what waits for room once the node grows (a swarm gained a node), not before', async () => {
+    const h = await deploymentHarness({ mode: 'echo', node: { memoryBytes: 1 * GIB } })
+    try {
+      const big = await h.model('first', { memoryBytes: 1 * GIB })
+      const small = await h.model('second', { memoryBytes: 1 * GIB })
+      await h.manager.deploy(big)
+      assert.equal((await h.manager.waitUntilSettled(big, 5000)).status.state, 'deployed')
+      assert.equal((await h.manager.deploy(small)).deployment.status.state, 'pending')
+      const node = { cpus: 2, cpuOvercommit: 1, memoryBytes: 1 * GIB, gpus: 0 }
+      h.scheduler.resize(node)
+      // The same node again says nothing new: the second still waits.
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      assert.equal((await h.recorded(small))?.status.state, 'pending')
+      h.scheduler.resize({ ...node, memoryBytes: 2 * GIB })
+      assert.equal((await h.manager.waitUntilSettled(small, 5000)).status.state, 'deployed')
+      assert.equal(h.manager.nodeView().usage.memoryBytes, 2 * GIB)
+      // Smaller again: what runs keeps its reservation; a newcomer waits for room.
+      h.scheduler.resize(node)
+      const third = await h.model('third', { memoryBytes: 1 * GIB })
+      assert.equal((await h.manager.deploy(third)).deployment.status.state, 'pending')
+      assert.equal((await h.recorded(small))?.status.state, 'deployed')
+    } finally {
+      await h.close()
+    }
+  })
+
   it('holds no CPUs: a 2-core node loads more models than it has CPUs, each with its threads', async () => {
     // CPUs used to be reserved: two models of 1.5 CPUs did not fit on 2 CPUs.
     const h = await deploymentHarness({ mode: 'echo', node: { cpus: 2, cpuOvercommit: 1 } })

@@ -71,6 +71,9 @@ export class LocalScheduler implements Scheduler {
   readonly #options: LocalSchedulerOptions
   readonly #launcher: RunnerLauncher
   readonly #used: Used = { cpus: 0, memoryBytes: 0, gpus: 0 }
+  /** What the node offers now: `options.node` until `resize`. */
+  #node: NodeCapacity
+  readonly #resized: (() => void)[] = []
   readonly #runners = new Set<Runner>()
   readonly #held = new Set<Reservation>()
   /** Started ONNX runner processes with no model yet, taken by the next start. */
@@ -89,6 +92,7 @@ export class LocalScheduler implements Scheduler {
 
   private constructor(options: LocalSchedulerOptions) {
     this.#options = options
+    this.#node = options.node
     this.#launcher =
       options.launcher ??
       new ProcessLauncher({
@@ -169,8 +173,26 @@ export class LocalScheduler implements Scheduler {
     return [...this.#held]
   }
 
+  /**
+   * Offers `node` from now on (the swarm's nodes changed), and tells the `onResize` listeners
+   * when that is a change. Reservations held are kept: on a smaller node, new ones are refused
+   * until enough are released.
+   */
+  resize(node: NodeCapacity): void {
+    const before = this.#node
+    this.#node = node
+    const same = (['cpus', 'cpuOvercommit', 'memoryBytes', 'gpus'] as const).every(
+      (k) => before[k] === node[k],
+    )
+    if (!same) for (const listener of this.#resized) listener()
+  }
+
+  onResize(listener: () => void): void {
+    this.#resized.push(listener)
+  }
+
   usage(): NodeUsage {
-    const { node } = this.#options
+    const node = this.#node
     const { cpus, memoryBytes, gpus } = this.#used
     return {
       cpus: node.cpus * node.cpuOvercommit,
@@ -356,7 +378,7 @@ export class LocalScheduler implements Scheduler {
     charged: ResourceRequirements,
     replicas: number,
   ): Refusal | undefined {
-    const node = this.#options.node
+    const node = this.#node
     const cpuCapacity = node.cpus * node.cpuOvercommit
     const checks: ReadonlyArray<
       readonly [Refusal['reason'], number, number, number, string, number]
