@@ -24,7 +24,7 @@ it('follows a swarm as it grows, never as it shrinks, and stops when told', asyn
   const alive = setInterval(() => undefined, 1000)
   const offered: NodeCapacity[] = []
   const errors: unknown[] = []
-  let stop = () => undefined as void
+  let stop: () => void = () => undefined
   const done = new Promise<void>((resolve) => {
     stop = followCapacity(
       async () => {
