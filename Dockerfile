@@ -21,6 +21,8 @@ WORKDIR /src
 ENV ONNXRUNTIME_NODE_INSTALL=skip
 ARG NPM_CA_BUNDLE=
 COPY package.json package-lock.json .npmrc docker/prune-node-modules.sh ${NPM_CA_BUNDLE} ./
+# The workspace's manifest (@berth/client, the TypeScript client): npm ci links it.
+COPY packages/client/package.json ./packages/client/
 # Scripts run after the install (`npm rebuild`): the package's own `prepare` (a build) needs the
 # sources, which come later so that a change to them reuses this layer.
 RUN if [ -n "$NPM_CA_BUNDLE" ]; then \
@@ -30,12 +32,13 @@ RUN if [ -n "$NPM_CA_BUNDLE" ]; then \
   && npm ci --ignore-scripts --no-audit --no-fund \
   && npm rebuild \
   && mkdir /prod \
-  && cp -a package.json package-lock.json .npmrc node_modules /prod/ \
+  && cp -a package.json package-lock.json .npmrc node_modules packages /prod/ \
   && cd /prod \
   && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
   && sh /src/prune-node-modules.sh /prod/node_modules
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY packages/client ./packages/client
 RUN npm run build
 
 # ---- the server
@@ -51,6 +54,9 @@ COPY package.json ./
 COPY bin ./bin
 COPY python ./python
 COPY --from=build /src/dist ./dist
+# @berth/client, which node_modules links to (the CLI's HTTP client).
+COPY --from=build /src/packages/client/package.json ./packages/client/
+COPY --from=build /src/packages/client/dist ./packages/client/dist
 ENV NODE_ENV=production \
   BERTH_HOST=0.0.0.0 \
   BERTH_PORT=8080 \

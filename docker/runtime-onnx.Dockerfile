@@ -1,6 +1,7 @@
 # A runner for containers: Node, onnxruntime-node and berth's runner code (the files that
 # dist/runtime/worker-main.js and dist/runtime/fetch-model-main.js import, and only the npm
-# packages they import), none of the server. It speaks berth's runner protocol; see docs/guides/containers.md.
+# packages they import), none of the server. It speaks berth's runner protocol; see
+# docs/guides/containers.md.
 #
 #   docker build -f docker/runtime-onnx.Dockerfile -t berth-runtime-onnx .
 #
@@ -21,6 +22,8 @@ WORKDIR /src
 ENV ONNXRUNTIME_NODE_INSTALL=skip
 ARG NPM_CA_BUNDLE=
 COPY package.json package-lock.json .npmrc docker/prune-node-modules.sh ${NPM_CA_BUNDLE} ./
+# The workspace's manifest (@berth/client, the TypeScript client): npm ci links it.
+COPY packages/client/package.json ./packages/client/
 # Scripts run after the install (`npm rebuild`): the package's own `prepare` (a build) needs the
 # sources, which come later so that a change to them reuses this layer.
 RUN if [ -n "$NPM_CA_BUNDLE" ]; then \
@@ -30,12 +33,13 @@ RUN if [ -n "$NPM_CA_BUNDLE" ]; then \
   && npm ci --ignore-scripts --no-audit --no-fund \
   && npm rebuild \
   && mkdir /prod \
-  && cp -a package.json package-lock.json .npmrc node_modules /prod/ \
+  && cp -a package.json package-lock.json .npmrc node_modules packages /prod/ \
   && cd /prod \
   && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
   && sh /src/prune-node-modules.sh /prod/node_modules
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY packages/client ./packages/client
 RUN npm run build
 
 # ---- the runner's files and packages
