@@ -1,7 +1,7 @@
+import { BerthApiError, BerthConnectionError } from '@berth/client'
 import { type App, createApp } from './app.js'
 import { ADMIN_USAGE, runAdminCommand } from './cli/admin-commands.js'
 import { CLIENT_USAGE, isClientCommand, runClientCommand } from './cli/client-commands.js'
-import { ServerRefused } from './cli/server-client.js'
 import { runUploadCommand, UPLOAD_USAGE } from './cli/upload-command.js'
 import type { Config } from './config/config.js'
 import { loadConfig } from './config/load-config.js'
@@ -114,9 +114,17 @@ async function serve(config: Config): Promise<void> {
 
 /** A command's failure: the server's envelope or berth's error, as JSON on stderr. */
 function reportError(err: unknown): void {
-  if (err instanceof ServerRefused) {
-    // The server's own error envelope, unchanged.
-    process.stderr.write(`${JSON.stringify(err.body)}\n`)
+  if (err instanceof BerthApiError) {
+    // The server's own error envelope, unchanged (or one in its shape, for a body that was not).
+    const body = err.body ?? { error: { code: err.code, message: err.message } }
+    process.stderr.write(`${JSON.stringify(body)}\n`)
+  } else if (err instanceof BerthConnectionError) {
+    const error = {
+      code: 'cli_server_unreachable',
+      message: err.message,
+      details: { url: err.url },
+    }
+    process.stderr.write(`${JSON.stringify({ error })}\n`)
   } else if (isBerthError(err)) {
     const error = { code: err.code, message: err.message, details: err.details }
     process.stderr.write(`${JSON.stringify({ error })}\n`)

@@ -1,14 +1,9 @@
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
+import { type Deployment, WaitTimeout } from '@berth/client'
 import type { Config } from '../config/config.js'
-import {
-  type DeploymentReason,
-  type DeploymentState,
-  type DesiredState,
-  isSettled,
-  mixpeekStatus,
-} from '../domain/deployment-state.js'
-import { callServer, serverTarget, usage } from './server-client.js'
+import { mixpeekStatus } from '../domain/deployment-state.js'
+import { clientFor, usage } from './server-client.js'
 
 export const CLIENT_USAGE = `  berth ls NAMESPACE                           the namespace's models and whether they are deployed
   berth deploy NAMESPACE MODEL_ID [--wait] [--reload]
@@ -55,24 +50,29 @@ export async function runClientCommand(
     throw usage(err instanceof Error ? err.message : String(err))
   }
   const { values, positionals } = parsed
-  const target = await serverTarget(config, { url: values.url, apiKey: values['api-key'] })
-  const [namespace, modelId] = positionals.map(encodeURIComponent)
-  const models = `/v1/namespaces/${namespace}/models`
+  const client = await clientFor(config, { url: values.url, apiKey: values['api-key'] })
+  const [namespace = '', modelId = ''] = positionals
   const needs = (count: number, shape: string) => {
     if (positionals.length !== count) throw usage(`berth ${command} needs ${shape}`)
   }
   switch (command) {
     case 'ls':
       needs(1, 'NAMESPACE')
-      return callServer(target, 'GET', models)
+      return client.listModels(namespace)
     case 'deploy': {
       needs(2, 'NAMESPACE MODEL_ID')
-      const query = new URLSearchParams({ wait: 'false', reload: String(values.reload === true) })
-      const answer = await callServer(target, 'POST', `${models}/${modelId}/deploy?${query}`)
+      const answer = await client.deploy(namespace, modelId, undefined, {
+        reload: values.reload === true,
+      })
       if (values.wait !== true) return answer
       const deployment = await watchDeployment(
-        () => callServer(target, 'GET', `${models}/${modelId}`),
-        answer.deployment as WatchedDeployment,
+        (onChange) =>
+          client.waitForDeployment(namespace, modelId, {
+            timeoutMs: WATCH_FOR_MS,
+            intervalMs: WATCH_EVERY_MS,
+            onChange,
+          }),
+        answer.deployment as Deployment,
         io.progress,
       )
       // As the server's own wait would answer: from where the deployment ended.
@@ -90,7 +90,7 @@ export async function runClientCommand(
     }
     case 'undeploy':
       needs(2, 'NAMESPACE MODEL_ID')
-      return callServer(target, 'POST', `${models}/${modelId}/undeploy`)
+      return client.undeploy(namespace, modelId)
     case 'infer': {
       needs(2, 'NAMESPACE MODEL_ID')
       const text =
@@ -102,11 +102,12 @@ export async function runClientCommand(
       } catch {
         throw usage('the inference request is not valid JSON')
       }
-      return callServer(target, 'POST', `${models}/${modelId}/infer`, body)
+      // The server checks the request: the CLI passes it on as it is.
+      return client.infer(namespace, modelId, body as Parameters<typeof client.infer>[2])
     }
     case 'status': {
       needs(0, 'no arguments')
-      const view = await callServer(target, 'GET', '/v1/node')
+      const view = await client.node()
       return values.json === true ? view : statusTable(view as unknown as NodeViewJson)
     }
     default:
@@ -114,38 +115,28 @@ export async function runClientCommand(
   }
 }
 
-interface WatchedDeployment {
-  readonly state: DeploymentState
-  readonly desired: DesiredState
-  readonly reason: DeploymentReason
-  readonly since: string
-  readonly message: string | null
-}
-
 /**
- * Reads the deployment until it settles (as the server's `?wait=true` would say: deployed,
- * failed, at rest as wanted, or waiting for capacity), writing each change of state or reason.
+ * Waits for the deployment to settle (as the server's `?wait=true` would say: deployed, failed,
+ * at rest as wanted, or waiting for capacity), writing each change of state or reason, from the
+ * deploy's own answer on. Past the watch's bound it resolves where the deployment stood.
  */
 async function watchDeployment(
-  read: () => Promise<Record<string, unknown>>,
-  first: WatchedDeployment,
+  wait: (onChange: (deployment: Deployment) => void) => Promise<Deployment>,
+  first: Deployment,
   progress: NodeJS.WritableStream | undefined,
-): Promise<WatchedDeployment> {
-  const until = Date.now() + WATCH_FOR_MS
+): Promise<Deployment> {
   let last = ''
-  let current = first
-  for (;;) {
-    const line = `${current.state} (${current.reason})${current.message === null ? '' : `: ${current.message}`}`
+  const write = (d: Deployment) => {
+    const line = `${d.state} (${d.reason})${d.message === null ? '' : `: ${d.message}`}`
     if (line !== last) progress?.write(`${line}\n`)
     last = line
-    const { state, reason, since, message, desired } = current
-    if (isSettled({ desired, status: { state, reason, since }, message, deployedAt: null })) {
-      return current
-    }
-    if (Date.now() > until) return current
-    await new Promise((resolve) => setTimeout(resolve, WATCH_EVERY_MS))
-    const model = (await read()).model as { deployment: WatchedDeployment }
-    current = model.deployment
+  }
+  write(first)
+  try {
+    return await wait(write)
+  } catch (err) {
+    if (err instanceof WaitTimeout) return err.deployment
+    throw err
   }
 }
 

@@ -135,6 +135,44 @@ describe('berth upload', () => {
     assert.equal(JSON.parse(badKey.stderr).error.code, 'api_key_invalid')
   })
 
+  it('packs a bare model file into an archive on the way', async () => {
+    // It used to be sent as it was, and refused as archive_not_gzip.
+    const run = await upload(
+      join(dir.path, 'my-model', 'model.onnx'),
+      '--name',
+      'bare',
+      '--version',
+      '1.0.0',
+      '--no-deploy',
+    )
+    assert.equal(run.code, 0, run.stderr)
+    assert.equal(JSON.parse(run.stdout).model_id, 'bare_1_0_0')
+  })
+
+  it('says in one line, with its code, that the server cannot be reached', async () => {
+    // A packed upload to nobody used to end in a stack trace (StreamError: Writable stream closed).
+    for (const path of [join(dir.path, 'my-model'), join(dir.path, 'model.tar.gz')]) {
+      const run = await runBerth(
+        [
+          'upload',
+          path,
+          '--namespace',
+          'n',
+          '--name',
+          'gone',
+          '--version',
+          '1.0.0',
+          '--format',
+          'onnx',
+        ],
+        { ...clientEnv, BERTH_URL: 'http://127.0.0.1:9' },
+      )
+      assert.equal(run.code, 1, run.stderr)
+      assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr)
+      assert.equal(JSON.parse(run.stderr).error.code, 'cli_server_unreachable')
+    }
+  })
+
   it('exits 2 on usage errors', async () => {
     for (const args of [
       ['upload'],
