@@ -1,67 +1,69 @@
 import { BerthApiError, BerthConnectionError } from '@berth/client'
+import { type Command, CommanderError } from 'commander'
 import { type App, createApp } from './app.js'
-import { ADMIN_USAGE, runAdminCommand } from './cli/admin-commands.js'
-import { CLIENT_USAGE, isClientCommand, runClientCommand } from './cli/client-commands.js'
-import { runUploadCommand, UPLOAD_USAGE } from './cli/upload-command.js'
+import type { Rendered } from './cli/output.js'
+import { buildProgram } from './cli/program.js'
 import type { Config } from './config/config.js'
 import { loadConfig } from './config/load-config.js'
-import { isBerthError } from './errors/berth-error.js'
+import { BerthError, isBerthError } from './errors/berth-error.js'
+import { BERTH_VERSION } from './version.js'
 
 // The entry point of the `berth` command: the only reader of process.env, the only place that
-// listens, handles signals and chooses exit codes.
+// listens, handles signals and chooses exit codes (0 done, 1 refused or unreachable, 2 usage).
 
 const EXIT_FAILURE = 1
 const EXIT_USAGE = 2
 
 async function main(argv: readonly string[]): Promise<void> {
-  const [command] = argv
-  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
-    process.stdout.write(`${ADMIN_USAGE}\n${UPLOAD_USAGE}\n${CLIENT_USAGE}\n`)
-    process.exitCode = command === undefined ? EXIT_USAGE : 0
+  // Errors are JSON with --json (wherever it is given, even where parsing stops first).
+  const json = argv.includes('--json')
+  let result: Rendered | undefined
+  const program = buildProgram(
+    {
+      stdin: process.stdin,
+      progress: process.stderr,
+      out: (text) => process.stdout.write(text),
+    },
+    {
+      version: BERTH_VERSION,
+      config: () => loadConfig(process.env),
+      serve,
+      answered: (answer) => {
+        result = answer
+      },
+    },
+  )
+  if (argv.length === 0) {
+    program.outputHelp()
+    process.exitCode = EXIT_USAGE
     return
   }
-  if (command === 'serve' && argv.length > 1) {
-    // `serve` takes no arguments: a help flag (or a typo) must never start a second server.
-    const help = ['--help', '-h', 'help'].includes(argv[1] ?? '')
-    const text = `${SERVE_USAGE}\n`
-    if (help) process.stdout.write(text)
-    else process.stderr.write(`berth: serve takes no arguments\n${text}`)
-    process.exitCode = help ? 0 : EXIT_USAGE
-    return
-  }
-  const config = readConfig()
-  if (config === undefined) return
-  if (command === 'serve') return serve(config)
-
   try {
-    const output =
-      command === 'upload'
-        ? await runUploadCommand(argv.slice(1), config, { progress: process.stderr })
-        : isClientCommand(command)
-          ? await runClientCommand(argv, config, { stdin: process.stdin, progress: process.stderr })
-          : await runAdminCommand(argv, config)
-    process.stdout.write(typeof output === 'string' ? output : `${JSON.stringify(output)}\n`)
+    await program.parseAsync([...argv], { from: 'user' })
   } catch (err) {
-    reportError(err)
+    if (err instanceof CommanderError) {
+      // --help and --version end here too, having printed what was asked.
+      if (err.exitCode === 0) return
+      const said = err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')
+      const help = commandOf(program, argv)
+      const message = `${said}; see berth ${help}--help`
+      reportError(new BerthError('cli_usage_invalid', message), json)
+      process.exitCode = EXIT_USAGE
+      return
+    }
+    if (isBerthError(err, 'config_invalid')) {
+      reportStartFailure(err)
+      process.exitCode = EXIT_FAILURE
+      return
+    }
+    reportError(err, json)
     process.exitCode = isBerthError(err, 'cli_usage_invalid') ? EXIT_USAGE : EXIT_FAILURE
+    return
+  }
+  if (result !== undefined) {
+    process.stdout.write(json ? `${JSON.stringify(result.json)}\n` : result.human)
   }
 }
-
-function readConfig(): Config | undefined {
-  try {
-    return loadConfig(process.env)
-  } catch (err) {
-    reportStartFailure(err)
-    process.exitCode = EXIT_FAILURE
-    return undefined
-  }
-}
-
-const SERVE_USAGE = `usage: berth serve
-
-Runs the server on BERTH_HOST:BERTH_PORT (and /metrics on BERTH_METRICS_HOST:BERTH_METRICS_PORT
-when that is set) with the configuration in the BERTH_* variables (see docs/configuration.md).
-One server per BERTH_DATA_DIR: a second one refuses to start.`
 
 async function serve(config: Config): Promise<void> {
   let app: App
@@ -112,24 +114,30 @@ async function serve(config: Config): Promise<void> {
   }
 }
 
-/** A command's failure: the server's envelope or berth's error, as JSON on stderr. */
-function reportError(err: unknown): void {
+/**
+ * A command's failure, in one line on stderr with its code: `berth: CODE: message` for people,
+ * or with `--json` the server's error envelope unchanged (one in its shape for berth's own).
+ * Only a fault of berth's own shows its stack.
+ */
+function reportError(err: unknown, json: boolean): void {
+  let error: { code: string; message: string; details?: unknown } | undefined
   if (err instanceof BerthApiError) {
-    // The server's own error envelope, unchanged (or one in its shape, for a body that was not).
-    const body = err.body ?? { error: { code: err.code, message: err.message } }
-    process.stderr.write(`${JSON.stringify(body)}\n`)
-  } else if (err instanceof BerthConnectionError) {
-    const error = {
-      code: 'cli_server_unreachable',
-      message: err.message,
-      details: { url: err.url },
+    if (json && err.body !== undefined) {
+      process.stderr.write(`${JSON.stringify(err.body)}\n`)
+      return
     }
-    process.stderr.write(`${JSON.stringify({ error })}\n`)
+    error = { code: err.code, message: `${err.message} (HTTP ${err.status})`, details: err.details }
+  } else if (err instanceof BerthConnectionError) {
+    error = { code: 'cli_server_unreachable', message: err.message, details: { url: err.url } }
   } else if (isBerthError(err)) {
-    const error = { code: err.code, message: err.message, details: err.details }
+    error = { code: err.code, message: err.message, details: err.details }
+  }
+  if (error === undefined) {
+    process.stderr.write(`berth: ${stackOf(err)}\n`)
+  } else if (json) {
     process.stderr.write(`${JSON.stringify({ error })}\n`)
   } else {
-    process.stderr.write(`berth: ${stackOf(err)}\n`)
+    process.stderr.write(`berth: ${error.code}: ${error.message.replace(/\s*\n\s*/g, ' ')}\n`)
   }
 }
 
@@ -149,6 +157,19 @@ function reportStartFailure(err: unknown): void {
   for (const line of lines) {
     process.stderr.write(`berth: ${err.code}: ${line.replace(/\s*\n\s*/g, ' ')}\n`)
   }
+}
+
+/** The command `argv` names (its leading words that are commands), for a help hint. */
+function commandOf(program: Command, argv: readonly string[]): string {
+  const words: string[] = []
+  let command = program
+  for (const word of argv) {
+    const sub = command.commands.find((c) => c.name() === word || c.aliases().includes(word))
+    if (sub === undefined) break
+    words.push(`${sub.name()} `)
+    command = sub
+  }
+  return words.join('')
 }
 
 function stackOf(err: unknown): string {

@@ -1,90 +1,102 @@
-import { parseArgs } from 'node:util'
+import { access } from 'node:fs/promises'
 import { AccountService } from '../accounts/account-service.js'
 import type { Config } from '../config/config.js'
 import { parseTier } from '../domain/organization.js'
 import { BerthError } from '../errors/berth-error.js'
 import { createMetadataStore } from '../metadata/create-metadata-store.js'
-
-export const ADMIN_USAGE = `usage:
-  berth serve                                   run the server (what npm start runs)
-  berth org create NAME [--tier TIER]           TIER: free | pro | team | enterprise (default free)
-  berth org set-tier ORG TIER                   ORG: organization id or name
-  berth key create --org ORG [--label LABEL]    prints the new key once
-  berth key revoke KEY_ID
-Every command prints one JSON object on stdout and works while the server runs.`
-
-/** A command's answer: one JSON object for stdout. */
-type Output = Readonly<Record<string, unknown>>
+import { fieldLines, type Rendered } from './output.js'
 
 /**
- * Runs one admin command against the configured metadata store and returns its JSON answer.
- * Throws `cli_usage_invalid` for bad arguments and the store's errors otherwise.
+ * The admin commands: organizations and keys, written straight into the configured metadata
+ * store (they work while the server runs). Each says on stderr which database it used.
  */
-export async function runAdminCommand(args: readonly string[], config: Config): Promise<Output> {
-  const [noun, verb, ...rest] = args
-  const command = `${noun ?? ''} ${verb ?? ''}`.trim()
-  const handler = COMMANDS[command]
-  if (handler === undefined) throw usage(`unknown command "${command}"`)
-  const store = await createMetadataStore(config.metadata)
+
+export interface AdminIo {
+  /** Where the database used is said (stderr); unset: not said (`--json`: stderr is for errors). */
+  readonly note: NodeJS.WritableStream | undefined
+  /** Whether a SQLite database that does not exist yet may be created (`--init`). */
+  readonly init: boolean
+}
+
+export function orgCreate(config: Config, io: AdminIo, name: string, tier: string | undefined) {
+  return withAccounts(config, io, async (accounts) => {
+    const organization = await accounts.createOrganization(name, parseTier(tier ?? 'free'))
+    return rendered({
+      organization_id: organization.id,
+      name: organization.name,
+      tier: organization.tier,
+    })
+  })
+}
+
+export function orgSetTier(config: Config, io: AdminIo, ref: string, tier: string) {
+  return withAccounts(config, io, async (accounts) => {
+    const organization = await accounts.setTier(ref, parseTier(tier))
+    return rendered({
+      organization_id: organization.id,
+      name: organization.name,
+      tier: organization.tier,
+    })
+  })
+}
+
+export function keyCreate(config: Config, io: AdminIo, org: string, label: string | undefined) {
+  return withAccounts(config, io, async (accounts) => {
+    const key = await accounts.createApiKey(org, label)
+    return rendered({
+      key_id: key.keyId,
+      api_key: key.apiKey,
+      organization_id: key.organizationId,
+    })
+  })
+}
+
+export function keyRevoke(config: Config, io: AdminIo, keyId: string) {
+  return withAccounts(config, io, async (accounts) => {
+    const key = await accounts.revokeApiKey(keyId)
+    return rendered({
+      key_id: key.id,
+      organization_id: key.organizationId,
+      revoked_at: key.revokedAt,
+    })
+  })
+}
+
+function rendered(object: Readonly<Record<string, unknown>>): Rendered {
+  return { json: object, human: fieldLines(object) }
+}
+
+/**
+ * Opens the configured store for one command. A SQLite database that is not there is refused
+ * (`cli_database_missing`) unless `init`: an admin command run with the wrong environment would
+ * otherwise create a database the server never reads, and succeed.
+ */
+async function withAccounts(
+  config: Config,
+  io: AdminIo,
+  run: (accounts: AccountService) => Promise<Rendered>,
+): Promise<Rendered> {
+  const { metadata } = config
+  if (metadata.driver === 'sqlite') {
+    const exists = await access(metadata.path).then(
+      () => true,
+      () => false,
+    )
+    if (!exists && !io.init) {
+      throw new BerthError(
+        'cli_database_missing',
+        `there is no database at ${metadata.path}: set BERTH_DATA_DIR (or BERTH_DATABASE_URL) as the server has it, or pass --init to create one`,
+        { details: { path: metadata.path } },
+      )
+    }
+    io.note?.write(`berth: using the SQLite database ${metadata.path}\n`)
+  } else {
+    io.note?.write('berth: using the PostgreSQL database of BERTH_DATABASE_URL\n')
+  }
+  const store = await createMetadataStore(metadata)
   try {
-    return await handler(rest, new AccountService(store))
+    return await run(new AccountService(store))
   } finally {
     await store.close()
   }
-}
-
-const COMMANDS: Readonly<
-  Record<string, (args: readonly string[], accounts: AccountService) => Promise<Output>>
-> = {
-  'org create': async (args, accounts) => {
-    const { positionals, values } = parse(args, { tier: { type: 'string' } })
-    const [name] = exactly(positionals, 1, 'org create NAME')
-    const organization = await accounts.createOrganization(name, parseTier(values.tier ?? 'free'))
-    return { organization_id: organization.id, name: organization.name, tier: organization.tier }
-  },
-  'org set-tier': async (args, accounts) => {
-    const { positionals } = parse(args, {})
-    const [ref, tier] = exactly(positionals, 2, 'org set-tier ORG TIER')
-    const organization = await accounts.setTier(ref, parseTier(tier))
-    return { organization_id: organization.id, name: organization.name, tier: organization.tier }
-  },
-  'key create': async (args, accounts) => {
-    const { positionals, values } = parse(args, {
-      org: { type: 'string' },
-      label: { type: 'string' },
-    })
-    exactly(positionals, 0, 'key create --org ORG [--label LABEL]')
-    if (values.org === undefined) throw usage('key create needs --org ORG')
-    const key = await accounts.createApiKey(values.org, values.label)
-    return { key_id: key.keyId, api_key: key.apiKey, organization_id: key.organizationId }
-  },
-  'key revoke': async (args, accounts) => {
-    const { positionals } = parse(args, {})
-    const [keyId] = exactly(positionals, 1, 'key revoke KEY_ID')
-    const key = await accounts.revokeApiKey(keyId)
-    return { key_id: key.id, organization_id: key.organizationId, revoked_at: key.revokedAt }
-  },
-}
-
-type StringOptions = Record<string, { type: 'string' }>
-
-function parse<O extends StringOptions>(args: readonly string[], options: O) {
-  try {
-    return parseArgs({ args: [...args], options, allowPositionals: true, strict: true })
-  } catch (err) {
-    throw usage(err instanceof Error ? err.message : String(err))
-  }
-}
-
-function exactly<N extends 0 | 1 | 2>(
-  positionals: string[],
-  count: N,
-  synopsis: string,
-): N extends 2 ? [string, string] : N extends 1 ? [string] : [] {
-  if (positionals.length !== count) throw usage(`expected: berth ${synopsis}`)
-  return positionals as never
-}
-
-function usage(message: string): BerthError {
-  return new BerthError('cli_usage_invalid', message)
 }

@@ -1,114 +1,101 @@
-import { parseArgs } from 'node:util'
-import { BerthInputError, type UploadFields, type UploadProgress } from '@berth/client'
-import type { Config } from '../config/config.js'
-import { clientFor, usage } from './server-client.js'
+import {
+  type BerthClient,
+  BerthInputError,
+  type UploadFields,
+  type UploadProgress,
+} from '@berth/client'
+import { mixpeekStatus } from '../domain/deployment-state.js'
+import { watch } from './client-commands.js'
+import type { Rendered } from './output.js'
+import { usage } from './server-client.js'
 
-export const UPLOAD_USAGE = `  berth upload PATH --namespace NS --name NAME --version X.Y.Z --format FORMAT
-               [--task-type T] [--framework F] [--num-cpus N] [--num-gpus N] [--memory-gb N]
-               [--no-deploy] [--url URL] [--api-key KEY]
-                                                PATH: a .tar.gz, a .tar, a folder, or one model
-                                                file (packed as it streams)`
+/** The serving settings an upload or a deploy takes, as flags. */
+export interface ServingFlags {
+  readonly replicas?: string
+  readonly maxBatchSize?: string
+  readonly maxQueueDelayUs?: string
+  readonly idleTimeout?: string
+  readonly loadPolicy?: string
+  readonly nodeSelector?: string
+}
 
-export interface UploadIo {
-  /** Where progress goes; a progress bar is drawn only when it is a terminal. */
-  readonly progress: NodeJS.WritableStream & { isTTY?: boolean }
+/** `berth upload`'s flags, as commander gives them. */
+export interface UploadFlags extends ServingFlags {
+  readonly namespace: string
+  readonly name: string
+  readonly version: string
+  readonly format: string
+  readonly taskType?: string
+  readonly framework?: string
+  readonly numCpus?: string
+  readonly numGpus?: string
+  readonly memoryGb?: string
+  /** `--no-deploy` makes it false. */
+  readonly deploy: boolean
+  readonly wait?: boolean
 }
 
 /**
  * `berth upload`: streams a model archive (a `.tar.gz` as it is; a `.tar`, a folder or one model
- * file packed and gzipped on the way) to a berth server's upload route through `@berth/client`,
- * and resolves the server's JSON answer. Memory stays flat: nothing is buffered whole. Throws
- * `cli_usage_invalid` for bad arguments or a path it cannot upload; a refused upload rejects
- * with the server's envelope as `BerthApiError`.
+ * file packed and gzipped on the way) to the server through `@berth/client`, drawing progress on
+ * a terminal, and with `--wait` follows the deployment until it settles. Memory stays flat.
+ * Throws `cli_usage_invalid` for a path it cannot upload; a refusal is the client's
+ * `BerthApiError`, with the server's envelope.
  */
-export async function runUploadCommand(
-  args: readonly string[],
-  config: Config,
-  io: UploadIo,
-): Promise<Record<string, unknown>> {
-  const parsed = parseUploadArgs(args)
-  const client = await clientFor(config, parsed)
-  const progress = new Progress(io.progress)
+export async function upload(
+  client: BerthClient,
+  path: string,
+  flags: UploadFlags,
+  progress: NodeJS.WritableStream & { isTTY?: boolean },
+): Promise<Rendered> {
+  const bar = new Progress(progress)
+  let answer: Awaited<ReturnType<BerthClient['upload']>>
   try {
-    const answer = await client.upload(parsed.namespace, parsed.path, parsed.fields, {
-      onProgress: (p) => progress.draw(p),
+    answer = await client.upload(flags.namespace, path, fieldsOf(flags), {
+      onProgress: (p) => bar.draw(p),
     })
-    return answer as Record<string, unknown>
   } catch (err) {
     // A path that cannot be uploaded is the command's, not the server's.
     if (err instanceof BerthInputError) throw usage(err.message)
     throw err
   } finally {
-    progress.done()
+    bar.done()
   }
-}
-
-interface ParsedUpload {
-  readonly path: string
-  readonly namespace: string
-  readonly url: string | undefined
-  readonly apiKey: string | undefined
-  readonly fields: UploadFields
-}
-
-function parseUploadArgs(args: readonly string[]): ParsedUpload {
-  let parsed: ReturnType<typeof parse>
-  try {
-    parsed = parse(args)
-  } catch (err) {
-    throw usage(err instanceof Error ? err.message : String(err))
-  }
-  const { values, positionals } = parsed
-  const [path] = positionals
-  if (positionals.length !== 1 || path === undefined)
-    throw usage('berth upload needs exactly one PATH')
-  for (const flag of ['namespace', 'name', 'version', 'format'] as const) {
-    if (values[flag] === undefined) throw usage(`berth upload needs --${flag}`)
-  }
-  const optional: Record<string, string | undefined> = {
-    task_type: values['task-type'],
-    framework: values.framework,
-    num_cpus: values['num-cpus'],
-    num_gpus: values['num-gpus'],
-    memory_gb: values['memory-gb'],
-  }
-  const fields: Record<string, string> & UploadFields = {
-    name: values.name as string,
-    version: values.version as string,
-    model_format: values.format as string,
-    deploy: values['no-deploy'] === true ? 'false' : 'true',
-  }
-  for (const [name, value] of Object.entries(optional))
-    if (value !== undefined) fields[name] = value
+  const human = `uploaded ${answer.model_id} into ${flags.namespace}: ${answer.deployment_status}\n`
+  if (flags.wait !== true || !flags.deploy) return { json: answer, human }
+  const deployment = await watch(client, flags.namespace, answer.model_id, undefined, progress)
+  const settled = { ...answer, deployment_status: mixpeekStatus(deployment.state), deployment }
   return {
-    path,
-    namespace: values.namespace as string,
-    url: values.url,
-    apiKey: values['api-key'],
-    fields,
+    json: settled,
+    human: `uploaded ${answer.model_id} into ${flags.namespace}: ${deployment.state} (${deployment.reason})\n`,
   }
 }
 
-function parse(args: readonly string[]) {
-  return parseArgs({
-    args: [...args],
-    allowPositionals: true,
-    strict: true,
-    options: {
-      namespace: { type: 'string' },
-      name: { type: 'string' },
-      version: { type: 'string' },
-      format: { type: 'string' },
-      'task-type': { type: 'string' },
-      framework: { type: 'string' },
-      'num-cpus': { type: 'string' },
-      'num-gpus': { type: 'string' },
-      'memory-gb': { type: 'string' },
-      'no-deploy': { type: 'boolean' },
-      url: { type: 'string' },
-      'api-key': { type: 'string' },
-    },
-  })
+/** The upload form's fields from the flags given. */
+function fieldsOf(flags: UploadFlags): UploadFields {
+  const optional: Record<string, string | undefined> = {
+    task_type: flags.taskType,
+    framework: flags.framework,
+    num_cpus: flags.numCpus,
+    num_gpus: flags.numGpus,
+    memory_gb: flags.memoryGb,
+    replicas: flags.replicas,
+    max_batch_size: flags.maxBatchSize,
+    max_queue_delay_us: flags.maxQueueDelayUs,
+    idle_timeout_s: flags.idleTimeout,
+    load_policy: flags.loadPolicy,
+    node_selector: flags.nodeSelector,
+  }
+  const fields: Record<string, string> = {
+    name: flags.name,
+    version: flags.version,
+    model_format: flags.format,
+    deploy: String(flags.deploy),
+  }
+  for (const [name, value] of Object.entries(optional)) {
+    if (value !== undefined) fields[name] = value
+  }
+  return fields as unknown as UploadFields
 }
 
 /**
@@ -116,10 +103,10 @@ function parse(args: readonly string[]) {
  * second, by the client's progress calls); nothing when the output is not one.
  */
 class Progress {
-  readonly #out: UploadIo['progress']
+  readonly #out: NodeJS.WritableStream & { isTTY?: boolean }
   #last: UploadProgress | undefined
 
-  constructor(out: UploadIo['progress']) {
+  constructor(out: NodeJS.WritableStream & { isTTY?: boolean }) {
     this.#out = out
   }
 

@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   data_dir_locked: 'failed_precondition',
   cli_usage_invalid: 'invalid_argument',
   cli_server_unreachable: 'unavailable',
+  cli_database_missing: 'not_found',
   metadata_unavailable: 'unavailable',
   artifacts_unavailable: 'unavailable',
   // requests

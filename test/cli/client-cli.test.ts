@@ -13,6 +13,8 @@ describe('berth ls, deploy, undeploy, infer (against a running berth serve)', ()
   let server: ServeProcess
   let env: Record<string, string>
   const berth = (...args: string[]) => runBerth(args, env)
+  /** As scripts call it: JSON on stdout (and errors as JSON on stderr). */
+  const berthJson = (...args: string[]) => runBerth([...args, '--json'], env)
   const x = [1, 2, 3, 4, -1, -2, -3, -4, 0.5, 0.5, 0.5, 0.5, 0, 0, 0, 1]
 
   before(async () => {
@@ -53,7 +55,7 @@ describe('berth ls, deploy, undeploy, infer (against a running berth serve)', ()
   })
 
   it('deploys, lists, infers and undeploys, printing JSON', async () => {
-    const deploy = await berth('deploy', 'cli', 'cli-mlp_1_0_0', '--wait')
+    const deploy = await berthJson('deploy', 'cli', 'cli-mlp_1_0_0', '--wait')
     assert.equal(deploy.code, 0, deploy.stderr)
     assert.equal(JSON.parse(deploy.stdout).deployment_status, 'deployed')
     // Each state change as it happened, on stderr: from the request to ready.
@@ -61,7 +63,7 @@ describe('berth ls, deploy, undeploy, infer (against a running berth serve)', ()
     assert.match(changes[0] ?? '', /^(pending \(deploy_requested\)|loading \(loading_model\))$/)
     assert.equal(changes.at(-1), 'deployed (ready)')
 
-    const ls = await berth('ls', 'cli')
+    const ls = await berthJson('ls', 'cli')
     assert.equal(ls.code, 0, ls.stderr)
     assert.deepEqual(
       JSON.parse(ls.stdout).models.map((m: { model_id: string; deployed: boolean }) => [
@@ -72,14 +74,20 @@ describe('berth ls, deploy, undeploy, infer (against a running berth serve)', ()
     )
 
     const request = { inputs: [{ name: 'x', shape: [1, 16], datatype: 'FP32', data: x }] }
-    const inline = await berth('infer', 'cli', 'cli-mlp_1_0_0', '--data', JSON.stringify(request))
+    const inline = await berthJson(
+      'infer',
+      'cli',
+      'cli-mlp_1_0_0',
+      '--data',
+      JSON.stringify(request),
+    )
     assert.equal(inline.code, 0, inline.stderr)
     const [y] = JSON.parse(inline.stdout).outputs
     const want = referenceMlp(x, 1, 16, 32, 4, 1)
     assert.ok(y.data.every((v: number, i: number) => Math.abs(v - (want[i] as number)) < 1e-5))
 
     await writeFile(join(dir.path, 'request.json'), JSON.stringify(request))
-    const fromFile = await berth(
+    const fromFile = await berthJson(
       'infer',
       'cli',
       'cli-mlp_1_0_0',
@@ -104,10 +112,16 @@ describe('berth ls, deploy, undeploy, infer (against a running berth serve)', ()
     const json = await berth('status', '--json')
     assert.equal(JSON.parse(json.stdout).deployments[0].model_id, 'cli-mlp_1_0_0')
 
-    const undeploy = await berth('undeploy', 'cli', 'cli-mlp_1_0_0')
+    const undeploy = await berthJson('undeploy', 'cli', 'cli-mlp_1_0_0')
     assert.equal(undeploy.code, 0, undeploy.stderr)
     assert.equal(JSON.parse(undeploy.stdout).deployment_status, 'not_deployed')
-    const refused = await berth('infer', 'cli', 'cli-mlp_1_0_0', '--data', JSON.stringify(request))
+    const refused = await berthJson(
+      'infer',
+      'cli',
+      'cli-mlp_1_0_0',
+      '--data',
+      JSON.stringify(request),
+    )
     assert.equal(refused.code, 1)
     assert.equal(JSON.parse(refused.stderr).error.code, 'model_not_ready')
   })
@@ -118,14 +132,14 @@ describe('berth ls, deploy, undeploy, infer (against a running berth serve)', ()
       ['infer', 'cli', 'm', '--data', '{'],
       ['ls', '--bogus'],
     ]) {
-      const run = await berth(...args)
+      const run = await berthJson(...args)
       assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`)
       assert.equal(JSON.parse(run.stderr).error.code, 'cli_usage_invalid')
     }
   })
 
   it('stops its runners when the server stops', async () => {
-    const deploy = await berth('deploy', 'cli', 'cli-mlp_1_0_0', '--wait')
+    const deploy = await berthJson('deploy', 'cli', 'cli-mlp_1_0_0', '--wait')
     assert.equal(JSON.parse(deploy.stdout).deployment_status, 'deployed')
     const runDir = join(dir.path, 'data', 'run')
     // The model's runner and the spare started in its place (BERTH_SPARE_RUNNERS=1).

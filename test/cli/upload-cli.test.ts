@@ -44,7 +44,10 @@ describe('berth upload', () => {
   })
 
   const upload = (...args: string[]) =>
-    runBerth(['upload', ...args, '--namespace', 'cli-space', '--format', 'onnx'], clientEnv)
+    runBerth(
+      ['upload', ...args, '--namespace', 'cli-space', '--format', 'onnx', '--json'],
+      clientEnv,
+    )
 
   it('packs and streams a directory, printing the JSON answer', async () => {
     const run = await upload(
@@ -96,6 +99,7 @@ describe('berth upload', () => {
         server.url,
         '--api-key',
         key,
+        '--json',
       ],
       { BERTH_DATA_DIR: join(dir.path, 'client'), BERTH_API_KEY: 'sk_wrong_key_000000000000000' },
     )
@@ -128,6 +132,7 @@ describe('berth upload', () => {
         '1.0.0',
         '--format',
         'onnx',
+        '--json',
       ],
       { ...clientEnv, BERTH_API_KEY: 'sk_not_a_valid_key_0000000000' },
     )
@@ -164,6 +169,7 @@ describe('berth upload', () => {
           '1.0.0',
           '--format',
           'onnx',
+          '--json',
         ],
         { ...clientEnv, BERTH_URL: 'http://127.0.0.1:9' },
       )
@@ -199,7 +205,7 @@ describe('berth upload', () => {
         'onnx',
       ],
     ]) {
-      const run = await runBerth(args, clientEnv)
+      const run = await runBerth([...args, '--json'], clientEnv)
       assert.equal(run.code, 2, args.join(' '))
       assert.equal(JSON.parse(run.stderr).error.code, 'cli_usage_invalid')
     }

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { runAdminCommand } from '../../src/cli/admin-commands.js'
 import { emptyBucket, hourOf, LATENCY_BUCKETS } from '../../src/domain/inference-stats.js'
 import { SqliteMetadataStore } from '../../src/metadata/sqlite/sqlite-metadata-store.js'
 import { mlpModel } from '../fixtures/onnx-models.js'
+import { runAdminCommand } from '../helpers/admin.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
 import { createNamespace, uploadAndWait } from '../helpers/uploads.js'
 

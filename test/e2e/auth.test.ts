@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { runAdminCommand } from '../../src/cli/admin-commands.js'
 import { TIERS } from '../../src/domain/organization.js'
+import { runAdminCommand } from '../helpers/admin.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
 
 describe('authentication and tiers', () => {

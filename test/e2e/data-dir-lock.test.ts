@@ -115,7 +115,7 @@ describe('one server per data directory', () => {
       // `serve --help` explains, and starts nothing.
       const help = await runBerth(['serve', '--help'], { BERTH_DATA_DIR: app.dataDir })
       assert.equal(help.code, 0)
-      assert.match(help.stdout, /usage: berth serve/)
+      assert.match(help.stdout, /^Usage: berth serve/)
       assert.ok(runners.every((pid) => !isGone(pid)))
     } finally {
       await app.close()

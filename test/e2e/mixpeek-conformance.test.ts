@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { runAdminCommand } from '../../src/cli/admin-commands.js'
+import { runAdminCommand } from '../helpers/admin.js'
 import { MixpeekContract } from '../helpers/mixpeek-contract.js'
 import { startTestApp } from '../helpers/test-app.js'
 import {

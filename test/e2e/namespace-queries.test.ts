@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { runAdminCommand } from '../../src/cli/admin-commands.js'
+import { runAdminCommand } from '../helpers/admin.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
 
 const NAMES = ['prod-search', 'prod-vision', 'Staging', 'dev-one', 'dev-two']

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { runAdminCommand } from '../../src/cli/admin-commands.js'
 import { mlpModel, multiModel, referenceMlp } from '../fixtures/onnx-models.js'
+import { runAdminCommand } from '../helpers/admin.js'
 import { eventually } from '../helpers/processes.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
 import { createNamespace, getModel, uploadAndWait } from '../helpers/uploads.js'

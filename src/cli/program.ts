@@ -1,0 +1,324 @@
+import { Command, Option } from 'commander'
+import type { Config } from '../config/config.js'
+import * as admin from './admin-commands.js'
+import * as client from './client-commands.js'
+import type { Rendered } from './output.js'
+import { clientFor } from './server-client.js'
+import { type ServingFlags, type UploadFlags, upload } from './upload-command.js'
+
+/**
+ * The `berth` command tree (commander): every command and subcommand has `--help` with examples,
+ * `berth --version` says the version, and a mistyped command or option gets "did you mean". An
+ * action resolves what to print; `main.ts` prints it (JSON with `--json`) and picks exit codes.
+ */
+
+export interface ProgramIo {
+  readonly stdin: NodeJS.ReadableStream
+  /** Progress bars and `--wait`'s state changes: stderr. */
+  readonly progress: NodeJS.WritableStream & { isTTY?: boolean }
+  /** Help and version text: stdout. */
+  readonly out: (text: string) => void
+}
+
+export interface ProgramHooks {
+  /** What `berth --version` says. */
+  readonly version: string
+  /** The configuration from the environment; throws `config_invalid`. */
+  readonly config: () => Config
+  readonly serve: (config: Config) => Promise<void>
+  /** What the command answered, to print. */
+  readonly answered: (result: Rendered) => void
+}
+
+const CONNECTION = `
+Every command that talks to a server takes --url URL (or BERTH_URL; default
+http://127.0.0.1:8080) and --api-key KEY (or BERTH_API_KEY, or the bootstrap key file of a
+server on this machine).`
+
+const EXIT_CODES = `
+Exit codes: 0 done; 1 the server or the store refused, or could not be reached (stderr says
+why in one line, with its code); 2 a usage error.`
+
+export function buildProgram(io: ProgramIo, hooks: ProgramHooks): Command {
+  const program = new Command('berth')
+    .description('berth: a self-hosted model registry and inference server')
+    .version(hooks.version, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help for a command')
+    .showSuggestionAfterError(true)
+    // Its options before a command, a command's after it: `upload --version` is the model's.
+    .enablePositionalOptions()
+    .configureHelp({ sortSubcommands: false })
+    .addHelpText(
+      'after',
+      `${CONNECTION}\n${EXIT_CODES}\n\nExamples:\n  berth serve\n  berth upload ./my-model --namespace demo --name my-model --version 1.0.0 --format onnx --wait\n  berth ls demo\n  berth upload --help`,
+    )
+    .exitOverride()
+    .configureOutput({
+      writeOut: io.out,
+      writeErr: (text) => io.progress.write(text),
+      // Errors are printed by main.ts, in one line with their code.
+      outputError: () => undefined,
+    })
+
+  const done = (result: Rendered) => hooks.answered(result)
+  const connect = (options: ServerFlags) =>
+    clientFor(hooks.config(), { url: options.url, apiKey: options.apiKey })
+  /** A command that talks to a server: --url and --api-key. */
+  const serverCommand = (name: string, description: string) =>
+    withServerFlags(program.command(name).description(description))
+
+  program
+    .command('serve')
+    .description('run the server (what npm start runs)')
+    .addHelpText(
+      'after',
+      '\nRuns on BERTH_HOST:BERTH_PORT with the configuration in the BERTH_* variables (see\ndocs/configuration.md). One server per BERTH_DATA_DIR: a second one refuses to start.\n\nExamples:\n  berth serve\n  BERTH_PORT=9090 BERTH_DATA_DIR=/srv/berth berth serve',
+    )
+    .action(async () => hooks.serve(hooks.config()))
+
+  const uploadCommand = serverCommand(
+    'upload',
+    'upload a model: a folder, a .tar.gz, a .tar or one model file',
+  )
+    .argument(
+      '<path>',
+      'a .tar.gz (sent as it is), a .tar, a folder or one model file (packed as it streams)',
+    )
+    .requiredOption('-n, --namespace <namespace>', 'the namespace (name or id)')
+    .requiredOption('--name <name>', "the model's name")
+    .requiredOption('--version <version>', 'its version, X.Y.Z')
+    .requiredOption('--format <format>', 'onnx, safetensors, pytorch or huggingface')
+  addUploadOptions(uploadCommand)
+    .option('--wait', 'print each state change until the deployment settles')
+    .addHelpText(
+      'after',
+      '\nOn a terminal, a progress bar shows the bytes read of the total, the rate and the ETA.\n\nExamples:\n  berth upload ./my-model -n demo --name my-model --version 1.0.0 --format onnx --wait\n  berth upload model.onnx -n demo --name tiny --version 1.0.0 --format onnx --memory-gb 0.5\n  berth upload bert.tar.gz -n demo --name bert --version 2.1.0 --format huggingface \\\n    --task-type embedding --replicas 2 --max-batch-size 32 --no-deploy',
+    )
+    .action(async (path: string, options: UploadFlags & ServerFlags) => {
+      done(await upload(await connect(options), path, options, io.progress))
+    })
+
+  serverCommand('ls', "list a namespace's models")
+    .argument('<namespace>', 'the namespace (name or id)')
+    .addHelpText('after', '\nExamples:\n  berth ls demo\n  berth ls demo --json')
+    .action(async (namespace: string, options: ServerFlags) => {
+      done(await client.listModels(await connect(options), namespace))
+    })
+
+  const deployCommand = serverCommand('deploy', 'deploy a model, or redeploy it with new settings')
+    .argument('<namespace>', 'the namespace (name or id)')
+    .argument('<model_id>', 'the model, e.g. my-model_1_0_0')
+    .option('--wait', 'print each state change until the deployment settles')
+    .option('--reload', 'redeploy even when nothing changed')
+  addServingOptions(deployCommand)
+    .addHelpText(
+      'after',
+      '\nExamples:\n  berth deploy demo my-model_1_0_0 --wait\n  berth deploy demo my-model_1_0_0 --replicas 2 --max-batch-size 16 --wait',
+    )
+    .action(async (namespace: string, modelId: string, options: DeployFlags) => {
+      const settings = servingSettings(options)
+      done(
+        await client.deploy(await connect(options), namespace, modelId, {
+          wait: options.wait === true,
+          reload: options.reload === true,
+          progress: io.progress,
+          ...(Object.keys(settings).length === 0 ? {} : { settings }),
+        }),
+      )
+    })
+
+  serverCommand('undeploy', 'stop serving a model (it stays uploaded)')
+    .argument('<namespace>', 'the namespace (name or id)')
+    .argument('<model_id>', 'the model, e.g. my-model_1_0_0')
+    .addHelpText('after', '\nExamples:\n  berth undeploy demo my-model_1_0_0')
+    .action(async (namespace: string, modelId: string, options: ServerFlags) => {
+      done(await client.undeploy(await connect(options), namespace, modelId))
+    })
+
+  serverCommand('rm', 'delete a model, its files and its archive')
+    .argument('<namespace>', 'the namespace (name or id)')
+    .argument('<model_id>', 'the model, e.g. my-model_1_0_0')
+    .addHelpText('after', '\nExamples:\n  berth rm demo my-model_1_0_0')
+    .action(async (namespace: string, modelId: string, options: ServerFlags) => {
+      done(await client.deleteModel(await connect(options), namespace, modelId))
+    })
+
+  serverCommand('infer', 'run a model on an Open Inference Protocol request (JSON)')
+    .argument('<namespace>', 'the namespace (name or id)')
+    .argument('<model_id>', 'the model, e.g. my-model_1_0_0')
+    .option('--data <json>', 'the request')
+    .option('--file <path>', 'a file holding the request (stdin when neither is given)')
+    .addHelpText(
+      'after',
+      `\nExamples:\n  berth infer demo tiny_1_0_0 --data '{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}'\n  berth infer demo tiny_1_0_0 --file request.json\n  cat request.json | berth infer demo tiny_1_0_0`,
+    )
+    .action(async (namespace: string, modelId: string, options: InferFlags) => {
+      done(await client.infer(await connect(options), namespace, modelId, options, io.stdin))
+    })
+
+  serverCommand('status', "the node's capacity and use, and your deployments on it")
+    .addHelpText('after', '\nExamples:\n  berth status\n  berth status --json')
+    .action(async (options: ServerFlags) => done(await client.status(await connect(options))))
+
+  const namespace = program
+    .command('namespace')
+    .alias('ns')
+    .description('create, list and delete namespaces')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  berth namespace create demo --description "models for the demo"\n  berth namespace ls\n  berth namespace rm demo',
+    )
+  withServerFlags(namespace.command('create').description('create a namespace'))
+    .argument('<name>', 'its name')
+    .option('--description <text>', 'what it is for')
+    .action(async (name: string, options: ServerFlags & { description?: string }) => {
+      done(await client.createNamespace(await connect(options), name, options.description))
+    })
+  withServerFlags(
+    namespace.command('ls').description("list your organization's namespaces"),
+  ).action(async (options: ServerFlags) =>
+    done(await client.listNamespaces(await connect(options))),
+  )
+  withServerFlags(
+    namespace.command('rm').description('delete a namespace (it must hold no models)'),
+  )
+    .argument('<name>', 'its name or id')
+    .action(async (name: string, options: ServerFlags) => {
+      done(await client.deleteNamespace(await connect(options), name))
+    })
+
+  const adminIo = (options: { init?: boolean; json?: boolean }): admin.AdminIo => ({
+    note: options.json === true ? undefined : io.progress,
+    init: options.init === true,
+  })
+  const org = program
+    .command('org')
+    .description('organizations (admin: writes to the configured database, server running or not)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  berth org create acme --tier team\n  berth org set-tier acme enterprise',
+    )
+  withInit(org.command('create').description('create an organization'))
+    .argument('<name>', 'its name')
+    .addOption(
+      new Option('--tier <tier>', 'its tier')
+        .choices(['free', 'pro', 'team', 'enterprise'])
+        .default('free'),
+    )
+    .action(async (name: string, options: { tier: string; init?: boolean }) => {
+      done(await admin.orgCreate(hooks.config(), adminIo(options), name, options.tier))
+    })
+  withInit(org.command('set-tier').description("change an organization's tier"))
+    .argument('<org>', 'organization id or name')
+    .argument('<tier>', 'free, pro, team or enterprise')
+    .action(async (ref: string, tier: string, options: { init?: boolean }) => {
+      done(await admin.orgSetTier(hooks.config(), adminIo(options), ref, tier))
+    })
+
+  const key = program
+    .command('key')
+    .description('API keys (admin: writes to the configured database, server running or not)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  berth key create --org acme --label ci\n  berth key revoke key_0123456789abcdef0123',
+    )
+  withInit(key.command('create').description('create an API key (printed once)'))
+    .requiredOption('--org <org>', 'organization id or name')
+    .option('--label <label>', 'what the key is for')
+    .action(async (options: { org: string; label?: string; init?: boolean }) => {
+      done(await admin.keyCreate(hooks.config(), adminIo(options), options.org, options.label))
+    })
+  withInit(key.command('revoke').description('revoke an API key at once'))
+    .argument('<key_id>', 'the key id (key_…)')
+    .action(async (keyId: string, options: { init?: boolean }) => {
+      done(await admin.keyRevoke(hooks.config(), adminIo(options), keyId))
+    })
+
+  return program
+}
+
+interface ServerFlags {
+  readonly url?: string
+  readonly apiKey?: string
+}
+
+interface InferFlags extends ServerFlags {
+  readonly data?: string
+  readonly file?: string
+}
+
+interface DeployFlags extends ServerFlags, ServingFlags {
+  readonly wait?: boolean
+  readonly reload?: boolean
+}
+
+const JSON_FLAG = ['--json', 'print JSON (errors too) instead of tables and text'] as const
+
+function withServerFlags(command: Command): Command {
+  return command
+    .option(...JSON_FLAG)
+    .option('--url <url>', 'the server (BERTH_URL)')
+    .option('--api-key <key>', 'an API key (BERTH_API_KEY)')
+}
+
+function withInit(command: Command): Command {
+  return command
+    .option(...JSON_FLAG)
+    .option('--init', 'create the SQLite database when there is none yet')
+}
+
+function addServingOptions(command: Command): Command {
+  return command
+    .option('--replicas <n>', 'runners serving the model')
+    .option('--max-batch-size <n>', 'largest batch the dynamic batcher forms (1: none)')
+    .option('--max-queue-delay-us <us>', 'how long a request may wait for others to batch with')
+    .option(
+      '--idle-timeout <s>',
+      'an on-demand model at rest after this many idle seconds (0: never)',
+    )
+    .addOption(
+      new Option('--load-policy <policy>', 'kept loaded, or loaded by its first request').choices([
+        'always',
+        'on_demand',
+      ]),
+    )
+    .option(
+      '--node-selector <json>',
+      'node labels its runners need (swarm), e.g. \'{"gpu":"a100"}\'',
+    )
+}
+
+function addUploadOptions(command: Command): Command {
+  return addServingOptions(
+    command
+      .option('--task-type <type>', 'embedding or classification (with a tokenizer)')
+      .option('--framework <framework>', 'what the model was trained with')
+      .option('--num-cpus <n>', 'CPUs per runner')
+      .option('--num-gpus <n>', 'GPUs per runner')
+      .option('--memory-gb <n>', 'memory per runner, in GB (its limit)')
+      .option('--no-deploy', 'upload only; deploy later'),
+  )
+}
+
+/** The deploy body of the serving flags given (none: a deploy as it stands). */
+function servingSettings(flags: ServingFlags): Record<string, unknown> {
+  const number = (value: string | undefined) => (value === undefined ? undefined : Number(value))
+  const settings: Record<string, unknown> = {
+    replicas: number(flags.replicas),
+    max_batch_size: number(flags.maxBatchSize),
+    max_queue_delay_us: number(flags.maxQueueDelayUs),
+    idle_timeout_s: number(flags.idleTimeout),
+    load_policy: flags.loadPolicy,
+    node_selector: flags.nodeSelector === undefined ? undefined : parseSelector(flags.nodeSelector),
+  }
+  return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined))
+}
+
+function parseSelector(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    // The server says what is wrong with it.
+    return text
+  }
+}

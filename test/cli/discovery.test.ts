@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict'
+import { access, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import type { Command } from 'commander'
+import { buildProgram } from '../../src/cli/program.js'
+import { BERTH_VERSION } from '../../src/version.js'
+import { mlpModel } from '../fixtures/onnx-models.js'
+import { runBerth, type ServeProcess, startBerthServe } from '../helpers/berth-process.js'
+import { tempDir } from '../helpers/temp-dir.js'
+
+/** Every command path of the CLI (`upload`, `namespace create`, …), from its own tree. */
+function commandPaths(): string[][] {
+  const program = buildProgram(
+    { stdin: process.stdin, progress: process.stderr, out: () => undefined },
+    {
+      version: '0.0.0-test',
+      config: () => {
+        throw new Error('unused')
+      },
+      serve: async () => undefined,
+      answered: () => undefined,
+    },
+  )
+  const paths: string[][] = []
+  const walk = (command: Command, path: string[]) => {
+    for (const sub of command.commands) {
+      paths.push([...path, sub.name()])
+      walk(sub, [...path, sub.name()])
+    }
+  }
+  walk(program, [])
+  return paths
+}
+
+describe('the berth CLI can be discovered from --help', () => {
+  it('answers --help on every command and subcommand, with examples, and starts nothing', async () => {
+    const paths = commandPaths()
+    assert.ok(paths.length >= 15, paths.map((p) => p.join(' ')).join(', '))
+    for (const path of [[], ...paths]) {
+      const run = await runBerth([...path, '--help'], {})
+      assert.equal(run.code, 0, `${path.join(' ')}: ${run.stderr}`)
+      assert.match(run.stdout, new RegExp(`^Usage: berth ${path.join(' ')}`), path.join(' '))
+      // Leaves and groups show how they are used; every command says what it does.
+      if (path.length <= 1) assert.match(run.stdout, /Examples:/, path.join(' '))
+    }
+  })
+
+  it('says its version, and what was meant by a typo', async () => {
+    const version = await runBerth(['--version'], {})
+    assert.equal(version.stdout.trim(), BERTH_VERSION)
+    const typo = await runBerth(['lss', 'demo'], {})
+    assert.equal(typo.code, 2)
+    assert.match(
+      typo.stderr,
+      /^berth: cli_usage_invalid: unknown command 'lss' \(Did you mean ls\?\)/,
+    )
+    const option = await runBerth(['ls', 'demo', '--jsn'], {})
+    assert.equal(option.code, 2)
+    assert.match(
+      option.stderr,
+      /unknown option '--jsn' \(Did you mean --json\?\); see berth ls --help$/m,
+    )
+    assert.equal(option.stderr.trim().split('\n').length, 1, option.stderr)
+  })
+})
+
+describe('berth for people: tables, namespaces, upload --wait, admin with --init', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>
+  let server: ServeProcess
+  let env: Record<string, string>
+  const berth = (...args: string[]) => runBerth(args, env)
+
+  before(async () => {
+    dir = await tempDir()
+    const key = 'sk_cli_people_test_key_0123456789'
+    server = await startBerthServe({
+      BERTH_DATA_DIR: join(dir.path, 'data'),
+      BERTH_BOOTSTRAP_API_KEY: key,
+    })
+    env = { BERTH_DATA_DIR: join(dir.path, 'data'), BERTH_URL: server.url, BERTH_API_KEY: key }
+    await writeFile(join(dir.path, 'model.onnx'), mlpModel(4, 8, 3, 7))
+  })
+  after(async () => {
+    await server.stop()
+    await dir.remove()
+  })
+
+  it('creates, lists and deletes namespaces; uploads with --wait and serving flags; lists as a table', async () => {
+    const created = await berth('namespace', 'create', 'people', '--description', 'for people')
+    assert.equal(created.code, 0, created.stderr)
+    assert.match(created.stdout, /^namespace_id: +ns_/m)
+    const listed = await berth('ns', 'ls')
+    assert.match(listed.stdout, /^NAME +ID +DESCRIPTION +CREATED\npeople +ns_\w+ +for people +20/m)
+
+    const upload = await berth(
+      'upload',
+      join(dir.path, 'model.onnx'),
+      '-n',
+      'people',
+      '--name',
+      'tiny',
+      '--version',
+      '1.0.0',
+      '--format',
+      'onnx',
+      '--memory-gb',
+      '0.5',
+      '--replicas',
+      '2',
+      '--max-batch-size',
+      '8',
+      '--wait',
+    )
+    assert.equal(upload.code, 0, upload.stderr)
+    assert.equal(upload.stdout, 'uploaded tiny_1_0_0 into people: deployed (ready)\n')
+    assert.match(upload.stderr, /deployed \(ready\)\n$/)
+    const model = JSON.parse((await berth('ls', 'people', '--json')).stdout).models[0]
+    assert.equal(model.model_id, 'tiny_1_0_0')
+    const detail = await fetch(`${server.url}/v1/namespaces/people/models/tiny_1_0_0`, {
+      headers: { authorization: `Bearer ${env.BERTH_API_KEY}` },
+    })
+    const serving = ((await detail.json()) as { model: { serving: Record<string, unknown> } }).model
+      .serving
+    assert.equal(serving.replicas, 2)
+    assert.equal(serving.max_batch_size, 8)
+
+    const table = await berth('ls', 'people')
+    assert.match(
+      table.stdout,
+      /^MODEL +NAME +VERSION +FORMAT +TASK +DEPLOYED +CREATED\ntiny_1_0_0 +tiny +1\.0\.0 +onnx +- +yes +20/,
+    )
+
+    const redeploy = await berth('deploy', 'people', 'tiny_1_0_0', '--replicas', '1', '--wait')
+    assert.equal(redeploy.code, 0, redeploy.stderr)
+    assert.match(redeploy.stdout, /^tiny_1_0_0: deployed \(deployed, ready\)\n$/)
+
+    const gone = await berth('rm', 'people', 'tiny_1_0_0')
+    assert.equal(gone.stdout, 'deleted people/tiny_1_0_0\n')
+    assert.equal((await berth('ls', 'people')).stdout, 'no models\n')
+    const dropped = await berth('namespace', 'rm', 'people')
+    assert.equal(dropped.code, 0, dropped.stderr)
+    assert.doesNotMatch((await berth('namespace', 'ls')).stdout, /people/)
+
+    // A refusal, for people: one line with its code.
+    const refused = await berth('ls', 'nowhere')
+    assert.equal(refused.code, 1)
+    assert.match(refused.stderr, /^berth: namespace_not_found: .*\(HTTP 404\)\n$/)
+  })
+
+  it('admin commands say which database they use, and create none unless told --init', async () => {
+    const made = await berth('org', 'create', 'people-org', '--tier', 'team')
+    assert.equal(made.code, 0, made.stderr)
+    assert.match(made.stdout, /^name: +people-org$/m)
+    assert.equal(
+      made.stderr,
+      `berth: using the SQLite database ${join(dir.path, 'data', 'berth.db')}\n`,
+    )
+
+    // The wrong environment used to create a fresh database the server never reads, and succeed.
+    const elsewhere = join(dir.path, 'elsewhere')
+    const refused = await runBerth(['org', 'create', 'zzz'], { BERTH_DATA_DIR: elsewhere })
+    assert.equal(refused.code, 1)
+    assert.match(refused.stderr, /^berth: cli_database_missing: there is no database at /)
+    await assert.rejects(access(join(elsewhere, 'berth.db')))
+    const init = await runBerth(['org', 'create', 'zzz', '--init', '--json'], {
+      BERTH_DATA_DIR: elsewhere,
+    })
+    assert.equal(init.code, 0, init.stderr)
+    assert.equal(JSON.parse(init.stdout).name, 'zzz')
+    await access(join(elsewhere, 'berth.db'))
+  })
+})
