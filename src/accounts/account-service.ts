@@ -100,6 +100,17 @@ export class AccountService {
     return organization
   }
 
+  /** Every organization, by name. */
+  listOrganizations(): Promise<Organization[]> {
+    return this.#store.listOrganizations()
+  }
+
+  /** The organization's keys (never the keys themselves: only their ids, labels and times). */
+  async listApiKeys(organizationRef: string): Promise<ApiKey[]> {
+    const organization = await this.getOrganization(organizationRef)
+    return this.#store.listApiKeys(organization.id)
+  }
+
   /** Throws `organization_not_found`. Idempotent. */
   async setTier(ref: string, tier: Tier): Promise<Organization> {
     const organization = await this.getOrganization(ref)

@@ -4,7 +4,7 @@ import type { Config } from '../config/config.js'
 import { parseTier } from '../domain/organization.js'
 import { BerthError } from '../errors/berth-error.js'
 import { createMetadataStore } from '../metadata/create-metadata-store.js'
-import { fieldLines, type Rendered } from './output.js'
+import { fieldLines, type Rendered, table } from './output.js'
 
 /**
  * The admin commands: organizations and keys, written straight into the configured metadata
@@ -37,6 +37,46 @@ export function orgSetTier(config: Config, io: AdminIo, ref: string, tier: strin
       name: organization.name,
       tier: organization.tier,
     })
+  })
+}
+
+export function orgList(config: Config, io: AdminIo) {
+  return withAccounts(config, io, async (accounts) => {
+    const organizations = (await accounts.listOrganizations()).map((o) => ({
+      organization_id: o.id,
+      name: o.name,
+      tier: o.tier,
+      created_at: o.createdAt,
+    }))
+    return {
+      json: { organizations },
+      human: table([
+        ['NAME', 'ID', 'TIER', 'CREATED'],
+        ...organizations.map((o) => [o.name, o.organization_id, o.tier, o.created_at]),
+      ]),
+    }
+  })
+}
+
+/** The organization's keys: ids, labels and times (a key itself is shown once, at creation). */
+export function keyList(config: Config, io: AdminIo, org: string) {
+  return withAccounts(config, io, async (accounts) => {
+    const keys = (await accounts.listApiKeys(org)).map((k) => ({
+      key_id: k.id,
+      label: k.label,
+      created_at: k.createdAt,
+      revoked_at: k.revokedAt,
+    }))
+    return {
+      json: { keys },
+      human:
+        keys.length === 0
+          ? 'no keys\n'
+          : table([
+              ['KEY', 'LABEL', 'CREATED', 'REVOKED'],
+              ...keys.map((k) => [k.key_id, k.label ?? '-', k.created_at, k.revoked_at ?? '-']),
+            ]),
+    }
   })
 }
 

@@ -196,7 +196,7 @@ export function buildProgram(io: ProgramIo, hooks: ProgramHooks): Command {
     .description('organizations (admin: writes to the configured database, server running or not)')
     .addHelpText(
       'after',
-      '\nExamples:\n  berth org create acme --tier team\n  berth org set-tier acme enterprise',
+      '\nExamples:\n  berth org create acme --tier team\n  berth org set-tier acme enterprise\n  berth org ls',
     )
   withInit(org.command('create').description('create an organization'))
     .argument('<name>', 'its name')
@@ -215,18 +215,29 @@ export function buildProgram(io: ProgramIo, hooks: ProgramHooks): Command {
       done(await admin.orgSetTier(hooks.config(), adminIo(options), ref, tier))
     })
 
+  withInit(org.command('ls').description('list the organizations')).action(
+    async (options: { init?: boolean; json?: boolean }) => {
+      done(await admin.orgList(hooks.config(), adminIo(options)))
+    },
+  )
+
   const key = program
     .command('key')
     .description('API keys (admin: writes to the configured database, server running or not)')
     .addHelpText(
       'after',
-      '\nExamples:\n  berth key create --org acme --label ci\n  berth key revoke key_0123456789abcdef0123',
+      '\nExamples:\n  berth key create --org acme --label ci\n  berth key ls --org acme\n  berth key revoke key_0123456789abcdef0123',
     )
   withInit(key.command('create').description('create an API key (printed once)'))
     .requiredOption('--org <org>', 'organization id or name')
     .option('--label <label>', 'what the key is for')
     .action(async (options: { org: string; label?: string; init?: boolean }) => {
       done(await admin.keyCreate(hooks.config(), adminIo(options), options.org, options.label))
+    })
+  withInit(key.command('ls').description("list an organization's keys (never the keys themselves)"))
+    .requiredOption('--org <org>', 'organization id or name')
+    .action(async (options: { org: string; init?: boolean; json?: boolean }) => {
+      done(await admin.keyList(hooks.config(), adminIo(options), options.org))
     })
   withInit(key.command('revoke').description('revoke an API key at once'))
     .argument('<key_id>', 'the key id (key_…)')

@@ -62,11 +62,17 @@ export interface AccountRecords {
   /** The organization with this id or name, or `undefined`. */
   findOrganization(ref: Ref): Promise<Organization | undefined>
 
+  /** Every organization, by name. */
+  listOrganizations(): Promise<Organization[]>
+
   /** Changes the tier. Throws `organization_not_found`. Idempotent. */
   setOrganizationTier(id: string, tier: Tier, updatedAt: string): Promise<Organization>
 
   /** Adds an API key. The organization must exist (`organization_not_found`). */
   createApiKey(key: ApiKey): Promise<void>
+
+  /** The organization's keys, revoked ones too, oldest first (then by id). */
+  listApiKeys(organizationId: string): Promise<ApiKey[]>
 
   /**
    * The key whose hash is `hash`, revoked or not, with its organization (one lookup: it runs on

@@ -157,6 +157,30 @@ describe('berth for people: tables, namespaces, upload --wait, admin with --init
       `berth: using the SQLite database ${join(dir.path, 'data', 'berth.db')}\n`,
     )
 
+    const key = await berth('key', 'create', '--org', 'people-org', '--label', 'ci', '--json')
+    const { key_id, api_key } = JSON.parse(key.stdout) as { key_id: string; api_key: string }
+    const keys = await berth('key', 'ls', '--org', 'people-org')
+    assert.match(
+      keys.stdout,
+      new RegExp(`^KEY +LABEL +CREATED +REVOKED\n${key_id} +ci +20\\S+ +-\n$`),
+    )
+    assert.ok(!keys.stdout.includes(api_key), 'a key is shown once, at creation')
+    await berth('key', 'revoke', key_id)
+    const revoked = JSON.parse((await berth('key', 'ls', '--org', 'people-org', '--json')).stdout)
+    assert.equal(revoked.keys[0].key_id, key_id)
+    assert.equal(typeof revoked.keys[0].revoked_at, 'string')
+    const orgs = JSON.parse((await berth('org', 'ls', '--json')).stdout) as {
+      organizations: { name: string; tier: string }[]
+    }
+    assert.deepEqual(
+      orgs.organizations.map((o) => [o.name, o.tier]),
+      [
+        ['default', 'enterprise'],
+        ['people-org', 'team'],
+      ],
+    )
+    assert.match((await berth('org', 'ls')).stdout, /^NAME +ID +TIER +CREATED\ndefault +org_/)
+
     // The wrong environment used to create a fresh database the server never reads, and succeed.
     const elsewhere = join(dir.path, 'elsewhere')
     const refused = await runBerth(['org', 'create', 'zzz'], { BERTH_DATA_DIR: elsewhere })

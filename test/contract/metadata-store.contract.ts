@@ -105,6 +105,19 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
         assert.deepEqual(await store.findOrganization({ id: org.id }), updated)
       })
 
+      it('lists every organization by name', async () => {
+        const zed = organization({ name: `zed-${newId('org')}` })
+        const abe = organization({ name: `abe-${newId('org')}` })
+        await store.createOrganization(zed)
+        await store.createOrganization(abe)
+        const listed = (await store.listOrganizations()).filter(
+          (o) => o.id === zed.id || o.id === abe.id,
+        )
+        assert.deepEqual(listed, [abe, zed])
+        const names = (await store.listOrganizations()).map((o) => o.name)
+        assert.deepEqual(names, [...names].sort())
+      })
+
       it('refuses to change the tier of an unknown organization', async () => {
         await assert.rejects(store.setOrganizationTier(newId('org'), 'pro', T1), (err) =>
           isBerthError(err, 'organization_not_found'),
@@ -140,6 +153,21 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
         const again = await store.revokeApiKey(key.id, '2027-01-01T00:00:00.000Z')
         assert.equal(again.revokedAt, T1)
         assert.equal((await store.findCredential(key.hash))?.key.revokedAt, T1)
+      })
+
+      it("lists an organization's keys, revoked ones too, oldest first, and none of another's", async () => {
+        const org = organization()
+        const other = organization()
+        await store.createOrganization(org)
+        await store.createOrganization(other)
+        const late = apiKey(org.id, { label: 'late', createdAt: T1 })
+        const early = apiKey(org.id, { createdAt: T0 })
+        await store.createApiKey(late)
+        await store.createApiKey(early)
+        await store.createApiKey(apiKey(other.id))
+        await store.revokeApiKey(early.id, T1)
+        assert.deepEqual(await store.listApiKeys(org.id), [{ ...early, revokedAt: T1 }, late])
+        assert.deepEqual(await store.listApiKeys(newId('org')), [])
       })
 
       it('refuses to revoke an unknown key', async () => {

@@ -63,6 +63,25 @@ export async function findOrganization(
   return row === undefined ? undefined : toOrganization(row)
 }
 
+/** Sorted here, not by the database: its collation (PostgreSQL's locale) would disagree with SQLite. */
+export async function listOrganizations(db: Kysely<Database>): Promise<Organization[]> {
+  const rows = await db.selectFrom('organizations').selectAll().execute()
+  return rows.map(toOrganization).sort((a, b) => byText(a.name, b.name))
+}
+
+export async function listApiKeys(db: Kysely<Database>, organizationId: string): Promise<ApiKey[]> {
+  const rows = await db
+    .selectFrom('api_keys')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .execute()
+  return rows.map(toApiKey).sort((a, b) => byText(a.createdAt, b.createdAt) || byText(a.id, b.id))
+}
+
+function byText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
 export async function setOrganizationTier(
   db: Kysely<Database>,
   id: string,

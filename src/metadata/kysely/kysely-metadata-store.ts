@@ -58,6 +58,14 @@ export class KyselyMetadataStore implements MetadataStore {
     return accounts.findOrganization(this.#db, ref)
   }
 
+  listOrganizations(): Promise<Organization[]> {
+    return accounts.listOrganizations(this.#db)
+  }
+
+  listApiKeys(organizationId: string): Promise<ApiKey[]> {
+    return accounts.listApiKeys(this.#db, organizationId)
+  }
+
   setOrganizationTier(id: string, tier: Tier, updatedAt: string): Promise<Organization> {
     return accounts.setOrganizationTier(this.#db, id, tier, updatedAt)
   }

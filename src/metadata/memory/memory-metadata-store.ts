@@ -65,6 +65,18 @@ export class MemoryMetadataStore implements MetadataStore {
     return [...this.#organizations.values()].find((o) => o.name === ref.name)
   }
 
+  async listOrganizations(): Promise<Organization[]> {
+    this.#assertOpen()
+    return [...this.#organizations.values()].sort((a, b) => compare(a.name, b.name))
+  }
+
+  async listApiKeys(organizationId: string): Promise<ApiKey[]> {
+    this.#assertOpen()
+    return [...this.#keys.values()]
+      .filter((k) => k.organizationId === organizationId)
+      .sort((a, b) => compare(a.createdAt, b.createdAt) || compare(a.id, b.id))
+  }
+
   async setOrganizationTier(id: string, tier: Tier, updatedAt: string): Promise<Organization> {
     this.#assertOpen()
     const current = this.#organizations.get(id)
@@ -365,4 +377,8 @@ export class MemoryMetadataStore implements MetadataStore {
   #assertOpen(): void {
     if (this.#closed) throw new Error('MemoryMetadataStore is closed')
   }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
 }
