@@ -35,7 +35,7 @@ import { RunnerLoadCheck } from './scheduler/local/runner-load-check.js'
 import { BERTH_VERSION } from './version.js'
 
 export interface AppOptions {
-  /** Defaults to a JSON logger on stdout at `config.logLevel`. */
+  /** Defaults to a logger on stdout at `config.logLevel`, in `config.logFormat`. */
   readonly logger?: Logger
 }
 
@@ -106,7 +106,9 @@ function crashHook(crashAt: CrashPoint | undefined): CrashHook {
 
 /** The composition root: builds every adapter and service from the configuration. */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
-  const logger = options.logger ?? createLogger(config.logLevel)
+  const pretty =
+    config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY === true)
+  const logger = options.logger ?? createLogger(config.logLevel, { pretty })
   // First: a second server on this directory would end this one's runners as leftovers.
   const lock = await DataDirLock.acquire(config.dataDir)
   // What the app holds, newest first: closed in this order after the HTTP server (the owners of

@@ -379,6 +379,12 @@ export const CONFIG_VARIABLES = {
     default: 'info',
     meaning: 'least severe level logged',
   },
+  BERTH_LOG_FORMAT: {
+    kind: 'choice',
+    values: ['auto', 'json', 'pretty'],
+    default: 'auto',
+    meaning: 'log lines as JSON, or pretty for people; `auto`: pretty when stdout is a terminal',
+  },
   BERTH_SHUTDOWN_TIMEOUT_MS: {
     kind: 'int',
     default: 10_000,

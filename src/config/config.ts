@@ -206,6 +206,8 @@ export interface Config {
   readonly deployments: DeploymentsConfig
   readonly inference: InferenceConfig
   readonly logLevel: LogLevel
+  /** JSON lines, or pretty ones for people; `auto`: pretty when stdout is a terminal. */
+  readonly logFormat: 'auto' | 'json' | 'pretty'
   /** Bound on draining in-flight requests at shutdown before connections are cut. */
   readonly shutdownTimeoutMs: number
   /**

@@ -167,6 +167,7 @@ export function loadConfig(env: Env, host: HostFacts = detectHost()): Config {
       maxTensorBytes: read.int('BERTH_MAX_INFER_TENSOR_BYTES'),
     },
     logLevel: read.choice('BERTH_LOG_LEVEL'),
+    logFormat: read.choice('BERTH_LOG_FORMAT') as Config['logFormat'],
     shutdownTimeoutMs: read.int('BERTH_SHUTDOWN_TIMEOUT_MS'),
     crashAt: crashAt === 'off' ? undefined : crashAt,
     client: {

@@ -126,6 +126,28 @@ function reasonOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
 
+/** The code each refused request was answered with, for its one log line (server.ts). */
+const refusals = new WeakMap<FastifyRequest, string>()
+
+/** The error code `request` was answered with, if it was refused. */
+export function refusalOf(request: FastifyRequest): string | undefined {
+  return refusals.get(request)
+}
+
+/**
+ * Notes how a request failed: a fault of the server's is logged with its stack; a refusal (a
+ * 4xx, or an expected 5xx such as a model not ready) only leaves its code for the request's line.
+ */
+export function noteFailure(
+  request: FastifyRequest,
+  err: unknown,
+  code: string,
+  unexpected: boolean,
+): void {
+  refusals.set(request, code)
+  if (unexpected) request.log.error({ err }, 'request failed')
+}
+
 /** Installs the one error handler and the unknown-route handler. */
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err, request, reply) => {
@@ -134,8 +156,7 @@ export function installErrorHandler(app: FastifyInstance): void {
       // The client went away (an upload's stream then fails with "aborted"): its doing, not a
       // fault, and the close is logged once already (server.ts). Nothing can be answered.
       request.log.debug({ reason: reasonOf(err) }, 'request ended after the client went away')
-    } else if (unexpected) request.log.error({ err }, 'request failed')
-    else request.log.info({ code: body.error.code, status }, 'request refused')
+    } else noteFailure(request, err, body.error.code, unexpected)
     if (retryAfterS !== undefined) reply.header('retry-after', String(retryAfterS))
     return reply.status(status).send(body)
   })
@@ -212,8 +233,7 @@ export function answerFrameworkError(
       ? new BerthError('request_uri_too_long', 'a segment of the path is too long', { cause: err })
       : err
   const { status, body, unexpected } = toHttpError(refused)
-  if (unexpected) request.log.error({ err }, 'request failed')
-  else request.log.info({ code: body.error.code, status }, 'request refused')
+  noteFailure(request, err, body.error.code, unexpected)
   // Like the parser's refusals: a client that sends these is not kept.
   reply.code(status).header('x-request-id', request.id).header('connection', 'close').send(body)
 }

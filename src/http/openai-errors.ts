@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { toHttpError } from './error-handler.js'
+import { noteFailure, toHttpError } from './error-handler.js'
 
 /** OpenAI's error `type` for an HTTP status, as its API answers them. */
 function openAiType(status: number): string {
@@ -18,8 +18,7 @@ function openAiType(status: number): string {
 export function installOpenAiErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err, request, reply) => {
     const { status, body, unexpected, retryAfterS } = toHttpError(err)
-    if (unexpected) request.log.error({ err }, 'request failed')
-    else request.log.info({ code: body.error.code, status }, 'request refused')
+    noteFailure(request, err, body.error.code, unexpected)
     if (retryAfterS !== undefined) reply.header('retry-after', String(retryAfterS))
     const field = body.detail?.[0]?.loc.at(-1)
     return reply.status(status).send({

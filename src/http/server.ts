@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
 import {
   createJsonSchemaTransform,
   createJsonSchemaTransformObject,
@@ -25,7 +25,7 @@ import type { TensorInventory } from '../registry/tensor-inventory.js'
 import type { UploadPipeline } from '../registry/upload-pipeline.js'
 import { authenticate } from './authentication.js'
 import { ConnectionGuard } from './connection-guard.js'
-import { answerFrameworkError, installErrorHandler } from './error-handler.js'
+import { answerFrameworkError, installErrorHandler, refusalOf } from './error-handler.js'
 import { tidyComponentSchemas, withOperationExamples } from './openapi-components.js'
 import { analyticsRoutes } from './routes/analytics.routes.js'
 import { inferenceRoutes, oipHealthRoutes, oipRoutes } from './routes/inference.routes.js'
@@ -79,6 +79,38 @@ const MAX_PATH_PARAM_LENGTH = 8 * 1024
 // Client-chosen request ids are echoed in headers and logs, so only a tame alphabet is kept.
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/
 
+/** Probes and scrapes, answered every few seconds: logged at debug, not info. */
+const QUIET_ROUTES = new Set(['/healthz', '/metrics', '/v2/health/live', '/v2/health/ready'])
+
+/**
+ * A request's one log line (its `reqId` comes with the request's logger): method, route, status,
+ * duration, the namespace and model it named, and the code it was refused with. Never the URL
+ * itself: a presigned upload's carries its signature.
+ */
+function logRequest(
+  request: FastifyRequest,
+  route: string,
+  status: number,
+  elapsedMs: number,
+): void {
+  const params = (request.params ?? {}) as Record<string, unknown>
+  const header = request.headers['x-namespace']
+  const namespace =
+    params.namespace_id ?? params.namespace ?? (typeof header === 'string' ? header : undefined)
+  const model = params.model_id ?? params.name
+  const line = {
+    method: request.method,
+    route,
+    status,
+    durationMs: Math.round(elapsedMs * 100) / 100,
+    ...(namespace === undefined ? {} : { namespace }),
+    ...(model === undefined ? {} : { model }),
+    ...(refusalOf(request) === undefined ? {} : { code: refusalOf(request) }),
+  }
+  if (QUIET_ROUTES.has(route) && status < 400) request.log.debug(line, 'request')
+  else request.log.info(line, 'request')
+}
+
 /**
  * Builds the HTTP app: every route, its schemas, the OpenAPI document, the error envelope.
  * It does not listen; `main.ts` does, tests call `inject()`.
@@ -106,6 +138,8 @@ export async function buildServer(
     },
     // Requests that arrive while closing get berth's own 503 envelope (hook below).
     return503OnClosing: false,
+    // One line per request, written when it is answered (onResponse below).
+    disableRequestLogging: true,
   }).withTypeProvider<ZodTypeProvider>()
 
   app.setValidatorCompiler(validatorCompiler)
@@ -122,8 +156,12 @@ export async function buildServer(
     reply.header('x-request-id', request.id)
     // A client that leaves before its answer is written (mid-upload, while its inference waits)
     // is the client's doing, not a server fault: said once, at info, whatever was cut short.
+    let finished = false
+    reply.raw.once('finish', () => {
+      finished = true
+    })
     reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) {
+      if (!finished && !reply.raw.writableFinished) {
         request.log.info({ elapsedMs: Math.round(reply.elapsedTime) }, 'the client went away')
       }
     })
@@ -133,14 +171,12 @@ export async function buildServer(
     }
   })
   app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched'
     services.metrics.httpRequestDuration.observe(
-      {
-        method: request.method,
-        route: request.routeOptions.url ?? 'unmatched',
-        status_code: String(reply.statusCode),
-      },
+      { method: request.method, route, status_code: String(reply.statusCode) },
       reply.elapsedTime / 1000,
     )
+    logRequest(request, route, reply.statusCode, reply.elapsedTime)
   })
 
   const toJsonSchema = createJsonSchemaTransform({ schemaRegistry })

@@ -38,15 +38,14 @@ class FakeSink implements InferenceRecordSink {
 
 function recorder(sink: FakeSink, clock: { now: number }) {
   const logs: string[] = []
-  const logger = createLogger(
-    'warn',
-    new Writable({
+  const logger = createLogger('warn', {
+    destination: new Writable({
       write(chunk, _encoding, done) {
         logs.push(String(chunk))
         done()
       },
     }),
-  )
+  })
   const r = new InferenceRecorder({ sink, now: () => clock.now, logger }, { intervalMs: 60_000 })
   return { r, logs }
 }

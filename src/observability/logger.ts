@@ -1,18 +1,39 @@
-import { type DestinationStream, type Logger, pino } from 'pino'
+import { type DestinationStream, type Logger, pino, stdTimeFunctions } from 'pino'
+import pretty from 'pino-pretty'
 import type { LogLevel } from '../config/config.js'
 
+export interface LoggerOptions {
+  /** `pretty` for people (a terminal); JSON lines otherwise. */
+  readonly pretty?: boolean
+  /** Where lines go; stdout when unset. */
+  readonly destination?: DestinationStream
+}
+
 /**
- * The process logger: JSON lines (pino). API keys never reach it: the Authorization header is
- * redacted wherever a request is logged.
+ * The process logger (pino): JSON lines with ISO times and level names (`"level":"info"`), or
+ * the same lines made readable for a terminal. API keys never reach it: the Authorization header
+ * is redacted wherever a request is logged.
  */
-export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
-  const options = {
+export function createLogger(level: LogLevel, options: LoggerOptions = {}): Logger {
+  const settings = {
     level,
     base: { service: 'berth' },
+    timestamp: stdTimeFunctions.isoTime,
+    formatters: { level: (label: string) => ({ level: label }) },
     redact: {
       paths: ['req.headers.authorization', 'headers.authorization', '*.api_key', 'api_key'],
       censor: '[redacted]',
     },
   }
-  return destination === undefined ? pino(options) : pino(options, destination)
+  const destination =
+    options.pretty === true
+      ? pretty({
+          ...(options.destination === undefined ? {} : { destination: options.destination }),
+          colorize: options.destination === undefined && process.stdout.isTTY === true,
+          translateTime: 'SYS:HH:MM:ss.l',
+          ignore: 'pid,hostname,service',
+          sync: true,
+        })
+      : options.destination
+  return destination === undefined ? pino(settings) : pino(settings, destination)
 }

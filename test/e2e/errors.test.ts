@@ -105,7 +105,7 @@ describe('error model', () => {
     const logged = t
       .logs()
       .split('\n')
-      .filter((line) => line.includes('"fault-1"') && line.includes('"level":50'))
+      .filter((line) => line.includes('"fault-1"') && line.includes('"level":"error"'))
     assert.equal(logged.length, 1)
     assert.match(logged[0] ?? '', /no such table: namespaces/)
     assert.match(logged[0] ?? '', /"stack"/)

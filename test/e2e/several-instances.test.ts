@@ -154,7 +154,7 @@ function severalInstances(label: string, shared: () => Promise<SharedStores | { 
         const lines = a
           .logs()
           .split('\n')
-          .filter((l) => /sync|deployment state|not recorded|"level":[45]0/.test(l))
+          .filter((l) => /sync|deployment state|not recorded|"level":"(warn|error)"/.test(l))
         throw new Error(`${String(err)}\n${lines.slice(-30).join('\n')}`)
       })
       assert.equal((await infer(b)).statusCode, 404)

@@ -54,7 +54,7 @@ export async function startTestApp(env: Record<string, string | undefined> = {})
       done()
     },
   })
-  const app = await createApp(config, { logger: createLogger('debug', sink) })
+  const app = await createApp(config, { logger: createLogger('debug', { destination: sink }) })
   return {
     app,
     config,
