@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+  LogController,
+} from 'fastify'
 import {
   createJsonSchemaTransform,
   createJsonSchemaTransformObject,
@@ -79,6 +84,11 @@ const MAX_PATH_PARAM_LENGTH = 8 * 1024
 // Client-chosen request ids are echoed in headers and logs, so only a tame alphabet is kept.
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/
 
+/** The top bar of /docs: berth's name, in the bar's own colours. */
+const DOCS_LOGO =
+  '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="32" viewBox="0 0 120 32">' +
+  '<text x="0" y="24" font-family="sans-serif" font-size="24" font-weight="700" fill="#ffffff">berth</text></svg>'
+
 /** Probes and scrapes, answered every few seconds: logged at debug, not info. */
 const QUIET_ROUTES = new Set(['/healthz', '/metrics', '/v2/health/live', '/v2/health/ready'])
 
@@ -139,7 +149,7 @@ export async function buildServer(
     // Requests that arrive while closing get berth's own 503 envelope (hook below).
     return503OnClosing: false,
     // One line per request, written when it is answered (onResponse below).
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
   }).withTypeProvider<ZodTypeProvider>()
 
   app.setValidatorCompiler(validatorCompiler)
@@ -213,7 +223,13 @@ export async function buildServer(
         ),
       ),
   })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    // berth's own page: its name in the title and the top bar, not Swagger's.
+    theme: { title: 'berth API' },
+    logo: { type: 'image/svg+xml', content: Buffer.from(DOCS_LOGO), href: '/docs' },
+    uiConfig: { docExpansion: 'list', tryItOutEnabled: true, displayRequestDuration: true },
+  })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
   await app.register(operationsRoutes)

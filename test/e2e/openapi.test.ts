@@ -161,5 +161,7 @@ describe('OpenAPI document', () => {
     const page = await t.request({ method: 'GET', url: '/docs/' })
     assert.equal(page.statusCode, 200)
     assert.match(String(page.headers['content-type']), /text\/html/)
+    // berth's page, not stock Swagger UI's.
+    assert.match(page.body, /<title>berth API<\/title>/)
   })
 })
