@@ -143,6 +143,7 @@ channel = open_channel()
 models = {}
 # The folder fetched for each slot's model, removed with it.
 fetched = {}
+FETCH_TIMEOUT_S = 3600
 FETCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'dist', 'runtime',
                        'fetch-model-main.js')
 
@@ -157,24 +158,28 @@ def fetch_model(archive):
     """Fetches and unpacks the archive as the Node runner does: (files' folder, folder to delete)."""
     scratch = os.environ.get('BERTH_RUNNER_SCRATCH') or tempfile.gettempdir()
     order = json.dumps({'archive': archive, 'scratch': scratch}).encode()
+    done = None
     try:
-        done = subprocess.run(['node', FETCHER], input=order, capture_output=True, check=False)
+        # Bounded by berth's load timeout too; this one keeps a stuck fetcher from outliving it.
+        done = subprocess.run(['node', FETCHER], input=order, capture_output=True, check=False,
+                              timeout=FETCH_TIMEOUT_S)
         answer = json.loads(done.stdout.decode().strip().splitlines()[-1])
-    except (OSError, ValueError, IndexError):
-        raise LoadFailed('model_load_failed', 'the runner could not run its model fetcher')
+    except (OSError, ValueError, IndexError, subprocess.TimeoutExpired) as e:
+        # The fetcher's last words (it never prints the URL), or why it could not run.
+        said = done.stderr.decode(errors='replace').strip().splitlines()[-1:] if done else []
+        reason = said[0] if said else str(e)
+        raise LoadFailed('model_load_failed', f'the runner could not run its model fetcher: {reason}')
     if 'error' in answer:
         raise LoadFailed(answer['error']['code'], answer['error']['message'])
     return answer['root'], answer['dir']
 
 
 def rebase(path, source, target):
-    """`path` under berth's model folder `source`, as the same file under `target`."""
-    if path == source:
-        return target
-    prefix = source if source.endswith('/') else source + '/'
-    if not path.startswith(prefix):
+    """`path` under berth's model folder `source`, as the same file under `target` (never outside)."""
+    inside = os.path.relpath(os.path.normpath(path), os.path.normpath(source))
+    if inside == '..' or inside.startswith('..' + os.sep) or os.path.isabs(inside):
         raise LoadFailed('model_load_failed', "the load names a file outside the model's folder")
-    return os.path.join(target, path[len(prefix):])
+    return os.path.normpath(os.path.join(target, inside))
 
 
 def unload(slot):

@@ -178,7 +178,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       // A container each: no spare started ahead, no container shared by several models.
       ...(placement === undefined
         ? { spareRunners: config.scheduler.spareRunners, sharing: config.scheduler.sharedRunners }
-        : { launcher: placement.launcher, spareRunners: 0 }),
+        : {
+            launcher: placement.launcher,
+            spareRunners: 0,
+            ...(placement.checkLauncher === undefined
+              ? {}
+              : { checkLauncher: placement.checkLauncher }),
+          }),
       log: (line, fields) => logger.info({ ...fields, line }, 'runner output'),
     })
     closers.unshift(['scheduler', () => scheduler.close()])
@@ -188,15 +194,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       })
       closers.unshift(['capacity', async () => stop()])
     }
-    const checks = placement?.checkLauncher
     const loadCheck = new RunnerLoadCheck({
       timeoutMs: config.limits.loadTimeoutMs,
-      startWorker: () =>
-        checks === undefined
-          ? scheduler.startWorker('onnx', 'upload load check')
-          : checks
-              .launch('onnx', undefined, (line) => logger.info({ line }, 'runner output'))
-              .then((launched) => launched.worker),
+      startWorker: () => scheduler.startCheckWorker(),
     })
     const deployments = new DeploymentManager(
       {

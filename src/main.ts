@@ -23,6 +23,8 @@ async function main(argv: readonly string[]): Promise<void> {
       stdin: process.stdin,
       progress: process.stderr,
       out: (text) => process.stdout.write(text),
+      // With --json, stderr holds the one JSON error line: no help text before it.
+      helpOnError: json ? () => undefined : (text) => process.stderr.write(text),
     },
     {
       version: BERTH_VERSION,
@@ -44,25 +46,46 @@ async function main(argv: readonly string[]): Promise<void> {
     if (err instanceof CommanderError) {
       // --help and --version end here too, having printed what was asked.
       if (err.exitCode === 0) return
+      process.exitCode = EXIT_USAGE
+      // A group without its command (`berth org`): its help went to stderr already.
+      if (err.code === 'commander.help') {
+        const group = commandOf(program, argv)
+        if (json)
+          reportError(usage(`berth ${group}needs a command; see berth ${group}--help`), json)
+        return
+      }
       const said = err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')
       const help = commandOf(program, argv)
       const message = `${said}; see berth ${help}--help`
-      reportError(new BerthError('cli_usage_invalid', message), json)
-      process.exitCode = EXIT_USAGE
+      reportError(usage(message), json)
       return
     }
-    if (isBerthError(err, 'config_invalid')) {
+    if (isBerthError(err, 'config_invalid') && !json) {
       reportStartFailure(err)
       process.exitCode = EXIT_FAILURE
       return
     }
-    reportError(err, json)
-    process.exitCode = isBerthError(err, 'cli_usage_invalid') ? EXIT_USAGE : EXIT_FAILURE
+    // A file the command was given and cannot read: the command's, said in one line.
+    const failure = isSystemError(err) ? usage(err.message) : err
+    reportError(failure, json)
+    process.exitCode = isBerthError(failure, 'cli_usage_invalid') ? EXIT_USAGE : EXIT_FAILURE
     return
   }
   if (result !== undefined) {
     process.stdout.write(json ? `${JSON.stringify(result.json)}\n` : result.human)
+    // Printed, and yet a failure: a --wait that ended failed, or did not settle.
+    if (result.failed === true) process.exitCode = EXIT_FAILURE
   }
+}
+
+function usage(message: string): BerthError {
+  return new BerthError('cli_usage_invalid', message)
+}
+
+/** An error of the operating system's (ENOENT, EACCES…) about a path the command was given. */
+function isSystemError(err: unknown): err is NodeJS.ErrnoException & Error {
+  const { code, syscall } = (err ?? {}) as { code?: unknown; syscall?: unknown }
+  return err instanceof Error && typeof code === 'string' && typeof syscall === 'string'
 }
 
 async function serve(config: Config): Promise<void> {

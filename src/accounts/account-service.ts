@@ -105,10 +105,10 @@ export class AccountService {
     return this.#store.listOrganizations()
   }
 
-  /** The organization's keys (never the keys themselves: only their ids, labels and times). */
-  async listApiKeys(organizationRef: string): Promise<ApiKey[]> {
+  /** The organization's keys: their ids, labels and times (never a key, nor its hash). */
+  async listApiKeys(organizationRef: string): Promise<Omit<ApiKey, 'hash'>[]> {
     const organization = await this.getOrganization(organizationRef)
-    return this.#store.listApiKeys(organization.id)
+    return (await this.#store.listApiKeys(organization.id)).map(({ hash: _, ...key }) => key)
   }
 
   /** Throws `organization_not_found`. Idempotent. */

@@ -10,9 +10,8 @@ import { usage } from './server-client.js'
  * the server's envelope) or `cli_usage_invalid`.
  */
 
-/** How often `--wait` reads the deployment, and for how long at most. */
+/** How often `--wait` reads the deployment (for at most the client's 5 minutes). */
 const WATCH_EVERY_MS = 200
-const WATCH_FOR_MS = 5 * 60_000
 
 type ModelList = Awaited<ReturnType<BerthClient['listModels']>>
 
@@ -65,25 +64,31 @@ export async function deploy(
     reload: options.reload === true,
   })
   if (options.wait !== true) return deployed(answer)
-  const deployment = await watch(
+  const watched = await watch(
     client,
     namespace,
     modelId,
     answer.deployment as Deployment,
     options.progress,
   )
-  // As the server's own wait would answer: from where the deployment ended.
+  return { ...deployed(settledAnswer(answer, watched.deployment)), failed: watched.failed }
+}
+
+/**
+ * An answer as the server's own wait would give it, from where the deployment ended: `success`
+ * false when it failed, its status and message from the deployment.
+ */
+export function settledAnswer<A extends object>(answer: A, deployment: Deployment) {
+  const { cached, message } = answer as { cached?: boolean; message?: string }
   const said = deployment.message === null ? '' : `: ${deployment.message}`
-  return deployed({
+  return {
     ...answer,
     success: deployment.state !== 'failed',
     deployment_status: mixpeekStatus(deployment.state),
     message:
-      answer.cached === true
-        ? answer.message
-        : `deployment ${deployment.state} (${deployment.reason})${said}`,
+      cached === true ? message : `deployment ${deployment.state} (${deployment.reason})${said}`,
     deployment,
-  })
+  }
 }
 
 /** A deploy's or an undeploy's answer; for people, where the deployment stands. */
@@ -110,7 +115,8 @@ export async function undeploy(
 /**
  * Waits for the deployment to settle (as the server's `?wait=true` would: deployed, failed, at
  * rest as wanted, or waiting for capacity), writing each change of state or reason from `first`
- * on. Past the watch's bound it resolves where the deployment stood.
+ * on. Past the client's bound (5 minutes) it resolves where the deployment stood; `failed` says
+ * whether the wait ended in a failure or without settling (the command then exits 1).
  */
 export async function watch(
   client: BerthClient,
@@ -118,7 +124,7 @@ export async function watch(
   modelId: string,
   first: Deployment | undefined,
   progress: NodeJS.WritableStream | undefined,
-): Promise<Deployment> {
+): Promise<{ deployment: Deployment; failed: boolean }> {
   let last = ''
   const write = (d: Deployment) => {
     const line = `${d.state} (${d.reason})${d.message === null ? '' : `: ${d.message}`}`
@@ -127,13 +133,16 @@ export async function watch(
   }
   if (first !== undefined) write(first)
   try {
-    return await client.waitForDeployment(namespace, modelId, {
-      timeoutMs: WATCH_FOR_MS,
+    const deployment = await client.waitForDeployment(namespace, modelId, {
       intervalMs: WATCH_EVERY_MS,
       onChange: write,
     })
+    return { deployment, failed: deployment.state === 'failed' }
   } catch (err) {
-    if (err instanceof WaitTimeout) return err.deployment
+    if (err instanceof WaitTimeout) {
+      progress?.write(`still ${err.deployment.state}: not waiting longer\n`)
+      return { deployment: err.deployment, failed: true }
+    }
     throw err
   }
 }

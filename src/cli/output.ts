@@ -5,6 +5,8 @@
 export interface Rendered {
   readonly json: unknown
   readonly human: string
+  /** Printed, and yet a failure (exit 1): a `--wait` that ended failed, or did not settle. */
+  readonly failed?: boolean
 }
 
 /** Columns padded to their widest cell (the last one is not padded). */

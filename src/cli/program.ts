@@ -1,10 +1,10 @@
-import { Command, Option } from 'commander'
+import { Command, InvalidArgumentError, Option } from 'commander'
 import type { Config } from '../config/config.js'
 import * as admin from './admin-commands.js'
 import * as client from './client-commands.js'
 import type { Rendered } from './output.js'
 import { clientFor } from './server-client.js'
-import { type ServingFlags, type UploadFlags, upload } from './upload-command.js'
+import { type ServingFlags, servingFields, type UploadFlags, upload } from './upload-command.js'
 
 /**
  * The `berth` command tree (commander): every command and subcommand has `--help` with examples,
@@ -18,6 +18,8 @@ export interface ProgramIo {
   readonly progress: NodeJS.WritableStream & { isTTY?: boolean }
   /** Help and version text: stdout. */
   readonly out: (text: string) => void
+  /** The help a group without its command shows (stderr; nowhere with `--json`). */
+  readonly helpOnError: (text: string) => void
 }
 
 export interface ProgramHooks {
@@ -31,9 +33,9 @@ export interface ProgramHooks {
 }
 
 const CONNECTION = `
-Every command that talks to a server takes --url URL (or BERTH_URL; default
-http://127.0.0.1:8080) and --api-key KEY (or BERTH_API_KEY, or the bootstrap key file of a
-server on this machine).`
+Every command that talks to a server takes --url URL (or BERTH_URL; by default this machine's
+server, at BERTH_PUBLIC_URL) and --api-key KEY (or BERTH_API_KEY; for this machine's server,
+the bootstrap key file it wrote).`
 
 const EXIT_CODES = `
 Exit codes: 0 done; 1 the server or the store refused, or could not be reached (stderr says
@@ -55,7 +57,7 @@ export function buildProgram(io: ProgramIo, hooks: ProgramHooks): Command {
     .exitOverride()
     .configureOutput({
       writeOut: io.out,
-      writeErr: (text) => io.progress.write(text),
+      writeErr: io.helpOnError,
       // Errors are printed by main.ts, in one line with their code.
       outputError: () => undefined,
     })
@@ -163,25 +165,31 @@ export function buildProgram(io: ProgramIo, hooks: ProgramHooks): Command {
   const namespace = program
     .command('namespace')
     .alias('ns')
+    .option(...JSON_FLAG)
     .description('create, list and delete namespaces')
     .addHelpText(
       'after',
       '\nExamples:\n  berth namespace create demo --description "models for the demo"\n  berth namespace ls\n  berth namespace rm demo',
     )
   withServerFlags(namespace.command('create').description('create a namespace'))
+    .addHelpText(
+      'after',
+      '\nExamples:\n  berth namespace create demo --description "models for the demo"',
+    )
     .argument('<name>', 'its name')
     .option('--description <text>', 'what it is for')
     .action(async (name: string, options: ServerFlags & { description?: string }) => {
       done(await client.createNamespace(await connect(options), name, options.description))
     })
-  withServerFlags(
-    namespace.command('ls').description("list your organization's namespaces"),
-  ).action(async (options: ServerFlags) =>
-    done(await client.listNamespaces(await connect(options))),
-  )
+  withServerFlags(namespace.command('ls').description("list your organization's namespaces"))
+    .addHelpText('after', '\nExamples:\n  berth namespace ls\n  berth ns ls --json')
+    .action(async (options: ServerFlags) =>
+      done(await client.listNamespaces(await connect(options))),
+    )
   withServerFlags(
     namespace.command('rm').description('delete a namespace (it must hold no models)'),
   )
+    .addHelpText('after', '\nExamples:\n  berth namespace rm demo')
     .argument('<name>', 'its name or id')
     .action(async (name: string, options: ServerFlags) => {
       done(await client.deleteNamespace(await connect(options), name))
@@ -193,12 +201,14 @@ export function buildProgram(io: ProgramIo, hooks: ProgramHooks): Command {
   })
   const org = program
     .command('org')
+    .option(...JSON_FLAG)
     .description('organizations (admin: writes to the configured database, server running or not)')
     .addHelpText(
       'after',
       '\nExamples:\n  berth org create acme --tier team\n  berth org set-tier acme enterprise\n  berth org ls',
     )
   withInit(org.command('create').description('create an organization'))
+    .addHelpText('after', '\nExamples:\n  berth org create acme --tier team')
     .argument('<name>', 'its name')
     .addOption(
       new Option('--tier <tier>', 'its tier')
@@ -209,37 +219,42 @@ export function buildProgram(io: ProgramIo, hooks: ProgramHooks): Command {
       done(await admin.orgCreate(hooks.config(), adminIo(options), name, options.tier))
     })
   withInit(org.command('set-tier').description("change an organization's tier"))
+    .addHelpText('after', '\nExamples:\n  berth org set-tier acme enterprise')
     .argument('<org>', 'organization id or name')
     .argument('<tier>', 'free, pro, team or enterprise')
     .action(async (ref: string, tier: string, options: { init?: boolean }) => {
       done(await admin.orgSetTier(hooks.config(), adminIo(options), ref, tier))
     })
 
-  withInit(org.command('ls').description('list the organizations')).action(
-    async (options: { init?: boolean; json?: boolean }) => {
+  withInit(org.command('ls').description('list the organizations'))
+    .addHelpText('after', '\nExamples:\n  berth org ls\n  berth org ls --json')
+    .action(async (options: { init?: boolean; json?: boolean }) => {
       done(await admin.orgList(hooks.config(), adminIo(options)))
-    },
-  )
+    })
 
   const key = program
     .command('key')
+    .option(...JSON_FLAG)
     .description('API keys (admin: writes to the configured database, server running or not)')
     .addHelpText(
       'after',
       '\nExamples:\n  berth key create --org acme --label ci\n  berth key ls --org acme\n  berth key revoke key_0123456789abcdef0123',
     )
   withInit(key.command('create').description('create an API key (printed once)'))
+    .addHelpText('after', '\nExamples:\n  berth key create --org acme --label ci')
     .requiredOption('--org <org>', 'organization id or name')
     .option('--label <label>', 'what the key is for')
     .action(async (options: { org: string; label?: string; init?: boolean }) => {
       done(await admin.keyCreate(hooks.config(), adminIo(options), options.org, options.label))
     })
   withInit(key.command('ls').description("list an organization's keys (never the keys themselves)"))
+    .addHelpText('after', '\nExamples:\n  berth key ls --org acme')
     .requiredOption('--org <org>', 'organization id or name')
     .action(async (options: { org: string; init?: boolean; json?: boolean }) => {
       done(await admin.keyList(hooks.config(), adminIo(options), options.org))
     })
   withInit(key.command('revoke').description('revoke an API key at once'))
+    .addHelpText('after', '\nExamples:\n  berth key revoke key_0123456789abcdef0123')
     .argument('<key_id>', 'the key id (key_…)')
     .action(async (keyId: string, options: { init?: boolean }) => {
       done(await admin.keyRevoke(hooks.config(), adminIo(options), keyId))
@@ -280,12 +295,21 @@ function withInit(command: Command): Command {
 
 function addServingOptions(command: Command): Command {
   return command
-    .option('--replicas <n>', 'runners serving the model')
-    .option('--max-batch-size <n>', 'largest batch the dynamic batcher forms (1: none)')
-    .option('--max-queue-delay-us <us>', 'how long a request may wait for others to batch with')
+    .option('--replicas <n>', 'runners serving the model', wholeNumber)
+    .option(
+      '--max-batch-size <n>',
+      'largest batch the dynamic batcher forms (1: none)',
+      wholeNumber,
+    )
+    .option(
+      '--max-queue-delay-us <us>',
+      'how long a request may wait for others to batch with',
+      wholeNumber,
+    )
     .option(
       '--idle-timeout <s>',
       'an on-demand model at rest after this many idle seconds (0: never)',
+      wholeNumber,
     )
     .addOption(
       new Option('--load-policy <policy>', 'kept loaded, or loaded by its first request').choices([
@@ -304,25 +328,25 @@ function addUploadOptions(command: Command): Command {
     command
       .option('--task-type <type>', 'embedding or classification (with a tokenizer)')
       .option('--framework <framework>', 'what the model was trained with')
-      .option('--num-cpus <n>', 'CPUs per runner')
-      .option('--num-gpus <n>', 'GPUs per runner')
-      .option('--memory-gb <n>', 'memory per runner, in GB (its limit)')
+      .option('--num-cpus <n>', 'CPUs per runner', decimalNumber)
+      .option('--num-gpus <n>', 'GPUs per runner', wholeNumber)
+      .option('--memory-gb <n>', 'memory per runner, in GB (its limit)', decimalNumber)
       .option('--no-deploy', 'upload only; deploy later'),
   )
 }
 
 /** The deploy body of the serving flags given (none: a deploy as it stands). */
 function servingSettings(flags: ServingFlags): Record<string, unknown> {
-  const number = (value: string | undefined) => (value === undefined ? undefined : Number(value))
-  const settings: Record<string, unknown> = {
-    replicas: number(flags.replicas),
-    max_batch_size: number(flags.maxBatchSize),
-    max_queue_delay_us: number(flags.maxQueueDelayUs),
-    idle_timeout_s: number(flags.idleTimeout),
-    load_policy: flags.loadPolicy,
-    node_selector: flags.nodeSelector === undefined ? undefined : parseSelector(flags.nodeSelector),
-  }
-  return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined))
+  return Object.fromEntries(
+    Object.entries(servingFields(flags)).map(([name, value]) => [
+      name,
+      name === 'load_policy'
+        ? value
+        : name === 'node_selector'
+          ? parseSelector(value)
+          : Number(value),
+    ]),
+  )
 }
 
 function parseSelector(text: string): unknown {
@@ -332,4 +356,16 @@ function parseSelector(text: string): unknown {
     // The server says what is wrong with it.
     return text
   }
+}
+
+/** A flag's value that must be a whole number (checked before anything is sent: exit 2). */
+function wholeNumber(value: string): string {
+  if (!/^\d{1,15}$/.test(value)) throw new InvalidArgumentError('expected a whole number')
+  return value
+}
+
+/** A flag's value that must be a number, in decimal digits (e.g. 0.5). */
+function decimalNumber(value: string): string {
+  if (!/^\d{1,15}(\.\d{1,15})?$/.test(value)) throw new InvalidArgumentError('expected a number')
+  return value
 }

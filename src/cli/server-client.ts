@@ -13,13 +13,17 @@ export async function clientFor(
   config: Config,
   flags: { readonly url?: string | undefined; readonly apiKey?: string | undefined },
 ): Promise<BerthClient> {
-  const apiKey = flags.apiKey ?? config.client.apiKey ?? (await bootstrapKey(config.dataDir))
+  const url = flags.url ?? config.client.url
+  // The bootstrap key is the local server's: never sent to another one.
+  const local = url.replace(/\/+$/, '') === config.http.publicUrl.replace(/\/+$/, '')
+  const apiKey =
+    flags.apiKey ?? config.client.apiKey ?? (local ? await bootstrapKey(config.dataDir) : undefined)
   if (apiKey === undefined) {
     throw usage(
-      'no API key: pass --api-key, set BERTH_API_KEY, or run where the bootstrap key file is',
+      "no API key: pass --api-key or set BERTH_API_KEY (the bootstrap key file is used only for this machine's own server)",
     )
   }
-  return new BerthClient({ url: flags.url ?? config.client.url, apiKey })
+  return new BerthClient({ url, apiKey })
 }
 
 /** The bootstrap key file a local server wrote, when this machine has one. */

@@ -4,8 +4,7 @@ import {
   type UploadFields,
   type UploadProgress,
 } from '@berth/client'
-import { mixpeekStatus } from '../domain/deployment-state.js'
-import { watch } from './client-commands.js'
+import { settledAnswer, watch } from './client-commands.js'
 import type { Rendered } from './output.js'
 import { usage } from './server-client.js'
 
@@ -63,12 +62,33 @@ export async function upload(
   }
   const human = `uploaded ${answer.model_id} into ${flags.namespace}: ${answer.deployment_status}\n`
   if (flags.wait !== true || !flags.deploy) return { json: answer, human }
-  const deployment = await watch(client, flags.namespace, answer.model_id, undefined, progress)
-  const settled = { ...answer, deployment_status: mixpeekStatus(deployment.state), deployment }
+  const { deployment, failed } = await watch(
+    client,
+    flags.namespace,
+    answer.model_id,
+    undefined,
+    progress,
+  )
   return {
-    json: settled,
+    json: settledAnswer(answer, deployment),
     human: `uploaded ${answer.model_id} into ${flags.namespace}: ${deployment.state} (${deployment.reason})\n`,
+    failed,
   }
+}
+
+/** The serving flags given, by their API field names, as the flags said them. */
+export function servingFields(flags: ServingFlags): Record<string, string> {
+  const fields: Record<string, string | undefined> = {
+    replicas: flags.replicas,
+    max_batch_size: flags.maxBatchSize,
+    max_queue_delay_us: flags.maxQueueDelayUs,
+    idle_timeout_s: flags.idleTimeout,
+    load_policy: flags.loadPolicy,
+    node_selector: flags.nodeSelector,
+  }
+  return Object.fromEntries(
+    Object.entries(fields).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  )
 }
 
 /** The upload form's fields from the flags given. */
@@ -79,12 +99,7 @@ function fieldsOf(flags: UploadFlags): UploadFields {
     num_cpus: flags.numCpus,
     num_gpus: flags.numGpus,
     memory_gb: flags.memoryGb,
-    replicas: flags.replicas,
-    max_batch_size: flags.maxBatchSize,
-    max_queue_delay_us: flags.maxQueueDelayUs,
-    idle_timeout_s: flags.idleTimeout,
-    load_policy: flags.loadPolicy,
-    node_selector: flags.nodeSelector,
+    ...servingFields(flags),
   }
   const fields: Record<string, string> = {
     name: flags.name,

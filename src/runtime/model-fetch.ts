@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { isAbsolute, join, relative, resolve } from 'node:path'
 import { Readable, Transform, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { ReadableStream } from 'node:stream/web'
@@ -37,7 +37,9 @@ export interface FetchedModel {
  * leaves nothing behind. Messages never carry the URL (its signature is a credential).
  */
 export async function fetchModel(source: ArchiveSource, scratch: string): Promise<FetchedModel> {
-  const dir = await mkdtemp(join(scratch, 'model-'))
+  const dir = await mkdtemp(join(scratch, 'model-')).catch((err: unknown) => {
+    throw fetchFailed(err)
+  })
   const remove = () => rm(dir, { recursive: true, force: true })
   try {
     const archive = join(dir, 'archive.tar.gz')
@@ -55,8 +57,26 @@ export async function fetchModel(source: ArchiveSource, scratch: string): Promis
     return { root: inspected.root, dir, remove }
   } catch (err) {
     await remove()
-    throw err
+    throw isBerthError(err) ? err : fetchFailed(err)
   }
+}
+
+/**
+ * A fetch that failed for the runner's own reasons (a connection cut mid-body, a full or
+ * unwritable scratch volume): the model cannot load here, as its code says.
+ */
+function fetchFailed(err: unknown): BerthError {
+  return new BerthError(
+    'model_load_failed',
+    `the runner could not fetch the model's archive: ${reasonOf(err)}`,
+    { cause: err },
+  )
+}
+
+/** An error's own words, or its cause's (fetch says "fetch failed" and puts the reason there). */
+function reasonOf(err: unknown): string {
+  const cause = err instanceof Error ? ((err.cause as Error | undefined) ?? err) : err
+  return cause instanceof Error ? cause.message : String(cause)
 }
 
 async function download(source: ArchiveSource, path: string): Promise<void> {
@@ -64,10 +84,9 @@ async function download(source: ArchiveSource, path: string): Promise<void> {
   try {
     response = await fetch(source.url, { redirect: 'error' })
   } catch (err) {
-    const reason = err instanceof Error ? ((err.cause as Error | undefined) ?? err).message : ''
     throw new BerthError(
       'model_load_failed',
-      `the runner could not download the model's archive: ${reason}`,
+      `the runner could not download the model's archive: ${reasonOf(err)}`,
     )
   }
   if (!response.ok || response.body === null) {
@@ -124,13 +143,13 @@ function corrupt(why: string): BerthError {
 
 /**
  * `path` (under berth's model folder `from`) as the same file under `to`. Throws
- * `model_load_failed` for a path outside `from`: a load names the model's own files only.
+ * `model_load_failed` for a path outside `from`, `..` included: a load names the model's own
+ * files only.
  */
 export function rebase(path: string, from: string, to: string): string {
-  if (path === from) return to
-  const prefix = from.endsWith('/') ? from : `${from}/`
-  if (!path.startsWith(prefix)) {
+  const inside = relative(resolve(from), resolve(path))
+  if (inside.startsWith('..') || isAbsolute(inside)) {
     throw new BerthError('model_load_failed', "the load names a file outside the model's folder")
   }
-  return join(to, path.slice(prefix.length))
+  return join(to, inside)
 }

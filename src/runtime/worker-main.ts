@@ -89,7 +89,13 @@ async function handle(message: Exclude<ToWorker, { type: 'ping' | 'hello' }>): P
     case 'load': {
       await unload(message.slot)
       const { archive } = message
-      const copy = archive === undefined ? undefined : await fetchModel(archive, scratch)
+      // Named relative to the model's folder, or the scratch volume: never the runner's paths.
+      const copy =
+        archive === undefined
+          ? undefined
+          : await fetchModel(archive, scratch).catch((err: unknown) => {
+              throw withServerPathsHidden(err, scratch)
+            })
       try {
         const local = (path: string) =>
           archive === undefined || copy === undefined ? path : rebase(path, archive.root, copy.root)

@@ -58,3 +58,30 @@ it('follows a swarm as it grows, never as it shrinks, and stops when told', asyn
   )
   assert.equal(errors.length, 1)
 })
+
+it('says what failed, and reads again, when the engine or the admission throws', async () => {
+  const alive = setInterval(() => undefined, 1000)
+  const errors: unknown[] = []
+  let reads = 0
+  let resizes = 0
+  const stop = followCapacity(
+    async () => {
+      reads += 1
+      return node(4, 8 + reads)
+    },
+    {
+      resize: () => {
+        resizes += 1
+        // Admitting what now fits fails: said, not a crash of the process.
+        throw new Error('admission failed')
+      },
+    },
+    node(4, 8),
+    { intervalMs: 5, log: (err) => errors.push(err) },
+  )
+  await new Promise((resolve) => setTimeout(resolve, 60))
+  stop()
+  clearInterval(alive)
+  assert.ok(resizes >= 2, `resized ${resizes} times`)
+  assert.ok(errors.length >= 2 && errors.every((e) => (e as Error).message === 'admission failed'))
+})

@@ -92,7 +92,10 @@ export async function containerPlacementFor(
   return {
     launcher,
     node: await swarmCapacity(swarm, scheduler),
-    capacity: () => swarmCapacity(swarm, scheduler),
+    // Nothing to follow when both sizes are given.
+    ...(scheduler.nodeGiven.cpus && scheduler.nodeGiven.memory
+      ? {}
+      : { capacity: () => swarmCapacity(swarm, scheduler) }),
     ...checks,
   }
 }
@@ -111,28 +114,41 @@ export function followCapacity(
   options: { readonly intervalMs?: number; readonly log: (error: unknown) => void },
 ): () => void {
   let offered = start
-  const timer = setInterval(() => {
-    read().then(
-      (now) => {
-        offered = {
-          ...offered,
-          cpus: Math.max(offered.cpus, now.cpus),
-          memoryBytes: Math.max(offered.memoryBytes, now.memoryBytes),
-          gpus: Math.max(offered.gpus, now.gpus),
-        }
-        scheduler.resize(offered)
-      },
-      (err: unknown) => options.log(err),
-    )
-  }, options.intervalMs ?? CAPACITY_POLL_MS)
+  let reading = false
+  let stopped = false
+  const follow = async () => {
+    // An engine slower than the interval is not asked again before it answers.
+    if (reading) return
+    reading = true
+    try {
+      const now = await read()
+      if (stopped) return
+      offered = {
+        ...offered,
+        cpus: Math.max(offered.cpus, now.cpus),
+        memoryBytes: Math.max(offered.memoryBytes, now.memoryBytes),
+        gpus: Math.max(offered.gpus, now.gpus),
+      }
+      scheduler.resize(offered)
+    } catch (err) {
+      // Whatever failed (the engine, or admitting what now fits) is said; the server goes on.
+      options.log(err)
+    } finally {
+      reading = false
+    }
+  }
+  const timer = setInterval(() => void follow(), options.intervalMs ?? CAPACITY_POLL_MS)
   timer.unref()
-  return () => clearInterval(timer)
+  return () => {
+    stopped = true
+    clearInterval(timer)
+  }
 }
 
 /** Runner processes of this server for upload checks, first ending those a crash left. */
 async function checkLauncher(
   runDir: string,
-  protocol: RunnerProtocolOptions & { readonly torchPython?: string | undefined },
+  protocol: RunnerProtocolOptions,
 ): Promise<{ checkLauncher: RunnerLauncher }> {
   const launcher = new ProcessLauncher({ ...protocol, runDir })
   await launcher.endLeftovers()

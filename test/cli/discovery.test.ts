@@ -12,7 +12,12 @@ import { tempDir } from '../helpers/temp-dir.js'
 /** Every command path of the CLI (`upload`, `namespace create`, …), from its own tree. */
 function commandPaths(): string[][] {
   const program = buildProgram(
-    { stdin: process.stdin, progress: process.stderr, out: () => undefined },
+    {
+      stdin: process.stdin,
+      progress: process.stderr,
+      out: () => undefined,
+      helpOnError: () => undefined,
+    },
     {
       version: '0.0.0-test',
       config: () => {
@@ -41,8 +46,8 @@ describe('the berth CLI can be discovered from --help', () => {
       const run = await runBerth([...path, '--help'], {})
       assert.equal(run.code, 0, `${path.join(' ')}: ${run.stderr}`)
       assert.match(run.stdout, new RegExp(`^Usage: berth ${path.join(' ')}`), path.join(' '))
-      // Leaves and groups show how they are used; every command says what it does.
-      if (path.length <= 1) assert.match(run.stdout, /Examples:/, path.join(' '))
+      // Every command and subcommand shows how it is used.
+      assert.match(run.stdout, /Examples:/, path.join(' '))
     }
   })
 
@@ -62,6 +67,30 @@ describe('the berth CLI can be discovered from --help', () => {
       /unknown option '--jsn' \(Did you mean --json\?\); see berth ls --help$/m,
     )
     assert.equal(option.stderr.trim().split('\n').length, 1, option.stderr)
+    // A group without its command shows its help (and nothing else), as a usage error.
+    const group = await runBerth(['org'], {})
+    assert.equal(group.code, 2)
+    assert.match(group.stderr, /^Usage: berth org /)
+    assert.doesNotMatch(group.stderr, /cli_usage_invalid/)
+    // A file it was given and cannot read: one line with its code, never a stack.
+    const missing = await runBerth(
+      ['infer', 'demo', 'm_1_0_0', '--file', '/nonexistent/req.json'],
+      {
+        BERTH_API_KEY: 'sk_unused_key_0123456789abcdef',
+      },
+    )
+    assert.equal(missing.code, 2, missing.stderr)
+    assert.match(
+      missing.stderr,
+      /^berth: cli_usage_invalid: ENOENT: no such file or directory, open '\/nonexistent\/req\.json'\n$/,
+    )
+    // Numbers are checked before anything is sent.
+    const nan = await runBerth(['deploy', 'demo', 'm_1_0_0', '--replicas', 'two'], {})
+    assert.equal(nan.code, 2)
+    assert.match(
+      nan.stderr,
+      /option '--replicas <n>' argument 'two' is invalid\. expected a whole number/,
+    )
   })
 })
 

@@ -43,11 +43,17 @@ describe('admission on the local node', () => {
       assert.equal((await h.manager.waitUntilSettled(big, 5000)).status.state, 'deployed')
       assert.equal((await h.manager.deploy(small)).deployment.status.state, 'pending')
       const node = { cpus: 2, cpuOvercommit: 1, memoryBytes: 1 * GIB, gpus: 0 }
+      let told = 0
+      h.scheduler.onResize(() => {
+        told += 1
+      })
       h.scheduler.resize(node)
-      // The same node again says nothing new: the second still waits.
+      // The same node again says nothing new: nobody is told, the second still waits.
       await new Promise((resolve) => setTimeout(resolve, 100))
+      assert.equal(told, 0)
       assert.equal((await h.recorded(small))?.status.state, 'pending')
       h.scheduler.resize({ ...node, memoryBytes: 2 * GIB })
+      assert.equal(told, 1)
       assert.equal((await h.manager.waitUntilSettled(small, 5000)).status.state, 'deployed')
       assert.equal(h.manager.nodeView().usage.memoryBytes, 2 * GIB)
       // Smaller again: what runs keeps its reservation; a newcomer waits for room.

@@ -14,7 +14,7 @@ export async function runAdminCommand(
   let result: Rendered | undefined
   const quiet = new Writable({ write: (_chunk, _encoding, done) => done() })
   const program = buildProgram(
-    { stdin: process.stdin, progress: quiet, out: () => undefined },
+    { stdin: process.stdin, progress: quiet, out: () => undefined, helpOnError: () => undefined },
     {
       version: '0.0.0-test',
       config: () => config,

@@ -141,6 +141,12 @@ describe('runners that fetch their model', async () => {
           /outside the model's folder/,
         ],
         [
+          // Under the folder by its name, outside it once resolved.
+          loadOf(`${ROOT}/../../../../etc/passwd`, order('/onnx.tar.gz', onnxArchive)),
+          'model_load_failed',
+          /outside the model's folder/,
+        ],
+        [
           loadOf(`${ROOT}/missing.onnx`, order('/onnx.tar.gz', onnxArchive)),
           'model_load_failed',
           /missing\.onnx/,
@@ -184,6 +190,11 @@ describe('runners that fetch their model', async () => {
           30_000,
         ),
         (err) => isBerthError(err, 'stored_archive_corrupt'),
+      )
+      assert.deepEqual(await readdir(scratch), [])
+      await assert.rejects(
+        worker.call(loadOf(`${ROOT}/../outside.pt`, order('/torch.tar.gz', archive)), 30_000),
+        (err) => isBerthError(err, 'model_load_failed') && /outside the model/.test(err.message),
       )
       assert.deepEqual(await readdir(scratch), [])
       const loaded = await worker.call(

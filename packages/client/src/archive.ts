@@ -51,7 +51,7 @@ export async function archiveFrom(path: string): Promise<PreparedArchive> {
   if (head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1]) {
     const meter = new SourceMeter()
     return {
-      stream: createReadStream(path, { highWaterMark: 1024 * 1024 }).pipe(meter),
+      stream: chained(createReadStream(path, { highWaterMark: 1024 * 1024 }), meter),
       archiveBytes: info.size,
       sourceBytes: info.size,
       sourceRead: () => meter.bytes,
@@ -61,9 +61,7 @@ export async function archiveFrom(path: string): Promise<PreparedArchive> {
   if (head.subarray(257, 262).toString('latin1') === 'ustar') {
     const meter = new SourceMeter()
     return {
-      stream: createReadStream(path, { highWaterMark: 1024 * 1024 })
-        .pipe(meter)
-        .pipe(createGzip()),
+      stream: chained(createReadStream(path, { highWaterMark: 1024 * 1024 }), meter, createGzip()),
       archiveBytes: undefined,
       sourceBytes: info.size,
       sourceRead: () => meter.bytes,
@@ -71,6 +69,25 @@ export async function archiveFrom(path: string): Promise<PreparedArchive> {
     }
   }
   return packed([{ path, name: basename(path), size: info.size }], 'file')
+}
+
+/**
+ * `first` piped through `rest`, as one stream: an error anywhere ends the last one with it, and
+ * ending the last one (an upload stopped early) closes the file.
+ */
+function chained(first: Readable, ...rest: Transform[]): Readable {
+  const streams: Readable[] = [first, ...rest]
+  let last: Readable = first
+  for (const next of rest) last = last.pipe(next)
+  for (const stream of streams) {
+    stream.on('error', (err) => {
+      for (const other of streams) other.destroy(other === last ? err : undefined)
+    })
+  }
+  last.on('close', () => {
+    for (const stream of streams) stream.destroy()
+  })
+  return last
 }
 
 interface SourceFile {

@@ -74,23 +74,28 @@ export class BerthClient {
   /** Every route, typed (openapi-fetch): `client.api.GET('/v1/node')`. */
   readonly api: Client<paths>
   readonly url: string
-  readonly #apiKey: string | undefined
+  /** The `authorization` header of every call (none without a key). */
+  readonly #authorization: Readonly<Record<string, string>>
+  /** The fetch every call but an upload's goes through; a failure to connect says so. */
+  readonly #fetch: (input: Request) => Promise<Response>
 
   constructor(options: BerthClientOptions) {
     this.url = options.url.replace(/\/+$/, '')
-    this.#apiKey = options.apiKey
+    this.#authorization =
+      options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` }
     const fetch = options.fetch ?? ((input: Request) => globalThis.fetch(input))
     const url = this.url
+    this.#fetch = async (input: Request) => {
+      try {
+        return await fetch(input)
+      } catch (err) {
+        throw new BerthConnectionError(url, err)
+      }
+    }
     this.api = createClient<paths>({
       baseUrl: url,
-      headers: options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` },
-      fetch: async (input: Request) => {
-        try {
-          return await fetch(input)
-        } catch (err) {
-          throw new BerthConnectionError(url, err)
-        }
-      },
+      headers: this.#authorization,
+      fetch: this.#fetch,
     })
   }
 
@@ -229,7 +234,7 @@ export class BerthClient {
     const url = new URL(`${this.url}/v1/namespaces/${encodeURIComponent(namespace)}/models`)
     return (await sendMultipart(
       url,
-      this.#apiKey,
+      this.#authorization,
       fields,
       archive,
       options,
@@ -268,24 +273,18 @@ export class BerthClient {
     )
     const version =
       options.version === undefined ? '' : `/versions/${encodeURIComponent(options.version)}`
-    let response: Response
-    try {
-      response = await globalThis.fetch(
-        `${this.url}/v2/models/${encodeURIComponent(model)}${version}/infer`,
-        {
-          method: 'POST',
-          headers: {
-            ...this.#authorization(),
-            'x-namespace': namespace,
-            'content-type': 'application/octet-stream',
-            'inference-header-content-length': String(header.length),
-          },
-          body: Buffer.concat([header, ...payloads]),
+    const response = await this.#fetch(
+      new Request(`${this.url}/v2/models/${encodeURIComponent(model)}${version}/infer`, {
+        method: 'POST',
+        headers: {
+          ...this.#authorization,
+          'x-namespace': namespace,
+          'content-type': 'application/octet-stream',
+          'inference-header-content-length': String(header.length),
         },
-      )
-    } catch (err) {
-      throw new BerthConnectionError(this.url, err)
-    }
+        body: Buffer.concat([header, ...payloads]),
+      }),
+    )
     const body = Buffer.from(await response.arrayBuffer())
     if (!response.ok) throw new BerthApiError(response.status, parseJson(body))
     const length = Number(response.headers.get('inference-header-content-length') ?? body.length)
@@ -319,10 +318,6 @@ export class BerthClient {
     }
     return outputs
   }
-
-  #authorization(): Record<string, string> {
-    return this.#apiKey === undefined ? {} : { authorization: `Bearer ${this.#apiKey}` }
-  }
 }
 
 async function ok<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
@@ -345,7 +340,7 @@ function parseJson(body: Buffer): unknown {
  */
 function sendMultipart(
   url: URL,
-  apiKey: string | undefined,
+  authorization: Readonly<Record<string, string>>,
   fields: UploadFields,
   archive: PreparedArchive,
   options: UploadOptions,
@@ -367,7 +362,7 @@ function sendMultipart(
   )
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`)
   const headers: Record<string, string | number> = {
-    ...(apiKey === undefined ? {} : { authorization: `Bearer ${apiKey}` }),
+    ...authorization,
     'content-type': `multipart/form-data; boundary=${boundary}`,
   }
   // A known size lets the server refuse an oversized archive before it is sent.

@@ -42,6 +42,12 @@ export interface LocalSchedulerOptions {
    * `command` say how). A container launcher runs each in a container of the node's engine.
    */
   readonly launcher?: RunnerLauncher
+  /**
+   * Where upload load checks run when not where deployments do: runners that fetch their models
+   * (`BERTH_RUNNER_FILES=fetch`) cannot see an upload's files, so its check runs in a runner
+   * process of this server. Unset: `launcher`.
+   */
+  readonly checkLauncher?: RunnerLauncher
   /** ONNX runner processes kept started ahead of need (0: none). */
   readonly spareRunners?: number
   /**
@@ -316,6 +322,17 @@ export class LocalScheduler implements Scheduler {
     return this.#track(this.#launch(runtime, label, limits))
   }
 
+  /**
+   * A runner with no model for an upload's load check, from the check launcher (or as
+   * `startWorker` does when there is none). Tracked like every runner: `close()` ends it.
+   */
+  startCheckWorker(): Promise<WorkerProcess> {
+    const checks = this.#options.checkLauncher
+    if (checks === undefined) return this.startWorker('onnx', 'upload load check')
+    if (this.#closed) throw new BerthError('server_shutting_down', 'the server is shutting down')
+    return this.#track(this.#launch('onnx', 'upload load check', undefined, checks))
+  }
+
   /** Starts spare ONNX runners up to the configured count (a failed one is logged, not kept). */
   #refillSpares(): void {
     while (!this.#closed && this.#spares.length < (this.#options.spareRunners ?? 0)) {
@@ -331,10 +348,11 @@ export class LocalScheduler implements Scheduler {
     runtime: RunnerRuntime,
     label: string,
     limits?: RunnerLimits,
+    launcher: RunnerLauncher = this.#launcher,
   ): Promise<WorkerProcess> {
     const log = this.#options.log
     let worker: WorkerProcess | undefined
-    const launched = await this.#launcher.launch(runtime, limits, (line) =>
+    const launched = await launcher.launch(runtime, limits, (line) =>
       log?.(line, { runner: (worker && this.#labels.get(worker)) ?? label }),
     )
     worker = launched.worker
