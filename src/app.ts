@@ -19,6 +19,7 @@ import { NamespaceService } from './namespaces/namespace-service.js'
 import { InferenceRecorder } from './observability/inference-records.js'
 import { createLogger } from './observability/logger.js'
 import { Metrics, modelLabels } from './observability/metrics.js'
+import { startTracing } from './observability/tracing.js'
 import { DeploymentService } from './registry/deployment-service.js'
 import { InferenceAnalytics } from './registry/inference-analytics.js'
 import { InstalledModels } from './registry/installed-models.js'
@@ -116,6 +117,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const closers: Array<readonly [string, () => Promise<void>]> = [
     ['data directory lock', () => lock.release()],
   ]
+  // Traces (OTEL_EXPORTER_OTLP_ENDPOINT), sent until the very end: the last spans are the close.
+  if (config.tracing !== undefined) closers.push(['tracing', startTracing(config.tracing)])
   try {
     const metadata = await createMetadataStore(config.metadata)
     closers.unshift(['metadata', () => metadata.close()])
@@ -146,7 +149,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       killGraceMs: RUNNER_KILL_GRACE_MS,
       maxFrameBytes: MAX_RUNNER_FRAME_BYTES,
       ping: config.scheduler.runnerPing,
-      runnerEnv: config.scheduler.runnerEnv,
+      // Runners trace too when berth does: their spans are children of berth's calls.
+      runnerEnv:
+        config.tracing === undefined
+          ? config.scheduler.runnerEnv
+          : { ...config.scheduler.runnerEnv, BERTH_RUNNER_TRACES_URL: config.tracing.url },
     }
     const archiveLimits = {
       maxEntries: config.limits.maxArchiveEntries,

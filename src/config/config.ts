@@ -216,4 +216,10 @@ export interface Config {
    */
   readonly crashAt: CrashPoint | undefined
   readonly client: ClientConfig
+  /**
+   * OpenTelemetry traces, sent as OTLP/HTTP to `url` (the standard
+   * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, or `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`);
+   * `undefined`: none are made.
+   */
+  readonly tracing: { readonly url: string; readonly serviceName: string } | undefined
 }

@@ -174,6 +174,7 @@ export function loadConfig(env: Env, host: HostFacts = detectHost()): Config {
       url: readClientUrl(read) ?? publicUrl,
       apiKey: read.raw('BERTH_API_KEY'),
     },
+    tracing: readTracing(env, read.problems),
   }
 
   checkRunnerFiles(read, config)
@@ -185,6 +186,22 @@ export function loadConfig(env: Env, host: HostFacts = detectHost()): Config {
     )
   }
   return deepFreeze(config)
+}
+
+/**
+ * OpenTelemetry's standard variables (not berth's own): traces go where
+ * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` says, or `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`.
+ */
+function readTracing(env: Env, problems: string[]): Config['tracing'] {
+  const traces = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT
+  const url = traces || (base ? `${base.replace(/\/+$/, '')}/v1/traces` : undefined)
+  if (url === undefined) return undefined
+  if (!/^https?:\/\/[^\s]+$/.test(url)) {
+    problems.push(`OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL, got "${url}"`)
+    return undefined
+  }
+  return { url, serviceName: env.OTEL_SERVICE_NAME || 'berth' }
 }
 
 /** `{ [key]: value }`, or nothing when `value` is unset. */

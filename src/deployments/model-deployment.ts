@@ -1,3 +1,4 @@
+import { context } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import type { Clock } from '../domain/clock.js'
 import {
@@ -11,6 +12,7 @@ import { type Model, modelKey } from '../domain/model.js'
 import type { ArchiveSource, LoadTarget, RunnerRuntime } from '../domain/serving-plan.js'
 import { RunnerPool } from '../inference/runner-pool.js'
 import { type Metrics, type ModelLabels, modelLabels } from '../observability/metrics.js'
+import { tracer, withSpan } from '../observability/tracing.js'
 import type { Reservation, Runner, RunnerEnd, Scheduler } from '../scheduler/scheduler.js'
 import type { Signature } from '../tensors/tensor.js'
 import type { DeploymentJournal } from './deployment-journal.js'
@@ -346,7 +348,12 @@ export class ModelDeployment {
       const source = this.#deps.archiveSource
       const target =
         source === undefined ? plan.target : { ...plan.target, archive: await source(this.model) }
-      const signature = await runner.load(target, this.#deps.loadTimeoutMs)
+      const span = tracer().startSpan('model.load', {
+        attributes: { 'berth.model': this.key, 'berth.runtime': plan.runtime },
+      })
+      const signature = await withSpan(span, context.active(), () =>
+        runner.load(target, this.#deps.loadTimeoutMs),
+      )
       // Weights without a graph are held, not run: there is nothing to warm up.
       if (this.#deps.warmUp && plan.runtime !== 'weights' && !superseded()) {
         const refused = await warmUp(runner, signature, this.#deps.loadTimeoutMs)

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import { context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -19,6 +20,7 @@ import { BerthError } from '../errors/berth-error.js'
 import type { InferenceService } from '../inference/inference-service.js'
 import type { NamespaceService } from '../namespaces/namespace-service.js'
 import type { Metrics } from '../observability/metrics.js'
+import { contextFrom, tracer } from '../observability/tracing.js'
 import type { DeploymentService } from '../registry/deployment-service.js'
 import type { InferenceAnalytics } from '../registry/inference-analytics.js'
 import type { ModelCatalog } from '../registry/model-catalog.js'
@@ -157,6 +159,34 @@ export async function buildServer(
   acceptEmptyJson(app)
   installErrorHandler(app)
   guard.install(app)
+
+  // A span per request, active for its hooks and handler (the context follows their async work),
+  // child of the trace a W3C `traceparent` header names. No-op spans while tracing is off.
+  const spans = new WeakMap<FastifyRequest, Span>()
+  app.addHook('onRequest', (request, _reply, done) => {
+    const parent = contextFrom(request.headers)
+    const route = request.routeOptions.url ?? 'unmatched'
+    const span = tracer().startSpan(
+      `${request.method} ${route}`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          'http.request.method': request.method,
+          'http.route': route,
+          'berth.request_id': request.id,
+        },
+      },
+      parent,
+    )
+    spans.set(request, span)
+    context.with(trace.setSpan(parent, span), done)
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    const span = spans.get(request)
+    span?.setAttribute('http.response.status_code', reply.statusCode)
+    if (reply.statusCode >= 500) span?.setStatus({ code: SpanStatusCode.ERROR })
+    span?.end()
+  })
 
   let closing = false
   app.addHook('preClose', async () => {

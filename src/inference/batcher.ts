@@ -1,4 +1,6 @@
+import { type Context, context, type Span, trace } from '@opentelemetry/api'
 import { BerthError } from '../errors/berth-error.js'
+import { tracer, withSpan } from '../observability/tracing.js'
 import type { WireTensor } from '../tensors/tensor.js'
 
 /** What the batcher runs a (combined) request on: one runner. */
@@ -69,6 +71,9 @@ interface Item {
   readonly resolve: (outputs: WireTensor[]) => void
   readonly reject: (err: unknown) => void
   readonly queued: number
+  /** The request's trace context, and its wait in the queue as a span of it. */
+  readonly context: Context
+  readonly waiting: Span
   started?: (waitedMs: number) => void
   timer?: NodeJS.Timeout
 }
@@ -143,6 +148,8 @@ export class Batcher {
         resolve,
         reject,
         queued: performance.now(),
+        context: context.active(),
+        waiting: tracer().startSpan('inference.queue'),
         ...(onStart === undefined ? {} : { started: onStart }),
       }
       item.timer = setTimeout(
@@ -150,6 +157,7 @@ export class Batcher {
           const index = this.#queue.indexOf(item)
           if (index < 0) return
           this.#queue.splice(index, 1)
+          item.waiting.end()
           reject(new BerthError('inference_timeout', 'the request waited too long for its runner'))
         },
         Math.max(0, deadline - performance.now()),
@@ -256,9 +264,27 @@ export class Batcher {
     const now = performance.now()
     for (const item of batch) {
       clearTimeout(item.timer)
+      item.waiting.end()
       item.started?.(now - item.queued)
     }
     this.#options.onBatch?.(batch.length)
+    const head = batch[0] as Item
+    // One runner call for the batch: a span of the first request's trace, linked to the others'.
+    const span = tracer().startSpan(
+      'runner.infer',
+      {
+        attributes: { 'berth.batch.requests': batch.length },
+        links: batch.slice(1).flatMap((b) => {
+          const linked = trace.getSpanContext(b.context)
+          return linked === undefined ? [] : [{ context: linked }]
+        }),
+      },
+      head.context,
+    )
+    await withSpan(span, head.context, () => this.#run(target, batch, now)).catch(() => undefined)
+  }
+
+  async #run(target: BatchTarget, batch: Item[], now: number): Promise<void> {
     const head = batch[0] as Item
     const deadline = Math.min(...batch.map((b) => b.deadline))
     const timeoutMs = Math.max(1, Math.ceil(deadline - performance.now()))
@@ -292,6 +318,8 @@ export class Batcher {
       }
     } catch (err) {
       for (const item of batch) item.reject(err)
+      // Said to the span too (and caught by #execute: every request has its answer already).
+      throw err
     }
   }
 }

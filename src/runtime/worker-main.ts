@@ -44,6 +44,12 @@ if (makeRuntime === undefined) {
   process.exit(2)
 }
 const runtime = makeRuntime()
+// Given BERTH_RUNNER_TRACES_URL (berth passes it when it traces), each inference is a span of the
+// trace berth's call carried in its `traceparent`, sent from here as OTLP.
+const tracesUrl = process.env.BERTH_RUNNER_TRACES_URL
+const tracing = tracesUrl
+  ? (await import('./runner-tracing.js')).runnerTracing(tracesUrl)
+  : undefined
 const channel = await openChannel()
 const decoder = new FrameDecoder(isToWorker, MAX_FRAME_BYTES)
 const models = new Map<number, LoadedModel>()
@@ -121,10 +127,15 @@ async function handle(message: Exclude<ToWorker, { type: 'ping' | 'hello' }>): P
       if (model === undefined) {
         throw new BerthError('model_load_failed', `no model is loaded in slot ${message.slot}`)
       }
+      const run = () => model.infer(message.inputs, message.outputs)
+      const { traceparent } = message
       return {
         type: 'result',
         id: message.id,
-        outputs: await model.infer(message.inputs, message.outputs),
+        outputs:
+          tracing === undefined || traceparent === undefined
+            ? await run()
+            : await tracing.inSpan(traceparent, `model.run ${runtimeName}`, run),
       }
     }
     case 'unload':
@@ -176,8 +187,13 @@ function wireError(err: unknown): WireError {
   if (isRunnerErrorCode(err.code)) return { code: err.code, message: err.message }
   return { code: 'internal_error', message: `${err.code}: ${err.message}` }
 }
-// berth went away: nothing is left to serve.
-channel.on('close', () => process.exit(0))
-channel.on('error', () => process.exit(0))
+// berth went away: nothing is left to serve (the spans not yet sent go first, briefly).
+const leave = () => {
+  if (tracing === undefined) process.exit(0)
+  setTimeout(() => process.exit(0), 2000).unref()
+  void tracing.stop().finally(() => process.exit(0))
+}
+channel.on('close', leave)
+channel.on('error', leave)
 
 send({ type: 'started', protocol: RUNNER_PROTOCOL_VERSION, pid: process.pid })

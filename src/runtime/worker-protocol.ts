@@ -35,7 +35,10 @@ import {
  * speaks another (or none): raise it whenever a message changes meaning, in every runner
  * (`worker-main.ts`, `python/torch_worker.py`).
  */
-export const RUNNER_PROTOCOL_VERSION = 4
+export const RUNNER_PROTOCOL_VERSION = 5
+
+/** A W3C `traceparent`: version, trace id, parent span id, flags. */
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
 
 /** Longest runner token a `hello` may carry (berth's are 64 hex digits). */
 export const MAX_TOKEN_LENGTH = 256
@@ -101,6 +104,8 @@ export type ToWorker =
       readonly slot: number
       readonly inputs: readonly WireTensor[]
       readonly outputs: readonly string[] | null
+      /** The W3C trace context of berth's call, when tracing: the runner's span is its child. */
+      readonly traceparent?: string
     }
   /** Frees the model in `slot` (answered `unloaded` even when the slot held none). */
   | { readonly type: 'unload'; readonly id: number; readonly slot: number }
@@ -367,6 +372,8 @@ export function isToWorker(value: unknown): value is ToWorker {
       return (
         isSlot(value.slot) &&
         isTensorList(value.inputs) &&
+        (value.traceparent === undefined ||
+          (typeof value.traceparent === 'string' && TRACEPARENT.test(value.traceparent))) &&
         (value.outputs === null ||
           (Array.isArray(value.outputs) && value.outputs.every((o) => typeof o === 'string')))
       )

@@ -2,10 +2,17 @@ import type { LoadTarget } from '../../domain/serving-plan.js'
 import { BerthError, isBerthError } from '../../errors/berth-error.js'
 import type { ErrorCode } from '../../errors/error-codes.js'
 import { withServerPathsHidden } from '../../errors/hide-server-paths.js'
+import { activeTraceparent } from '../../observability/tracing.js'
 import type { Signature, WireTensor } from '../../tensors/tensor.js'
 import type { Runner, RunnerEnd, RunnerEndCause } from '../scheduler.js'
 import { residentBytes } from './resident-memory.js'
 import type { WorkerExit, WorkerProcess } from './worker-process.js'
+
+/** An `infer` message's trace: the span active now, which the runner's own span is a child of. */
+export function traced(): { traceparent?: string } {
+  const traceparent = activeTraceparent()
+  return traceparent === undefined ? {} : { traceparent }
+}
 
 /** A `load` message's fields that say what to load: the same from every runner client. */
 export function loadFields(target: LoadTarget) {
@@ -114,7 +121,7 @@ export class LocalRunner implements Runner {
     this.#inferredSinceSample = true
     try {
       const answer = await this.#worker
-        .call({ type: 'infer', slot: MODEL_SLOT, inputs, outputs }, timeoutMs)
+        .call({ type: 'infer', slot: MODEL_SLOT, inputs, outputs, ...traced() }, timeoutMs)
         .catch(async (err: unknown) => {
           const running = this.#inferring[0] === call
           if (isBerthError(err, 'runner_crashed')) this.#diedRunning ||= running

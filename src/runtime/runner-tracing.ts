@@ -1,0 +1,15 @@
+import { contextFrom, startTracing, tracer, withSpan } from '../observability/tracing.js'
+
+/** A runner's tracing: its spans, children of berth's calls, sent to `url` as `berth-runner`. */
+export function runnerTracing(url: string) {
+  const stop = startTracing({ url, serviceName: 'berth-runner', delayMs: 200 })
+  return {
+    /** Runs `work` as a span named `name`, a child of the call whose `traceparent` is given. */
+    inSpan<T>(traceparent: string, name: string, work: () => Promise<T>): Promise<T> {
+      const parent = contextFrom({ traceparent })
+      return withSpan(tracer().startSpan(name, {}, parent), parent, work)
+    },
+    /** Sends what is left. */
+    stop,
+  }
+}
