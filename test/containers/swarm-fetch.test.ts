@@ -8,6 +8,7 @@ import { makeTorchFixtures, torchSkipReason } from '../fixtures/torch-fixtures.j
 import {
   dockerOk,
   engineForTests,
+  holdSwarmNode,
   RUNTIME_IMAGE_ONNX,
   RUNTIME_IMAGE_TORCH,
 } from '../helpers/docker.js'
@@ -62,8 +63,11 @@ describe('BERTH_SCHEDULER=swarm with BERTH_RUNNER_FILES=fetch: runners fetch fro
       ? []
       : found.swarm.listServices(OWNER_LABEL, ownerOf(t.dataDir))
 
+  let releaseNode: (() => Promise<void>) | undefined
   before(async () => {
     if ('skip' in found || 'skip' in s3) return
+    // Another file drains the swarm's one node: not while this one uses it.
+    releaseNode = await holdSwarmNode()
     volumesBefore = await volumes()
     const gateway = (
       await dockerOk([
@@ -92,17 +96,21 @@ describe('BERTH_SCHEDULER=swarm with BERTH_RUNNER_FILES=fetch: runners fetch fro
     ns = await createNamespace(t, 'fetching')
   })
   after(async () => {
-    await t?.close()
-    if (t !== undefined) {
-      assert.deepEqual(await services(), [], 'closing the server removed its services')
-      // Each task's scratch volume went with its container.
-      await eventually(async () => {
-        const now = await volumes()
-        return now.every((v) => volumesBefore.includes(v))
-      }, 30_000)
+    try {
+      await t?.close()
+      if (t !== undefined) {
+        assert.deepEqual(await services(), [], 'closing the server removed its services')
+        // Each task's scratch volume went with its container.
+        await eventually(async () => {
+          const now = await volumes()
+          return now.every((v) => volumesBefore.includes(v))
+        }, 30_000)
+      }
+    } finally {
+      await forwarder?.close()
+      await fixtures?.remove()
+      await releaseNode?.()
     }
-    await forwarder?.close()
-    await fixtures?.remove()
   })
 
   it('serves an ONNX model its runner fetched, with no folder of the server mounted', {

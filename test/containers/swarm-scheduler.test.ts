@@ -4,7 +4,13 @@ import { OWNER_LABEL, ownerOf, RUNNER_PIDS_LIMIT } from '../../src/scheduler/run
 import { ServiceLauncher } from '../../src/scheduler/swarm/service-launcher.js'
 import { mlpModel, referenceMlp } from '../fixtures/onnx-models.js'
 import { tarGzOf } from '../fixtures/tar-builder.js'
-import { assertLocked, dockerOk, engineForTests, RUNTIME_IMAGE_ONNX } from '../helpers/docker.js'
+import {
+  assertLocked,
+  dockerOk,
+  engineForTests,
+  holdSwarmNode,
+  RUNTIME_IMAGE_ONNX,
+} from '../helpers/docker.js'
 import { assertClose } from '../helpers/inference.js'
 import { eventually } from '../helpers/processes.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
@@ -67,8 +73,11 @@ describe('BERTH_SCHEDULER=swarm: models served from Swarm services', async () =>
     return res
   }
 
+  let releaseNode: (() => Promise<void>) | undefined
   before(async () => {
     if ('skip' in found) return
+    // This file drains the node: no other file may use the swarm meanwhile.
+    releaseNode = await holdSwarmNode()
     t = await startTestApp({
       BERTH_SCHEDULER: 'swarm',
       BERTH_DOCKER_HOST: found.host,
@@ -77,11 +86,15 @@ describe('BERTH_SCHEDULER=swarm: models served from Swarm services', async () =>
     ns = await createNamespace(t, 'swarm')
   })
   after(async () => {
-    if (!('skip' in found)) await setAvailability('active')
-    await t?.close()
-    if (!('skip' in found) && t !== undefined) {
-      // Closing the server removed every service it ran.
-      assert.deepEqual(await services(), [])
+    try {
+      if (!('skip' in found)) await setAvailability('active')
+      await t?.close()
+      if (!('skip' in found) && t !== undefined) {
+        // Closing the server removed every service it ran.
+        assert.deepEqual(await services(), [])
+      }
+    } finally {
+      await releaseNode?.()
     }
   })
 
