@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { after, describe, it } from 'node:test'
+import { gzipSync } from 'node:zlib'
 import {
   DeleteBucketCommand,
   DeleteObjectCommand,
@@ -148,6 +149,20 @@ if ('skip' in s3) {
         const got = await fetch(url)
         assert.equal(got.status, 200)
         assert.equal(await got.text(), 'archive bytes')
+        // An object stored as gzip-encoded (a client's PUT may say so) comes back as stored:
+        // fetch would otherwise decode it, and the bytes would not be the archive's.
+        const gz = artifactKey('ns_test', 'presigned', 'encoded.tar.gz')
+        const stored = gzipSync(Buffer.from('the archive itself'))
+        const put = await fetch(await store.presignPut(gz, 60), {
+          method: 'PUT',
+          headers: { 'content-encoding': 'gzip' },
+          body: stored,
+        })
+        assert.equal(put.status, 200, await put.text())
+        const encoded = await fetch(await store.presignGet(gz, 60))
+        assert.equal(encoded.status, 200)
+        assert.ok(Buffer.from(await encoded.arrayBuffer()).equals(stored), 'not decoded on the way')
+        await store.delete(gz)
         // Signed for one address, asked at another: refused.
         const elsewhere = new URL(url)
         elsewhere.port = server.port

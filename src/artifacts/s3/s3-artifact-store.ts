@@ -183,7 +183,13 @@ export class S3ArtifactStore implements ArtifactStore {
   presignGet(key: ArtifactKey, expiresInSeconds: number): Promise<string> {
     return getSignedUrl(
       this.#downloadSigner,
-      new GetObjectCommand({ Bucket: this.#bucket, Key: this.#objectKey(key) }),
+      // The bytes as stored: an object put with `Content-Encoding: gzip` would otherwise be
+      // decoded on the way by HTTP clients (fetch), and no longer match its recorded SHA-256.
+      new GetObjectCommand({
+        Bucket: this.#bucket,
+        Key: this.#objectKey(key),
+        ResponseContentEncoding: 'identity',
+      }),
       { expiresIn: expiresInSeconds },
     )
   }
