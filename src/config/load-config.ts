@@ -1,114 +1,11 @@
 import { join } from 'node:path'
 import { BerthError } from '../errors/berth-error.js'
-import type {
-  ArtifactsConfig,
-  Config,
-  MetadataConfig,
-  MetricsConfig,
-  SchedulerConfig,
-} from './config.js'
-import {
-  type ChoiceVariable,
-  CONFIG_VARIABLES,
-  type DerivedDefault,
-  type NumberVariable,
-  type VariableName,
-  type VariableOfKind,
-  type VariableSpec,
-} from './config-variables.js'
+import type { ArtifactsConfig, Config, MetadataConfig, MetricsConfig } from './config.js'
+import { type Env, EnvReader } from './env-reader.js'
 import { detectHost, type HostFacts } from './host-facts.js'
+import { checkRunnerFiles, readScheduler } from './scheduler-config.js'
 
-/** Environment variables, as the process received them. */
-export type Env = Readonly<Record<string, string | undefined>>
-
-/** The AWS SDK's own credential variables, read beside berth's for an S3 store. */
-type AwsVariable = 'AWS_ACCESS_KEY_ID' | 'AWS_SECRET_ACCESS_KEY' | 'AWS_SESSION_TOKEN'
-
-/** Variables of a kind whose default is a value, not derived from other variables or the host. */
-type WithValueDefault<K extends VariableSpec['kind']> = {
-  [N in VariableOfKind<K>]: (typeof CONFIG_VARIABLES)[N]['default'] extends
-    | DerivedDefault
-    | undefined
-    ? never
-    : N
-}[VariableOfKind<K>]
-
-/**
- * Reads one value at a time, as `CONFIG_VARIABLES` defines it (default, bounds), recording every
- * problem instead of stopping at the first, so a misconfigured start lists everything that is
- * wrong in one go.
- */
-class EnvReader {
-  readonly problems: string[] = []
-  readonly #env: Env
-
-  constructor(env: Env) {
-    this.#env = env
-  }
-
-  raw(name: VariableName | AwsVariable): string | undefined {
-    const value = this.#env[name]
-    return value === undefined || value.trim() === '' ? undefined : value.trim()
-  }
-
-  string(name: WithValueDefault<'text'>): string {
-    return this.raw(name) ?? CONFIG_VARIABLES[name].default
-  }
-
-  int(name: VariableOfKind<'int'>): number {
-    const { default: fallback, min, max } = CONFIG_VARIABLES[name]
-    const value = this.raw(name)
-    if (value === undefined) return fallback
-    const parsed = /^\d+$/.test(value) ? Number(value) : Number.NaN
-    if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
-      this.problems.push(`${name} must be an integer from ${min} to ${max}, got "${value}"`)
-      return fallback
-    }
-    return parsed
-  }
-
-  /** `derived` is the default of a variable whose default comes from the host. */
-  number(name: VariableOfKind<'number'>, derived?: number): number {
-    const spec: NumberVariable = CONFIG_VARIABLES[name]
-    const fallback = typeof spec.default === 'number' ? spec.default : derived
-    if (fallback === undefined) throw new Error(`${name} needs its derived default`)
-    const value = this.raw(name)
-    if (value === undefined) return fallback
-    const parsed = /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN
-    if (!Number.isFinite(parsed) || parsed < spec.min || parsed > spec.max) {
-      this.problems.push(`${name} must be a number from ${spec.min} to ${spec.max}, got "${value}"`)
-      return fallback
-    }
-    return parsed
-  }
-
-  bool(name: VariableOfKind<'bool'>): boolean {
-    const fallback = CONFIG_VARIABLES[name].default
-    const value = this.raw(name)?.toLowerCase()
-    if (value === undefined) return fallback
-    if (['1', 'true', 'yes'].includes(value)) return true
-    if (['0', 'false', 'no'].includes(value)) return false
-    this.problems.push(`${name} must be true or false, got "${value}"`)
-    return fallback
-  }
-
-  choice<N extends VariableOfKind<'choice'>>(
-    name: N,
-  ): (typeof CONFIG_VARIABLES)[N]['values'][number] {
-    type Value = (typeof CONFIG_VARIABLES)[N]['values'][number]
-    const spec: ChoiceVariable = CONFIG_VARIABLES[name]
-    const value = this.raw(name)
-    if (value === undefined) return spec.default as Value
-    if (!spec.values.includes(value)) {
-      this.problems.push(`${name} must be one of ${spec.values.join(', ')}, got "${value}"`)
-      return spec.default as Value
-    }
-    return value as Value
-  }
-}
-
-const MIB = 1024 ** 2
-const GIB = 1024 ** 3
+export type { Env }
 
 /**
  * Turns the environment into berth's configuration. Pure: `main.ts` passes the process environment,
@@ -202,26 +99,6 @@ function readTracing(env: Env, problems: string[]): Config['tracing'] {
     return undefined
   }
   return { url, serviceName: env.OTEL_SERVICE_NAME || 'berth' }
-}
-
-/** `{ [key]: value }`, or nothing when `value` is unset. */
-function optional<K extends string>(key: K, value: string | undefined): { [k in K]?: string } {
-  return value === undefined ? {} : ({ [key]: value } as { [k in K]: string })
-}
-
-/** `BERTH_RUNNER_FILES=fetch` is for runner containers, from an S3 artifact store. */
-function checkRunnerFiles(read: EnvReader, config: Config): void {
-  if (config.scheduler.runnerFiles !== 'fetch') return
-  if (config.scheduler.driver === 'local') {
-    read.problems.push(
-      'BERTH_RUNNER_FILES=fetch is for runner containers: BERTH_SCHEDULER must be docker or swarm',
-    )
-  }
-  if (config.artifacts.driver !== 's3') {
-    read.problems.push(
-      'BERTH_RUNNER_FILES=fetch has runners download archives from S3: BERTH_STORAGE_URL must be s3://…',
-    )
-  }
 }
 
 function readPublicUrl(read: EnvReader, host: string, port: number): string {
@@ -337,6 +214,7 @@ function readArtifacts(read: EnvReader, dataDir: string): ArtifactsConfig {
     return { driver: 'fs', root }
   }
   if (value.startsWith('s3://')) {
+    const downloadEndpoint = read.raw('BERTH_S3_RUNNER_ENDPOINT')
     const [bucket = '', ...rest] = value.slice('s3://'.length).split('/')
     if (!BUCKET_PATTERN.test(bucket)) {
       read.problems.push('BERTH_STORAGE_URL s3://BUCKET/PREFIX needs a valid bucket name')
@@ -346,7 +224,7 @@ function readArtifacts(read: EnvReader, dataDir: string): ArtifactsConfig {
       bucket,
       prefix: rest.filter((segment) => segment !== '').join('/'),
       endpoint: read.raw('BERTH_S3_ENDPOINT'),
-      ...optional('downloadEndpoint', read.raw('BERTH_S3_RUNNER_ENDPOINT')),
+      ...(downloadEndpoint === undefined ? {} : { downloadEndpoint }),
       region: read.string('BERTH_S3_REGION'),
       forcePathStyle: read.bool('BERTH_S3_FORCE_PATH_STYLE'),
       ...s3Credentials(read),
@@ -354,86 +232,6 @@ function readArtifacts(read: EnvReader, dataDir: string): ArtifactsConfig {
   }
   read.problems.push('BERTH_STORAGE_URL must start with file:// or s3://')
   return { driver: 'fs', root: join(dataDir, 'archives') }
-}
-
-function readScheduler(read: EnvReader, host: HostFacts, env: Env): SchedulerConfig {
-  // Named in the docs as planned, so it gets its own answer rather than "must be one of".
-  let driver: SchedulerConfig['driver'] = 'local'
-  if (read.raw('BERTH_SCHEDULER') === 'kubernetes') {
-    read.problems.push('BERTH_SCHEDULER: kubernetes is not supported by this version of berth yet')
-  } else {
-    driver = read.choice('BERTH_SCHEDULER') as SchedulerConfig['driver']
-  }
-  const dockerHost = read.string('BERTH_DOCKER_HOST')
-  if (!dockerHost.startsWith('unix://') || dockerHost.length <= 'unix://'.length) {
-    read.problems.push('BERTH_DOCKER_HOST must be unix:// and the path of the engine socket')
-  }
-  const memoryGb = read.number('BERTH_NODE_MEMORY_GB', host.memoryBytes / GIB)
-  return {
-    driver,
-    docker: {
-      host: dockerHost,
-      images: {
-        onnx: read.string('BERTH_RUNTIME_IMAGE_ONNX'),
-        torch: read.string('BERTH_RUNTIME_IMAGE_TORCH'),
-      },
-    },
-    node: {
-      cpus: read.number('BERTH_NODE_CPUS', host.cpus),
-      cpuOvercommit: read.number('BERTH_CPU_OVERCOMMIT'),
-      memoryBytes: Math.round(memoryGb * GIB),
-      // The bundled ONNX Runtime is the CPU build: GPUs are offered only when configured.
-      gpus: read.int('BERTH_NODE_GPUS'),
-    },
-    runnerFiles: read.choice('BERTH_RUNNER_FILES') as SchedulerConfig['runnerFiles'],
-    nodeGiven: {
-      cpus: read.raw('BERTH_NODE_CPUS') !== undefined,
-      memory: read.raw('BERTH_NODE_MEMORY_GB') !== undefined,
-    },
-    torchPython: read.raw('BERTH_TORCH_PYTHON'),
-    spareRunners: read.int('BERTH_SPARE_RUNNERS'),
-    sharedRunners: {
-      maxModels: read.int('BERTH_SHARED_RUNNER_MAX_MODELS'),
-      maxModelBytes: read.int('BERTH_SHARED_RUNNER_MAX_MODEL_MB') * MIB,
-    },
-    runnerPing: readRunnerPing(read),
-    runnerEnv: runnerEnvironment(env),
-  }
-}
-
-/**
- * What runners inherit of the server's environment: where programs and libraries are, the
- * locale, time zone and temp dir, and the math libraries' settings (OpenBLAS, OpenMP, MKL: their
- * kernels and threads decide the very bits a model computes). Nothing else: a runner loads
- * untrusted models, and the server's environment holds its database URL, keys and `AWS_*`
- * credentials.
- */
-export const RUNNER_ENV_NAMES = [
-  'PATH',
-  'HOME',
-  'LANG',
-  'LC_ALL',
-  'TZ',
-  'TMPDIR',
-  'LD_LIBRARY_PATH',
-]
-const RUNNER_ENV_PREFIXES = ['OPENBLAS_', 'OMP_', 'MKL_', 'KMP_', 'GOTO_']
-
-/** The part of `env` runners get: see `RUNNER_ENV_NAMES`. */
-function runnerEnvironment(env: Env): Record<string, string> {
-  const passes = (name: string) =>
-    RUNNER_ENV_NAMES.includes(name) || RUNNER_ENV_PREFIXES.some((p) => name.startsWith(p))
-  return Object.fromEntries(
-    Object.entries(env).filter(
-      (entry): entry is [string, string] => passes(entry[0]) && entry[1] !== undefined,
-    ),
-  )
-}
-
-function readRunnerPing(read: EnvReader): SchedulerConfig['runnerPing'] {
-  const intervalMs = read.int('BERTH_RUNNER_PING_INTERVAL_MS')
-  const timeoutMs = read.int('BERTH_RUNNER_PING_TIMEOUT_MS')
-  return intervalMs === 0 ? undefined : { intervalMs, timeoutMs }
 }
 
 // Keys are compared as opaque strings; the prefix keeps them recognisable to secret scanners.
