@@ -19,7 +19,6 @@ import { NamespaceService } from './namespaces/namespace-service.js'
 import { InferenceRecorder } from './observability/inference-records.js'
 import { createLogger } from './observability/logger.js'
 import { Metrics, modelLabels } from './observability/metrics.js'
-import { startTracing } from './observability/tracing.js'
 import { DeploymentService } from './registry/deployment-service.js'
 import { InferenceAnalytics } from './registry/inference-analytics.js'
 import { InstalledModels } from './registry/installed-models.js'
@@ -118,7 +117,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     ['data directory lock', () => lock.release()],
   ]
   // Traces (OTEL_EXPORTER_OTLP_ENDPOINT), sent until the very end: the last spans are the close.
-  if (config.tracing !== undefined) closers.push(['tracing', startTracing(config.tracing)])
+  if (config.tracing !== undefined) {
+    const { startTracing } = await import('./observability/tracing-sdk.js')
+    closers.push(['tracing', startTracing(config.tracing)])
+  }
   try {
     const metadata = await createMetadataStore(config.metadata)
     closers.unshift(['metadata', () => metadata.close()])

@@ -3,9 +3,10 @@ import { type Command, CommanderError } from 'commander'
 import { type App, createApp } from './app.js'
 import type { Rendered } from './cli/output.js'
 import { buildProgram } from './cli/program.js'
+import { usage } from './cli/server-client.js'
 import type { Config } from './config/config.js'
 import { loadConfig } from './config/load-config.js'
-import { BerthError, isBerthError } from './errors/berth-error.js'
+import { isBerthError } from './errors/berth-error.js'
 import { BERTH_VERSION } from './version.js'
 
 // The entry point of the `berth` command: the only reader of process.env, the only place that
@@ -13,6 +14,8 @@ import { BERTH_VERSION } from './version.js'
 
 const EXIT_FAILURE = 1
 const EXIT_USAGE = 2
+/** A message's line breaks and their indentation: every error is said in one line. */
+const NEWLINES = /\s*\n\s*/g
 
 async function main(argv: readonly string[]): Promise<void> {
   // Errors are JSON with --json (wherever it is given, even where parsing stops first).
@@ -54,7 +57,7 @@ async function main(argv: readonly string[]): Promise<void> {
           reportError(usage(`berth ${group}needs a command; see berth ${group}--help`), json)
         return
       }
-      const said = err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')
+      const said = err.message.replace(/^error: /, '').replace(NEWLINES, ' ')
       const help = commandOf(program, argv)
       const message = `${said}; see berth ${help}--help`
       reportError(usage(message), json)
@@ -76,10 +79,6 @@ async function main(argv: readonly string[]): Promise<void> {
     // Printed, and yet a failure: a --wait that ended failed, or did not settle.
     if (result.failed === true) process.exitCode = EXIT_FAILURE
   }
-}
-
-function usage(message: string): BerthError {
-  return new BerthError('cli_usage_invalid', message)
 }
 
 /** An error of the operating system's (ENOENT, EACCES…) about a path the command was given. */
@@ -160,7 +159,7 @@ function reportError(err: unknown, json: boolean): void {
   } else if (json) {
     process.stderr.write(`${JSON.stringify({ error })}\n`)
   } else {
-    process.stderr.write(`berth: ${error.code}: ${error.message.replace(/\s*\n\s*/g, ' ')}\n`)
+    process.stderr.write(`berth: ${error.code}: ${error.message.replace(NEWLINES, ' ')}\n`)
   }
 }
 
@@ -178,7 +177,7 @@ function reportStartFailure(err: unknown): void {
   const lines =
     err.code === 'config_invalid' && Array.isArray(problems) ? problems.map(String) : [err.message]
   for (const line of lines) {
-    process.stderr.write(`berth: ${err.code}: ${line.replace(/\s*\n\s*/g, ' ')}\n`)
+    process.stderr.write(`berth: ${err.code}: ${line.replace(NEWLINES, ' ')}\n`)
   }
 }
 

@@ -74,19 +74,22 @@ export async function deploy(
   return { ...deployed(settledAnswer(answer, watched.deployment)), failed: watched.failed }
 }
 
+/** `state (reason)`, and `: message` when there is one: how a deployment is said. */
+export function describeDeployment(d: Deployment): string {
+  return `${d.state} (${d.reason})${d.message === null ? '' : `: ${d.message}`}`
+}
+
 /**
  * An answer as the server's own wait would give it, from where the deployment ended: `success`
  * false when it failed, its status and message from the deployment.
  */
 export function settledAnswer<A extends object>(answer: A, deployment: Deployment) {
   const { cached, message } = answer as { cached?: boolean; message?: string }
-  const said = deployment.message === null ? '' : `: ${deployment.message}`
   return {
     ...answer,
     success: deployment.state !== 'failed',
     deployment_status: mixpeekStatus(deployment.state),
-    message:
-      cached === true ? message : `deployment ${deployment.state} (${deployment.reason})${said}`,
+    message: cached === true ? message : `deployment ${describeDeployment(deployment)}`,
     deployment,
   }
 }
@@ -127,7 +130,7 @@ export async function watch(
 ): Promise<{ deployment: Deployment; failed: boolean }> {
   let last = ''
   const write = (d: Deployment) => {
-    const line = `${d.state} (${d.reason})${d.message === null ? '' : `: ${d.message}`}`
+    const line = describeDeployment(d)
     if (line !== last) progress?.write(`${line}\n`)
     last = line
   }

@@ -31,7 +31,7 @@ export function fieldLines(object: Readonly<Record<string, unknown>>): string {
     .join('\n')}\n`
 }
 
-export const MIB = 1024 ** 2
+const MIB = 1024 ** 2
 
 export function mib(bytes: number): string {
   return `${Math.round(bytes / MIB)} MiB`

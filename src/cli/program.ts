@@ -1,5 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import type { Config } from '../config/config.js'
+import { LOAD_POLICIES } from '../domain/load-policy.js'
+import { TIERS } from '../domain/organization.js'
 import * as admin from './admin-commands.js'
 import * as client from './client-commands.js'
 import type { Rendered } from './output.js'
@@ -118,13 +120,15 @@ export function buildProgram(io: ProgramIo, hooks: ProgramHooks): Command {
       '\nExamples:\n  berth deploy demo my-model_1_0_0 --wait\n  berth deploy demo my-model_1_0_0 --replicas 2 --max-batch-size 16 --wait',
     )
     .action(async (namespace: string, modelId: string, options: DeployFlags) => {
-      const settings = servingSettings(options)
+      const settings = servingFields(options)
       done(
         await client.deploy(await connect(options), namespace, modelId, {
           wait: options.wait === true,
           reload: options.reload === true,
           progress: io.progress,
-          ...(Object.keys(settings).length === 0 ? {} : { settings }),
+          ...(Object.keys(settings).length === 0
+            ? {}
+            : { settings: settings as NonNullable<client.DeployOptions['settings']> }),
         }),
       )
     })
@@ -210,11 +214,7 @@ export function buildProgram(io: ProgramIo, hooks: ProgramHooks): Command {
   withInit(org.command('create').description('create an organization'))
     .addHelpText('after', '\nExamples:\n  berth org create acme --tier team')
     .argument('<name>', 'its name')
-    .addOption(
-      new Option('--tier <tier>', 'its tier')
-        .choices(['free', 'pro', 'team', 'enterprise'])
-        .default('free'),
-    )
+    .addOption(new Option('--tier <tier>', 'its tier').choices(TIERS).default('free'))
     .action(async (name: string, options: { tier: string; init?: boolean }) => {
       done(await admin.orgCreate(hooks.config(), adminIo(options), name, options.tier))
     })
@@ -312,14 +312,15 @@ function addServingOptions(command: Command): Command {
       wholeNumber,
     )
     .addOption(
-      new Option('--load-policy <policy>', 'kept loaded, or loaded by its first request').choices([
-        'always',
-        'on_demand',
-      ]),
+      new Option(
+        '--load-policy <policy>',
+        'eager: loaded on deploy and kept; on_demand: loaded by its first request',
+      ).choices(LOAD_POLICIES),
     )
     .option(
       '--node-selector <json>',
       'node labels its runners need (swarm), e.g. \'{"gpu":"a100"}\'',
+      jsonObject,
     )
 }
 
@@ -335,37 +336,28 @@ function addUploadOptions(command: Command): Command {
   )
 }
 
-/** The deploy body of the serving flags given (none: a deploy as it stands). */
-function servingSettings(flags: ServingFlags): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(servingFields(flags)).map(([name, value]) => [
-      name,
-      name === 'load_policy'
-        ? value
-        : name === 'node_selector'
-          ? parseSelector(value)
-          : Number(value),
-    ]),
-  )
-}
-
-function parseSelector(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    // The server says what is wrong with it.
-    return text
-  }
-}
-
 /** A flag's value that must be a whole number (checked before anything is sent: exit 2). */
-function wholeNumber(value: string): string {
+function wholeNumber(value: string): number {
   if (!/^\d{1,15}$/.test(value)) throw new InvalidArgumentError('expected a whole number')
-  return value
+  return Number(value)
 }
 
 /** A flag's value that must be a number, in decimal digits (e.g. 0.5). */
-function decimalNumber(value: string): string {
+function decimalNumber(value: string): number {
   if (!/^\d{1,15}(\.\d{1,15})?$/.test(value)) throw new InvalidArgumentError('expected a number')
-  return value
+  return Number(value)
+}
+
+/** A flag's value that must be a JSON object (`--node-selector`). */
+function jsonObject(value: string): Record<string, unknown> {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(value)
+  } catch {
+    throw new InvalidArgumentError('expected a JSON object')
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new InvalidArgumentError('expected a JSON object')
+  }
+  return parsed as Record<string, unknown>
 }

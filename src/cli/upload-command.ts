@@ -8,14 +8,14 @@ import { settledAnswer, watch } from './client-commands.js'
 import type { Rendered } from './output.js'
 import { usage } from './server-client.js'
 
-/** The serving settings an upload or a deploy takes, as flags. */
+/** The serving settings an upload or a deploy takes, as flags (checked and parsed by them). */
 export interface ServingFlags {
-  readonly replicas?: string
-  readonly maxBatchSize?: string
-  readonly maxQueueDelayUs?: string
-  readonly idleTimeout?: string
+  readonly replicas?: number
+  readonly maxBatchSize?: number
+  readonly maxQueueDelayUs?: number
+  readonly idleTimeout?: number
   readonly loadPolicy?: string
-  readonly nodeSelector?: string
+  readonly nodeSelector?: Record<string, unknown>
 }
 
 /** `berth upload`'s flags, as commander gives them. */
@@ -26,9 +26,9 @@ export interface UploadFlags extends ServingFlags {
   readonly format: string
   readonly taskType?: string
   readonly framework?: string
-  readonly numCpus?: string
-  readonly numGpus?: string
-  readonly memoryGb?: string
+  readonly numCpus?: number
+  readonly numGpus?: number
+  readonly memoryGb?: number
   /** `--no-deploy` makes it false. */
   readonly deploy: boolean
   readonly wait?: boolean
@@ -76,41 +76,41 @@ export async function upload(
   }
 }
 
-/** The serving flags given, by their API field names, as the flags said them. */
-export function servingFields(flags: ServingFlags): Record<string, string> {
-  const fields: Record<string, string | undefined> = {
+/** The serving flags given, by their API field names: a deploy's body, part of an upload's form. */
+export function servingFields(flags: ServingFlags) {
+  return defined({
     replicas: flags.replicas,
     max_batch_size: flags.maxBatchSize,
     max_queue_delay_us: flags.maxQueueDelayUs,
     idle_timeout_s: flags.idleTimeout,
-    load_policy: flags.loadPolicy,
-    node_selector: flags.nodeSelector,
-  }
-  return Object.fromEntries(
-    Object.entries(fields).filter((entry): entry is [string, string] => entry[1] !== undefined),
-  )
+    load_policy: flags.loadPolicy as 'eager' | 'on_demand' | undefined,
+    node_selector: flags.nodeSelector as Record<string, string> | undefined,
+  })
 }
 
 /** The upload form's fields from the flags given. */
 function fieldsOf(flags: UploadFlags): UploadFields {
-  const optional: Record<string, string | undefined> = {
-    task_type: flags.taskType,
-    framework: flags.framework,
-    num_cpus: flags.numCpus,
-    num_gpus: flags.numGpus,
-    memory_gb: flags.memoryGb,
-    ...servingFields(flags),
-  }
-  const fields: Record<string, string> = {
+  return {
     name: flags.name,
     version: flags.version,
     model_format: flags.format,
-    deploy: String(flags.deploy),
-  }
-  for (const [name, value] of Object.entries(optional)) {
-    if (value !== undefined) fields[name] = value
-  }
-  return fields as unknown as UploadFields
+    deploy: flags.deploy,
+    ...defined({
+      task_type: flags.taskType,
+      framework: flags.framework,
+      num_cpus: flags.numCpus,
+      num_gpus: flags.numGpus,
+      memory_gb: flags.memoryGb,
+    }),
+    ...servingFields(flags),
+  } as UploadFields
+}
+
+/** `fields` without the ones left unset. */
+function defined<T extends Record<string, unknown>>(fields: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(fields).filter(([, value]) => value !== undefined),
+  ) as Partial<T>
 }
 
 /**

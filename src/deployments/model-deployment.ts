@@ -1,4 +1,3 @@
-import { context } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import type { Clock } from '../domain/clock.js'
 import {
@@ -351,9 +350,7 @@ export class ModelDeployment {
       const span = tracer().startSpan('model.load', {
         attributes: { 'berth.model': this.key, 'berth.runtime': plan.runtime },
       })
-      const signature = await withSpan(span, context.active(), () =>
-        runner.load(target, this.#deps.loadTimeoutMs),
-      )
+      const signature = await withSpan(span, () => runner.load(target, this.#deps.loadTimeoutMs))
       // Weights without a graph are held, not run: there is nothing to warm up.
       if (this.#deps.warmUp && plan.runtime !== 'weights' && !superseded()) {
         const refused = await warmUp(runner, signature, this.#deps.loadTimeoutMs)

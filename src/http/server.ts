@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import { context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -20,7 +19,7 @@ import { BerthError } from '../errors/berth-error.js'
 import type { InferenceService } from '../inference/inference-service.js'
 import type { NamespaceService } from '../namespaces/namespace-service.js'
 import type { Metrics } from '../observability/metrics.js'
-import { contextFrom, tracer } from '../observability/tracing.js'
+import { tracingOn } from '../observability/tracing.js'
 import type { DeploymentService } from '../registry/deployment-service.js'
 import type { InferenceAnalytics } from '../registry/inference-analytics.js'
 import type { ModelCatalog } from '../registry/model-catalog.js'
@@ -34,6 +33,7 @@ import { authenticate } from './authentication.js'
 import { ConnectionGuard } from './connection-guard.js'
 import { answerFrameworkError, installErrorHandler, refusalOf } from './error-handler.js'
 import { tidyComponentSchemas, withOperationExamples } from './openapi-components.js'
+import { installRequestSpans } from './request-spans.js'
 import { analyticsRoutes } from './routes/analytics.routes.js'
 import { inferenceRoutes, oipHealthRoutes, oipRoutes } from './routes/inference.routes.js'
 import { type MetricsAccess, metricsRoutes, orgMetricsRoutes } from './routes/metrics.routes.js'
@@ -110,6 +110,7 @@ function logRequest(
   const namespace =
     params.namespace_id ?? params.namespace ?? (typeof header === 'string' ? header : undefined)
   const model = params.model_id ?? params.name
+  const code = refusalOf(request)
   const line = {
     method: request.method,
     route,
@@ -117,7 +118,7 @@ function logRequest(
     durationMs: Math.round(elapsedMs * 100) / 100,
     ...(namespace === undefined ? {} : { namespace }),
     ...(model === undefined ? {} : { model }),
-    ...(refusalOf(request) === undefined ? {} : { code: refusalOf(request) }),
+    ...(code === undefined ? {} : { code }),
   }
   if (QUIET_ROUTES.has(route) && status < 400) request.log.debug(line, 'request')
   else request.log.info(line, 'request')
@@ -160,33 +161,8 @@ export async function buildServer(
   installErrorHandler(app)
   guard.install(app)
 
-  // A span per request, active for its hooks and handler (the context follows their async work),
-  // child of the trace a W3C `traceparent` header names. No-op spans while tracing is off.
-  const spans = new WeakMap<FastifyRequest, Span>()
-  app.addHook('onRequest', (request, _reply, done) => {
-    const parent = contextFrom(request.headers)
-    const route = request.routeOptions.url ?? 'unmatched'
-    const span = tracer().startSpan(
-      `${request.method} ${route}`,
-      {
-        kind: SpanKind.SERVER,
-        attributes: {
-          'http.request.method': request.method,
-          'http.route': route,
-          'berth.request_id': request.id,
-        },
-      },
-      parent,
-    )
-    spans.set(request, span)
-    context.with(trace.setSpan(parent, span), done)
-  })
-  app.addHook('onResponse', async (request, reply) => {
-    const span = spans.get(request)
-    span?.setAttribute('http.response.status_code', reply.statusCode)
-    if (reply.statusCode >= 500) span?.setStatus({ code: SpanStatusCode.ERROR })
-    span?.end()
-  })
+  // A span per request while tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT); nothing otherwise.
+  if (tracingOn()) installRequestSpans(app)
 
   let closing = false
   app.addHook('preClose', async () => {

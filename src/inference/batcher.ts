@@ -1,6 +1,6 @@
 import { type Context, context, type Span, trace } from '@opentelemetry/api'
 import { BerthError } from '../errors/berth-error.js'
-import { tracer, withSpan } from '../observability/tracing.js'
+import { failSpan, linksOf, tracer, tracingOn } from '../observability/tracing.js'
 import type { WireTensor } from '../tensors/tensor.js'
 
 /** What the batcher runs a (combined) request on: one runner. */
@@ -71,9 +71,8 @@ interface Item {
   readonly resolve: (outputs: WireTensor[]) => void
   readonly reject: (err: unknown) => void
   readonly queued: number
-  /** The request's trace context, and its wait in the queue as a span of it. */
-  readonly context: Context
-  readonly waiting: Span
+  /** While tracing: the request's trace context, and its wait in the queue as a span of it. */
+  readonly traced?: { readonly context: Context; readonly waiting: Span }
   started?: (waitedMs: number) => void
   timer?: NodeJS.Timeout
 }
@@ -148,8 +147,11 @@ export class Batcher {
         resolve,
         reject,
         queued: performance.now(),
-        context: context.active(),
-        waiting: tracer().startSpan('inference.queue'),
+        ...(tracingOn()
+          ? {
+              traced: { context: context.active(), waiting: tracer().startSpan('inference.queue') },
+            }
+          : {}),
         ...(onStart === undefined ? {} : { started: onStart }),
       }
       item.timer = setTimeout(
@@ -157,7 +159,7 @@ export class Batcher {
           const index = this.#queue.indexOf(item)
           if (index < 0) return
           this.#queue.splice(index, 1)
-          item.waiting.end()
+          dequeued(item)
           reject(new BerthError('inference_timeout', 'the request waited too long for its runner'))
         },
         Math.max(0, deadline - performance.now()),
@@ -209,7 +211,7 @@ export class Batcher {
 
   #failQueued(error: Error): void {
     for (const item of this.#queue.splice(0)) {
-      clearTimeout(item.timer)
+      dequeued(item)
       item.reject(error)
     }
   }
@@ -263,28 +265,29 @@ export class Batcher {
   async #execute(target: BatchTarget, batch: Item[]): Promise<void> {
     const now = performance.now()
     for (const item of batch) {
-      clearTimeout(item.timer)
-      item.waiting.end()
+      dequeued(item)
       item.started?.(now - item.queued)
     }
     this.#options.onBatch?.(batch.length)
-    const head = batch[0] as Item
+    const traced = batch[0]?.traced
+    if (traced === undefined) return this.#run(target, batch, now)
     // One runner call for the batch: a span of the first request's trace, linked to the others'.
     const span = tracer().startSpan(
       'runner.infer',
       {
         attributes: { 'berth.batch.requests': batch.length },
-        links: batch.slice(1).flatMap((b) => {
-          const linked = trace.getSpanContext(b.context)
-          return linked === undefined ? [] : [{ context: linked }]
-        }),
+        links: linksOf(batch.slice(1).flatMap((b) => (b.traced ? [b.traced.context] : []))),
       },
-      head.context,
+      traced.context,
     )
-    await withSpan(span, head.context, () => this.#run(target, batch, now)).catch(() => undefined)
+    await context.with(trace.setSpan(traced.context, span), () =>
+      this.#run(target, batch, now, span),
+    )
+    span.end()
   }
 
-  async #run(target: BatchTarget, batch: Item[], now: number): Promise<void> {
+  /** Runs the batch on `target` and answers each request; `span`, while tracing, learns a failure. */
+  async #run(target: BatchTarget, batch: Item[], now: number, span?: Span): Promise<void> {
     const head = batch[0] as Item
     const deadline = Math.min(...batch.map((b) => b.deadline))
     const timeoutMs = Math.max(1, Math.ceil(deadline - performance.now()))
@@ -318,10 +321,15 @@ export class Batcher {
       }
     } catch (err) {
       for (const item of batch) item.reject(err)
-      // Said to the span too (and caught by #execute: every request has its answer already).
-      throw err
+      if (span !== undefined) failSpan(span, err)
     }
   }
+}
+
+/** A request leaves the queue (to run, or to fail): its deadline and its queue span end. */
+function dequeued(item: Item): void {
+  clearTimeout(item.timer)
+  item.traced?.waiting.end()
 }
 
 /** Batchable: every input has a first dimension of at least one row, all the same. */

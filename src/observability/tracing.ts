@@ -1,56 +1,37 @@
 import {
   type Context,
   context,
+  type Link,
   propagation,
   ROOT_CONTEXT,
   type Span,
+  SpanStatusCode,
   type Tracer,
   trace,
 } from '@opentelemetry/api'
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
-import { W3CTraceContextPropagator } from '@opentelemetry/core'
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
-import { resourceFromAttributes } from '@opentelemetry/resources'
-import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base'
 
 /**
- * OpenTelemetry for berth's processes: spans are made through the global API everywhere
- * (`tracer()`), and go nowhere until `startTracing` installs an exporter. The context follows
- * async calls (AsyncLocalStorage), and crosses processes as a W3C `traceparent`.
+ * OpenTelemetry for berth's processes, through the global API: spans are made only while
+ * tracing is on (`startTracing`, in `tracing-sdk.ts`, loaded only then), so that the hot paths
+ * pay nothing otherwise. The context follows async calls, and crosses processes as a W3C
+ * `traceparent`.
  */
 
-/** The tracer every span of berth is made with: a no-op one until tracing starts. */
-export function tracer(): Tracer {
-  return trace.getTracer('berth')
+let on = false
+
+/** Whether this process sends traces (`OTEL_EXPORTER_OTLP_ENDPOINT`, or a runner told so). */
+export function tracingOn(): boolean {
+  return on
 }
 
-/**
- * Sends this process's spans as OTLP/HTTP (JSON) to `url`, as `serviceName`. Resolves the
- * shutdown, which sends what is left. One per process.
- */
-export function startTracing(options: {
-  readonly url: string
-  readonly serviceName: string
-  /** How long spans wait to be sent together (ms). */
-  readonly delayMs?: number
-}): () => Promise<void> {
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
-  propagation.setGlobalPropagator(new W3CTraceContextPropagator())
-  const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': options.serviceName }),
-    spanProcessors: [
-      new BatchSpanProcessor(new OTLPTraceExporter({ url: options.url }), {
-        scheduledDelayMillis: options.delayMs ?? 1000,
-      }),
-    ],
-  })
-  trace.setGlobalTracerProvider(provider)
-  return async () => {
-    await provider.shutdown()
-    trace.disable()
-    propagation.disable()
-    context.disable()
-  }
+/** Set by `startTracing` and its stop only. */
+export function markTracing(state: boolean): void {
+  on = state
+}
+
+/** The tracer every span of berth is made with. */
+export function tracer(): Tracer {
+  return trace.getTracer('berth')
 }
 
 /** The context a request's `traceparent` header names (the root context without one). */
@@ -66,6 +47,7 @@ export function contextFrom(carrier: Readonly<Record<string, unknown>>): Context
 
 /** The `traceparent` of the span active now, to hand to another process; none when none. */
 export function activeTraceparent(): string | undefined {
+  if (!on) return undefined
   const span = trace.getSpan(context.active())
   if (span === undefined || !span.isRecording()) return undefined
   const carrier: Record<string, string> = {}
@@ -73,13 +55,36 @@ export function activeTraceparent(): string | undefined {
   return carrier.traceparent
 }
 
-/** Runs `work` with `span` active, ending the span when it settles (an error marks it). */
-export async function withSpan<T>(span: Span, parent: Context, work: () => Promise<T>): Promise<T> {
+/** Links to the spans active in `contexts` (the other requests of a batch). */
+export function linksOf(contexts: readonly Context[]): Link[] {
+  return contexts.flatMap((c) => {
+    const linked = trace.getSpanContext(c)
+    return linked === undefined ? [] : [{ context: linked }]
+  })
+}
+
+/** Marks `span` failed with `err`. */
+export function failSpan(span: Span, err: unknown): void {
+  span.recordException(err instanceof Error ? err : String(err))
+  span.setStatus({
+    code: SpanStatusCode.ERROR,
+    message: err instanceof Error ? err.message : String(err),
+  })
+}
+
+/**
+ * Runs `work` with `span` active (a child of `parent`, the active context unless given), ending
+ * the span when it settles; an error marks it.
+ */
+export async function withSpan<T>(
+  span: Span,
+  work: () => Promise<T>,
+  parent: Context = context.active(),
+): Promise<T> {
   try {
     return await context.with(trace.setSpan(parent, span), work)
   } catch (err) {
-    span.recordException(err instanceof Error ? err : String(err))
-    span.setStatus({ code: 2, message: err instanceof Error ? err.message : String(err) })
+    failSpan(span, err)
     throw err
   } finally {
     span.end()

@@ -1,4 +1,5 @@
-import { contextFrom, startTracing, tracer, withSpan } from '../observability/tracing.js'
+import { contextFrom, tracer, withSpan } from '../observability/tracing.js'
+import { startTracing } from '../observability/tracing-sdk.js'
 
 /** A runner's tracing: its spans, children of berth's calls, sent to `url` as `berth-runner`. */
 export function runnerTracing(url: string) {
@@ -7,7 +8,7 @@ export function runnerTracing(url: string) {
     /** Runs `work` as a span named `name`, a child of the call whose `traceparent` is given. */
     inSpan<T>(traceparent: string, name: string, work: () => Promise<T>): Promise<T> {
       const parent = contextFrom({ traceparent })
-      return withSpan(tracer().startSpan(name, {}, parent), parent, work)
+      return withSpan(tracer().startSpan(name, {}, parent), work, parent)
     },
     /** Sends what is left. */
     stop,

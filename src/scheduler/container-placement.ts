@@ -26,10 +26,10 @@ export interface ContainerPlacement {
 }
 
 /** How often a swarm's capacity is read again. */
-export const CAPACITY_POLL_MS = 30_000
+const CAPACITY_POLL_MS = 30_000
 
 /** Where a runner that fetches its models keeps them: a volume of its own, in the container. */
-export const RUNNER_SCRATCH = '/scratch'
+const RUNNER_SCRATCH = '/scratch'
 
 /**
  * The launcher of the `docker` or `swarm` scheduler, or `undefined` for `local` (runner child
@@ -160,7 +160,7 @@ async function checkLauncher(
  * `BERTH_NODE_MEMORY_GB` do not say. The engine itself places each runner on a node with room
  * for its reservation, so this only bounds what berth asks of the swarm.
  */
-export async function swarmCapacity(
+async function swarmCapacity(
   swarm: SwarmEngine,
   scheduler: SchedulerConfig,
 ): Promise<NodeCapacity> {

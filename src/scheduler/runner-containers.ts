@@ -39,7 +39,7 @@ export interface ContainerRunnerOptions extends RunnerProtocolOptions {
 }
 
 /** One runner container's identity: a fresh name and token, the server's user, its labels. */
-export interface RunnerIdentity {
+interface RunnerIdentity {
   readonly name: string
   readonly image: string
   readonly command: readonly string[]
@@ -76,7 +76,7 @@ export function runnerIdentity(
 }
 
 /** berth's runners as the runtime images hold them (their working directory is the package). */
-export function runnerCommand(runtime: RunnerRuntime): readonly string[] {
+function runnerCommand(runtime: RunnerRuntime): readonly string[] {
   if (runtime === 'torch') return ['python3', 'python/torch_worker.py']
   return ['node', 'dist/runtime/worker-main.js', runtime]
 }

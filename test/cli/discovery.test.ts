@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { access, writeFile } from 'node:fs/promises'
+import { access, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { Command } from 'commander'
@@ -139,6 +139,8 @@ describe('berth for people: tables, namespaces, upload --wait, admin with --init
       '2',
       '--max-batch-size',
       '8',
+      '--load-policy',
+      'eager',
       '--wait',
     )
     assert.equal(upload.code, 0, upload.stderr)
@@ -153,6 +155,11 @@ describe('berth for people: tables, namespaces, upload --wait, admin with --init
       .serving
     assert.equal(serving.replicas, 2)
     assert.equal(serving.max_batch_size, 8)
+    assert.equal(serving.load_policy, 'eager')
+    // Only the server's own policies are offered.
+    const policy = await berth('deploy', 'people', 'tiny_1_0_0', '--load-policy', 'always')
+    assert.equal(policy.code, 2)
+    assert.match(policy.stderr, /Allowed choices are eager, on_demand/)
 
     const table = await berth('ls', 'people')
     assert.match(
@@ -175,6 +182,24 @@ describe('berth for people: tables, namespaces, upload --wait, admin with --init
     const refused = await berth('ls', 'nowhere')
     assert.equal(refused.code, 1)
     assert.match(refused.stderr, /^berth: namespace_not_found: .*\(HTTP 404\)\n$/)
+  })
+
+  it("sends this machine's bootstrap key to this machine's server only", async () => {
+    const client = join(dir.path, 'client')
+    await mkdir(client)
+    await writeFile(join(client, 'bootstrap-api-key'), `${env.BERTH_API_KEY}\n`)
+    const local = await runBerth(['ns', 'ls', '--json'], {
+      BERTH_DATA_DIR: client,
+      BERTH_PUBLIC_URL: server.url,
+    })
+    assert.equal(local.code, 0, local.stderr)
+    const elsewhere = await runBerth(['ns', 'ls'], {
+      BERTH_DATA_DIR: client,
+      BERTH_PUBLIC_URL: server.url,
+      BERTH_URL: 'http://127.0.0.1:9',
+    })
+    assert.equal(elsewhere.code, 2)
+    assert.match(elsewhere.stderr, /^berth: cli_usage_invalid: no API key/)
   })
 
   it('admin commands say which database they use, and create none unless told --init', async () => {

@@ -37,7 +37,14 @@ it('--wait prints each change, and says when the deployment failed or did not se
     },
   })
   const failed = await watch(
-    clientGoing([at('loading', 'loading_model'), at('failed', 'model_load_failed')], 'settle'),
+    clientGoing(
+      [
+        at('loading', 'loading_model'),
+        at('loading', 'loading_model'),
+        at('failed', 'model_load_failed'),
+      ],
+      'settle',
+    ),
     'ns',
     'm_1_0_0',
     at('pending', 'deploy_requested'),
@@ -45,6 +52,7 @@ it('--wait prints each change, and says when the deployment failed or did not se
   )
   assert.equal(failed.failed, true)
   assert.equal(failed.deployment.state, 'failed')
+  // Each change once: the repeated state is not said twice.
   assert.equal(
     printed,
     'pending (deploy_requested)\nloading (loading_model)\nfailed (model_load_failed)\n',
@@ -57,13 +65,15 @@ it('--wait prints each change, and says when the deployment failed or did not se
     undefined,
   )
   assert.equal(deployed.failed, false)
+  printed = ''
   const stuck = await watch(
     clientGoing([at('loading', 'loading_model')], 'time out'),
     'ns',
     'm',
     undefined,
-    undefined,
+    progress,
   )
   assert.equal(stuck.failed, true)
   assert.equal(stuck.deployment.state, 'loading')
+  assert.equal(printed, 'loading (loading_model)\nstill loading: not waiting longer\n')
 })

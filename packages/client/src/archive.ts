@@ -26,8 +26,6 @@ export interface PreparedArchive {
   readonly sourceBytes: number
   /** The source bytes read so far. */
   sourceRead(): number
-  /** What the path was. */
-  readonly kind: 'archive' | 'tar' | 'folder' | 'file'
 }
 
 const GZIP_MAGIC = [0x1f, 0x8b]
@@ -43,7 +41,7 @@ export async function archiveFrom(path: string): Promise<PreparedArchive> {
   if (info.isSymbolicLink()) {
     throw new BerthInputError('path_is_link', `${path} is a symbolic link; give what it points to`)
   }
-  if (info.isDirectory()) return packed(await filesOf(path), 'folder')
+  if (info.isDirectory()) return packed(await filesOf(path))
   if (!info.isFile()) {
     throw new BerthInputError('path_unsupported', `${path} is neither a file nor a folder`)
   }
@@ -55,7 +53,6 @@ export async function archiveFrom(path: string): Promise<PreparedArchive> {
       archiveBytes: info.size,
       sourceBytes: info.size,
       sourceRead: () => meter.bytes,
-      kind: 'archive',
     }
   }
   if (head.subarray(257, 262).toString('latin1') === 'ustar') {
@@ -65,10 +62,9 @@ export async function archiveFrom(path: string): Promise<PreparedArchive> {
       archiveBytes: undefined,
       sourceBytes: info.size,
       sourceRead: () => meter.bytes,
-      kind: 'tar',
     }
   }
-  return packed([{ path, name: basename(path), size: info.size }], 'file')
+  return packed([{ path, name: basename(path), size: info.size }])
 }
 
 /**
@@ -118,7 +114,7 @@ async function filesOf(folder: string): Promise<SourceFile[]> {
  * Files packed into a tar and gzipped as they stream, one file at a time. Whoever reads `stream`
  * may stop (the server answered early, or is gone): packing then stops, quietly.
  */
-function packed(files: readonly SourceFile[], kind: 'folder' | 'file'): PreparedArchive {
+function packed(files: readonly SourceFile[]): PreparedArchive {
   const tar = pack()
   const gzip = createGzip()
   tar.pipe(gzip)
@@ -160,7 +156,6 @@ function packed(files: readonly SourceFile[], kind: 'folder' | 'file'): Prepared
     archiveBytes: undefined,
     sourceBytes: files.reduce((n, f) => n + f.size, 0),
     sourceRead: () => meter.bytes,
-    kind,
   }
 }
 

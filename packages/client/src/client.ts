@@ -229,7 +229,6 @@ export class BerthClient {
             archiveBytes: undefined,
             sourceBytes: 0,
             sourceRead: () => 0,
-            kind: 'archive',
           }
     const url = new URL(`${this.url}/v1/namespaces/${encodeURIComponent(namespace)}/models`)
     return (await sendMultipart(

@@ -200,7 +200,7 @@ export class S3ArtifactStore implements ArtifactStore {
 
   async close(): Promise<void> {
     this.#client.destroy()
-    this.#downloadSigner.destroy()
+    if (this.#downloadSigner !== this.#client) this.#downloadSigner.destroy()
   }
 
   #objectKey(key: ArtifactKey): string {

@@ -1,6 +1,7 @@
 import { type Kysely, sql } from 'kysely'
 import type { ApiKey } from '../../domain/api-key.js'
 import type { Organization, Tier } from '../../domain/organization.js'
+import { compareText } from '../compare-text.js'
 import type { Credential, Ref } from '../metadata-store.js'
 import { apiKeyNotFound, organizationNameTaken, organizationNotFound } from '../store-errors.js'
 import type { Database } from './database.js'
@@ -66,7 +67,7 @@ export async function findOrganization(
 /** Sorted here, not by the database: its collation (PostgreSQL's locale) would disagree with SQLite. */
 export async function listOrganizations(db: Kysely<Database>): Promise<Organization[]> {
   const rows = await db.selectFrom('organizations').selectAll().execute()
-  return rows.map(toOrganization).sort((a, b) => byText(a.name, b.name))
+  return rows.map(toOrganization).sort((a, b) => compareText(a.name, b.name))
 }
 
 export async function listApiKeys(db: Kysely<Database>, organizationId: string): Promise<ApiKey[]> {
@@ -74,12 +75,11 @@ export async function listApiKeys(db: Kysely<Database>, organizationId: string):
     .selectFrom('api_keys')
     .selectAll()
     .where('organization_id', '=', organizationId)
+    // ISO times and lowercase-hex ids: every collation orders them alike.
+    .orderBy('created_at')
+    .orderBy('id')
     .execute()
-  return rows.map(toApiKey).sort((a, b) => byText(a.createdAt, b.createdAt) || byText(a.id, b.id))
-}
-
-function byText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
+  return rows.map(toApiKey)
 }
 
 export async function setOrganizationTier(

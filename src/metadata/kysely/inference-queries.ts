@@ -5,6 +5,7 @@ import {
   type InferenceOutcome,
   LATENCY_BUCKETS,
 } from '../../domain/inference-stats.js'
+import { compareText } from '../compare-text.js'
 import type { InferenceBucketQuery } from '../metadata-store.js'
 import { type Database, type InferenceHourlyTable, LATENCY_COLUMNS } from './database.js'
 
@@ -43,7 +44,9 @@ export async function addInferenceBuckets(
   const rows = [...buckets]
     .sort(
       (a, b) =>
-        compare(a.namespaceId, b.namespaceId) || compare(a.modelId, b.modelId) || a.hour - b.hour,
+        compareText(a.namespaceId, b.namespaceId) ||
+        compareText(a.modelId, b.modelId) ||
+        a.hour - b.hour,
     )
     .map(bucketRow)
   // One transaction: a flush that fails is retried whole, never counted twice in part.
@@ -58,10 +61,6 @@ export async function addInferenceBuckets(
         .execute()
     }
   })
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
 }
 
 /** Each count column plus the row's; the first and last times widened. */

@@ -5,6 +5,7 @@ import type { Model, ServingSettings } from '../../domain/model.js'
 import type { Namespace } from '../../domain/namespace.js'
 import type { OrgModel, OrgModelValidation } from '../../domain/org-model.js'
 import type { Organization, Tier } from '../../domain/organization.js'
+import { compareText } from '../compare-text.js'
 import type {
   Credential,
   DesiredStateRow,
@@ -67,14 +68,14 @@ export class MemoryMetadataStore implements MetadataStore {
 
   async listOrganizations(): Promise<Organization[]> {
     this.#assertOpen()
-    return [...this.#organizations.values()].sort((a, b) => compare(a.name, b.name))
+    return [...this.#organizations.values()].sort((a, b) => compareText(a.name, b.name))
   }
 
   async listApiKeys(organizationId: string): Promise<ApiKey[]> {
     this.#assertOpen()
     return [...this.#keys.values()]
       .filter((k) => k.organizationId === organizationId)
-      .sort((a, b) => compare(a.createdAt, b.createdAt) || compare(a.id, b.id))
+      .sort((a, b) => compareText(a.createdAt, b.createdAt) || compareText(a.id, b.id))
   }
 
   async setOrganizationTier(id: string, tier: Tier, updatedAt: string): Promise<Organization> {
@@ -377,8 +378,4 @@ export class MemoryMetadataStore implements MetadataStore {
   #assertOpen(): void {
     if (this.#closed) throw new Error('MemoryMetadataStore is closed')
   }
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
 }

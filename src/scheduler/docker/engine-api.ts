@@ -57,7 +57,7 @@ export class EngineApi {
    * to `onData`. The connection never keeps the process alive; a stream the engine refuses, or
    * whose connection breaks, just ends.
    */
-  follow(path: string, onData: (chunk: Buffer) => void): Promise<void> {
+  #follow(path: string, onData: (chunk: Buffer) => void): Promise<void> {
     return new Promise((resolve) => {
       const req = request(
         {
@@ -81,7 +81,7 @@ export class EngineApi {
   /** Follows a container's log stream (`…/logs?follow=1`), handing on each whole line it prints. */
   async followLines(path: string, onLine: (line: string) => void): Promise<void> {
     const lines = new LogLines(onLine)
-    await this.follow(path, (chunk) => lines.push(chunk))
+    await this.#follow(path, (chunk) => lines.push(chunk))
     lines.end()
   }
 

@@ -7,7 +7,7 @@ import { EngineApi } from '../docker/engine-api.js'
  */
 
 /** The generic resource GPU nodes advertise to the swarm (what NVIDIA's guide names it). */
-export const SWARM_GPU_KIND = 'NVIDIA-GPU'
+const SWARM_GPU_KIND = 'NVIDIA-GPU'
 
 export interface ServiceSpec {
   readonly name: string
