@@ -232,6 +232,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       const { unowned, misheld } = deployments.auditReservations()
       return unowned + misheld.length
     })
+    metrics.nameNamespaces(async () => {
+      const all = await metadata.listAllNamespaces()
+      return new Map(all.map((namespace) => [namespace.id, namespace.name]))
+    })
     metrics.watchNode(() => {
       const { usage, deployments: summaries } = deployments.nodeView()
       return {

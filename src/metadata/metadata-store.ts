@@ -105,6 +105,9 @@ export interface NamespaceRecords {
   /** The organization's namespaces, oldest first. */
   listNamespaces(organizationId: string): Promise<Namespace[]>
 
+  /** Every organization's namespaces, oldest first: for the operator's views (`/metrics`) only. */
+  listAllNamespaces(): Promise<Namespace[]>
+
   /**
    * Renames the organization's namespace or changes its description (a field left out stays),
    * and resolves it as it is now; `undefined` when there is none. Throws `namespace_name_taken`.

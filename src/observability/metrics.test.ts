@@ -33,4 +33,30 @@ describe('metrics', () => {
     leaks = 0
     assert.match((await metrics.render()).body, /^berth_capacity_leaks 0$/m)
   })
+
+  it("labels the operator's series by namespace name and id, the id where the name is unknown", async () => {
+    const metrics = new Metrics()
+    metrics.setDeploymentState({ namespace: 'ns_1', model: 'a', version: '1' }, 'deployed')
+    metrics.setDeploymentState({ namespace: 'ns_2', model: 'b', version: '1' }, 'deployed')
+    metrics.setDeploymentState({ namespace: 'ns_3', model: 'c', version: '1' }, 'deployed')
+    // Two organizations may each have a namespace called "shared".
+    metrics.nameNamespaces(
+      async () =>
+        new Map([
+          ['ns_1', 'shared'],
+          ['ns_2', 'sha"red'],
+        ]),
+    )
+    const { body } = await metrics.render()
+    const state = (model: string) =>
+      new RegExp(
+        `^berth_deployment_state\\{(namespace="[^}]*),model="${model}",version="1",state="deployed"\\} 1$`,
+        'm',
+      ).exec(body)?.[1]
+    assert.equal(state('a'), 'namespace="shared",namespace_id="ns_1"')
+    assert.equal(state('b'), 'namespace="sha\\"red",namespace_id="ns_2"')
+    assert.equal(state('c'), 'namespace="ns_3",namespace_id="ns_3"')
+    assert.doesNotMatch(body, /[{,]namespace="ns_1"/)
+    assert.match(body, /^berth_capacity_leaks 0$/m)
+  })
 })

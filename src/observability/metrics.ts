@@ -51,6 +51,10 @@ const PER_MODEL_METRICS = [
 /** A sample's `namespace` label (label values escape `\\`, `"` and newlines). */
 const NAMESPACE_LABEL = /([{,])namespace="((?:[^"\\]|\\.)*)"/
 
+function unescapeLabel(value: string): string {
+  return value.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c))
+}
+
 function escapeLabel(value: string): string {
   return value.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n')
 }
@@ -105,6 +109,8 @@ export class Metrics {
   readonly coldLoadWait: Histogram<ModelLabel>
   /** What the node gauges show when scraped; nothing until `watchNode`. */
   #node: () => NodeSnapshot = () => ({ capacity: undefined, models: [] })
+  /** Every namespace's name by id, for `render`; none known until `nameNamespaces`. */
+  #namespaceNames: () => Promise<ReadonlyMap<string, string>> = async () => new Map()
   /** Counts capacity leaks when scraped; nothing to count until `watchCapacityLeaks`. */
   #countLeaks: () => number = () => 0
   /** Told of requests and cold loads too; no one until `watchInference`. */
@@ -252,6 +258,11 @@ export class Metrics {
     this.#node = snapshot
   }
 
+  /** Has `render` label namespaces by the names `names` gives (id → name) at each scrape. */
+  nameNamespaces(names: () => Promise<ReadonlyMap<string, string>>): void {
+    this.#namespaceNames = names
+  }
+
   /** Has `berth_capacity_leaks` report what `count` finds at each scrape. */
   watchCapacityLeaks(count: () => number): void {
     this.#countLeaks = count
@@ -304,9 +315,18 @@ export class Metrics {
     for (const outcome of INFERENCE_OUTCOMES) this.inferenceRequests.remove({ ...model, outcome })
   }
 
-  /** The exposition text and its content type. */
+  /**
+   * The exposition text and its content type: every series, the per-model ones labelled by
+   * namespace name (see `nameNamespaces`; the id where the name is unknown) and, as names are
+   * unique only within an organization, by `namespace_id` too. What the operator sees.
+   */
   async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() }
+    const [text, names] = await Promise.all([this.registry.metrics(), this.#namespaceNames()])
+    const body = relabel(text, (id) => {
+      const name = names.get(id) ?? id
+      return `namespace="${escapeLabel(name)}",namespace_id="${escapeLabel(id)}"`
+    })
+    return { contentType: this.registry.contentType, body }
   }
 
   /**
@@ -320,20 +340,31 @@ export class Metrics {
     const families: string[] = []
     for (const name of PER_MODEL_METRICS) {
       const text = await this.registry.getSingleMetricAsString(`${METRIC_PREFIX}${name}`)
-      const lines = text.split('\n').flatMap((line) => {
-        if (line.startsWith('#') || line === '') return [line]
-        const match = NAMESPACE_LABEL.exec(line)
-        const shown = match === null ? undefined : names.get(match[2] ?? '')
-        if (shown === undefined) return []
-        return [
-          line.replace(
-            NAMESPACE_LABEL,
-            (_, before: string) => `${before}namespace="${escapeLabel(shown)}"`,
-          ),
-        ]
-      })
-      families.push(lines.join('\n'))
+      families.push(
+        relabel(text, (id) => {
+          const shown = names.get(id)
+          return shown === undefined ? undefined : `namespace="${escapeLabel(shown)}"`
+        }),
+      )
     }
     return { contentType: this.registry.contentType, body: `${families.join('\n').trimEnd()}\n` }
   }
+}
+
+/**
+ * `text` with each sample's `namespace` label (a namespace id) replaced by what `labels` gives
+ * for the id; a sample it gives `undefined` for is left out. Lines without the label stay.
+ */
+function relabel(text: string, labels: (namespaceId: string) => string | undefined): string {
+  return text
+    .split('\n')
+    .flatMap((line) => {
+      if (line.startsWith('#')) return [line]
+      const match = NAMESPACE_LABEL.exec(line)
+      if (match === null) return [line]
+      const shown = labels(unescapeLabel(match[2] ?? ''))
+      if (shown === undefined) return []
+      return [line.replace(NAMESPACE_LABEL, (_, before: string) => `${before}${shown}`)]
+    })
+    .join('\n')
 }

@@ -222,6 +222,23 @@ export function metadataStoreContract(adapter: string, create: () => Promise<Met
         assert.deepEqual(await store.findNamespace(owner.id, { id: ns.id }), ns)
       })
 
+      it("lists every organization's namespaces for the operator, oldest first", async () => {
+        const one = organization()
+        const two = organization()
+        await store.createOrganization(one)
+        await store.createOrganization(two)
+        const later = namespace(one.id, { name: 'same', createdAt: T1, updatedAt: T1 })
+        const earlier = namespace(two.id, { name: 'same', createdAt: T0 })
+        await store.createNamespace(later)
+        await store.createNamespace(earlier)
+        const ours = (await store.listAllNamespaces()).filter((n) =>
+          [one.id, two.id].includes(n.organizationId),
+        )
+        assert.deepEqual(ours, [earlier, later])
+        await store.deleteNamespace(one.id, later.id)
+        assert.ok(!(await store.listAllNamespaces()).some((n) => n.id === later.id))
+      })
+
       it("renames and redescribes a namespace, refusing a taken name and another org's", async () => {
         const org = organization()
         const other = organization()

@@ -150,8 +150,12 @@ describe("an organization's own metrics through the API", () => {
 
   it("shows the key's organization's per-model series only, by namespace name", async () => {
     const whole = (await t.request({ method: 'GET', url: '/metrics' })).body
-    assert.match(whole, new RegExp(`namespace="${ownNs}",model="mine"`))
-    assert.match(whole, new RegExp(`namespace="${rivalNs}",model="theirs"`))
+    // The operator's view: every organization's series, by namespace name and id.
+    assert.match(whole, new RegExp(`namespace="own-space",namespace_id="${ownNs}",model="mine"`))
+    assert.match(
+      whole,
+      new RegExp(`namespace="rival-space",namespace_id="${rivalNs}",model="theirs"`),
+    )
 
     const own = await t.request({ method: 'GET', url: '/v1/metrics', key: BOOTSTRAP_KEY })
     assert.equal(own.statusCode, 200, own.body)

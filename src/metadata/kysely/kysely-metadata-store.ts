@@ -94,6 +94,10 @@ export class KyselyMetadataStore implements MetadataStore {
     return namespaces.listNamespaces(this.#db, organizationId)
   }
 
+  listAllNamespaces(): Promise<Namespace[]> {
+    return namespaces.listAllNamespaces(this.#db)
+  }
+
   updateNamespace(
     organizationId: string,
     id: string,

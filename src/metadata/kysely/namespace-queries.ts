@@ -53,6 +53,16 @@ export async function listNamespaces(
   return rows.map(toNamespace)
 }
 
+export async function listAllNamespaces(db: Kysely<Database>): Promise<Namespace[]> {
+  const rows = await db
+    .selectFrom('namespaces')
+    .selectAll()
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute()
+  return rows.map(toNamespace)
+}
+
 export async function updateNamespace(
   db: Kysely<Database>,
   policy: DialectPolicy,

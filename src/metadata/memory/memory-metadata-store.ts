@@ -142,6 +142,13 @@ export class MemoryMetadataStore implements MetadataStore {
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id))
   }
 
+  async listAllNamespaces(): Promise<Namespace[]> {
+    this.#assertOpen()
+    return [...this.#namespaces.values()].sort(
+      (a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id),
+    )
+  }
+
   async updateNamespace(
     organizationId: string,
     id: string,
