@@ -24,6 +24,7 @@ ARG NPM_CA_BUNDLE=
 COPY package.json package-lock.json .npmrc docker/prune-node-modules.sh ${NPM_CA_BUNDLE} ./
 # The workspace's manifest (@berth/client, the TypeScript client): npm ci links it.
 COPY packages/client/package.json ./packages/client/
+COPY packages/console/package.json ./packages/console/
 # Scripts run after the install (`npm rebuild`): the package's own `prepare` (a build) needs the
 # sources, which come later so that a change to them reuses this layer.
 RUN if [ -n "$NPM_CA_BUNDLE" ]; then \
@@ -40,6 +41,7 @@ RUN if [ -n "$NPM_CA_BUNDLE" ]; then \
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY packages/client ./packages/client
+COPY packages/console ./packages/console
 RUN npm run build
 
 # ---- the runner's files and packages

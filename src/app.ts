@@ -7,10 +7,12 @@ import { AccountService, type BootstrapResult } from './accounts/account-service
 import { ArchiveWorkspace } from './archives/archive-workspace.js'
 import { createArtifactStore } from './artifacts/create-artifact-store.js'
 import type { Config } from './config/config.js'
+import { consoleFiles } from './console-files.js'
 import { DataDirLock } from './data-dir-lock.js'
 import { DeploymentManager } from './deployments/deployment-manager.js'
 import { DeploymentSync } from './deployments/deployment-sync.js'
 import { type CrashHook, type CrashPoint, noCrash } from './domain/crash-points.js'
+import { closeServer } from './http/close-server.js'
 import { metricsAccessOf } from './http/routes/metrics.routes.js'
 import { buildMetricsServer, buildServer } from './http/server.js'
 import { InferenceService } from './inference/inference-service.js'
@@ -19,6 +21,7 @@ import { NamespaceService } from './namespaces/namespace-service.js'
 import { InferenceRecorder } from './observability/inference-records.js'
 import { createLogger } from './observability/logger.js'
 import { Metrics, modelLabels } from './observability/metrics.js'
+import { ModelHistory } from './observability/model-history.js'
 import { DeploymentService } from './registry/deployment-service.js'
 import { InferenceAnalytics } from './registry/inference-analytics.js'
 import { InstalledModels } from './registry/installed-models.js'
@@ -228,6 +231,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       },
     )
     closers.unshift(['deployments', () => deployments.close()])
+    // Each model's last hour in memory, gauges read from the deployments: the console's charts.
+    const history = new ModelHistory({ sample: () => deployments.nodeView().deployments })
+    closers.unshift(['model history', async () => history.close()])
+    metrics.watchInference(history)
+    history.start()
     metrics.watchCapacityLeaks(() => {
       const { unowned, misheld } = deployments.auditReservations()
       return unowned + misheld.length
@@ -349,6 +357,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         maxInferJsonBytes: config.inference.maxJsonBytes,
         timeouts: config.http.timeouts,
         metricsAccess: metricsAccess.api,
+        consoleFiles: consoleFiles(),
       },
       {
         accounts,
@@ -367,6 +376,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           now: () => Date.now(),
         }),
         metrics,
+        history,
       },
     )
 
@@ -429,20 +439,4 @@ async function bootstrapOrganization(
   // `mode` applies only when the file is created; a stale file keeps its old mode otherwise.
   await chmod(generatedKeyFile, 0o600)
   return { ...result, generatedKeyFile }
-}
-
-/** Fastify's close waits for in-flight requests; past the bound, open connections are cut. */
-async function closeServer(server: FastifyInstance, timeoutMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), timeoutMs)
-    timer.unref()
-  })
-  const closed = server.close().then(() => 'closed' as const)
-  if ((await Promise.race([closed, deadline])) === 'timeout') {
-    server.log.warn({ timeoutMs }, 'shutdown: in-flight requests did not finish in time')
-    server.server.closeAllConnections()
-    await closed
-  }
-  clearTimeout(timer)
 }

@@ -43,6 +43,7 @@ export const ERROR_CODES = {
   form_field_too_large: 'too_large',
   form_too_many_fields: 'too_large',
   route_not_found: 'not_found',
+  console_not_built: 'not_found',
   // authentication and organizations
   api_key_missing: 'unauthenticated',
   api_key_invalid: 'unauthenticated',

@@ -19,6 +19,7 @@ import { BerthError } from '../errors/berth-error.js'
 import type { InferenceService } from '../inference/inference-service.js'
 import type { NamespaceService } from '../namespaces/namespace-service.js'
 import type { Metrics } from '../observability/metrics.js'
+import type { ModelHistory } from '../observability/model-history.js'
 import { tracingOn } from '../observability/tracing.js'
 import type { DeploymentService } from '../registry/deployment-service.js'
 import type { InferenceAnalytics } from '../registry/inference-analytics.js'
@@ -35,8 +36,10 @@ import { answerFrameworkError, installErrorHandler, refusalOf } from './error-ha
 import { tidyComponentSchemas, withOperationExamples } from './openapi-components.js'
 import { installRequestSpans } from './request-spans.js'
 import { analyticsRoutes } from './routes/analytics.routes.js'
+import { consoleRoutes } from './routes/console.routes.js'
 import { inferenceRoutes, oipHealthRoutes, oipRoutes } from './routes/inference.routes.js'
 import { type MetricsAccess, metricsRoutes, orgMetricsRoutes } from './routes/metrics.routes.js'
+import { modelHistoryRoutes } from './routes/model-history.routes.js'
 import { modelRoutes } from './routes/models.routes.js'
 import { namespaceRoutes } from './routes/namespaces.routes.js'
 import { nodeRoutes } from './routes/node.routes.js'
@@ -63,6 +66,8 @@ export interface ServerOptions {
   readonly timeouts: HttpTimeouts
   /** Who may read `/metrics` on this server; `undefined`: it is served by a listener of its own. */
   readonly metricsAccess: MetricsAccess | undefined
+  /** The web console's built files, served at /console/; `undefined`: not built. */
+  readonly consoleFiles: string | undefined
 }
 
 export interface ServerServices {
@@ -77,6 +82,8 @@ export interface ServerServices {
   readonly inference: InferenceService
   readonly analytics: InferenceAnalytics
   readonly metrics: Metrics
+  /** Each model's last hour on this server. */
+  readonly history: ModelHistory
 }
 
 // Past every path parameter's schema bound (1024 characters, encoded up to three times as long)
@@ -237,6 +244,7 @@ export async function buildServer(
     uiConfig: { docExpansion: 'list', tryItOutEnabled: true, displayRequestDuration: true },
   })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  await app.register(consoleRoutes, { root: options.consoleFiles })
 
   await app.register(operationsRoutes)
   if (options.metricsAccess !== undefined) {
@@ -262,6 +270,10 @@ export async function buildServer(
         publicUrl: options.publicUrl,
         maxArchiveBytes: options.maxArchiveBytes,
         metrics: services.metrics,
+      })
+      await v1.register(modelHistoryRoutes, {
+        catalog: services.catalog,
+        history: services.history,
       })
       await v1.register(tensorRoutes, { tensors: services.tensors })
       await v1.register(inferenceRoutes, inferenceOptions)

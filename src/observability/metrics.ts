@@ -5,6 +5,7 @@ import {
   type InferenceOutcome,
   type RecordedModel,
 } from '../domain/inference-stats.js'
+import { type ModelRef, modelIdOf } from '../domain/model.js'
 
 /** Every metric berth exports starts with this. */
 export const METRIC_PREFIX = 'berth_'
@@ -14,13 +15,15 @@ export type ModelLabels = Readonly<Record<ModelLabel, string>>
 
 /**
  * Told of each inference request and cold load that the Prometheus series count: the hourly
- * records kept in the metadata store.
+ * records kept in the metadata store, the last hour's history kept in memory.
  */
 export interface InferenceWatcher {
   /** A request ended with `outcome` after `ms` (queueing and a load it waited for included). */
   request(model: RecordedModel, outcome: InferenceOutcome, ms: number): void
   /** A request started a load of its (on-demand) model. */
   coldLoad(model: RecordedModel): void
+  /** The model was deleted (the hourly records keep theirs: they have no `forget`). */
+  forget?(model: ModelRef): void
 }
 
 /** The labels of a model's series: its namespace id, name and version. */
@@ -113,8 +116,8 @@ export class Metrics {
   #namespaceNames: () => Promise<ReadonlyMap<string, string>> = async () => new Map()
   /** Counts capacity leaks when scraped; nothing to count until `watchCapacityLeaks`. */
   #countLeaks: () => number = () => 0
-  /** Told of requests and cold loads too; no one until `watchInference`. */
-  #inference: InferenceWatcher = { request: () => undefined, coldLoad: () => undefined }
+  /** Told of requests, cold loads and deleted models too; no one until `watchInference`. */
+  readonly #inference: InferenceWatcher[] = []
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX })
@@ -268,9 +271,9 @@ export class Metrics {
     this.#countLeaks = count
   }
 
-  /** Tells `watcher` of every request and cold load counted from now on. */
+  /** Tells `watcher` too (after those given before) of every request and cold load from now on. */
   watchInference(watcher: InferenceWatcher): void {
-    this.#inference = watcher
+    this.#inference.push(watcher)
   }
 
   /** Counts a finished inference request: its outcome and its latency. */
@@ -278,13 +281,13 @@ export class Metrics {
     const labels = modelLabels(model)
     this.inferenceRequests.inc({ ...labels, outcome })
     this.inferenceDuration.observe(labels, seconds)
-    this.#inference.request(model, outcome, seconds * 1000)
+    for (const watcher of this.#inference) watcher.request(model, outcome, seconds * 1000)
   }
 
   /** Counts a load of an on-demand model that a request started. */
   observeColdLoad(model: RecordedModel): void {
     this.coldLoads.inc(modelLabels(model))
-    this.#inference.coldLoad(model)
+    for (const watcher of this.#inference) watcher.coldLoad(model)
   }
 
   /** Shows `state` as the model's one current deployment state. */
@@ -295,8 +298,9 @@ export class Metrics {
   }
 
   /**
-   * Drops every series of a deleted model. prom-client removes a series only by its whole label
-   * set, so the series with one more label are removed value by value.
+   * Drops every series of a deleted model, and tells the watchers that forget. prom-client
+   * removes a series only by its whole label set, so the series with one more label are removed
+   * value by value.
    */
   forgetModel(model: ModelLabels): void {
     for (const metric of [
@@ -313,6 +317,8 @@ export class Metrics {
     }
     for (const state of DEPLOYMENT_STATES) this.deploymentState.remove({ ...model, state })
     for (const outcome of INFERENCE_OUTCOMES) this.inferenceRequests.remove({ ...model, outcome })
+    const ref = { namespaceId: model.namespace, modelId: modelIdOf(model.model, model.version) }
+    for (const watcher of this.#inference) watcher.forget?.(ref)
   }
 
   /**

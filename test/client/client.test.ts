@@ -72,6 +72,13 @@ describe('@berth/client', () => {
       inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: X }],
     })
     assertClose(answer.outputs[0]?.data as number[], WANT)
+    // Its last hour, a point per minute: the request above is in it.
+    const history = await client.modelHistory('client-ns', 'bare_1_0_0')
+    assert.equal(history.step_seconds, 60)
+    assert.equal(
+      history.points.reduce((n, p) => n + p.requests, 0),
+      1,
+    )
   })
 
   it('uploads a folder and a stream; runs typed-array tensors in binary', async () => {

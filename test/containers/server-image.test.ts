@@ -170,6 +170,15 @@ describe('the server image (Dockerfile)', { skip, timeout: 20 * 60_000 }, () => 
     await readmeWalkThrough(base, KEY)
   })
 
+  it('serves the web console, built in the image', async () => {
+    const page = await httpRequest(`${base}/console/`)
+    assert.equal(page.status, 200, page.body)
+    assert.match(page.body, /<script type="module" src="\/console\/console.js">/)
+    const script = await httpRequest(`${base}/console/console.js`)
+    assert.equal(script.status, 200)
+    assert.ok(script.body.length > 10_000, `console.js is ${script.body.length} bytes`)
+  })
+
   it('is reported healthy by its HEALTHCHECK', async () => {
     let health = { Status: '', Log: [] as { Output: string }[] }
     await waitUntil(

@@ -135,6 +135,12 @@ describe('model upload', () => {
     assert.equal(item.task_type, 'embedding')
     assert.equal(item.model_format, 'onnx')
     assert.equal(item.deployed, false)
+    // berth's additions: what a dashboard shows of each model, without asking for each.
+    assert.equal(item.runtime, 'onnx')
+    assert.equal(item.deployment.state, 'not_deployed')
+    assert.equal(item.deployment.replicas, 0)
+    assert.equal(typeof item.resource_requirements.memory, 'number')
+    assert.equal(item.serving.replicas, 1)
   })
 
   it('answers 409 model_already_exists for the same name and version, keeping nothing new', async () => {

@@ -133,6 +133,14 @@ export class BerthClient {
     return ok(this.api.GET('/v1/namespaces/{namespace_id}/models/{model_id}', { params: { path } }))
   }
 
+  /** The model's last hour on this server, a point per minute (in memory: lost on a restart). */
+  modelHistory(namespace: string, modelId: string) {
+    const path = { namespace_id: namespace, model_id: modelId }
+    return ok(
+      this.api.GET('/v1/namespaces/{namespace_id}/models/{model_id}/history', { params: { path } }),
+    )
+  }
+
   deleteModel(namespace: string, modelId: string) {
     const path = { namespace_id: namespace, model_id: modelId }
     return ok(

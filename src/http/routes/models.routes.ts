@@ -31,7 +31,7 @@ import {
   WaitQuerySchema,
 } from '../schemas/model.schemas.js'
 import { multipartValidatorCompiler, parseBody } from '../validation.js'
-import { deploymentView, modelView } from '../views/model-view.js'
+import { deploymentView, modelListItemView, modelView } from '../views/model-view.js'
 
 export interface ModelRoutesOptions {
   readonly uploads: UploadPipeline
@@ -153,18 +153,7 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
       )
       return {
         success: true,
-        models: models.map((m) => ({
-          model_id: m.modelId,
-          name: m.name,
-          version: m.version,
-          model_format: m.format,
-          framework: m.framework,
-          task_type: m.taskType,
-          deployed: m.deployment.status.state === 'deployed',
-          endpoint: endpointOf(m),
-          created_at: m.createdAt,
-          updated_at: m.updatedAt,
-        })),
+        models: models.map((m) => modelListItemView(m, endpointOf(m), deployments.replicasOf(m))),
         total: models.length,
         namespace_id: namespace.id,
       }

@@ -220,6 +220,28 @@ export const ModelUploadResponseSchema = z.object({
 })
 schemaRegistry.add(ModelUploadResponseSchema, { id: 'ModelUploadResponse' })
 
+export const ResourceRequirementsSchema = z.object({
+  num_cpus: z.number(),
+  num_gpus: z.number().int(),
+  memory: z.number().int().describe('bytes'),
+})
+
+/** How a model is served: the settings of its upload or its last deploy. */
+export const ServingSchema = z.object({
+  max_batch_size: z.number().int().nullable().describe('null: automatic'),
+  max_queue_delay_us: z.number().int(),
+  replicas: z.number().int().describe('runner processes wanted (deployment.replicas: running now)'),
+  load_policy: z.enum(LOAD_POLICIES),
+  idle_timeout_s: z
+    .number()
+    .int()
+    .nullable()
+    .describe("on_demand: seconds idle before unloading; 0: never; null: the server's default"),
+  node_selector: z
+    .record(z.string(), z.string())
+    .describe("node labels its runners' nodes must carry ({}: any node)"),
+})
+
 export const ModelListItemSchema = z.object({
   model_id: z.string(),
   name: z.string(),
@@ -231,6 +253,12 @@ export const ModelListItemSchema = z.object({
   endpoint: z.string().nullable(),
   created_at: z.string(),
   updated_at: z.string(),
+  // berth: what a dashboard shows per model without a request per model. Always sent; not in
+  // `required`, so the required fields stay exactly Mixpeek's.
+  runtime: z.string().optional().describe('the runtime that serves it: onnx, torch or weights'),
+  deployment: DeploymentSchema.optional(),
+  resource_requirements: ResourceRequirementsSchema.optional(),
+  serving: ServingSchema.optional(),
 })
 schemaRegistry.add(ModelListItemSchema, { id: 'ModelListItem' })
 
@@ -265,31 +293,11 @@ export const CustomModelSchema = z.object({
     base_image: z.string(),
     deployed_at: z.string().nullable(),
   }),
-  resource_requirements: z.object({
-    num_cpus: z.number(),
-    num_gpus: z.number().int(),
-    memory: z.number().int().describe('bytes'),
-  }),
+  resource_requirements: ResourceRequirementsSchema,
   input_schema: z.object({ inputs: z.array(TensorSpecSchema) }).nullable(),
   output_schema: z.object({ outputs: z.array(TensorSpecSchema) }).nullable(),
   deployment: DeploymentSchema,
-  serving: z.object({
-    max_batch_size: z.number().int().nullable().describe('null: automatic'),
-    max_queue_delay_us: z.number().int(),
-    replicas: z
-      .number()
-      .int()
-      .describe('runner processes wanted (deployment.replicas: running now)'),
-    load_policy: z.enum(LOAD_POLICIES),
-    idle_timeout_s: z
-      .number()
-      .int()
-      .nullable()
-      .describe("on_demand: seconds idle before unloading; 0: never; null: the server's default"),
-    node_selector: z
-      .record(z.string(), z.string())
-      .describe("node labels its runners' nodes must carry ({}: any node)"),
-  }),
+  serving: ServingSchema,
   manifest: z.record(z.string(), z.unknown()).describe('what validation found in the archive'),
   created_at: z.string(),
   updated_at: z.string(),

@@ -9,7 +9,6 @@ import {
 import type { Model } from '../../domain/model.js'
 import type { TensorSpec } from '../../tensors/tensor.js'
 
-/** The model record as `GET …/models/{model_id}` shows it (Mixpeek's fields, then berth's). */
 /** The deployment as berth shows it. */
 export function deploymentView(deployment: Deployment, replicas: number) {
   return {
@@ -22,6 +21,7 @@ export function deploymentView(deployment: Deployment, replicas: number) {
   }
 }
 
+/** The model record as `GET …/models/{model_id}` shows it (Mixpeek's fields, then berth's). */
 export function modelView(model: Model, endpoint: string, replicas: number) {
   return {
     model_id: model.modelId,
@@ -40,24 +40,52 @@ export function modelView(model: Model, endpoint: string, replicas: number) {
       base_image: model.manifest.baseImage,
       deployed_at: model.deployment.deployedAt,
     },
-    resource_requirements: {
-      num_cpus: model.resources.numCpus,
-      num_gpus: model.resources.numGpus,
-      memory: model.resources.memoryBytes,
-    },
+    resource_requirements: resourcesView(model),
     ...signatureSchemas(model.manifest),
     deployment: deploymentView(model.deployment, replicas),
-    serving: {
-      max_batch_size: model.serving.maxBatchSize,
-      max_queue_delay_us: model.serving.maxQueueDelayUs,
-      replicas: model.serving.replicas,
-      load_policy: model.serving.loadPolicy,
-      idle_timeout_s: model.serving.idleTimeoutS,
-      node_selector: model.serving.nodeSelector,
-    },
+    serving: servingView(model),
     manifest: manifestView(model.manifest),
     created_at: model.createdAt,
     updated_at: model.updatedAt,
+  }
+}
+
+/** A model as `GET …/models` lists it: Mixpeek's fields, then what a dashboard shows of it. */
+export function modelListItemView(model: Model, endpoint: string | null, replicas: number) {
+  return {
+    model_id: model.modelId,
+    name: model.name,
+    version: model.version,
+    model_format: model.format,
+    framework: model.framework,
+    task_type: model.taskType,
+    deployed: model.deployment.status.state === 'deployed',
+    endpoint,
+    created_at: model.createdAt,
+    updated_at: model.updatedAt,
+    runtime: model.manifest.runtime,
+    deployment: deploymentView(model.deployment, replicas),
+    resource_requirements: resourcesView(model),
+    serving: servingView(model),
+  }
+}
+
+function resourcesView(model: Model) {
+  return {
+    num_cpus: model.resources.numCpus,
+    num_gpus: model.resources.numGpus,
+    memory: model.resources.memoryBytes,
+  }
+}
+
+function servingView(model: Model) {
+  return {
+    max_batch_size: model.serving.maxBatchSize,
+    max_queue_delay_us: model.serving.maxQueueDelayUs,
+    replicas: model.serving.replicas,
+    load_policy: model.serving.loadPolicy,
+    idle_timeout_s: model.serving.idleTimeoutS,
+    node_selector: model.serving.nodeSelector,
   }
 }
 

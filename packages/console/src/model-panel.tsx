@@ -1,0 +1,187 @@
+import { useState } from 'preact/hooks'
+import { type Api, type DeploySettings, dataOf, type ModelItem } from './api.js'
+import { ModelCharts } from './charts.js'
+import { bytes } from './format.js'
+import { StateBadge } from './model-table.js'
+import { usePoll } from './poll.js'
+import { TryIt } from './try-it.js'
+import type { Notify } from './workspace.js'
+
+export function ModelPanel(props: {
+  api: Api
+  namespace: string
+  item: ModelItem
+  notify: Notify
+  onChanged: () => void
+  onDeleted: () => void
+}) {
+  const { api, namespace, item, notify } = props
+  const path = { namespace_id: namespace, model_id: item.model_id }
+  const detail = usePoll(
+    async () =>
+      (
+        await dataOf(
+          api.client.GET('/v1/namespaces/{namespace_id}/models/{model_id}', { params: { path } }),
+        )
+      ).model,
+    5000,
+    `${namespace}/${item.model_id}`,
+  )
+  const model = detail.value
+  const act = async (action: () => Promise<unknown>) => {
+    try {
+      await action()
+      notify(undefined)
+    } catch (err) {
+      notify(err)
+    }
+    props.onChanged()
+    detail.refresh()
+  }
+  const deploy = (settings: DeploySettings) =>
+    act(() =>
+      dataOf(
+        api.client.POST('/v1/namespaces/{namespace_id}/models/{model_id}/deploy', {
+          params: { path },
+          body: settings,
+        }),
+      ),
+    )
+  const undeploy = () =>
+    act(() =>
+      dataOf(
+        api.client.POST('/v1/namespaces/{namespace_id}/models/{model_id}/undeploy', {
+          params: { path },
+        }),
+      ),
+    )
+  const remove = async () => {
+    if (!confirm(`Delete ${item.name} ${item.version}? Its files go too.`)) return
+    try {
+      await dataOf(
+        api.client.DELETE('/v1/namespaces/{namespace_id}/models/{model_id}', { params: { path } }),
+      )
+      props.onDeleted()
+    } catch (err) {
+      notify(err)
+    }
+  }
+  const state = item.deployment?.state ?? 'unknown'
+  return (
+    <section class="card model" data-model-panel={item.model_id}>
+      <h3>
+        {item.name} <small>{item.version}</small> <StateBadge state={state} />
+      </h3>
+      {item.deployment !== undefined && (
+        <p class="reason-line">
+          {item.deployment.reason}
+          {item.deployment.message !== null && `: ${item.deployment.message}`}
+        </p>
+      )}
+      {model !== undefined && (
+        <dl class="facts">
+          <dt>Runtime</dt>
+          <dd>{String(model.manifest.runtime ?? model.model_format)}</dd>
+          <dt>Archive</dt>
+          <dd>{bytes(model.file_size_bytes)}</dd>
+          <dt>Endpoint</dt>
+          <dd>
+            <code>{model.deployment_info.endpoint}</code>
+          </dd>
+        </dl>
+      )}
+      <DeployForm
+        key={item.model_id}
+        serving={item.serving}
+        deployed={state !== 'not_deployed' && state !== 'failed'}
+        onDeploy={deploy}
+        onUndeploy={undeploy}
+        onDelete={remove}
+      />
+      {model !== undefined && (
+        <TryIt api={api} namespace={namespace} model={model} notify={notify} />
+      )}
+      <ModelCharts api={api} namespace={namespace} modelId={item.model_id} />
+    </section>
+  )
+}
+
+function DeployForm(props: {
+  serving: ModelItem['serving']
+  deployed: boolean
+  onDeploy: (settings: DeploySettings) => void
+  onUndeploy: () => void
+  onDelete: () => void
+}) {
+  const s = props.serving
+  const [replicas, setReplicas] = useState(String(s?.replicas ?? 1))
+  const [batch, setBatch] = useState(s?.max_batch_size == null ? '' : String(s.max_batch_size))
+  const [delay, setDelay] = useState(String(s?.max_queue_delay_us ?? 0))
+  const [policy, setPolicy] = useState<'eager' | 'on_demand'>(s?.load_policy ?? 'eager')
+  const settings = (): DeploySettings => ({
+    replicas: Number(replicas),
+    max_batch_size: batch === '' ? null : Number(batch),
+    max_queue_delay_us: Number(delay),
+    load_policy: policy,
+  })
+  return (
+    <form
+      class="deploy inline"
+      onSubmit={(e) => {
+        e.preventDefault()
+        props.onDeploy(settings())
+      }}
+    >
+      <label>
+        Replicas
+        <input
+          name="replicas"
+          type="number"
+          min="1"
+          max="16"
+          value={replicas}
+          onInput={(e) => setReplicas(e.currentTarget.value)}
+        />
+      </label>
+      <label>
+        Max batch
+        <input
+          name="max_batch_size"
+          type="number"
+          min="1"
+          placeholder="auto"
+          value={batch}
+          onInput={(e) => setBatch(e.currentTarget.value)}
+        />
+      </label>
+      <label>
+        Queue delay (µs)
+        <input
+          name="max_queue_delay_us"
+          type="number"
+          min="0"
+          value={delay}
+          onInput={(e) => setDelay(e.currentTarget.value)}
+        />
+      </label>
+      <label>
+        Load policy
+        <select
+          name="load_policy"
+          value={policy}
+          onChange={(e) => setPolicy(e.currentTarget.value as 'eager' | 'on_demand')}
+        >
+          <option value="eager">eager</option>
+          <option value="on_demand">on demand</option>
+        </select>
+      </label>
+      <button type="submit">{props.deployed ? 'Redeploy' : 'Deploy'}</button>
+      <button type="button" onClick={props.onUndeploy} disabled={!props.deployed}>
+        Undeploy
+      </button>
+      <button type="button" class="danger" onClick={props.onDelete}>
+        Delete
+      </button>
+    </form>
+  )
+}
