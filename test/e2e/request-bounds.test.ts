@@ -194,6 +194,9 @@ const BASES: Record<string, Base> = {
   'POST /v1/namespaces/{namespace_id}/models/{model_id}/undeploy': {
     answer: notFound('model_not_found'),
   },
+  'GET /v1/namespaces/{namespace_id}/models/{model_id}/history': {
+    answer: notFound('model_not_found'),
+  },
   'GET /v1/namespaces/{namespace_id}/models/{model_id}/tensors': {
     answer: notFound('model_not_found'),
   },
