@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto'
+import { once } from 'node:events'
 import { createWriteStream } from 'node:fs'
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
@@ -47,6 +48,7 @@ export class ArchiveWorkspace {
     this.#live.add(path)
     const hash = createHash('sha256')
     let sizeBytes = 0
+    const file = createWriteStream(path, { flags: 'wx', mode: 0o600 })
     try {
       await pipeline(
         source,
@@ -61,9 +63,13 @@ export class ArchiveWorkspace {
             callback(null, chunk)
           },
         }),
-        createWriteStream(path, { flags: 'wx', mode: 0o600 }),
+        file,
       )
     } catch (err) {
+      // A failed pipeline rejects before the file has closed, and its open may not have run yet:
+      // removed now, it could be created just after and stay (CI once kept one from a 413). So
+      // the removal waits for the close.
+      if (!file.closed) await once(file, 'close').catch(() => undefined)
       await this.remove(path)
       throw err
     }
