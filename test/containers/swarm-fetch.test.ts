@@ -69,15 +69,17 @@ describe('BERTH_SCHEDULER=swarm with BERTH_RUNNER_FILES=fetch: runners fetch fro
     // Another file drains the swarm's one node: not while this one uses it.
     releaseNode = await holdSwarmNode()
     volumesBefore = await volumes()
-    const gateway = (
-      await dockerOk([
-        'network',
-        'inspect',
-        'docker_gwbridge',
-        '--format',
-        '{{(index .IPAM.Config 0).Gateway}}',
-      ])
-    ).trim()
+    const gateway = gatewayOf(
+      JSON.parse(
+        await dockerOk([
+          'network',
+          'inspect',
+          'docker_gwbridge',
+          '--format',
+          '{{json .IPAM.Config}}',
+        ]),
+      ),
+    )
     const server = new URL(s3.endpoint)
     forwarder = await forwardTcp(gateway, { host: server.hostname, port: Number(server.port) })
     t = await startTestApp({
@@ -183,3 +185,17 @@ describe('BERTH_SCHEDULER=swarm with BERTH_RUNNER_FILES=fetch: runners fetch fro
     await eventually(async () => (await volumes()).every((v) => volumesBefore.includes(v)), 30_000)
   })
 })
+
+/**
+ * The IPv4 gateway of a bridge's IPAM config. A fresh engine may list the subnet without its
+ * gateway (a CI run saw an empty one): the bridge's gateway is then the subnet's first address.
+ */
+function gatewayOf(config: ReadonlyArray<{ Subnet?: string; Gateway?: string }>): string {
+  const v4 = config.find((c) => c.Subnet !== undefined && /^\d+\.\d+\.\d+\.\d+\//.test(c.Subnet))
+  if (v4?.Gateway) return v4.Gateway
+  const base = v4?.Subnet?.split('/')[0]?.split('.').map(Number)
+  if (base === undefined || base.length !== 4) {
+    throw new Error(`docker_gwbridge has no IPv4 subnet: ${JSON.stringify(config)}`)
+  }
+  return [base[0], base[1], base[2], (base[3] ?? 0) + 1].join('.')
+}
