@@ -37,7 +37,7 @@ DTYPES = {
 NAMES = {v: k for k, v in DTYPES.items()}
 
 # RUNNER_PROTOCOL_VERSION in src/runtime/worker-protocol.ts: berth refuses any other.
-PROTOCOL = 5
+PROTOCOL = 6
 
 # A hello frame is small: a token of at most 256 characters (MAX_TOKEN_LENGTH there).
 MAX_HELLO_BYTES = 1024

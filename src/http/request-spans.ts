@@ -1,10 +1,11 @@
 import { context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { contextFrom, tracer } from '../observability/tracing.js'
+import { contextFrom, tracer, withRequestIds } from '../observability/tracing.js'
 
 /**
  * A server span per request, active for its hooks and handler (the context follows their async
- * work), a child of the trace its W3C `traceparent` header names; ended with its status.
+ * work), a child of the trace its W3C `traceparent` header names; ended with its status. The
+ * context carries the request's id too (`x-request-id`), which runners put on their spans.
  */
 export function installRequestSpans(app: FastifyInstance): void {
   const spans = new WeakMap<FastifyRequest, Span>()
@@ -24,7 +25,8 @@ export function installRequestSpans(app: FastifyInstance): void {
       parent,
     )
     spans.set(request, span)
-    context.with(trace.setSpan(parent, span), done)
+    // The request id goes with the context, to the runner that runs its model.
+    context.with(withRequestIds(trace.setSpan(parent, span), [request.id]), done)
   })
   app.addHook('onResponse', async (request, reply) => {
     const span = spans.get(request)

@@ -230,6 +230,38 @@ describe('dynamic batching', () => {
     }
   })
 
+  it('tells the queue length as it changes: 0 never said for a request run at once', async () => {
+    const { target, releaseAll } = doubler()
+    const told: number[] = []
+    const batcher = new Batcher(poolOf(target), {
+      maxBatchSize: 1,
+      maxInFlight: 1,
+      onQueueLength: (waiting) => told.push(waiting),
+    })
+    const run = () => batcher.run([f32([[1, 1]])], null, far(), { canBatch: true })
+    const answers = [run()]
+    assert.equal(told.length, 0, 'the runner was free: nothing waited')
+    answers.push(run(), run())
+    assert.deepEqual(told, [1, 2])
+    await releaseAll()
+    await Promise.all(answers)
+    assert.deepEqual(told, [1, 2, 1, 0])
+
+    // A request that times out in the queue leaves it too.
+    const stuck = new Batcher(poolOf({ infer: () => new Promise(() => undefined) }), {
+      maxBatchSize: 1,
+      maxInFlight: 1,
+      onQueueLength: (waiting) => told.push(waiting),
+    })
+    told.length = 0
+    void stuck.run([f32([[1, 1]])], null, far(), { canBatch: true })
+    await assert.rejects(
+      stuck.run([f32([[1, 1]])], null, performance.now() + 20, { canBatch: true }),
+      (err) => isBerthError(err, 'inference_timeout'),
+    )
+    assert.deepEqual(told, [1, 0])
+  })
+
   it('sends each batch to the replica with the fewest calls outstanding', async () => {
     const a = doubler()
     const b = doubler()

@@ -1,6 +1,13 @@
 import { type Context, context, type Span, trace } from '@opentelemetry/api'
 import { BerthError } from '../errors/berth-error.js'
-import { failSpan, linksOf, tracer, tracingOn } from '../observability/tracing.js'
+import {
+  failSpan,
+  linksOf,
+  requestIdsOf,
+  tracer,
+  tracingOn,
+  withRequestIds,
+} from '../observability/tracing.js'
 import type { WireTensor } from '../tensors/tensor.js'
 
 /** What the batcher runs a (combined) request on: one runner. */
@@ -53,6 +60,8 @@ export interface BatcherOptions {
    * is refused at once with `queue_full`. Unset: no bound.
    */
   readonly maxQueueSize?: number
+  /** Told how many requests wait for a runner (running ones not counted) whenever it changes. */
+  readonly onQueueLength?: (waiting: number) => void
   /** Called once per runner call with the number of requests it combined. */
   readonly onBatch?: (requests: number) => void
   /**
@@ -96,6 +105,8 @@ export class Batcher {
   #delayTimer: NodeJS.Timeout | undefined
   /** Subscribed to the pool while requests wait, so a runner coming or going moves them on. */
   #unsubscribe: (() => void) | undefined
+  /** The queue length `onQueueLength` was last told. */
+  #toldLength = 0
 
   constructor(pool: BatchTargets, options: BatcherOptions) {
     this.#pool = pool
@@ -159,6 +170,7 @@ export class Batcher {
           const index = this.#queue.indexOf(item)
           if (index < 0) return
           this.#queue.splice(index, 1)
+          this.#tellLength()
           dequeued(item)
           reject(new BerthError('inference_timeout', 'the request waited too long for its runner'))
         },
@@ -192,6 +204,15 @@ export class Batcher {
       this.#unsubscribe?.()
       this.#unsubscribe = undefined
     }
+    this.#tellLength()
+  }
+
+  /** Tells `onQueueLength` the queue's length, when it changed (a request run at once: never). */
+  #tellLength(): void {
+    const length = this.#queue.length
+    if (length === this.#toldLength) return
+    this.#toldLength = length
+    this.#options.onQueueLength?.(length)
   }
 
   /** The runner with the fewest calls outstanding, if one has room. */
@@ -280,7 +301,9 @@ export class Batcher {
       },
       traced.context,
     )
-    await context.with(trace.setSpan(traced.context, span), () =>
+    // The call works for every request of the batch: the runner learns all their ids.
+    const ids = requestIdsOf(batch.flatMap((b) => (b.traced ? [b.traced.context] : [])))
+    await context.with(withRequestIds(trace.setSpan(traced.context, span), ids), () =>
       this.#run(target, batch, now, span),
     )
     span.end()

@@ -411,6 +411,7 @@ export class InferenceService {
       maxQueueDelayUs: settings.maxQueueDelayUs,
       maxInFlight: this.#maxInFlight,
       ...(this.#maxQueueSize === undefined ? {} : { maxQueueSize: this.#maxQueueSize }),
+      onQueueLength: (waiting) => this.#metrics.inferenceQueueDepth.set(labels, waiting),
       onBatch: (requests) => this.#metrics.batchSize.observe(labels, requests),
       onExecuted: (rows, ms) => this.#stats.executed(serving.model, rows, ms),
     })

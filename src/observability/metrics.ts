@@ -40,6 +40,7 @@ const PER_MODEL_METRICS = [
   'inference_requests_total',
   'inference_duration_seconds',
   'inference_queue_seconds',
+  'inference_queue_depth',
   'inference_batch_size',
   'deployment_state',
   'runner_restarts_total',
@@ -100,6 +101,8 @@ export class Metrics {
   readonly inferenceRequests: Counter<ModelLabel | 'outcome'>
   readonly inferenceDuration: Histogram<ModelLabel>
   readonly inferenceQueue: Histogram<ModelLabel>
+  /** Requests waiting for a runner now (running ones not counted). */
+  readonly inferenceQueueDepth: Gauge<ModelLabel>
   readonly batchSize: Histogram<ModelLabel>
   readonly deploymentState: Gauge<ModelLabel | 'state'>
   readonly runnerRestarts: Counter<ModelLabel>
@@ -153,6 +156,12 @@ export class Metrics {
       help: 'Time an inference request waited for a runner',
       labelNames: perModel,
       buckets: LATENCY_BUCKETS,
+      registers,
+    })
+    this.inferenceQueueDepth = new Gauge({
+      name: `${METRIC_PREFIX}inference_queue_depth`,
+      help: 'Requests waiting for a runner now, running ones not counted (Triton: pending requests)',
+      labelNames: perModel,
       registers,
     })
     this.batchSize = new Histogram({
@@ -306,6 +315,7 @@ export class Metrics {
     for (const metric of [
       this.inferenceDuration,
       this.inferenceQueue,
+      this.inferenceQueueDepth,
       this.batchSize,
       this.runnerRestarts,
       this.modelLoadDuration,

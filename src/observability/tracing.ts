@@ -1,6 +1,7 @@
 import {
   type Context,
   context,
+  createContextKey,
   type Link,
   propagation,
   ROOT_CONTEXT,
@@ -53,6 +54,30 @@ export function activeTraceparent(): string | undefined {
   const carrier: Record<string, string> = {}
   propagation.inject(context.active(), carrier)
   return carrier.traceparent
+}
+
+/** The `x-request-id`s of the requests a context works for: one request's, or a batch's. */
+const REQUEST_IDS = createContextKey('berth.request_ids')
+
+/** `parent` working for the requests `ids` (an HTTP request, or the batch a runner call runs). */
+export function withRequestIds(parent: Context, ids: readonly string[]): Context {
+  return parent.setValue(REQUEST_IDS, ids)
+}
+
+/** The request ids of `contexts`, in order (a batch's requests). */
+export function requestIdsOf(contexts: readonly Context[]): string[] {
+  return contexts.flatMap((c) => (c.getValue(REQUEST_IDS) as readonly string[] | undefined) ?? [])
+}
+
+/**
+ * The trace context of the work active now, to hand to another process (a runner): its
+ * `traceparent` and the request ids it works for. Nothing when not tracing.
+ */
+export function activeCallContext(): { traceparent?: string; requestIds?: readonly string[] } {
+  const traceparent = activeTraceparent()
+  if (traceparent === undefined) return {}
+  const requestIds = requestIdsOf([context.active()])
+  return requestIds.length === 0 ? { traceparent } : { traceparent, requestIds }
 }
 
 /** Links to the spans active in `contexts` (the other requests of a batch). */

@@ -128,14 +128,16 @@ async function handle(message: Exclude<ToWorker, { type: 'ping' | 'hello' }>): P
         throw new BerthError('model_load_failed', `no model is loaded in slot ${message.slot}`)
       }
       const run = () => model.infer(message.inputs, message.outputs)
-      const { traceparent } = message
+      const { traceparent, requestIds = [] } = message
       return {
         type: 'result',
         id: message.id,
         outputs:
           tracing === undefined || traceparent === undefined
             ? await run()
-            : await tracing.inSpan(traceparent, `model.run ${runtimeName}`, run),
+            : await tracing.inSpan(traceparent, `model.run ${runtimeName}`, run, {
+                'berth.request_ids': [...requestIds],
+              }),
       }
     }
     case 'unload':

@@ -35,10 +35,21 @@ import {
  * speaks another (or none): raise it whenever a message changes meaning, in every runner
  * (`worker-main.ts`, `python/torch_worker.py`).
  */
-export const RUNNER_PROTOCOL_VERSION = 5
+export const RUNNER_PROTOCOL_VERSION = 6
 
 /** A W3C `traceparent`: version, trace id, parent span id, flags. */
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
+/** An `x-request-id` as the server takes it, and the most requests in one call (a batch's). */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+const MAX_CALL_REQUESTS = 1024
+
+function isRequestIdList(value: unknown): boolean {
+  return (
+    Array.isArray(value) &&
+    value.length <= MAX_CALL_REQUESTS &&
+    value.every((id) => typeof id === 'string' && REQUEST_ID.test(id))
+  )
+}
 
 /** Longest runner token a `hello` may carry (berth's are 64 hex digits). */
 export const MAX_TOKEN_LENGTH = 256
@@ -106,6 +117,8 @@ export type ToWorker =
       readonly outputs: readonly string[] | null
       /** The W3C trace context of berth's call, when tracing: the runner's span is its child. */
       readonly traceparent?: string
+      /** With it, the `x-request-id`s of the requests the call runs (a batch's, in order). */
+      readonly requestIds?: readonly string[]
     }
   /** Frees the model in `slot` (answered `unloaded` even when the slot held none). */
   | { readonly type: 'unload'; readonly id: number; readonly slot: number }
@@ -374,6 +387,7 @@ export function isToWorker(value: unknown): value is ToWorker {
         isTensorList(value.inputs) &&
         (value.traceparent === undefined ||
           (typeof value.traceparent === 'string' && TRACEPARENT.test(value.traceparent))) &&
+        (value.requestIds === undefined || isRequestIdList(value.requestIds)) &&
         (value.outputs === null ||
           (Array.isArray(value.outputs) && value.outputs.every((o) => typeof o === 'string')))
       )

@@ -12,6 +12,10 @@ interface OtlpSpan {
   readonly spanId: string
   readonly parentSpanId?: string
   readonly name: string
+  readonly attributes?: ReadonlyArray<{
+    readonly key: string
+    readonly value: { readonly arrayValue?: { readonly values: { stringValue?: string }[] } }
+  }>
 }
 interface Received extends OtlpSpan {
   readonly service: string
@@ -69,7 +73,7 @@ describe('OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDPOINT)', () => {
       method: 'POST',
       url: `/v1/namespaces/${ns}/models/traced_1_0_0/infer`,
       key: BOOTSTRAP_KEY,
-      headers: { traceparent: `00-${traceId}-${callerSpan}-01` },
+      headers: { traceparent: `00-${traceId}-${callerSpan}-01`, 'x-request-id': 'req-traced-1' },
       body: { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] },
     })
     assert.equal(res.statusCode, 200, res.body)
@@ -90,6 +94,13 @@ describe('OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDPOINT)', () => {
       [server.service, call.service, run.service],
       ['berth', 'berth', 'berth-runner'],
       'the model ran in the runner process, which sent its own span',
+    )
+    // The request's id went to the runner with the trace context.
+    const ids = run.attributes?.find((a) => a.key === 'berth.request_ids')?.value.arrayValue
+    assert.deepEqual(
+      ids?.values.map((v) => v.stringValue),
+      ['req-traced-1'],
+      JSON.stringify(run.attributes),
     )
     // The model's load is traced too (a trace of its own: deploys run in the background).
     await eventually(() => receiver.spans.some((s) => s.name === 'model.load'), 15_000)

@@ -2,16 +2,18 @@ import type { LoadTarget } from '../../domain/serving-plan.js'
 import { BerthError, isBerthError } from '../../errors/berth-error.js'
 import type { ErrorCode } from '../../errors/error-codes.js'
 import { withServerPathsHidden } from '../../errors/hide-server-paths.js'
-import { activeTraceparent } from '../../observability/tracing.js'
+import { activeCallContext } from '../../observability/tracing.js'
 import type { Signature, WireTensor } from '../../tensors/tensor.js'
 import type { Runner, RunnerEnd, RunnerEndCause } from '../scheduler.js'
 import { residentBytes } from './resident-memory.js'
 import type { WorkerExit, WorkerProcess } from './worker-process.js'
 
-/** An `infer` message's trace: the span active now, which the runner's own span is a child of. */
-export function traced(): { traceparent?: string } {
-  const traceparent = activeTraceparent()
-  return traceparent === undefined ? {} : { traceparent }
+/**
+ * An `infer` message's trace: the span active now, which the runner's own span is a child of,
+ * and the ids of the requests it runs for.
+ */
+export function traced(): { traceparent?: string; requestIds?: readonly string[] } {
+  return activeCallContext()
 }
 
 /** A `load` message's fields that say what to load: the same from every runner client. */
