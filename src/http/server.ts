@@ -15,6 +15,7 @@ import {
 } from 'fastify-type-provider-zod'
 import type { AccountService } from '../accounts/account-service.js'
 import type { HttpTimeouts } from '../config/config.js'
+import { REQUEST_ID_PATTERN } from '../domain/request-id.js'
 import { BerthError } from '../errors/berth-error.js'
 import type { InferenceService } from '../inference/inference-service.js'
 import type { NamespaceService } from '../namespaces/namespace-service.js'
@@ -91,7 +92,6 @@ export interface ServerServices {
 const MAX_PATH_PARAM_LENGTH = 8 * 1024
 
 // Client-chosen request ids are echoed in headers and logs, so only a tame alphabet is kept.
-const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/
 
 /** The top bar of /docs: berth's name, in the bar's own colours. */
 const DOCS_LOGO =

@@ -59,4 +59,27 @@ describe('metrics', () => {
     assert.doesNotMatch(body, /[{,]namespace="ns_1"/)
     assert.match(body, /^berth_capacity_leaks 0$/m)
   })
+
+  it('still answers a scrape when the namespace names cannot be read, labelled by id', async () => {
+    const metrics = new Metrics()
+    metrics.setDeploymentState({ namespace: 'ns_1', model: 'a', version: '1' }, 'deployed')
+    metrics.nameNamespaces(async () => {
+      throw new Error('the metadata store is closed')
+    })
+    const { body } = await metrics.render()
+    assert.match(body, /namespace="ns_1",namespace_id="ns_1",model="a"/)
+  })
+
+  it("shows an organization no series without a namespace, and forgets a model's queue depth", async () => {
+    const metrics = new Metrics()
+    const model = { namespace: 'ns_1', model: 'a', version: '1' }
+    metrics.inferenceQueueDepth.inc(model, 3)
+    // A per-model family whose series lost its namespace label: no organization's to see.
+    metrics.inferenceQueueDepth.set({ model: 'stray', version: '1' }, 1)
+    const own = (await metrics.renderNamespaces(new Map([['ns_1', 'mine']]))).body
+    assert.match(own, /^berth_inference_queue_depth\{namespace="mine",model="a",version="1"\} 3$/m)
+    assert.doesNotMatch(own, /stray/)
+    metrics.forgetModel(model)
+    assert.doesNotMatch((await metrics.render()).body, /model="a"/)
+  })
 })

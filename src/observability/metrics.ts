@@ -337,11 +337,19 @@ export class Metrics {
    * unique only within an organization, by `namespace_id` too. What the operator sees.
    */
   async render(): Promise<{ contentType: string; body: string }> {
-    const [text, names] = await Promise.all([this.registry.metrics(), this.#namespaceNames()])
-    const body = relabel(text, (id) => {
-      const name = names.get(id) ?? id
-      return `namespace="${escapeLabel(name)}",namespace_id="${escapeLabel(id)}"`
-    })
+    // A scrape must not fail with the metadata store (when metrics matter most): ids, then.
+    const [text, names] = await Promise.all([
+      this.registry.metrics(),
+      this.#namespaceNames().catch(() => new Map<string, string>()),
+    ])
+    const body = relabel(
+      text,
+      (id) => {
+        const name = names.get(id) ?? id
+        return `namespace="${escapeLabel(name)}",namespace_id="${escapeLabel(id)}"`
+      },
+      { keepUnlabelled: true },
+    )
     return { contentType: this.registry.contentType, body }
   }
 
@@ -357,10 +365,15 @@ export class Metrics {
     for (const name of PER_MODEL_METRICS) {
       const text = await this.registry.getSingleMetricAsString(`${METRIC_PREFIX}${name}`)
       families.push(
-        relabel(text, (id) => {
-          const shown = names.get(id)
-          return shown === undefined ? undefined : `namespace="${escapeLabel(shown)}"`
-        }),
+        // Only namespaced samples: one without the label is no organization's to see.
+        relabel(
+          text,
+          (id) => {
+            const shown = names.get(id)
+            return shown === undefined ? undefined : `namespace="${escapeLabel(shown)}"`
+          },
+          { keepUnlabelled: false },
+        ),
       )
     }
     return { contentType: this.registry.contentType, body: `${families.join('\n').trimEnd()}\n` }
@@ -369,15 +382,20 @@ export class Metrics {
 
 /**
  * `text` with each sample's `namespace` label (a namespace id) replaced by what `labels` gives
- * for the id; a sample it gives `undefined` for is left out. Lines without the label stay.
+ * for the id; a sample it gives `undefined` for is left out, and so is a sample without the
+ * label unless `keepUnlabelled`. Comment lines stay.
  */
-function relabel(text: string, labels: (namespaceId: string) => string | undefined): string {
+function relabel(
+  text: string,
+  labels: (namespaceId: string) => string | undefined,
+  { keepUnlabelled }: { readonly keepUnlabelled: boolean },
+): string {
   return text
     .split('\n')
     .flatMap((line) => {
       if (line.startsWith('#')) return [line]
       const match = NAMESPACE_LABEL.exec(line)
-      if (match === null) return [line]
+      if (match === null) return keepUnlabelled || line === '' ? [line] : []
       const shown = labels(unescapeLabel(match[2] ?? ''))
       if (shown === undefined) return []
       return [line.replace(NAMESPACE_LABEL, (_, before: string) => `${before}${shown}`)]

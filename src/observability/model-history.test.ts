@@ -30,7 +30,7 @@ const IDLE: Omit<HistoryPoint, 'time'> = {
   errors: 0,
   cold_loads: 0,
   latency_ms: { p50: null, p95: null, p99: null },
-  queue_depth: 0,
+  max_active_requests: 0,
   resident_bytes: null,
 }
 
@@ -74,7 +74,7 @@ describe('ModelHistory', () => {
       errors: 2,
       cold_loads: 1,
       latency_ms: { p50: round(0.5), p95: round(0.95), p99: round(0.99) },
-      queue_depth: 0,
+      max_active_requests: 0,
       resident_bytes: null,
     })
     // Percentiles of the fixed buckets: p50 between 12 and 20 ms, the tail in 1–2.5 s.
@@ -108,8 +108,8 @@ describe('ModelHistory', () => {
     // Read time samples too: the current step has the gauges as they are now.
     gauges.splice(0, gauges.length, { model: MODEL, activeRequests: 3, residentBytes: 400 })
     const [before, now] = h.points(MODEL).slice(-2) as [HistoryPoint, HistoryPoint]
-    assert.deepEqual([before.queue_depth, before.resident_bytes], [7, 200])
-    assert.deepEqual([now.queue_depth, now.resident_bytes], [3, 400])
+    assert.deepEqual([before.max_active_requests, before.resident_bytes], [7, 200])
+    assert.deepEqual([now.max_active_requests, now.resident_bytes], [3, 400])
     assert.equal(now.requests, 0)
   })
 
@@ -194,7 +194,7 @@ describe('ModelHistory', () => {
     h.close()
     const seen = samples
     assert.ok(seen > 0)
-    assert.equal(h.points(MODEL).at(-1)?.queue_depth, 1)
+    assert.equal(h.points(MODEL).at(-1)?.max_active_requests, 1)
     await new Promise((resolve) => setTimeout(resolve, 30))
     // One more: the read's own.
     assert.equal(samples, seen + 1)

@@ -48,7 +48,7 @@ export interface HistoryPoint {
     readonly p99: number | null
   }
   /** The most requests holding the model at once, as sampled in the step (0 when none). */
-  readonly queue_depth: number
+  readonly max_active_requests: number
   /** What its runners held resident, last sampled in the step; null when none was measured. */
   readonly resident_bytes: number | null
 }
@@ -231,7 +231,7 @@ export class ModelHistory implements InferenceWatcher {
         p95: rounded(latencyQuantile(counts, 0.95)),
         p99: rounded(latencyQuantile(counts, 0.99)),
       },
-      queue_depth: step?.maxActive ?? 0,
+      max_active_requests: step?.maxActive ?? 0,
       resident_bytes: step?.residentBytes === undefined ? null : Math.round(step.residentBytes),
     }
   }

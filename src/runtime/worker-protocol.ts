@@ -1,3 +1,5 @@
+import { MAX_BATCH_SIZE } from '../domain/model.js'
+import { REQUEST_ID_PATTERN } from '../domain/request-id.js'
 import type { ArchiveSource, TaskSpec, WeightFiles } from '../domain/serving-plan.js'
 import type { ErrorCode } from '../errors/error-codes.js'
 import {
@@ -39,15 +41,13 @@ export const RUNNER_PROTOCOL_VERSION = 6
 
 /** A W3C `traceparent`: version, trace id, parent span id, flags. */
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
-/** An `x-request-id` as the server takes it, and the most requests in one call (a batch's). */
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
-const MAX_CALL_REQUESTS = 1024
 
 function isRequestIdList(value: unknown): boolean {
   return (
     Array.isArray(value) &&
-    value.length <= MAX_CALL_REQUESTS &&
-    value.every((id) => typeof id === 'string' && REQUEST_ID.test(id))
+    // A call runs at most a whole batch, each request at least one row.
+    value.length <= MAX_BATCH_SIZE &&
+    value.every((id) => typeof id === 'string' && REQUEST_ID_PATTERN.test(id))
   )
 }
 

@@ -62,6 +62,7 @@ describe('the web console in Chromium', { skip: browserSkipReason() }, () => {
   let browser: Browser
   let page: Page
   let base: string
+  const refusals: string[] = []
 
   before(async () => {
     t = await startTestApp({ BERTH_SPARE_RUNNERS: '0' })
@@ -70,6 +71,10 @@ describe('the web console in Chromium', { skip: browserSkipReason() }, () => {
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
     page = await browser.newPage({ viewport: { width: 1280, height: 1000 } })
     page.on('dialog', (dialog) => void dialog.accept())
+    // What the page's own policy refused (a script, a style, a call): none, or the policy broke it.
+    page.on('console', (message) => {
+      if (/Content Security Policy|Refused to/i.test(message.text())) refusals.push(message.text())
+    })
     await mkdir(SHOTS, { recursive: true })
   })
   after(async () => {
@@ -191,5 +196,9 @@ describe('the web console in Chromium', { skip: browserSkipReason() }, () => {
     await banner.waitFor()
     assert.match((await banner.textContent()) ?? '', /archive_not_gzip/)
     await page.screenshot({ path: join(SHOTS, 'error.png'), fullPage: true })
+  })
+
+  step('broke no rule of its own Content Security Policy', async () => {
+    assert.deepEqual(refusals, [])
   })
 })

@@ -36,8 +36,12 @@ describe('the web console files at /console/', () => {
     const missing = await t.request({ method: 'GET', url: '/console/nothing-here.js' })
     assert.equal(missing.statusCode, 404)
     assert.equal(missing.json().error.code, 'route_not_found')
-    const outside = await t.request({ method: 'GET', url: '/console/..%2f..%2fpackage.json' })
-    assert.equal(outside.statusCode, 404)
+    // The console package's own manifest is one level up from its files, berth's three.
+    for (const up of ['..%2fpackage.json', '..%2f..%2f..%2fpackage.json', '../package.json']) {
+      const outside = await t.request({ method: 'GET', url: `/console/${up}` })
+      assert.equal(outside.statusCode, 404, up)
+      assert.doesNotMatch(outside.body, /"name"/, up)
+    }
   })
 
   it('is left out of the OpenAPI document: a page, not an API', async () => {

@@ -18,7 +18,7 @@ interface Point {
   errors: number
   cold_loads: number
   latency_ms: { p50: number | null; p95: number | null; p99: number | null }
-  queue_depth: number
+  max_active_requests: number
   resident_bytes: number | null
 }
 interface History {
@@ -92,11 +92,18 @@ describe('GET /v1/namespaces/{namespace_id}/models/{model_id}/history', () => {
     assert.ok(p50 > 0 && p50 <= p95 && p95 <= p99, JSON.stringify(last))
     assert.equal(typeof last.resident_bytes, 'number')
     assert.ok((last.resident_bytes ?? 0) > 0)
-    assert.ok(Number.isInteger(last.queue_depth) && last.queue_depth >= 0)
+    assert.ok(Number.isInteger(last.max_active_requests) && last.max_active_requests >= 0)
     // Before it, nothing happened: gaps, zeros and nulls.
     for (const p of body.points.slice(0, -1)) {
       assert.deepEqual(
-        [p.requests, p.errors, p.cold_loads, p.latency_ms.p50, p.queue_depth, p.resident_bytes],
+        [
+          p.requests,
+          p.errors,
+          p.cold_loads,
+          p.latency_ms.p50,
+          p.max_active_requests,
+          p.resident_bytes,
+        ],
         [0, 0, 0, null, 0, null],
         p.time,
       )

@@ -2,6 +2,7 @@ import { useEffect, useRef } from 'preact/hooks'
 import uPlot, { type AlignedData, type Options } from 'uplot'
 import { type Api, dataOf, type History } from './api.js'
 import { usePoll } from './poll.js'
+import { Stale } from './stale.js'
 
 type Point = History['points'][number]
 
@@ -31,8 +32,8 @@ const CHARTS: readonly ChartSpec[] = [
     ],
   },
   {
-    title: 'Queue depth (most at once)',
-    series: [{ label: 'requests held', color: '#7c3aed', value: (p) => p.queue_depth }],
+    title: 'Requests held (queued, running, loading)',
+    series: [{ label: 'requests held', color: '#7c3aed', value: (p) => p.max_active_requests }],
   },
   {
     title: 'Resident memory (MiB)',
@@ -64,6 +65,7 @@ export function ModelCharts(props: { api: Api; namespace: string; modelId: strin
   return (
     <div class="charts" data-requests={requests}>
       <h4>Last hour</h4>
+      <Stale error={history.error} />
       <div class="chart-grid">
         {CHARTS.map((spec) => (
           <Chart key={spec.title} spec={spec} points={points} />

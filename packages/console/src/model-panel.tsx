@@ -4,6 +4,7 @@ import { ModelCharts } from './charts.js'
 import { bytes } from './format.js'
 import { StateBadge } from './model-table.js'
 import { usePoll } from './poll.js'
+import { Stale } from './stale.js'
 import { TryIt } from './try-it.js'
 import type { Notify } from './workspace.js'
 
@@ -17,6 +18,8 @@ export function ModelPanel(props: {
 }) {
   const { api, namespace, item, notify } = props
   const path = { namespace_id: namespace, model_id: item.model_id }
+  const state = item.deployment?.state ?? 'unknown'
+  const serving = state === 'deployed' || state === 'loading' || state === 'pending'
   const detail = usePoll(
     async () =>
       (
@@ -42,7 +45,8 @@ export function ModelPanel(props: {
     act(() =>
       dataOf(
         api.client.POST('/v1/namespaces/{namespace_id}/models/{model_id}/deploy', {
-          params: { path },
+          // A serving model gets new runners (reload), whether or not its settings changed.
+          params: { path, query: serving ? { reload: 'true' } : {} },
           body: settings,
         }),
       ),
@@ -66,7 +70,6 @@ export function ModelPanel(props: {
       notify(err)
     }
   }
-  const state = item.deployment?.state ?? 'unknown'
   return (
     <section class="card model" data-model-panel={item.model_id}>
       <h3>
@@ -78,6 +81,7 @@ export function ModelPanel(props: {
           {item.deployment.message !== null && `: ${item.deployment.message}`}
         </p>
       )}
+      <Stale error={detail.error} />
       {model !== undefined && (
         <dl class="facts">
           <dt>Runtime</dt>
@@ -93,7 +97,8 @@ export function ModelPanel(props: {
       <DeployForm
         key={item.model_id}
         serving={item.serving}
-        deployed={state !== 'not_deployed' && state !== 'failed'}
+        deployed={serving}
+        undeployable={state !== 'not_deployed'}
         onDeploy={deploy}
         onUndeploy={undeploy}
         onDelete={remove}
@@ -109,6 +114,8 @@ export function ModelPanel(props: {
 function DeployForm(props: {
   serving: ModelItem['serving']
   deployed: boolean
+  /** Anything but not deployed: a failed model's wish to be deployed can be withdrawn too. */
+  undeployable: boolean
   onDeploy: (settings: DeploySettings) => void
   onUndeploy: () => void
   onDelete: () => void
@@ -176,7 +183,7 @@ function DeployForm(props: {
         </select>
       </label>
       <button type="submit">{props.deployed ? 'Redeploy' : 'Deploy'}</button>
-      <button type="button" onClick={props.onUndeploy} disabled={!props.deployed}>
+      <button type="button" onClick={props.onUndeploy} disabled={!props.undeployable}>
         Undeploy
       </button>
       <button type="button" class="danger" onClick={props.onDelete}>

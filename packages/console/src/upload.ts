@@ -7,9 +7,19 @@ export interface UploadProgress {
   readonly elapsedMs: number
 }
 
+/** The largest single file packed in the browser: packing holds it whole in memory. */
+const MAX_PACKED_BYTES = 512 * 1024 ** 2
+
 /** A `.tar.gz` as it is, any other single file packed into one (e.g. a bare `model.onnx`). */
 export async function archiveOf(file: File): Promise<{ blob: Blob; packed: boolean }> {
   if (/\.(tar\.gz|tgz)$/i.test(file.name)) return { blob: file, packed: false }
+  if (file.size > MAX_PACKED_BYTES) {
+    throw new ApiError(
+      0,
+      'file_too_large_to_pack',
+      `${file.name} is too large to pack in the browser: upload a .tar.gz of it, or use the CLI (berth upload ${file.name} …), which packs as it streams`,
+    )
+  }
   const gzipped = await createTarGzip([
     { name: file.name, data: new Uint8Array(await file.arrayBuffer()) },
   ])

@@ -1,9 +1,10 @@
 import { useEffect, useState } from 'preact/hooks'
-import { type Api, dataOf, describeError, type Namespace } from './api.js'
+import { type Api, ApiError, dataOf, describeError, type Namespace } from './api.js'
 import { bytes } from './format.js'
 import { ModelPanel } from './model-panel.js'
 import { ModelTable } from './model-table.js'
 import { usePoll } from './poll.js'
+import { Stale } from './stale.js'
 import { UploadPanel } from './upload-panel.js'
 
 /** Where the user is, kept in the address's hash so a reload stays there. */
@@ -14,9 +15,14 @@ interface Place {
 
 function placeOfHash(): Place {
   const [, namespace, model] = /^#\/([^/]+)(?:\/([^/]+))?/.exec(location.hash) ?? []
-  return {
-    ...(namespace === undefined ? {} : { namespace: decodeURIComponent(namespace) }),
-    ...(model === undefined ? {} : { model: decodeURIComponent(model) }),
+  try {
+    return {
+      ...(namespace === undefined ? {} : { namespace: decodeURIComponent(namespace) }),
+      ...(model === undefined ? {} : { model: decodeURIComponent(model) }),
+    }
+  } catch {
+    // A hash typed or cut by hand (`#/%E0`): start from the top rather than not at all.
+    return {}
   }
 }
 
@@ -43,6 +49,11 @@ export function Workspace({ api, onSignOut }: { api: Api; onSignOut: () => void 
     5000,
     api.key,
   )
+  // A key revoked (or a server that forgot it) while signed in: back to the sign-in form.
+  const refused = namespaces.error instanceof ApiError && namespaces.error.status === 401
+  useEffect(() => {
+    if (refused) onSignOut()
+  }, [refused, onSignOut])
   const list = namespaces.value ?? []
   const current = list.find((n) => n.namespace_id === place.namespace) ?? list[0]
   return (
@@ -54,6 +65,7 @@ export function Workspace({ api, onSignOut }: { api: Api; onSignOut: () => void 
           Sign out
         </button>
       </header>
+      <Stale error={namespaces.error} />
       {error !== undefined && (
         <div class="banner error" role="alert">
           <span>{error}</span>
@@ -125,6 +137,7 @@ function NamespaceView(props: {
           props.onSelectModel(modelId)
         }}
       />
+      <Stale error={models.error} />
       <ModelTable
         models={models.value}
         selected={props.model}
@@ -172,7 +185,8 @@ function Namespaces(props: {
     }
   }
   const remove = async (namespace: Namespace) => {
-    if (!confirm(`Delete namespace ${namespace.namespace_name} and its models?`)) return
+    // The server refuses a namespace that still has models (409 namespace_not_empty).
+    if (!confirm(`Delete the empty namespace ${namespace.namespace_name}?`)) return
     try {
       await dataOf(
         api.client.DELETE('/v1/namespaces/{namespace}', {

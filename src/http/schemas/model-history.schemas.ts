@@ -14,7 +14,7 @@ const HistoryPointSchema = z.object({
     .describe(
       'latency of the successful requests, queueing and cold loads included; percentiles estimated from a histogram of fixed buckets (interpolated within one); null when none succeeded',
     ),
-  queue_depth: count.describe(
+  max_active_requests: count.describe(
     'the most requests holding the model at once (queued, running or waiting for its load), sampled every 5 seconds; 0 when none',
   ),
   resident_bytes: z
@@ -42,7 +42,7 @@ const idle = {
   errors: 0,
   cold_loads: 0,
   latency_ms: { p50: null, p95: null, p99: null },
-  queue_depth: 0,
+  max_active_requests: 0,
   resident_bytes: null,
 }
 schemaRegistry.add(ModelHistoryResponseSchema, {
@@ -61,7 +61,7 @@ schemaRegistry.add(ModelHistoryResponseSchema, {
           errors: 5,
           cold_loads: 1,
           latency_ms: { p50: 1.588, p95: 5, p99: 140 },
-          queue_depth: 0,
+          max_active_requests: 0,
           resident_bytes: 98701312,
         },
       ],
