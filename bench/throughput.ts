@@ -27,6 +27,7 @@ import { startBerthServe } from '../test/helpers/berth-process.js'
 import { multipartBody } from '../test/helpers/multipart.js'
 import { tempDir } from '../test/helpers/temp-dir.js'
 import { expectOk, httpClient } from './http-client.js'
+import { type Cell, load } from './load.js'
 
 const KEY = 'sk_bench_throughput_key_0123456789'
 const DIMS = [512, 2048, 2048, 2048, 16]
@@ -110,41 +111,6 @@ const NAIVE = fileURLToPath(new URL('./naive-server.js', import.meta.url))
 const seconds = Number(process.argv[2] ?? 5)
 /** Only the models whose label contains this (e.g. `MLP`); all when unset. */
 const only = process.argv[3]
-
-interface Cell {
-  readonly rps: number
-  readonly p50: number
-  readonly p99: number
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
-}
-
-/** Keeps `concurrency` requests in flight for `seconds`; counts answers and their latency. */
-async function load(
-  send: () => Promise<void>,
-  concurrency: number,
-  durationMs: number,
-): Promise<Cell> {
-  const times: number[] = []
-  const end = performance.now() + durationMs
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < end) {
-        const t0 = performance.now()
-        await send()
-        times.push(performance.now() - t0)
-      }
-    }),
-  )
-  times.sort((a, b) => a - b)
-  return {
-    rps: times.length / (durationMs / 1000),
-    p50: percentile(times, 50),
-    p99: percentile(times, 99),
-  }
-}
 
 /** Sends `body` to `path` again and again, over up to 128 kept-alive connections. */
 function poster(port: number, path: string, headers: Record<string, string>, body: Buffer) {
