@@ -1,6 +1,6 @@
-import { useState } from 'preact/hooks'
 import { type Api, type DeploySettings, dataOf, type ModelItem } from './api.js'
 import { ModelCharts } from './charts.js'
+import { useFields } from './fields.js'
 import { bytes } from './format.js'
 import { StateBadge } from './model-table.js'
 import { usePoll } from './poll.js'
@@ -121,15 +121,17 @@ function DeployForm(props: {
   onDelete: () => void
 }) {
   const s = props.serving
-  const [replicas, setReplicas] = useState(String(s?.replicas ?? 1))
-  const [batch, setBatch] = useState(s?.max_batch_size == null ? '' : String(s.max_batch_size))
-  const [delay, setDelay] = useState(String(s?.max_queue_delay_us ?? 0))
-  const [policy, setPolicy] = useState<'eager' | 'on_demand'>(s?.load_policy ?? 'eager')
+  const { fields, field } = useFields({
+    replicas: String(s?.replicas ?? 1),
+    max_batch_size: s?.max_batch_size == null ? '' : String(s.max_batch_size),
+    max_queue_delay_us: String(s?.max_queue_delay_us ?? 0),
+    load_policy: s?.load_policy ?? 'eager',
+  })
   const settings = (): DeploySettings => ({
-    replicas: Number(replicas),
-    max_batch_size: batch === '' ? null : Number(batch),
-    max_queue_delay_us: Number(delay),
-    load_policy: policy,
+    replicas: Number(fields.replicas),
+    max_batch_size: fields.max_batch_size === '' ? null : Number(fields.max_batch_size),
+    max_queue_delay_us: Number(fields.max_queue_delay_us),
+    load_policy: fields.load_policy === 'on_demand' ? 'on_demand' : 'eager',
   })
   return (
     <form
@@ -140,44 +142,17 @@ function DeployForm(props: {
       }}
     >
       <label>
-        Replicas
-        <input
-          name="replicas"
-          type="number"
-          min="1"
-          max="16"
-          value={replicas}
-          onInput={(e) => setReplicas(e.currentTarget.value)}
-        />
+        Replicas <input {...field('replicas')} type="number" min="1" max="16" />
       </label>
       <label>
-        Max batch
-        <input
-          name="max_batch_size"
-          type="number"
-          min="1"
-          placeholder="auto"
-          value={batch}
-          onInput={(e) => setBatch(e.currentTarget.value)}
-        />
+        Max batch <input {...field('max_batch_size')} type="number" min="1" placeholder="auto" />
       </label>
       <label>
-        Queue delay (µs)
-        <input
-          name="max_queue_delay_us"
-          type="number"
-          min="0"
-          value={delay}
-          onInput={(e) => setDelay(e.currentTarget.value)}
-        />
+        Queue delay (µs) <input {...field('max_queue_delay_us')} type="number" min="0" />
       </label>
       <label>
         Load policy
-        <select
-          name="load_policy"
-          value={policy}
-          onChange={(e) => setPolicy(e.currentTarget.value as 'eager' | 'on_demand')}
-        >
+        <select {...field('load_policy')}>
           <option value="eager">eager</option>
           <option value="on_demand">on demand</option>
         </select>

@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks'
 import type { Api } from './api.js'
+import { useFields } from './fields.js'
 import { bytes, seconds } from './format.js'
 import { archiveOf, type UploadProgress, uploadModel } from './upload.js'
 import type { Notify } from './workspace.js'
@@ -33,7 +34,7 @@ export function UploadPanel(props: {
   onUploaded: (modelId: string) => void
 }) {
   const [file, setFile] = useState<File | undefined>()
-  const [fields, setFields] = useState<Fields>(INITIAL)
+  const { fields, setFields, field } = useFields<Fields>(INITIAL)
   const [progress, setProgress] = useState<UploadProgress | undefined>()
   const [status, setStatus] = useState<string | undefined>()
   const [dragging, setDragging] = useState(false)
@@ -44,12 +45,6 @@ export function UploadPanel(props: {
     setStatus(undefined)
     if (fields.name === '') setFields({ ...fields, name: nameOf(chosen) })
   }
-  const field = (name: keyof Fields) => ({
-    name,
-    value: fields[name],
-    onInput: (e: { currentTarget: { value: string } }) =>
-      setFields({ ...fields, [name]: e.currentTarget.value }),
-  })
   const submit = async (event: Event) => {
     event.preventDefault()
     if (file === undefined) return
