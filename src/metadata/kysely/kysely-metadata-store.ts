@@ -33,12 +33,20 @@ export class KyselyMetadataStore implements MetadataStore {
   readonly #db: Kysely<Database>
   readonly #policy: DialectPolicy
   readonly #credentialQuery: accounts.CredentialQuery
+  /** Credentials found while the database's change clock read the same: see `findCredential`. */
+  readonly #credentials: CredentialCache | undefined
   #closing: Promise<void> | undefined
 
-  constructor(db: Kysely<Database>, policy: DialectPolicy) {
+  /**
+   * `changeClock`, where the database can give one, reads a number that moves whenever the
+   * database may have changed (any write, by this process or another): credentials found are
+   * then kept until it moves. Without one, every lookup goes to the database.
+   */
+  constructor(db: Kysely<Database>, policy: DialectPolicy, changeClock?: () => number) {
     this.#db = db
     this.#policy = policy
     this.#credentialQuery = accounts.compileCredentialQuery(db)
+    this.#credentials = changeClock === undefined ? undefined : new CredentialCache(changeClock)
   }
 
   /** Brings the schema up to date; safe to run from several processes at once. */
@@ -74,8 +82,16 @@ export class KyselyMetadataStore implements MetadataStore {
     return accounts.createApiKey(this.#db, this.#policy, key)
   }
 
-  findCredential(hash: string): Promise<Credential | undefined> {
-    return accounts.findCredential(this.#db, this.#credentialQuery, hash)
+  async findCredential(hash: string): Promise<Credential | undefined> {
+    const cache = this.#credentials
+    if (cache === undefined) return accounts.findCredential(this.#db, this.#credentialQuery, hash)
+    // Read before the query: a change that lands while it runs moves the clock past this reading.
+    const clock = cache.clock()
+    const kept = cache.get(hash, clock)
+    if (kept !== undefined) return kept
+    const found = await accounts.findCredential(this.#db, this.#credentialQuery, hash)
+    if (found !== undefined) cache.keep(hash, found, clock)
+    return found
   }
 
   revokeApiKey(id: string, revokedAt: string): Promise<ApiKey> {
@@ -197,5 +213,33 @@ export class KyselyMetadataStore implements MetadataStore {
   close(): Promise<void> {
     this.#closing ??= this.#db.destroy()
     return this.#closing
+  }
+}
+
+/** Most credentials kept; past it the cache starts over (only found keys are kept). */
+const MAX_KEPT_CREDENTIALS = 10_000
+
+/**
+ * Credentials found, each with the change clock's reading before it was looked up: good while
+ * the clock reads the same, so a revoked key, or an organization's new tier, counts on the very
+ * next request, whoever changed it. Unknown hashes are never kept (a stranger's guesses would
+ * fill it).
+ */
+class CredentialCache {
+  readonly clock: () => number
+  readonly #kept = new Map<string, { readonly credential: Credential; readonly clock: number }>()
+
+  constructor(clock: () => number) {
+    this.clock = clock
+  }
+
+  get(hash: string, clock: number): Credential | undefined {
+    const kept = this.#kept.get(hash)
+    return kept !== undefined && kept.clock === clock ? kept.credential : undefined
+  }
+
+  keep(hash: string, credential: Credential, clock: number): void {
+    if (this.#kept.size >= MAX_KEPT_CREDENTIALS) this.#kept.clear()
+    this.#kept.set(hash, { credential, clock })
   }
 }

@@ -34,9 +34,11 @@ export const SqliteMetadataStore = {
     sqlite.pragma('busy_timeout = 5000')
     sqlite.pragma('foreign_keys = ON')
     sqlite.pragma('synchronous = NORMAL')
+    const database = withStatementCache(sqlite)
     const store = new KyselyMetadataStore(
-      new Kysely<Schema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) }),
+      new Kysely<Schema>({ dialect: new SqliteDialect({ database }) }),
       sqliteDialectPolicy,
+      changeClock(sqlite, () => database.writes),
     )
     try {
       await store.migrate()
@@ -46,6 +48,29 @@ export const SqliteMetadataStore = {
     }
     return store
   },
+}
+
+/**
+ * A number that moves whenever the database may have changed: a write this connection starts
+ * (`writes`), or a commit by any other connection, this machine's admin CLI included (SQLite's
+ * `data_version`, which moves only for other connections' commits). Reading it is one native
+ * call, far cheaper than the credential lookup it lets the store skip.
+ */
+function changeClock(sqlite: Database.Database, writes: () => number): () => number {
+  const dataVersion = sqlite.prepare('PRAGMA data_version').pluck()
+  let clock = 0
+  let seenVersion: unknown
+  let seenWrites = -1
+  return () => {
+    const version = dataVersion.get()
+    const written = writes()
+    if (version !== seenVersion || written !== seenWrites) {
+      clock += 1
+      seenVersion = version
+      seenWrites = written
+    }
+    return clock
+  }
 }
 
 /** SQLite keeps everything in the one file: only its constraint error codes are its own. */
@@ -62,6 +87,11 @@ const MAX_CACHED_STATEMENTS = 500
 function withStatementCache(sqlite: Database.Database) {
   const cache = new Map<string, Database.Statement>()
   return {
+    /**
+     * Statements prepared that may write: Kysely's driver prepares each statement just before it
+     * runs, so this counts this connection's writes as they start.
+     */
+    writes: 0,
     prepare(sql: string): Database.Statement {
       let statement = cache.get(sql)
       if (statement === undefined) {
@@ -69,6 +99,8 @@ function withStatementCache(sqlite: Database.Database) {
         statement = sqlite.prepare(sql)
         cache.set(sql, statement)
       }
+      // Not `reader`: an UPDATE … RETURNING reads too.
+      if (!statement.readonly) this.writes += 1
       return statement
     },
     close(): void {
