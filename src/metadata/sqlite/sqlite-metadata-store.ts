@@ -19,8 +19,14 @@ export type SqliteMetadataStoreConfig = Extract<MetadataConfig, { driver: 'sqlit
  * error codes.
  */
 export const SqliteMetadataStore = {
-  /** Opens (creating if needed) the database file and migrates it to the latest schema. */
-  async open(config: SqliteMetadataStoreConfig): Promise<KyselyMetadataStore> {
+  /**
+   * Opens (creating if needed) the database file and migrates it to the latest schema.
+   * `keepCredentials: false` looks every credential up (bench/credentials.ts compares the two).
+   */
+  async open(
+    config: SqliteMetadataStoreConfig,
+    { keepCredentials = true }: { readonly keepCredentials?: boolean } = {},
+  ): Promise<KyselyMetadataStore> {
     if (config.path !== ':memory:') {
       // The file holds every key's hash: readable by this user only. SQLite gives its -wal and
       // -shm files the database file's mode. (Both modes apply only to what is created here.)
@@ -38,7 +44,7 @@ export const SqliteMetadataStore = {
     const store = new KyselyMetadataStore(
       new Kysely<Schema>({ dialect: new SqliteDialect({ database }) }),
       sqliteDialectPolicy,
-      changeClock(sqlite, () => database.writes),
+      keepCredentials ? changeClock(sqlite, () => database.writes) : undefined,
     )
     try {
       await store.migrate()
