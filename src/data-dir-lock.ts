@@ -1,4 +1,5 @@
-import { mkdir, open, readFile, rm, stat, utimes } from 'node:fs/promises'
+import { randomUUID } from 'node:crypto'
+import { link, mkdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { BerthError } from './errors/berth-error.js'
@@ -65,13 +66,17 @@ export class DataDirLock {
     }
     // Twice at most: the second try follows the removal of a dead holder's lock.
     for (let attempt = 0; attempt < 2; attempt++) {
+      // Written whole beside it, then linked into place (which fails if a lock exists): a lock
+      // file is never seen half-written, so never judged dead while its holder writes it.
+      const draft = `${path}.${process.pid}.${randomUUID()}`
       try {
-        const file = await open(path, 'wx', 0o600)
-        await file.writeFile(`${JSON.stringify(me)}\n`)
-        await file.close()
+        await writeFile(draft, `${JSON.stringify(me)}\n`, { mode: 0o600 })
+        await link(draft, path)
         return new DataDirLock(path, me, heartbeatMs)
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      } finally {
+        await rm(draft, { force: true })
       }
       const seen = await stat(path).catch(() => undefined)
       const holder = await readHolder(path)

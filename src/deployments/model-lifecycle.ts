@@ -12,7 +12,6 @@ import { type Model, modelKey } from '../domain/model.js'
 import { type ServingPlan, servingPlan } from '../domain/serving-plan.js'
 import { BerthError } from '../errors/berth-error.js'
 import type { Acquired } from '../inference/inference-service.js'
-import { modelLabels } from '../observability/metrics.js'
 import type { Reservation } from '../scheduler/scheduler.js'
 import { AdmissionQueue } from './admission-queue.js'
 import { DeploymentJournal } from './deployment-journal.js'
@@ -434,7 +433,7 @@ export class ModelLifecycle {
   forget(model: Model): void {
     this.#forgotten.add(model.uploadId)
     this.table.forget(model)
-    this.#deps.metrics.forgetModel(modelLabels(model))
+    this.#deps.metrics.forgetModel(model)
   }
 
   #want(d: ModelDeployment, desired: DesiredState): void {

@@ -230,13 +230,14 @@ describe('dynamic batching', () => {
     }
   })
 
-  it('tells the queue length as it changes: 0 never said for a request run at once', async () => {
+  it('tells how the queue length changes: nothing for a request run at once', async () => {
     const { target, releaseAll } = doubler()
+    // The lengths the changes add up to.
     const told: number[] = []
     const batcher = new Batcher(poolOf(target), {
       maxBatchSize: 1,
       maxInFlight: 1,
-      onQueueLength: (waiting) => told.push(waiting),
+      onQueueChange: (delta) => told.push((told.at(-1) ?? 0) + delta),
     })
     const run = () => batcher.run([f32([[1, 1]])], null, far(), { canBatch: true })
     const answers = [run()]
@@ -251,7 +252,7 @@ describe('dynamic batching', () => {
     const stuck = new Batcher(poolOf({ infer: () => new Promise(() => undefined) }), {
       maxBatchSize: 1,
       maxInFlight: 1,
-      onQueueLength: (waiting) => told.push(waiting),
+      onQueueChange: (delta) => told.push((told.at(-1) ?? 0) + delta),
     })
     told.length = 0
     void stuck.run([f32([[1, 1]])], null, far(), { canBatch: true })

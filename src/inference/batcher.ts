@@ -60,8 +60,11 @@ export interface BatcherOptions {
    * is refused at once with `queue_full`. Unset: no bound.
    */
   readonly maxQueueSize?: number
-  /** Told how many requests wait for a runner (running ones not counted) whenever it changes. */
-  readonly onQueueLength?: (waiting: number) => void
+  /**
+   * Told by how much the number of requests waiting for a runner (running ones not counted)
+   * changed, whenever it does: several batchers of one model add to one gauge.
+   */
+  readonly onQueueChange?: (delta: number) => void
   /** Called once per runner call with the number of requests it combined. */
   readonly onBatch?: (requests: number) => void
   /**
@@ -105,7 +108,7 @@ export class Batcher {
   #delayTimer: NodeJS.Timeout | undefined
   /** Subscribed to the pool while requests wait, so a runner coming or going moves them on. */
   #unsubscribe: (() => void) | undefined
-  /** The queue length `onQueueLength` was last told. */
+  /** The queue length as `onQueueChange` has told it so far. */
   #toldLength = 0
 
   constructor(pool: BatchTargets, options: BatcherOptions) {
@@ -170,7 +173,7 @@ export class Batcher {
           const index = this.#queue.indexOf(item)
           if (index < 0) return
           this.#queue.splice(index, 1)
-          this.#tellLength()
+          this.#tellQueue()
           dequeued(item)
           reject(new BerthError('inference_timeout', 'the request waited too long for its runner'))
         },
@@ -204,15 +207,15 @@ export class Batcher {
       this.#unsubscribe?.()
       this.#unsubscribe = undefined
     }
-    this.#tellLength()
+    this.#tellQueue()
   }
 
-  /** Tells `onQueueLength` the queue's length, when it changed (a request run at once: never). */
-  #tellLength(): void {
+  /** Tells `onQueueChange` how the queue's length moved, if it did (a request run at once: not). */
+  #tellQueue(): void {
     const length = this.#queue.length
     if (length === this.#toldLength) return
+    this.#options.onQueueChange?.(length - this.#toldLength)
     this.#toldLength = length
-    this.#options.onQueueLength?.(length)
   }
 
   /** The runner with the fewest calls outstanding, if one has room. */
@@ -290,20 +293,17 @@ export class Batcher {
       item.started?.(now - item.queued)
     }
     this.#options.onBatch?.(batch.length)
-    const traced = batch[0]?.traced
-    if (traced === undefined) return this.#run(target, batch, now)
+    const [first, ...others] = batch.flatMap((b) => (b.traced ? [b.traced.context] : []))
+    if (first === undefined) return this.#run(target, batch, now)
     // One runner call for the batch: a span of the first request's trace, linked to the others'.
     const span = tracer().startSpan(
       'runner.infer',
-      {
-        attributes: { 'berth.batch.requests': batch.length },
-        links: linksOf(batch.slice(1).flatMap((b) => (b.traced ? [b.traced.context] : []))),
-      },
-      traced.context,
+      { attributes: { 'berth.batch.requests': batch.length }, links: linksOf(others) },
+      first,
     )
     // The call works for every request of the batch: the runner learns all their ids.
-    const ids = requestIdsOf(batch.flatMap((b) => (b.traced ? [b.traced.context] : [])))
-    await context.with(withRequestIds(trace.setSpan(traced.context, span), ids), () =>
+    const ids = requestIdsOf([first, ...others])
+    await context.with(withRequestIds(trace.setSpan(first, span), ids), () =>
       this.#run(target, batch, now, span),
     )
     span.end()

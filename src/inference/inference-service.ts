@@ -405,18 +405,14 @@ export class InferenceService {
       return current.batcher
     }
     const labels = modelLabels(serving.model)
-    let told = 0
     const batcher = new Batcher(serving.pool, {
       maxBatchSize: settings.maxBatchSize ?? this.#defaultMaxBatchSize,
       maxBatchBytes: memoryBytes,
       maxQueueDelayUs: settings.maxQueueDelayUs,
       maxInFlight: this.#maxInFlight,
       ...(this.#maxQueueSize === undefined ? {} : { maxQueueSize: this.#maxQueueSize }),
-      // Added as changes: a redeploy's old batcher drains while the new one fills, one series.
-      onQueueLength: (waiting) => {
-        this.#metrics.inferenceQueueDepth.inc(labels, waiting - told)
-        told = waiting
-      },
+      // Changes added: a redeploy's old batcher drains while the new one fills one series.
+      onQueueChange: (delta) => this.#metrics.inferenceQueueDepth.inc(labels, delta),
       onBatch: (requests) => this.#metrics.batchSize.observe(labels, requests),
       onExecuted: (rows, ms) => this.#stats.executed(serving.model, rows, ms),
     })

@@ -1,12 +1,22 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Metrics } from './metrics.js'
+import { Metrics, modelLabels } from './metrics.js'
+
+/** A deleted model's record, as the lifecycle hands it to `forgetModel`. */
+const model = (name: string, version = '1.0.0') => ({
+  namespaceId: 'ns_1',
+  organizationId: 'org_1',
+  modelId: `${name}_${version.replaceAll('.', '_')}`,
+  name,
+  version,
+})
 
 describe('metrics', () => {
   it("forgets every series of a deleted model, the extra-label ones too, and keeps the others'", async () => {
     const metrics = new Metrics()
-    const gone = { namespace: 'ns_1', model: 'gone', version: '1.0.0' }
-    const kept = { namespace: 'ns_1', model: 'kept', version: '1.0.0' }
+    const deleted = model('gone')
+    const gone = modelLabels(deleted)
+    const kept = modelLabels(model('kept'))
     for (const model of [gone, kept]) {
       metrics.setDeploymentState(model, 'deployed')
       metrics.inferenceRequests.inc({ ...model, outcome: 'success' })
@@ -14,7 +24,7 @@ describe('metrics', () => {
       metrics.inferenceDuration.observe(model, 0.01)
       metrics.runnerRestarts.inc(model)
     }
-    metrics.forgetModel(gone)
+    metrics.forgetModel(deleted)
     const { body } = await metrics.render()
     assert.doesNotMatch(body, /model="gone"/)
     assert.match(body, /berth_deployment_state\{[^}]*model="kept"[^}]*state="deployed"\} 1/)
@@ -72,14 +82,15 @@ describe('metrics', () => {
 
   it("shows an organization no series without a namespace, and forgets a model's queue depth", async () => {
     const metrics = new Metrics()
-    const model = { namespace: 'ns_1', model: 'a', version: '1' }
-    metrics.inferenceQueueDepth.inc(model, 3)
+    const deleted = model('a', '1')
+    const labels = modelLabels(deleted)
+    metrics.inferenceQueueDepth.inc(labels, 3)
     // A per-model family whose series lost its namespace label: no organization's to see.
     metrics.inferenceQueueDepth.set({ model: 'stray', version: '1' }, 1)
     const own = (await metrics.renderNamespaces(new Map([['ns_1', 'mine']]))).body
     assert.match(own, /^berth_inference_queue_depth\{namespace="mine",model="a",version="1"\} 3$/m)
     assert.doesNotMatch(own, /stray/)
-    metrics.forgetModel(model)
+    metrics.forgetModel(deleted)
     assert.doesNotMatch((await metrics.render()).body, /model="a"/)
   })
 })

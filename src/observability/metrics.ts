@@ -5,7 +5,7 @@ import {
   type InferenceOutcome,
   type RecordedModel,
 } from '../domain/inference-stats.js'
-import { type ModelRef, modelIdOf } from '../domain/model.js'
+import type { ModelRef } from '../domain/model.js'
 
 /** Every metric berth exports starts with this. */
 export const METRIC_PREFIX = 'berth_'
@@ -311,7 +311,8 @@ export class Metrics {
    * removes a series only by its whole label set, so the series with one more label are removed
    * value by value.
    */
-  forgetModel(model: ModelLabels): void {
+  forgetModel(deleted: RecordedModel): void {
+    const model = modelLabels(deleted)
     for (const metric of [
       this.inferenceDuration,
       this.inferenceQueue,
@@ -327,8 +328,7 @@ export class Metrics {
     }
     for (const state of DEPLOYMENT_STATES) this.deploymentState.remove({ ...model, state })
     for (const outcome of INFERENCE_OUTCOMES) this.inferenceRequests.remove({ ...model, outcome })
-    const ref = { namespaceId: model.namespace, modelId: modelIdOf(model.model, model.version) }
-    for (const watcher of this.#inference) watcher.forget?.(ref)
+    for (const watcher of this.#inference) watcher.forget?.(deleted)
   }
 
   /**

@@ -220,7 +220,7 @@ describe('Metrics with several inference watchers', () => {
     const last = h.points(MODEL).at(-1)
     assert.deepEqual([last?.requests, last?.errors, last?.cold_loads], [2, 1, 1])
     assert.equal(last?.latency_ms.p50 !== null, true)
-    metrics.forgetModel({ namespace: 'ns_1', model: 'mlp', version: '1.0.0' })
+    metrics.forgetModel(MODEL)
     assert.equal(h.size, 0)
   })
 })

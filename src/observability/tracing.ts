@@ -47,7 +47,7 @@ export function contextFrom(carrier: Readonly<Record<string, unknown>>): Context
 }
 
 /** The `traceparent` of the span active now, to hand to another process; none when none. */
-export function activeTraceparent(): string | undefined {
+function activeTraceparent(): string | undefined {
   if (!on) return undefined
   const span = trace.getSpan(context.active())
   if (span === undefined || !span.isRecording()) return undefined

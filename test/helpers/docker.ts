@@ -2,11 +2,12 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { readFile, rm, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { DataDirLock } from '../../src/data-dir-lock.js'
+import { isBerthError } from '../../src/errors/berth-error.js'
 import { DockerEngine } from '../../src/scheduler/docker/docker-engine.js'
 import { RUNNER_PIDS_LIMIT } from '../../src/scheduler/runner-containers.js'
 import { SwarmEngine } from '../../src/scheduler/swarm/swarm-engine.js'
@@ -244,25 +245,17 @@ export async function assertLocked(
 /**
  * Holds the test engine's one Swarm node for this test file until the returned release: test
  * files run side by side, and one of them drains the node (its tasks then go nowhere, and a
- * server started meanwhile sees a swarm of no capacity). A lock file in the temp dir, holding
- * its owner's pid, taken over when that process is gone.
+ * server started meanwhile sees a swarm of no capacity). The data directory's own lock, on a
+ * folder in the temp dir: taken over when its holder is gone.
  */
 export async function holdSwarmNode(): Promise<() => Promise<void>> {
-  const lock = join(tmpdir(), 'berth-test-swarm-node.lock')
   for (;;) {
     try {
-      await writeFile(lock, String(process.pid), { flag: 'wx' })
-      return () => rm(lock, { force: true })
-    } catch {
-      const owner = Number(await readFile(lock, 'utf8').catch(() => ''))
-      let alive = Number.isSafeInteger(owner) && owner > 0
-      try {
-        if (alive) process.kill(owner, 0)
-      } catch {
-        alive = false
-      }
-      if (!alive) await rm(lock, { force: true })
-      else await sleep(200)
+      const lock = await DataDirLock.acquire(join(tmpdir(), 'berth-test-swarm-node'))
+      return () => lock.release()
+    } catch (err) {
+      if (!isBerthError(err, 'data_dir_locked')) throw err
+      await sleep(200)
     }
   }
 }

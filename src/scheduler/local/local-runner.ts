@@ -8,14 +8,6 @@ import type { Runner, RunnerEnd, RunnerEndCause } from '../scheduler.js'
 import { residentBytes } from './resident-memory.js'
 import type { WorkerExit, WorkerProcess } from './worker-process.js'
 
-/**
- * An `infer` message's trace: the span active now, which the runner's own span is a child of,
- * and the ids of the requests it runs for.
- */
-export function traced(): { traceparent?: string; requestIds?: readonly string[] } {
-  return activeCallContext()
-}
-
 /** A `load` message's fields that say what to load: the same from every runner client. */
 export function loadFields(target: LoadTarget) {
   return {
@@ -123,7 +115,10 @@ export class LocalRunner implements Runner {
     this.#inferredSinceSample = true
     try {
       const answer = await this.#worker
-        .call({ type: 'infer', slot: MODEL_SLOT, inputs, outputs, ...traced() }, timeoutMs)
+        .call(
+          { type: 'infer', slot: MODEL_SLOT, inputs, outputs, ...activeCallContext() },
+          timeoutMs,
+        )
         .catch(async (err: unknown) => {
           const running = this.#inferring[0] === call
           if (isBerthError(err, 'runner_crashed')) this.#diedRunning ||= running

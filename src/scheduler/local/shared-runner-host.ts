@@ -1,8 +1,9 @@
 import type { LoadTarget, RunnerRuntime } from '../../domain/serving-plan.js'
 import { BerthError, isBerthError } from '../../errors/berth-error.js'
+import { activeCallContext } from '../../observability/tracing.js'
 import type { Signature, WireTensor } from '../../tensors/tensor.js'
 import type { RunnerEnd } from '../scheduler.js'
-import { CAUSE_BY_CODE, loadFields, traced, unexpectedAnswer } from './local-runner.js'
+import { CAUSE_BY_CODE, loadFields, unexpectedAnswer } from './local-runner.js'
 import { residentBytes } from './resident-memory.js'
 import { SharedRunner, type SharedRunnerOptions, type SlotHost } from './shared-runner.js'
 import type { WorkerProcess } from './worker-process.js'
@@ -151,7 +152,10 @@ export class SharedRunnerHost implements SlotHost {
     this.#active.add(view)
     try {
       const answer = await worker
-        .call({ type: 'infer', slot: view.slot, inputs, outputs, ...traced() }, timeoutMs)
+        .call(
+          { type: 'infer', slot: view.slot, inputs, outputs, ...activeCallContext() },
+          timeoutMs,
+        )
         .catch((err: unknown) => {
           throw this.#blame(err, view)
         })
