@@ -7,9 +7,8 @@
  *   npm run bench:credentials -- [lookups per round]     (default: 20000)
  */
 import { join } from 'node:path'
-import { hashApiKey } from '../src/domain/api-key.js'
-import { newId } from '../src/domain/ids.js'
 import { SqliteMetadataStore } from '../src/metadata/sqlite/sqlite-metadata-store.js'
+import { apiKey, organization } from '../test/fixtures/account-records.js'
 import { tempDir } from '../test/helpers/temp-dir.js'
 
 const lookups = Number(process.argv[2] ?? 20_000)
@@ -23,24 +22,11 @@ const everyTime = await SqliteMetadataStore.open(
   { keepCredentials: false },
 )
 try {
-  const T0 = '2026-01-01T00:00:00.000Z'
-  const organizationId = newId('org')
-  await kept.createOrganization({
-    id: organizationId,
-    name: 'acme',
-    tier: 'enterprise',
-    createdAt: T0,
-    updatedAt: T0,
-  })
-  const hash = hashApiKey('sk_bench_credentials')
-  await kept.createApiKey({
-    id: newId('key'),
-    organizationId,
-    hash,
-    label: null,
-    createdAt: T0,
-    revokedAt: null,
-  })
+  const org = organization({ tier: 'enterprise' })
+  await kept.createOrganization(org)
+  const key = apiKey(org.id)
+  await kept.createApiKey(key)
+  const { hash } = key
   const stores = { 'kept until the database changes': kept, 'looked up every time': everyTime }
   const micros: Record<string, number[]> = Object.fromEntries(
     Object.keys(stores).map((label) => [label, []]),

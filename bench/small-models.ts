@@ -21,6 +21,8 @@ import { fileURLToPath } from 'node:url'
 import * as ort from 'onnxruntime-node'
 import { mlpModel, smallCnnModel } from '../test/fixtures/onnx-models.js'
 import { tarGzOf } from '../test/fixtures/tar-builder.js'
+import { BERTH_BIN } from '../test/helpers/berth-process.js'
+import { binaryBody } from '../test/helpers/inference.js'
 import { multipartBody } from '../test/helpers/multipart.js'
 import { tempDir } from '../test/helpers/temp-dir.js'
 import { expectOk, httpClient } from './http-client.js'
@@ -28,7 +30,6 @@ import { type Cell, load, repeat } from './load.js'
 import { childrenOf } from './proc-memory.js'
 
 const KEY = 'sk_bench_small_models_key_0123456789'
-const BERTH = fileURLToPath(new URL('../../bin/berth', import.meta.url))
 const PLAIN = fileURLToPath(new URL('./plain-server.js', import.meta.url))
 const seconds = Number(process.argv[2] ?? 5)
 const cpuRequests = Number(process.argv[3] ?? 10_000)
@@ -51,6 +52,10 @@ async function startServer(
     child.stdout.on('data', look)
     child.stderr.on('data', look)
     child.once('exit', () => reject(new Error(`exited before listening:\n${seen}`)))
+    setTimeout(() => reject(new Error(`did not listen within 30 s:\n${seen}`)), 30_000).unref()
+  }).catch((err: unknown) => {
+    child.kill('SIGKILL')
+    throw err
   })
   // Read on, and drop: a full pipe would block the server's logging.
   child.stdout.removeAllListeners('data').resume()
@@ -102,21 +107,15 @@ function jsonRequest(shape: number[], data: Float32Array): { body: Buffer; heade
 }
 
 function binaryRequest(shape: number[], data: Float32Array): { body: Buffer; headers: Headers } {
-  const header = Buffer.from(
-    JSON.stringify({
+  return binaryBody(
+    {
       inputs: [
         { name: 'x', shape, datatype: 'FP32', parameters: { binary_data_size: data.byteLength } },
       ],
       parameters: { binary_data_output: true },
-    }),
-  )
-  return {
-    body: Buffer.concat([header, Buffer.from(data.buffer)]),
-    headers: {
-      'content-type': 'application/octet-stream',
-      'inference-header-content-length': String(header.length),
     },
-  }
+    Buffer.from(data.buffer),
+  )
 }
 
 type Headers = Record<string, string>
@@ -134,7 +133,7 @@ async function main(): Promise<void> {
   // BENCH_CPU_PROFILE=DIR: berth's server writes a V8 CPU profile there when it stops.
   const profile = process.env.BENCH_CPU_PROFILE
   const berth = await startServer(
-    [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []), BERTH, 'serve'],
+    [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []), BERTH_BIN, 'serve'],
     {
       PATH: process.env.PATH ?? '',
       BERTH_DATA_DIR: join(dir.path, 'data'),

@@ -53,6 +53,16 @@ export interface HistoryPoint {
   readonly resident_bytes: number | null
 }
 
+/** A step in which nothing happened (its `time` apart). */
+export const IDLE_POINT: Omit<HistoryPoint, 'time'> = {
+  requests: 0,
+  errors: 0,
+  cold_loads: 0,
+  latency_ms: { p50: null, p95: null, p99: null },
+  max_active_requests: 0,
+  resident_bytes: null,
+}
+
 /** One model's counts in one step, added to in place. */
 class Step {
   requests = 0

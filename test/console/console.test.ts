@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
-import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { mlpModel, referenceMlp } from '../fixtures/onnx-models.js'
 import { tarGzOf } from '../fixtures/tar-builder.js'
 import { assertClose } from '../helpers/inference.js'
+import { listenLocally } from '../helpers/raw-http.js'
 import { REPO_ROOT } from '../helpers/repo.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
 
@@ -66,8 +66,7 @@ describe('the web console in Chromium', { skip: browserSkipReason() }, () => {
 
   before(async () => {
     t = await startTestApp({ BERTH_SPARE_RUNNERS: '0' })
-    await t.app.server.listen({ host: '127.0.0.1', port: 0 })
-    base = `http://127.0.0.1:${(t.app.server.server.address() as AddressInfo).port}`
+    base = `http://127.0.0.1:${await listenLocally(t)}`
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
     page = await browser.newPage({ viewport: { width: 1280, height: 1000 } })
     page.on('dialog', (dialog) => void dialog.accept())
@@ -115,36 +114,39 @@ describe('the web console in Chromium', { skip: browserSkipReason() }, () => {
     await page.locator('h2', { hasText: 'vision' }).waitFor()
   })
 
-  step('uploads with a progress bar and follows the deployment live', async () => {
-    // An MLP of about 1.8 MiB, so the upload is more than one progress event.
-    const archive = await tarGzOf({ 'model.onnx': mlpModel(4, HIDDEN, 3, 7) })
-    await page.setInputFiles('input[name=file]', {
-      name: 'mlp.tar.gz',
-      mimeType: 'application/gzip',
-      buffer: archive,
-    })
-    assert.equal(await page.inputValue('input[name=name]'), 'mlp')
-    await page.fill('input[name=memory_gb]', '0.5')
-    await page.click('button:has-text("Upload and deploy")')
-    const bar = page.getByRole('progressbar', { name: 'Upload progress' })
-    await page.waitForFunction(() => {
-      const p = document.querySelector('progress')
-      return p !== null && p.value > 0 && p.value === p.max
-    })
-    // The whole form is counted: the archive and the fields around it.
-    const sent = Number(await bar.getAttribute('max'))
-    assert.ok(sent > archive.length && sent < archive.length + 4096, `${sent} bytes sent`)
-    assert.match(
-      (await page.locator('.progress .figures').textContent()) ?? '',
-      /MiB of .*MiB · .*\/s/,
-    )
-    await page.locator('.status', { hasText: 'Uploaded mlp_1_0_0' }).waitFor()
-    const row = page.locator('tr[data-model=mlp_1_0_0]')
-    await row.locator('.state-deployed').waitFor({ timeout: 60_000 })
-    assert.match((await row.textContent()) ?? '', /onnx/)
-    assert.match((await row.textContent()) ?? '', /1 CPU · 512 MiB/)
-    await page.screenshot({ path: join(SHOTS, 'deployed.png'), fullPage: true })
-  })
+  step(
+    'uploads with a progress bar, and the table shows it deployed without a reload',
+    async () => {
+      // An MLP of about 1.8 MiB: the bar has bytes to count.
+      const archive = await tarGzOf({ 'model.onnx': mlpModel(4, HIDDEN, 3, 7) })
+      await page.setInputFiles('input[name=file]', {
+        name: 'mlp.tar.gz',
+        mimeType: 'application/gzip',
+        buffer: archive,
+      })
+      assert.equal(await page.inputValue('input[name=name]'), 'mlp')
+      await page.fill('input[name=memory_gb]', '0.5')
+      await page.click('button:has-text("Upload and deploy")')
+      const bar = page.getByRole('progressbar', { name: 'Upload progress' })
+      await page.waitForFunction(() => {
+        const p = document.querySelector('progress')
+        return p !== null && p.value > 0 && p.value === p.max
+      })
+      // The whole form is counted: the archive and the fields around it.
+      const sent = Number(await bar.getAttribute('max'))
+      assert.ok(sent > archive.length && sent < archive.length + 4096, `${sent} bytes sent`)
+      assert.match(
+        (await page.locator('.progress .figures').textContent()) ?? '',
+        /MiB of .*MiB · .*\/s/,
+      )
+      await page.locator('.status', { hasText: 'Uploaded mlp_1_0_0' }).waitFor()
+      const row = page.locator('tr[data-model=mlp_1_0_0]')
+      await row.locator('.state-deployed').waitFor({ timeout: 60_000 })
+      assert.match((await row.textContent()) ?? '', /onnx/)
+      assert.match((await row.textContent()) ?? '', /1 CPU · 512 MiB/)
+      await page.screenshot({ path: join(SHOTS, 'deployed.png'), fullPage: true })
+    },
+  )
 
   step('runs the model from the try-it panel and shows the answer and latency', async () => {
     const panel = page.locator('[data-model-panel=mlp_1_0_0]')
@@ -160,7 +162,7 @@ describe('the web console in Chromium', { skip: browserSkipReason() }, () => {
     await page.screenshot({ path: join(SHOTS, 'answered.png'), fullPage: true })
   })
 
-  step('charts the requests of the last hour', async () => {
+  step("counts the request in the charts' data, and draws the four charts", async () => {
     // The charts refresh every 10 s.
     const charts = page.locator('.charts')
     await page.waitForFunction(

@@ -1,38 +1,19 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import type { ApiKey } from '../../src/domain/api-key.js'
 import { hashApiKey } from '../../src/domain/api-key.js'
 import type { Deployment } from '../../src/domain/deployment-state.js'
 import { newId } from '../../src/domain/ids.js'
 import type { Namespace } from '../../src/domain/namespace.js'
 import type { OrgModel } from '../../src/domain/org-model.js'
-import type { Organization } from '../../src/domain/organization.js'
 import { isBerthError } from '../../src/errors/berth-error.js'
 import type { MetadataStore } from '../../src/metadata/metadata-store.js'
+import { apiKey, organization } from '../fixtures/account-records.js'
 import { modelRecord } from '../fixtures/model-records.js'
 import { inferenceRecordsContract } from './inference-records.contract.js'
 
 const T0 = '2026-01-01T00:00:00.000Z'
 const T1 = '2026-01-02T00:00:00.000Z'
 const T2 = '2026-01-03T00:00:00.000Z'
-
-function organization(overrides: Partial<Organization> = {}): Organization {
-  const id = newId('org')
-  return { id, name: `org-${id}`, tier: 'free', createdAt: T0, updatedAt: T0, ...overrides }
-}
-
-function apiKey(organizationId: string, overrides: Partial<ApiKey> = {}): ApiKey {
-  const id = newId('key')
-  return {
-    id,
-    organizationId,
-    hash: hashApiKey(`sk_${id}`),
-    label: null,
-    createdAt: T0,
-    revokedAt: null,
-    ...overrides,
-  }
-}
 
 function namespace(organizationId: string, overrides: Partial<Namespace> = {}): Namespace {
   const id = newId('ns')

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { after, it } from 'node:test'
-import { hashApiKey } from '../../src/domain/api-key.js'
-import { newId } from '../../src/domain/ids.js'
 import { SqliteMetadataStore } from '../../src/metadata/sqlite/sqlite-metadata-store.js'
+import { apiKey, organization } from '../fixtures/account-records.js'
 import { tempDir } from '../helpers/temp-dir.js'
 import { closedStoreContract, metadataStoreContract } from './metadata-store.contract.js'
 
@@ -25,23 +24,9 @@ it("sees a key revoked, or an organization's tier changed, by another connection
   const server = await SqliteMetadataStore.open({ driver: 'sqlite', path })
   const cli = await SqliteMetadataStore.open({ driver: 'sqlite', path })
   try {
-    const T0 = '2026-01-01T00:00:00.000Z'
-    const organizationId = newId('org')
-    await cli.createOrganization({
-      id: organizationId,
-      name: 'acme',
-      tier: 'free',
-      createdAt: T0,
-      updatedAt: T0,
-    })
-    const key = {
-      id: newId('key'),
-      organizationId,
-      hash: hashApiKey('sk_shared_connection_test'),
-      label: null,
-      createdAt: T0,
-      revokedAt: null,
-    }
+    const { id: organizationId } = organization()
+    await cli.createOrganization(organization({ id: organizationId }))
+    const key = apiKey(organizationId)
     await cli.createApiKey(key)
     // Found, and found again (kept while nothing changed).
     for (let i = 0; i < 2; i++) {

@@ -5,7 +5,6 @@ export type Schemas = components['schemas']
 export type Namespace = Schemas['Namespace']
 export type ModelItem = Schemas['ModelListItem']
 export type ModelDetail = Schemas['CustomModel']
-export type NodeView = paths['/v1/node']['get']['responses'][200]['content']['application/json']
 export type History =
   paths['/v1/namespaces/{namespace_id}/models/{model_id}/history']['get']['responses'][200]['content']['application/json']
 export type DeploySettings = NonNullable<Schemas['DeployRequest']>

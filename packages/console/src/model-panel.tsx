@@ -2,7 +2,7 @@ import { type Api, type DeploySettings, dataOf, type ModelItem } from './api.js'
 import { ModelCharts } from './charts.js'
 import { useFields } from './fields.js'
 import { bytes } from './format.js'
-import { StateBadge } from './model-table.js'
+import { StateBadge, stateOf } from './model-table.js'
 import { usePoll } from './poll.js'
 import { Stale } from './stale.js'
 import { TryIt } from './try-it.js'
@@ -18,7 +18,7 @@ export function ModelPanel(props: {
 }) {
   const { api, namespace, item, notify } = props
   const path = { namespace_id: namespace, model_id: item.model_id }
-  const state = item.deployment?.state ?? 'unknown'
+  const state = stateOf(item)
   const serving = state === 'deployed' || state === 'loading' || state === 'pending'
   const detail = usePoll(
     async () =>
@@ -103,9 +103,7 @@ export function ModelPanel(props: {
         onUndeploy={undeploy}
         onDelete={remove}
       />
-      {model !== undefined && (
-        <TryIt api={api} namespace={namespace} model={model} notify={notify} />
-      )}
+      {model !== undefined && <TryIt api={api} namespace={namespace} model={model} />}
       <ModelCharts api={api} namespace={namespace} modelId={item.model_id} />
     </section>
   )

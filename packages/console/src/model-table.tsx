@@ -35,7 +35,7 @@ export function ModelTable(props: {
               <small>{m.version}</small>
             </td>
             <td>
-              <StateBadge state={m.deployment?.state ?? (m.deployed ? 'deployed' : 'unknown')} />
+              <StateBadge state={stateOf(m)} />
               {m.deployment !== undefined && m.deployment.reason !== m.deployment.state && (
                 <small class="reason"> {m.deployment.reason}</small>
               )}
@@ -55,6 +55,11 @@ export function ModelTable(props: {
       </tbody>
     </table>
   )
+}
+
+/** A model's deployment state as the list gives it (a server without berth's fields: `deployed`). */
+export function stateOf(item: ModelItem): string {
+  return item.deployment?.state ?? (item.deployed ? 'deployed' : 'unknown')
 }
 
 export function StateBadge({ state }: { state: string }) {

@@ -12,8 +12,8 @@ export interface Polled<T> {
  * of `key` starts over.
  */
 export function usePoll<T>(load: () => Promise<T>, everyMs: number, key: string): Polled<T> {
-  const [value, setValue] = useState<T | undefined>(undefined)
-  const [error, setError] = useState<unknown>(undefined)
+  // What the poll of `key` last found: a new key shows nothing of the old one's.
+  const [seen, setSeen] = useState<{ key: string; value?: T | undefined; error?: unknown }>({ key })
   const [tick, setTick] = useState(0)
   const latest = useRef(load)
   latest.current = load
@@ -24,11 +24,11 @@ export function usePoll<T>(load: () => Promise<T>, everyMs: number, key: string)
       if (!document.hidden) {
         try {
           const next = await latest.current()
-          if (stopped) return
-          setValue(next)
-          setError(undefined)
+          if (!stopped) setSeen({ key, value: next })
         } catch (err) {
-          if (!stopped) setError(err)
+          // A failed refresh keeps what was shown, with why it is not refreshed.
+          if (!stopped)
+            setSeen((s) => ({ key, value: s.key === key ? s.value : undefined, error: err }))
         }
       }
       if (!stopped) timer = setTimeout(run, everyMs)
@@ -39,6 +39,6 @@ export function usePoll<T>(load: () => Promise<T>, everyMs: number, key: string)
       clearTimeout(timer)
     }
   }, [key, tick, everyMs])
-  useEffect(() => setValue(undefined), [key])
-  return { value, error, refresh: () => setTick((n) => n + 1) }
+  const current = seen.key === key ? seen : { key }
+  return { value: current.value, error: current.error, refresh: () => setTick((n) => n + 1) }
 }

@@ -1,7 +1,6 @@
 import { useState } from 'preact/hooks'
-import { type Api, ApiError, dataOf, type ModelDetail } from './api.js'
+import { type Api, ApiError, dataOf, describeError, type ModelDetail } from './api.js'
 import { ms } from './format.js'
-import type { Notify } from './workspace.js'
 
 type Mode = 'text' | 'tensors'
 
@@ -24,7 +23,7 @@ function tensorTemplate(model: ModelDetail): string {
   return JSON.stringify({ inputs }, null, 2)
 }
 
-export function TryIt(props: { api: Api; namespace: string; model: ModelDetail; notify: Notify }) {
+export function TryIt(props: { api: Api; namespace: string; model: ModelDetail }) {
   const { api, namespace, model } = props
   const [mode, setMode] = useState<Mode>(() => modeOf(model))
   const [text, setText] = useState('berth serves models')
@@ -53,7 +52,7 @@ export function TryIt(props: { api: Api; namespace: string; model: ModelDetail; 
       setAnswer({ body: JSON.stringify(body, null, 2), ms: performance.now() - started })
     } catch (err) {
       setAnswer(undefined)
-      setFailure(err instanceof ApiError ? `${err.message} (${err.code})` : String(err))
+      setFailure(describeError(err))
     }
   }
   return (

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { IDLE_POINT } from '../../observability/model-history.js'
 import { schemaRegistry } from './common.schemas.js'
 
 const count = z.number().int().min(0)
@@ -37,14 +38,6 @@ export const ModelHistoryResponseSchema = z.object({
       'the last hour, oldest first, evenly spaced: the current (partial) step last, steps without any activity as zeros and nulls',
     ),
 })
-const idle = {
-  requests: 0,
-  errors: 0,
-  cold_loads: 0,
-  latency_ms: { p50: null, p95: null, p99: null },
-  max_active_requests: 0,
-  resident_bytes: null,
-}
 schemaRegistry.add(ModelHistoryResponseSchema, {
   id: 'ModelHistoryResponse',
   examples: [
@@ -53,8 +46,8 @@ schemaRegistry.add(ModelHistoryResponseSchema, {
       namespace_id: 'ns_2569dbaee6722abd5a1e',
       step_seconds: 60,
       points: [
-        { time: '2026-12-07T12:47:00.000Z', ...idle },
-        { time: '2026-12-07T12:48:00.000Z', ...idle },
+        { time: '2026-12-07T12:47:00.000Z', ...IDLE_POINT },
+        { time: '2026-12-07T12:48:00.000Z', ...IDLE_POINT },
         {
           time: '2026-12-07T12:49:00.000Z',
           requests: 25,
