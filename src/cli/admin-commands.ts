@@ -18,9 +18,9 @@ export interface AdminIo {
   readonly init: boolean
 }
 
-export function orgCreate(config: Config, io: AdminIo, name: string, tier: string | undefined) {
+export function orgCreate(config: Config, io: AdminIo, name: string, tier: string) {
   return withAccounts(config, io, async (accounts) => {
-    const organization = await accounts.createOrganization(name, parseTier(tier ?? 'free'))
+    const organization = await accounts.createOrganization(name, parseTier(tier))
     return rendered({
       organization_id: organization.id,
       name: organization.name,

@@ -75,7 +75,7 @@ export async function deploy(
 }
 
 /** `state (reason)`, and `: message` when there is one: how a deployment is said. */
-export function describeDeployment(d: Deployment): string {
+function describeDeployment(d: Deployment): string {
   return `${d.state} (${d.reason})${d.message === null ? '' : `: ${d.message}`}`
 }
 

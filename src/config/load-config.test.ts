@@ -58,6 +58,28 @@ describe('loadConfig', () => {
     })
   })
 
+  it("reads OpenTelemetry's endpoint variables, naming the one that is wrong", () => {
+    assert.equal(loadConfig({}).tracing, undefined)
+    assert.deepEqual(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel:4318/' }).tracing, {
+      url: 'http://otel:4318/v1/traces',
+      serviceName: 'berth',
+    })
+    assert.deepEqual(
+      loadConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://ignored:4318',
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://otel/traces',
+        OTEL_SERVICE_NAME: 'edge',
+      }).tracing,
+      { url: 'https://otel/traces', serviceName: 'edge' },
+    )
+    assert.deepEqual(problemsOf({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'otel:4318' }), [
+      'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be an http(s) URL, got "otel:4318"',
+    ])
+    assert.deepEqual(problemsOf({ OTEL_EXPORTER_OTLP_ENDPOINT: 'otel:4318' }), [
+      'OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL, got "otel:4318/v1/traces"',
+    ])
+  })
+
   it('reads the swarm scheduler, which a manager engine serves', () => {
     const scheduler = loadConfig({ BERTH_SCHEDULER: 'swarm' }).scheduler
     assert.equal(scheduler.driver, 'swarm')

@@ -95,7 +95,9 @@ function readTracing(env: Env, problems: string[]): Config['tracing'] {
   const url = traces || (base ? `${base.replace(/\/+$/, '')}/v1/traces` : undefined)
   if (url === undefined) return undefined
   if (!/^https?:\/\/[^\s]+$/.test(url)) {
-    problems.push(`OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL, got "${url}"`)
+    // The variable the URL came from, so the message names what to fix.
+    const name = traces ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT'
+    problems.push(`${name} must be an http(s) URL, got "${url}"`)
     return undefined
   }
   return { url, serviceName: env.OTEL_SERVICE_NAME || 'berth' }

@@ -56,15 +56,7 @@ export function readScheduler(read: EnvReader, host: HostFacts, env: Env): Sched
  * untrusted models, and the server's environment holds its database URL, keys and `AWS_*`
  * credentials.
  */
-export const RUNNER_ENV_NAMES = [
-  'PATH',
-  'HOME',
-  'LANG',
-  'LC_ALL',
-  'TZ',
-  'TMPDIR',
-  'LD_LIBRARY_PATH',
-]
+const RUNNER_ENV_NAMES = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'LD_LIBRARY_PATH']
 const RUNNER_ENV_PREFIXES = ['OPENBLAS_', 'OMP_', 'MKL_', 'KMP_', 'GOTO_']
 
 /** The part of `env` runners get: see `RUNNER_ENV_NAMES`. */

@@ -80,15 +80,8 @@ function reasonOf(err: unknown): string {
 }
 
 async function download(source: ArchiveSource, path: string): Promise<void> {
-  let response: Response
-  try {
-    response = await fetch(source.url, { redirect: 'error' })
-  } catch (err) {
-    throw new BerthError(
-      'model_load_failed',
-      `the runner could not download the model's archive: ${reasonOf(err)}`,
-    )
-  }
+  // A fetch that throws (no connection, a redirect) is fetchModel's `fetchFailed`, cause kept.
+  const response = await fetch(source.url, { redirect: 'error' })
   if (!response.ok || response.body === null) {
     await response.body?.cancel()
     throw new BerthError(
