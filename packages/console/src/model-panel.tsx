@@ -4,6 +4,7 @@ import { useFields } from './fields.js'
 import { bytes } from './format.js'
 import { StateBadge, stateOf } from './model-table.js'
 import { usePoll } from './poll.js'
+import { ServingFields } from './serving-fields.js'
 import { Stale } from './stale.js'
 import { TryIt } from './try-it.js'
 import type { Notify } from './workspace.js'
@@ -139,22 +140,7 @@ function DeployForm(props: {
         props.onDeploy(settings())
       }}
     >
-      <label>
-        Replicas <input {...field('replicas')} type="number" min="1" max="16" />
-      </label>
-      <label>
-        Max batch <input {...field('max_batch_size')} type="number" min="1" placeholder="auto" />
-      </label>
-      <label>
-        Queue delay (µs) <input {...field('max_queue_delay_us')} type="number" min="0" />
-      </label>
-      <label>
-        Load policy
-        <select {...field('load_policy')}>
-          <option value="eager">eager</option>
-          <option value="on_demand">on demand</option>
-        </select>
-      </label>
+      <ServingFields field={field} />
       <button type="submit">{props.deployed ? 'Redeploy' : 'Deploy'}</button>
       <button type="button" onClick={props.onUndeploy} disabled={!props.undeployable}>
         Undeploy

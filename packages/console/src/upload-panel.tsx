@@ -2,6 +2,7 @@ import { useState } from 'preact/hooks'
 import type { Api } from './api.js'
 import { useFields } from './fields.js'
 import { bytes, seconds } from './format.js'
+import { ServingFields } from './serving-fields.js'
 import { archiveOf, type UploadProgress, uploadModel } from './upload.js'
 import type { Notify } from './workspace.js'
 
@@ -18,6 +19,7 @@ const INITIAL = {
   num_gpus: '0',
   replicas: '1',
   max_batch_size: '',
+  max_queue_delay_us: '',
   load_policy: 'eager',
 }
 type Fields = typeof INITIAL
@@ -133,19 +135,7 @@ export function UploadPanel(props: {
         <label>
           GPUs <input {...field('num_gpus')} type="number" min="0" step="1" />
         </label>
-        <label>
-          Replicas <input {...field('replicas')} type="number" min="1" max="16" />
-        </label>
-        <label>
-          Max batch <input {...field('max_batch_size')} type="number" min="1" placeholder="auto" />
-        </label>
-        <label>
-          Load policy
-          <select {...field('load_policy')}>
-            <option value="eager">eager</option>
-            <option value="on_demand">on demand</option>
-          </select>
-        </label>
+        <ServingFields field={field} />
       </div>
       <button type="submit" disabled={file === undefined || status?.endsWith('…')}>
         Upload and deploy
