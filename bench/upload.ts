@@ -6,8 +6,9 @@
  *
  * The archive is a safetensors model whose one tensor is random bytes (incompressible, like real
  * weights), packed in a .tar.gz. The upload goes through `berth upload`, so the client streams
- * from disk as a user's would. Timings include the whole server path: stream to disk with
- * SHA-256, inspect and extract, validate, store the archive, record the model.
+ * from disk as a user's would. Timings include the whole server path: one pass over the body
+ * (to disk with SHA-256, and inspected and extracted as it arrives), validate, store the
+ * archive, record the model.
  */
 import { randomFillSync } from 'node:crypto'
 import { createWriteStream } from 'node:fs'

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { mkdir, open } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { Transform, type TransformCallback } from 'node:stream'
+import { type Readable, Transform, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGunzip } from 'node:zlib'
 import { type Header, extract as tarExtract } from 'tar-stream'
@@ -31,22 +31,38 @@ const GZIP_MAGIC = [0x1f, 0x8b]
 const IO_CHUNK = 1024 * 1024
 
 /**
- * Reads an untrusted `.tar.gz` once, streaming: checks every entry (only regular files and
- * directories; no absolute, `..`, duplicate or odd paths; bounded count, size and compression
- * ratio) and extracts the files into `destination`, a new empty directory, hashing each one.
- * Throws a 400 `archive_*` error at the first problem; what was extracted stays for the caller
- * to delete. Never follows or creates links, so nothing is written outside `destination`.
+ * Reads an untrusted `.tar.gz` file once, streaming, as `inspectArchiveStream` does.
  */
-export async function inspectArchive(
+export function inspectArchive(
   archivePath: string,
   destination: string,
   limits: ArchiveLimits,
 ): Promise<InspectedArchive> {
-  await assertGzip(archivePath)
+  return inspectArchiveStream(
+    createReadStream(archivePath, { highWaterMark: IO_CHUNK }),
+    destination,
+    limits,
+  )
+}
+
+/**
+ * Reads an untrusted `.tar.gz` once, as it streams in: checks every entry (only regular files
+ * and directories; no absolute, `..`, duplicate or odd paths; bounded count, size and
+ * compression ratio) and extracts the files into `destination`, a new empty directory, hashing
+ * each one. Throws a 400 `archive_*` error at the first problem, without reading further (the
+ * source is destroyed); what was extracted stays for the caller to delete. Never follows or
+ * creates links, so nothing is written outside `destination`.
+ */
+export async function inspectArchiveStream(
+  source: Readable,
+  destination: string,
+  limits: ArchiveLimits,
+): Promise<InspectedArchive> {
   const meter = new ByteMeter(limits)
   const extract = tarExtract()
   const done = pipeline(
-    createReadStream(archivePath, { highWaterMark: IO_CHUNK }),
+    source,
+    gzipMagic(),
     meter.compressed,
     createGunzip({ chunkSize: IO_CHUNK }),
     meter.unpacked,
@@ -137,14 +153,25 @@ async function writeEntry(
   return { sizeBytes, sha256: hash.digest('hex') }
 }
 
-async function assertGzip(path: string): Promise<void> {
-  const head = Buffer.alloc(2)
-  const stream = createReadStream(path, { start: 0, end: 1 })
-  let read = 0
-  for await (const chunk of stream) read += (chunk as Buffer).copy(head, read)
-  if (read < 2 || head[0] !== GZIP_MAGIC[0] || head[1] !== GZIP_MAGIC[1]) {
-    throw archiveError('archive_not_gzip', 'the archive is not gzip-compressed (.tar.gz expected)')
-  }
+/** Passes the stream on once its first two bytes are gzip's magic; refuses it otherwise. */
+function gzipMagic(): Transform {
+  const notGzip = () =>
+    archiveError('archive_not_gzip', 'the archive is not gzip-compressed (.tar.gz expected)')
+  let seen = 0
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      for (let i = 0; seen < GZIP_MAGIC.length && i < chunk.length; i++, seen++) {
+        if (chunk[i] !== GZIP_MAGIC[seen]) {
+          callback(notGzip())
+          return
+        }
+      }
+      callback(null, chunk)
+    },
+    flush(callback: TransformCallback) {
+      callback(seen < GZIP_MAGIC.length ? notGzip() : null)
+    },
+  })
 }
 
 /** Counts bytes on both sides of gunzip and stops a bomb as soon as it shows. */

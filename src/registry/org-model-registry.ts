@@ -54,7 +54,10 @@ export interface OrgModelRegistryDeps {
   /** Namespaces of custom-model calls, and the removal of a disabled org model. */
   readonly catalog: Pick<ModelCatalog, 'namespaceFor' | 'delete'>
   /** Validation exactly as a direct upload's, and the enabled model's recording. */
-  readonly uploads: Pick<UploadPipeline, 'validateArchive' | 'addEnabled'>
+  readonly uploads: Pick<
+    UploadPipeline,
+    'stageArchive' | 'discardStaged' | 'validateArchive' | 'addEnabled'
+  >
   readonly signature: UploadSignature
 }
 
@@ -177,15 +180,15 @@ export class OrgModelRegistry {
         { details: { upload_id: uploadId } },
       )
     }
-    const { workspace, artifacts, uploads, metadata } = this.#deps
+    const { artifacts, uploads, metadata } = this.#deps
     let outcome: Pick<OrgModel, 'validationStatus' | 'validationErrors' | 'manifest'>
     let stored: { sha256: string; sizeBytes: number } | undefined
     const cleanup = new UndoStack()
     try {
       // Bounded here too: nothing bounded what a client PUT to S3.
-      const staged = await workspace.stage(await artifacts.get(key), this.#options.maxArchiveBytes)
-      cleanup.push(() => workspace.remove(staged.path))
-      const manifest = await uploads.validateArchive(staged.path, model.format)
+      const staged = await uploads.stageArchive(await artifacts.get(key))
+      cleanup.push(() => uploads.discardStaged(staged))
+      const manifest = await uploads.validateArchive(staged, model.format)
       outcome = { validationStatus: 'passed', validationErrors: [], manifest }
       stored = { sha256: staged.sha256, sizeBytes: staged.sizeBytes }
     } catch (err) {

@@ -1,10 +1,10 @@
 import type { Readable } from 'node:stream'
-import { inspectArchive } from '../archives/archive-inspector.js'
+import type { InspectedArchive } from '../archives/archive-inspector.js'
 import type { ArchiveLimits } from '../archives/archive-limits.js'
 import {
   type ArchiveWorkspace,
   archiveTooLarge,
-  type StagedArchive,
+  type UnpackedArchive,
 } from '../archives/archive-workspace.js'
 import { artifactKey } from '../artifacts/artifact-key.js'
 import type { ArtifactStore } from '../artifacts/artifact-store.js'
@@ -32,7 +32,7 @@ import { UndoStack } from './undo-stack.js'
 
 /** A direct upload, its fields validated by the caller: the staged archive and what it is. */
 export interface UploadRequest extends ModelDescriptor {
-  readonly archive: StagedArchive
+  readonly archive: UnpackedArchive
   readonly serving: ServingSettings
   /** Deploy right after recording the model. */
   readonly deploy: boolean
@@ -96,14 +96,19 @@ export class UploadPipeline {
     return namespace
   }
 
-  /** Streams the archive to local disk while hashing it. Throws `archive_too_large`. */
-  stageArchive(source: Readable): Promise<StagedArchive> {
-    return this.#deps.workspace.stage(source, this.#options.maxArchiveBytes)
+  /**
+   * Streams the archive to local disk while hashing it, and inspects and unpacks it in the same
+   * pass. Throws `archive_too_large` and the `archive_*` refusals, as soon as they show.
+   */
+  stageArchive(source: Readable): Promise<UnpackedArchive> {
+    const { maxArchiveBytes, archiveLimits } = this.#options
+    return this.#deps.workspace.stageAndUnpack(source, maxArchiveBytes, archiveLimits)
   }
 
-  /** Forgets a staged archive (any failure before `completeUpload`). Idempotent. */
-  discardStaged(staged: StagedArchive): Promise<void> {
-    return this.#deps.workspace.remove(staged.path)
+  /** Forgets a staged archive and its files (any failure before `completeUpload`). Idempotent. */
+  async discardStaged(staged: UnpackedArchive): Promise<void> {
+    await this.#deps.workspace.remove(staged.path)
+    await this.#deps.workspace.remove(staged.unpackDir)
   }
 
   /**
@@ -130,8 +135,8 @@ export class UploadPipeline {
       if ((await metadata.findModel(namespace.id, modelId)) !== undefined) {
         throw modelAlreadyExists(namespace.id, modelId)
       }
-      const { path, sha256, sizeBytes } = request.archive
-      const { root, manifest } = await this.#inspectAndValidate(path, request.format, cleanup)
+      const { path, sha256, sizeBytes, inspected } = request.archive
+      const manifest = await this.#validate(inspected, request.format)
       crash('upload_validated')
 
       const uploadId = newId('upl')
@@ -143,7 +148,7 @@ export class UploadPipeline {
       const installing = installed.beginInstall(target)
       cleanup.push(async () => installing())
       undo.push(() => installed.forgetLocally(target))
-      await installed.install(root, target)
+      await installed.install(inspected.root, target)
       crash('upload_installed')
       const now = this.#now().toISOString()
       const model: Model = {
@@ -178,16 +183,11 @@ export class UploadPipeline {
   }
 
   /**
-   * Validates an archive as an upload does (inspection, format checks, the trial load of an
-   * ONNX graph) and keeps nothing. Throws the upload's 400s.
+   * Validates an unpacked archive as an upload does (format checks, the trial load of an ONNX
+   * graph). Throws the upload's 400s.
    */
-  async validateArchive(path: string, format: ModelFormat): Promise<Manifest> {
-    const cleanup = new UndoStack()
-    try {
-      return (await this.#inspectAndValidate(path, format, cleanup)).manifest
-    } finally {
-      await cleanup.unwind()
-    }
+  validateArchive(archive: UnpackedArchive, format: ModelFormat): Promise<Manifest> {
+    return this.#validate(archive.inspected, format)
   }
 
   /**
@@ -227,19 +227,11 @@ export class UploadPipeline {
     return (await this.#deps.deployments.start(model, { wait: options.wait, reload: false })).model
   }
 
-  /** Unpacks into a new folder (its removal pushed on `cleanup`) and validates the model. */
-  async #inspectAndValidate(
-    path: string,
-    format: ModelFormat,
-    cleanup: UndoStack,
-  ): Promise<{ root: string; manifest: Manifest }> {
-    const { workspace, loadCheck } = this.#deps
-    const unpackDir = await workspace.newUnpackDir()
-    cleanup.push(() => workspace.remove(unpackDir))
-    const inspected = await inspectArchive(path, unpackDir, this.#options.archiveLimits)
+  /** Validates the unpacked model: its format, and for ONNX a trial load in a runner. */
+  async #validate(inspected: InspectedArchive, format: ModelFormat): Promise<Manifest> {
     const manifest = await validateModel(format, inspected)
     const onnxFile = servedOnnx(manifest)?.primaryFile
-    if (onnxFile !== undefined) await loadCheck.checkOnnx(inspected.root, onnxFile)
-    return { root: inspected.root, manifest }
+    if (onnxFile !== undefined) await this.#deps.loadCheck.checkOnnx(inspected.root, onnxFile)
+    return manifest
   }
 }

@@ -1,11 +1,22 @@
 import assert from 'node:assert/strict'
-import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Readable } from 'node:stream'
+import { PassThrough, Readable } from 'node:stream'
 import { it } from 'node:test'
+import type { ArchiveLimits } from '../../src/archives/archive-limits.js'
 import { ArchiveWorkspace } from '../../src/archives/archive-workspace.js'
 import { isBerthError } from '../../src/errors/berth-error.js'
+import { HOSTILE_ARCHIVES } from '../fixtures/hostile-archives.js'
+import { gzipPrefix, tarBytes, tarGzOf } from '../fixtures/tar-builder.js'
 import { tempDir } from '../helpers/temp-dir.js'
+
+const LIMITS: ArchiveLimits = {
+  maxEntries: 10_000,
+  maxUnpackedBytes: 8 * 1024 ** 3,
+  maxCompressionRatio: 50,
+  ratioGraceBytes: 64 * 1024 ** 2,
+}
 
 it('stages with a hash, refuses past the limit leaving nothing, and sweeps only what no request owns', async () => {
   const dir = await tempDir()
@@ -36,6 +47,105 @@ it('stages with a hash, refuses past the limit leaving nothing, and sweeps only 
     await workspace.install(unpacking, 'ns_1', 'upl_1')
     await workspace.remove(staged.path)
     assert.equal(await workspace.sweepUnowned(), 0)
+    assert.deepEqual(await readdir(join(dir.path, 'tmp')), [])
+  } finally {
+    await dir.remove()
+  }
+})
+
+it('stages and unpacks in one pass: the archive hashed whole, its files hashed and in place', async () => {
+  const dir = await tempDir()
+  try {
+    const workspace = new ArchiveWorkspace(dir.path)
+    const weights = randomBytes(3 * 1024 * 1024)
+    const archive = await tarGzOf({ 'm/model.onnx': weights, 'm/config.json': '{}' })
+    // Small chunks: many turns of the staging and unpacking sides waiting for each other.
+    const chunks = Array.from({ length: Math.ceil(archive.length / 4096) }, (_, i) =>
+      archive.subarray(i * 4096, (i + 1) * 4096),
+    )
+    const staged = await workspace.stageAndUnpack(Readable.from(chunks), 10 * 1024 ** 2, LIMITS)
+    assert.equal(staged.sha256, createHash('sha256').update(archive).digest('hex'))
+    assert.equal(staged.sizeBytes, archive.length)
+    assert.deepEqual(await readFile(staged.path), archive)
+    assert.deepEqual(
+      staged.inspected.files.map((f) => [f.path, f.sizeBytes]),
+      [
+        ['config.json', 2],
+        ['model.onnx', weights.length],
+      ],
+    )
+    assert.deepEqual(await readFile(join(staged.inspected.root, 'model.onnx')), weights)
+    assert.equal(
+      staged.inspected.files[1]?.sha256,
+      createHash('sha256').update(weights).digest('hex'),
+    )
+    await workspace.remove(staged.path)
+    await workspace.remove(staged.unpackDir)
+    assert.deepEqual(await readdir(join(dir.path, 'tmp')), [])
+  } finally {
+    await dir.remove()
+  }
+})
+
+it('refuses every hostile archive in one pass with its own code, leaving nothing', async () => {
+  const dir = await tempDir()
+  try {
+    const workspace = new ArchiveWorkspace(join(dir.path, 'data'))
+    for (const hostile of HOSTILE_ARCHIVES) {
+      const path = join(dir.path, 'hostile.bin')
+      await hostile.write(path)
+      const source = Readable.from([await readFile(path)])
+      await assert.rejects(
+        workspace.stageAndUnpack(source, 64 * 1024 ** 2, LIMITS),
+        (err) => isBerthError(err, hostile.code),
+        hostile.what,
+      )
+      assert.deepEqual(await readdir(join(dir.path, 'data', 'tmp')), [], hostile.what)
+    }
+  } finally {
+    await dir.remove()
+  }
+})
+
+it('refuses a bad archive before its body ends, and stops reading it', {
+  timeout: 10_000,
+}, async () => {
+  const dir = await tempDir()
+  try {
+    const workspace = new ArchiveWorkspace(dir.path)
+    const tar = await tarBytes([
+      { header: { name: 'link', type: 'symlink', linkname: '/etc/passwd' } },
+      { header: { name: 'model.onnx' }, content: randomBytes(64 * 1024) },
+    ])
+    // The symlink's header arrives; the rest of the body never does.
+    const source = new PassThrough()
+    source.write(await gzipPrefix(tar.subarray(0, 1024)))
+    await assert.rejects(workspace.stageAndUnpack(source, 10 * 1024 ** 2, LIMITS), (err) =>
+      isBerthError(err, 'archive_has_symlink'),
+    )
+    assert.equal(source.destroyed, true, 'the body is read no further')
+    assert.deepEqual(await readdir(join(dir.path, 'tmp')), [])
+  } finally {
+    await dir.remove()
+  }
+})
+
+it('answers a staging fault over the cut-short archive it leaves to the unpacking side', async () => {
+  const dir = await tempDir()
+  try {
+    const workspace = new ArchiveWorkspace(dir.path)
+    const archive = await tarGzOf({ 'model.onnx': randomBytes(256 * 1024) })
+    await assert.rejects(
+      workspace.stageAndUnpack(Readable.from([archive]), 100 * 1024, LIMITS),
+      (err) => isBerthError(err, 'archive_too_large'),
+    )
+    const cut = new PassThrough()
+    cut.write(archive.subarray(0, 50 * 1024))
+    setTimeout(() => cut.destroy(new Error('the client went away')), 50)
+    await assert.rejects(
+      workspace.stageAndUnpack(cut, 10 * 1024 ** 2, LIMITS),
+      /the client went away/,
+    )
     assert.deepEqual(await readdir(join(dir.path, 'tmp')), [])
   } finally {
     await dir.remove()

@@ -3,6 +3,7 @@ import { connect, type Socket } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { mlpModel } from '../fixtures/onnx-models.js'
+import { archiveUnderWay, stagingAndUnpacking } from '../fixtures/tar-builder.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
 import { createNamespace, keptFiles, uploadAndWait } from '../helpers/uploads.js'
 
@@ -74,9 +75,11 @@ describe('clients that disconnect', () => {
         `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="m.tar.gz"\r\n` +
         'Content-Type: application/gzip\r\n\r\n',
     )
-    socket.write(Buffer.alloc(2 * 1024 * 1024, 7))
-    for (let i = 0; i < 50 && (await keptFiles(t.dataDir)).length === 0; i++) await sleep(20)
-    assert.equal((await keptFiles(t.dataDir)).length, 1, 'the upload was being staged')
+    socket.write(await archiveUnderWay())
+    for (let i = 0; i < 100 && !stagingAndUnpacking(await keptFiles(t.dataDir)); i++) {
+      await sleep(20)
+    }
+    assert.ok(stagingAndUnpacking(await keptFiles(t.dataDir)), 'the upload was under way')
     socket.destroy()
 
     await waitForLeaving('leaves-mid-upload')

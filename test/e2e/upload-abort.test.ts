@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
 import { connect } from 'node:net'
 import { after, before, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+import {
+  archiveUnderWay,
+  gzipPrefix,
+  stagingAndUnpacking,
+  tarBytes,
+} from '../fixtures/tar-builder.js'
 import { BOOTSTRAP_KEY, startTestApp, type TestApp } from '../helpers/test-app.js'
 import { createNamespace, keptFiles } from '../helpers/uploads.js'
 
@@ -31,10 +38,10 @@ it('keeps nothing when the client goes away in the middle of the archive', async
       `Content-Length: ${50 * 1024 * 1024}\r\n\r\n` +
       head,
   )
-  // Send part of the archive, wait until the server is staging it, then vanish.
-  socket.write(Buffer.alloc(2 * 1024 * 1024, 7))
-  for (let i = 0; i < 50 && (await keptFiles(t.dataDir)).length === 0; i++) await sleep(20)
-  assert.equal((await keptFiles(t.dataDir)).length, 1, 'the upload was being staged')
+  // Send part of the archive, wait until the server is staging and unpacking it, then vanish.
+  socket.write(await archiveUnderWay())
+  for (let i = 0; i < 100 && !stagingAndUnpacking(await keptFiles(t.dataDir)); i++) await sleep(20)
+  assert.ok(stagingAndUnpacking(await keptFiles(t.dataDir)), 'the upload was under way')
   socket.destroy()
 
   for (let i = 0; i < 100 && (await keptFiles(t.dataDir)).length > 0; i++) await sleep(20)
@@ -42,4 +49,64 @@ it('keeps nothing when the client goes away in the middle of the archive', async
   // The server is still fine.
   const health = await fetch(`http://127.0.0.1:${port}/healthz`)
   assert.equal(health.status, 200)
+})
+
+it('refuses a bad archive before its body ends, and reads no further', async () => {
+  const boundary = 'berthearly'
+  const socket = connect(port, '127.0.0.1')
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+  let answer = ''
+  socket.on('data', (chunk: Buffer) => {
+    answer += chunk.toString()
+  })
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  // A symbolic link first, then a model that would take 50 MiB more to arrive.
+  const tar = await tarBytes([
+    { header: { name: 'link', type: 'symlink', linkname: '/etc/passwd' } },
+    { header: { name: 'model.onnx' }, content: randomBytes(4096) },
+  ])
+  socket.write(
+    'POST /v1/namespaces/aborted/models HTTP/1.1\r\n' +
+      'Host: 127.0.0.1\r\n' +
+      `Authorization: Bearer ${BOOTSTRAP_KEY}\r\n` +
+      `Content-Type: multipart/form-data; boundary=${boundary}\r\n` +
+      `Content-Length: ${50 * 1024 * 1024}\r\n\r\n` +
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="m.tar.gz"\r\n` +
+      'Content-Type: application/gzip\r\n\r\n',
+  )
+  socket.write(await gzipPrefix(tar.subarray(0, 1024)))
+  for (let i = 0; i < 250 && !answer.includes('\r\n\r\n{'); i++) await sleep(20)
+  assert.match(answer, /^HTTP\/1\.1 400 /)
+  assert.match(answer, /"code":"archive_has_symlink"/)
+  assert.match(answer, /connection: close/i)
+  // The rest of the body is not waited for: the server closes the connection.
+  await closed
+  assert.deepEqual(await keptFiles(t.dataDir), [])
+})
+
+it('refuses a field out of bounds sent before the archive without reading the archive', async () => {
+  const boundary = 'berthfield'
+  const socket = connect(port, '127.0.0.1')
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+  let answer = ''
+  socket.on('data', (chunk: Buffer) => {
+    answer += chunk.toString()
+  })
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  socket.write(
+    'POST /v1/namespaces/aborted/models HTTP/1.1\r\n' +
+      'Host: 127.0.0.1\r\n' +
+      `Authorization: Bearer ${BOOTSTRAP_KEY}\r\n` +
+      `Content-Type: multipart/form-data; boundary=${boundary}\r\n` +
+      `Content-Length: ${50 * 1024 * 1024}\r\n\r\n` +
+      `--${boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nab\r\n` +
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="m.tar.gz"\r\n` +
+      'Content-Type: application/gzip\r\n\r\n',
+  )
+  socket.write(await archiveUnderWay())
+  for (let i = 0; i < 250 && !answer.includes('\r\n\r\n{'); i++) await sleep(20)
+  assert.match(answer, /^HTTP\/1\.1 422 /)
+  assert.match(answer, /"loc":\["body","name"\]/)
+  await closed
+  assert.deepEqual(await keptFiles(t.dataDir), [])
 })

@@ -2,7 +2,7 @@ import multipart from '@fastify/multipart'
 import type { FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import type { z } from 'zod'
-import type { StagedArchive } from '../../archives/archive-workspace.js'
+import type { UnpackedArchive } from '../../archives/archive-workspace.js'
 import { mixpeekStatus } from '../../domain/deployment-state.js'
 import type { LoadPolicy } from '../../domain/load-policy.js'
 import type { Model, ServingSettings } from '../../domain/model.js'
@@ -98,7 +98,7 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
     },
     async (request, reply) => {
       let namespace: Namespace
-      let form: { staged: StagedArchive | undefined; fields: Record<string, string> }
+      let form: { staged: UnpackedArchive | undefined; fields: Record<string, string> }
       try {
         namespace = await uploads.begin(
           principalOf(request),
@@ -278,10 +278,10 @@ export const modelRoutes: FastifyPluginAsyncZod<ModelRoutesOptions> = async (app
 async function readUploadForm(
   request: FastifyRequest,
   uploads: UploadPipeline,
-): Promise<{ staged: StagedArchive | undefined; fields: Record<string, string> }> {
+): Promise<{ staged: UnpackedArchive | undefined; fields: Record<string, string> }> {
   // Field names come from the client: a prototype-less object, so "__proto__" is just a name.
   const fields: Record<string, string> = Object.create(null)
-  let staged: StagedArchive | undefined
+  let staged: UnpackedArchive | undefined
   if (!request.isMultipart()) return { staged, fields }
   try {
     for await (const part of request.parts()) {
@@ -305,6 +305,9 @@ async function readUploadForm(
           },
         ])
       }
+      // Fields sent before the archive are checked before it is read: one out of bounds is
+      // refused at once (422), as it would be after it, without waiting for the archive.
+      checkFieldsSoFar(fields)
       staged = await uploads.stageArchive(part.file)
     }
   } catch (err) {
@@ -324,6 +327,16 @@ async function readUploadForm(
       : err
   }
   return { staged, fields }
+}
+
+/** Validates the form fields collected so far (those the schema knows) against their schemas. */
+function checkFieldsSoFar(fields: Record<string, string>): void {
+  const shape = UploadModelBodySchema.shape
+  const present: Partial<Record<keyof typeof shape, true>> = {}
+  for (const name of Object.keys(shape) as (keyof typeof shape)[]) {
+    if (name !== 'file' && Object.hasOwn(fields, name)) present[name] = true
+  }
+  parseBody(UploadModelBodySchema.pick(present), fields)
 }
 
 function fieldTooLarge(field: string): BerthError {

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import type { StagedArchive } from '../../archives/archive-workspace.js'
+import type { UnpackedArchive } from '../../archives/archive-workspace.js'
 import { DEPLOYMENT_STATES } from '../../domain/deployment-state.js'
 import { LOAD_POLICIES } from '../../domain/load-policy.js'
 import {
@@ -85,8 +85,8 @@ const jsonObjectOf = (value: unknown) => {
   }
 }
 
-function isStagedArchive(value: unknown): value is StagedArchive {
-  return typeof value === 'object' && value !== null && 'path' in value && 'sha256' in value
+function isUnpackedArchive(value: unknown): value is UnpackedArchive {
+  return typeof value === 'object' && value !== null && 'path' in value && 'inspected' in value
 }
 
 /**
@@ -96,7 +96,7 @@ function isStagedArchive(value: unknown): value is StagedArchive {
  * staged) against this schema, so the document states exactly what is enforced.
  */
 export const UploadModelBodySchema = z.object({
-  file: z.custom<StagedArchive>(isStagedArchive).meta({
+  file: z.custom<UnpackedArchive>(isUnpackedArchive).meta({
     type: 'string',
     format: 'binary',
     title: 'File',
