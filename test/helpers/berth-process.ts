@@ -65,6 +65,9 @@ export async function startBerthServe(env: Record<string, string>): Promise<Serv
       const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
       if (match?.[1] !== undefined) {
         clearTimeout(timer)
+        // Looked for no more: scanning the whole log again on each line grew with it, and cost
+        // a load generator in the same process more CPU per request the longer a bench ran.
+        child.stdout.off('data', check)
         resolve(match[1])
       }
     }
