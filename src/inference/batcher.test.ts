@@ -205,6 +205,35 @@ describe('dynamic batching', () => {
     ])
   })
 
+  it('sends a runner busy with a batch a second one only once that one is full', async () => {
+    const { target, calls, releaseAll } = doubler()
+    const batcher = new Batcher(poolOf(target), { maxBatchSize: 3, maxInFlight: 2 })
+    const run = (v: number, canBatch = true) =>
+      batcher.run([f32([[v, v]])], null, far(), { canBatch })
+    const tick = () => new Promise((r) => setImmediate(r))
+    const answers = [run(1), run(2), run(3)]
+    await tick()
+    // The first ran at once; two more wait for company while the runner is busy.
+    assert.deepEqual(calls, [[1, 2]])
+    answers.push(run(4))
+    await tick()
+    // Three rows queued: a full batch goes to the busy runner at once, as its second call.
+    assert.deepEqual(calls, [
+      [1, 2],
+      [3, 2],
+    ])
+    // Once the runner is idle, what is queued runs, batched or not.
+    answers.push(run(5), run(6, false))
+    await releaseAll()
+    await Promise.all(answers)
+    assert.deepEqual(calls, [
+      [1, 2],
+      [3, 2],
+      [1, 2],
+      [1, 2],
+    ])
+  })
+
   it('fails every request of a batch the model answered wrongly, and times out the queued', async () => {
     const target: BatchTarget = {
       infer: async (inputs) => [{ ...(inputs[0] as WireTensor), shape: [1, 2] }],

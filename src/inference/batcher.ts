@@ -193,6 +193,9 @@ export class Batcher {
         break
       }
       if (this.#shouldWait()) break
+      // A runner still running a batch gets another only once it is full: sent at once, a small
+      // batch would wait in the runner's pipe while requests that could have joined it arrive.
+      if (this.#running.has(target) && !this.#headBatchFull()) break
       const batch = this.#take()
       this.#running.set(target, (this.#running.get(target) ?? 0) + 1)
       void this.#execute(target, batch).finally(() => {
@@ -247,12 +250,9 @@ export class Batcher {
   #shouldWait(): boolean {
     const delayMs = (this.#options.maxQueueDelayUs ?? 0) / 1000
     const head = this.#queue[0] as Item
-    if (delayMs <= 0 || head.rows === 0 || this.#options.maxBatchSize <= 1) return false
-    const rows = this.#queue
-      .slice(1)
-      .reduce((n, item) => n + (compatible(head, item) ? item.rows : 0), head.rows)
+    if (delayMs <= 0 || this.#headBatchFull()) return false
     const waitUntil = head.queued + delayMs
-    if (rows >= this.#options.maxBatchSize || performance.now() >= waitUntil) return false
+    if (performance.now() >= waitUntil) return false
     if (this.#delayTimer === undefined) {
       this.#delayTimer = setTimeout(() => {
         this.#delayTimer = undefined
@@ -260,6 +260,21 @@ export class Batcher {
       }, waitUntil - performance.now())
     }
     return true
+  }
+
+  /**
+   * Whether the head of the queue gains nothing by waiting: it is not batched, or the requests
+   * that can join it fill a batch.
+   */
+  #headBatchFull(): boolean {
+    const head = this.#queue[0] as Item
+    if (head.rows === 0 || this.#options.maxBatchSize <= 1) return true
+    let rows = 0
+    for (const item of this.#queue) {
+      if (compatible(head, item)) rows += item.rows
+      if (rows >= this.#options.maxBatchSize) return true
+    }
+    return false
   }
 
   /** The head of the queue and every later request that can join it. */

@@ -22,7 +22,8 @@ describe('overload', () => {
   after(() => t.close())
 
   it('answers 429 queue_full with Retry-After past BERTH_MAX_QUEUE_SIZE, and serves the rest', async () => {
-    // Two run on the runner and one waits; the others arrive before any answer can come back.
+    // One runs and one waits: a runner busy with a call is sent a second only for a full batch.
+    // The others arrive before any answer can come back.
     const answers = await Promise.all(
       Array.from({ length: 64 }, (_, i) =>
         t.request({
@@ -36,7 +37,7 @@ describe('overload', () => {
     const refused = answers.filter((a) => a.statusCode === 429)
     const served = answers.filter((a) => a.statusCode === 200)
     assert.ok(refused.length > 0, 'some requests are refused')
-    assert.ok(served.length >= 3, 'the running and the queued ones are served')
+    assert.ok(served.length >= 2, 'the running and the queued ones are served')
     assert.equal(refused.length + served.length, answers.length)
     for (const answer of refused) {
       assert.equal(answer.headers['retry-after'], '1')
