@@ -51,8 +51,13 @@ it('keeps nothing when the client goes away in the middle of the archive', async
   assert.equal(health.status, 200)
 })
 
-it('refuses a bad archive before its body ends, and reads no further', async () => {
-  const boundary = 'berthearly'
+/**
+ * Opens an upload announcing 50 MiB, sends the `name` field when given, the file part's head
+ * and `archive` (the beginning of its content), and never sends the rest. Resolves
+ * the answer once one has come, and after the server has closed the connection.
+ */
+async function unfinishedUpload(name: string | undefined, archive: Buffer): Promise<string> {
+  const boundary = 'berthunfinished'
   const socket = connect(port, '127.0.0.1')
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
   let answer = ''
@@ -60,53 +65,41 @@ it('refuses a bad archive before its body ends, and reads no further', async () 
     answer += chunk.toString()
   })
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  const part = (disposition: string) =>
+    `--${boundary}\r\nContent-Disposition: form-data; ${disposition}`
+  socket.write(
+    'POST /v1/namespaces/aborted/models HTTP/1.1\r\n' +
+      'Host: 127.0.0.1\r\n' +
+      `Authorization: Bearer ${BOOTSTRAP_KEY}\r\n` +
+      `Content-Type: multipart/form-data; boundary=${boundary}\r\n` +
+      `Content-Length: ${50 * 1024 * 1024}\r\n\r\n` +
+      (name === undefined ? '' : `${part(`name="name"\r\n\r\n${name}`)}\r\n`) +
+      `${part('name="file"; filename="m.tar.gz"')}\r\nContent-Type: application/gzip\r\n\r\n`,
+  )
+  socket.write(archive)
+  for (let i = 0; i < 250 && !answer.includes('\r\n\r\n{'); i++) await sleep(20)
+  // The rest of the body is not waited for: the server closes the connection.
+  await closed
+  return answer
+}
+
+it('refuses a bad archive before its body ends, and reads no further', async () => {
   // A symbolic link first, then a model that would take 50 MiB more to arrive.
   const tar = await tarBytes([
     { header: { name: 'link', type: 'symlink', linkname: '/etc/passwd' } },
     { header: { name: 'model.onnx' }, content: randomBytes(4096) },
   ])
-  socket.write(
-    'POST /v1/namespaces/aborted/models HTTP/1.1\r\n' +
-      'Host: 127.0.0.1\r\n' +
-      `Authorization: Bearer ${BOOTSTRAP_KEY}\r\n` +
-      `Content-Type: multipart/form-data; boundary=${boundary}\r\n` +
-      `Content-Length: ${50 * 1024 * 1024}\r\n\r\n` +
-      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="m.tar.gz"\r\n` +
-      'Content-Type: application/gzip\r\n\r\n',
-  )
-  socket.write(await gzipPrefix(tar.subarray(0, 1024)))
-  for (let i = 0; i < 250 && !answer.includes('\r\n\r\n{'); i++) await sleep(20)
+  const answer = await unfinishedUpload(undefined, await gzipPrefix(tar.subarray(0, 1024)))
   assert.match(answer, /^HTTP\/1\.1 400 /)
   assert.match(answer, /"code":"archive_has_symlink"/)
   assert.match(answer, /connection: close/i)
-  // The rest of the body is not waited for: the server closes the connection.
-  await closed
   assert.deepEqual(await keptFiles(t.dataDir), [])
 })
 
 it('refuses a field out of bounds sent before the archive without reading the archive', async () => {
-  const boundary = 'berthfield'
-  const socket = connect(port, '127.0.0.1')
-  await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
-  let answer = ''
-  socket.on('data', (chunk: Buffer) => {
-    answer += chunk.toString()
-  })
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
-  socket.write(
-    'POST /v1/namespaces/aborted/models HTTP/1.1\r\n' +
-      'Host: 127.0.0.1\r\n' +
-      `Authorization: Bearer ${BOOTSTRAP_KEY}\r\n` +
-      `Content-Type: multipart/form-data; boundary=${boundary}\r\n` +
-      `Content-Length: ${50 * 1024 * 1024}\r\n\r\n` +
-      `--${boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nab\r\n` +
-      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="m.tar.gz"\r\n` +
-      'Content-Type: application/gzip\r\n\r\n',
-  )
-  socket.write(await archiveUnderWay())
-  for (let i = 0; i < 250 && !answer.includes('\r\n\r\n{'); i++) await sleep(20)
+  // The name "ab" is too short, and a sound archive is on its way.
+  const answer = await unfinishedUpload('ab', await archiveUnderWay())
   assert.match(answer, /^HTTP\/1\.1 422 /)
   assert.match(answer, /"loc":\["body","name"\]/)
-  await closed
   assert.deepEqual(await keptFiles(t.dataDir), [])
 })
