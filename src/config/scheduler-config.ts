@@ -60,7 +60,7 @@ const RUNNER_ENV_NAMES = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'LD_
 const RUNNER_ENV_PREFIXES = ['OPENBLAS_', 'OMP_', 'MKL_', 'KMP_', 'GOTO_']
 
 /** The part of `env` runners get: see `RUNNER_ENV_NAMES`. */
-function runnerEnvironment(env: Env): Record<string, string> {
+export function runnerEnvironment(env: Env): Record<string, string> {
   const passes = (name: string) =>
     RUNNER_ENV_NAMES.includes(name) || RUNNER_ENV_PREFIXES.some((p) => name.startsWith(p))
   return Object.fromEntries(

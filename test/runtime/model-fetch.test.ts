@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { runnerEnvironment } from '../../src/config/scheduler-config.js'
 import { isBerthError } from '../../src/errors/berth-error.js'
 import type { ToWorker } from '../../src/runtime/worker-protocol.js'
 import { TORCH_WORKER } from '../../src/scheduler/local/torch-python.js'
@@ -180,8 +181,10 @@ describe('runners that fetch their model', async () => {
       ...OPTIONS,
       entry: TORCH_WORKER,
       executable: SYSTEM_PYTHON,
-      // The fetcher is Node's: the runner finds it on PATH, as in berth's torch image.
-      env: { BERTH_RUNNER_SCRATCH: scratch, PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      // What berth gives runners: the fetcher is Node's, found on PATH as in berth's torch image,
+      // and the BLAS variables (OPENBLAS_CORETYPE picks the kernels, so the very bits) are the
+      // ones the reference output was computed under.
+      env: { ...runnerEnvironment(process.env), BERTH_RUNNER_SCRATCH: scratch },
     })
     try {
       await assert.rejects(
