@@ -24,20 +24,9 @@ before(async () => {
 after(() => t.close())
 
 it('keeps nothing when the client goes away in the middle of the archive', async () => {
-  const boundary = 'berthabort'
-  const head =
-    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="m.tar.gz"\r\n` +
-    'Content-Type: application/gzip\r\n\r\n'
   const socket = connect(port, '127.0.0.1')
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
-  socket.write(
-    'POST /v1/namespaces/aborted/models HTTP/1.1\r\n' +
-      'Host: 127.0.0.1\r\n' +
-      `Authorization: Bearer ${BOOTSTRAP_KEY}\r\n` +
-      `Content-Type: multipart/form-data; boundary=${boundary}\r\n` +
-      `Content-Length: ${50 * 1024 * 1024}\r\n\r\n` +
-      head,
-  )
+  socket.write(uploadHead(undefined))
   // Send part of the archive, wait until the server is staging and unpacking it, then vanish.
   socket.write(await archiveUnderWay())
   for (let i = 0; i < 100 && !stagingAndUnpacking(await keptFiles(t.dataDir)); i++) await sleep(20)
@@ -52,12 +41,30 @@ it('keeps nothing when the client goes away in the middle of the archive', async
 })
 
 /**
+ * The head of an upload to the "aborted" namespace announcing 50 MiB, up to its file part's
+ * content: the `name` field first when given.
+ */
+function uploadHead(name: string | undefined): string {
+  const boundary = 'berthunfinished'
+  const part = (disposition: string) =>
+    `--${boundary}\r\nContent-Disposition: form-data; ${disposition}`
+  return (
+    'POST /v1/namespaces/aborted/models HTTP/1.1\r\n' +
+    'Host: 127.0.0.1\r\n' +
+    `Authorization: Bearer ${BOOTSTRAP_KEY}\r\n` +
+    `Content-Type: multipart/form-data; boundary=${boundary}\r\n` +
+    `Content-Length: ${50 * 1024 * 1024}\r\n\r\n` +
+    (name === undefined ? '' : `${part(`name="name"\r\n\r\n${name}`)}\r\n`) +
+    `${part('name="file"; filename="m.tar.gz"')}\r\nContent-Type: application/gzip\r\n\r\n`
+  )
+}
+
+/**
  * Opens an upload announcing 50 MiB, sends the `name` field when given, the file part's head
  * and `archive` (the beginning of its content), and never sends the rest. Resolves
  * the answer once one has come, and after the server has closed the connection.
  */
 async function unfinishedUpload(name: string | undefined, archive: Buffer): Promise<string> {
-  const boundary = 'berthunfinished'
   const socket = connect(port, '127.0.0.1')
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
   let answer = ''
@@ -65,17 +72,7 @@ async function unfinishedUpload(name: string | undefined, archive: Buffer): Prom
     answer += chunk.toString()
   })
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
-  const part = (disposition: string) =>
-    `--${boundary}\r\nContent-Disposition: form-data; ${disposition}`
-  socket.write(
-    'POST /v1/namespaces/aborted/models HTTP/1.1\r\n' +
-      'Host: 127.0.0.1\r\n' +
-      `Authorization: Bearer ${BOOTSTRAP_KEY}\r\n` +
-      `Content-Type: multipart/form-data; boundary=${boundary}\r\n` +
-      `Content-Length: ${50 * 1024 * 1024}\r\n\r\n` +
-      (name === undefined ? '' : `${part(`name="name"\r\n\r\n${name}`)}\r\n`) +
-      `${part('name="file"; filename="m.tar.gz"')}\r\nContent-Type: application/gzip\r\n\r\n`,
-  )
+  socket.write(uploadHead(name))
   socket.write(archive)
   for (let i = 0; i < 250 && !answer.includes('\r\n\r\n{'); i++) await sleep(20)
   // The rest of the body is not waited for: the server closes the connection.
