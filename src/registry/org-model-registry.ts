@@ -56,7 +56,7 @@ export interface OrgModelRegistryDeps {
   /** Validation exactly as a direct upload's, and the enabled model's recording. */
   readonly uploads: Pick<
     UploadPipeline,
-    'stageArchive' | 'discardStaged' | 'validateArchive' | 'addEnabled'
+    'checkArchiveSize' | 'stageArchive' | 'discardStaged' | 'validateArchive' | 'addEnabled'
   >
   readonly signature: UploadSignature
 }
@@ -173,7 +173,8 @@ export class OrgModelRegistry {
     const model = await this.#findUpload(uploadId, principal.organizationId)
     if (model.validationStatus !== 'pending') return model
     const key = model.archive.key as ArtifactKey
-    if ((await this.#deps.artifacts.stat(key)) === undefined) {
+    const received = await this.#deps.artifacts.stat(key)
+    if (received === undefined) {
       throw new BerthError(
         'upload_not_received',
         `no archive was uploaded for "${uploadId}": PUT it to the presigned URL first`,
@@ -185,7 +186,9 @@ export class OrgModelRegistry {
     let stored: { sha256: string; sizeBytes: number } | undefined
     const cleanup = new UndoStack()
     try {
-      // Bounded here too: nothing bounded what a client PUT to S3.
+      // Bounded here too: nothing bounded what a client PUT to S3. Its size is known, so an
+      // object past the limit is refused as such before a byte of it is read.
+      uploads.checkArchiveSize(received.sizeBytes)
       const staged = await uploads.stageArchive(await artifacts.get(key))
       cleanup.push(() => uploads.discardStaged(staged))
       const manifest = await uploads.validateArchive(staged, model.format)

@@ -97,6 +97,15 @@ export class UploadPipeline {
   }
 
   /**
+   * Refuses an archive whose size, known before it is read (a stored object's), is past the
+   * limit: `archive_too_large` before a byte is read, whatever those bytes would show.
+   */
+  checkArchiveSize(sizeBytes: number): void {
+    const max = this.#options.maxArchiveBytes
+    if (sizeBytes > max) throw archiveTooLarge(max)
+  }
+
+  /**
    * Streams the archive to local disk while hashing it, and inspects and unpacks it in the same
    * pass. Throws `archive_too_large` and the `archive_*` refusals, as soon as they show.
    */
