@@ -13,8 +13,8 @@
  *   npm run bench:small-models -- [seconds per cell] [requests for CPU]    (default: 5, 10000)
  *   BENCH_CPU_PROFILE=/tmp/prof npm run bench:small-models     (berth's server profiled too)
  */
-import { execFileSync, spawn } from 'node:child_process'
-import { readFile, writeFile } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -27,13 +27,13 @@ import { multipartBody } from '../test/helpers/multipart.js'
 import { tempDir } from '../test/helpers/temp-dir.js'
 import { expectOk, httpClient } from './http-client.js'
 import { type Cell, load, repeat } from './load.js'
+import { cpuMicros } from './proc-cpu.js'
 import { childrenOf } from './proc-memory.js'
 
 const KEY = 'sk_bench_small_models_key_0123456789'
 const PLAIN = fileURLToPath(new URL('./plain-server.js', import.meta.url))
 const seconds = Number(process.argv[2] ?? 5)
 const cpuRequests = Number(process.argv[3] ?? 10_000)
-const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim())
 
 /** A child server, its port, and a way to stop it; its output after "listening" is dropped. */
 async function startServer(
@@ -70,17 +70,6 @@ async function startServer(
     clearTimeout(timer)
   }
   return { pid: child.pid as number, port, stop }
-}
-
-/** CPU time (user + system) the processes have used, in µs. */
-async function cpuMicros(pids: readonly number[]): Promise<number> {
-  let ticks = 0
-  for (const pid of pids) {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    ticks += Number(fields[11]) + Number(fields[12])
-  }
-  return (ticks / TICKS_PER_SECOND) * 1e6
 }
 
 /** CPU µs per request that each group of processes spends on `count` sends, `concurrency` at a time. */

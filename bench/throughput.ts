@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url'
 import * as ort from 'onnxruntime-node'
 import { encoderConfig, encoderToOnnx } from '../src/conversion/encoder-to-onnx.js'
 import type { WeightsReader, WeightTensor } from '../src/formats/weights-reader.js'
+import { DEFAULT_MAX_BATCH_SIZE } from '../src/inference/inference-service.js'
 import { deepMlpModel, prng, smallCnnModel } from '../test/fixtures/onnx-models.js'
 import { tarGzOf } from '../test/fixtures/tar-builder.js'
 import { startBerthServe } from '../test/helpers/berth-process.js'
@@ -29,6 +30,8 @@ import { multipartBody } from '../test/helpers/multipart.js'
 import { tempDir } from '../test/helpers/temp-dir.js'
 import { expectOk, httpClient } from './http-client.js'
 import { type Cell, load } from './load.js'
+import { cpuMicros } from './proc-cpu.js'
+import { childrenOf } from './proc-memory.js'
 
 const KEY = 'sk_bench_throughput_key_0123456789'
 const DIMS = [512, 2048, 2048, 2048, 16]
@@ -187,6 +190,42 @@ const BERTH_VARIANTS = [
   },
 ] as const
 
+/** This process's CPU time (user + system), in µs. */
+function ownCpuMicros(): number {
+  const { user, system } = process.cpuUsage()
+  return user + system
+}
+
+/** Rows per second raw `session.run` reaches on batches of `rows` (the request's data repeated). */
+async function batchCeiling(
+  session: ort.InferenceSession,
+  bench: BenchModel,
+  rows: number,
+  durationMs: number,
+): Promise<number> {
+  const feeds = Object.fromEntries(
+    bench.inputs.map((i) => {
+      const data = Array.from({ length: rows }, () => i.data).flat()
+      const shape = [rows, ...i.shape.slice(1)]
+      return [
+        i.name,
+        i.datatype === 'INT64'
+          ? new ort.Tensor('int64', BigInt64Array.from(data.map(BigInt)), shape)
+          : new ort.Tensor('float32', Float32Array.from(data), shape),
+      ]
+    }),
+  )
+  for (let i = 0; i < 5; i++) await session.run(feeds)
+  const cell = await load(
+    async () => {
+      await session.run(feeds)
+    },
+    1,
+    durationMs,
+  )
+  return cell.rps * rows
+}
+
 /** One model's table: raw, berth with and without batching, naive; c = 1, 16, 64. */
 async function benchModel(bench: BenchModel): Promise<string> {
   const dir = await tempDir('berth-bench-throughput-')
@@ -270,14 +309,29 @@ async function benchModel(bench: BenchModel): Promise<string> {
           continue
         }
         const before = await rawCell()
+        // Where the CPU goes in this cell: berth's server, its runners, and this process (the
+        // load generator); µs per request, and the share of the machine's cores.
+        const runners = await childrenOf(server.child.pid as number)
+        const cpuAt = async () => [
+          await cpuMicros([server.child.pid as number]),
+          await cpuMicros(runners),
+          ownCpuMicros(),
+        ]
+        const cpuBefore = await cpuAt()
         const cell = await load(client.send, c, durationMs)
+        const cpu = (await cpuAt()).map((micros, i) => micros - (cpuBefore[i] ?? 0))
         const after = await rawCell()
         raws.push(before, after)
         results.push(cell)
         const beside = (before.rps + after.rps) / 2
+        const served = cell.rps * seconds
+        const [serverUs, runnersUs, clientUs] = cpu.map((micros) => (micros / served).toFixed(0))
+        const busy = cpu.reduce((a, b) => a + b, 0) / (durationMs * 1000 * cpus().length)
         ratios.push(
           `${label}, c=${c}: ${(cell.rps / beside).toFixed(2)}× raw ` +
-            `(${cell.rps.toFixed(0)} req/s; raw ${before.rps.toFixed(0)} before, ${after.rps.toFixed(0)} after)`,
+            `(${cell.rps.toFixed(0)} req/s; raw ${before.rps.toFixed(0)} before, ${after.rps.toFixed(0)} after); ` +
+            `CPU µs/request: server ${serverUs}, runners ${runnersUs}, load generator ${clientUs}; ` +
+            `${(busy * 100).toFixed(0)}% of ${cpus().length} cores busy`,
         )
       }
       client.close()
@@ -285,8 +339,16 @@ async function benchModel(bench: BenchModel): Promise<string> {
     }
   } finally {
     await server.stop()
-    await session.release()
   }
+  // The runner's ceiling: raw `session.run` on full batches, rows per second.
+  const fullBatch = await batchCeiling(session, bench, DEFAULT_MAX_BATCH_SIZE, durationMs)
+  await session.release()
+  rows.push([
+    `raw \`session.run\` on batches of ${DEFAULT_MAX_BATCH_SIZE} rows, in-process (the runner's ceiling, rows/s)`,
+    `${fullBatch.toFixed(0)} rows/s`,
+    '—',
+    '—',
+  ])
   const rawRates = raws.map((r) => r.rps).sort((a, b) => a - b)
   const rawMedian = rawRates[Math.floor(rawRates.length / 2)] ?? Number.NaN
   const rawRow = raws[0] as Cell

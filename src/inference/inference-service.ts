@@ -85,7 +85,7 @@ const INLINE_CODEC_BYTES = 16 * 1024
 const CODEC_THREAD_IDLE_MS = 10_000
 
 /** Rows per batch unless configured: Triton's common default for dynamic-batch models. */
-const DEFAULT_MAX_BATCH_SIZE = 32
+export const DEFAULT_MAX_BATCH_SIZE = 32
 
 /** A deployed model, ready for requests. */
 export interface Serving {
