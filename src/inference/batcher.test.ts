@@ -205,6 +205,31 @@ describe('dynamic batching', () => {
     ])
   })
 
+  it('joins only requests that agree on input names, datatypes and the outputs asked for', async () => {
+    const { target, calls, releaseAll } = doubler()
+    const batcher = new Batcher(poolOf(target), { maxBatchSize: 8, maxInFlight: 1 })
+    const run = (tensor: WireTensor, outputs: string[] | null = null) =>
+      batcher.run([tensor], outputs, far(), { canBatch: true })
+    const row = f32([[1, 1]])
+    const answers = [
+      run(row), // runs at once; the rest queue behind it
+      run({ ...row, name: 'z' }),
+      run(row, ['y']),
+      run({ ...row, datatype: 'INT32' }),
+      run(row),
+      run(row, ['y']),
+    ]
+    await releaseAll()
+    await Promise.all(answers)
+    assert.deepEqual(calls, [
+      [1, 2],
+      [1, 2], // input named z: alone
+      [2, 2], // outputs ['y']: with the other that asks for them
+      [1, 2], // INT32: alone
+      [1, 2], // the last plain request
+    ])
+  })
+
   it('sends a runner busy with a batch a second one only once that one is full', async () => {
     const { target, calls, releaseAll } = doubler()
     const batcher = new Batcher(poolOf(target), { maxBatchSize: 3, maxInFlight: 2 })

@@ -78,6 +78,8 @@ interface Item {
   readonly inputs: readonly WireTensor[]
   readonly outputs: readonly string[] | null
   readonly rows: number
+  /** Equal for requests that can run together (`batchKey`); unset for one that is not batched. */
+  readonly key?: string
   readonly bytes: number
   readonly deadline: number
   readonly resolve: (outputs: WireTensor[]) => void
@@ -152,10 +154,12 @@ export class Batcher {
       )
     }
     return new Promise((resolve, reject) => {
+      const rows = options.canBatch && batchable(inputs) ? (inputs[0]?.shape[0] as number) : 0
       const item: Item = {
         inputs,
         outputs,
-        rows: options.canBatch && batchable(inputs) ? (inputs[0]?.shape[0] as number) : 0,
+        rows,
+        ...(rows > 0 ? { key: batchKey(inputs, outputs) } : {}),
         bytes: options.bytes ?? inputs.reduce((sum, t) => sum + t.data.byteLength, 0),
         deadline,
         resolve,
@@ -378,18 +382,17 @@ function batchable(inputs: readonly WireTensor[]): boolean {
   )
 }
 
+/**
+ * What requests must agree on to run as one: their inputs' names, order, datatypes and every
+ * dim but the first, and the outputs asked for. Built once per request, so that the queue is
+ * scanned with string comparisons (it is scanned on every arrival while the runner is busy).
+ */
+function batchKey(inputs: readonly WireTensor[], outputs: readonly string[] | null): string {
+  return JSON.stringify([outputs, inputs.map((t) => [t.name, t.datatype, t.shape.slice(1)])])
+}
+
 function compatible(a: Item, b: Item): boolean {
-  if (b.rows === 0 || a.inputs.length !== b.inputs.length) return false
-  if (JSON.stringify(a.outputs) !== JSON.stringify(b.outputs)) return false
-  return a.inputs.every((x, i) => {
-    const y = b.inputs[i] as WireTensor
-    return (
-      x.name === y.name &&
-      x.datatype === y.datatype &&
-      x.shape.length === y.shape.length &&
-      x.shape.every((d, k) => k === 0 || d === y.shape[k])
-    )
-  })
+  return b.key !== undefined && a.key === b.key
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {
