@@ -12,7 +12,9 @@ export interface LoggerOptions {
 /**
  * The process logger (pino): JSON lines with ISO times and level names (`"level":"info"`), or
  * the same lines made readable for a terminal. API keys never reach it: the Authorization header
- * is redacted wherever a request is logged.
+ * is redacted wherever a request is logged. Lines go to stdout synchronously: pino's default
+ * hands each one to a libuv thread, a thread wake-up and a completion per request line (measured
+ * in bench/), and a kill loses what it still holds.
  */
 export function createLogger(level: LogLevel, options: LoggerOptions = {}): Logger {
   const settings = {
@@ -34,6 +36,6 @@ export function createLogger(level: LogLevel, options: LoggerOptions = {}): Logg
           ignore: 'pid,hostname,service',
           sync: true,
         })
-      : options.destination
-  return destination === undefined ? pino(settings) : pino(settings, destination)
+      : (options.destination ?? pino.destination({ dest: 1, sync: true }))
+  return pino(settings, destination)
 }
