@@ -9,6 +9,26 @@ export interface LoggerOptions {
   readonly destination?: DestinationStream
 }
 
+const CENSOR = '[redacted]'
+
+/**
+ * `api_key` one level down (`{ key: { api_key } }`), censored. pino's redaction could say it as
+ * the path `*.api_key`, but a wildcard there makes it clone and walk every top-level value of
+ * every line (about 4 KiB of garbage per request line, measured in bench/); this looks at each
+ * value once and copies only what it censors.
+ */
+function censorNestedKeys(object: Record<string, unknown>): Record<string, unknown> {
+  let censored: Record<string, unknown> | undefined
+  for (const key in object) {
+    const value = object[key]
+    if (typeof value === 'object' && value !== null && Object.hasOwn(value, 'api_key')) {
+      censored ??= { ...object }
+      censored[key] = { ...value, api_key: CENSOR }
+    }
+  }
+  return censored ?? object
+}
+
 /**
  * The process logger (pino): JSON lines with ISO times and level names (`"level":"info"`), or
  * the same lines made readable for a terminal. API keys never reach it: the Authorization header
@@ -21,10 +41,10 @@ export function createLogger(level: LogLevel, options: LoggerOptions = {}): Logg
     level,
     base: { service: 'berth' },
     timestamp: stdTimeFunctions.isoTime,
-    formatters: { level: (label: string) => ({ level: label }) },
+    formatters: { level: (label: string) => ({ level: label }), log: censorNestedKeys },
     redact: {
-      paths: ['req.headers.authorization', 'headers.authorization', '*.api_key', 'api_key'],
-      censor: '[redacted]',
+      paths: ['req.headers.authorization', 'headers.authorization', 'api_key'],
+      censor: CENSOR,
     },
   }
   const destination =
