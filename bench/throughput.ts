@@ -4,8 +4,9 @@
  *     a server adds to; concurrency does not apply), measured first and again on each side of
  *     every berth c=64 cell, which is compared with the raw figures beside it;
  *   - berth (`berth serve` as a child process, JSON tensors) with dynamic batching (the default),
- *     without (`max_batch_size` 1), with batching over two replicas, and with queue delays of
- *     200 and 1000 µs;
+ *     without (`max_batch_size` 1), with batching over two replicas, with queue delays of
+ *     200 and 1000 µs, and with the tensors as binary data both ways (the binary tensor
+ *     extension: inputs after a JSON header, `binary_data_output`), one replica and two;
  *   - a naive Fastify + onnxruntime-node server running the model on its event loop (what a user
  *     would write by hand; bench/naive-server.ts, also a child process).
  * Models (dynamic batch, one intra-op thread everywhere): an MLP 512→2048→2048→2048→16; a small
@@ -120,9 +121,36 @@ const only = process.argv[3]
 function poster(port: number, path: string, headers: Record<string, string>, body: Buffer) {
   const client = httpClient(port, 128)
   const send = async () => {
-    expectOk(await client.post(path, body, { ...headers, 'content-type': 'application/json' }))
+    expectOk(await client.post(path, body, { 'content-type': 'application/json', ...headers }))
   }
   return { send, close: client.close }
+}
+
+/** The model's request with the binary tensor extension: its inputs and outputs as raw bytes. */
+function binaryBody(bench: BenchModel): { body: Buffer; headers: Record<string, string> } {
+  const tensors = bench.inputs.map((i) =>
+    i.datatype === 'INT64'
+      ? Buffer.from(BigInt64Array.from(i.data.map(BigInt)).buffer)
+      : Buffer.from(Float32Array.from(i.data).buffer),
+  )
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: bench.inputs.map((i, k) => ({
+        name: i.name,
+        datatype: i.datatype,
+        shape: i.shape,
+        parameters: { binary_data_size: tensors[k]?.length },
+      })),
+      parameters: { binary_data_output: true },
+    }),
+  )
+  return {
+    body: Buffer.concat([header, ...tensors]),
+    headers: {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(header.length),
+    },
+  }
 }
 
 async function main(): Promise<void> {
@@ -173,8 +201,17 @@ async function main(): Promise<void> {
   console.log(tables.join('\n'))
 }
 
+interface BerthVariant {
+  readonly name: string
+  readonly label: string
+  /** Upload form fields. */
+  readonly fields: Readonly<Record<string, string>>
+  /** Send the inputs and ask for every output as binary data, instead of JSON numbers. */
+  readonly binary?: boolean
+}
+
 /** berth's settings compared: each model is uploaded once per variant. */
-const BERTH_VARIANTS = [
+const BERTH_VARIANTS: readonly BerthVariant[] = [
   { name: 'batched', label: 'berth, dynamic batching (default)', fields: {} },
   { name: 'unbatched', label: 'berth, `max_batch_size` 1', fields: { max_batch_size: '1' } },
   { name: 'replicas', label: 'berth, dynamic batching, `replicas` 2', fields: { replicas: '2' } },
@@ -188,7 +225,19 @@ const BERTH_VARIANTS = [
     label: 'berth, dynamic batching, `max_queue_delay_us` 1000',
     fields: { max_queue_delay_us: '1000' },
   },
-] as const
+  {
+    name: 'binaryout',
+    label: 'berth, dynamic batching, tensors as binary data',
+    fields: {},
+    binary: true,
+  },
+  {
+    name: 'replicasbinaryout',
+    label: 'berth, dynamic batching, `replicas` 2, tensors as binary data',
+    fields: { replicas: '2' },
+    binary: true,
+  },
+]
 
 /** This process's CPU time (user + system), in µs. */
 function ownCpuMicros(): number {
@@ -299,8 +348,13 @@ async function benchModel(bench: BenchModel): Promise<string> {
       if (answer.deployment_status !== 'deployed') throw new Error(JSON.stringify(answer))
     }
     const port = Number(new URL(server.url).port)
-    for (const { name, label } of BERTH_VARIANTS) {
-      const client = poster(port, `/v1/namespaces/bench/models/mlp-${name}_1_0_0/infer`, auth, body)
+    const binaryRequest = binaryBody(bench)
+    for (const { name, label, binary } of BERTH_VARIANTS) {
+      const path = `/v1/namespaces/bench/models/mlp-${name}_1_0_0/infer`
+      const client =
+        binary === true
+          ? poster(port, path, { ...auth, ...binaryRequest.headers }, binaryRequest.body)
+          : poster(port, path, auth, body)
       for (let i = 0; i < 50; i++) await client.send()
       const results: Cell[] = []
       for (const c of CONCURRENCY) {
