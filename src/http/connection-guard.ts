@@ -119,6 +119,9 @@ export class ConnectionGuard {
       checkEvery(Math.min(bodyIdleMs, whole)),
     )
     timer.unref()
+    // Done once the body has been read: left to its next check (up to a second away), the timer
+    // would keep every answered request, its reply and its buffers alive until then.
+    req.once('end', () => clearInterval(timer))
   }
 
   #cut(
