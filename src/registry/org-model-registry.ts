@@ -56,7 +56,7 @@ export interface OrgModelRegistryDeps {
   /** Validation exactly as a direct upload's, and the enabled model's recording. */
   readonly uploads: Pick<
     UploadPipeline,
-    'checkArchiveSize' | 'stageArchive' | 'discardStaged' | 'validateArchive' | 'addEnabled'
+    'stageArchive' | 'discardStaged' | 'validateArchive' | 'addEnabled'
   >
   readonly signature: UploadSignature
 }
@@ -90,12 +90,7 @@ export class OrgModelRegistry {
   async createUpload(principal: Principal, request: OrgUploadRequest): Promise<OrgUploadTicket> {
     assertCustomModelsEnabled(principal)
     // Refused before anything is recorded: it could never pass validation.
-    if (
-      request.declaredSizeBytes !== null &&
-      request.declaredSizeBytes > this.#options.maxArchiveBytes
-    ) {
-      throw archiveTooLarge(this.#options.maxArchiveBytes)
-    }
+    if (request.declaredSizeBytes !== null) this.#checkSize(request.declaredSizeBytes)
     const now = this.#now()
     const uploadId = newId('upl')
     const key = artifactKey('org', principal.organizationId, `${uploadId}.tar.gz`)
@@ -188,7 +183,7 @@ export class OrgModelRegistry {
     try {
       // Bounded here too: nothing bounded what a client PUT to S3. Its size is known, so an
       // object past the limit is refused as such before a byte of it is read.
-      uploads.checkArchiveSize(received.sizeBytes)
+      this.#checkSize(received.sizeBytes)
       const staged = await uploads.stageArchive(await artifacts.get(key))
       cleanup.push(() => uploads.discardStaged(staged))
       const manifest = await uploads.validateArchive(staged, model.format)
@@ -356,6 +351,13 @@ export class OrgModelRegistry {
       )
     }
     return this.#deps.catalog.delete(principal, namespace.id, modelId)
+  }
+
+  /** Throws `archive_too_large` for an archive whose size, known beforehand, is past the limit. */
+  #checkSize(sizeBytes: number): void {
+    if (sizeBytes > this.#options.maxArchiveBytes) {
+      throw archiveTooLarge(this.#options.maxArchiveBytes)
+    }
   }
 
   /** The upload's org model; with `organizationId`, only that organization's (else not found). */

@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream'
-import type { InspectedArchive } from '../archives/archive-inspector.js'
 import type { ArchiveLimits } from '../archives/archive-limits.js'
 import {
   type ArchiveWorkspace,
@@ -97,15 +96,6 @@ export class UploadPipeline {
   }
 
   /**
-   * Refuses an archive whose size, known before it is read (a stored object's), is past the
-   * limit: `archive_too_large` before a byte is read, whatever those bytes would show.
-   */
-  checkArchiveSize(sizeBytes: number): void {
-    const max = this.#options.maxArchiveBytes
-    if (sizeBytes > max) throw archiveTooLarge(max)
-  }
-
-  /**
    * Streams the archive to local disk while hashing it, and inspects and unpacks it in the same
    * pass. Throws `archive_too_large` and the `archive_*` refusals, as soon as they show.
    */
@@ -145,7 +135,7 @@ export class UploadPipeline {
         throw modelAlreadyExists(namespace.id, modelId)
       }
       const { path, sha256, sizeBytes, inspected } = request.archive
-      const manifest = await this.#validate(inspected, request.format)
+      const manifest = await this.validateArchive(request.archive, request.format)
       crash('upload_validated')
 
       const uploadId = newId('upl')
@@ -195,8 +185,13 @@ export class UploadPipeline {
    * Validates an unpacked archive as an upload does (format checks, the trial load of an ONNX
    * graph). Throws the upload's 400s.
    */
-  validateArchive(archive: UnpackedArchive, format: ModelFormat): Promise<Manifest> {
-    return this.#validate(archive.inspected, format)
+  async validateArchive(archive: UnpackedArchive, format: ModelFormat): Promise<Manifest> {
+    const manifest = await validateModel(format, archive.inspected)
+    const onnxFile = servedOnnx(manifest)?.primaryFile
+    if (onnxFile !== undefined) {
+      await this.#deps.loadCheck.checkOnnx(archive.inspected.root, onnxFile)
+    }
+    return manifest
   }
 
   /**
@@ -234,13 +229,5 @@ export class UploadPipeline {
   ): Promise<Model> {
     if (!options.deploy) return model
     return (await this.#deps.deployments.start(model, { wait: options.wait, reload: false })).model
-  }
-
-  /** Validates the unpacked model: its format, and for ONNX a trial load in a runner. */
-  async #validate(inspected: InspectedArchive, format: ModelFormat): Promise<Manifest> {
-    const manifest = await validateModel(format, inspected)
-    const onnxFile = servedOnnx(manifest)?.primaryFile
-    if (onnxFile !== undefined) await this.#deps.loadCheck.checkOnnx(inspected.root, onnxFile)
-    return manifest
   }
 }
