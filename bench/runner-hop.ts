@@ -21,6 +21,7 @@ import * as ort from 'onnxruntime-node'
 import { WorkerProcess } from '../src/scheduler/local/worker-process.js'
 import { smallCnnModel } from '../test/fixtures/onnx-models.js'
 import { tempDir } from '../test/helpers/temp-dir.js'
+import { load, repeat } from './load.js'
 import { cpuMicros } from './proc-cpu.js'
 
 const RUNNER = fileURLToPath(new URL('../src/runtime/worker-main.js', import.meta.url))
@@ -44,6 +45,7 @@ ort.InferenceSession.create(workerData.model, {
 
 interface Row {
   readonly label: string
+  /** Latency of a call, ms. */
   readonly p50: number
   readonly p99: number
   readonly cpuUs: number
@@ -56,21 +58,17 @@ async function measure(
   call: () => Promise<unknown>,
   otherPids: readonly number[],
 ): Promise<Row> {
-  for (let i = 0; i < 200; i++) await call()
+  const send = async () => {
+    await call()
+  }
+  await repeat(send, 200, 1)
   const own = process.cpuUsage()
   const others = await cpuMicros(otherPids)
-  const times: number[] = []
-  const end = performance.now() + seconds * 1000
-  while (performance.now() < end) {
-    const t0 = performance.now()
-    await call()
-    times.push(performance.now() - t0)
-  }
+  const cell = await load(send, 1, seconds * 1000)
   const ownUsed = process.cpuUsage(own)
   const cpu = ownUsed.user + ownUsed.system + (await cpuMicros(otherPids)) - others
-  times.sort((a, b) => a - b)
-  const at = (p: number) => (times[Math.floor(p * times.length)] ?? Number.NaN) * 1000
-  return { label, p50: at(0.5), p99: at(0.99), cpuUs: cpu / times.length, calls: times.length }
+  const calls = cell.rps * seconds
+  return { label, p50: cell.p50, p99: cell.p99, cpuUs: cpu / calls, calls }
 }
 
 async function main(): Promise<void> {
@@ -150,7 +148,7 @@ async function main(): Promise<void> {
   console.log('| --- | --- | --- | --- | --- |')
   for (const r of rows) {
     console.log(
-      `| ${r.label} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.cpuUs.toFixed(0)} | ${r.calls} |`,
+      `| ${r.label} | ${(r.p50 * 1000).toFixed(0)} | ${(r.p99 * 1000).toFixed(0)} | ${r.cpuUs.toFixed(0)} | ${r.calls.toFixed(0)} |`,
     )
   }
 }

@@ -128,11 +128,7 @@ function poster(port: number, path: string, headers: Record<string, string>, bod
 
 /** The model's request with the binary tensor extension: its inputs and outputs as raw bytes. */
 function binaryBody(bench: BenchModel): { body: Buffer; headers: Record<string, string> } {
-  const tensors = bench.inputs.map((i) =>
-    i.datatype === 'INT64'
-      ? Buffer.from(BigInt64Array.from(i.data.map(BigInt)).buffer)
-      : Buffer.from(Float32Array.from(i.data).buffer),
-  )
+  const tensors = bench.inputs.map((i) => Buffer.from(typedValues(i, 1).buffer))
   const header = Buffer.from(
     JSON.stringify({
       inputs: bench.inputs.map((i, k) => ({
@@ -245,6 +241,25 @@ function ownCpuMicros(): number {
   return user + system
 }
 
+/** A batch-1 input's values as its datatype's typed array, repeated `rows` times. */
+function typedValues(
+  input: BenchModel['inputs'][number],
+  rows: number,
+): BigInt64Array | Float32Array {
+  const data = Array.from({ length: rows }, () => input.data).flat()
+  return input.datatype === 'INT64' ? BigInt64Array.from(data.map(BigInt)) : Float32Array.from(data)
+}
+
+/** The model's inputs for raw `session.run`, `rows` copies of the request's in one batch. */
+function feedsOf(bench: BenchModel, rows: number): Record<string, ort.Tensor> {
+  return Object.fromEntries(
+    bench.inputs.map((i) => [
+      i.name,
+      new ort.Tensor(typedValues(i, rows), [rows, ...i.shape.slice(1)]),
+    ]),
+  )
+}
+
 /** Rows per second raw `session.run` reaches on batches of `rows` (the request's data repeated). */
 async function batchCeiling(
   session: ort.InferenceSession,
@@ -252,18 +267,7 @@ async function batchCeiling(
   rows: number,
   durationMs: number,
 ): Promise<number> {
-  const feeds = Object.fromEntries(
-    bench.inputs.map((i) => {
-      const data = Array.from({ length: rows }, () => i.data).flat()
-      const shape = [rows, ...i.shape.slice(1)]
-      return [
-        i.name,
-        i.datatype === 'INT64'
-          ? new ort.Tensor('int64', BigInt64Array.from(data.map(BigInt)), shape)
-          : new ort.Tensor('float32', Float32Array.from(data), shape),
-      ]
-    }),
-  )
+  const feeds = feedsOf(bench, rows)
   for (let i = 0; i < 5; i++) await session.run(feeds)
   const cell = await load(
     async () => {
@@ -294,14 +298,7 @@ async function benchModel(bench: BenchModel): Promise<string> {
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
   })
-  const feeds = Object.fromEntries(
-    bench.inputs.map((i) => [
-      i.name,
-      i.datatype === 'INT64'
-        ? new ort.Tensor('int64', BigInt64Array.from(i.data.map(BigInt)), i.shape)
-        : new ort.Tensor('float32', Float32Array.from(i.data), i.shape),
-    ]),
-  )
+  const feeds = feedsOf(bench, 1)
   for (let i = 0; i < 20; i++) await session.run(feeds)
   // Raw is measured again on each side of every berth c=64 cell: this VM's speed moves by up
   // to 2× within a run, and a ratio is only as good as the raw figure next to it.
