@@ -18,6 +18,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import * as ort from 'onnxruntime-node'
+import { runnerEnvironment } from '../src/config/scheduler-config.js'
 import { WorkerProcess } from '../src/scheduler/local/worker-process.js'
 import { smallCnnModel } from '../test/fixtures/onnx-models.js'
 import { tempDir } from '../test/helpers/temp-dir.js'
@@ -108,7 +109,8 @@ async function main(): Promise<void> {
       startTimeoutMs: 10_000,
       killGraceMs: 1000,
       maxFrameBytes: 1 << 30,
-      env: { PATH: process.env.PATH ?? '' },
+      // What berth gives its runners.
+      env: runnerEnvironment(process.env),
     })
     try {
       const loaded = await runner.call(
