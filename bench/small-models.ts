@@ -12,6 +12,7 @@
  *
  *   npm run bench:small-models -- [seconds per cell] [requests for CPU]    (default: 5, 10000)
  *   BENCH_CPU_PROFILE=/tmp/prof npm run bench:small-models     (berth's server profiled too)
+ *   BENCH_BERTH_BIN=/tmp/before/bin/berth …    (another build of berth measured: berth-under-test.ts)
  */
 import { spawn } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
@@ -21,10 +22,10 @@ import { fileURLToPath } from 'node:url'
 import * as ort from 'onnxruntime-node'
 import { mlpModel, smallCnnModel } from '../test/fixtures/onnx-models.js'
 import { tarGzOf } from '../test/fixtures/tar-builder.js'
-import { BERTH_BIN } from '../test/helpers/berth-process.js'
 import { binaryBody } from '../test/helpers/inference.js'
 import { multipartBody } from '../test/helpers/multipart.js'
 import { tempDir } from '../test/helpers/temp-dir.js'
+import { BERTH_UNDER_TEST } from './berth-under-test.js'
 import { expectOk, httpClient } from './http-client.js'
 import { type Cell, load, repeat } from './load.js'
 import { cpuMicros } from './proc-cpu.js'
@@ -122,7 +123,7 @@ async function main(): Promise<void> {
   // BENCH_CPU_PROFILE=DIR: berth's server writes a V8 CPU profile there when it stops.
   const profile = process.env.BENCH_CPU_PROFILE
   const berth = await startServer(
-    [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []), BERTH_BIN, 'serve'],
+    [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []), BERTH_UNDER_TEST, 'serve'],
     {
       PATH: process.env.PATH ?? '',
       BERTH_DATA_DIR: join(dir.path, 'data'),

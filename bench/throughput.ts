@@ -14,6 +14,7 @@
  * converted by berth's converter), 16 tokens per request.
  *
  *   npm run bench:throughput -- [seconds per cell] [model filter, e.g. MLP]     (default: 5, all)
+ *   BENCH_BERTH_BIN=/tmp/before/bin/berth …    (another build of berth measured: berth-under-test.ts)
  */
 import { spawn } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
@@ -29,6 +30,7 @@ import { tarGzOf } from '../test/fixtures/tar-builder.js'
 import { startBerthServe } from '../test/helpers/berth-process.js'
 import { multipartBody } from '../test/helpers/multipart.js'
 import { tempDir } from '../test/helpers/temp-dir.js'
+import { BERTH_UNDER_TEST } from './berth-under-test.js'
 import { expectOk, httpClient } from './http-client.js'
 import { type Cell, load } from './load.js'
 import { cpuMicros } from './proc-cpu.js'
@@ -314,11 +316,14 @@ async function benchModel(bench: BenchModel): Promise<string> {
   const ratios: string[] = []
 
   // berth, with and without dynamic batching.
-  const server = await startBerthServe({
-    BERTH_DATA_DIR: join(dir.path, 'data'),
-    BERTH_BOOTSTRAP_API_KEY: KEY,
-    BERTH_NODE_CPUS: '2',
-  })
+  const server = await startBerthServe(
+    {
+      BERTH_DATA_DIR: join(dir.path, 'data'),
+      BERTH_BOOTSTRAP_API_KEY: KEY,
+      BERTH_NODE_CPUS: '2',
+    },
+    BERTH_UNDER_TEST,
+  )
   try {
     const auth = { authorization: `Bearer ${KEY}` }
     await fetch(`${server.url}/v1/namespaces`, {

@@ -3,6 +3,7 @@
  * reports throughput and the server's memory (RSS after start, peak RSS from /proc's VmHWM).
  *
  *   npm run bench:upload -- [GiB ...]        (default: 1)
+ *   BENCH_BERTH_BIN=/tmp/before/bin/berth …    (another build of berth measured: berth-under-test.ts)
  *
  * The archive is a safetensors model whose one tensor is random bytes (incompressible, like real
  * weights), packed in a .tar.gz. The upload goes through `berth upload`, so the client streams
@@ -19,6 +20,7 @@ import { pipeline } from 'node:stream/promises'
 import { createGzip } from 'node:zlib'
 import { pack } from 'tar-stream'
 import { runBerth, startBerthServe } from '../test/helpers/berth-process.js'
+import { BERTH_UNDER_TEST } from './berth-under-test.js'
 
 const GIB = 1024 ** 3
 const CHUNK = 4 * 1024 * 1024
@@ -67,11 +69,14 @@ async function benchmark(gib: number): Promise<Record<string, string | number>> 
     await writeArchive(archive, Math.round(gib * GIB))
     const size = (await stat(archive)).size
     const key = 'sk_bench_upload_0123456789abcdef'
-    const server = await startBerthServe({
-      BERTH_DATA_DIR: join(dir, 'data'),
-      BERTH_BOOTSTRAP_API_KEY: key,
-      BERTH_MAX_ARCHIVE_BYTES: String(16 * GIB),
-    })
+    const server = await startBerthServe(
+      {
+        BERTH_DATA_DIR: join(dir, 'data'),
+        BERTH_BOOTSTRAP_API_KEY: key,
+        BERTH_MAX_ARCHIVE_BYTES: String(16 * GIB),
+      },
+      BERTH_UNDER_TEST,
+    )
     try {
       const pid = server.child.pid ?? 0
       await fetch(`${server.url}/v1/namespaces`, {
@@ -95,7 +100,7 @@ async function benchmark(gib: number): Promise<Record<string, string | number>> 
           'safetensors',
         ],
         { BERTH_URL: server.url, BERTH_API_KEY: key, BERTH_DATA_DIR: join(dir, 'client') },
-        { timeoutMs: 600_000 },
+        { timeoutMs: 600_000, bin: BERTH_UNDER_TEST },
       )
       const seconds = Number(process.hrtime.bigint() - started) / 1e9
       if (run.code !== 0) throw new Error(`upload failed: ${run.stderr}`)

@@ -15,11 +15,11 @@ export interface CommandResult {
 export function runBerth(
   args: readonly string[],
   env: Record<string, string>,
-  options: { timeoutMs?: number } = {},
+  options: { timeoutMs?: number; bin?: string } = {},
 ): Promise<CommandResult> {
   return new Promise((resolve) => {
     execFile(
-      BERTH_BIN,
+      options.bin ?? BERTH_BIN,
       [...args],
       { env: { PATH: process.env.PATH ?? '', ...env }, timeout: options.timeoutMs ?? 30_000 },
       (err, stdout, stderr) => {
@@ -42,10 +42,14 @@ export interface ServeProcess {
 
 /**
  * Starts `berth serve` on an ephemeral port and waits until it listens (read from its info-level
- * log, so the log level is fixed). The child is killed if it does not come up.
+ * log, so the log level is fixed). The child is killed if it does not come up. `bin`: another
+ * `berth` command than this checkout's (a bench comparing two builds).
  */
-export async function startBerthServe(env: Record<string, string>): Promise<ServeProcess> {
-  const child = spawn(BERTH_BIN, ['serve'], {
+export async function startBerthServe(
+  env: Record<string, string>,
+  bin: string = BERTH_BIN,
+): Promise<ServeProcess> {
+  const child = spawn(bin, ['serve'], {
     env: { PATH: process.env.PATH ?? '', BERTH_PORT: '0', ...env, BERTH_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
