@@ -2,7 +2,8 @@
  * The floor to compare berth with for small models: a plain `node:http` server with
  * onnxruntime-node, the model run in the server's own process, Open Inference Protocol requests
  * in JSON or with binary tensors (`Inference-Header-Content-Length`), answered the same way.
- * FP32 inputs and outputs only; no checks, no queue, no isolation. Not part of berth.
+ * FP32 inputs and outputs only; no checks, no queue, no isolation. Not part of berth. Any GET is
+ * answered at once, without a body read or a model: what a request costs node:http alone.
  *
  *   node build/bench/plain-server.js MODEL.onnx      (prints "listening PORT")
  */
@@ -26,6 +27,12 @@ const session = await ort.InferenceSession.create(process.argv[2] as string, {
 })
 
 const server = createServer((req, res) => {
+  // Any GET: a request that does nothing, the floor of node:http itself.
+  if (req.method === 'GET') {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end('{"status":"ok"}')
+    return
+  }
   const chunks: Buffer[] = []
   req.on('data', (chunk: Buffer) => chunks.push(chunk))
   req.on('end', () => {

@@ -7,7 +7,8 @@
  *   - CPU time per request for a tiny MLP (16→32→4) with binary tensors: berth's server and
  *     runner processes together, from /proc/PID/stat over N requests, at concurrency 1 and 64;
  *     beside the model's own compute (raw `session.run` in this process), a no-op HTTP request
- *     to the same server (`GET /healthz`), and the plain server's whole cost per request.
+ *     to the same server (`GET /healthz`), a no-op `GET` on the plain server (node:http alone),
+ *     and the plain server's whole cost per request.
  * The load generator runs in this process and shares the machine's cores with the servers.
  *
  *   npm run bench:small-models -- [seconds per cell] [requests for CPU]    (default: 5, 10000)
@@ -239,9 +240,9 @@ async function main(): Promise<void> {
     const mlpRequest = binaryRequest([1, 16], features)
     console.log('\nCPU time per request (µs), tiny MLP 16→32→4, binary tensors:\n')
     console.log(
-      '| Concurrency | berth: server + runners | server | runners | berth less the model | `GET /healthz` on berth | plain server, whole | model alone (raw `session.run`) |',
+      '| Concurrency | berth: server + runners | server | runners | berth less the model | `GET /healthz` on berth | `GET` on the plain server | plain server, whole | model alone (raw `session.run`) |',
     )
-    console.log('| --- | --- | --- | --- | --- | --- | --- | --- |')
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
     for (const concurrency of [1, 64]) {
       const toBerth = sender(berth.port, berthPath('mlp'), mlpRequest)
       const [server = 0, runners = 0] = await cpuPerRequest(
@@ -262,6 +263,16 @@ async function main(): Promise<void> {
         concurrency,
       )
       probes.close()
+      const plainProbes = httpClient(plainMlp.port, 128)
+      const [plainNoop = 0] = await cpuPerRequest(
+        async () => [[plainMlp.pid]],
+        async () => {
+          expectOk(await plainProbes.get('/healthz'))
+        },
+        cpuRequests,
+        concurrency,
+      )
+      plainProbes.close()
       const toPlain = sender(plainMlp.port, '/infer', mlpRequest)
       const [plainCpu = 0] = await cpuPerRequest(
         async () => [[plainMlp.pid]],
@@ -271,7 +282,7 @@ async function main(): Promise<void> {
       )
       toPlain.close()
       console.log(
-        `| ${concurrency} | ${berthCpu.toFixed(0)} | ${server.toFixed(0)} | ${runners.toFixed(0)} | ${(berthCpu - rawMicros).toFixed(0)} | ${noop.toFixed(0)} | ${plainCpu.toFixed(0)} | ${rawMicros.toFixed(0)} |`,
+        `| ${concurrency} | ${berthCpu.toFixed(0)} | ${server.toFixed(0)} | ${runners.toFixed(0)} | ${(berthCpu - rawMicros).toFixed(0)} | ${noop.toFixed(0)} | ${plainNoop.toFixed(0)} | ${plainCpu.toFixed(0)} | ${rawMicros.toFixed(0)} |`,
       )
     }
   } finally {
