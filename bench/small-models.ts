@@ -26,7 +26,7 @@ import { tarGzOf } from '../test/fixtures/tar-builder.js'
 import { binaryBody } from '../test/helpers/inference.js'
 import { multipartBody } from '../test/helpers/multipart.js'
 import { tempDir } from '../test/helpers/temp-dir.js'
-import { BERTH_UNDER_TEST } from './berth-under-test.js'
+import { BERTH_UNDER_TEST, berthUnderTestLine } from './berth-under-test.js'
 import { expectOk, httpClient } from './http-client.js'
 import { type Cell, load, repeat } from './load.js'
 import { cpuMicros } from './proc-cpu.js'
@@ -188,6 +188,7 @@ async function main(): Promise<void> {
     console.log(
       `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}`,
     )
+    console.log(berthUnderTestLine())
     console.log(`${seconds} s per cell; CPU over ${cpuRequests} requests\n`)
 
     // The small CNN: latency at c=1, throughput at c=64.

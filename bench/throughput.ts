@@ -30,7 +30,7 @@ import { tarGzOf } from '../test/fixtures/tar-builder.js'
 import { startBerthServe } from '../test/helpers/berth-process.js'
 import { multipartBody } from '../test/helpers/multipart.js'
 import { tempDir } from '../test/helpers/temp-dir.js'
-import { BERTH_UNDER_TEST } from './berth-under-test.js'
+import { BERTH_UNDER_TEST, berthUnderTestLine } from './berth-under-test.js'
 import { expectOk, httpClient } from './http-client.js'
 import { type Cell, load } from './load.js'
 import { cpuMicros } from './proc-cpu.js'
@@ -195,6 +195,7 @@ async function main(): Promise<void> {
   console.log(
     `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}`,
   )
+  console.log(berthUnderTestLine())
   console.log(`Batch-1 JSON requests, ${seconds} s per cell\n`)
   console.log(tables.join('\n'))
 }

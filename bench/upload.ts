@@ -131,6 +131,7 @@ console.log(
     node: process.version,
     cpus: cpus().length,
     memory_gib: Math.round(totalmem() / GIB),
+    berth: BERTH_UNDER_TEST,
   }),
 )
 for (const gib of sizes.length > 0 ? sizes : [1]) console.log(JSON.stringify(await benchmark(gib)))
