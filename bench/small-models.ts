@@ -89,6 +89,27 @@ async function cpuPerRequest(
   return after.map((micros, i) => (micros - (before[i] ?? 0)) / count)
 }
 
+/** CPU per request, in µs, that `server` spends on `GET /healthz` (a no-op for either server). */
+async function noopCpu(
+  server: { pid: number; port: number },
+  concurrency: number,
+): Promise<number> {
+  const probes = httpClient(server.port, 128)
+  try {
+    const [micros = 0] = await cpuPerRequest(
+      async () => [[server.pid]],
+      async () => {
+        expectOk(await probes.get('/healthz'))
+      },
+      cpuRequests,
+      concurrency,
+    )
+    return micros
+  } finally {
+    probes.close()
+  }
+}
+
 function jsonRequest(shape: number[], data: Float32Array): { body: Buffer; headers: Headers } {
   const inputs = [{ name: 'x', shape, datatype: 'FP32', data: Array.from(data) }]
   return {
@@ -256,26 +277,8 @@ async function main(): Promise<void> {
       )
       const berthCpu = server + runners
       toBerth.close()
-      const probes = httpClient(berth.port, 128)
-      const [noop = 0] = await cpuPerRequest(
-        async () => [[berth.pid]],
-        async () => {
-          expectOk(await probes.get('/healthz'))
-        },
-        cpuRequests,
-        concurrency,
-      )
-      probes.close()
-      const plainProbes = httpClient(plainMlp.port, 128)
-      const [plainNoop = 0] = await cpuPerRequest(
-        async () => [[plainMlp.pid]],
-        async () => {
-          expectOk(await plainProbes.get('/healthz'))
-        },
-        cpuRequests,
-        concurrency,
-      )
-      plainProbes.close()
+      const noop = await noopCpu(berth, concurrency)
+      const plainNoop = await noopCpu(plainMlp, concurrency)
       const toPlain = sender(plainMlp.port, '/infer', mlpRequest)
       const [plainCpu = 0] = await cpuPerRequest(
         async () => [[plainMlp.pid]],
