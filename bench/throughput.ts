@@ -28,6 +28,7 @@ import { DEFAULT_MAX_BATCH_SIZE } from '../src/inference/inference-service.js'
 import { deepMlpModel, prng, smallCnnModel } from '../test/fixtures/onnx-models.js'
 import { tarGzOf } from '../test/fixtures/tar-builder.js'
 import { startBerthServe } from '../test/helpers/berth-process.js'
+import { binaryBody } from '../test/helpers/inference.js'
 import { multipartBody } from '../test/helpers/multipart.js'
 import { tempDir } from '../test/helpers/temp-dir.js'
 import { BERTH_UNDER_TEST, berthUnderTestLine } from './berth-under-test.js'
@@ -129,10 +130,10 @@ function poster(port: number, path: string, headers: Record<string, string>, bod
 }
 
 /** The model's request with the binary tensor extension: its inputs and outputs as raw bytes. */
-function binaryBody(bench: BenchModel): { body: Buffer; headers: Record<string, string> } {
+function binaryRequestOf(bench: BenchModel): { body: Buffer; headers: Record<string, string> } {
   const tensors = bench.inputs.map((i) => Buffer.from(typedValues(i, 1).buffer))
-  const header = Buffer.from(
-    JSON.stringify({
+  return binaryBody(
+    {
       inputs: bench.inputs.map((i, k) => ({
         name: i.name,
         datatype: i.datatype,
@@ -140,15 +141,9 @@ function binaryBody(bench: BenchModel): { body: Buffer; headers: Record<string, 
         parameters: { binary_data_size: tensors[k]?.length },
       })),
       parameters: { binary_data_output: true },
-    }),
-  )
-  return {
-    body: Buffer.concat([header, ...tensors]),
-    headers: {
-      'content-type': 'application/octet-stream',
-      'inference-header-content-length': String(header.length),
     },
-  }
+    ...tensors,
+  )
 }
 
 async function main(): Promise<void> {
@@ -351,7 +346,7 @@ async function benchModel(bench: BenchModel): Promise<string> {
       if (answer.deployment_status !== 'deployed') throw new Error(JSON.stringify(answer))
     }
     const port = Number(new URL(server.url).port)
-    const binaryRequest = binaryBody(bench)
+    const binaryRequest = binaryRequestOf(bench)
     for (const { name, label, binary } of BERTH_VARIANTS) {
       const path = `/v1/namespaces/bench/models/mlp-${name}_1_0_0/infer`
       const client =
